@@ -1,0 +1,89 @@
+"""Rebuild the real example data bundled in ``src/tfscope/resources`` from ``../shared/data``.
+
+- ``resources/snr/<TF>.tsv.gz``: the complete tables of three small TFs of the BertSNR benchmark
+  (``../shared/data/tfbs-snr``; JASPAR 2022 ChIP-seq TFBS, hg19, packaged by the BertSNR authors), unchanged.
+- ``resources/example_regions.fa`` + ``example_sites.bed``: contiguous hg19 (+ strand) sequences stitched from the
+  overlapping 100 bp windows of ``../shared/data/tfbs-multilabel`` around held-out (``split == test``) bound
+  windows of the bundled TFs, with the known JASPAR sites of the bundled TFs inside them (BED, region coordinates).
+
+Usage: ``python scripts/make_resources.py [--shared ../shared]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+from pathlib import Path
+
+TFS = ["KLF4", "E2F1", "FOXK1"]
+N_REGIONS = 6
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"))
+    args = ap.parse_args()
+    shared = Path(args.shared) / "data"
+    res = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "resources"
+    (res / "snr").mkdir(parents=True, exist_ok=True)
+    targets = []  # (chrom, start, end, tf, site_start, site_end) hg19 + strand coordinates of held-out sites
+    for tf in TFS:
+        src = shared / "tfbs-snr" / f"{tf}.tsv.gz"
+        shutil.copyfile(src, res / "snr" / f"{tf}.tsv.gz")
+        with gzip.open(src, "rt") as fh:
+            header = fh.readline().rstrip("\n").split("\t")
+            for line in fh:
+                r = dict(zip(header, line.rstrip("\n").split("\t")))
+                if r["split"] == "test" and r["bound"] == "1":
+                    ws = int(r["window_start"])
+                    a, b = int(r["site_start"]), int(r["site_end"])
+                    if r["strand"] == "-":
+                        a, b = 100 - b, 100 - a
+                    targets.append((r["chrom"], ws + a, ws + b, tf))
+    # windows of the multilabel set, grouped by chromosome
+    wins: dict[str, list[tuple[int, int, str, str]]] = {}
+    with gzip.open(shared / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
+        fh.readline()
+        for line in fh:
+            _id, chrom, start, end, _split, tfs, seq = line.rstrip("\n").split("\t")
+            wins.setdefault(chrom, []).append((int(start), int(end), tfs, seq))
+    regions = []
+    for chrom, ws in wins.items():
+        ws.sort()
+        cur = None
+        for s, e, tfs, seq in ws:
+            if cur and s <= cur[1]:
+                if e > cur[1]:
+                    cur[2] += seq[cur[1] - s:]
+                    cur[1] = e
+                cur[3].update(tfs.split(","))
+            else:
+                if cur:
+                    regions.append((chrom, *cur))
+                cur = [s, e, seq, set(tfs.split(","))]
+        if cur:
+            regions.append((chrom, *cur))
+    by_chrom = {}
+    for t in targets:
+        by_chrom.setdefault(t[0], []).append(t)
+    scored = []
+    for chrom, s, e, seq, tfs in regions:
+        inside = [t for t in by_chrom.get(chrom, []) if t[1] >= s and t[2] <= e]
+        if inside and 300 <= e - s <= 3000:
+            scored.append((len({t[3] for t in inside}), len(inside), chrom, s, e, seq, inside))
+    scored.sort(key=lambda r: (-r[0], -r[1], r[2], r[3]))
+    chosen = scored[:N_REGIONS]
+    with open(res / "example_regions.fa", "w") as fa, open(res / "example_sites.bed", "w") as bed:
+        for _, _, chrom, s, e, seq, inside in chosen:
+            rid = f"{chrom}:{s}-{e}"
+            fa.write(f">{rid} hg19 + strand\n")
+            for i in range(0, len(seq), 80):
+                fa.write(seq[i:i + 80] + "\n")
+            for _, a, b, tf in sorted(set(inside), key=lambda t: (t[1], t[3])):
+                bed.write(f"{rid}\t{a - s}\t{b - s}\t{tf}\t0\t.\n")
+    print(f"{len(chosen)} regions, {sum(len(c[6]) for c in chosen)} known held-out sites")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The one checkpoint format: a directory with ``model.safetensors`` (weights) and ``config.json`` (self-description).
+
+``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``hparams``,
+``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data summary, metrics, thresholds).
+Loading rebuilds the model from the registry and never unpickles code.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from torch import nn
+
+from . import __version__
+from .errors import CheckpointError
+from .sequence import ALPHABET
+
+FORMAT = "tfscope-checkpoint/1"
+
+
+def save_checkpoint(path, model: nn.Module, *, model_name: str, task: str, hparams: dict, meta: dict | None = None
+                    ) -> Path:
+    """Write ``model`` to the directory ``path`` atomically (a temp directory renamed into place).
+
+    Returns the checkpoint directory.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="." + path.name + ".", dir=path.parent))
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(tmp / "model.safetensors"))
+        config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
+                  "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+        if path.exists():
+            old = path.with_name("." + path.name + ".old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return path
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def read_config(path) -> dict:
+    """Read and check a checkpoint's ``config.json``.
+
+    Raises
+    ------
+    CheckpointError
+        Missing directory/files, invalid JSON or a format other than :data:`FORMAT`.
+    """
+    path = Path(path)
+    cfg_path = path / "config.json"
+    if not cfg_path.exists() or not (path / "model.safetensors").exists():
+        raise CheckpointError(f"{path}: not a tfscope checkpoint (needs config.json and model.safetensors)")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from e
+    if cfg.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_path}: unknown checkpoint format {cfg.get('format')!r}, expected {FORMAT!r}")
+    return cfg
+
+
+def load_checkpoint(path, *, task: str | None = None, registry: dict | None = None):
+    """Load a checkpoint written by :func:`save_checkpoint`.
+
+    Parameters
+    ----------
+    path : directory
+    task : str, optional
+        Expected task (e.g. ``"snr"``); a checkpoint of another task raises.
+    registry : dict, optional
+        Model name -> class (default: :data:`tfscope.models.MODELS`).
+
+    Returns
+    -------
+    (model, config) : (nn.Module in eval mode, dict)
+
+    Raises
+    ------
+    CheckpointError
+        Wrong task, unknown model, or weights that do not match the model (truncated/mismatched file).
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .models import MODELS
+
+    cfg = read_config(path)
+    if task is not None and cfg.get("task") != task:
+        raise CheckpointError(f"{path}: checkpoint is for task {cfg.get('task')!r}, not {task!r}")
+    reg = registry if registry is not None else MODELS
+    name = cfg.get("model")
+    if name not in reg:
+        raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
+    model = reg[name](**cfg.get("hparams", {}))
+    try:
+        state = load_file(str(Path(path) / "model.safetensors"))
+    except (SafetensorError, OSError, Exception) as e:  # safetensors raises several types on truncation
+        raise CheckpointError(f"{path}/model.safetensors: cannot read weights ({e})") from e
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match model {name!r}: {str(e).splitlines()[0]}") from e
+    model.eval()
+    return model, cfg

@@ -1,0 +1,54 @@
+"""``tfscope`` command line: thin subcommands over the Python API.
+
+Every task module contributes its subcommands through an ``add_cli(subparsers)`` function listed in
+:data:`CLI_MODULES`; each command's handler is a plain function ``(args) -> int``. User errors
+(:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from . import __version__
+from .errors import TfscopeError
+
+# modules that define add_cli(subparsers); each adds its own subcommands
+CLI_MODULES = [
+    "tfscope.cli_snr",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (all subcommands)."""
+    p = argparse.ArgumentParser(prog="tfscope", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"tfscope {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for mod in CLI_MODULES:
+        importlib.import_module(mod).add_cli(sub)
+    return p
+
+
+def print_json(obj) -> None:
+    """Print a JSON object (NaN allowed) to stdout."""
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``tfscope`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except TfscopeError as e:
+        print(f"tfscope: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("tfscope: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""CLI of the nucleotide-resolution TFBS task and its data builder: ``tfscope snr ...``, ``tfscope data ...``,
+``tfscope demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import InputError
+
+
+def resources_dir() -> Path:
+    """Directory of the data bundled inside the package (see ``resources/README.md`` for provenance)."""
+    return Path(__file__).parent / "resources"
+
+
+def _table_from_args(args) -> Path:
+    from .data.snr import snr_table_path
+
+    if args.table:
+        return Path(args.table)
+    if args.tf:
+        return snr_table_path(args.tf, args.data_dir or resources_dir() / "snr")
+    raise InputError("give --table PATH or --tf NAME")
+
+
+def cmd_data_windows(args) -> int:
+    from .data.windows import build_windows
+    from .io.tables import write_snr_table
+
+    table = build_windows(args.bed, args.genome, window=args.window, seed=args.seed, name=args.name,
+                          test_fraction=args.test_fraction)
+    write_snr_table(args.out, table)
+    n = len(table["id"])
+    print(f"wrote {n} windows ({n // 2} bound + {n // 2} dinucleotide-shuffled) to {args.out}")
+    return 0
+
+
+def cmd_snr_train(args) -> int:
+    from .cli import print_json
+    from .snr import train_snr
+
+    table = _table_from_args(args)
+    res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
+                    lr=args.lr, batch_size=args.batch_size, verbose=not args.quiet)
+    res.pop("net")
+    res.pop("history")
+    print_json(res)
+    return 0
+
+
+def cmd_snr_evaluate(args) -> int:
+    from .cli import print_json
+    from .io.atomic import atomic_write
+    from .snr import evaluate_snr
+
+    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split)
+    print_json(m)
+    if args.json:
+        import json
+
+        with atomic_write(args.json) as fh:
+            json.dump(m, fh, indent=2)
+    return 0
+
+
+def cmd_snr_predict(args) -> int:
+    from .io.bed import write_bed
+    from .io.fasta import read_fasta
+    from .scan import load_scan_models, scan, write_tracks_tsv
+
+    models = load_scan_models(args.checkpoint)
+    if args.threshold is not None:
+        for m in models:
+            m.threshold = args.threshold
+    seqs = read_fasta(args.fasta)
+    sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(args.tracks), verbose=not args.quiet)
+    write_bed(args.out, sites)
+    if args.tracks:
+        write_tracks_tsv(args.tracks, tracks, [m.name for m in models])
+    print(f"{len(sites)} predicted sites in {len(seqs)} sequence(s) -> {args.out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs)
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``data``, ``snr`` and ``demo`` subcommands."""
+    import argparse
+
+    d = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_cmd", required=True)
+    w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + shuffled negatives")
+    w.add_argument("--bed", required=True)
+    w.add_argument("--genome", required=True, help="genome FASTA (indexed with pyfaidx)")
+    w.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
+    w.add_argument("--window", type=int, default=100)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--name", help="id prefix (default: BED name column)")
+    w.add_argument("--test-fraction", type=float, default=0.2)
+    w.set_defaults(func=cmd_data_windows)
+
+    s = sub.add_parser("snr", help="nucleotide-resolution TFBS models").add_subparsers(dest="snr_cmd", required=True)
+
+    def table_args(p):
+        p.add_argument("--table", help="TFBS window table (.tsv[.gz])")
+        p.add_argument("--tf", help="TF name: uses <data-dir>/<TF>.tsv.gz")
+        p.add_argument("--data-dir", help="directory of TF tables (default: the bundled examples)")
+
+    t = s.add_parser("train", help="train a model on a TFBS table and report test metrics")
+    table_args(t)
+    t.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet", "pwm"])
+    t.add_argument("--out", help="checkpoint directory")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_snr_train)
+
+    e = s.add_parser("evaluate", help="metrics of a checkpoint on a TFBS table")
+    e.add_argument("--checkpoint", required=True)
+    table_args(e)
+    e.add_argument("--split", default="test", help="test, train or all")
+    e.add_argument("--json", help="also write the metrics here")
+    e.set_defaults(func=cmd_snr_evaluate)
+
+    p = s.add_parser("predict", help="predict TFBS at nucleotide resolution in FASTA sequences of any length")
+    p.add_argument("--checkpoint", required=True, nargs="+")
+    p.add_argument("--fasta", required=True)
+    p.add_argument("--out", required=True, help="BED6 of predicted sites (+ peak probability column)")
+    p.add_argument("--tracks", help="also write per-nucleotide probabilities (TSV)")
+    p.add_argument("--stride", type=int, default=50)
+    p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_snr_predict)
+
+    m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m.add_argument("--out", default="tfscope-demo")
+    m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
+    m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"])
+    m.add_argument("--epochs", type=int, default=4)
+    m.set_defaults(func=cmd_demo)

@@ -1,0 +1,1 @@
+"""Task datasets: windows, nucleotide/sequence labels, splits, shuffled negatives."""

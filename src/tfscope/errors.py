@@ -1,0 +1,37 @@
+"""Errors raised by tfscope for bad user input.
+
+Every error carries the file and (where known) the 1-based line so the CLI can print one clear line.
+"""
+
+from __future__ import annotations
+
+
+class TfscopeError(Exception):
+    """Base class of all tfscope errors shown to users as one line (CLI exit code 2)."""
+
+
+class InputError(TfscopeError, ValueError):
+    """Invalid user input: wrong alphabet, wrong length, empty or truncated file, unknown name.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, in one line.
+    path : str or None
+        File the problem was found in.
+    line : int or None
+        1-based line number inside ``path``.
+    """
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None):
+        self.message = message
+        self.path = None if path is None else str(path)
+        self.line = line
+        where = ""
+        if self.path is not None:
+            where = self.path + (f":{line}" if line is not None else "") + ": "
+        super().__init__(where + message)
+
+
+class CheckpointError(TfscopeError):
+    """A checkpoint is missing, truncated, or was written for another model/task."""

@@ -1,0 +1,93 @@
+"""The one metrics module: binary and multi-label classification metrics over numpy arrays -> plain dicts.
+
+Definitions follow scikit-learn: AUROC = ``roc_auc_score``, AUPRC = ``average_precision_score`` (step-wise
+average precision), MCC = ``matthews_corrcoef``. Metrics undefined for one-class inputs are NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def binary_metrics(y_true, y_score, *, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, recall (sensitivity), specificity, F1, MCC at ``threshold``, plus AUROC and AUPRC.
+
+    Parameters
+    ----------
+    y_true : array of {0, 1}, any shape (flattened)
+    y_score : array of float, same shape; probabilities or scores (``>= threshold`` is a positive call)
+
+    Returns
+    -------
+    dict with keys accuracy, precision, recall, specificity, f1, mcc, auroc, auprc, n, n_pos
+    """
+    from sklearn.metrics import average_precision_score, matthews_corrcoef, roc_auc_score
+
+    y = np.asarray(y_true).ravel().astype(np.int8)
+    s = np.asarray(y_score, dtype=np.float64).ravel()
+    if y.shape != s.shape:
+        raise ValueError(f"y_true has {y.size} values but y_score has {s.size}")
+    pred = s >= threshold
+    tp = int(np.sum(pred & (y == 1)))
+    fp = int(np.sum(pred & (y == 0)))
+    fn = int(np.sum(~pred & (y == 1)))
+    tn = int(np.sum(~pred & (y == 0)))
+    n = y.size
+
+    def div(a, b):
+        return a / b if b else float("nan")
+
+    prec, rec = div(tp, tp + fp), div(tp, tp + fn)
+    both = len(np.unique(y)) == 2
+    out = {
+        "accuracy": div(tp + tn, n),
+        "precision": prec,
+        "recall": rec,
+        "specificity": div(tn, tn + fp),
+        "f1": div(2 * tp, 2 * tp + fp + fn),
+        "mcc": float(matthews_corrcoef(y, pred)) if both else float("nan"),
+        "auroc": float(roc_auc_score(y, s)) if both else float("nan"),
+        "auprc": float(average_precision_score(y, s)) if both else float("nan"),
+        "n": int(n),
+        "n_pos": int(y.sum()),
+    }
+    return out
+
+
+def snr_metrics(y_nt, p_nt, y_seq, p_seq, *, threshold: float = 0.5) -> dict[str, float]:
+    """Nucleotide-level (``nt_*``) and sequence-level (``seq_*``) metrics of the BertSNR benchmark.
+
+    ``y_nt``/``p_nt``: ``(N, L)`` labels and probabilities; ``y_seq``/``p_seq``: ``(N,)``.
+    Keys: ``nt_`` and ``seq_`` + accuracy, precision, recall, f1, auroc, auprc, mcc.
+    """
+    keep = ("accuracy", "precision", "recall", "f1", "auroc", "auprc", "mcc")
+    nt = binary_metrics(y_nt, p_nt, threshold=threshold)
+    sq = binary_metrics(y_seq, p_seq, threshold=threshold)
+    return {**{f"nt_{k}": nt[k] for k in keep}, **{f"seq_{k}": sq[k] for k in keep}}
+
+
+def best_f1_threshold(y_true, y_score) -> float:
+    """Threshold maximising F1 on (validation) data; 0.5 when there are no positives."""
+    from sklearn.metrics import precision_recall_curve
+
+    y = np.asarray(y_true).ravel()
+    if y.sum() == 0 or y.sum() == y.size:
+        return 0.5
+    p, r, t = precision_recall_curve(y, np.asarray(y_score).ravel())
+    f1 = 2 * p * r / np.maximum(p + r, 1e-12)
+    i = int(np.nanargmax(f1[:-1])) if len(t) else 0
+    return float(t[i]) if len(t) else 0.5
+
+
+def markdown_table(rows: list[dict], columns: list[str], *, floatfmt: str = ".3f") -> str:
+    """Render a list of dicts as a GitHub Markdown table (NaN shown as ``-``)."""
+    def fmt(v):
+        if isinstance(v, float):
+            return "-" if math.isnan(v) else format(v, floatfmt)
+        return str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,62 @@
+"""Dilated residual CNN for nucleotide-resolution TFBS prediction (tfscope's fast model).
+
+A stem convolution, ``n_blocks`` residual blocks of two dilated convolutions (dilation 1, 2, 4, ...; BN, ReLU)
+and a 1x1 head giving one logit per nucleotide. The receptive field grows exponentially, so every nucleotide sees
+the whole 100 bp window with few parameters; it is the "plain 5-block dilated residual CNN" floor of
+``../shared/README.md``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
+        super().__init__()
+        pad = dilation * (kernel - 1) // 2
+        self.conv1 = nn.Conv1d(channels, channels, kernel, padding=pad, dilation=dilation)
+        self.bn1 = nn.BatchNorm1d(channels)
+        self.conv2 = nn.Conv1d(channels, channels, kernel, padding=pad, dilation=dilation)
+        self.bn2 = nn.BatchNorm1d(channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.bn2(self.conv2(self.drop(h)))
+        return F.relu(x + h)
+
+
+class DilatedResNet(nn.Module):
+    """Residual dilated CNN.
+
+    Parameters
+    ----------
+    channels : int
+        Width of all hidden layers.
+    n_blocks : int
+        Residual blocks; block ``i`` uses dilation ``2**i``.
+    kernel : int
+        Odd kernel width of the dilated convolutions.
+    dropout : float
+        Dropout inside each block.
+
+    Shapes
+    ------
+    input ``(N, 4, L)`` one-hot; output ``(N, L)`` logits.
+    """
+
+    def __init__(self, channels: int = 64, n_blocks: int = 5, kernel: int = 3, dropout: float = 0.1):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv1d(4, channels, 7, padding=3), nn.BatchNorm1d(channels), nn.ReLU())
+        self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
+        self.head = nn.Conv1d(channels, 1, 1)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Hidden representation ``(N, channels, L)``."""
+        return self.blocks(self.stem(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x)).squeeze(1)

@@ -1,0 +1,1 @@
+"""Motifs: JASPAR access (pyjaspar, offline), PWM log-odds scanning."""

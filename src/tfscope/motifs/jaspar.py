@@ -1,0 +1,77 @@
+"""Offline JASPAR access through ``pyjaspar`` (ships JASPAR 2014-2026 as SQLite files)."""
+
+from __future__ import annotations
+
+import functools
+import re
+
+import numpy as np
+
+from ..errors import InputError
+
+DEFAULT_RELEASE = "JASPAR2022"  # the release the tfbs-snr benchmark sites come from
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "", name.upper())
+
+
+@functools.lru_cache(maxsize=4)
+def _core_vertebrate_index(release: str) -> dict[str, object]:
+    from pyjaspar import jaspardb
+
+    db = jaspardb(release=release)
+    motifs = db.fetch_motifs(collection=["CORE"], tax_group=["vertebrates"], all_versions=False)
+    index: dict[str, object] = {}
+    for m in motifs:
+        k = _key(m.name)
+        prev = index.get(k)
+        if prev is None or m.matrix_id > prev.matrix_id:
+            index[k] = m
+    return index
+
+
+def jaspar_motif(tf: str, *, release: str = DEFAULT_RELEASE):
+    """Latest-version JASPAR CORE vertebrate motif for a TF name.
+
+    Names are matched case-insensitively ignoring punctuation, so ``BATFJUN`` finds ``BATF::JUN`` and
+    ``STAT1STAT2`` finds ``STAT1::STAT2``.
+
+    Returns
+    -------
+    Bio.motifs.jaspar.Motif
+        With ``.matrix_id``, ``.name``, ``.counts``, ``.tf_class``, ``.tf_family``.
+
+    Raises
+    ------
+    InputError
+        If no motif has that name in the release.
+    """
+    idx = _core_vertebrate_index(release)
+    m = idx.get(_key(tf))
+    if m is None:
+        raise InputError(f"no JASPAR {release} CORE vertebrate motif named {tf!r}")
+    return m
+
+
+def motif_pfm(motif) -> np.ndarray:
+    """Position frequency matrix ``(4, W)`` float64 (counts, A C G T rows) of a Bio.motifs motif."""
+    return np.array([motif.counts[b] for b in "ACGT"], dtype=np.float64)
+
+
+def pfm_to_log_odds(pfm: np.ndarray, *, pseudocount: float = 0.8, background=(0.25, 0.25, 0.25, 0.25)) -> np.ndarray:
+    """Log2-odds PWM ``(4, W)`` from counts or probabilities ``(4, W)`` with a total pseudocount spread by background.
+
+    Raises
+    ------
+    ValueError
+        If the matrix is not ``(4, W)`` with non-negative entries.
+    """
+    pfm = np.asarray(pfm, dtype=np.float64)
+    if pfm.ndim != 2 or pfm.shape[0] != 4 or (pfm < 0).any():
+        raise ValueError(f"PFM must be (4, W) and non-negative, got shape {pfm.shape}")
+    bg = np.asarray(background, dtype=np.float64)[:, None]
+    if pfm.sum(0).max() <= 1.0 + 1e-6:  # probabilities: scale to 100 pseudo-sites
+        pfm = pfm * 100
+    probs = (pfm + pseudocount * bg) / (pfm.sum(0, keepdims=True) + pseudocount)
+    return np.log2(probs / bg)

@@ -1,0 +1,150 @@
+"""Nucleotide-resolution TFBS prediction (the BertSNR task): train, evaluate, predict.
+
+Every model maps one-hot windows ``(N, 4, L)`` to per-nucleotide logits ``(N, L)``. The sequence-level score of
+a window is its highest nucleotide probability. Models: ``dilated`` (tfscope's dilated residual CNN),
+``deepsnr`` (Salekin et al. 2018), ``daednet`` (Zhang et al. 2021) and ``pwm`` (JASPAR PWM matching).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data.snr import SnrData, load_snr, train_valid_test
+from .errors import InputError
+from .metrics import best_f1_threshold, snr_metrics
+from .models import build_model
+from .train import fit, predict
+
+TASK = "snr"
+NEURAL_MODELS = ("dilated", "deepsnr", "daednet")
+DEFAULTS = {  # per-model training settings (merged with user overrides)
+    "dilated": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "hparams": {}},
+    "deepsnr": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "patience": 3, "hparams": {"motif_length": 20}},
+    "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "hparams": {}},
+}
+
+
+def nucleotide_loss(logits: torch.Tensor, y_nt: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over all nucleotides (logits and labels ``(N, L)``)."""
+    return F.binary_cross_entropy_with_logits(logits, y_nt)
+
+
+def predict_windows(model, x: np.ndarray, *, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Per-nucleotide probabilities ``(N, L)`` and sequence-level scores ``(N,)`` (max over positions)."""
+    p = predict(model, x, batch_size=batch_size)
+    return p, p.max(axis=1) if len(p) else np.zeros(0, np.float32)
+
+
+def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
+    """PWM baseline: the TF's JASPAR matrix; relative-score threshold chosen for best nucleotide F1 on ``train``.
+
+    Returns ``(model, hparams, meta)``. Raises :class:`InputError` for TFs without a JASPAR motif.
+    """
+    from .motifs.jaspar import DEFAULT_RELEASE, jaspar_motif, motif_pfm, pfm_to_log_odds
+    from .models.pwm import PWMScanner
+
+    release = release or DEFAULT_RELEASE
+    motif = jaspar_motif(tf, release=release)
+    lo = pfm_to_log_odds(motif_pfm(motif))
+    model = PWMScanner(width=lo.shape[1]).set_pwm(lo)
+    n = min(len(train), 4000)
+    rel = model.relative_scores(torch.from_numpy(train.x[:n])).numpy()
+    thr = best_f1_threshold(train.y_nt[:n], rel)
+    model.set_threshold(thr)
+    hparams = {"width": int(lo.shape[1]), "threshold": float(thr), "scale": model.scale}
+    return model, hparams, {"jaspar_id": motif.matrix_id, "jaspar_release": release, "jaspar_name": motif.name}
+
+
+def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None, seed: int = 0,
+              epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+              patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
+              verbose: bool = True) -> dict:
+    """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
+
+    Parameters
+    ----------
+    table : path
+        TFBS window table (see :mod:`tfscope.io.tables`); ``split == train`` rows train (10% carved out for
+        validation/early stopping), ``split == test`` rows evaluate.
+    model : {"dilated", "deepsnr", "daednet", "pwm"}
+    out : path, optional
+        Checkpoint directory to write (safetensors + config.json).
+    tf : str, optional
+        TF name (default: the table's file name stem); needed by ``pwm`` to find the JASPAR matrix.
+
+    Returns
+    -------
+    dict
+        ``{"tf", "model", "metrics": {...}, "train_seconds", "threshold", "checkpoint", "history"}``;
+        metrics are those of :func:`tfscope.metrics.snr_metrics` on the test rows (empty if there are none).
+
+    Raises
+    ------
+    InputError
+        Bad table, unknown model, no train rows, unknown TF for ``pwm``.
+    """
+    tf = tf or Path(table).name.split(".")[0]
+    if model not in (*NEURAL_MODELS, "pwm"):
+        raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
+    data = load_snr(table)
+    tr, va, te = train_valid_test(data, seed=seed)
+    t0 = time.time()
+    history = {}
+    if model == "pwm":
+        net, hp, meta = fit_pwm(tf, tr)
+    else:
+        cfg = {**DEFAULTS[model]}
+        for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size), ("patience", patience)):
+            if v is not None:
+                cfg[k] = v
+        hp = {**cfg["hparams"], **(hparams or {})}
+        torch.manual_seed(seed)
+        net = build_model(model, **hp)
+        res = fit(net, (tr.x, tr.y_nt), (va.x, va.y_nt), loss_fn=nucleotide_loss, epochs=cfg["epochs"],
+                  lr=cfg["lr"], batch_size=cfg["batch_size"], patience=cfg["patience"], seed=seed,
+                  verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds)
+        history = res.as_dict()
+        meta = {}
+    train_seconds = time.time() - t0
+    # per-TF threshold on validation windows (used by scanning); metrics below use the paper's 0.5
+    pv, _ = predict_windows(net, va.x)
+    threshold = best_f1_threshold(va.y_nt, pv) if model != "pwm" else 0.5
+    metrics = {}
+    if len(te):
+        p_nt, p_seq = predict_windows(net, te.x)
+        metrics = snr_metrics(te.y_nt, p_nt, te.y_seq, p_seq)
+    meta.update({"tf": tf, "window": int(data.x.shape[-1]), "labels": [tf], "threshold": threshold,
+                 "train_rows": int(len(tr)), "valid_rows": int(len(va)), "test_rows": int(len(te)),
+                 "table": Path(table).name, "seed": seed, "test_metrics": metrics,
+                 "train_seconds": round(train_seconds, 2), "history": history})
+    ckpt = None
+    if out is not None:
+        ckpt = str(save_checkpoint(out, net, model_name=model, task=TASK, hparams=hp, meta=meta))
+    return {"tf": tf, "model": model, "metrics": metrics, "train_seconds": train_seconds, "threshold": threshold,
+            "checkpoint": ckpt, "history": history, "net": net}
+
+
+def evaluate_snr(checkpoint, table, *, split: str = "test") -> dict:
+    """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row).
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is not an ``snr`` model.
+    InputError
+        Bad table, or no rows in ``split``.
+    """
+    net, cfg = load_checkpoint(checkpoint, task=TASK)
+    data = load_snr(table, window=None)
+    if split != "all":
+        data = data.subset(data.split == split)
+    if not len(data):
+        raise InputError(f"table has no rows with split == {split!r}", str(table))
+    p_nt, p_seq = predict_windows(net, data.x)
+    return snr_metrics(data.y_nt, p_nt, data.y_seq, p_seq)

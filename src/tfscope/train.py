@@ -1,0 +1,179 @@
+"""The one training loop of tfscope (every model of every task trains here).
+
+Seeded, mini-batch Adam(W), early stopping on validation loss with the best weights restored, a tqdm progress bar,
+an optional wall-time budget and an optional per-epoch checkpoint callback.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch RNGs."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` did: per-epoch losses, the best epoch, wall time in seconds."""
+
+    train_loss: list[float] = field(default_factory=list)
+    valid_loss: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    seconds: float = 0.0
+    stopped_early: bool = False
+
+    def as_dict(self) -> dict:
+        return {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
+                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early}
+
+
+def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
+    order = rng.permutation(n) if rng is not None else np.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+def _to_tensor(a, device):
+    return a.to(device) if isinstance(a, torch.Tensor) else torch.as_tensor(a).to(device)
+
+
+def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
+        loss_fn: Callable[..., torch.Tensor], epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
+        weight_decay: float = 0.0, patience: int = 3, seed: int = 0, device: str = "cpu",
+        verbose: bool = True, desc: str = "train", max_seconds: float | None = None,
+        on_epoch_end: Callable[[int, nn.Module, TrainResult], None] | None = None,
+        augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        parameters=None) -> TrainResult:
+    """Train ``model`` in place.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any tfscope model.
+    train, valid : tuple of arrays
+        ``(x, target1, ...)`` with equal first dimension; numpy arrays or tensors. ``valid`` may be None
+        (no early stopping then).
+    loss_fn : callable
+        ``loss_fn(model_output, *targets) -> scalar tensor``.
+    epochs, batch_size, lr, weight_decay : training settings (AdamW).
+    patience : int
+        Stop after this many epochs without a better validation loss; the best weights are restored.
+    seed : int
+        Seeds initialisation-independent randomness (batch order, dropout).
+    max_seconds : float, optional
+        Wall-time budget; training stops after the epoch that crosses it.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, model, result)`` (e.g. to write a resumable checkpoint).
+    augment : callable, optional
+        Applied to each training input batch.
+    parameters : iterable, optional
+        Parameters to optimise (default: all of ``model``'s that require grad).
+
+    Returns
+    -------
+    TrainResult
+    """
+    from tqdm.auto import tqdm
+
+    seed_everything(seed)
+    rng = np.random.default_rng(seed)
+    model.to(device)
+    params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    n = len(train[0])
+    result = TrainResult()
+    best_loss, best_state, bad = math.inf, None, 0
+    t0 = time.time()
+    for epoch in range(epochs):
+        model.train()
+        total, seen = 0.0, 0
+        bar = tqdm(total=n, desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="seq", disable=None if verbose else True,
+                   leave=False, mininterval=1.0)
+        for idx in _batches(n, batch_size, rng):
+            xb = _to_tensor(train[0][idx], device)
+            if augment is not None:
+                xb = augment(xb)
+            targets = [_to_tensor(t[idx], device) for t in train[1:]]
+            loss = loss_fn(model(xb), *targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+            bar.update(len(idx))
+            bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+        bar.close()
+        result.train_loss.append(total / max(seen, 1))
+        if valid is not None and len(valid[0]):
+            vloss = evaluate_loss(model, valid, loss_fn=loss_fn, batch_size=batch_size * 4, device=device)
+            result.valid_loss.append(vloss)
+            if vloss < best_loss - 1e-6:
+                best_loss, bad, result.best_epoch = vloss, 0, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        else:
+            result.best_epoch = epoch
+        if verbose:
+            v = f" valid {result.valid_loss[-1]:.4f}" if result.valid_loss else ""
+            print(f"[{desc}] epoch {epoch + 1}: train {result.train_loss[-1]:.4f}{v} ({time.time() - t0:.0f}s)",
+                  flush=True)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, model, result)
+        if valid is not None and bad >= patience:
+            result.stopped_early = True
+            break
+        if max_seconds is not None and time.time() - t0 > max_seconds:
+            result.stopped_early = True
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    result.seconds = time.time() - t0
+    model.eval()
+    return result
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int = 512, device: str = "cpu") -> float:
+    """Mean loss of ``model`` (eval mode) over ``data = (x, *targets)``."""
+    model.eval()
+    total, n = 0.0, len(data[0])
+    for idx in _batches(n, batch_size, None):
+        out = model(_to_tensor(data[0][idx], device))
+        total += float(loss_fn(out, *[_to_tensor(t[idx], device) for t in data[1:]])) * len(idx)
+    return total / max(n, 1)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, *, batch_size: int = 512, device: str = "cpu", activation: str | None = "sigmoid",
+            verbose: bool = False) -> np.ndarray:
+    """Run ``model`` in eval mode over ``x`` (array ``(N, ...)``) in batches.
+
+    ``activation``: ``"sigmoid"``, ``"softmax"`` (last dim) or None (raw outputs). Returns a float32 numpy array.
+    """
+    from tqdm.auto import tqdm
+
+    model.eval().to(device)
+    outs = []
+    for i in tqdm(range(0, len(x), batch_size), disable=None if verbose else True, desc="predict", leave=False):
+        o = model(_to_tensor(x[i:i + batch_size], device))
+        if activation == "sigmoid":
+            o = torch.sigmoid(o)
+        elif activation == "softmax":
+            o = torch.softmax(o, dim=-1)
+        outs.append(o.float().cpu().numpy())
+    return np.concatenate(outs) if outs else np.zeros((0,), dtype=np.float32)

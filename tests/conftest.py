@@ -1,0 +1,24 @@
+import os
+
+import pytest
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+@pytest.fixture
+def tiny_genome(tmp_path):
+    """A 2-chromosome FASTA (random, seeded) and a BED of sites on it."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    chroms = {"chrA": "".join(rng.choice(list("ACGT"), 1000)), "chrB": "".join(rng.choice(list("ACGT"), 600))}
+    fa = tmp_path / "genome.fa"
+    with open(fa, "w") as fh:
+        for k, v in chroms.items():
+            fh.write(f">{k}\n")
+            for i in range(0, len(v), 60):
+                fh.write(v[i:i + 60].lower() + "\n")
+    bed = tmp_path / "sites.bed"
+    bed.write_text("chrA\t200\t212\tTFX\t0\t+\nchrA\t500\t510\tTFX\t0\t-\nchrB\t300\t315\tTFX\t0\t+\n"
+                   "chrB\t100\t108\tTFX\t0\t.\nchrA\t800\t811\tTFX\t0\t-\n")
+    return fa, bed, chroms
