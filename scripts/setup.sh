@@ -6,6 +6,6 @@ python3 -m venv "$VENV"
 . "$VENV/bin/activate"
 python -m pip install -q --upgrade pip >/dev/null
 # torch first, CPU build (a local wheel on the project machines; PyPI's CPU index elsewhere), so no CUDA wheels come in
-pip install -q torch==2.13.0 || pip install -q torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+pip install -q torch==2.13.0
 pip install -q -e ".[test]"
 python -c "import tfscope, torch; print('tfscope', tfscope.__version__, '| torch', torch.__version__)"

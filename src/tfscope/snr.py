@@ -24,9 +24,11 @@ from .train import fit, predict
 TASK = "snr"
 NEURAL_MODELS = ("dilated", "deepsnr", "daednet")
 DEFAULTS = {  # per-model training settings (merged with user overrides)
-    "dilated": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "hparams": {}},
-    "deepsnr": {"epochs": 12, "lr": 2e-3, "batch_size": 128, "patience": 3, "hparams": {"motif_length": 20}},
-    "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "hparams": {}},
+    "dilated": {"epochs": 6, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000,
+                "hparams": {"channels": 32}},
+    "deepsnr": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "patience": 5, "min_samples": 300_000,
+                "hparams": {"motif_length": 20}},
+    "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000, "hparams": {}},
 }
 
 
@@ -64,7 +66,7 @@ def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
 def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None, seed: int = 0,
               epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
-              verbose: bool = True) -> dict:
+              min_samples: int | None = None, verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -77,6 +79,9 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         Checkpoint directory to write (safetensors + config.json).
     tf : str, optional
         TF name (default: the table's file name stem); needed by ``pwm`` to find the JASPAR matrix.
+    min_samples : int, optional
+        Small tables get more epochs so that at least this many windows are seen (``epochs`` is a floor; default
+        per model in :data:`DEFAULTS`); early stopping still applies.
 
     Returns
     -------
@@ -104,6 +109,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
             if v is not None:
                 cfg[k] = v
         hp = {**cfg["hparams"], **(hparams or {})}
+        ms = cfg["min_samples"] if min_samples is None else min_samples
+        cfg["epochs"] = max(cfg["epochs"], -(-ms // max(len(tr), 1)))
         torch.manual_seed(seed)
         net = build_model(model, **hp)
         res = fit(net, (tr.x, tr.y_nt), (va.x, va.y_nt), loss_fn=nucleotide_loss, epochs=cfg["epochs"],

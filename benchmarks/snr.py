@@ -1,0 +1,112 @@
+"""Nucleotide-resolution TFBS benchmark (BertSNR protocol) on ../shared/data/tfbs-snr.
+
+Runs every model on every TF with the paper's split (``split`` column; 10% of train carved for early stopping),
+and writes ``benchmarks/results/snr.json`` (long format: model, dataset=TF, metric, value) and ``snr.md``.
+Resumable: (model, TF) pairs already in the JSON are skipped unless ``--redo``.
+
+Usage: ``python benchmarks/snr.py [--tfs CTCFL KLF4] [--models pwm deepsnr daednet dilated]
+[--save-checkpoints DIR]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED, load_results, save_results  # noqa: E402
+
+from tfscope.metrics import markdown_table  # noqa: E402
+from tfscope.snr import predict_windows, train_snr  # noqa: E402
+
+METRICS = ["nt_auprc", "nt_auroc", "nt_f1", "nt_precision", "nt_recall", "nt_accuracy", "seq_auprc", "seq_auroc",
+           "seq_f1", "seq_accuracy"]
+# CPU-budget training settings of the benchmark (45 TFs on 2 cores)
+SETTINGS = {"pwm": {}, "deepsnr": {}, "daednet": {"epochs": 2}, "dilated": {"epochs": 3}}
+
+
+def all_tfs() -> list[str]:
+    files = sorted((SHARED / "tfbs-snr").glob("*.tsv.gz"), key=lambda p: p.stat().st_size)
+    return [p.name.split(".")[0] for p in files]
+
+
+def render(doc: dict) -> str:
+    rows = doc["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    tfs = list(dict.fromkeys(r["dataset"] for r in rows))
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in rows}
+    out = [f"# SNR benchmark (nucleotide-resolution TFBS, BertSNR split)\n\nMachine: {doc['machine']}; "
+           f"date {doc['date']}.\n"]
+    summary = []
+    for m in models:
+        row = {"model": m, "TFs": sum((m, t, "nt_auprc") in val for t in tfs)}
+        for k in ("nt_auprc", "nt_auroc", "nt_f1", "seq_auroc", "seq_auprc", "train_seconds",
+                  "predict_windows_per_second"):
+            v = [val[(m, t, k)] for t in tfs if (m, t, k) in val and val[(m, t, k)] is not None]
+            row["mean " + k] = float(np.mean(v)) if v else math.nan
+            if k == "nt_auprc":
+                row["median nt_auprc"] = float(np.median(v)) if v else math.nan
+            if k == "train_seconds":
+                row["total train_s"] = float(np.sum(v)) if v else math.nan
+        summary.append(row)
+    cols = ["model", "TFs", "mean nt_auprc", "median nt_auprc", "mean nt_auroc", "mean nt_f1", "mean seq_auroc",
+            "mean seq_auprc", "mean train_seconds", "total train_s", "mean predict_windows_per_second"]
+    out.append("## Means over TFs\n\n" + markdown_table(summary, cols, floatfmt=".3f"))
+    per = []
+    for t in tfs:
+        r = {"TF": t}
+        for m in models:
+            r[m] = val.get((m, t, "nt_auprc"), math.nan)
+            r[m] = math.nan if r[m] is None else r[m]
+        per.append(r)
+    out.append("\n## Nucleotide AUPRC per TF\n\n" + markdown_table(per, ["TF", *models]))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tfs", nargs="+", default=None)
+    ap.add_argument("--models", nargs="+", default=["pwm", "deepsnr", "daednet", "dilated"])
+    ap.add_argument("--save-checkpoints", help="directory for <model>/<TF> checkpoints")
+    ap.add_argument("--redo", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    tfs = args.tfs or all_tfs()
+    doc = load_results("snr")
+    done = {(r["model"], r["dataset"]) for r in doc["rows"]}
+    t_start = time.time()
+    for i, tf in enumerate(tfs):
+        table = SHARED / "tfbs-snr" / f"{tf}.tsv.gz"
+        for model in args.models:
+            if (model, tf) in done and not args.redo:
+                continue
+            out = Path(args.save_checkpoints) / model / tf if args.save_checkpoints else None
+            r = train_snr(table, model=model, tf=tf, seed=args.seed, out=out, verbose=False, **SETTINGS[model])
+            # prediction throughput on the test windows (after a warm-up batch)
+            from tfscope.data.snr import load_snr
+            te = load_snr(table)
+            te = te.subset(te.split == "test")
+            predict_windows(r["net"], te.x[:256])
+            t0 = time.time()
+            predict_windows(r["net"], te.x)
+            wps = len(te) / max(time.time() - t0, 1e-9)
+            doc["rows"] = [x for x in doc["rows"] if not (x["model"] == model and x["dataset"] == tf)]
+            for k in METRICS:
+                doc["rows"].append({"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]})
+            doc["rows"].append({"model": model, "dataset": tf, "metric": "train_seconds",
+                                "value": round(r["train_seconds"], 2)})
+            doc["rows"].append({"model": model, "dataset": tf, "metric": "predict_windows_per_second",
+                                "value": round(wps, 1)})
+            save_results(doc, render(doc))
+            print(f"[{i + 1}/{len(tfs)}] {tf:10s} {model:8s} nt_auprc={r['metrics']['nt_auprc']:.3f} "
+                  f"seq_auroc={r['metrics']['seq_auroc']:.3f} train={r['train_seconds']:.0f}s "
+                  f"predict={wps:.0f} win/s (elapsed {time.time() - t_start:.0f}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
