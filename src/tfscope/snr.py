@@ -26,7 +26,7 @@ NEURAL_MODELS = ("dilated", "deepsnr", "daednet")
 DEFAULTS = {  # per-model training settings (merged with user overrides)
     "dilated": {"epochs": 6, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000,
                 "hparams": {"channels": 32}},
-    "deepsnr": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "patience": 5, "min_samples": 300_000,
+    "deepsnr": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "patience": 15, "min_samples": 300_000,
                 "hparams": {"motif_length": 20}},
     "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000, "hparams": {}},
 }
