@@ -1,0 +1,166 @@
+"""Protein two-layer benchmark (TF vs non-TF; TFPM vs TFPNM) on ../shared/data/protein.
+
+For each dataset (``layer1``, ``layer2`` = published protocol; ``layer1-dedup``, ``layer2-dedup`` = exact duplicates
+and train/test-identical sequences removed, see :mod:`tfscope.protein.data`) every model is chosen by stratified
+5-fold CV on the training set, refit on all of it, and scored ONCE on the independent test set. Writes
+``benchmarks/results/protein.json`` (long format: model, dataset, metric, value) and ``protein.md``; published
+rows are added as ``published-<name>`` (from ../shared/README.md). With ``--write-default`` the ``composition-lr``
+models of the de-duplicated protocol are written to ``src/tfscope/protein/default_model`` (the shipped default).
+
+Usage: ``python benchmarks/protein.py [--models composition-lr composition-svm-rbf kmer3-tfidf-lr] [--write-default]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED, load_results, save_results  # noqa: E402
+
+from tfscope.metrics import binary_metrics, markdown_table  # noqa: E402
+from tfscope.protein.classic import save_linear_model, select_and_fit  # noqa: E402
+from tfscope.protein.data import load_layer  # noqa: E402
+from tfscope.protein.features import composition_features  # noqa: E402
+
+METRICS = ["accuracy", "sensitivity", "specificity", "mcc", "auroc"]
+DATASETS = {"layer1": ("layer1", "published"), "layer2": ("layer2", "published"),
+            "layer1-dedup": ("layer1", "dedup"), "layer2-dedup": ("layer2", "dedup")}
+# ../shared/README.md, independent test (Acc %, Sn, Sp, MCC, AUC) -> fractions
+PUBLISHED = {
+    "layer1": {"LoRA-ESM2-650M": (94.34, 93.40, 95.28, 0.887, 0.982), "LoRA-ESM2-8M": (91.98, 90.57, 93.40, 0.840, 0.941),
+               "ProtBERT-Li2024": (92.92, 91.51, 94.34, 0.859, 0.972), "TFPred": (None, None, None, None, 0.912),
+               "Capsule_TF": (88.2, None, None, None, None)},
+    "layer2": {"RAAC-kmer-SVM-Li2024": (80.19, 86.96, 67.57, 0.557, 0.835),
+               "iTFPM-RGDC": (76.42, 82.61, 64.86, 0.478, 0.849)},
+}
+DEFAULT_DIR = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "protein" / "default_model"
+
+
+def svm_rbf(sp, seed):
+    """RBF SVM on AAC+DPC+g-gap(1..3); C by 5-fold CV AUROC; score = decision function (threshold 0)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    spec = {"aac": True, "dpc": True, "gaps": [1, 2, 3], "reduced_k": []}
+    x = composition_features(sp.train_seqs, spec)
+    gs = GridSearchCV(make_pipeline(StandardScaler(), SVC(kernel="rbf", gamma="scale")), {"svc__C": [1, 10]},
+                      scoring="roc_auc", cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(x, sp.y_train)
+    score = gs.decision_function(composition_features(sp.test_seqs, spec))
+    return score, 0.0, {"cv_auroc": gs.best_score_, "chosen": str(gs.best_params_)}
+
+
+def kmer_tfidf_lr(sp, seed):
+    """Logistic regression on sublinear TF-IDF of amino-acid 3-mers (8,000 features); C by 5-fold CV AUROC."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    pipe = make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(3, 3), lowercase=False, sublinear_tf=True),
+                         LogisticRegression(max_iter=3000, random_state=seed))
+    gs = GridSearchCV(pipe, {"logisticregression__C": [1, 10]}, scoring="roc_auc",
+                      cv=StratifiedKFold(5, shuffle=True, random_state=seed)).fit(sp.train_seqs, sp.y_train)
+    return gs.predict_proba(sp.test_seqs)[:, 1], 0.5, {"cv_auroc": gs.best_score_, "chosen": str(gs.best_params_)}
+
+
+def composition_lr(sp, seed, write_to=None, name=None):
+    m = select_and_fit(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
+    if write_to is not None:
+        save_linear_model(m, write_to, name, provenance={"layer": sp.layer, "protocol": sp.protocol,
+                                                         "data_notes": sp.notes})
+    ch = m.meta["chosen"]
+    return m.predict_proba(sp.test_seqs), 0.5, {"cv_auroc": ch["cv_auroc"], "chosen": f"{ch['features']} C={ch['C']}"}
+
+
+MODELS = {"composition-lr": composition_lr, "composition-svm-rbf": svm_rbf, "kmer3-tfidf-lr": kmer_tfidf_lr}
+
+
+def render(doc: dict) -> str:
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
+    extra = {(r["model"], r["dataset"]): r for r in doc["rows"] if r["metric"] == "auroc"}
+    models = list(dict.fromkeys(r["model"] for r in doc["rows"]))
+    out = [f"# Protein benchmark (two-layer TF / TFPM, independent test)\n\nMachine: {doc['machine']}; date "
+           f"{doc['date']}. Model choice by stratified 5-fold CV on train; the independent test is scored once per "
+           "model. Threshold 0.5 on probabilities (0 on SVM decision values). `-dedup`: exact duplicates and "
+           "test sequences identical to a training sequence removed.\n"]
+    for ds in DATASETS:
+        rows = []
+        for m in models:
+            if (m, ds, "auroc") not in val and (m, ds, "accuracy") not in val:
+                continue
+            r = {"model": m, **{k: (val.get((m, ds, k)) if val.get((m, ds, k)) is not None else math.nan)
+                                for k in METRICS}}
+            e = extra.get((m, ds), {})
+            r["cv_auroc"] = e.get("cv_auroc", math.nan) if e.get("cv_auroc") is not None else math.nan
+            r["n_test"] = e.get("n_test", "")
+            r["chosen"] = e.get("chosen", "")
+            rows.append(r)
+        out.append(f"## {ds}\n\n" + markdown_table(rows, ["model", *METRICS, "cv_auroc", "n_test", "chosen"]))
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--write-default", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    doc = load_results("protein")
+    done = {(r["model"], r["dataset"]) for r in doc["rows"]}
+    data = SHARED / "protein"
+    for ds in args.datasets:
+        layer, protocol = DATASETS[ds]
+        sp = load_layer(layer, protocol, data)
+        print(f"{ds}: train {len(sp.y_train)} ({sp.y_train.sum()} pos), test {len(sp.y_test)} ({sp.y_test.sum()} pos);"
+              f" {sp.notes}", flush=True)
+        for name in args.models:
+            t0 = time.time()
+            kw = {}
+            if name == "composition-lr" and args.write_default and protocol == "dedup":
+                kw = {"write_to": DEFAULT_DIR, "name": layer}
+            score, thr, info = MODELS[name](sp, args.seed, **kw)
+            met = binary_metrics(sp.y_test, score, threshold=thr)
+            met["sensitivity"] = met["recall"]
+            doc["rows"] = [r for r in doc["rows"] if (r["model"], r["dataset"]) != (name, ds)]
+            for k in METRICS:
+                row = {"model": name, "dataset": ds, "metric": k, "value": float(met[k])}
+                if k == "auroc":
+                    row.update(cv_auroc=float(info["cv_auroc"]), chosen=info["chosen"], n_test=int(met["n"]),
+                               seconds=round(time.time() - t0, 1))
+                doc["rows"].append(row)
+            print(f"  {name:22s} " + " ".join(f"{k} {met[k]:.3f}" for k in METRICS) +
+                  f"  (cv AUROC {info['cv_auroc']:.3f}; {info['chosen']}; {time.time() - t0:.0f}s)", flush=True)
+    doc["rows"] = [r for r in doc["rows"] if not r["model"].startswith("published-")]
+    for ds, pubs in PUBLISHED.items():
+        for name, vals in pubs.items():
+            for k, v in zip(METRICS, vals):
+                if v is not None:
+                    doc["rows"].append({"model": f"published-{name}", "dataset": ds, "metric": k,
+                                        "value": v / 100 if k in ("accuracy", "sensitivity", "specificity") else v})
+    if args.write_default:
+        prov = {"source": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein)",
+                "built_by": "python benchmarks/protein.py --write-default", "protocol": "dedup",
+                "independent_test": {ds: {k: r["value"] for r in doc["rows"] for k in METRICS
+                                          if r["model"] == "composition-lr" and r["dataset"] == ds and r["metric"] == k}
+                                     for ds in ("layer1-dedup", "layer2-dedup")},
+                "licence_note": "derived from a published benchmark; cite Nguyen et al. (iTFPM-RGDC) and "
+                                "Hassan et al. 2025"}
+        (DEFAULT_DIR / "PROVENANCE.json").write_text(json.dumps(prov, indent=1) + "\n")
+    save_results(doc, render(doc))
+    print(render(doc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""Two-layer pipeline: layer 1 P(TF); for predicted TFs, layer 2 P(TFPM) (prefers methylated DNA).
+
+The shipped offline default lives in ``tfscope/protein/default_model/`` (``layer1.*``, ``layer2.*``; see
+``PROVENANCE.json`` there). It is rebuilt by :func:`train_default` (``tfscope protein train``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError, InputError
+from .classic import load_linear_model, save_linear_model, select_and_fit
+
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+
+
+class TwoLayerPredictor:
+    """Layer-1 and layer-2 models with ``predict(records)``.
+
+    Parameters
+    ----------
+    directory : model directory (default: the shipped offline default). Either the linear default
+        (``layer1.json`` + ``layer1.safetensors``, same for ``layer2``) or two ESM checkpoints in ``layer1/``
+        and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
+    """
+
+    def __init__(self, directory=None):
+        d = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
+        if not d.is_dir():
+            raise CheckpointError(f"{d}: protein model directory not found")
+        self.directory = d
+        self.layers = {}
+        for layer in ("layer1", "layer2"):
+            if (d / layer / "config.json").exists():
+                from .esm import load_esm_classifier
+
+                self.layers[layer] = load_esm_classifier(d / layer)
+            else:
+                self.layers[layer] = load_linear_model(d, layer)
+
+    def predict(self, records: dict[str, str], *, tf_threshold: float | None = None) -> list[dict]:
+        """Rows ``{"id", "p_tf", "is_tf", "p_tfpm"}``; ``p_tfpm`` is NaN for proteins not called TFs.
+
+        ``tf_threshold`` defaults to the layer-1 model's threshold (0.5).
+        """
+        if not records:
+            raise InputError("no protein sequences to predict")
+        ids, seqs = list(records), list(records.values())
+        m1, m2 = self.layers["layer1"], self.layers["layer2"]
+        thr = m1.threshold if tf_threshold is None else tf_threshold
+        p1 = np.asarray(m1.predict_proba(seqs), dtype=float)
+        is_tf = p1 >= thr
+        p2 = np.full(len(seqs), math.nan)
+        if is_tf.any():
+            p2[is_tf] = m2.predict_proba([s for s, t in zip(seqs, is_tf) if t])
+        return [{"id": i, "p_tf": float(a), "is_tf": bool(t), "p_tfpm": float(b)}
+                for i, a, t, b in zip(ids, p1, is_tf, p2)]
+
+
+def write_predictions(path, rows: list[dict]) -> None:
+    """TSV ``id  p_tf  is_tf  p_tfpm`` (``p_tfpm`` empty for non-TFs), written atomically."""
+    from ..io.atomic import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write("id\tp_tf\tis_tf\tp_tfpm\n")
+        for r in rows:
+            p2 = "" if math.isnan(r["p_tfpm"]) else f"{r['p_tfpm']:.4f}"
+            fh.write(f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\n")
+
+
+def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int = 0, verbose: bool = False,
+                  test_metrics: bool = True) -> dict:
+    """Train both layers of the offline default (CV model choice on train) and write them to ``out_dir``.
+
+    With ``test_metrics`` the independent test of the same protocol is scored once per layer and the metrics are
+    stored in the provenance JSON. Returns the provenance dict.
+    """
+    from ..io.atomic import atomic_write
+    from ..metrics import binary_metrics
+    from .data import load_layer
+
+    out_dir = Path(out_dir)
+    prov = {"source": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein)",
+            "protocol": protocol, "seed": seed, "layers": {}}
+    for layer in ("layer1", "layer2"):
+        sp = load_layer(layer, protocol, data_dir)
+        m = select_and_fit(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
+        info = {"labels": list(sp.labels), "data_notes": sp.notes, "chosen": m.meta["chosen"]}
+        if test_metrics:
+            met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs))
+            info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
+                                                            "n", "n_pos")}
+        prov["layers"][layer] = info
+        save_linear_model(m, out_dir, layer, provenance={"layer": layer, **info, "protocol": protocol})
+    with atomic_write(out_dir / "PROVENANCE.json") as fh:
+        json.dump(prov, fh, indent=1, default=float)
+    return prov
