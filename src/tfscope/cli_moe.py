@@ -1,0 +1,145 @@
+"""CLI of the mixture-of-experts task and of attributions: ``tfscope moe train|evaluate``, ``tfscope explain``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _load(path):
+    from . import moe  # noqa: F401  (registers the deepbind / moe models)
+    from .checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def cmd_moe_train(args) -> int:
+    from .checkpoint import save_checkpoint
+    from .cli import print_json
+    from .moe import load_training_set, tf_name, train_expert, train_moe
+
+    hp = {"filters": args.filters, "width": args.width, "hidden": args.hidden, "dropout": args.dropout}
+    experts, names, seqs, ys, report = [], [], [], [], {"experts": {}}
+    for path in args.train:
+        tf = tf_name(path)
+        if tf in names:
+            raise InputError(f"two training files for expert {tf!r}", str(path))
+        s, y = load_training_set(path, seed=args.seed, max_positives=args.max_positives)
+        m, hist = train_expert(s, y, hparams=hp, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                               verbose=not args.quiet, desc=f"expert-{tf}")
+        save_checkpoint(Path(args.out) / f"expert-{tf}", m, model_name="deepbind", task="moe", hparams=hp,
+                        meta={"train_file": str(path), "history": hist})
+        experts.append(m)
+        names.append(tf)
+        seqs += s
+        ys.append(y)
+        report["experts"][tf] = {"sequences": len(s), "best_epoch": hist["best_epoch"]}
+    moe, hist = train_moe(experts, [hp] * len(experts), seqs, np.concatenate(ys), names=names,
+                          epochs=args.moe_epochs, seed=args.seed, finetune_epochs=args.finetune_epochs,
+                          verbose=not args.quiet)
+    save_checkpoint(Path(args.out) / "moe", moe, model_name="moe", task="moe",
+                    hparams={"expert_hparams": [hp] * len(experts), "expert_names": names},
+                    meta={"train_files": [str(p) for p in args.train], "history": hist})
+    report["moe"] = str(Path(args.out) / "moe")
+    print_json(report)
+    return 0
+
+
+def cmd_moe_evaluate(args) -> int:
+    from .cli import print_json
+    from .io.atomic import atomic_write
+    from .moe import mc_dropout_metrics, read_deepbind, tf_name
+    from .sequence import one_hot
+
+    model, cfg = _load(args.checkpoint)
+    res = {}
+    for path in args.data:
+        t = read_deepbind(path)
+        if len(set(t["bound"].tolist())) < 2:
+            raise InputError("evaluation needs both Bound=0 and Bound=1 rows", str(path))
+        L = max(len(s) for s in t["seq"])
+        m = mc_dropout_metrics(model, one_hot(list(t["seq"]), length=L), t["bound"], trials=args.trials,
+                               seed=args.seed)
+        res[tf_name(path)] = {k: {"mean": float(v.mean()), "std": float(v.std())} for k, v in m.items()}
+        res[tf_name(path)]["n"] = len(t["seq"])
+    print_json(res)
+    if args.json:
+        with atomic_write(args.json) as fh:
+            json.dump(res, fh, indent=2)
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .interpret import attribute
+    from .io import read_fasta
+    from .io.atomic import atomic_write
+    from .moe import read_deepbind
+    from .sequence import one_hot
+
+    model, cfg = _load(args.checkpoint)
+    if args.fasta:
+        recs = read_fasta(args.fasta)
+        ids, seqs = list(recs), list(recs.values())
+    elif args.deepbind:
+        t = read_deepbind(args.deepbind)
+        ids, seqs = list(t["event"]), list(t["seq"])
+    else:
+        raise InputError("give --fasta FILE or --deepbind FILE")
+    L = max(len(s) for s in seqs)
+    x = one_hot(seqs, length=L)
+    a = attribute(model, x, method=args.method, shift=args.shift, target=args.target, batch_size=args.batch_size)
+    score = a.sum(1)  # (N, L) per-position attribution
+    out = Path(args.out)
+    if out.suffix == ".npz":
+        with atomic_write(out, "wb") as fh:
+            np.savez_compressed(fh, ids=np.array(ids), attributions=a, onehot=x)
+    else:
+        with atomic_write(out) as fh:
+            fh.write("id\tposition\tbase\tattribution\n")
+            for i, (rid, s) in enumerate(zip(ids, seqs)):
+                for j in range(len(s)):
+                    fh.write(f"{rid}\t{j + 1}\t{s[j]}\t{score[i, j]:.6g}\n")
+    print(f"wrote {args.method} attributions of {len(ids)} sequences to {out}")
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``moe train``, ``moe evaluate`` and ``explain``."""
+    p = sub.add_parser("moe", help="mixture of experts for TFBS prediction (arXiv 2507.09754)")
+    ms = p.add_subparsers(dest="moe_command", required=True, metavar="SUBCOMMAND")
+    t = ms.add_parser("train", help="train one DeepBind expert per DeepBind-format file, then the MoE")
+    t.add_argument("--train", nargs="+", required=True, help="DeepBind-format files (one per expert TF)")
+    t.add_argument("--out", required=True, help="output directory (expert-<TF>/ and moe/ checkpoints)")
+    t.add_argument("--epochs", type=int, default=4)
+    t.add_argument("--moe-epochs", type=int, default=10)
+    t.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: end-to-end fine-tuning epochs")
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--filters", type=int, default=64)
+    t.add_argument("--width", type=int, default=24)
+    t.add_argument("--hidden", type=int, default=32)
+    t.add_argument("--dropout", type=float, default=0.5)
+    t.add_argument("--max-positives", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_moe_train)
+    e = ms.add_parser("evaluate", help="MC-dropout AUROC/AUPRC of a checkpoint on DeepBind-format files")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", nargs="+", required=True)
+    e.add_argument("--trials", type=int, default=30)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json")
+    e.set_defaults(func=cmd_moe_evaluate)
+    x = sub.add_parser("explain", help="per-nucleotide attributions (gradient, integrated gradients, ShiftSmooth)")
+    x.add_argument("--checkpoint", required=True, help="any tfscope checkpoint with one-hot input")
+    x.add_argument("--fasta")
+    x.add_argument("--deepbind")
+    x.add_argument("--method", default="shiftsmooth", choices=["gradient", "integrated_gradients", "shiftsmooth"])
+    x.add_argument("--shift", type=int, default=3)
+    x.add_argument("--target", type=int, default=None, help="output position for (N, L) models (default: sum)")
+    x.add_argument("--batch-size", type=int, default=128)
+    x.add_argument("--out", required=True, help=".tsv (per-position sums) or .npz (full (N, 4, L) arrays)")
+    x.set_defaults(func=cmd_explain)
