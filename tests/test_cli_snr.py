@@ -12,7 +12,7 @@ from tfscope.io import read_bed
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("ckpt")
-    assert main(["snr", "train", "--tf", "FOXK1", "--model", "dilated", "--epochs", "2", "--out",
+    assert main(["snr", "train", "--tf", "FOXK1", "--model", "dilated", "--epochs", "3", "--min-samples", "0", "--out",
                  str(d / "foxk1"), "--quiet"]) == 0
     return d / "foxk1"
 

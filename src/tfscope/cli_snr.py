@@ -41,7 +41,7 @@ def cmd_snr_train(args) -> int:
 
     table = _table_from_args(args)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
-                    lr=args.lr, batch_size=args.batch_size, verbose=not args.quiet)
+                    lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, verbose=not args.quiet)
     res.pop("net")
     res.pop("history")
     print_json(res)
@@ -117,6 +117,8 @@ def add_cli(sub) -> None:
     t.add_argument("--epochs", type=int)
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
+    t.add_argument("--min-samples", type=int, help="train on at least this many windows (more epochs on small "
+                   "tables; default per model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_snr_train)

@@ -20,6 +20,9 @@ def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8"):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
     try:
         if path.suffix == ".gz":
             fh = gzip.open(tmp, mode + ("t" if "b" not in mode else ""), encoding=encoding if "b" not in mode else None)
