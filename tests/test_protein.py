@@ -252,3 +252,24 @@ def test_esm_backbone_missing_is_clear_error(tmp_path):
 
     with pytest.raises(InputError, match="cannot load ESM backbone"):
         classifier_from_backbone(tmp_path / "nope")
+
+
+# ---------------------------------------------------------------- motifs
+def test_kmer_enrichment_and_importance_find_planted_motif():
+    from tfscope.protein.motifs import kmer_enrichment, linear_residue_importance, region_kmer_enrichment
+
+    seqs, y = _planted(80, seed=3)
+    pos = [s for s, t in zip(seqs, y) if t]
+    neg = [s for s, t in zip(seqs, y) if not t]
+    rows = kmer_enrichment(pos, neg, k=3, min_count=5, top=10)
+    assert rows[0]["kmer"] in "KRKRWFQNRRKRKR" and rows[0]["q"] < 1e-6 and rows[0]["pos_with"] == 40
+    assert all(rows[i]["p"] <= rows[i + 1]["p"] for i in range(len(rows) - 1))
+    m = fit_linear(seqs, y, spec={"aac": True, "dpc": True, "gaps": [1], "reduced_k": [3]}, C=0.1)
+    s = pos[0]
+    imp = linear_residue_importance(m, s)
+    const = m.intercept - np.sum(m.coef * m.mean / m.scale)
+    assert imp.sum() == pytest.approx(m.decision_function([s])[0] - const, rel=1e-6)
+    k = s.find("WFQNRR")
+    assert imp[k:k + 6].mean() > np.median(imp)
+    reg = region_kmer_enrichment(pos, [linear_residue_importance(m, p) for p in pos], k=3, top=5)
+    assert reg and reg[0]["kmer"] in "KRKRWFQNRRKRKR"
