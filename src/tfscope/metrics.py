@@ -91,3 +91,19 @@ def markdown_table(rows: list[dict], columns: list[str], *, floatfmt: str = ".3f
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def multiclass_metrics(y_true, y_pred, n_classes: int) -> dict:
+    """Accuracy, macro-F1 (sklearn ``f1_score(average="macro")`` over the ``n_classes`` labels, zero_division=0),
+    per-class accuracy (= recall) as a list (NaN for a class absent from ``y_true``) and the confusion matrix
+    ``(n_classes, n_classes)`` (rows true, columns predicted) as nested lists."""
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    labels = list(range(n_classes))
+    cm = confusion_matrix(y_true, y_pred, labels=labels)
+    support = cm.sum(1)
+    per_class = [float(cm[i, i] / support[i]) if support[i] else math.nan for i in labels]
+    return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else math.nan,
+            "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+            "per_class_accuracy": per_class, "confusion": cm.tolist()}

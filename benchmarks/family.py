@@ -1,0 +1,286 @@
+"""TF class ("family") from a motif (Wilk 2025 thesis) on JASPAR 2024: 2,112 motifs, 20 TFClass classes.
+
+Stratified K-fold CV (K = 10; 5 and 20 for the KNN models, which need no training) of
+* KNN (K = 1..11) on each column metric (Pearson, Euclidean = memelite Tomtom -log10 p, Sandelin-Wasserman) and the
+  majority-vote ensemble of the three metrics,
+* the thesis reverse-complement-invariant CNN (tfscope.train.fit, softmax CE, lr 1e-3, wd 1e-3, patience 7),
+* our best model ``ensemble-knn3-cnn``: soft vote of the 3-metric KNN vote shares (K = 1) and the CNN softmax.
+
+Writes ``benchmarks/results/family.json`` (long format: model, dataset = jaspar2024-cv10 ..., metric in accuracy,
+macro_f1, predict_seconds, class_accuracy:<class>; value = mean over folds, ``sd`` = SD over folds),
+``family.md`` and figures ``benchmarks/figures/family_*.png`` (confusion matrix, integrated gradients, class overlap,
+regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_similarity.npz`` (git-ignored).
+
+Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import RESULTS, load_results, save_results  # noqa: E402
+
+from tfscope.family.data import build_dataset  # noqa: E402
+from tfscope.family.knn import METRICS, knn_ensemble_proba, knn_proba, similarity, tomtom_similarity  # noqa: E402
+from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
+from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
+
+FIG = Path(__file__).parent / "figures"
+CACHE = Path(__file__).parent / "checkpoints" / "family_similarity.npz"
+KS = (1, 3, 5, 7, 9, 11)
+
+
+def similarities(ds):
+    """All-vs-all similarity per metric (self excluded) + Tomtom p-values + the seconds each took."""
+    if CACHE.exists():
+        z = np.load(CACHE)
+        return {m: z[m] for m in METRICS}, z["tomtom_p"], json.loads(str(z["seconds"]))
+    sims, secs = {}, {}
+    for m in METRICS:
+        t = time.time()
+        if m == "euclidean":
+            sims[m], p = tomtom_similarity(ds.pfms, ds.pfms, exclude_self=True)
+        else:
+            sims[m] = similarity(ds.pfms, ds.pfms, m, exclude_self=True)
+        secs[m] = time.time() - t
+        print(f"similarity {m}: {secs[m]:.1f}s", flush=True)
+    p = p.copy()
+    np.fill_diagonal(p, np.nan)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(CACHE, **sims, tomtom_p=p, seconds=json.dumps(secs))
+    return sims, p, secs
+
+
+def folds(labels, k, seed=0):
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--folds", type=int, nargs="+", default=[10, 5, 20])
+    ap.add_argument("--cnn-folds", type=int, nargs="+", default=[10])
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    ds = build_dataset()
+    C, y = len(ds.classes), ds.labels
+    sims, tomtom_p, sim_secs = similarities(ds)
+    doc = load_results("family")
+    doc["rows"] = []
+    extra = {}
+
+    def add(model, dataset, metric, vals, **kw):
+        vals = np.asarray(vals, dtype=float)
+        doc["rows"].append({"model": model, "dataset": dataset, "metric": metric, "value": float(np.nanmean(vals)),
+                            "sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0, "n": int(len(vals)),
+                            **kw})
+
+    oof = {}  # out-of-fold predictions of the 10-fold CV per model
+    cnn_models = []
+    for K in args.folds:
+        dname = f"jaspar2024-cv{K}"
+        fl = folds(y, K)
+        probas = {}
+        for tr, te in fl:
+            for m in METRICS:
+                for k in KS:
+                    probas.setdefault(f"knn-{m}-k{k}", []).append(knn_proba(sims[m][np.ix_(te, tr)], y[tr], C, k))
+            for k in KS:
+                probas.setdefault(f"knn-ensemble-k{k}", []).append(
+                    knn_ensemble_proba([sims[m][np.ix_(te, tr)] for m in METRICS], y[tr], C, k))
+        if K in args.cnn_folds:
+            for i, (tr, te) in enumerate(fl):
+                t = time.time()
+                net, res = train_cnn([ds.pfms[j] for j in tr], y[tr], C, seed=i)
+                print(f"cv{K} fold {i}: cnn {len(res.train_loss)} epochs {time.time() - t:.0f}s", flush=True)
+                probas.setdefault("cnn-thesis", []).append(predict_cnn(net, [ds.pfms[j] for j in te]))
+                probas.setdefault("ensemble-knn3-cnn", []).append(
+                    ensemble_proba([probas["knn-ensemble-k1"][i], probas["cnn-thesis"][i]]))
+                if K == 10:
+                    cnn_models.append(net)
+        for name, plist in probas.items():
+            ms = [multiclass_metrics(y[te], p.argmax(1), C) for (tr, te), p in zip(fl, plist)]
+            add(name, dname, "accuracy", [m["accuracy"] for m in ms])
+            add(name, dname, "macro_f1", [m["macro_f1"] for m in ms])
+            if K == 10:
+                pred = np.empty(len(y), dtype=int)
+                for (tr, te), p in zip(fl, plist):
+                    pred[te] = p.argmax(1)
+                oof[name] = pred
+                pooled = multiclass_metrics(y, pred, C)
+                for c, a in zip(ds.classes, pooled["per_class_accuracy"]):
+                    add(name, dname, f"class_accuracy:{c}", [a])
+                extra[name] = pooled
+        print(f"cv{K} done", flush=True)
+
+    # prediction time of all 2,112 motifs
+    if cnn_models:
+        t = time.time()
+        predict_cnn(cnn_models[0], ds.pfms)
+        add("cnn-thesis", "jaspar2024-all", "predict_seconds", [time.time() - t])
+    for m in METRICS:
+        add(f"knn-{m}-k1", "jaspar2024-all", "predict_seconds", [sim_secs[m]],
+            note="all-vs-all similarity computation (2112 x 2112), shared 2-core machine")
+    add("knn-ensemble-k1", "jaspar2024-all", "predict_seconds", [sum(sim_secs.values())])
+
+    analysis = interpret(ds, cnn_models, oof, tomtom_p, extra)
+    doc["analysis"] = analysis
+    save_results(doc, render(doc, ds))
+    return 0
+
+
+def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from tfscope.family.interpret import (bh_qvalues, class_overlap, integrated_gradients, overlap_features,
+                                          overlap_regression)
+
+    FIG.mkdir(parents=True, exist_ok=True)
+    C, y = len(ds.classes), ds.labels
+    short = [c.split(" (")[0].replace(" factors", "").replace(" domain", "")[:22] for c in ds.classes]
+    out = {}
+    # confusion matrix of the best model
+    for name in ("ensemble-knn3-cnn", "cnn-thesis", "knn-ensemble-k1"):
+        if name in extra:
+            cm = np.array(extra[name]["confusion"], dtype=float)
+            cmn = cm / cm.sum(1, keepdims=True)
+            fig, ax = plt.subplots(figsize=(9, 8))
+            im = ax.imshow(cmn, cmap="Blues", vmin=0, vmax=1)
+            ax.set_xticks(range(C), short, rotation=90, fontsize=7)
+            ax.set_yticks(range(C), short, fontsize=7)
+            ax.set_xlabel("predicted class")
+            ax.set_ylabel("true class")
+            ax.set_title(f"{name}: 10-fold CV confusion (row-normalised)")
+            fig.colorbar(im)
+            fig.tight_layout()
+            fig.savefig(FIG / "family_confusion.png", dpi=110)
+            plt.close(fig)
+            out["confusion_model"] = name
+            break
+    # all-vs-all similarity -> class overlap
+    q = bh_qvalues(tomtom_p)
+    ov = class_overlap(q, y, C)
+    out["overlap"] = ov.tolist()
+    fig, ax = plt.subplots(figsize=(9, 8))
+    im = ax.imshow(ov, cmap="magma_r", vmin=0)
+    ax.set_xticks(range(C), short, rotation=90, fontsize=7)
+    ax.set_yticks(range(C), short, fontsize=7)
+    ax.set_title("class overlap: share of motif pairs with Tomtom q < 0.05")
+    fig.colorbar(im)
+    fig.tight_layout()
+    fig.savefig(FIG / "family_overlap.png", dpi=110)
+    plt.close(fig)
+    feats = overlap_features(ov)
+    out["regression"] = {}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, name in zip(axes, ("cnn-thesis", "knn-ensemble-k1")):
+        if name not in extra:
+            continue
+        acc = np.array(extra[name]["per_class_accuracy"])
+        reg = overlap_regression(acc, ov)
+        out["regression"][name] = reg
+        ax.scatter(feats["between_sum"], acc, c=feats["within"], cmap="viridis")
+        for i, s in enumerate(short):
+            ax.annotate(s[:10], (feats["between_sum"][i], acc[i]), fontsize=6)
+        ax.set_xlabel("between-class overlap (row sum, off-diagonal)")
+        ax.set_ylabel("per-class accuracy (10-fold CV)")
+        ax.set_title(f"{name}: R^2 = {reg['r2']:.2f} (within + between)")
+    fig.tight_layout()
+    fig.savefig(FIG / "family_regression.png", dpi=110)
+    plt.close(fig)
+    # integrated gradients: 4 bHLH (CANNTG) and 4 homeodomain (TAAT) motifs, each from the held-out fold of its model
+    if cnn_models:
+        from tfscope.family.knn import _rc  # noqa: F401
+        fl = folds(y, 10)
+        test_of = np.empty(len(y), dtype=int)
+        for i, (tr, te) in enumerate(fl):
+            test_of[te] = i
+        cons = ["".join("ACGT"[j] for j in p.argmax(0)) for p in ds.pfms]
+        picks = []
+        for cls, pat in (("Basic helix-loop-helix factors (bHLH)", "CA..TG"), ("Homeo domain factors", "TAAT|ATTA")):
+            import re
+
+            ci = ds.classes.index(cls)
+            cand = [i for i in np.flatnonzero(y == ci) if re.search(pat, cons[i]) and oof["cnn-thesis"][i] == ci]
+            picks += [(cls, i) for i in cand[:: max(1, len(cand) // 4)][:4]]
+        fig, axes = plt.subplots(len(picks), 1, figsize=(7, 1.3 * len(picks)))
+        out["ig"] = []
+        for ax, (cls, i) in zip(np.atleast_1d(axes), picks):
+            imp = integrated_gradients(cnn_models[test_of[i]], ds.pfms[i], y[i])
+            out["ig"].append({"id": ds.ids[i], "name": ds.names[i], "consensus": cons[i],
+                              "importance": np.round(imp, 3).tolist()})
+            ax.bar(range(len(imp)), imp, color=["C3" if v > 0 else "C0" for v in imp])
+            ax.set_xticks(range(len(imp)), list(cons[i]), fontsize=7)
+            ax.set_ylim(-1, 1)
+            ax.set_ylabel(f"{ds.ids[i]}\n{ds.names[i]}", fontsize=7, rotation=0, ha="right", va="center")
+        fig.suptitle("Integrated gradients per position (CNN, held-out fold; bHLH top, homeodomain bottom)",
+                     fontsize=9)
+        fig.tight_layout()
+        fig.savefig(FIG / "family_ig.png", dpi=110)
+        plt.close(fig)
+    return out
+
+
+def render(doc, ds) -> str:
+    rows = doc["rows"]
+    get = {(r["model"], r["dataset"], r["metric"]): r for r in rows}
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    dsets = sorted({r["dataset"] for r in rows if r["dataset"].startswith("jaspar2024-cv")},
+                   key=lambda s: int(s.split("cv")[1]))
+    out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n",
+           f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
+           "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
+           "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"]
+    main_models = [m for m in models if m.endswith("-k1") or not m.startswith("knn")]
+    for d in dsets:
+        tab = []
+        for m in main_models:
+            a, f = get.get((m, d, "accuracy")), get.get((m, d, "macro_f1"))
+            if a:
+                tab.append({"model": m, "accuracy": f"{a['value']:.3f} ± {a['sd']:.3f}",
+                            "macro_f1": f"{f['value']:.3f} ± {f['sd']:.3f}"})
+        out.append(f"\n## {d}\n\n" + markdown_table(tab, ["model", "accuracy", "macro_f1"]))
+    d = "jaspar2024-cv10"
+    tab = []
+    for met in (*METRICS, "ensemble"):
+        row = {"metric": met}
+        for k in KS:
+            a = get.get((f"knn-{met}-k{k}", d, "accuracy"))
+            f = get.get((f"knn-{met}-k{k}", d, "macro_f1"))
+            row[f"K={k}"] = f"{a['value']:.3f} / {f['value']:.3f}" if a else "-"
+        tab.append(row)
+    out.append("\n## KNN by K (10-fold; accuracy / macro-F1)\n\n" + markdown_table(tab, ["metric", *[f"K={k}" for k in KS]]))
+    tab = [{"model": r["model"], "seconds": r["value"], "what": r.get("note", "predict all 2,112 motifs")}
+           for r in rows if r["metric"] == "predict_seconds"]
+    out.append("\n## Prediction time (all 2,112 motifs, 1 torch thread)\n\n" + markdown_table(tab, ["model", "seconds", "what"]))
+    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn") if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
+    tab = []
+    for c, n in ds.counts().items():
+        row = {"class": c, "motifs": n}
+        for m in pc:
+            row[m] = get[(m, d, f"class_accuracy:{c}")]["value"]
+        tab.append(row)
+    out.append("\n## Per-class accuracy (10-fold, pooled out-of-fold)\n\n" + markdown_table(tab, ["class", "motifs", *pc]))
+    reg = doc.get("analysis", {}).get("regression", {})
+    if reg:
+        out.append("\n## Per-class accuracy vs class overlap (OLS on within- and between-class overlap)\n\n")
+        out.append(markdown_table([{"model": k, "R2": v["r2"], "R2_adj": v["r2_adj"]} for k, v in reg.items()],
+                                  ["model", "R2", "R2_adj"]))
+        out.append("\nThesis R^2: 0.61 (CNN), 0.45 (KNN). Figures: `benchmarks/figures/family_*.png`.\n")
+    return "".join(out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
