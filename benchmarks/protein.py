@@ -4,8 +4,9 @@ For each dataset (``layer1``, ``layer2`` = published protocol; ``layer1-dedup``,
 and train/test-identical sequences removed, see :mod:`tfscope.protein.data`) every model is chosen by stratified
 5-fold CV on the training set, refit on all of it, and scored ONCE on the independent test set. Writes
 ``benchmarks/results/protein.json`` (long format: model, dataset, metric, value) and ``protein.md``; published
-rows are added as ``published-<name>`` (from ../shared/README.md). With ``--write-default`` the ``composition-lr``
-models of the de-duplicated protocol are written to ``src/tfscope/protein/default_model`` (the shipped default).
+rows are added as ``published-<name>`` (from ../shared/README.md). ``--write-default`` rebuilds the shipped default
+(``src/tfscope/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on the de-duplicated
+protocol (CV choice between composition-lr and ensemble-lr-tfidf per layer; test scored once, in PROVENANCE.json).
 
 ``--motifs`` writes ``results/protein.motifs.md`` (+ ``.tsv``): 3-mers enriched in TFs vs non-TFs and in TFPMs vs
 TFPNMs (de-duplicated training sets; one-sided Fisher, BH q), 3-mers enriched in high-importance residues of the
@@ -285,8 +286,6 @@ def main():
         for name in args.models:
             t0 = time.time()
             kw = {}
-            if name == "composition-lr" and args.write_default and protocol == "dedup":
-                kw = {"write_to": DEFAULT_DIR, "name": layer}
             score, thr, info = MODELS[name](sp, args.seed, **kw)
             met = binary_metrics(sp.y_test, score, threshold=thr)
             met["sensitivity"] = met["recall"]
@@ -307,14 +306,13 @@ def main():
                     doc["rows"].append({"model": f"published-{name}", "dataset": ds, "metric": k,
                                         "value": v / 100 if k in ("accuracy", "sensitivity", "specificity") else v})
     if args.write_default:
-        prov = {"source": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein)",
-                "built_by": "python benchmarks/protein.py --write-default", "protocol": "dedup",
-                "independent_test": {ds: {k: r["value"] for r in doc["rows"] for k in METRICS
-                                          if r["model"] == "composition-lr" and r["dataset"] == ds and r["metric"] == k}
-                                     for ds in ("layer1-dedup", "layer2-dedup")},
-                "licence_note": "derived from a published benchmark; cite Nguyen et al. (iTFPM-RGDC) and "
-                                "Hassan et al. 2025"}
-        (DEFAULT_DIR / "PROVENANCE.json").write_text(json.dumps(prov, indent=1) + "\n")
+        from tfscope.protein.pipeline import train_default
+
+        for f in DEFAULT_DIR.glob("layer*"):
+            f.unlink()
+        prov = train_default(DEFAULT_DIR, data_dir=data, protocol="dedup", seed=args.seed, verbose=True)
+        prov["built_by"] = "python benchmarks/protein.py --write-default"
+        (DEFAULT_DIR / "PROVENANCE.json").write_text(json.dumps(prov, indent=1, default=float) + "\n")
     save_results(doc, render(doc))
     print(render(doc))
 

@@ -138,7 +138,8 @@ def test_shipped_default_two_layer():
     from tfscope.protein.pipeline import DEFAULT_MODEL_DIR, TwoLayerPredictor
 
     files = {f.name for f in DEFAULT_MODEL_DIR.iterdir()}
-    assert {"layer1.json", "layer1.safetensors", "layer2.json", "layer2.safetensors", "PROVENANCE.json"} <= files
+    assert {"layer1.json", "layer2.json", "PROVENANCE.json"} <= files
+    assert not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
     assert sum(f.stat().st_size for f in DEFAULT_MODEL_DIR.iterdir()) < 5 * 2**20
     pred = TwoLayerPredictor()
     # a C2H2 zinc-finger array (TF-like) and a collagen-like repeat (non-TF-like)
@@ -150,6 +151,28 @@ def test_shipped_default_two_layer():
     for r in rows:
         assert 0 <= r["p_tf"] <= 1
         assert (r["is_tf"] and 0 <= r["p_tfpm"] <= 1) or (not r["is_tf"] and math.isnan(r["p_tfpm"]))
+
+
+def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
+    from tfscope.protein.classic import (EnsembleModel, fit_kmer_tfidf, load_protein_model, save_protein_model,
+                                         select_default)
+
+    seqs, y = _planted(60, seed=4)
+    km = fit_kmer_tfidf(seqs, y, C=10.0)  # asserts the numpy TF-IDF equals sklearn's
+    lin = fit_linear(seqs, y, spec={"aac": True, "dpc": True, "gaps": [], "reduced_k": []}, C=0.1)
+    ens = EnsembleModel([lin, km], ("TF", "non-TF"))
+    tseqs, ty = _planted(20, seed=6)
+    p = ens.predict_proba(tseqs)
+    assert np.allclose(p, (lin.predict_proba(tseqs) + km.predict_proba(tseqs)) / 2)
+    save_protein_model(ens, tmp_path, "layer1")
+    back = load_protein_model(tmp_path, "layer1")
+    assert isinstance(back, EnsembleModel) and np.allclose(back.predict_proba(tseqs), p)
+    (tmp_path / "layer1.member1.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read weights"):
+        load_protein_model(tmp_path, "layer1")
+    m = select_default(seqs, y, labels=("TF", "non-TF"), c_grid=(0.1,),
+                       feature_sets={"aac": {"aac": True, "dpc": False, "gaps": [], "reduced_k": []}})
+    assert m.meta["choice"]["model"] in ("ensemble", "composition-lr")
 
 
 # ---------------------------------------------------------------- CLI

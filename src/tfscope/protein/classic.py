@@ -170,3 +170,192 @@ def load_linear_model(directory, name: str) -> LinearProteinModel:
     return LinearProteinModel(spec=cfg["spec"], mean=w["mean"], scale=w["scale"], coef=w["coef"],
                               intercept=float(w["intercept"][0]), labels=tuple(cfg["labels"]),
                               threshold=float(cfg.get("threshold", 0.5)), meta=cfg.get("meta", {}))
+
+
+# ---------------------------------------------------------------- TF-IDF k-mer logistic regression and ensemble
+KMER_FORMAT = "tfscope-protein-kmer-tfidf/1"
+ENSEMBLE_FORMAT = "tfscope-protein-ensemble/1"
+
+
+@dataclass
+class KmerTfidfModel:
+    """L2 logistic regression on sublinear TF-IDF of amino-acid n-grams (``sklearn`` ``TfidfVectorizer`` with
+    ``analyzer="char"``, ``lowercase=False``, ``sublinear_tf=True``, L2 row norm), evaluated in numpy.
+
+    The transform is re-implemented here (vocabulary + idf from the fitted vectorizer) so that the stored model
+    needs no pickle; :func:`fit_kmer_tfidf` checks that it reproduces sklearn's matrix.
+    """
+
+    vocabulary: list
+    idf: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    ngram_range: tuple = (1, 3)
+    labels: tuple = ("positive", "negative")
+    threshold: float = 0.5
+    meta: dict = field(default_factory=dict)
+
+    def transform(self, seqs) -> np.ndarray:
+        index = {g: i for i, g in enumerate(self.vocabulary)}
+        lo, hi = self.ngram_range
+        x = np.zeros((len(seqs), len(self.vocabulary)))
+        for r, s in enumerate(seqs):
+            for n in range(lo, hi + 1):
+                for i in range(len(s) - n + 1):
+                    j = index.get(s[i:i + n])
+                    if j is not None:
+                        x[r, j] += 1
+        nz = x > 0
+        x[nz] = 1.0 + np.log(x[nz])
+        x *= self.idf
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(norm > 0, norm, 1.0)
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        z = self.transform(seqs) @ self.coef + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def fit_kmer_tfidf(seqs, y, *, C: float = 10.0, ngram_range=(1, 3), labels=("positive", "negative"), seed: int = 0
+                   ) -> KmerTfidfModel:
+    """Fit the sklearn TF-IDF + logistic regression and convert it to a :class:`KmerTfidfModel`."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = TfidfVectorizer(analyzer="char", ngram_range=tuple(ngram_range), lowercase=False, sublinear_tf=True)
+    x = vec.fit_transform(list(seqs))
+    lr = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(x, np.asarray(y))
+    vocab = [None] * len(vec.vocabulary_)
+    for g, i in vec.vocabulary_.items():
+        vocab[i] = g
+    m = KmerTfidfModel(vocab, vec.idf_.copy(), lr.coef_[0].copy(), float(lr.intercept_[0]), tuple(ngram_range),
+                       tuple(labels))
+    probe = list(seqs)[:5]
+    assert np.allclose(m.transform(probe), x[:5].toarray(), atol=1e-8), "TF-IDF re-implementation mismatch"
+    return m
+
+
+@dataclass
+class EnsembleModel:
+    """Mean of the members' probabilities."""
+
+    members: list
+    labels: tuple = ("positive", "negative")
+    threshold: float = 0.5
+    meta: dict = field(default_factory=dict)
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        return np.mean([m.predict_proba(seqs) for m in self.members], axis=0)
+
+
+def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, verbose: bool = False,
+                   feature_sets=None, c_grid=C_GRID):
+    """The offline default for one layer: the CV-best composition LR, or its mean with a TF-IDF 1-3-mer LR
+    (C in {1, 10} by CV), whichever has the higher 5-fold CV AUROC (out-of-fold probabilities) on ``seqs``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    fs = feature_sets or FEATURE_SETS
+    lin = select_and_fit(seqs, y, labels=labels, seed=seed, verbose=verbose, feature_sets=fs, c_grid=c_grid)
+    ch = lin.meta["chosen"]
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    seqs = list(seqs)
+    oof_lin = np.zeros(len(y))
+    oof_k = {C: np.zeros(len(y)) for C in (1.0, 10.0)}
+    for tr, va in folds:
+        m = fit_linear([seqs[i] for i in tr], y[tr], spec=fs[ch["features"]], C=ch["C"], seed=seed)
+        oof_lin[va] = m.predict_proba([seqs[i] for i in va])
+        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True)
+        xt = vec.fit_transform([seqs[i] for i in tr])
+        xv = vec.transform([seqs[i] for i in va])
+        for C in oof_k:
+            oof_k[C][va] = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(xt, y[tr]).predict_proba(xv)[:, 1]
+    best_C = max(oof_k, key=lambda C: roc_auc_score(y, oof_k[C]))
+    auc_lin = roc_auc_score(y, oof_lin)
+    auc_ens = roc_auc_score(y, (oof_lin + oof_k[best_C]) / 2)
+    choice = {"composition_lr_cv_auroc": float(auc_lin), "ensemble_cv_auroc": float(auc_ens),
+              "kmer_tfidf_C": best_C, "composition": ch}
+    if verbose:
+        print(f"  default choice: composition-lr CV AUROC {auc_lin:.3f} vs ensemble {auc_ens:.3f}")
+    if auc_ens > auc_lin:
+        km = fit_kmer_tfidf(seqs, y, C=best_C, labels=labels, seed=seed)
+        return EnsembleModel([lin, km], tuple(labels), meta={"choice": {**choice, "model": "ensemble"}})
+    lin.meta["choice"] = {**choice, "model": "composition-lr"}
+    return lin
+
+
+def save_protein_model(model, directory, name: str, *, provenance: dict | None = None) -> Path:
+    """Save a linear, k-mer or ensemble model as ``<name>[.<member>].{json,safetensors}`` (no pickle)."""
+    from safetensors.numpy import save
+
+    from ..io.atomic import atomic_write
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    if isinstance(model, LinearProteinModel):
+        return save_linear_model(model, d, name, provenance=provenance)
+    if isinstance(model, KmerTfidfModel):
+        blob = save({"idf": np.ascontiguousarray(model.idf, dtype=np.float64),
+                     "coef": np.ascontiguousarray(model.coef, dtype=np.float64),
+                     "intercept": np.array([model.intercept], dtype=np.float64)})
+        with atomic_write(d / f"{name}.safetensors", "wb") as fh:
+            fh.write(blob)
+        cfg = {"format": KMER_FORMAT, "model": "TF-IDF amino-acid n-gram logistic regression",
+               "ngram_range": list(model.ngram_range), "vocabulary": model.vocabulary, "labels": list(model.labels),
+               "threshold": model.threshold, "meta": model.meta, "provenance": provenance or {}}
+        with atomic_write(d / f"{name}.json") as fh:
+            json.dump(cfg, fh, default=float)
+        return d / f"{name}.json"
+    if isinstance(model, EnsembleModel):
+        names = []
+        for i, m in enumerate(model.members):
+            names.append(f"{name}.member{i}")
+            save_protein_model(m, d, names[-1])
+        cfg = {"format": ENSEMBLE_FORMAT, "model": "mean of member probabilities", "members": names,
+               "labels": list(model.labels), "threshold": model.threshold, "meta": model.meta,
+               "provenance": provenance or {}}
+        with atomic_write(d / f"{name}.json") as fh:
+            json.dump(cfg, fh, indent=1, default=float)
+        return d / f"{name}.json"
+    raise TypeError(f"cannot save {type(model).__name__}")
+
+
+def load_protein_model(directory, name: str):
+    """Load a model written by :func:`save_protein_model` (dispatch on the JSON ``format``).
+
+    Raises
+    ------
+    CheckpointError
+        Missing/invalid files, unknown format, mismatched weights.
+    """
+    from safetensors.numpy import load_file
+
+    d = Path(directory)
+    jp = d / f"{name}.json"
+    if not jp.exists():
+        raise CheckpointError(f"{d}: no protein model {name!r} (needs {name}.json)")
+    try:
+        cfg = json.loads(jp.read_text())
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{jp}: invalid JSON ({e})") from e
+    fmt = cfg.get("format")
+    if fmt == FORMAT:
+        return load_linear_model(d, name)
+    if fmt == ENSEMBLE_FORMAT:
+        members = [load_protein_model(d, n) for n in cfg["members"]]
+        return EnsembleModel(members, tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)), cfg.get("meta", {}))
+    if fmt == KMER_FORMAT:
+        try:
+            w = load_file(str(d / f"{name}.safetensors"))
+        except Exception as e:  # safetensors raises several types on truncation/missing file
+            raise CheckpointError(f"{d / (name + '.safetensors')}: cannot read weights ({e})") from e
+        n = len(cfg["vocabulary"])
+        if w["idf"].shape != (n,) or w["coef"].shape != (n,):
+            raise CheckpointError(f"{d}: weights of {name!r} do not match its {n}-entry vocabulary")
+        return KmerTfidfModel(cfg["vocabulary"], w["idf"], w["coef"], float(w["intercept"][0]),
+                              tuple(cfg["ngram_range"]), tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)),
+                              cfg.get("meta", {}))
+    raise CheckpointError(f"{jp}: unknown format {fmt!r}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, InputError
-from .classic import load_linear_model, save_linear_model, select_and_fit
+from .classic import load_protein_model, save_protein_model, select_default
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
@@ -24,7 +24,7 @@ class TwoLayerPredictor:
     Parameters
     ----------
     directory : model directory (default: the shipped offline default). Either the linear default
-        (``layer1.json`` + ``layer1.safetensors``, same for ``layer2``) or two ESM checkpoints in ``layer1/``
+        (``layer1.json`` + weights, same for ``layer2``; see :func:`tfscope.protein.classic.save_protein_model`) or two ESM checkpoints in ``layer1/``
         and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
     """
 
@@ -40,7 +40,7 @@ class TwoLayerPredictor:
 
                 self.layers[layer] = load_esm_classifier(d / layer)
             else:
-                self.layers[layer] = load_linear_model(d, layer)
+                self.layers[layer] = load_protein_model(d, layer)
 
     def predict(self, records: dict[str, str], *, tf_threshold: float | None = None) -> list[dict]:
         """Rows ``{"id", "p_tf", "is_tf", "p_tfpm"}``; ``p_tfpm`` is NaN for proteins not called TFs.
@@ -74,7 +74,10 @@ def write_predictions(path, rows: list[dict]) -> None:
 
 def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int = 0, verbose: bool = False,
                   test_metrics: bool = True) -> dict:
-    """Train both layers of the offline default (CV model choice on train) and write them to ``out_dir``.
+    """Train both layers of the offline default and write them to ``out_dir``.
+
+    Per layer, :func:`tfscope.protein.classic.select_default` picks by 5-fold CV AUROC on the training set between
+    the CV-tuned composition LR and its mean with a TF-IDF k-mer LR.
 
     With ``test_metrics`` the independent test of the same protocol is scored once per layer and the metrics are
     stored in the provenance JSON. Returns the provenance dict.
@@ -85,17 +88,19 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
 
     out_dir = Path(out_dir)
     prov = {"source": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein)",
+            "built_by": "tfscope.protein.pipeline.train_default", "licence_note": "derived from a published "
+            "benchmark; cite Nguyen et al. (iTFPM-RGDC) and Hassan et al. 2025",
             "protocol": protocol, "seed": seed, "layers": {}}
     for layer in ("layer1", "layer2"):
         sp = load_layer(layer, protocol, data_dir)
-        m = select_and_fit(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
-        info = {"labels": list(sp.labels), "data_notes": sp.notes, "chosen": m.meta["chosen"]}
+        m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
+        info = {"labels": list(sp.labels), "data_notes": sp.notes, "choice": m.meta["choice"]}
         if test_metrics:
             met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs))
             info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
                                                             "n", "n_pos")}
         prov["layers"][layer] = info
-        save_linear_model(m, out_dir, layer, provenance={"layer": layer, **info, "protocol": protocol})
+        save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info, "protocol": protocol})
     with atomic_write(out_dir / "PROVENANCE.json") as fh:
         json.dump(prov, fh, indent=1, default=float)
     return prov
