@@ -95,13 +95,12 @@ def main():
             t0 = time.time()
             predict_windows(r["net"], te.x)
             wps = len(te) / max(time.time() - t0, 1e-9)
-            doc["rows"] = [x for x in doc["rows"] if not (x["model"] == model and x["dataset"] == tf)]
-            for k in METRICS:
-                doc["rows"].append({"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]})
-            doc["rows"].append({"model": model, "dataset": tf, "metric": "train_seconds",
-                                "value": round(r["train_seconds"], 2)})
-            doc["rows"].append({"model": model, "dataset": tf, "metric": "predict_windows_per_second",
-                                "value": round(wps, 1)})
+            new = [{"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]} for k in METRICS]
+            new.append({"model": model, "dataset": tf, "metric": "train_seconds", "value": round(r["train_seconds"], 2)})
+            new.append({"model": model, "dataset": tf, "metric": "predict_windows_per_second", "value": round(wps, 1)})
+            # re-read before writing so that several runs (e.g. one per model) can share the results file
+            doc = load_results("snr")
+            doc["rows"] = [x for x in doc["rows"] if not (x["model"] == model and x["dataset"] == tf)] + new
             save_results(doc, render(doc))
             print(f"[{i + 1}/{len(tfs)}] {tf:10s} {model:8s} nt_auprc={r['metrics']['nt_auprc']:.3f} "
                   f"seq_auroc={r['metrics']['seq_auroc']:.3f} train={r['train_seconds']:.0f}s "
