@@ -58,8 +58,11 @@ def linear_residue_importance(model, seq: str) -> np.ndarray:
 
     Every counted k-mer occurrence of feature ``f`` adds ``coef[f] / scale[f] / n_windows`` to the logit; that
     amount is split evenly over the residues it covers. Shape (len(seq),); sums (over residues) to the logit minus
-    the constant ``intercept - sum(coef * mean / scale)``.
+    the constant ``intercept - sum(coef * mean / scale)``. For an
+    :class:`~tfscope.protein.classic.EnsembleModel` the first linear composition member is used.
     """
+    if hasattr(model, "members"):
+        model = next(m for m in model.members if hasattr(m, "spec"))
     spec = model.spec
     w = model.coef / model.scale
     out = np.zeros(len(seq))
