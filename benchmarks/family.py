@@ -239,7 +239,7 @@ def render(doc, ds) -> str:
     models = list(dict.fromkeys(r["model"] for r in rows))
     dsets = sorted({r["dataset"] for r in rows if r["dataset"].startswith("jaspar2024-cv")},
                    key=lambda s: int(s.split("cv")[1]))
-    out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n",
+    out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
            "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"]

@@ -1,0 +1,126 @@
+"""CLI of the TF-class-from-motif task: ``tfscope family build|train|predict``."""
+
+from __future__ import annotations
+
+from .errors import InputError
+
+
+def cmd_family_build(args) -> int:
+    from .family.data import build_dataset
+    from .family.io import write_jaspar
+    from .io import atomic_write
+
+    ds = build_dataset(args.release, check=args.release == "JASPAR2024")
+    write_jaspar(args.out, [(f"{i} {n}", p) for i, n, p in zip(ds.ids, ds.names, ds.pfms)])
+    if args.labels:
+        with atomic_write(args.labels) as fh:
+            fh.write("matrix_id\tname\ttf_class\n")
+            for i, n, c in zip(ds.ids, ds.names, ds.labels):
+                fh.write(f"{i}\t{n}\t{ds.classes[c]}\n")
+    print(f"wrote {len(ds)} motifs in {len(ds.classes)} TF classes to {args.out}")
+    for c, n in ds.counts().items():
+        print(f"  {n:4d}  {c}")
+    return 0
+
+
+def cmd_family_train(args) -> int:
+    import torch
+
+    from .checkpoint import save_checkpoint
+    from .family.data import build_dataset
+    from .family.train import train_cnn
+
+    torch.set_num_threads(args.threads)
+    ds = build_dataset()
+    net, res = train_cnn(ds.pfms, ds.labels, len(ds.classes), augment=args.augment, epochs=args.epochs,
+                         seed=args.seed, verbose=not args.quiet)
+    save_checkpoint(args.out, net, model_name="family_cnn", task="family", hparams=net.hparams,
+                    meta={"classes": ds.classes, "release": ds.release, "augment": args.augment,
+                          "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
+    print(f"trained family_cnn for {len(res.train_loss)} epochs (best {res.best_epoch + 1}); saved to {args.out}")
+    return 0
+
+
+def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
+    """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
+
+    Returns one dict per motif: file, motif, tf_class, probability, votes (per KNN metric) and the nearest JASPAR
+    motifs by Tomtom p-value. Without ``checkpoint`` the probability is the 3-metric KNN (K = 1) vote share; with a
+    family_cnn checkpoint it is the soft vote of that and the CNN softmax (the benchmark's best model).
+    """
+    import numpy as np
+
+    from .family.data import build_dataset
+    from .family.io import read_motifs
+    from .family.knn import METRICS, alignment_similarity, knn_ensemble_proba, knn_proba, tomtom_similarity
+
+    queries = [(str(p), name, m) for p in paths for name, m in read_motifs(p)]
+    ds = build_dataset()
+    C = len(ds.classes)
+    Q = [m for _, _, m in queries]
+    sim_t, pv = tomtom_similarity(Q, ds.pfms)
+    sims = {"euclidean": sim_t}
+    for met in ("pearson", "sandelin"):
+        sims[met] = alignment_similarity(Q, ds.pfms, met)
+    sims = [sims[m] for m in METRICS]
+    proba = knn_ensemble_proba(sims, ds.labels, C, 1)
+    if checkpoint is not None:
+        from .checkpoint import load_checkpoint
+        from .family.train import ensemble_proba, predict_cnn
+
+        net, cfg = load_checkpoint(checkpoint, task="family")
+        if cfg.get("meta", {}).get("classes") != ds.classes:
+            raise InputError("checkpoint classes differ from the JASPAR 2024 dataset's", checkpoint)
+        proba = ensemble_proba([proba, predict_cnn(net, Q)])
+    out = []
+    for i, (path, name, _) in enumerate(queries):
+        c = int(proba[i].argmax())
+        near = np.argsort(pv[i], kind="stable")[:n_nearest]
+        out.append({"file": path, "motif": name, "tf_class": ds.classes[c], "probability": float(proba[i, c]),
+                    "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
+                                  for m, s in zip(METRICS, sims)},
+                    "nearest": [{"matrix_id": ds.ids[j], "name": ds.names[j], "tf_class": ds.classes[ds.labels[j]],
+                                 "tomtom_p": float(pv[i, j])} for j in near]})
+    return out
+
+
+def cmd_family_predict(args) -> int:
+    res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest)
+    if args.json:
+        from .cli import print_json
+
+        print_json(res)
+        return 0
+    for r in res:
+        print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}")
+        for n in r["nearest"]:
+            print(f"    {n['matrix_id']}\t{n['name']}\t{n['tf_class']}\tTomtom p={n['tomtom_p']:.2e}")
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``tfscope family ...``."""
+    p = sub.add_parser("family", help="TF class (family) from a motif: JASPAR 2024 dataset, KNN and CNN")
+    fs = p.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")
+
+    b = fs.add_parser("build", help="write the JASPAR 2024 TF-class dataset (2,112 motifs, 20 classes)")
+    b.add_argument("--out", required=True, help="JASPAR-format motif file to write")
+    b.add_argument("--labels", help="TSV of matrix_id, name, tf_class to write")
+    b.add_argument("--release", default="JASPAR2024")
+    b.set_defaults(func=cmd_family_build)
+
+    t = fs.add_parser("train", help="train the RC-invariant CNN on all 2,112 motifs and save a checkpoint")
+    t.add_argument("--out", required=True, help="checkpoint directory")
+    t.add_argument("--epochs", type=int, default=200)
+    t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1)
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_family_train)
+
+    pr = fs.add_parser("predict", help="TF class, probability and nearest JASPAR motifs of motif files")
+    pr.add_argument("motif_files", nargs="+", metavar="MOTIF_FILE", help="JASPAR, MEME or plain PFM file")
+    pr.add_argument("--checkpoint", help="family_cnn checkpoint: ensemble KNN + CNN (default: KNN only)")
+    pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=cmd_family_predict)

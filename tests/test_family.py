@@ -1,0 +1,223 @@
+"""Tests of the TF-class-from-motif task (tfscope.family, tfscope family CLI)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tfscope.errors import InputError
+from tfscope.family.data import build_dataset, counts_to_probs, pad_batch
+from tfscope.family.io import read_motifs, write_jaspar
+from tfscope.family.knn import (alignment_similarity, column_similarity, knn_ensemble_proba, knn_proba,
+                                tomtom_similarity)
+from tfscope.family.model import FamilyCNN
+from tfscope.family.train import make_crop_augment, predict_cnn, train_cnn
+from tfscope.metrics import multiclass_metrics
+
+
+def onehot_motif(seq: str, eps: float = 0.02) -> np.ndarray:
+    m = np.full((4, len(seq)), eps)
+    for j, b in enumerate(seq):
+        m["ACGT".index(b), j] = 1.0
+    return m / m.sum(0)
+
+
+def rc(m):
+    return m[::-1, ::-1]
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return build_dataset()
+
+
+def test_dataset_counts_thesis(dataset):
+    assert len(dataset) == 2112 and len(dataset.classes) == 20
+    c = dataset.counts()
+    assert min(c.values()) >= 20 and c["Homeo domain factors"] == 375
+    assert dataset.meta["n_unannotated_dropped"] == 22
+    assert not any("::" in n for n in dataset.names)
+    assert len(set(dataset.ids)) == len(dataset)
+    for p in dataset.pfms[:50]:
+        assert p.shape[0] == 4 and np.allclose(p.sum(0), 1)
+
+
+def test_readers_all_formats(tmp_path):
+    jas = tmp_path / "m.jaspar"
+    jas.write_text(">MA1 one\nA [ 10 0 0 ]\nC [ 0 10 0 ]\nG [ 0 0 5 ]\nT [ 0 0 5 ]\n>MA2 two\n"
+                   "A 1 1\nC 1 1\nG 1 1\nT 1 1\n")
+    ms = read_motifs(jas)
+    assert [n for n, _ in ms] == ["MA1 one", "MA2 two"]
+    assert np.allclose(ms[0][1][:, 2], [0, 0, 0.5, 0.5]) and ms[0][1].shape == (4, 3)
+    meme = tmp_path / "m.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF X1 xname\nletter-probability matrix: alength= 4 w= 2\n"
+                    "0.7 0.1 0.1 0.1\n0.0 0.0 0.0 1.0\n\nMOTIF X2\nletter-probability matrix: w= 1\n.25 .25 .25 .25\n")
+    mm = read_motifs(meme)
+    assert mm[0][0] == "X1 xname" and np.allclose(mm[0][1][:, 0], [0.7, 0.1, 0.1, 0.1]) and mm[1][1].shape == (4, 1)
+    pfm = tmp_path / "plain.pfm"
+    pfm.write_text("4 0\n0 4\n0 0\n0 0\n")
+    (name, m), = read_motifs(pfm)
+    assert name == "plain" and np.allclose(m, [[1, 0], [0, 1], [0, 0], [0, 0]])
+    out = tmp_path / "rt.jaspar"
+    write_jaspar(out, ms)
+    assert np.allclose(read_motifs(out)[0][1], ms[0][1])
+
+
+@pytest.mark.parametrize("text, line, msg", [
+    ("A 1 2\nC 1 x\nG 1 1\nT 1 1\n", 2, "not a number"),
+    ("A 1 2\nC 1 2 3\nG 1 1\nT 1 1\n", 2, "columns"),
+    (">m\nA 1 2\nC 1 2\n", 3, "truncated"),
+    (">m\nA 1 0\nC 1 0\nG 1 0\nT 1 0\n", 1, "sums to zero"),
+    ("A 1 2\nG 1 2\nC 1 1\nT 1 1\n", 2, "expected 'C'"),
+    ("MOTIF a\nletter-probability matrix: w= 3\n0.25 0.25 0.25 0.25\n", 3, "truncated"),
+    ("MOTIF a\nletter-probability matrix: w= 1\n0.5 0.5 0.0\n", 3, "expected 4"),
+])
+def test_reader_bad_input_names_file_and_line(tmp_path, text, line, msg):
+    p = tmp_path / "bad.txt"
+    p.write_text(text)
+    with pytest.raises(InputError) as e:
+        read_motifs(p)
+    assert e.value.path == str(p) and e.value.line == line and msg in str(e.value)
+
+
+def test_reader_empty_and_missing(tmp_path):
+    (tmp_path / "e.pfm").write_text("\n# comment\n")
+    with pytest.raises(InputError, match="empty"):
+        read_motifs(tmp_path / "e.pfm")
+    with pytest.raises(InputError, match="cannot read"):
+        read_motifs(tmp_path / "missing.pfm")
+
+
+def test_column_metrics_values():
+    a = np.array([[1.0, 0, 0, 0]])
+    b = np.array([[0, 1.0, 0, 0]])
+    assert column_similarity(a, a, "pearson")[0, 0] == pytest.approx(1.0)
+    assert column_similarity(a, b, "pearson")[0, 0] == pytest.approx(-1 / 3)
+    assert column_similarity(a, b, "sandelin")[0, 0] == pytest.approx(0.0)
+    assert column_similarity(a, a, "sandelin")[0, 0] == pytest.approx(2.0)
+    assert column_similarity(a, b, "euclidean")[0, 0] == pytest.approx(-np.sqrt(2))
+
+
+def brute_force(q, t, metric, min_overlap=4):
+    """Reference: loop over strands and offsets, overhanging query columns scored against uniform."""
+    best = -np.inf
+    Lq, Lt = q.shape[1], t.shape[1]
+    u = np.full((4, 1), 0.25)
+    for tt in (t, rc(t)):
+        for off in range(-(Lq - 1), Lt):  # query column i aligned to target column i + off
+            cols = [i for i in range(Lq) if 0 <= i + off < Lt]
+            if len(cols) < min(min_overlap, Lq, Lt):
+                continue
+            s = 0.0
+            for i in range(Lq):
+                c = tt[:, [i + off]] if 0 <= i + off < Lt else u
+                s += column_similarity(q[:, [i]].T, c.T, metric)[0, 0]
+            best = max(best, s)
+    return best
+
+
+@pytest.mark.parametrize("metric", ["pearson", "sandelin", "euclidean"])
+def test_alignment_matches_brute_force(metric):
+    rng = np.random.default_rng(1)
+    qs = [rng.dirichlet(np.ones(4) * 0.5, size=L).T for L in (3, 6, 9)]
+    ts = [rng.dirichlet(np.ones(4) * 0.5, size=L).T for L in (4, 7, 12, 5)]
+    S = alignment_similarity(qs, ts, metric)
+    for i, q in enumerate(qs):
+        for j, t in enumerate(ts):
+            assert S[i, j] == pytest.approx(brute_force(q, t, metric), abs=1e-4)
+
+
+def test_alignment_finds_planted_submotif_on_reverse_strand():
+    rng = np.random.default_rng(0)
+    targets = [onehot_motif("".join(rng.choice(list("ACGT"), 12))) for _ in range(30)]
+    targets[17] = onehot_motif("GGACACGTGTTC")
+    query = rc(onehot_motif("ACACGTGT"[1:]))  # sub-motif, reverse complement
+    for metric in ("pearson", "sandelin"):
+        assert alignment_similarity([query], targets, metric).argmax() == 17
+    sim, p = tomtom_similarity([query], targets)
+    assert sim.argmax() == 17 and p[0, 17] < 0.01
+
+
+def test_knn_votes_and_ensemble():
+    sim = np.array([[0.9, 0.8, 0.7, 0.1], [0.1, 0.2, 0.3, 0.95]])
+    labels = np.array([0, 1, 1, 2])
+    assert knn_proba(sim, labels, 3, 1).argmax(1).tolist() == [0, 2]
+    p3 = knn_proba(sim, labels, 3, 3)
+    assert p3[0].argmax() == 1 and p3[0, 1] == pytest.approx(2 / 3, abs=1e-4)
+    # 2 of 3 metrics vote class 1 for query 0
+    sims = [sim, np.array([[0.1, 0.9, 0, 0], [0, 0, 0, 1]]), np.array([[0, 0, 0.9, 0], [0, 0, 0, 1]])]
+    assert knn_ensemble_proba(sims, labels, 3, 1).argmax(1).tolist() == [1, 2]
+
+
+def test_cnn_reverse_complement_invariant_and_checkpoint(tmp_path):
+    from tfscope.checkpoint import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    net = FamilyCNN(n_classes=5).eval()
+    x = torch.rand(3, 4, 17)
+    out = net(x)
+    assert out.shape == (3, 5)
+    assert torch.allclose(out, net(torch.flip(x, (1, 2))), atol=1e-6)
+    save_checkpoint(tmp_path / "ck", net, model_name="family_cnn", task="family", hparams={"n_classes": 5})
+    net2, cfg = load_checkpoint(tmp_path / "ck", task="family")
+    assert torch.allclose(net2(x), out)
+
+
+def test_crop_augment_keeps_submotif():
+    x = torch.from_numpy(pad_batch([onehot_motif("ACGTACGTAC")] * 8, 20))
+    y = make_crop_augment(p_crop=1.0, seed=3)(x)
+    assert y.shape == x.shape
+    for i in range(8):
+        cols = torch.nonzero(y[i].sum(0) > 0).flatten()
+        w = len(cols)
+        assert 6 <= w <= 10 and (cols[-1] - cols[0] + 1) == w
+        cons = "".join("ACGT"[int(k)] for k in y[i][:, cols].argmax(0))
+        assert cons in "ACGTACGTAC"
+
+
+def test_train_cnn_learns_planted_classes():
+    rng = np.random.default_rng(0)
+
+    def rand_ctx(core):
+        s = "".join(rng.choice(list("ACGT"), rng.integers(0, 4))) + core
+        return s + "".join(rng.choice(list("ACGT"), rng.integers(0, 4)))
+
+    pfms, labels = [], []
+    for i in range(160):
+        c = i % 2
+        seq = rand_ctx("CACGTG" if c == 0 else "TAATTA")
+        pfms.append(onehot_motif(seq) if rng.random() < 0.5 else rc(onehot_motif(seq)))
+        labels.append(c)
+    labels = np.array(labels)
+    net, res = train_cnn(pfms[:120], labels[:120], 2, epochs=40, patience=7, seed=0)
+    p = predict_cnn(net, pfms[120:])
+    assert p.shape == (40, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
+    assert (p.argmax(1) == labels[120:]).mean() >= 0.9
+
+
+def test_multiclass_metrics():
+    m = multiclass_metrics([0, 0, 1, 2], [0, 1, 1, 2], 4)
+    assert m["accuracy"] == 0.75 and m["per_class_accuracy"][:3] == [0.5, 1.0, 1.0]
+    assert np.isnan(m["per_class_accuracy"][3]) and m["confusion"][0] == [1, 1, 0, 0]
+
+
+def test_counts_to_probs_rejects_bad():
+    with pytest.raises(ValueError):
+        counts_to_probs(np.ones((3, 2)))
+    with pytest.raises(ValueError):
+        counts_to_probs(-np.ones((4, 2)))
+
+
+def test_cli_predict_and_bad_file(tmp_path, capsys):
+    from tfscope.cli import main
+
+    bad = tmp_path / "bad.jaspar"
+    bad.write_text(">m\nA [ 1 2 ]\nC [ 1 ]\n")
+    assert main(["family", "predict", str(bad)]) == 2
+    assert f"{bad}:3" in capsys.readouterr().err
+    hox = tmp_path / "hox.pfm"
+    hox.write_text("1 1 18 18 1 2\n1 1 0 0 1 3\n1 1 1 1 1 14\n17 17 1 1 17 1\n")
+    assert main(["family", "predict", str(hox), "--nearest", "3"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
