@@ -35,7 +35,7 @@ from common import RESULTS as RESULTS_DIR  # noqa: E402
 from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.metrics import binary_metrics, markdown_table  # noqa: E402
-from tfscope.protein.classic import save_linear_model, select_and_fit  # noqa: E402
+from tfscope.protein.classic import select_and_fit  # noqa: E402
 from tfscope.protein.data import load_layer  # noqa: E402
 from tfscope.protein.features import composition_features  # noqa: E402
 
@@ -44,7 +44,8 @@ DATASETS = {"layer1": ("layer1", "published"), "layer2": ("layer2", "published")
             "layer1-dedup": ("layer1", "dedup"), "layer2-dedup": ("layer2", "dedup")}
 # ../shared/README.md, independent test (Acc %, Sn, Sp, MCC, AUC) -> fractions
 PUBLISHED = {
-    "layer1": {"LoRA-ESM2-650M": (94.34, 93.40, 95.28, 0.887, 0.982), "LoRA-ESM2-8M": (91.98, 90.57, 93.40, 0.840, 0.941),
+    "layer1": {"LoRA-ESM2-650M": (94.34, 93.40, 95.28, 0.887, 0.982),
+               "LoRA-ESM2-8M": (91.98, 90.57, 93.40, 0.840, 0.941),
                "ProtBERT-Li2024": (92.92, 91.51, 94.34, 0.859, 0.972), "TFPred": (None, None, None, None, 0.912),
                "Capsule_TF": (88.2, None, None, None, None)},
     "layer2": {"RAAC-kmer-SVM-Li2024": (80.19, 86.96, 67.57, 0.557, 0.835),
@@ -83,11 +84,9 @@ def kmer_tfidf_lr(sp, seed):
     return gs.predict_proba(sp.test_seqs)[:, 1], 0.5, {"cv_auroc": gs.best_score_, "chosen": str(gs.best_params_)}
 
 
-def composition_lr(sp, seed, write_to=None, name=None):
+def composition_lr(sp, seed):
+    """Standardised L2 logistic regression on composition features; feature set and C by 5-fold CV AUROC."""
     m = select_and_fit(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
-    if write_to is not None:
-        save_linear_model(m, write_to, name, provenance={"layer": sp.layer, "protocol": sp.protocol,
-                                                         "data_notes": sp.notes})
     ch = m.meta["chosen"]
     return m.predict_proba(sp.test_seqs), 0.5, {"cv_auroc": ch["cv_auroc"], "chosen": f"{ch['features']} C={ch['C']}"}
 
@@ -102,9 +101,10 @@ def ensemble_lr_tfidf(sp, seed):
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_predict
 
-    from tfscope.protein.classic import FEATURE_SETS
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from tfscope.protein.classic import FEATURE_SETS
 
     cv = StratifiedKFold(5, shuffle=True, random_state=seed)
     lin = select_and_fit(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed)
@@ -122,7 +122,8 @@ def ensemble_lr_tfidf(sp, seed):
                         "chosen": f"{ch['features']} C={ch['C']} + tfidf1-3 {gs.best_params_}"}
 
 
-MODELS = {"composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf, "kmer3-tfidf-lr": kmer_tfidf_lr}
+MODELS = {"composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
+          "kmer3-tfidf-lr": kmer_tfidf_lr}
 
 
 def render(doc: dict) -> str:
@@ -246,8 +247,8 @@ def attention_figure(data, seed=0):
     ax.axvspan(k, k + 6, color="red", alpha=0.2, label="WFQNRR (homeodomain)")
     ax.legend(fontsize=7)
     ax.set_xlabel("residue")
-    fig.suptitle(f"{sp.test_ids[tf_i]} residues {start + 1}-{start + len(seq)}: tiny RANDOM-init ESM-2-shaped model, LoRA-tuned "
-                 f"on 160 proteins; test AUROC {met['auroc']:.2f}", fontsize=10)
+    fig.suptitle(f"{sp.test_ids[tf_i]} residues {start + 1}-{start + len(seq)}: tiny RANDOM-init ESM-2-shaped model, "
+                 f"LoRA-tuned on 160 proteins; test AUROC {met['auroc']:.2f}", fontsize=10)
     fig.tight_layout()
     FIGURES.mkdir(parents=True, exist_ok=True)
     fig.savefig(FIGURES / "protein_attention.png", dpi=110)
@@ -285,8 +286,7 @@ def main():
               f" {sp.notes}", flush=True)
         for name in args.models:
             t0 = time.time()
-            kw = {}
-            score, thr, info = MODELS[name](sp, args.seed, **kw)
+            score, thr, info = MODELS[name](sp, args.seed)
             met = binary_metrics(sp.y_test, score, threshold=thr)
             met["sensitivity"] = met["recall"]
             doc["rows"] = [r for r in doc["rows"] if (r["model"], r["dataset"]) != (name, ds)]

@@ -178,7 +178,8 @@ def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
 # ---------------------------------------------------------------- CLI
 def test_cli_predict_tsv_and_bad_fasta(tmp_path, capsys):
     fa = tmp_path / "in.fasta"
-    fa.write_text(">zf\n" + "MSEPRKLCPECGKSFSQSSNLQKHQRTHTGEKPYKCEECGKAFSQSSHLIRHQRTH" * 3 + "\n>b\nMKTAYIAKQRQISFVKSHF\n")
+    zf = "MSEPRKLCPECGKSFSQSSNLQKHQRTHTGEKPYKCEECGKAFSQSSHLIRHQRTH" * 3
+    fa.write_text(">zf\n" + zf + "\n>b\nMKTAYIAKQRQISFVKSHF\n")
     out = tmp_path / "pred.tsv"
     assert cli_main(["protein", "predict", str(fa), "-o", str(out)]) == 0
     lines = out.read_text().splitlines()

@@ -272,7 +272,8 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
         xt = vec.fit_transform([seqs[i] for i in tr])
         xv = vec.transform([seqs[i] for i in va])
         for C in oof_k:
-            oof_k[C][va] = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(xt, y[tr]).predict_proba(xv)[:, 1]
+            lr = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(xt, y[tr])
+            oof_k[C][va] = lr.predict_proba(xv)[:, 1]
     best_C = max(oof_k, key=lambda C: roc_auc_score(y, oof_k[C]))
     auc_lin = roc_auc_score(y, oof_lin)
     auc_ens = roc_auc_score(y, (oof_lin + oof_k[best_C]) / 2)

@@ -22,7 +22,6 @@ tokenizer files need to be fetched).
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,7 +302,3 @@ def attention_maps(model: EsmProteinModel, seq: str) -> np.ndarray:
 def residue_attention_profile(maps: np.ndarray) -> np.ndarray:
     """Attention received per residue (column sums of the head-averaged map), shape (L,)."""
     return maps.mean(0).sum(0)
-
-
-def _nan_to_none(x):
-    return None if isinstance(x, float) and math.isnan(x) else x

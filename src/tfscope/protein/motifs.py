@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import AMINO_ACIDS, CONJOINT_TRIAD_GROUPS, _AA_INDEX, _RED_INDEX, encode
+from .features import _AA_INDEX, AMINO_ACIDS, encode
 
 
 def _kmer_sets(seqs, k):
@@ -153,5 +153,4 @@ def kmer_context_counts(seqs, kmer: str, flank: int = 4):
     return pd.DataFrame(m, columns=list(AMINO_ACIDS))
 
 
-__all__ = ["kmer_enrichment", "region_kmer_enrichment", "linear_residue_importance", "kmer_context_counts",
-           "CONJOINT_TRIAD_GROUPS", "_RED_INDEX"]
+__all__ = ["kmer_enrichment", "region_kmer_enrichment", "linear_residue_importance", "kmer_context_counts"]

@@ -24,7 +24,8 @@ class TwoLayerPredictor:
     Parameters
     ----------
     directory : model directory (default: the shipped offline default). Either the linear default
-        (``layer1.json`` + weights, same for ``layer2``; see :func:`tfscope.protein.classic.save_protein_model`) or two ESM checkpoints in ``layer1/``
+        (``layer1.json`` + weights, same for ``layer2``;
+        see :func:`tfscope.protein.classic.save_protein_model`) or two ESM checkpoints in ``layer1/``
         and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
     """
 
