@@ -18,6 +18,7 @@ from .errors import TfscopeError
 # modules that define add_cli(subparsers); each adds its own subcommands
 CLI_MODULES = [
     "tfscope.cli_snr",
+    "tfscope.cli_scan",
     "tfscope.cli_family",
     "tfscope.cli_protein",
     "tfscope.cli_moe",

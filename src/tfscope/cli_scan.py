@@ -1,0 +1,96 @@
+"""CLI of the many-TF binding map: ``tfscope zoo list``, ``tfscope scan``, ``tfscope report``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .errors import InputError
+
+
+def _models(args):
+    from .scan import load_scan_models
+    from .zoo import zoo_checkpoints
+
+    if args.checkpoint:
+        return load_scan_models(args.checkpoint), None
+    from .zoo import list_zoo
+
+    ck = zoo_checkpoints(args.tfs)
+    names = {p.name for p in ck}
+    return load_scan_models(ck), [r for r in list_zoo() if r["TF"] in names]
+
+
+def _fasta(args) -> Path:
+    from .cli_snr import resources_dir
+
+    if args.example:
+        return resources_dir() / "example_regions.fa"
+    if not args.fasta:
+        raise InputError("give a FASTA file or --example")
+    return Path(args.fasta)
+
+
+def run_scan(args, *, write_bed: bool = True) -> int:
+    from .io.bed import write_bed as _write_bed
+    from .io.fasta import read_fasta
+    from .scan import scan, write_bedgraphs
+
+    seqs = read_fasta(_fasta(args))
+    models, rows = _models(args)
+    t0 = time.time()
+    need_tracks = bool(args.bedgraph or args.report)
+    sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=need_tracks, batch_size=args.batch_size,
+                         verbose=not args.quiet)
+    dt = time.time() - t0
+    bp = sum(map(len, seqs.values()))
+    if write_bed and args.out:
+        _write_bed(args.out, sites)
+    if args.bedgraph:
+        write_bedgraphs(args.bedgraph, tracks, [m.name for m in models])
+    if args.report:
+        from .report import write_report
+
+        write_report(args.report, sequences=seqs, sites=sites, tracks=tracks, models=models, model_rows=rows,
+                     title=f"tfscope binding map: {Path(_fasta(args)).name}")
+    print(f"scanned {len(seqs)} sequence(s), {bp} bp, with {len(models)} TF model(s) in {dt:.1f} s "
+          f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {len(sites)} site(s)"
+          + (f" -> {args.out}" if write_bed and args.out else "") + (f"; report {args.report}" if args.report else ""))
+    return 0
+
+
+def cmd_zoo_list(args) -> int:
+    from .metrics import markdown_table
+    from .zoo import list_zoo
+
+    rows = list_zoo()
+    print(markdown_table(rows, ["TF", "model", "jaspar_id", "tf_class", "tf_family", "threshold", "nt_auprc",
+                                "nt_auroc", "seq_auroc"]), end="")
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``zoo``, ``scan`` and ``report``."""
+    z = sub.add_parser("zoo", help="the bundled per-TF model zoo").add_subparsers(dest="zoo_cmd", required=True)
+    z.add_parser("list", help="each model's TF, JASPAR id, class/family and test metrics").set_defaults(
+        func=cmd_zoo_list)
+
+    def common(p):
+        p.add_argument("fasta", nargs="?", help="DNA FASTA (any length; N runs skipped)")
+        p.add_argument("--example", action="store_true", help="use the bundled real hg19 regions")
+        p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
+        p.add_argument("--checkpoint", nargs="+", help="use these snr checkpoints instead of the zoo")
+        p.add_argument("--stride", type=int, default=50)
+        p.add_argument("--batch-size", type=int, default=1024)
+        p.add_argument("--bedgraph", help="directory for per-TF bedGraph probability tracks")
+        p.add_argument("--quiet", action="store_true")
+
+    s = sub.add_parser("scan", help="scan sequences with many TF models -> BED6 (+ peak P), bedGraph, report")
+    common(s)
+    s.add_argument("--out", default="tfscope-scan.bed", help="BED of called sites")
+    s.add_argument("--report", help="also write a self-contained HTML report here")
+    s.set_defaults(func=run_scan)
+    r = sub.add_parser("report", help="scan and write only the self-contained HTML report")
+    common(r)
+    r.add_argument("--report", "--out", dest="report", default="tfscope-report.html")
+    r.set_defaults(func=lambda a: run_scan(a, write_bed=False), out=None)
