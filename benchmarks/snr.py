@@ -74,15 +74,17 @@ def main():
     ap.add_argument("--models", nargs="+", default=["pwm", "deepsnr", "daednet", "dilated"])
     ap.add_argument("--save-checkpoints", help="directory for <model>/<TF> checkpoints")
     ap.add_argument("--redo", action="store_true")
+    ap.add_argument("--reverse", action="store_true", help="largest TFs first (to run two processes from both ends)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     tfs = args.tfs or all_tfs()
-    doc = load_results("snr")
-    done = {(r["model"], r["dataset"]) for r in doc["rows"]}
+    if args.reverse:
+        tfs = tfs[::-1]
     t_start = time.time()
     for i, tf in enumerate(tfs):
         table = SHARED / "tfbs-snr" / f"{tf}.tsv.gz"
         for model in args.models:
+            done = {(r["model"], r["dataset"]) for r in load_results("snr")["rows"]}  # other runs may have added
             if (model, tf) in done and not args.redo:
                 continue
             out = Path(args.save_checkpoints) / model / tf if args.save_checkpoints else None
