@@ -84,7 +84,7 @@ def cmd_snr_predict(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs)
+    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples)
     return 0
 
 
@@ -146,4 +146,5 @@ def add_cli(sub) -> None:
     m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
     m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"])
     m.add_argument("--epochs", type=int, default=4)
+    m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
     m.set_defaults(func=cmd_demo)

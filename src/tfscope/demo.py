@@ -2,7 +2,8 @@
 
 For each bundled TF (real BertSNR benchmark tables, see ``resources/README.md``): train a nucleotide-resolution
 model on the paper's train split, evaluate on its test split beside the PWM-matching baseline, print a metrics
-table, then scan the bundled real hg19 regions with all trained models and write predicted sites as BED.
+table, then scan the bundled real hg19 regions with all trained models and write predicted sites as BED; finally
+scan the same regions with the bundled 45-TF zoo and write the HTML binding-map report.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from .metrics import markdown_table
 from .scan import load_scan_models, scan
 
 
-def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, verbose: bool = True) -> dict:
+def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samples: int | None = None,
+             verbose: bool = True) -> dict:
     """Train + evaluate + scan on the bundled data; writes into directory ``out``.
 
-    Outputs: ``checkpoints/<TF>/``, ``metrics.json``, ``metrics.md``, ``predicted_sites.bed``.
+    Outputs: ``checkpoints/<TF>/``, ``metrics.json``, ``metrics.md``, ``predicted_sites.bed`` (the freshly trained
+    models), ``zoo_sites.bed`` and ``report.html`` (all bundled zoo models over the same regions).
     Returns the metrics rows and the site-recovery summary.
     """
     from .data.snr import snr_table_path
@@ -37,6 +40,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, verbose:
         table = snr_table_path(tf, res / "snr")
         for m in ("pwm", model):
             r = train_snr(table, model=m, tf=tf, epochs=epochs if m != "pwm" else None, verbose=verbose,
+                          min_samples=min_samples,
                           out=out / "checkpoints" / tf if m == model else None)
             rows.append({"TF": tf, "model": m, **r["metrics"], "train_s": r["train_seconds"]})
             if m == model:
@@ -58,6 +62,19 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, verbose:
     print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with {len(models)} models: "
           f"{len(sites)} predicted sites -> {out / 'predicted_sites.bed'}; "
           f"{hit}/{n_known} known held-out JASPAR sites recovered.")
+    # the everyday use: every bundled zoo model over the same regions -> binding map report
+    from .report import write_report
+    from .zoo import list_zoo, zoo_checkpoints
+
+    zoo_models = load_scan_models(zoo_checkpoints())
+    zoo_sites, zoo_tracks = scan(zoo_models, seqs, keep_tracks=True)
+    write_bed(out / "zoo_sites.bed", zoo_sites)
+    write_report(out / "report.html", sequences=seqs, sites=zoo_sites, tracks=zoo_tracks, models=zoo_models,
+                 model_rows=list_zoo(), title="tfscope binding map of the bundled hg19 regions")
+    summary["zoo_models"] = len(zoo_models)
+    summary["zoo_sites"] = len(zoo_sites)
+    print(f"Scanned the same regions with the {len(zoo_models)}-TF zoo: {len(zoo_sites)} sites -> "
+          f"{out / 'zoo_sites.bed'}; report -> {out / 'report.html'}")
     with atomic_write(out / "metrics.json") as fh:
         json.dump({"rows": rows, "scan": summary}, fh, indent=2, default=float)
     with atomic_write(out / "metrics.md") as fh:
