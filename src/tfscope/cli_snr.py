@@ -41,7 +41,8 @@ def cmd_snr_train(args) -> int:
 
     table = _table_from_args(args)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
-                    lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, verbose=not args.quiet)
+                    lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
+                    lam=args.lam, verbose=not args.quiet)
     res.pop("net")
     res.pop("history")
     print_json(res)
@@ -81,6 +82,24 @@ def cmd_snr_predict(args) -> int:
     return 0
 
 
+def cmd_pretrain(args) -> int:
+    import json
+
+    from .pretrain import pretrain, pretraining_windows
+
+    if args.snr_dir is None and args.multilabel is None:
+        raise InputError("give --snr-dir and/or --multilabel")
+    train, held, summary = pretraining_windows(args.snr_dir, args.multilabel, max_windows=args.max_windows,
+                                               seed=args.seed)
+    bert = {"hidden_size": args.hidden, "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
+            "intermediate_size": 4 * args.hidden}
+    rec = pretrain(train, held, args.out, k=args.k, bert=bert, epochs=args.epochs, batch_size=args.batch_size,
+                   lr=args.lr, max_seconds=args.max_minutes * 60 if args.max_minutes else None, seed=args.seed,
+                   data_summary=summary, verbose=not args.quiet)
+    print(json.dumps({k: v for k, v in rec.items() if k != "train_loss"}, indent=2))
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -112,7 +131,10 @@ def add_cli(sub) -> None:
 
     t = s.add_parser("train", help="train a model on a TFBS table and report test metrics")
     table_args(t)
-    t.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet", "pwm"])
+    t.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet", "pwm", "bertsnr",
+                                                          "bertsnr-single", "bertsnr-scratch"])
+    t.add_argument("--backbone", help="DNABERT-style pretrained model directory (bertsnr, bertsnr-single)")
+    t.add_argument("--lam", type=float, help="BertSNR multi-task weight of the sequence loss (default 0.5)")
     t.add_argument("--out", help="checkpoint directory")
     t.add_argument("--epochs", type=int)
     t.add_argument("--lr", type=float)
@@ -139,6 +161,23 @@ def add_cli(sub) -> None:
     p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_snr_predict)
+
+    pt = sub.add_parser("pretrain", help="MLM-pretrain a k-mer DNA BERT backbone on genomic windows (no test rows)")
+    pt.add_argument("--snr-dir", help="directory of tfbs-snr tables (bound train rows are used)")
+    pt.add_argument("--multilabel", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
+    pt.add_argument("--out", required=True, help="backbone directory to write")
+    pt.add_argument("--k", type=int, default=3)
+    pt.add_argument("--hidden", type=int, default=128)
+    pt.add_argument("--layers", type=int, default=4)
+    pt.add_argument("--heads", type=int, default=4)
+    pt.add_argument("--epochs", type=int, default=1)
+    pt.add_argument("--batch-size", type=int, default=128)
+    pt.add_argument("--lr", type=float, default=5e-4)
+    pt.add_argument("--max-windows", type=int)
+    pt.add_argument("--max-minutes", type=float, help="wall-time budget")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--quiet", action="store_true")
+    pt.set_defaults(func=cmd_pretrain)
 
     m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -19,16 +19,25 @@ from .data.snr import SnrData, load_snr, train_valid_test
 from .errors import InputError
 from .metrics import best_f1_threshold, snr_metrics
 from .models import build_model
+from .models.bertsnr import MultiTaskView, bertsnr_loss
 from .train import fit, predict
 
 TASK = "snr"
-NEURAL_MODELS = ("dilated", "deepsnr", "daednet")
+NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
+BERT_MODELS = ("bertsnr", "bertsnr-single", "bertsnr-scratch")
 DEFAULTS = {  # per-model training settings (merged with user overrides)
     "dilated": {"epochs": 6, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000,
                 "hparams": {"channels": 32}},
     "deepsnr": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "patience": 15, "min_samples": 300_000,
                 "hparams": {"motif_length": 20}},
     "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000, "hparams": {}},
+    # BertSNR: pretrained backbone + multi-task heads; -single: token head only; -scratch: no pretraining
+    "bertsnr": {"epochs": 4, "lr": 2e-4, "batch_size": 64, "patience": 2, "min_samples": 30_000, "hparams": {},
+                "lam": 0.5},
+    "bertsnr-single": {"epochs": 4, "lr": 2e-4, "batch_size": 64, "patience": 2, "min_samples": 30_000,
+                       "hparams": {}, "lam": 0.0},
+    "bertsnr-scratch": {"epochs": 4, "lr": 5e-4, "batch_size": 64, "patience": 2, "min_samples": 30_000,
+                        "hparams": {"k": 3}, "lam": 0.5},
 }
 
 
@@ -66,7 +75,8 @@ def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
 def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None, seed: int = 0,
               epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
-              min_samples: int | None = None, verbose: bool = True) -> dict:
+              min_samples: int | None = None, backbone=None, lam: float | None = None,
+              verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -74,7 +84,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     table : path
         TFBS window table (see :mod:`tfscope.io.tables`); ``split == train`` rows train (10% carved out for
         validation/early stopping), ``split == test`` rows evaluate.
-    model : {"dilated", "deepsnr", "daednet", "pwm"}
+    model : {"dilated", "deepsnr", "daednet", "pwm", "bertsnr", "bertsnr-single", "bertsnr-scratch"}
     out : path, optional
         Checkpoint directory to write (safetensors + config.json).
     tf : str, optional
@@ -82,6 +92,11 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     min_samples : int, optional
         Small tables get more epochs so that at least this many windows are seen (``epochs`` is a floor; default
         per model in :data:`DEFAULTS`); early stopping still applies.
+    backbone : path, optional
+        DNABERT-style pretrained encoder directory for ``bertsnr``/``bertsnr-single`` (default: the backbone
+        shipped in ``resources/backbone``).
+    lam : float, optional
+        BertSNR multi-task weight lambda of the sequence loss (default 0.5; single-task uses the token loss).
 
     Returns
     -------
@@ -103,6 +118,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     history = {}
     if model == "pwm":
         net, hp, meta = fit_pwm(tf, tr)
+        model_name = "pwm"
     else:
         cfg = {**DEFAULTS[model]}
         for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size), ("patience", patience)):
@@ -112,12 +128,22 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         ms = cfg["min_samples"] if min_samples is None else min_samples
         cfg["epochs"] = max(cfg["epochs"], -(-ms // max(len(tr), 1)))
         torch.manual_seed(seed)
-        net = build_model(model, **hp)
-        res = fit(net, (tr.x, tr.y_nt), (va.x, va.y_nt), loss_fn=nucleotide_loss, epochs=cfg["epochs"],
-                  lr=cfg["lr"], batch_size=cfg["batch_size"], patience=cfg["patience"], seed=seed,
-                  verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds)
-        history = res.as_dict()
         meta = {}
+        common = dict(epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], patience=cfg["patience"],
+                      seed=seed, verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds)
+        if model in BERT_MODELS:
+            net, meta = _build_bertsnr(model, hp, backbone)
+            lam_ = cfg["lam"] if lam is None else lam
+            res = fit(MultiTaskView(net), (tr.x, tr.y_nt, tr.y_seq), (va.x, va.y_nt, va.y_seq),
+                      loss_fn=lambda out, y, ys: bertsnr_loss(out, y, ys, k=net.k, lam=lam_), **common)
+            hp = net.hparams()
+            meta["lambda"] = lam_
+            model_name = "bertsnr"
+        else:
+            net = build_model(model, **hp)
+            res = fit(net, (tr.x, tr.y_nt), (va.x, va.y_nt), loss_fn=nucleotide_loss, **common)
+            model_name = model
+        history = res.as_dict()
     train_seconds = time.time() - t0
     # per-TF threshold on validation windows (used by scanning); metrics below use the paper's 0.5
     pv, _ = predict_windows(net, va.x)
@@ -132,9 +158,29 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
                  "train_seconds": round(train_seconds, 2), "history": history})
     ckpt = None
     if out is not None:
-        ckpt = str(save_checkpoint(out, net, model_name=model, task=TASK, hparams=hp, meta=meta))
+        meta["variant"] = model
+        ckpt = str(save_checkpoint(out, net, model_name=model_name, task=TASK, hparams=hp, meta=meta))
     return {"tf": tf, "model": model, "metrics": metrics, "train_seconds": train_seconds, "threshold": threshold,
             "checkpoint": ckpt, "history": history, "net": net}
+
+
+def default_backbone() -> Path:
+    """Directory of the DNA BERT backbone shipped with tfscope (``resources/backbone``)."""
+    return Path(__file__).parent / "resources" / "backbone"
+
+
+def _build_bertsnr(variant: str, hp: dict, backbone):
+    """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
+    from .models.bertsnr import BertSNR
+
+    if variant == "bertsnr-scratch":
+        return BertSNR(**{"k": 3, **hp}), {"backbone": None}
+    path = Path(backbone) if backbone else default_backbone()
+    if not (path / "config.json").exists():
+        raise InputError("no pretrained DNA BERT backbone found (run `tfscope pretrain` or pass --backbone DIR "
+                         "with a DNABERT-style model); `--model bertsnr-scratch` trains without one", str(path))
+    net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"))
+    return net, {"backbone": str(path.name if path == default_backbone() else path)}
 
 
 def evaluate_snr(checkpoint, table, *, split: str = "test") -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .bertsnr import BertSNR
 from .daednet import DAEDNet
 from .deepsnr import DeepSNR
 from .dilated import DilatedResNet
@@ -17,6 +18,7 @@ MODELS: dict[str, type[nn.Module]] = {
     "daednet": DAEDNet,
     "dilated": DilatedResNet,
     "pwm": PWMScanner,
+    "bertsnr": BertSNR,
 }
 
 

@@ -1,0 +1,78 @@
+"""k-mer tokens, the BertSNR label rule, the BertSNR model on tiny random configs, backbone loading, pretraining."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tfscope.checkpoint import load_checkpoint
+from tfscope.errors import InputError
+from tfscope.kmer import (CLS, SEP, UNK, kmer_vocab, nucleotide_to_token_labels, token_to_nucleotide_scores,
+                          tokenize)
+from tfscope.models.bertsnr import BertSNR
+from tfscope.pretrain import MaskedDNALM, pretrain, span_mask
+
+TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
+
+
+@pytest.mark.parametrize("k", [3, 4, 5, 6])
+def test_vocab_and_tokens(k):
+    v = kmer_vocab(k)
+    assert len(v) == 5 + 4 ** k and v[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    seq = "ACGTACGTNA"
+    ids = tokenize([seq], k)[0]
+    assert ids[0] == CLS and ids[-1] == SEP and len(ids) == len(seq) - k + 3
+    for i, t in enumerate(ids[1:-1]):
+        kmer = seq[i:i + k]
+        assert (t == UNK) if "N" in kmer else (v[t] == kmer)
+
+
+def test_label_rule_roundtrip():
+    y = np.array([[0, 1, 1, 1, 1, 0, 0, 1, 1, 0]], np.float32)
+    t = nucleotide_to_token_labels(y, 3)
+    assert t.tolist() == [[0, 1, 1, 0, 0, 0, 0, 0]]  # positive only when all 3 nucleotides are
+    assert token_to_nucleotide_scores(t, 3).tolist() == [[0, 1, 1, 1, 1, 0, 0, 0, 0, 0]]
+    assert np.allclose(nucleotide_to_token_labels(torch.tensor(y), 3).numpy(), t)
+
+
+def test_span_mask_spans():
+    ids = torch.randint(5, 69, (50, 100))
+    masked, labels = span_mask(ids, 3, 0.15, 69, torch.Generator().manual_seed(0))
+    m = labels != -100
+    assert 0.08 < m.float().mean() < 0.2 and not m[:, 0].any() and not m[:, -1].any()
+    assert torch.equal(labels[m], ids[m]) and (masked[m] == 4).float().mean() > 0.7
+
+
+def test_backbone_pretrain_load_and_finetune(tmp_path):
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGT"), 100)) for _ in range(64)]
+    rec = pretrain(seqs[:56], seqs[56:], tmp_path / "bb", k=3, bert=TINY, epochs=1, batch_size=16, verbose=False)
+    assert rec["tokens_seen"] == 56 * 98 and 0 <= rec["heldout_mlm_accuracy"] <= 1
+    assert json.loads((tmp_path / "bb" / "pretraining.json").read_text())["k"] == 3
+    net = BertSNR.from_backbone(tmp_path / "bb")
+    mlm = MaskedDNALM(k=3, bert=TINY)
+    assert net.k == 3 and net.config.hidden_size == 16 and mlm is not None
+    x = torch.zeros(2, 4, 100)
+    x[:, 1] = 1
+    out = net.forward_all(x, output_attentions=True)
+    assert out["seq"].shape == (2,) and out["token"].shape == (2, 98) and out["attentions"][0].shape == (2, 2, 100, 100)
+    assert net(x).shape == (2, 100)
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(InputError, match="config.json"):
+        BertSNR.from_backbone(tmp_path / "bad")
+
+
+def test_train_snr_bertsnr_variants(tmp_path):
+    from tfscope.cli_snr import resources_dir
+    from tfscope.snr import evaluate_snr, train_snr
+
+    table = resources_dir() / "snr" / "FOXK1.tsv.gz"
+    with pytest.raises(InputError, match="backbone"):
+        train_snr(table, model="bertsnr", backbone=tmp_path / "none", verbose=False)
+    r = train_snr(table, model="bertsnr-scratch", hparams={"bert": TINY}, epochs=1, min_samples=0,
+                  out=tmp_path / "ck", verbose=False)
+    assert set(r["metrics"]) >= {"nt_auprc", "seq_auroc"} and r["metrics"]["nt_auroc"] > 0.5
+    net, cfg = load_checkpoint(tmp_path / "ck", task="snr")
+    assert isinstance(net, BertSNR) and cfg["meta"]["variant"] == "bertsnr-scratch" and cfg["meta"]["lambda"] == 0.5
+    assert abs(evaluate_snr(tmp_path / "ck", table)["nt_auprc"] - r["metrics"]["nt_auprc"]) < 1e-6
