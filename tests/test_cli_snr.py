@@ -69,3 +69,26 @@ def test_cli_bad_inputs(trained, tmp_path, capsys):
     tbl.write_text("id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"
                    "a\ttest\t1\t1\t5\tchr1\t0\t+\tACGTACGT\n")
     assert f"{tbl}:2: window has length 8, expected 100" in _err(capsys, ["snr", "train", "--table", str(tbl)])
+
+
+def test_snr_motifs_recovers_jaspar(trained, tmp_path, capsys):
+    import json
+
+    assert main(["snr", "motifs", "--checkpoint", str(trained), "--tf", "FOXK1", "--out", str(tmp_path / "m")]) == 0
+    res = json.loads((tmp_path / "m" / "motif.json").read_text())
+    assert res["own_id"] == "MA0852.2" and res["own_rank"] <= 5 and res["own_q"] < 0.05
+    assert (tmp_path / "m" / "logo.png").stat().st_size > 1000
+
+
+def test_aligned_sites_window_scan():
+    import numpy as np
+
+    from tfscope.motifs.discovery import aligned_sites, pfm_from_sites
+    from tfscope.sequence import one_hot
+
+    x = one_hot(["AAAACGTAAA", "CGTAAAAAAA"])
+    p = np.zeros((2, 10), np.float32)
+    p[0, 4:7] = 0.9
+    p[1, 0:3] = 0.8
+    sites, starts = aligned_sites(x, p, 3)
+    assert starts.tolist() == [4, 0] and pfm_from_sites(sites)[:, 0].tolist() == [0, 2, 0, 0]

@@ -161,6 +161,7 @@ def add_cli(sub) -> None:
     p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_snr_predict)
+    add_motifs_cli(s)
 
     pt = sub.add_parser("pretrain", help="MLM-pretrain a k-mer DNA BERT backbone on genomic windows (no test rows)")
     pt.add_argument("--snr-dir", help="directory of tfbs-snr tables (bound train rows are used)")
@@ -187,3 +188,58 @@ def add_cli(sub) -> None:
     m.add_argument("--epochs", type=int, default=4)
     m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
     m.set_defaults(func=cmd_demo)
+
+
+def cmd_snr_motifs(args) -> int:
+    """Motif from predicted sites on the table's bound test windows, Tomtom vs JASPAR, logo."""
+    import json
+
+    from .checkpoint import load_checkpoint
+    from .data.snr import load_snr
+    from .motifs.discovery import discover_motif, tomtom_jaspar
+    from .report import logo_plot
+
+    net, cfg = load_checkpoint(args.checkpoint, task="snr")
+    tf = args.tf or cfg["meta"].get("tf")
+    data = load_snr(_table_from_args(args))
+    data = data.subset((data.split == args.split) & (data.y_seq == 1))
+    if not len(data):
+        raise InputError(f"no bound windows with split == {args.split!r}")
+    width = args.width
+    if width is None:
+        from .motifs.jaspar import jaspar_motif
+
+        width = int(jaspar_motif(tf).length)
+    pfm, n = discover_motif(net, data.x, width=width)
+    res = tomtom_jaspar(pfm, tf=tf)
+    res.update({"tf": tf, "sites": n, "width": width, "pfm": pfm.tolist()})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from .io.atomic import atomic_write
+
+    with atomic_write(out / "motif.json") as fh:
+        json.dump(res, fh, indent=2)
+    import base64
+
+    uri = logo_plot(pfm, f"{tf}: {n} predicted sites")
+    with atomic_write(out / "logo.png", "wb") as fh:
+        fh.write(base64.b64decode(uri.split(",", 1)[1]))
+    best = res["matches"][0]
+    own = (f"own JASPAR {res['own_id']} rank {res['own_rank']} (p={res['own_p']:.2e}, q={res['own_q']:.2e})"
+           if "own_id" in res else "no own JASPAR motif")
+    print(f"{tf}: motif from {n} predicted sites; best Tomtom match {best['matrix_id']} {best['name']} "
+          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}")
+    return 0
+
+
+def add_motifs_cli(s) -> None:
+    """``tfscope snr motifs``."""
+    mo = s.add_parser("motifs", help="motif from predicted sites + Tomtom against JASPAR + logo")
+    mo.add_argument("--checkpoint", required=True)
+    mo.add_argument("--table")
+    mo.add_argument("--tf")
+    mo.add_argument("--data-dir")
+    mo.add_argument("--split", default="test")
+    mo.add_argument("--width", type=int, help="motif width (default: the TF's JASPAR matrix width)")
+    mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
+    mo.set_defaults(func=cmd_snr_motifs)
