@@ -76,3 +76,20 @@ def test_train_snr_bertsnr_variants(tmp_path):
     net, cfg = load_checkpoint(tmp_path / "ck", task="snr")
     assert isinstance(net, BertSNR) and cfg["meta"]["variant"] == "bertsnr-scratch" and cfg["meta"]["lambda"] == 0.5
     assert abs(evaluate_snr(tmp_path / "ck", table)["nt_auprc"] - r["metrics"]["nt_auprc"]) < 1e-6
+
+
+def test_attention_maps(tmp_path):
+    from tfscope.interpret.attention import attention_maps, mean_attention_per_position, plot_attention
+    from tfscope.models import build_model
+    from tfscope.sequence import one_hot
+
+    net = BertSNR(k=3, bert={**TINY, "num_hidden_layers": 2})
+    x = one_hot(["ACGT" * 25, "TTGA" * 25])
+    maps = attention_maps(net, x[0])
+    assert maps.shape == (2, 2, 100, 100) and np.allclose(maps.sum(-1), 1, atol=1e-4)
+    mean = mean_attention_per_position(net, x)
+    assert mean.shape == (98,) and (mean > 0).all()
+    plot_attention(maps, tmp_path / "att.png", title="t")
+    assert (tmp_path / "att.png").stat().st_size > 1000
+    with pytest.raises(InputError, match="BERT"):
+        attention_maps(build_model("dilated"), x[0])
