@@ -77,12 +77,24 @@ def read_config(path) -> dict:
     cfg_path = path / "config.json"
     if not cfg_path.exists() or not (path / "model.safetensors").exists():
         raise CheckpointError(f"{path}: not a tfscope checkpoint (needs config.json and model.safetensors)")
+    return read_format_json(cfg_path, FORMAT)
+
+
+def read_format_json(path, expected_format: str) -> dict:
+    """Read a JSON description whose ``format`` field must equal ``expected_format``.
+
+    Raises
+    ------
+    CheckpointError
+        Invalid JSON or another format.
+    """
+    path = Path(path)
     try:
-        cfg = json.loads(cfg_path.read_text())
+        cfg = json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise CheckpointError(f"{cfg_path}: invalid JSON ({e})") from e
-    if cfg.get("format") != FORMAT:
-        raise CheckpointError(f"{cfg_path}: unknown checkpoint format {cfg.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{path}: invalid JSON ({e})") from e
+    if cfg.get("format") != expected_format:
+        raise CheckpointError(f"{path}: unknown checkpoint format {cfg.get('format')!r}, expected {expected_format!r}")
     return cfg
 
 

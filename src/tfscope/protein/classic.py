@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import read_format_json
 from ..errors import CheckpointError
 from .features import composition_features, feature_names
 
@@ -154,12 +155,7 @@ def load_linear_model(directory, name: str) -> LinearProteinModel:
     jp, wp = d / f"{name}.json", d / f"{name}.safetensors"
     if not jp.exists() or not wp.exists():
         raise CheckpointError(f"{d}: no protein model {name!r} (needs {name}.json and {name}.safetensors)")
-    try:
-        cfg = json.loads(jp.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{jp}: invalid JSON ({e})") from e
-    if cfg.get("format") != FORMAT:
-        raise CheckpointError(f"{jp}: unknown format {cfg.get('format')!r}, expected {FORMAT!r}")
+    cfg = read_format_json(jp, FORMAT)
     try:
         w = load_file(str(wp))
     except Exception as e:  # safetensors raises several types on truncation
