@@ -75,7 +75,8 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
     seed : int
         Seeds initialisation-independent randomness (batch order, dropout).
     max_seconds : float, optional
-        Wall-time budget; training stops after the epoch that crosses it.
+        Wall-time budget; training stops at the first batch that crosses it (the partial epoch is still
+        validated, and the best weights are restored as usual).
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, model, result)`` (e.g. to write a resumable checkpoint).
     augment : callable, optional
@@ -116,6 +117,8 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
             seen += len(idx)
             bar.update(len(idx))
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
+            if max_seconds is not None and time.time() - t0 > max_seconds:
+                break  # budget spent mid-epoch: validate what we have, then stop below
         bar.close()
         result.train_loss.append(total / max(seen, 1))
         if valid is not None and len(valid[0]):
