@@ -107,3 +107,59 @@ def multiclass_metrics(y_true, y_pred, n_classes: int) -> dict:
     return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else math.nan,
             "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
             "per_class_accuracy": per_class, "confusion": cm.tolist()}
+
+
+def multilabel_metrics(y_true, y_score, *, thresholds=0.5, labels=None) -> dict:
+    """Per-label and macro/micro AP, AUROC and F1 of a multi-label classifier (scikit-learn definitions).
+
+    Parameters
+    ----------
+    y_true : (N, T) array of {0, 1}
+    y_score : (N, T) probabilities
+    thresholds : float or (T,) array; ``score >= threshold[t]`` is a positive call for label ``t``
+    labels : T names (default ``"0"``, ``"1"``, ...)
+
+    Returns
+    -------
+    dict with ``per_label`` (list of dicts: label, ap, auroc, f1, precision, recall, threshold, n_pos),
+    ``macro`` (unweighted mean of ap, auroc, f1 over labels with both classes present) and ``micro``
+    (``average_precision_score`` / ``roc_auc_score`` with ``average="micro"``, i.e. all (window, label) pairs pooled;
+    F1 from the pooled TP/FP/FN at each label's threshold).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 2-D.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y = np.asarray(y_true).astype(np.int8)
+    s = np.asarray(y_score, dtype=np.float64)
+    if y.ndim != 2 or y.shape != s.shape:
+        raise ValueError(f"y_true {y.shape} and y_score {s.shape} must be equal (N, T) arrays")
+    t_count = y.shape[1]
+    thr = np.broadcast_to(np.asarray(thresholds, dtype=np.float64), (t_count,))
+    labels = list(labels) if labels is not None else [str(i) for i in range(t_count)]
+    pred = s >= thr[None, :]
+    tp = (pred & (y == 1)).sum(0)
+    fp = (pred & (y == 0)).sum(0)
+    fn = (~pred & (y == 1)).sum(0)
+    per = []
+    for t in range(t_count):
+        both = 0 < y[:, t].sum() < len(y)
+        per.append({
+            "label": labels[t],
+            "ap": float(average_precision_score(y[:, t], s[:, t])) if both else math.nan,
+            "auroc": float(roc_auc_score(y[:, t], s[:, t])) if both else math.nan,
+            "f1": float(2 * tp[t] / (2 * tp[t] + fp[t] + fn[t])) if (2 * tp[t] + fp[t] + fn[t]) else math.nan,
+            "precision": float(tp[t] / (tp[t] + fp[t])) if tp[t] + fp[t] else math.nan,
+            "recall": float(tp[t] / (tp[t] + fn[t])) if tp[t] + fn[t] else math.nan,
+            "threshold": float(thr[t]),
+            "n_pos": int(y[:, t].sum()),
+        })
+    macro = {k: float(np.nanmean([r[k] for r in per])) for k in ("ap", "auroc", "f1")}
+    T, F, N = int(tp.sum()), int(fp.sum()), int(fn.sum())
+    micro = {"ap": float(average_precision_score(y, s, average="micro")),
+             "auroc": float(roc_auc_score(y, s, average="micro")),
+             "f1": float(2 * T / (2 * T + F + N)) if (2 * T + F + N) else math.nan}
+    return {"per_label": per, "macro": macro, "micro": micro}

@@ -12,6 +12,8 @@ from .daednet import DAEDNet
 from .deepsnr import DeepSNR
 from .dilated import DilatedResNet
 from .pwm import PWMScanner
+from .rnn import BiLSTM, DanQ, PlainCNN
+from .tcn import TCN
 
 MODELS: dict[str, type[nn.Module]] = {
     "deepsnr": DeepSNR,
@@ -19,6 +21,10 @@ MODELS: dict[str, type[nn.Module]] = {
     "dilated": DilatedResNet,
     "pwm": PWMScanner,
     "bertsnr": BertSNR,
+    "tcn": TCN,
+    "bilstm": BiLSTM,
+    "danq": DanQ,
+    "cnn": PlainCNN,
 }
 
 

@@ -1,0 +1,236 @@
+"""Multi-label TF-binding benchmark (arXiv 2603.12073 protocol) on ../shared/data/tfbs-multilabel.
+
+Trains TCN, BiLSTM, DanQ and a plain CNN with the SAME wall-time budget each (``--max-seconds``, one torch thread),
+tunes per-TF thresholds on chr7 (valid), evaluates on all chr8 (test) windows, then runs the cooperative-binding
+statistics (observed labels vs the TCN's thresholded predictions) and the interpretation (IG + TF-MoDISco + Tomtom)
+on the TCN. Writes ``benchmarks/results/multilabel.json`` (long format: model, dataset = TF | macro | micro,
+metric, value; plus ``cooperative`` and ``modisco`` sections), ``multilabel.md`` and
+``benchmarks/figures/multilabel_cooccurrence.png``.
+Resumable: models already in the JSON are skipped unless ``--redo``; checkpoints and test probabilities are kept in
+``benchmarks/checkpoints/multilabel/<model>`` (git-ignored).
+
+Usage: ``python benchmarks/multilabel.py [--models tcn bilstm danq cnn] [--max-seconds 330]
+[--explain-budget 420] [--render-only]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import SHARED, load_results, save_results  # noqa: E402
+
+from tfscope.metrics import markdown_table  # noqa: E402
+
+HERE = Path(__file__).parent
+CKPT = HERE / "checkpoints" / "multilabel"
+FIG = HERE / "figures" / "multilabel_cooccurrence.png"
+TABLE = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
+MODELS = ["tcn", "bilstm", "danq", "cnn"]
+
+
+def setup_note(doc) -> str:
+    s = doc.get("settings", {})
+    return (f"Protocol: train on all chromosomes but chr7/chr8, early stopping and per-TF F1-optimal thresholds "
+            f"on chr7 (valid), metrics on all chr8 (test) windows. Every model got the same wall-time budget of "
+            f"{s.get('max_seconds', '?')} s of training (`fit(max_seconds=...)`, AdamW lr {s.get('lr', '?')}, "
+            f"batch {s.get('batch_size', '?')}, BCE with positive weights (n_neg/n_pos)^0.5), one torch thread, on a "
+            f"2-core machine shared with other jobs, so budgets end mid-epoch and `train_seconds` (which includes "
+            f"the validation passes) is wall time under contention. AP = sklearn average precision.")
+
+
+def render(doc: dict) -> str:
+    rows = doc["rows"]
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in rows}
+    models = [m for m in MODELS if (m, "macro", "ap") in val] + sorted(
+        {r["model"] for r in rows} - set(MODELS))
+    labels = doc.get("labels", [])
+    out = [f"# Multi-label TF binding benchmark (tfbs-multilabel, chr8 test)\n\nMachine: {doc['machine']}; date "
+           f"{doc['date']}.\n\n{setup_note(doc)}\n"]
+    summ = []
+    for m in models:
+        r = {"model": m}
+        for agg in ("macro", "micro"):
+            for k in ("ap", "auroc", "f1"):
+                r[f"{agg} {k}"] = val.get((m, agg, k), math.nan)
+        for k in ("train_seconds", "epochs", "windows_seen", "params", "predict_windows_per_second"):
+            r[k] = val.get((m, "all", k), math.nan)
+        summ.append(r)
+    cols = ["model", "macro ap", "macro auroc", "macro f1", "micro ap", "micro auroc", "micro f1", "train_seconds",
+            "epochs", "windows_seen", "params", "predict_windows_per_second"]
+    out.append("## Summary (chr8 test)\n\n" + markdown_table(summ, cols))
+    if ("tcn", "macro", "ap") in val and ("bilstm", "macro", "ap") in val:
+        d = val[("tcn", "macro", "ap")] - val[("bilstm", "macro", "ap")]
+        out.append(f"\nTCN macro-AP minus BiLSTM macro-AP: {d:+.3f} (target >= +0.05: "
+                   f"{'met' if d >= 0.05 else 'NOT met'}).\n")
+    per = []
+    for t in labels:
+        r = {"TF": t, "n_pos test": val.get((models[0], t, "n_pos"), math.nan) if models else math.nan}
+        for m in models:
+            r[f"{m} AP"] = val.get((m, t, "ap"), math.nan)
+        for m in models:
+            r[f"{m} AUROC"] = val.get((m, t, "auroc"), math.nan)
+        if "tcn" in models:
+            r["tcn F1"] = val.get(("tcn", t, "f1"), math.nan)
+        per.append(r)
+    cols = ["TF", "n_pos test"] + [f"{m} AP" for m in models] + [f"{m} AUROC" for m in models] + (
+        ["tcn F1"] if "tcn" in models else [])
+    out.append("\n## Per TF (chr8 test)\n\n" + markdown_table(per, cols))
+    coop = doc.get("cooperative")
+    if coop:
+        out.append("\n## Cooperative binding (co-occurrence in the same 100 bp window)\n\n"
+                   "Fisher exact test (two-sided) per TF pair, Benjamini-Hochberg over the "
+                   f"{coop.get('n_pairs', '?')} pairs; odds ratio with +0.5 correction. Every window holds >= 1 "
+                   "site, so independence is judged among bound windows (unrelated pairs fall below OR 1). "
+                   f"Figure: `benchmarks/figures/{FIG.name}` (left: observed labels, all windows; right: TCN "
+                   "predictions thresholded at the valid-tuned thresholds, chr8 test).\n")
+        for key, title in (("observed_all", "Observed labels, all 307k windows"),
+                           ("observed_test", "Observed labels, chr8 test windows"),
+                           ("predicted_test", "TCN predictions, chr8 test windows")):
+            if key in coop:
+                out.append(f"\n### Top pairs: {title}\n\n" + markdown_table(
+                    coop[key], ["a", "b", "n11", "expected", "odds_ratio", "log2_or", "q", "complex"], floatfmt=".3g"))
+        if "known" in coop:
+            out.append("\n### Known complexes (all windows observed vs TCN predicted on chr8)\n\n" + markdown_table(
+                coop["known"], ["a", "b", "complex", "obs n11", "obs log2_or", "obs q", "pred log2_or", "pred q"],
+                floatfmt=".3g"))
+        if "spearman_obs_vs_pred" in coop:
+            out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs TCN predicted "
+                       f"(chr8): {coop['spearman_obs_vs_pred']:.3f} over {coop['n_pairs']} pairs.\n")
+    mod = doc.get("modisco")
+    if mod:
+        counts = {}
+        for r in mod["rows"]:
+            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+        out.append("\n## Interpretation: IG -> TF-MoDISco -> Tomtom (TCN, chr8 test positives)\n\n"
+                   f"{mod['note']}\n\nVerdicts: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
+                   + f" (of {len(mod['rows'])} TFs).\n\n")
+        out.append(markdown_table(mod["rows"], ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus",
+                                                "verdict", "best_name", "best_q", "own_id", "own_q", "own_rank",
+                                                "partner", "seconds"], floatfmt=".3g"))
+    return "\n".join(out)
+
+
+def main():
+    import torch
+
+    torch.set_num_threads(1)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", nargs="+", default=MODELS)
+    ap.add_argument("--max-seconds", type=float, default=330.0)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--explain-budget", type=float, default=420.0, help="seconds for IG+MoDISco over the TFs")
+    ap.add_argument("--explain-per-tf", type=int, default=150)
+    ap.add_argument("--skip-explain", action="store_true")
+    ap.add_argument("--redo", action="store_true")
+    ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    suite = "multilabel"
+    if args.render_only:
+        doc = load_results(suite)
+        save_results(doc, render(doc))
+        return
+    from tfscope.multilabel import load_windows, train_multilabel
+
+    t0 = time.time()
+    data = load_windows(TABLE)
+    print(f"loaded {len(data)} windows in {time.time() - t0:.0f}s", flush=True)
+    te = data.part("test")
+    for m in args.models:
+        doc = load_results(suite)
+        if any(r["model"] == m for r in doc["rows"]) and not args.redo:
+            print(f"{m}: done, skipped", flush=True)
+            continue
+        r = train_multilabel(data, model=m, max_seconds=args.max_seconds, epochs=100, lr=args.lr,
+                             batch_size=args.batch_size, seed=args.seed, out=CKPT / m, verbose=True)
+        np.save(CKPT / m / "test_probs.npy", r["test_probs"])
+        params = sum(p.numel() for p in r["net"].parameters())
+        new = []
+        for pl in r["test"]["per_label"]:
+            for k in ("ap", "auroc", "f1", "threshold", "n_pos"):
+                new.append({"model": m, "dataset": pl["label"], "metric": k, "value": pl[k]})
+        for agg in ("macro", "micro"):
+            for k, v in r["test"][agg].items():
+                new.append({"model": m, "dataset": agg, "metric": k, "value": v})
+        tr = r["train"]
+        for k, v in (("train_seconds", round(r["train_seconds"], 1)), ("epochs", len(tr["train_loss"])),
+                     ("windows_seen", r.get("windows_seen")), ("params", params),
+                     ("predict_windows_per_second", round(r["test"]["predict_windows_per_second"], 1)),
+                     ("valid_macro_ap", r["valid"]["macro"]["ap"])):
+            if v is not None:
+                new.append({"model": m, "dataset": "all", "metric": k, "value": v})
+        doc = load_results(suite)
+        doc["rows"] = [x for x in doc["rows"] if x["model"] != m] + new
+        doc["labels"] = data.labels
+        doc["settings"] = {"max_seconds": args.max_seconds, "lr": args.lr, "batch_size": args.batch_size,
+                           "seed": args.seed, "hparams": {**doc.get("settings", {}).get("hparams", {}),
+                                                          m: r["hparams"]}}
+        save_results(doc, render(doc))
+        print(f"{m}: macro AP {r['test']['macro']['ap']:.3f} AUROC {r['test']['macro']['auroc']:.3f} "
+              f"micro AP {r['test']['micro']['ap']:.3f} train {r['train_seconds']:.0f}s", flush=True)
+
+    # cooperative binding: observed vs TCN predictions
+    doc = load_results(suite)
+    if (CKPT / "tcn" / "test_probs.npy").exists() and ("cooperative" not in doc or args.redo):
+        from scipy.stats import spearmanr
+
+        from tfscope.multilabel import cooccurrence, log2_or_matrix, plot_heatmaps, top_pairs
+        from tfscope.multilabel.train import load_multilabel
+
+        t1 = time.time()
+        _, _, thr = load_multilabel(CKPT / "tcn")
+        probs = np.load(CKPT / "tcn" / "test_probs.npy")
+        obs_all = cooccurrence(data.y, data.labels)
+        obs_te = cooccurrence(te.y, data.labels)
+        pred_te = cooccurrence(probs >= thr[None, :], data.labels)
+        keep = ["a", "b", "n_a", "n_b", "n11", "expected", "odds_ratio", "log2_or", "p", "q", "complex"]
+        pick = lambda rows: [{k: r[k] for k in keep} for r in top_pairs(rows, 15)]  # noqa: E731
+        pidx = {(r["a"], r["b"]): r for r in pred_te}
+        known = [{"a": r["a"], "b": r["b"], "complex": r["complex"], "obs n11": r["n11"], "obs log2_or": r["log2_or"],
+                  "obs q": r["q"], "pred log2_or": pidx[(r["a"], r["b"])]["log2_or"],
+                  "pred q": pidx[(r["a"], r["b"])]["q"]}
+                 for r in obs_all if r["complex"] and not r["complex"].startswith("family:")]
+        rho = spearmanr([r["log2_or"] for r in obs_te], [r["log2_or"] for r in pred_te]).statistic
+        doc["cooperative"] = {"n_pairs": len(obs_all), "observed_all": pick(obs_all), "observed_test": pick(obs_te),
+                              "predicted_test": pick(pred_te), "known": known, "spearman_obs_vs_pred": float(rho),
+                              "n_significant_all": sum(r["significant"] for r in obs_all),
+                              "n_significant_positive_all": sum(r["significant"] and r["log2_or"] > 0
+                                                                for r in obs_all)}
+        plot_heatmaps(log2_or_matrix(obs_all, data.labels), log2_or_matrix(pred_te, data.labels), data.labels, FIG,
+                      titles=("observed labels, all windows", "TCN predictions, chr8 test"))
+        save_results(doc, render(doc))
+        print(f"cooperative: {time.time() - t1:.0f}s, spearman {rho:.3f}", flush=True)
+
+    # interpretation on the TCN
+    doc = load_results(suite)
+    if not args.skip_explain and (CKPT / "tcn").exists() and ("modisco" not in doc or args.redo):
+        from tfscope.multilabel import explain_multilabel
+        from tfscope.multilabel.train import load_multilabel
+
+        t1 = time.time()
+        net, labels, _ = load_multilabel(CKPT / "tcn")
+        rows = explain_multilabel(net, te.x, te.y, labels, max_per_tf=args.explain_per_tf, n_steps=16,
+                                  time_budget=args.explain_budget, seed=args.seed, verbose=True)
+        n_done = sum(r["verdict"] != "skipped" for r in rows)
+        doc = load_results(suite)
+        doc["modisco"] = {"rows": rows, "note": (
+            f"Integrated gradients (captum via tfscope.interpret.attribute, zero baseline, 16 steps) of each TF "
+            f"head on up to {args.explain_per_tf} of its chr8 positives; modisco-lite with windows scaled to 100 bp; "
+            f"top pattern (most seqlets) trimmed and matched to JASPAR 2022 CORE vertebrates with memelite Tomtom. "
+            f"`own`: the TF's own JASPAR matrix at q < 0.05; `partner`: another label-set TF's matrix at q < 0.05. "
+            f"{n_done} of {len(rows)} TFs ran within the {args.explain_budget:.0f} s budget "
+            f"({time.time() - t1:.0f} s).")}
+        save_results(doc, render(doc))
+        print(f"explain: {time.time() - t1:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
