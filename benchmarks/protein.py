@@ -122,7 +122,21 @@ def ensemble_lr_tfidf(sp, seed):
                         "chosen": f"{ch['features']} C={ch['C']} + tfidf1-3 {gs.best_params_}"}
 
 
-MODELS = {"composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
+def offline_default(sp, seed):
+    """The shipped recipe (:func:`tfscope.protein.classic.select_default`): composition LR or the z-score stack
+    (composition LR + TF-IDF 2-4-mer LR + TF-IDF 3-5-mer kNN), whichever has the higher CV AUROC; threshold =
+    max-MCC threshold on out-of-fold CV predictions (0.5 for the composition LR)."""
+    from tfscope.protein.classic import select_default
+
+    m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
+    ch = m.meta["choice"]
+    cv = ch["stack_cv_auroc"] if ch["model"] == "stack" else ch["composition_lr_cv_auroc"]
+    extra = (f"; members CV AUROC {', '.join(f'{k} {v:.3f}' for k, v in m.meta['cv_auroc_members'].items())}; "
+             f"OOF MCC {m.meta['cv_mcc_at_threshold']:.3f} at p>={m.threshold:.3f}") if ch["model"] == "stack" else ""
+    return m.predict_proba(sp.test_seqs), m.threshold, {"cv_auroc": cv, "chosen": ch["model"] + extra}
+
+
+MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
           "kmer3-tfidf-lr": kmer_tfidf_lr}
 
 

@@ -172,7 +172,7 @@ def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
         load_protein_model(tmp_path, "layer1")
     m = select_default(seqs, y, labels=("TF", "non-TF"), c_grid=(0.1,),
                        feature_sets={"aac": {"aac": True, "dpc": False, "gaps": [], "reduced_k": []}})
-    assert m.meta["choice"]["model"] in ("ensemble", "composition-lr")
+    assert m.meta["choice"]["model"] in ("stack", "composition-lr")
 
 
 # ---------------------------------------------------------------- CLI

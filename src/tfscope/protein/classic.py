@@ -246,46 +246,33 @@ class EnsembleModel:
 
 def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, verbose: bool = False,
                    feature_sets=None, c_grid=C_GRID):
-    """The offline default for one layer: the CV-best composition LR, or its mean with a TF-IDF 1-3-mer LR
-    (C in {1, 10} by CV), whichever has the higher 5-fold CV AUROC (out-of-fold probabilities) on ``seqs``."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import roc_auc_score
-    from sklearn.model_selection import StratifiedKFold
+    """The offline default for one layer (issue 7): the CV-best composition LR or the
+    :class:`~tfscope.protein.stack.StackModel` built on it (composition LR + TF-IDF 2-4-mer LR + 3-5-mer kNN),
+    whichever has the higher pooled out-of-fold AUROC (stratified 5-fold CV on ``seqs`` only).
+
+    The stack carries a threshold chosen on its out-of-fold predictions (max MCC); the composition LR uses 0.5.
+    ``model.meta["choice"]`` records both CV AUROCs and the choice.
+    """
+    from .stack import fit_stack
 
     y = np.asarray(y)
     fs = feature_sets or FEATURE_SETS
     lin = select_and_fit(seqs, y, labels=labels, seed=seed, verbose=verbose, feature_sets=fs, c_grid=c_grid)
-    ch = lin.meta["chosen"]
-    folds = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-    seqs = list(seqs)
-    oof_lin = np.zeros(len(y))
-    oof_k = {C: np.zeros(len(y)) for C in (1.0, 10.0)}
-    for tr, va in folds:
-        m = fit_linear([seqs[i] for i in tr], y[tr], spec=fs[ch["features"]], C=ch["C"], seed=seed)
-        oof_lin[va] = m.predict_proba([seqs[i] for i in va])
-        vec = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), lowercase=False, sublinear_tf=True)
-        xt = vec.fit_transform([seqs[i] for i in tr])
-        xv = vec.transform([seqs[i] for i in va])
-        for C in oof_k:
-            lr = LogisticRegression(C=C, max_iter=3000, random_state=seed).fit(xt, y[tr])
-            oof_k[C][va] = lr.predict_proba(xv)[:, 1]
-    best_C = max(oof_k, key=lambda C: roc_auc_score(y, oof_k[C]))
-    auc_lin = roc_auc_score(y, oof_lin)
-    auc_ens = roc_auc_score(y, (oof_lin + oof_k[best_C]) / 2)
-    choice = {"composition_lr_cv_auroc": float(auc_lin), "ensemble_cv_auroc": float(auc_ens),
-              "kmer_tfidf_C": best_C, "composition": ch}
+    st = fit_stack(seqs, y, labels=labels, seed=seed, composition=lin, verbose=verbose)
+    auc_lin, auc_st = st.meta["cv_auroc_members"]["composition"], st.meta["cv_auroc"]
+    choice = {"composition_lr_cv_auroc": float(auc_lin), "stack_cv_auroc": float(auc_st),
+              "composition": lin.meta["chosen"]}
     if verbose:
-        print(f"  default choice: composition-lr CV AUROC {auc_lin:.3f} vs ensemble {auc_ens:.3f}")
-    if auc_ens > auc_lin:
-        km = fit_kmer_tfidf(seqs, y, C=best_C, labels=labels, seed=seed)
-        return EnsembleModel([lin, km], tuple(labels), meta={"choice": {**choice, "model": "ensemble"}})
+        print(f"  default choice: composition-lr CV AUROC {auc_lin:.3f} vs stack {auc_st:.3f}", flush=True)
+    if auc_st > auc_lin:
+        st.meta["choice"] = {**choice, "model": "stack"}
+        return st
     lin.meta["choice"] = {**choice, "model": "composition-lr"}
     return lin
 
 
 def save_protein_model(model, directory, name: str, *, provenance: dict | None = None) -> Path:
-    """Save a linear, k-mer or ensemble model as ``<name>[.<member>].{json,safetensors}`` (no pickle)."""
+    """Save a linear, k-mer, ensemble or stack model as ``<name>[.<member>].{json,safetensors}`` (no pickle)."""
     from safetensors.numpy import save
 
     from ..io.atomic import atomic_write
@@ -306,6 +293,10 @@ def save_protein_model(model, directory, name: str, *, provenance: dict | None =
         with atomic_write(d / f"{name}.json") as fh:
             json.dump(cfg, fh, default=float)
         return d / f"{name}.json"
+    from .stack import StackModel, save_stack
+
+    if isinstance(model, StackModel):
+        return save_stack(model, d, name, provenance=provenance)
     if isinstance(model, EnsembleModel):
         names = []
         for i, m in enumerate(model.members):
@@ -341,6 +332,10 @@ def load_protein_model(directory, name: str):
     fmt = cfg.get("format")
     if fmt == FORMAT:
         return load_linear_model(d, name)
+    from .stack import STACK_FORMAT, load_stack
+
+    if fmt == STACK_FORMAT:
+        return load_stack(d, name, cfg)
     if fmt == ENSEMBLE_FORMAT:
         members = [load_protein_model(d, n) for n in cfg["members"]]
         return EnsembleModel(members, tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)), cfg.get("meta", {}))
