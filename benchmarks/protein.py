@@ -146,7 +146,8 @@ def render(doc: dict) -> str:
     models = list(dict.fromkeys(r["model"] for r in doc["rows"]))
     out = [f"# Protein benchmark (two-layer TF / TFPM, independent test)\n\nMachine: {doc['machine']}; date "
            f"{doc['date']}. Model choice by stratified 5-fold CV on train; the independent test is scored once per "
-           "model. Threshold 0.5 on probabilities (0 on SVM decision values). `-dedup`: exact duplicates and "
+           "model. Threshold 0.5 on probabilities (0 on SVM decision values); `offline-default` (the shipped recipe) "
+           "uses the max-MCC threshold of its out-of-fold CV predictions (in `chosen`). `-dedup`: exact duplicates and "
            "test sequences identical to a training sequence removed.\n"]
     for ds in DATASETS:
         rows = []
@@ -161,6 +162,10 @@ def render(doc: dict) -> str:
             r["chosen"] = e.get("chosen", "")
             rows.append(r)
         out.append(f"## {ds}\n\n" + markdown_table(rows, ["model", *METRICS, "cv_auroc", "n_test", "chosen"]))
+    if doc.get("layer2_conflicts"):
+        out.append("## Layer-2 exact-sequence conflicts (ids in `protein.layer2_conflicts.tsv`)\n\n" +
+                   markdown_table([{"kind": k, "distinct sequences": v} for k, v in doc["layer2_conflicts"].items()],
+                                  ["kind", "distinct sequences"]))
     return "\n".join(out)
 
 
@@ -270,6 +275,41 @@ def attention_figure(data, seed=0):
     return met
 
 
+def layer2_conflicts(data) -> dict:
+    """Exact-sequence label conflicts of layer 2: one TSV row per distinct sequence that occurs with both labels
+    (train vs train, or a test sequence whose training copy has the other label), with every id on each side.
+    Writes ``results/protein.layer2_conflicts.tsv``; returns the counts."""
+    import hashlib
+
+    from tfscope.io.atomic import atomic_write
+    from tfscope.protein.data import LAYER_FILES, read_protein_records
+
+    spec = LAYER_FILES["layer2"]
+    sets = {}
+    for split in ("train", "test"):
+        for lab, stem in zip(spec["labels"], spec[split]):
+            for i, sq in read_protein_records(data / f"{stem}.fasta"):
+                sets.setdefault((split, lab), {}).setdefault(sq, []).append(i)
+    pm, pnm = spec["labels"]
+    kinds = {"train_both_labels": (("train", pm), ("train", pnm)),
+             "TFPM_test_in_TFPNM_train": (("test", pm), ("train", pnm)),
+             "TFPNM_test_in_TFPM_train": (("test", pnm), ("train", pm)),
+             "TFPM_test_in_TFPM_train": (("test", pm), ("train", pm)),
+             "TFPNM_test_in_TFPNM_train": (("test", pnm), ("train", pnm))}
+    cols = [("train", pm), ("train", pnm), ("test", pm), ("test", pnm)]
+    counts, lines = {}, []
+    for kind, (a, b) in kinds.items():
+        shared = [sq for sq in sets[a] if sq in sets[b]]
+        counts[kind] = len(shared)
+        for sq in shared:
+            lines.append("\t".join([kind, hashlib.md5(sq.encode()).hexdigest()[:12], str(len(sq))] +
+                                    [",".join(sets[c].get(sq, [])) for c in cols]))
+    with atomic_write(RESULTS_DIR / "protein.layer2_conflicts.tsv") as fh:
+        fh.write("kind\tseq_md5\tlength\t" + "\t".join(f"{c[1]}_{c[0]}_ids" for c in cols) + "\n")
+        fh.write("\n".join(lines) + "\n")
+    return counts
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="+", default=list(MODELS))
@@ -277,6 +317,7 @@ def main():
     ap.add_argument("--write-default", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--motifs", action="store_true")
+    ap.add_argument("--conflicts", action="store_true", help="write results/protein.layer2_conflicts.tsv")
     ap.add_argument("--attention-figure", action="store_true")
     ap.add_argument("--skip-models", action="store_true", help="only --motifs / --attention-figure")
     args = ap.parse_args()
@@ -286,6 +327,9 @@ def main():
     data = SHARED / "protein"
     if args.motifs:
         motif_report(data, args.seed)
+    if args.conflicts:
+        doc["layer2_conflicts"] = layer2_conflicts(data)
+        print("layer-2 exact-sequence conflicts:", doc["layer2_conflicts"], flush=True)
     if args.attention_figure:
         met = attention_figure(data, args.seed)
         doc["rows"] = [r for r in doc["rows"] if r["model"] != "tiny-random-esm-lora-demo"]

@@ -250,6 +250,7 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
     :class:`~tfscope.protein.stack.StackModel` built on it (composition LR + TF-IDF 2-4-mer LR + 3-5-mer kNN),
     whichever has the higher pooled out-of-fold AUROC (stratified 5-fold CV on ``seqs`` only).
 
+    The stack is only eligible when its Platt slope is positive (members not anti-predictive out of fold).
     The stack carries a threshold chosen on its out-of-fold predictions (max MCC); the composition LR uses 0.5.
     ``model.meta["choice"]`` records both CV AUROCs and the choice.
     """
@@ -264,7 +265,10 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
               "composition": lin.meta["chosen"]}
     if verbose:
         print(f"  default choice: composition-lr CV AUROC {auc_lin:.3f} vs stack {auc_st:.3f}", flush=True)
-    if auc_st > auc_lin:
+    # A non-positive Platt slope means the members are anti-predictive out of fold (layer 2: near-identical
+    # proteins carry opposite labels); a stack that only "works" by flipping its members is not shipped.
+    choice["stack_platt_slope"] = float(st.platt[0])
+    if auc_st > auc_lin and st.platt[0] > 0:
         st.meta["choice"] = {**choice, "model": "stack"}
         return st
     lin.meta["choice"] = {**choice, "model": "composition-lr"}

@@ -78,7 +78,8 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
     """Train both layers of the offline default and write them to ``out_dir``.
 
     Per layer, :func:`tfscope.protein.classic.select_default` picks by 5-fold CV AUROC on the training set between
-    the CV-tuned composition LR and its mean with a TF-IDF k-mer LR.
+    the CV-tuned composition LR and the z-score stack (:mod:`tfscope.protein.stack`; threshold from out-of-fold
+    CV predictions).
 
     With ``test_metrics`` the independent test of the same protocol is scored once per layer and the metrics are
     stored in the provenance JSON. Returns the provenance dict.
@@ -97,9 +98,10 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
         m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
         info = {"labels": list(sp.labels), "data_notes": sp.notes, "choice": m.meta["choice"]}
         if test_metrics:
-            met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs))
+            met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs), threshold=m.threshold)
             info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
                                                             "n", "n_pos")}
+            info["independent_test"]["threshold"] = m.threshold
         prov["layers"][layer] = info
         save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info, "protocol": protocol})
     with atomic_write(out_dir / "PROVENANCE.json") as fh:
