@@ -297,3 +297,52 @@ def test_kmer_enrichment_and_importance_find_planted_motif():
     assert imp[k:k + 6].mean() > np.median(imp)
     reg = region_kmer_enrichment(pos, [linear_residue_importance(m, p) for p in pos], k=3, top=5)
     assert reg and reg[0]["kmer"] in "KRKRWFQNRRKRKR"
+
+
+# ---------------------------------------------------------------- layer-1 stack (issue 7)
+def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics import roc_auc_score
+
+    from tfscope.protein.classic import load_protein_model, save_protein_model
+    from tfscope.protein.stack import StackModel, fit_stack, kmer_counts, tfidf_idf, tfidf_transform
+
+    seqs, y = _planted(60, seed=7)
+    # numpy/scipy TF-IDF == sklearn's char TF-IDF (same vocabulary up to column order -> same cosine similarities)
+    c = kmer_counts(seqs, (2, 3, 4))
+    x = tfidf_transform(c, tfidf_idf(c))
+    xs = TfidfVectorizer(analyzer="char", ngram_range=(2, 4), lowercase=False, sublinear_tf=True).fit_transform(seqs)
+    assert np.allclose((x @ x.T).toarray(), (xs @ xs.T).toarray(), atol=1e-10)
+    assert np.isclose(x.sum(), xs.sum())
+    # fit: members are positively oriented on the planted motif, threshold comes from out-of-fold predictions
+    m = fit_stack(seqs, y, labels=("TF", "non-TF"), C=10.0)
+    assert m.platt[0] > 0 and 0 < m.threshold < 1 and m.meta["cv_auroc"] > 0.9
+    tseqs, ty = _planted(30, seed=8)
+    p = m.predict_proba(tseqs)
+    assert p.shape == (30,) and ((0 <= p) & (p <= 1)).all() and roc_auc_score(ty, p) > 0.9
+    save_protein_model(m, tmp_path, "layer1")
+    assert not any(f.suffix in (".pkl", ".pickle", ".joblib") for f in tmp_path.iterdir())
+    back = load_protein_model(tmp_path, "layer1")
+    assert isinstance(back, StackModel) and np.allclose(back.predict_proba(tseqs), p)
+    assert back.threshold == m.threshold and back.labels == ("TF", "non-TF")
+    (tmp_path / "layer1.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot load stack"):
+        load_protein_model(tmp_path, "layer1")
+
+
+def test_select_default_refuses_sign_flipped_stack():
+    from tfscope.protein.classic import select_default
+
+    # labels anti-correlated with sequence similarity across folds: pairs of identical-motif proteins, one per class
+    rng = np.random.default_rng(3)
+    seqs, y = [], []
+    for i in range(30):
+        core = _random_protein(rng, 80)
+        seqs += [core + _random_protein(rng, 5), core + _random_protein(rng, 5)]
+        y += [1, 0]
+    m = select_default(seqs, np.array(y), c_grid=(0.1,),
+                       feature_sets={"aac+dpc": {"aac": True, "dpc": True, "gaps": [], "reduced_k": []}})
+    ch = m.meta["choice"]
+    # the stack "wins" CV only by flipping the sign of its anti-predictive members; it must not be chosen
+    assert ch["stack_platt_slope"] < 0 and ch["stack_cv_auroc"] > ch["composition_lr_cv_auroc"]
+    assert ch["model"] == "composition-lr"
