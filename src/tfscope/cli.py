@@ -22,6 +22,7 @@ CLI_MODULES = [
     "tfscope.cli_family",
     "tfscope.cli_protein",
     "tfscope.cli_moe",
+    "tfscope.cli_multilabel",
 ]
 
 
