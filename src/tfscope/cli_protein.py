@@ -1,7 +1,7 @@
 """CLI of the protein layer: ``tfscope protein train`` and ``tfscope protein predict``.
 
 ``predict proteins.fasta`` writes a TSV: ``id``, ``p_tf`` (layer 1), ``is_tf``, and ``p_tfpm`` (layer 2,
-prefers methylated DNA) for proteins called TFs. The default models are the shipped offline composition models
+prefers methylated DNA) for proteins called TFs. The default models are the shipped offline models
 (``tfscope/protein/default_model``); ``--model DIR`` uses a directory written by ``tfscope protein train``.
 """
 
@@ -94,5 +94,5 @@ def add_cli(sub) -> None:
     q.add_argument("fasta", help="protein FASTA")
     q.add_argument("-o", "--out", default="-", help="output TSV (default: stdout)")
     q.add_argument("--model", default=None, help="model directory (default: shipped offline default)")
-    q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for layer 2 (default 0.5)")
+    q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for layer 2 (default: the layer-1 model's CV-chosen threshold)")
     q.set_defaults(func=cmd_protein_predict)
