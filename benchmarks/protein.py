@@ -4,9 +4,12 @@ For each dataset (``layer1``, ``layer2`` = published protocol; ``layer1-dedup``,
 and train/test-identical sequences removed, see :mod:`tfscope.protein.data`) every model is chosen by stratified
 5-fold CV on the training set, refit on all of it, and scored ONCE on the independent test set. Writes
 ``benchmarks/results/protein.json`` (long format: model, dataset, metric, value) and ``protein.md``; published
-rows are added as ``published-<name>`` (from ../shared/README.md). ``--write-default`` rebuilds the shipped default
-(``src/tfscope/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on the de-duplicated
-protocol (CV choice between composition-lr and ensemble-lr-tfidf per layer; test scored once, in PROVENANCE.json).
+rows are added as ``published-<name>`` (from ../shared/README.md). ``offline-default`` is the shipped recipe
+(:func:`tfscope.protein.classic.select_default`: composition LR or the z-score stack of
+:mod:`tfscope.protein.stack`, threshold from out-of-fold CV) refitted on each dataset. ``--write-default`` rebuilds
+the shipped default (``src/tfscope/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on
+the de-duplicated protocol (test scored once, in PROVENANCE.json). ``--conflicts`` writes
+``results/protein.layer2_conflicts.tsv`` (every layer-2 sequence that occurs with both labels, ids per side).
 
 ``--motifs`` writes ``results/protein.motifs.md`` (+ ``.tsv``): 3-mers enriched in TFs vs non-TFs and in TFPMs vs
 TFPNMs (de-duplicated training sets; one-sided Fisher, BH q), 3-mers enriched in high-importance residues of the
@@ -14,8 +17,8 @@ linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--at
 *tiny random* ESM-2-shaped model (no pretrained weights are available offline) on a slice of layer 1 and draws its
 last-layer attention for one TF (``figures/protein_attention.png``): it demonstrates the pipeline, not biology.
 
-Usage: ``python benchmarks/protein.py [--models composition-lr composition-svm-rbf kmer3-tfidf-lr] [--write-default]
-[--motifs] [--attention-figure] [--skip-models]``
+Usage: ``python benchmarks/protein.py [--models offline-default composition-lr ...] [--datasets layer1 ...]
+[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models]``
 """
 
 from __future__ import annotations
