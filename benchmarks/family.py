@@ -4,14 +4,22 @@ Stratified K-fold CV (K = 10; 5 and 20 for the KNN models, which need no trainin
 * KNN (K = 1..11) on each column metric (Pearson, Euclidean = memelite Tomtom -log10 p, Sandelin-Wasserman) and the
   majority-vote ensemble of the three metrics,
 * the thesis reverse-complement-invariant CNN (tfscope.train.fit, softmax CE, lr 1e-3, wd 1e-3, patience 7),
-* our best model ``ensemble-knn3-cnn``: soft vote of the 3-metric KNN vote shares (K = 1) and the CNN softmax.
+* ``ensemble-knn3-cnn``: soft vote of the 3-metric KNN vote shares (K = 1) and the CNN softmax,
+* our best model ``knn-stack`` (tfscope.family.stack.StackedKNN): logistic regression on the 2 most similar training
+  motifs per class and metric (leave-one-out features on the training fold, C by inner 3-fold CV on the training fold),
+  and ``ensemble-stack-cnn``: equal-weight soft vote of knn-stack and CNN probabilities (weights fixed beforehand).
+
+CNN out-of-fold probabilities and fold weights are cached per (K, fold) in ``benchmarks/checkpoints/family_cnn/``
+(git-ignored), so an interrupted run resumes; ``--cnn-budget`` (seconds of CNN training in this run) stops training
+new folds; a K whose CNN folds are incomplete gets no CNN rows in this run, and rows of models not recomputed are
+carried over from the previous results file (``carried: true``).
 
 Writes ``benchmarks/results/family.json`` (long format: model, dataset = jaspar2024-cv10 ..., metric in accuracy,
 macro_f1, predict_seconds, class_accuracy:<class>; value = mean over folds, ``sd`` = SD over folds),
 ``family.md`` and figures ``benchmarks/figures/family_*.png`` (confusion matrix, integrated gradients, class overlap,
 regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_similarity.npz`` (git-ignored).
 
-Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10]``
+Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]``
 """
 
 from __future__ import annotations
@@ -30,11 +38,13 @@ from common import RESULTS, load_results, save_results  # noqa: E402
 
 from tfscope.family.data import build_dataset  # noqa: E402
 from tfscope.family.knn import METRICS, knn_ensemble_proba, knn_proba, similarity, tomtom_similarity  # noqa: E402
+from tfscope.family.stack import StackedKNN, normalise_similarity  # noqa: E402
 from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
 FIG = Path(__file__).parent / "figures"
 CACHE = Path(__file__).parent / "checkpoints" / "family_similarity.npz"
+CNN_CACHE = Path(__file__).parent / "checkpoints" / "family_cnn"
 KS = (1, 3, 5, 7, 9, 11)
 
 
@@ -65,18 +75,49 @@ def folds(labels, k, seed=0):
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 
+def cnn_fold(ds, K, i, tr, te, budget):
+    """Out-of-fold CNN probabilities of fold i of K-fold CV (cached) and the trained model (or None, None when the
+    training budget is spent). ``budget`` is a one-element list of remaining seconds."""
+    from tfscope.family.model import FamilyCNN
+
+    f = CNN_CACHE / f"cv{K}_fold{i}.pt"
+    C, y = len(ds.classes), ds.labels
+    if f.exists():
+        d = torch.load(f, weights_only=False)
+        net = FamilyCNN(C)
+        net.load_state_dict(d["state"])
+        return d["proba"], net
+    if budget[0] <= 0:
+        return None, None
+    t = time.time()
+    net, res = train_cnn([ds.pfms[j] for j in tr], y[tr], C, seed=i)
+    proba = predict_cnn(net, [ds.pfms[j] for j in te])
+    budget[0] -= time.time() - t
+    print(f"cv{K} fold {i}: cnn {len(res.train_loss)} epochs {time.time() - t:.0f}s", flush=True)
+    CNN_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_suffix(".tmp")
+    torch.save({"proba": proba, "state": net.state_dict(), "epochs": len(res.train_loss)}, tmp)
+    tmp.replace(f)
+    return proba, net
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--folds", type=int, nargs="+", default=[10, 5, 20])
-    ap.add_argument("--cnn-folds", type=int, nargs="+", default=[10])
+    ap.add_argument("--cnn-folds", type=int, nargs="+", default=[10, 5, 20])
+    ap.add_argument("--cnn-budget", type=float, default=float("inf"), help="seconds of new CNN training")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ds = build_dataset()
     C, y = len(ds.classes), ds.labels
     sims, tomtom_p, sim_secs = similarities(ds)
+    lengths = np.array([p.shape[1] for p in ds.pfms])
+    nsims = [normalise_similarity(sims[m], m, lengths) for m in METRICS]
     doc = load_results("family")
+    old_rows = doc.get("rows", [])
     doc["rows"] = []
     extra = {}
+    budget = [args.cnn_budget]
 
     def add(model, dataset, metric, vals, **kw):
         vals = np.asarray(vals, dtype=float)
@@ -86,6 +127,7 @@ def main(argv=None) -> int:
 
     oof = {}  # out-of-fold predictions of the 10-fold CV per model
     cnn_models = []
+    stack_C = {}
     for K in args.folds:
         dname = f"jaspar2024-cv{K}"
         fl = folds(y, K)
@@ -97,16 +139,22 @@ def main(argv=None) -> int:
             for k in KS:
                 probas.setdefault(f"knn-ensemble-k{k}", []).append(
                     knn_ensemble_proba([sims[m][np.ix_(te, tr)] for m in METRICS], y[tr], C, k))
+            st = StackedKNN(C).fit([s[np.ix_(tr, tr)] for s in nsims], y[tr])
+            stack_C.setdefault(dname, []).append(st.C_)
+            probas.setdefault("knn-stack", []).append(st.predict_proba([s[np.ix_(te, tr)] for s in nsims]))
         if K in args.cnn_folds:
-            for i, (tr, te) in enumerate(fl):
-                t = time.time()
-                net, res = train_cnn([ds.pfms[j] for j in tr], y[tr], C, seed=i)
-                print(f"cv{K} fold {i}: cnn {len(res.train_loss)} epochs {time.time() - t:.0f}s", flush=True)
-                probas.setdefault("cnn-thesis", []).append(predict_cnn(net, [ds.pfms[j] for j in te]))
-                probas.setdefault("ensemble-knn3-cnn", []).append(
-                    ensemble_proba([probas["knn-ensemble-k1"][i], probas["cnn-thesis"][i]]))
+            got = [cnn_fold(ds, K, i, tr, te, budget) for i, (tr, te) in enumerate(fl)]
+            if all(p is not None for p, _ in got):
+                probas["cnn-thesis"] = [p for p, _ in got]
+                probas["ensemble-knn3-cnn"] = [ensemble_proba([a, b]) for a, b in
+                                               zip(probas["knn-ensemble-k1"], probas["cnn-thesis"])]
+                probas["ensemble-stack-cnn"] = [ensemble_proba([a, b]) for a, b in
+                                                zip(probas["knn-stack"], probas["cnn-thesis"])]
                 if K == 10:
-                    cnn_models.append(net)
+                    cnn_models = [n for _, n in got]
+            else:
+                print(f"cv{K}: CNN folds incomplete ({sum(p is not None for p, _ in got)}/{K}); "
+                      "rerun to resume", flush=True)
         for name, plist in probas.items():
             ms = [multiclass_metrics(y[te], p.argmax(1), C) for (tr, te), p in zip(fl, plist)]
             add(name, dname, "accuracy", [m["accuracy"] for m in ms])
@@ -131,8 +179,24 @@ def main(argv=None) -> int:
         add(f"knn-{m}-k1", "jaspar2024-all", "predict_seconds", [sim_secs[m]],
             note="all-vs-all similarity computation (2112 x 2112), shared 2-core machine")
     add("knn-ensemble-k1", "jaspar2024-all", "predict_seconds", [sum(sim_secs.values())])
+    t = time.time()
+    st = StackedKNN(C).fit(nsims, y)
+    fit_s = time.time() - t
+    t = time.time()
+    st.predict_proba(nsims)
+    add("knn-stack", "jaspar2024-all", "predict_seconds", [sum(sim_secs.values()) + time.time() - t],
+        note=f"3 similarity matrices + features and logistic regression ({time.time() - t:.2f} s); "
+             f"fitting on all motifs took {fit_s:.1f} s")
 
+    have = {(r["model"], r["dataset"]) for r in doc["rows"]}
+    for r in old_rows:  # results of models not recomputed in this run (e.g. CNN folds still missing)
+        if (r["model"], r["dataset"]) not in have:
+            doc["rows"].append({**r, "carried": True})
     analysis = interpret(ds, cnn_models, oof, tomtom_p, extra)
+    old_reg = doc.get("analysis", {}).get("regression", {})
+    for k, v in old_reg.items():
+        analysis.setdefault("regression", {}).setdefault(k, {**v, "carried": True})
+    analysis["stack_C"] = stack_C
     doc["analysis"] = analysis
     save_results(doc, render(doc, ds))
     return 0
@@ -152,7 +216,7 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     short = [c.split(" (")[0].replace(" factors", "").replace(" domain", "")[:22] for c in ds.classes]
     out = {}
     # confusion matrix of the best model
-    for name in ("ensemble-knn3-cnn", "cnn-thesis", "knn-ensemble-k1"):
+    for name in ("ensemble-stack-cnn", "knn-stack", "ensemble-knn3-cnn", "cnn-thesis", "knn-ensemble-k1"):
         if name in extra:
             cm = np.array(extra[name]["confusion"], dtype=float)
             cmn = cm / cm.sum(1, keepdims=True)
@@ -184,8 +248,9 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     plt.close(fig)
     feats = overlap_features(ov)
     out["regression"] = {}
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, name in zip(axes, ("cnn-thesis", "knn-ensemble-k1")):
+    reg_models = [m for m in ("cnn-thesis", "knn-ensemble-k1", "knn-stack") if m in extra]
+    fig, axes = plt.subplots(1, max(1, len(reg_models)), figsize=(5 * max(1, len(reg_models)), 4))
+    for ax, name in zip(np.atleast_1d(axes), reg_models):
         if name not in extra:
             continue
         acc = np.array(extra[name]["per_class_accuracy"])
@@ -201,8 +266,7 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     fig.savefig(FIG / "family_regression.png", dpi=110)
     plt.close(fig)
     # integrated gradients: 4 bHLH (CANNTG) and 4 homeodomain (TAAT) motifs, each from the held-out fold of its model
-    if cnn_models:
-        from tfscope.family.knn import _rc  # noqa: F401
+    if cnn_models and "cnn-thesis" in oof:
         fl = folds(y, 10)
         test_of = np.empty(len(y), dtype=int)
         for i, (tr, te) in enumerate(fl):
@@ -242,14 +306,16 @@ def render(doc, ds) -> str:
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
-           "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"]
-    main_models = [m for m in models if m.endswith("-k1") or not m.startswith("knn")]
+           "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"
+           "† = carried over from an earlier run (not recomputed in this run).\n"]
+    main_models = [m for m in models if m.endswith("-k1") or m == "knn-stack" or not m.startswith("knn")]
     for d in dsets:
         tab = []
         for m in main_models:
             a, f = get.get((m, d, "accuracy")), get.get((m, d, "macro_f1"))
             if a:
-                tab.append({"model": m, "accuracy": f"{a['value']:.3f} ± {a['sd']:.3f}",
+                tab.append({"model": m + (" †" if a.get("carried") else ""),
+                            "accuracy": f"{a['value']:.3f} ± {a['sd']:.3f}",
                             "macro_f1": f"{f['value']:.3f} ± {f['sd']:.3f}"})
         out.append(f"\n## {d}\n\n" + markdown_table(tab, ["model", "accuracy", "macro_f1"]))
     d = "jaspar2024-cv10"
@@ -265,7 +331,7 @@ def render(doc, ds) -> str:
     tab = [{"model": r["model"], "seconds": r["value"], "what": r.get("note", "predict all 2,112 motifs")}
            for r in rows if r["metric"] == "predict_seconds"]
     out.append("\n## Prediction time (all 2,112 motifs, 1 torch thread)\n\n" + markdown_table(tab, ["model", "seconds", "what"]))
-    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn") if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
+    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "ensemble-stack-cnn") if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
     tab = []
     for c, n in ds.counts().items():
         row = {"class": c, "motifs": n}
@@ -276,7 +342,8 @@ def render(doc, ds) -> str:
     reg = doc.get("analysis", {}).get("regression", {})
     if reg:
         out.append("\n## Per-class accuracy vs class overlap (OLS on within- and between-class overlap)\n\n")
-        out.append(markdown_table([{"model": k, "R2": v["r2"], "R2_adj": v["r2_adj"]} for k, v in reg.items()],
+        out.append(markdown_table([{"model": k + (" †" if v.get("carried") else ""), "R2": v["r2"],
+                                    "R2_adj": v["r2_adj"]} for k, v in reg.items() if isinstance(v, dict)],
                                   ["model", "R2", "R2_adj"]))
         out.append("\nThesis R^2: 0.61 (CNN), 0.45 (KNN). Figures: `benchmarks/figures/family_*.png`.\n")
     return "".join(out)

@@ -226,3 +226,86 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     assert main(["family", "predict", str(hox), "--nearest", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
+
+
+# --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
+
+def test_class_neighbour_features_by_hand():
+    from tfscope.family.stack import class_neighbour_features, normalise_similarity
+
+    sim = np.array([[-np.inf, 5.0, 3.0, 1.0],
+                    [4.0, 2.0, np.inf * -1, 0.5]])
+    y = np.array([0, 0, 1, 1])
+    f = class_neighbour_features([sim], y, 2, top=2)
+    assert f.shape == (2, 4)
+    # query 0: class 0 -> [5, lo=1] - 5; class 1 -> [3, 1] - 5
+    assert np.allclose(f[0], [0, -4, -2, -4])
+    # query 1: class 0 -> [4, 2] - 4; class 1 -> [0.5, lo=0.5] - 4
+    assert np.allclose(f[1], [0, -2, -3.5, -3.5])
+    assert np.allclose(normalise_similarity(np.array([[6.0, 3.0]]), "pearson", [3]), [[2.0, 1.0]])
+    assert normalise_similarity(np.array([[400.0]]), "euclidean", [3])[0, 0] == 30.0
+    with pytest.raises(ValueError):
+        class_neighbour_features([sim], y[:3], 2)
+
+
+def planted_collection(rng, n_per=8):
+    cores = {"bhlh": "CACGTG", "homeo": "TAATTA", "gata": "AGATAAG"}
+    pfms, names, cls = [], [], []
+    for c, core in cores.items():
+        for i in range(n_per):
+            s = "".join(rng.choice(list("ACGT"), rng.integers(1, 4))) + core
+            s += "".join(rng.choice(list("ACGT"), rng.integers(1, 4)))
+            m = onehot_motif(s, eps=0.05)
+            pfms.append(m if i % 2 else rc(m))
+            names.append(f"{c}{i} X")
+            cls.append(c)
+    return pfms, names, cls
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_stacked_knn_separates_planted_classes():
+    from tfscope.family.evaluate import cross_validate
+
+    rng = np.random.default_rng(1)
+    pfms, _, cls = planted_collection(rng)
+    classes = sorted(set(cls))
+    y = np.array([classes.index(c) for c in cls])
+    res = cross_validate(pfms, y, 3, folds=4, models=("knn-ensemble-k1", "knn-stack"))
+    for m in ("knn-ensemble-k1", "knn-stack"):
+        assert len(res[m]["accuracy"]) == 4 and np.mean(res[m]["accuracy"]) >= 0.9
+    with pytest.raises(InputError, match="motifs per class"):
+        cross_validate(pfms, y, 3, folds=9)
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
+    import json
+
+    from tfscope.cli import main
+
+    rng = np.random.default_rng(2)
+    pfms, names, cls = planted_collection(rng, 6)
+    mf = tmp_path / "m.jaspar"
+    write_jaspar(mf, list(zip(names, pfms)))
+    lab = tmp_path / "labels.tsv"
+    lab.write_text("matrix_id\tname\ttf_class\n" + "".join(f"{n.split()[0]}\tX\t{c}\n" for n, c in zip(names, cls)))
+    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack"}
+    assert doc["models"]["knn-stack"]["accuracy"]["mean"] >= 0.9
+    assert len(doc["models"]["knn-stack"]["accuracy"]["folds"]) == 3
+    # duplicate key -> file and line
+    dup = tmp_path / "dup.tsv"
+    dup.write_text("a\tX\nb\tY\na\tZ\n")
+    assert main(["family", "evaluate", str(mf), "--labels", str(dup)]) == 2
+    assert f"{dup}:3" in capsys.readouterr().err
+    # a motif without a label names the motif file
+    part = tmp_path / "part.tsv"
+    part.write_text("".join(f"{n.split()[0]}\t{c}\n" for n, c in list(zip(names, cls))[1:]))
+    assert main(["family", "evaluate", str(mf), "--labels", str(part)]) == 2
+    err = capsys.readouterr().err
+    assert str(mf) in err and "no label" in err
+    # labels that are not JASPAR classes cannot be scored against the reference set
+    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--mode", "reference"]) == 2
+    assert "not JASPAR 2024 TF classes" in capsys.readouterr().err
+    assert main(["family", "evaluate", "--labels", str(lab)]) == 2

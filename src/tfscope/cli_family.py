@@ -1,4 +1,4 @@
-"""CLI of the TF-class-from-motif task: ``tfscope family build|train|predict``."""
+"""CLI of the TF-class-from-motif task: ``tfscope family build|train|predict|evaluate``."""
 
 from __future__ import annotations
 
@@ -98,6 +98,51 @@ def cmd_family_predict(args) -> int:
     return 0
 
 
+def cmd_family_evaluate(args) -> int:
+    import numpy as np
+
+    from .family.evaluate import EVAL_MODELS, cross_validate, evaluate_reference, labelled_motifs
+
+    models = EVAL_MODELS if args.model == "all" else (args.model,)
+    if (args.motif_file is None) != (args.labels is None):
+        raise InputError("give a motif file together with --labels (or neither, for the JASPAR 2024 dataset)")
+    if args.motif_file is None:
+        if args.mode == "reference":
+            raise InputError("--mode reference needs a motif file and --labels")
+        from .family.data import build_dataset
+
+        ds = build_dataset()
+        pfms, y, classes, source = ds.pfms, ds.labels, ds.classes, "JASPAR 2024 (2,112 motifs, 20 classes)"
+    else:
+        keys, pfms, names = labelled_motifs(args.motif_file, args.labels)
+        classes = sorted(set(names))
+        y = np.array([classes.index(c) for c in names])
+        source = f"{args.motif_file} ({len(pfms)} motifs, {len(classes)} classes)"
+    if args.mode == "cv":
+        res = cross_validate(pfms, y, len(classes), folds=args.folds, seed=args.seed, models=models)
+        summary = {m: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "folds": v}
+                       for k, v in r.items()} for m, r in res.items()}
+        doc = {"source": source, "mode": "cv", "folds": args.folds, "seed": args.seed, "models": summary}
+    else:
+        res = evaluate_reference(pfms, names, models=models)
+        doc = {"source": source, "mode": "reference", "models": {
+            m: {**r, "predictions": dict(zip(keys, r["predictions"]))} for m, r in res.items()}}
+    if args.json:
+        from .cli import print_json
+
+        print_json(doc)
+        return 0
+    print(f"{source}; " + (f"stratified {args.folds}-fold CV (seed {args.seed})" if args.mode == "cv"
+                           else "classified against JASPAR 2024"))
+    for m, r in doc["models"].items():
+        if args.mode == "cv":
+            print(f"  {m}\taccuracy {r['accuracy']['mean']:.3f} ± {r['accuracy']['sd']:.3f}"
+                  f"\tmacro-F1 {r['macro_f1']['mean']:.3f} ± {r['macro_f1']['sd']:.3f}")
+        else:
+            print(f"  {m}\taccuracy {r['accuracy']:.3f}\tmacro-F1 {r['macro_f1']:.3f}")
+    return 0
+
+
 def add_cli(sub) -> None:
     """Register ``tfscope family ...``."""
     p = sub.add_parser("family", help="TF class (family) from a motif: JASPAR 2024 dataset, KNN and CNN")
@@ -124,3 +169,16 @@ def add_cli(sub) -> None:
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_family_predict)
+
+    ev = fs.add_parser("evaluate", help="cross-validate the KNN models on JASPAR 2024 or on a labelled motif file")
+    ev.add_argument("motif_file", nargs="?", metavar="MOTIF_FILE",
+                    help="JASPAR/MEME/PFM file (default: the JASPAR 2024 dataset)")
+    ev.add_argument("--labels", help="TSV: motif key (first word of the motif name) and class (column tf_class, "
+                                     "else column 2); e.g. from 'tfscope family build --labels'")
+    ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
+                    help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
+    ev.add_argument("--folds", type=int, default=10)
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack"), default="all")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_family_evaluate)
