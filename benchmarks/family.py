@@ -1,6 +1,6 @@
 """TF class ("family") from a motif (Wilk 2025 thesis) on JASPAR 2024: 2,112 motifs, 20 TFClass classes.
 
-Stratified K-fold CV (K = 10; 5 and 20 for the KNN models, which need no training) of
+Stratified K-fold CV (K = 10, 5 and 20; the CNN folds are cached and resumable, see below) of
 * KNN (K = 1..11) on each column metric (Pearson, Euclidean = memelite Tomtom -log10 p, Sandelin-Wasserman) and the
   majority-vote ensemble of the three metrics,
 * the thesis reverse-complement-invariant CNN (tfscope.train.fit, softmax CE, lr 1e-3, wd 1e-3, patience 7),
