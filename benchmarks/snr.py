@@ -4,7 +4,13 @@ Runs every model on every TF with the paper's split (``split`` column; 10% of tr
 and writes ``benchmarks/results/snr.json`` (long format: model, dataset=TF, metric, value) and ``snr.md``.
 Resumable: (model, TF) pairs already in the JSON are skipped unless ``--redo``.
 
-Usage: ``python benchmarks/snr.py [--tfs CTCFL KLF4] [--models pwm deepsnr daednet dilated]
+BertSNR variants (``bertsnr`` = shipped pretrained backbone + multi-task heads, ``bertsnr-single`` = token head
+only, ``bertsnr-scratch`` = no pretraining) get the same fixed CPU training budget (:data:`BERT_SECONDS`, one
+thread); ``bertsnr-scratch-k4`` .. ``-k6`` are the k-mer ablation (k = 3 is ``bertsnr-scratch``). After every run
+the paired t-tests of per-TF nucleotide AUPRC between the best model (highest mean over the TFs all models share)
+and every other model are recomputed and stored in the JSON (``paired_ttests``).
+
+Usage: ``python benchmarks/snr.py [--tfs CTCFL KLF4] [--models pwm deepsnr daednet dilated bertsnr ...]
 [--save-checkpoints DIR]``
 """
 
@@ -27,7 +33,12 @@ from tfscope.snr import predict_windows, train_snr  # noqa: E402
 METRICS = ["nt_auprc", "nt_auroc", "nt_f1", "nt_precision", "nt_recall", "nt_accuracy", "seq_auprc", "seq_auroc",
            "seq_f1", "seq_accuracy"]
 # CPU-budget training settings of the benchmark (45 TFs on 2 cores)
-SETTINGS = {"pwm": {}, "deepsnr": {}, "daednet": {"epochs": 2}, "dilated": {"epochs": 3}}
+BERT_SECONDS = 240  # wall budget of each BertSNR fine-tuning run (single thread)
+SETTINGS = {"pwm": {}, "deepsnr": {}, "daednet": {"epochs": 2}, "dilated": {"epochs": 3},
+            **{m: {"model": m, "max_seconds": BERT_SECONDS} for m in ("bertsnr", "bertsnr-single", "bertsnr-scratch")},
+            **{f"bertsnr-scratch-k{k}": {"model": "bertsnr-scratch", "max_seconds": BERT_SECONDS, "hparams": {"k": k}}
+               for k in (4, 5, 6)}}
+ABLATION_TFS = ["CTCFL", "E2F1", "FOXK1", "GATA3", "JUNB", "KLF4", "NFYA", "RFX5"]  # one per family, >= 8 TFs
 
 
 TIMING_NOTE = ("Timing caveat: the committed run used one torch thread per process with two or three benchmark "
@@ -39,6 +50,36 @@ TIMING_NOTE = ("Timing caveat: the committed run used one torch thread per proce
 def all_tfs() -> list[str]:
     files = sorted((SHARED / "tfbs-snr").glob("*.tsv.gz"), key=lambda p: p.stat().st_size)
     return [p.name.split(".")[0] for p in files]
+
+
+def paired_ttests(doc: dict) -> list[dict]:
+    """Paired t-tests (scipy ``ttest_rel``) of per-TF nucleotide AUPRC: best model vs each other model.
+
+    The best model has the highest mean nt AUPRC over the TFs that all the main (non-ablation) models share; each
+    test uses the TFs both models have.
+    """
+    from scipy.stats import ttest_rel
+
+    val = {(r["model"], r["dataset"]): r["value"] for r in doc["rows"] if r["metric"] == "nt_auprc"
+           and r["value"] is not None}
+    models = [m for m in dict.fromkeys(m for m, _ in val) if "-k" not in m]
+    shared = set.intersection(*({t for mm, t in val if mm == m} for m in models)) if models else set()
+    if len(shared) < 3:
+        return []
+    best = max(models, key=lambda m: np.mean([val[(m, t)] for t in shared]))
+    out = []
+    for m in dict.fromkeys(m for m, _ in val):
+        if m == best:
+            continue
+        tfs = sorted(t for (mm, t) in val if mm == m and (best, t) in val)
+        if len(tfs) < 3:
+            continue
+        a, b = np.array([val[(best, t)] for t in tfs]), np.array([val[(m, t)] for t in tfs])
+        res = ttest_rel(a, b)
+        out.append({"best": best, "other": m, "tfs": len(tfs), "mean_best": round(float(a.mean()), 4),
+                    "mean_other": round(float(b.mean()), 4), "mean_difference": round(float((a - b).mean()), 4),
+                    "t": round(float(res.statistic), 3), "p_value": float(f"{res.pvalue:.3g}")})
+    return out
 
 
 def render(doc: dict) -> str:
@@ -70,13 +111,18 @@ def render(doc: dict) -> str:
             r[m] = val.get((m, t, "nt_auprc"), math.nan)
             r[m] = math.nan if r[m] is None else r[m]
         per.append(r)
+    tests = doc.get("paired_ttests") or []
+    if tests:
+        out.append("\n## Paired t-tests of per-TF nucleotide AUPRC (best model vs each other)\n\n"
+                   + markdown_table(tests, ["best", "other", "tfs", "mean_best", "mean_other", "mean_difference", "t",
+                                            "p_value"], floatfmt=".4g"))
     out.append("\n## Nucleotide AUPRC per TF\n\n" + markdown_table(per, ["TF", *models]))
     return "\n".join(out)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tfs", nargs="+", default=None)
+    ap.add_argument("--tfs", nargs="+", default=None, help="TF names, or 'ablation' for the k-mer ablation TFs")
     ap.add_argument("--models", nargs="+", default=["pwm", "deepsnr", "daednet", "dilated"])
     ap.add_argument("--save-checkpoints", help="directory for <model>/<TF> checkpoints")
     ap.add_argument("--redo", action="store_true")
@@ -86,9 +132,12 @@ def main():
     args = ap.parse_args()
     if args.render_only:
         doc = load_results("snr")
+        doc["paired_ttests"] = paired_ttests(doc)
         save_results(doc, render(doc))
         return
     tfs = args.tfs or all_tfs()
+    if args.tfs == ["ablation"]:
+        tfs = ABLATION_TFS
     if args.reverse:
         tfs = tfs[::-1]
     t_start = time.time()
@@ -99,21 +148,24 @@ def main():
             if (model, tf) in done and not args.redo:
                 continue
             out = Path(args.save_checkpoints) / model / tf if args.save_checkpoints else None
-            r = train_snr(table, model=model, tf=tf, seed=args.seed, out=out, verbose=False, **SETTINGS[model])
+            settings = {"model": model, **SETTINGS[model]}
+            r = train_snr(table, tf=tf, seed=args.seed, out=out, verbose=False, **settings)
             # prediction throughput on the test windows (after a warm-up batch)
             from tfscope.data.snr import load_snr
             te = load_snr(table)
             te = te.subset(te.split == "test")
             predict_windows(r["net"], te.x[:256])
             t0 = time.time()
-            predict_windows(r["net"], te.x)
-            wps = len(te) / max(time.time() - t0, 1e-9)
+            n_pred = min(len(te), 4096)
+            predict_windows(r["net"], te.x[:n_pred])
+            wps = n_pred / max(time.time() - t0, 1e-9)
             new = [{"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]} for k in METRICS]
             new.append({"model": model, "dataset": tf, "metric": "train_seconds", "value": round(r["train_seconds"], 2)})
             new.append({"model": model, "dataset": tf, "metric": "predict_windows_per_second", "value": round(wps, 1)})
             # re-read before writing so that several runs (e.g. one per model) can share the results file
             doc = load_results("snr")
             doc["rows"] = [x for x in doc["rows"] if not (x["model"] == model and x["dataset"] == tf)] + new
+            doc["paired_ttests"] = paired_ttests(doc)
             save_results(doc, render(doc))
             print(f"[{i + 1}/{len(tfs)}] {tf:10s} {model:8s} nt_auprc={r['metrics']['nt_auprc']:.3f} "
                   f"seq_auroc={r['metrics']['seq_auroc']:.3f} train={r['train_seconds']:.0f}s "

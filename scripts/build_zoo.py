@@ -1,10 +1,12 @@
-"""Build the bundled model zoo (``src/tfscope/resources/zoo``) from benchmark checkpoints.
+"""Build the bundled model zoo (``src/tfscope/resources/zoo``) from per-TF checkpoints.
 
-``python benchmarks/snr.py --models dilated --save-checkpoints CKPTS`` trains one model per TF on the BertSNR
-split (validation threshold and test metrics are stored in each checkpoint); this script copies
+With ``--train DATA_DIR`` it first trains the zoo model (the dilated residual CNN, ``--channels`` wide) for every
+TF table of ``DATA_DIR`` on the BertSNR split through :func:`tfscope.snr.train_snr` (validation threshold and test
+metrics are stored in each checkpoint; TFs whose checkpoint exists are skipped, so the run resumes). Checkpoints
+from ``python benchmarks/snr.py --models dilated --save-checkpoints CKPTS`` work as well. It then copies
 ``CKPTS/<model>/<TF>`` into the package and adds the TF's JASPAR 2022 matrix id, class and family (pyjaspar).
 
-Usage: ``python scripts/build_zoo.py CKPTS [--model dilated]``
+Usage: ``python scripts/build_zoo.py CKPTS [--model dilated] [--train ../shared/data/tfbs-snr --channels 16]``
 """
 
 from __future__ import annotations
@@ -21,8 +23,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoints")
     ap.add_argument("--model", default="dilated")
+    ap.add_argument("--train", metavar="DATA_DIR", help="train the missing checkpoints from these TF tables first")
+    ap.add_argument("--channels", type=int, default=16, help="width of the zoo's dilated CNN (with --train)")
     args = ap.parse_args()
     src = Path(args.checkpoints) / args.model
+    if args.train:
+        from tfscope.snr import train_snr
+
+        for table in sorted(Path(args.train).glob("*.tsv.gz")):
+            tf = table.name.split(".")[0]
+            if (src / tf / "config.json").exists():
+                continue
+            r = train_snr(table, model=args.model, tf=tf, out=src / tf, hparams={"channels": args.channels},
+                          verbose=False)
+            print(f"{tf}: nt AUPRC {r['metrics'].get('nt_auprc', float('nan')):.3f} "
+                  f"({r['train_seconds']:.0f} s)", flush=True)
     dst = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "resources" / "zoo"
     dst.mkdir(parents=True, exist_ok=True)
     n = 0

@@ -93,3 +93,21 @@ def test_attention_maps(tmp_path):
     assert (tmp_path / "att.png").stat().st_size > 1000
     with pytest.raises(InputError, match="BERT"):
         attention_maps(build_model("dilated"), x[0])
+
+
+def test_shipped_backbone_loads_offline():
+    """The pretrained backbone inside the package is the default of --model bertsnr and carries its record."""
+    from tfscope.models.bertsnr import SMALL_BERT
+    from tfscope.snr import default_backbone
+
+    d = default_backbone()
+    rec = json.loads((d / "pretraining.json").read_text())
+    assert rec["k"] == 3 and rec["heldout_mlm_accuracy"] > 4 * rec["chance_accuracy"]
+    assert rec["data"]["unique_windows"] > 100_000 and rec["wall_seconds"] > 0
+    assert (d / "model.safetensors").stat().st_size <= 25 * 2**20
+    net = BertSNR.from_backbone(d)
+    assert net.k == 3 and net.config.hidden_size == SMALL_BERT["hidden_size"]
+    x = torch.zeros(2, 4, 100)
+    x[:, 2] = 1
+    out = net.forward_all(x)
+    assert out["token"].shape == (2, 98) and out["seq"].shape == (2,)

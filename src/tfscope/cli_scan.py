@@ -41,7 +41,7 @@ def run_scan(args, *, write_bed: bool = True) -> int:
     t0 = time.time()
     need_tracks = bool(args.bedgraph or args.report)
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=need_tracks, batch_size=args.batch_size,
-                         verbose=not args.quiet)
+                         verbose=not args.quiet, mode=args.mode)
     dt = time.time() - t0
     bp = sum(map(len, seqs.values()))
     if write_bed and args.out:
@@ -80,7 +80,10 @@ def add_cli(sub) -> None:
         p.add_argument("--example", action="store_true", help="use the bundled real hg19 regions")
         p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
         p.add_argument("--checkpoint", nargs="+", help="use these snr checkpoints instead of the zoo")
-        p.add_argument("--stride", type=int, default=50)
+        p.add_argument("--mode", choices=["auto", "window"], default="auto",
+                       help="auto: fully convolutional models (the zoo) scan long chunks, others 100 bp windows; "
+                            "window: 100 bp windows for every model")
+        p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
         p.add_argument("--batch-size", type=int, default=1024)
         p.add_argument("--bedgraph", help="directory for per-TF bedGraph probability tracks")
         p.add_argument("--quiet", action="store_true")

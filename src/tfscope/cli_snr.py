@@ -74,7 +74,8 @@ def cmd_snr_predict(args) -> int:
         for m in models:
             m.threshold = args.threshold
     seqs = read_fasta(args.fasta)
-    sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(args.tracks), verbose=not args.quiet)
+    sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(args.tracks), verbose=not args.quiet,
+                         mode=args.mode)
     write_bed(args.out, sites)
     if args.tracks:
         write_tracks_tsv(args.tracks, tracks, [m.name for m in models])
@@ -157,7 +158,9 @@ def add_cli(sub) -> None:
     p.add_argument("--fasta", required=True)
     p.add_argument("--out", required=True, help="BED6 of predicted sites (+ peak probability column)")
     p.add_argument("--tracks", help="also write per-nucleotide probabilities (TSV)")
-    p.add_argument("--stride", type=int, default=50)
+    p.add_argument("--mode", choices=["auto", "window"], default="auto",
+                   help="auto: fully convolutional models scan long chunks, others 100 bp windows")
+    p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
     p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_snr_predict)
@@ -168,8 +171,8 @@ def add_cli(sub) -> None:
     pt.add_argument("--multilabel", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
     pt.add_argument("--out", required=True, help="backbone directory to write")
     pt.add_argument("--k", type=int, default=3)
-    pt.add_argument("--hidden", type=int, default=128)
-    pt.add_argument("--layers", type=int, default=4)
+    pt.add_argument("--hidden", type=int, default=64)
+    pt.add_argument("--layers", type=int, default=3)
     pt.add_argument("--heads", type=int, default=4)
     pt.add_argument("--epochs", type=int, default=1)
     pt.add_argument("--batch-size", type=int, default=128)

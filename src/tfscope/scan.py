@@ -1,9 +1,18 @@
-"""Scanning sequences of any length with nucleotide-resolution models: sliding windows, both strands, site calls.
+"""Scanning sequences of any length with nucleotide-resolution models: both strands, site calls.
 
-Each sequence is cut into ``window`` bp windows every ``stride`` bp (the last window is aligned to the end;
-shorter sequences are N-padded). Windows are predicted on the forward strand and as reverse complements (flipped
-back), overlapping predictions are averaged per strand, and the per-nucleotide probability is the max of the two
-strands. Positions that are N get probability 0, and windows that are mostly N are skipped. A site is a run of
+Two modes, chosen per model:
+
+- **chunk mode** (fully convolutional models that declare a ``receptive_field``, e.g. the zoo's dilated CNN): the
+  sequence is cut into ``chunk`` bp pieces, each with a margin of at least half the receptive field on both sides
+  (N-padded at the sequence ends), so every nucleotide is computed once per strand exactly as if the whole
+  sequence had gone through the network at once; convolution + batch-norm pairs are fused for inference
+  (``torch.fx.experimental.optimization.fuse``).
+- **window mode** (any other model, e.g. BertSNR): ``window`` bp windows every ``stride`` bp (the last window is
+  aligned to the end; shorter sequences are N-padded), overlapping predictions averaged per strand; windows that
+  are mostly N are skipped.
+
+Both strands are predicted (reverse complements flipped back) and the per-nucleotide probability is the max of the
+two strands. Positions that are N get probability 0. A site is a run of
 at least ``min_length`` nucleotides with probability >= the model's threshold; its score is the run's mean
 probability and its strand the strand with the higher mean.
 """
@@ -21,12 +30,25 @@ from .sequence import one_hot, reverse_complement_one_hot
 
 @dataclass
 class ScanModel:
-    """A loaded model ready to scan: label (TF name), nn.Module, probability threshold, window length."""
+    """A loaded model ready to scan: label (TF name), nn.Module, probability threshold, window length.
+
+    A model with an integer ``receptive_field`` attribute is scanned in chunk mode through a conv/BN-fused copy
+    (:attr:`inference_model`); others in window mode.
+    """
 
     name: str
     model: torch.nn.Module
     threshold: float = 0.5
     window: int = 100
+
+    def __post_init__(self):
+        self.model.eval()
+        self.receptive_field = getattr(self.model, "receptive_field", None)
+        self.inference_model = self.model
+        if self.receptive_field is not None:
+            from torch.fx.experimental.optimization import fuse
+
+            self.inference_model = fuse(self.model)
 
 
 def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -40,49 +62,95 @@ def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.nd
     return starts, np.ascontiguousarray(view[:, starts].transpose(1, 0, 2))
 
 
+def _chunks(x: np.ndarray, chunk: int, margin: int) -> np.ndarray:
+    """``(nC, 4, chunk + 2 * margin)`` overlapping pieces of a ``(4, S)`` one-hot; piece ``i`` covers
+    ``[i * chunk - margin, (i + 1) * chunk + margin)`` (zero = N outside the sequence)."""
+    S = x.shape[1]
+    n = -(-S // chunk)
+    xp = np.zeros((4, n * chunk + 2 * margin), np.float32)
+    xp[:, margin:margin + S] = x
+    view = np.lib.stride_tricks.sliding_window_view(xp, chunk + 2 * margin, axis=1)[:, ::chunk]
+    return np.ascontiguousarray(view.transpose(1, 0, 2))
+
+
+def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
+    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)``."""
+    pf, pr = [], []
+    for i in range(0, len(xt), batch):
+        b = min(batch, len(xt) - i)
+        out = torch.sigmoid(net(torch.cat([xt[i:i + b], xr[i:i + b]])))
+        pf.append(out[:b])
+        pr.append(out[b:].flip(-1))
+    return torch.cat(pf).numpy(), torch.cat(pr).numpy()
+
+
 @torch.no_grad()
 def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_size: int = 512,
-                max_n_fraction: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                max_n_fraction: float = 0.5, chunk: int = 4000, mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
     """Per-nucleotide probability tracks of one sequence for every model.
 
-    Forward windows and their reverse complements go through each model in the same batches; overlapping
-    window predictions are averaged with ``np.bincount`` (no Python loop over windows).
+    Parameters
+    ----------
+    stride : int
+        Window step (bp) of window-mode models.
+    batch_size : int
+        Windows per batch; chunk-mode batches hold about the same number of nucleotides.
+    max_n_fraction : float
+        Window mode: windows with more N than this are skipped. Chunk mode skips pieces that are all N.
+    chunk : int
+        Chunk length (bp) of chunk-mode models (memory grows with ``batch_size * window``, not with ``chunk``).
+    mode : {"auto", "window"}
+        ``auto``: chunk mode for models with a receptive field, window mode for the others; ``window``: window mode
+        for every model (the way the models were trained; slower).
 
     Returns
     -------
     (forward, reverse) : two float32 arrays ``(len(models), S)``; use ``np.maximum`` for the combined track.
     """
+    if mode not in ("auto", "window"):
+        raise ValueError(f"mode must be 'auto' or 'window', not {mode!r}")
     S = len(seq)
-    window = models[0].window
-    x = one_hot([seq], length=max(S, window))[0]
+    x = one_hot([seq], length=max(S, max(m.window for m in models)))[0]
     Sp = x.shape[1]
-    starts, win = _windows(x, window, stride)
-    keep = win.sum((1, 2)) >= (1 - max_n_fraction) * window
-    starts, win = starts[keep], win[keep]
+    is_base = x.sum(0) > 0
     fwd = np.zeros((len(models), Sp), np.float32)
     rev = np.zeros_like(fwd)
-    if len(win):
-        idx = (starts[:, None] + np.arange(window)[None, :]).ravel()
-        cover = np.bincount(idx, minlength=Sp).astype(np.float32)
-        xt = torch.from_numpy(win)
-        xr = reverse_complement_one_hot(xt)
-        n = len(xt)
-        for m_i, m in enumerate(models):
-            m.model.eval()
-            pf, pr = [], []
-            for i in range(0, n, batch_size):
-                out = torch.sigmoid(m.model(torch.cat([xt[i:i + batch_size], xr[i:i + batch_size]])))
-                b = min(batch_size, n - i)
-                pf.append(out[:b])
-                pr.append(out[b:].flip(-1))
-            pf = torch.cat(pf).numpy().ravel()
-            pr = torch.cat(pr).numpy().ravel()
-            fwd[m_i] = np.bincount(idx, weights=pf, minlength=Sp)
-            rev[m_i] = np.bincount(idx, weights=pr, minlength=Sp)
-        cover = np.maximum(cover, 1)
-        is_base = x.sum(0) > 0
-        fwd = fwd / cover * is_base
-        rev = rev / cover * is_base
+    pieces = {}  # shared inputs per (mode, size)
+    for m_i, m in enumerate(models):
+        if m.receptive_field is not None and mode == "auto":
+            margin = m.receptive_field // 2 + 1
+            key = ("chunk", margin)
+            if key not in pieces:
+                c = _chunks(x, chunk, margin)
+                keep = np.flatnonzero(c[:, :, margin:margin + chunk].sum((1, 2)) > 0)
+                xt = torch.from_numpy(c[keep])
+                pieces[key] = (keep, xt, reverse_complement_one_hot(xt), len(c))
+            keep, xt, xr, n = pieces[key]
+            if not len(keep):
+                continue
+            pf, pr = _both_strands(m.inference_model, xt, xr, max(1, batch_size * m.window // xt.shape[-1]))
+            for track, p in ((fwd, pf), (rev, pr)):
+                full = np.zeros((n, chunk), np.float32)
+                full[keep] = p[:, margin:margin + chunk]
+                track[m_i] = full.ravel()[:Sp]
+        else:
+            key = ("window", m.window)
+            if key not in pieces:
+                starts, win = _windows(x, m.window, stride)
+                keep = win.sum((1, 2)) >= (1 - max_n_fraction) * m.window
+                starts, win = starts[keep], win[keep]
+                idx = (starts[:, None] + np.arange(m.window)[None, :]).ravel()
+                cover = np.maximum(np.bincount(idx, minlength=Sp).astype(np.float32), 1)
+                xt = torch.from_numpy(win)
+                pieces[key] = (idx, cover, xt, reverse_complement_one_hot(xt))
+            idx, cover, xt, xr = pieces[key]
+            if not len(xt):
+                continue
+            pf, pr = _both_strands(m.inference_model, xt, xr, batch_size)  # fused copy: same outputs, faster
+            fwd[m_i] = np.bincount(idx, weights=pf.ravel(), minlength=Sp) / cover
+            rev[m_i] = np.bincount(idx, weights=pr.ravel(), minlength=Sp) / cover
+    fwd *= is_base
+    rev *= is_base
     return fwd[:, :S].astype(np.float32), rev[:, :S].astype(np.float32)
 
 
@@ -104,13 +172,14 @@ def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, thresho
 
 
 def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50, min_length: int = 3,
-         batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False):
+         batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False, mode: str = "auto"):
     """Scan every sequence with every model.
 
     Parameters
     ----------
     models : list of ScanModel
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
+    stride, batch_size, mode : see :func:`scan_tracks`
 
     Returns
     -------
@@ -121,7 +190,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     sites: list[BedRecord] = []
     tracks = {}
     for sid, seq in tqdm(sequences.items(), disable=None if verbose else True, desc="scan", unit="seq"):
-        fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size)
+        fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode)
         for m_i, m in enumerate(models):
             sites += call_sites(sid, m.name, fwd[m_i], rev[m_i], m.threshold, min_length=min_length)
         if keep_tracks:

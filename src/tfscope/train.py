@@ -28,17 +28,19 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` did: per-epoch losses, the best epoch, wall time in seconds."""
+    """What :func:`fit` did: per-epoch losses, the best epoch, wall time in seconds, training samples seen."""
 
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
     stopped_early: bool = False
+    samples_seen: int = 0
 
     def as_dict(self) -> dict:
         return {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
-                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early}
+                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early,
+                "samples_seen": self.samples_seen}
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
@@ -120,6 +122,7 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
             if max_seconds is not None and time.time() - t0 > max_seconds:
                 break  # budget spent mid-epoch: validate what we have, then stop below
         bar.close()
+        result.samples_seen += seen
         result.train_loss.append(total / max(seen, 1))
         if valid is not None and len(valid[0]):
             vloss = evaluate_loss(model, valid, loss_fn=loss_fn, batch_size=batch_size * 4, device=device)

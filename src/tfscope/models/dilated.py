@@ -53,6 +53,9 @@ class DilatedResNet(nn.Module):
         self.stem = nn.Sequential(nn.Conv1d(4, channels, 7, padding=3), nn.BatchNorm1d(channels), nn.ReLU())
         self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
         self.head = nn.Conv1d(channels, 1, 1)
+        #: nucleotides that influence one output (stem 7 + two dilated convolutions per block); declares the model
+        #: fully convolutional, so :mod:`tfscope.scan` can run it on long chunks instead of 100 bp windows
+        self.receptive_field = 7 + sum(2 * (kernel - 1) * 2 ** i for i in range(n_blocks))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Hidden representation ``(N, channels, L)``."""
