@@ -33,6 +33,8 @@ CKPT = HERE / "checkpoints" / "multilabel"
 FIG = HERE / "figures" / "multilabel_cooccurrence.png"
 TABLE = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 MODELS = ["tcn", "bilstm", "danq", "cnn"]
+# extra configurations: benchmark name -> (registry name, hparams); run with --models tcn-stem
+VARIANTS = {"tcn-stem": ("tcn", {"stem_kernel": 11, "n_blocks": 4})}
 
 
 def setup_note(doc) -> str:
@@ -48,8 +50,8 @@ def setup_note(doc) -> str:
 def render(doc: dict) -> str:
     rows = doc["rows"]
     val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in rows}
-    models = [m for m in MODELS if (m, "macro", "ap") in val] + sorted(
-        {r["model"] for r in rows} - set(MODELS))
+    models = [m for m in [*MODELS, *VARIANTS] if (m, "macro", "ap") in val] + sorted(
+        {r["model"] for r in rows} - set(MODELS) - set(VARIANTS))
     labels = doc.get("labels", [])
     out = [f"# Multi-label TF binding benchmark (tfbs-multilabel, chr8 test)\n\nMachine: {doc['machine']}; date "
            f"{doc['date']}.\n\n{setup_note(doc)}\n"]
@@ -88,30 +90,33 @@ def render(doc: dict) -> str:
                    "Fisher exact test (two-sided) per TF pair, Benjamini-Hochberg over the "
                    f"{coop.get('n_pairs', '?')} pairs; odds ratio with +0.5 correction. Every window holds >= 1 "
                    "site, so independence is judged among bound windows (unrelated pairs fall below OR 1). "
-                   f"Figure: `benchmarks/figures/{FIG.name}` (left: observed labels, all windows; right: TCN "
-                   "predictions thresholded at the valid-tuned thresholds, chr8 test).\n")
+                   f"Figure: `benchmarks/figures/{FIG.name}` (left: observed labels, all windows; right: "
+                   f"{coop.get('model', 'tcn')} predictions thresholded at the valid-tuned thresholds, chr8 test).\n")
         for key, title in (("observed_all", "Observed labels, all 307k windows"),
                            ("observed_test", "Observed labels, chr8 test windows"),
-                           ("predicted_test", "TCN predictions, chr8 test windows")):
+                           ("predicted_test", f"{coop.get('model', 'tcn')} predictions, chr8 test windows")):
             if key in coop:
                 out.append(f"\n### Top pairs: {title}\n\n" + markdown_table(
                     coop[key], ["a", "b", "n11", "expected", "odds_ratio", "log2_or", "q", "complex"], floatfmt=".3g"))
         if "known" in coop:
-            out.append("\n### Known complexes (all windows observed vs TCN predicted on chr8)\n\n" + markdown_table(
+            out.append(f"\n### Known complexes (observed, all windows, vs {coop.get('model', 'tcn')} predicted on "
+                       "chr8)\n\n" + markdown_table(
                 coop["known"], ["a", "b", "complex", "obs n11", "obs log2_or", "obs q", "pred log2_or", "pred q"],
                 floatfmt=".3g"))
         if "spearman_obs_vs_pred" in coop:
-            out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs TCN predicted "
+            out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs predicted "
                        f"(chr8): {coop['spearman_obs_vs_pred']:.3f} over {coop['n_pairs']} pairs.\n")
     mod = doc.get("modisco")
     if mod:
         counts = {}
         for r in mod["rows"]:
             counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-        out.append("\n## Interpretation: IG -> TF-MoDISco -> Tomtom (TCN, chr8 test positives)\n\n"
+        out.append(f"\n## Interpretation: IG -> TF-MoDISco -> Tomtom ({mod.get('model', 'tcn')}, chr8 test "
+                   "positives)\n\n"
                    f"{mod['note']}\n\nVerdicts: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
                    + f" (of {len(mod['rows'])} TFs).\n\n")
-        out.append(markdown_table(mod["rows"], ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus",
+        mrows = [{k: ("" if v is None else v) for k, v in r.items()} for r in mod["rows"]]
+        out.append(markdown_table(mrows, ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus",
                                                 "verdict", "best_name", "best_q", "own_id", "own_q", "own_rank",
                                                 "partner", "seconds"], floatfmt=".3g"))
     return "\n".join(out)
@@ -129,8 +134,11 @@ def main():
     ap.add_argument("--explain-budget", type=float, default=420.0, help="seconds for IG+MoDISco over the TFs")
     ap.add_argument("--explain-per-tf", type=int, default=150)
     ap.add_argument("--skip-explain", action="store_true")
+    ap.add_argument("--explain-model", default=None,
+                    help="checkpoint to interpret (default: the TCN configuration with the best valid macro-AP)")
     ap.add_argument("--redo", action="store_true")
     ap.add_argument("--render-only", action="store_true")
+    ap.add_argument("--redo-post", action="store_true", help="recompute the cooperative and MoDISco sections")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     suite = "multilabel"
@@ -149,7 +157,8 @@ def main():
         if any(r["model"] == m for r in doc["rows"]) and not args.redo:
             print(f"{m}: done, skipped", flush=True)
             continue
-        r = train_multilabel(data, model=m, max_seconds=args.max_seconds, epochs=100, lr=args.lr,
+        name, hp = VARIANTS.get(m, (m, None))
+        r = train_multilabel(data, model=name, hparams=hp, max_seconds=args.max_seconds, epochs=100, lr=args.lr,
                              batch_size=args.batch_size, seed=args.seed, out=CKPT / m, verbose=True)
         np.save(CKPT / m / "test_probs.npy", r["test_probs"])
         params = sum(p.numel() for p in r["net"].parameters())
@@ -177,17 +186,22 @@ def main():
         print(f"{m}: macro AP {r['test']['macro']['ap']:.3f} AUROC {r['test']['macro']['auroc']:.3f} "
               f"micro AP {r['test']['micro']['ap']:.3f} train {r['train_seconds']:.0f}s", flush=True)
 
-    # cooperative binding: observed vs TCN predictions
+    # the TCN configuration interpreted below and whose predictions feed the co-occurrence comparison
     doc = load_results(suite)
-    if (CKPT / "tcn" / "test_probs.npy").exists() and ("cooperative" not in doc or args.redo):
+    vap = {r["model"]: r["value"] for r in doc["rows"] if r["metric"] == "valid_macro_ap"}
+    tcns = [m for m in ("tcn", *VARIANTS) if m in vap and (CKPT / m / "test_probs.npy").exists()]
+    xm = args.explain_model or (max(tcns, key=lambda m: vap[m]) if tcns else None)
+
+    # cooperative binding: observed vs TCN predictions
+    if xm is not None and ("cooperative" not in doc or doc["cooperative"].get("model") != xm or args.redo_post):
         from scipy.stats import spearmanr
 
         from tfscope.multilabel import cooccurrence, log2_or_matrix, plot_heatmaps, top_pairs
         from tfscope.multilabel.train import load_multilabel
 
         t1 = time.time()
-        _, _, thr = load_multilabel(CKPT / "tcn")
-        probs = np.load(CKPT / "tcn" / "test_probs.npy")
+        _, _, thr = load_multilabel(CKPT / xm)
+        probs = np.load(CKPT / xm / "test_probs.npy")
         obs_all = cooccurrence(data.y, data.labels)
         obs_te = cooccurrence(te.y, data.labels)
         pred_te = cooccurrence(probs >= thr[None, :], data.labels)
@@ -199,30 +213,33 @@ def main():
                   "pred q": pidx[(r["a"], r["b"])]["q"]}
                  for r in obs_all if r["complex"] and not r["complex"].startswith("family:")]
         rho = spearmanr([r["log2_or"] for r in obs_te], [r["log2_or"] for r in pred_te]).statistic
-        doc["cooperative"] = {"n_pairs": len(obs_all), "observed_all": pick(obs_all), "observed_test": pick(obs_te),
+        doc["cooperative"] = {"model": xm, "n_pairs": len(obs_all), "observed_all": pick(obs_all),
+                              "observed_test": pick(obs_te),
                               "predicted_test": pick(pred_te), "known": known, "spearman_obs_vs_pred": float(rho),
                               "n_significant_all": sum(r["significant"] for r in obs_all),
                               "n_significant_positive_all": sum(r["significant"] and r["log2_or"] > 0
                                                                 for r in obs_all)}
         plot_heatmaps(log2_or_matrix(obs_all, data.labels), log2_or_matrix(pred_te, data.labels), data.labels, FIG,
-                      titles=("observed labels, all windows", "TCN predictions, chr8 test"))
+                      titles=("observed labels, all windows", f"{xm} predictions, chr8 test"))
         save_results(doc, render(doc))
         print(f"cooperative: {time.time() - t1:.0f}s, spearman {rho:.3f}", flush=True)
 
     # interpretation on the TCN
     doc = load_results(suite)
-    if not args.skip_explain and (CKPT / "tcn").exists() and ("modisco" not in doc or args.redo):
+    if not args.skip_explain and xm is not None and (
+            "modisco" not in doc or doc["modisco"].get("model") != xm or args.redo_post):
         from tfscope.multilabel import explain_multilabel
         from tfscope.multilabel.train import load_multilabel
 
         t1 = time.time()
-        net, labels, _ = load_multilabel(CKPT / "tcn")
+        net, labels, _ = load_multilabel(CKPT / xm)
         rows = explain_multilabel(net, te.x, te.y, labels, max_per_tf=args.explain_per_tf, n_steps=16,
                                   time_budget=args.explain_budget, seed=args.seed, verbose=True)
         n_done = sum(r["verdict"] != "skipped" for r in rows)
         doc = load_results(suite)
-        doc["modisco"] = {"rows": rows, "note": (
-            f"Integrated gradients (captum via tfscope.interpret.attribute, zero baseline, 16 steps) of each TF "
+        doc["modisco"] = {"model": xm, "rows": rows, "note": (
+            f"Model: `{xm}` (the TCN configuration with the best chr7 macro-AP). Integrated gradients (captum "
+            f"via tfscope.interpret.attribute, zero baseline, 16 steps) of each TF "
             f"head on up to {args.explain_per_tf} of its chr8 positives; modisco-lite with windows scaled to 100 bp; "
             f"top pattern (most seqlets) trimmed and matched to JASPAR 2022 CORE vertebrates with memelite Tomtom. "
             f"`own`: the TF's own JASPAR matrix at q < 0.05; `partner`: another label-set TF's matrix at q < 0.05. "

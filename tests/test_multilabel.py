@@ -183,7 +183,7 @@ def test_cooccurrence_finds_planted_pair(table):
     d = load_windows(table)
     rows = {(r["a"], r["b"]): r for r in cooccurrence(d.y, d.labels)}
     ab, ac = rows[("TFA", "TFB")], rows[("TFA", "TFC")]
-    assert ab["significant"] and ab["log2_or"] > 3 and ab["n11"] > 3 * ab["expected"]
+    assert ab["significant"] and ab["log2_or"] > 3 and ab["n11"] > 2 * ab["expected"]
     assert not ac["significant"]
     a, b = d.y[:, 0] > 0, d.y[:, 1] > 0
     tab = [[int((a & b).sum()), int((a & ~b).sum())], [int((~a & b).sum()), int((~a & ~b).sum())]]

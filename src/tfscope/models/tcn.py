@@ -59,6 +59,10 @@ class TCN(nn.Module):
         Dropout after each convolution.
     causal : bool
         Left-only padding as in Bai et al. (default False: symmetric padding, see module docstring).
+    stem_kernel : int
+        0 (default, plain Bai et al. TCN): the first temporal block reads the one-hot input directly. ``k > 0``: a
+        weight-normed convolution of width ``k`` (motif-scanner stem, as in DNA CNNs) maps the input to
+        ``channels`` before the blocks.
 
     Shapes
     ------
@@ -66,9 +70,14 @@ class TCN(nn.Module):
     """
 
     def __init__(self, n_labels: int = 45, channels: int = 64, n_blocks: int = 6, kernel: int = 3,
-                 dropout: float = 0.1, causal: bool = False):
+                 dropout: float = 0.1, causal: bool = False, stem_kernel: int = 0):
         super().__init__()
         blocks, c = [], 4
+        if stem_kernel > 0:
+            total = stem_kernel - 1
+            pad = (total, 0) if causal else (total // 2, total - total // 2)
+            blocks += [nn.ConstantPad1d(pad, 0.0), weight_norm(nn.Conv1d(4, channels, stem_kernel)), nn.ReLU()]
+            c = channels
         for i in range(n_blocks):
             blocks.append(TemporalBlock(c, channels, kernel, 2 ** i, dropout, causal))
             c = channels

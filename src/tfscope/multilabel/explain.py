@@ -44,10 +44,11 @@ def ig_hypothetical(model, x: np.ndarray, target: int, *, n_steps: int = 16, bat
 
 
 def run_modisco(x: np.ndarray, hyp: np.ndarray, *, max_seqlets: int = 2000, n_leiden_runs: int = 4,
-                min_metacluster_size: int = 20) -> list[dict]:
+                min_metacluster_size: int = 10) -> list[dict]:
     """TF-MoDISco (modisco-lite) on one-hot ``x`` and hypothetical contributions ``hyp`` (both ``(N, 4, L)``).
 
-    Window settings are scaled down for 100 bp inputs (sliding window 15, flank 5, trimmed patterns <= 20 bp).
+    Settings are scaled down for a few hundred 100 bp windows that all hold a site (sliding window 15, flank 5,
+    trimmed patterns <= 20 bp, 10-30% of windows may pass the seqlet threshold, clusters of >= 10 seqlets).
 
     Returns
     -------
@@ -61,7 +62,8 @@ def run_modisco(x: np.ndarray, hyp: np.ndarray, *, max_seqlets: int = 2000, n_le
         pos, _neg = TFMoDISco(one_hot=oh, hypothetical_contribs=hy, sliding_window_size=15, flank_size=5,
                               max_seqlets_per_metacluster=max_seqlets, n_leiden_runs=n_leiden_runs,
                               min_metacluster_size=min_metacluster_size, trim_to_window_size=20,
-                              initial_flank_to_add=5, final_min_cluster_size=15, verbose=False)
+                              initial_flank_to_add=5, final_min_cluster_size=10, min_passing_windows_frac=0.1,
+                              max_passing_windows_frac=0.3, verbose=False)
     except (ValueError, IndexError, RuntimeError):  # modisco raises on too few seqlets
         return []
     out = [{"ppm": np.asarray(p.sequence).T, "cwm": np.asarray(p.contrib_scores).T, "n_seqlets": len(p.seqlets)}

@@ -114,7 +114,8 @@ def train_multilabel(data: MultiLabelData, *, model: str = "tcn", hparams: dict 
         ckpt = save_checkpoint(out, net, model_name=model, task=TASK, hparams=hp, meta={
             "labels": data.labels, "thresholds": thr.tolist(), "window": int(data.x.shape[-1]),
             "train_rows": len(tr), "valid_rows": len(va), "test_rows": len(te), "seed": seed,
-            "train": res.as_dict(), "train_seconds": round(train_seconds, 2), "windows_seen": seen[0], "max_seconds": max_seconds,
+            "train": res.as_dict(), "train_seconds": round(train_seconds, 2), "windows_seen": seen[0],
+            "max_seconds": max_seconds,
             "pos_weight_power": pos_weight_power,
             "valid_macro": valid_m["macro"], "test_macro": test_m["macro"] if test_m else None,
             "test_micro": test_m["micro"] if test_m else None})
