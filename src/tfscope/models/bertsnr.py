@@ -95,8 +95,15 @@ class BertSNR(nn.Module):
         toks = [t.strip() for t in vocab_file.read_text().splitlines() if t.strip()]
         kk = k or max(len(t) for t in toks if not t.startswith("["))
         vocab = read_vocab(vocab_file, kk)
-        encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
-                                            attn_implementation="eager")
+        from transformers.utils import logging as hf_logging
+
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()  # the MLM head of a pretrained checkpoint is dropped on purpose: no report
+        try:
+            encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
+                                                attn_implementation="eager")
+        finally:
+            hf_logging.set_verbosity(level)
         d = encoder.config.to_dict()
         model = cls(k=kk, bert={f: d[f] for f in BERT_FIELDS if f in d}, multitask=multitask, vocab=vocab)
         missing = model.bert.load_state_dict(encoder.state_dict(), strict=False)
