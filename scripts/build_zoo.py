@@ -25,6 +25,7 @@ def main():
     ap.add_argument("--model", default="dilated")
     ap.add_argument("--train", metavar="DATA_DIR", help="train the missing checkpoints from these TF tables first")
     ap.add_argument("--channels", type=int, default=16, help="width of the zoo's dilated CNN (with --train)")
+    ap.add_argument("--patience", type=int, help="early-stopping patience (with --train; default: tfscope.snr's)")
     args = ap.parse_args()
     src = Path(args.checkpoints) / args.model
     if args.train:
@@ -35,7 +36,7 @@ def main():
             if (src / tf / "config.json").exists():
                 continue
             r = train_snr(table, model=args.model, tf=tf, out=src / tf, hparams={"channels": args.channels},
-                          verbose=False)
+                          patience=args.patience, verbose=False)
             print(f"{tf}: nt AUPRC {r['metrics'].get('nt_auprc', float('nan')):.3f} "
                   f"({r['train_seconds']:.0f} s)", flush=True)
     dst = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "resources" / "zoo"
