@@ -108,3 +108,24 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     assert all(np.corrcoef(a[i], b[i])[0, 1] > 0.5 for i in range(2))
     with pytest.raises(ValueError):
         scan_tracks(models, seq, mode="sideways")
+
+
+def test_scan_workers_match_serial():
+    """Models shared between forked single-thread workers give the same sites and tracks as one process."""
+    import torch
+
+    from tfscope.scan import scan
+
+    rng = np.random.default_rng(2)
+    seqs = {f"s{i}": "".join(rng.choice(list("ACGT"), 3000 + 500 * i)) for i in range(3)}
+    models = load_scan_models(zoo_checkpoints(["KLF4", "E2F1", "FOXK1"]))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, ta = scan(models, seqs, keep_tracks=True, workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    b, tb = scan(models, seqs, keep_tracks=True, workers=2)
+    assert [(r.chrom, r.start, r.end, r.name, r.strand) for r in a] == [(r.chrom, r.start, r.end, r.name, r.strand)
+                                                                         for r in b]
+    assert all(np.allclose(ta[k], tb[k], atol=1e-6) and ta[k].shape == (3, len(seqs[k])) for k in seqs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def run_scan(args, *, write_bed: bool = True) -> int:
     t0 = time.time()
     need_tracks = bool(args.bedgraph or args.report)
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=need_tracks, batch_size=args.batch_size,
-                         verbose=not args.quiet, mode=args.mode)
+                         verbose=not args.quiet, mode=args.mode, workers=args.workers)
     dt = time.time() - t0
     bp = sum(map(len, seqs.values()))
     if write_bed and args.out:
@@ -85,6 +86,8 @@ def add_cli(sub) -> None:
                             "window: 100 bp windows for every model")
         p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
         p.add_argument("--batch-size", type=int, default=1024)
+        p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="processes sharing the models, one thread each (default: CPU cores)")
         p.add_argument("--bedgraph", help="directory for per-TF bedGraph probability tracks")
         p.add_argument("--quiet", action="store_true")
 
