@@ -97,13 +97,16 @@ class BertSNR(nn.Module):
         vocab = read_vocab(vocab_file, kk)
         from transformers.utils import logging as hf_logging
 
-        level = hf_logging.get_verbosity()
+        level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
         hf_logging.set_verbosity_error()  # the MLM head of a pretrained checkpoint is dropped on purpose: no report
+        hf_logging.disable_progress_bar()
         try:
             encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
                                                 attn_implementation="eager")
         finally:
             hf_logging.set_verbosity(level)
+            if bars:
+                hf_logging.enable_progress_bar()
         d = encoder.config.to_dict()
         model = cls(k=kk, bert={f: d[f] for f in BERT_FIELDS if f in d}, multitask=multitask, vocab=vocab)
         missing = model.bert.load_state_dict(encoder.state_dict(), strict=False)
