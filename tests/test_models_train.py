@@ -81,3 +81,18 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path):
         load_checkpoint(tmp_path / "c")
     with pytest.raises(CheckpointError, match="not a tfscope checkpoint"):
         load_checkpoint(tmp_path / "nothing")
+
+
+def test_fit_time_budget_stops_mid_epoch_and_counts_samples():
+    """A spent wall budget stops training after the current batch; samples_seen counts what was trained on."""
+    from tfscope.train import fit
+
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(40, 1))
+    x = np.random.default_rng(0).random((1000, 4, 10), dtype=np.float32)
+    y = (x[:, 0, 0] > 0.5).astype(np.float32)[:, None]
+    res = fit(net, (x, y), None, loss_fn=torch.nn.functional.binary_cross_entropy_with_logits, epochs=5,
+              batch_size=100, max_seconds=0, verbose=False)
+    assert res.samples_seen == 100 and res.stopped_early and len(res.train_loss) == 1
+    res = fit(net, (x, y), None, loss_fn=torch.nn.functional.binary_cross_entropy_with_logits, epochs=2,
+              batch_size=100, verbose=False)
+    assert res.samples_seen == 2000 and res.as_dict()["samples_seen"] == 2000

@@ -151,7 +151,7 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
             idx, cover, xt, xr = pieces[key]
             if not len(xt):
                 continue
-            pf, pr = _both_strands(m.inference_model, xt, xr, batch_size)  # fused copy: same outputs, faster
+            pf, pr = _both_strands(m.inference_model, xt, xr, batch_size)
             fwd[m_i] = np.bincount(idx, weights=pf.ravel(), minlength=Sp) / cover
             rev[m_i] = np.bincount(idx, weights=pr.ravel(), minlength=Sp) / cover
     fwd *= is_base
