@@ -5,9 +5,12 @@ Stratified K-fold CV (K = 10, 5 and 20; the CNN folds are cached and resumable, 
   majority-vote ensemble of the three metrics,
 * the thesis reverse-complement-invariant CNN (tfscope.train.fit, softmax CE, lr 1e-3, wd 1e-3, patience 7),
 * ``ensemble-knn3-cnn``: soft vote of the 3-metric KNN vote shares (K = 1) and the CNN softmax,
-* our best model ``knn-stack`` (tfscope.family.stack.StackedKNN): logistic regression on the 2 most similar training
-  motifs per class and metric (leave-one-out features on the training fold, C by inner 3-fold CV on the training fold),
-  and ``ensemble-stack-cnn``: equal-weight soft vote of knn-stack and CNN probabilities (weights fixed beforehand).
+* ``knn-stack`` (tfscope.family.stack.StackedKNN): logistic regression on the 2 most similar training motifs per class
+  and metric (leave-one-out features on the training fold, C by inner 3-fold CV on the training fold), and
+  ``ensemble-stack-cnn``: equal-weight soft vote of knn-stack and CNN probabilities (weights fixed beforehand),
+* ``kmer-lr`` (tfscope.family.kmer_profile.KmerLogistic): logistic regression on the motif's 6-mer profile,
+* our best model ``knn-kmer`` (tfscope.family.stack.KnnKmer): log-linear pool of knn-stack and kmer-lr, the pooling
+  weight chosen by inner 3-fold CV log-likelihood on the training fold.
 
 CNN out-of-fold probabilities and fold weights are cached per (K, fold) in ``benchmarks/checkpoints/family_cnn/``
 (git-ignored), so an interrupted run resumes; ``--cnn-budget`` (seconds of CNN training in this run) stops training
@@ -19,13 +22,18 @@ macro_f1, predict_seconds, class_accuracy:<class>; value = mean over folds, ``sd
 ``family.md`` and figures ``benchmarks/figures/family_*.png`` (confusion matrix, integrated gradients, class overlap,
 regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_similarity.npz`` (git-ignored).
 
-Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]``
+Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
+much the seed-0 estimate depends on the split, for the models without a CNN.
+
+Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
+[--repeat-seeds 1 2]``
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
@@ -37,8 +45,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, load_results, save_results  # noqa: E402
 
 from tfscope.family.data import build_dataset  # noqa: E402
+from tfscope.family.kmer_profile import KmerLogistic, kmer_profile  # noqa: E402
 from tfscope.family.knn import METRICS, knn_ensemble_proba, knn_proba, similarity, tomtom_similarity  # noqa: E402
-from tfscope.family.stack import StackedKNN, normalise_similarity  # noqa: E402
+from tfscope.family.stack import KnnKmer, StackedKNN, normalise_similarity  # noqa: E402
 from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -46,6 +55,7 @@ FIG = Path(__file__).parent / "figures"
 CACHE = Path(__file__).parent / "checkpoints" / "family_similarity.npz"
 CNN_CACHE = Path(__file__).parent / "checkpoints" / "family_cnn"
 KS = (1, 3, 5, 7, 9, 11)
+KMER_K = 6
 
 
 def similarities(ds):
@@ -73,6 +83,34 @@ def folds(labels, k, seed=0):
     from sklearn.model_selection import StratifiedKFold
 
     return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
+
+
+_STATE = {}  # similarity matrices, k-mer profiles and labels, set in main() and inherited by forked fold jobs
+
+
+def fold_job(task):
+    """Out-of-fold class probabilities of every KNN / stacked model for one CV fold.
+
+    ``task`` = (dataset name, fold index, train indices, test indices, seed, all_knn); ``all_knn`` adds the
+    per-metric KNN for every K and the KNN ensembles. Returns (dataset name, fold index, {model: proba}, stack C,
+    knn-kmer pool weight, seconds)."""
+    dname, i, tr, te, seed, all_knn = task
+    torch.set_num_threads(1)
+    t = time.time()
+    sims, nsims, kmers, y, C = (_STATE[k] for k in ("sims", "nsims", "kmers", "y", "C"))
+    probas = {}
+    if all_knn:
+        for m in METRICS:
+            for k in KS:
+                probas[f"knn-{m}-k{k}"] = knn_proba(sims[m][np.ix_(te, tr)], y[tr], C, k)
+        for k in KS:
+            probas[f"knn-ensemble-k{k}"] = knn_ensemble_proba([sims[m][np.ix_(te, tr)] for m in METRICS], y[tr], C, k)
+    st = StackedKNN(C, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], y[tr])
+    probas["knn-stack"] = st.predict_proba([s[np.ix_(te, tr)] for s in nsims])
+    probas["kmer-lr"] = KmerLogistic(C, k=KMER_K).fit_profile(kmers[tr], y[tr]).predict_proba_profile(kmers[te])
+    kk = KnnKmer(C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr])
+    probas["knn-kmer"] = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te])
+    return dname, i, probas, st.C_, kk.weight_, time.time() - t
 
 
 def cnn_fold(ds, K, i, tr, te, budget):
@@ -106,6 +144,9 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, nargs="+", default=[10, 5, 20])
     ap.add_argument("--cnn-folds", type=int, nargs="+", default=[10, 5, 20])
     ap.add_argument("--cnn-budget", type=float, default=float("inf"), help="seconds of new CNN training")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel fold jobs (forked, one thread each)")
+    ap.add_argument("--repeat-seeds", type=int, nargs="*", default=[1, 2],
+                    help="extra 10-fold CV splits (seeds) for knn-stack, kmer-lr and knn-kmer")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ds = build_dataset()
@@ -113,6 +154,9 @@ def main(argv=None) -> int:
     sims, tomtom_p, sim_secs = similarities(ds)
     lengths = np.array([p.shape[1] for p in ds.pfms])
     nsims = [normalise_similarity(sims[m], m, lengths) for m in METRICS]
+    t = time.time()
+    kmers = kmer_profile(ds.pfms, KMER_K)
+    kmer_secs = time.time() - t
     doc = load_results("family")
     old_rows = doc.get("rows", [])
     doc["rows"] = []
@@ -127,21 +171,27 @@ def main(argv=None) -> int:
 
     oof = {}  # out-of-fold predictions of the 10-fold CV per model
     cnn_models = []
-    stack_C = {}
+    stack_C, pool_w = {}, {}
+    _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C)
+    tasks = [(f"jaspar2024-cv{K}", i, tr, te, 0, True) for K in args.folds for i, (tr, te) in enumerate(folds(y, K))]
+    tasks += [(f"jaspar2024-cv10-seed{sd}", i, tr, te, sd, False) for sd in args.repeat_seeds
+              for i, (tr, te) in enumerate(folds(y, 10, sd))]
+    done = {}
+    with mp.get_context("fork").Pool(args.jobs) as pool:  # fold jobs share the similarity matrices via fork
+        for dname, i, probas, c, w, secs in pool.imap_unordered(fold_job, tasks):
+            done[dname, i] = probas
+            stack_C.setdefault(dname, {})[i] = c
+            pool_w.setdefault(dname, {})[i] = w
+            print(f"{dname} fold {i}: {secs:.0f} s, stack C {c}, pool weight {w}", flush=True)
+    stack_C = {d: [v[i] for i in sorted(v)] for d, v in stack_C.items()}
+    pool_w = {d: [v[i] for i in sorted(v)] for d, v in pool_w.items()}
     for K in args.folds:
         dname = f"jaspar2024-cv{K}"
         fl = folds(y, K)
         probas = {}
-        for tr, te in fl:
-            for m in METRICS:
-                for k in KS:
-                    probas.setdefault(f"knn-{m}-k{k}", []).append(knn_proba(sims[m][np.ix_(te, tr)], y[tr], C, k))
-            for k in KS:
-                probas.setdefault(f"knn-ensemble-k{k}", []).append(
-                    knn_ensemble_proba([sims[m][np.ix_(te, tr)] for m in METRICS], y[tr], C, k))
-            st = StackedKNN(C).fit([s[np.ix_(tr, tr)] for s in nsims], y[tr])
-            stack_C.setdefault(dname, []).append(st.C_)
-            probas.setdefault("knn-stack", []).append(st.predict_proba([s[np.ix_(te, tr)] for s in nsims]))
+        for i in range(K):
+            for name, p in done[dname, i].items():
+                probas.setdefault(name, []).append(p)
         if K in args.cnn_folds:
             got = [cnn_fold(ds, K, i, tr, te, budget) for i, (tr, te) in enumerate(fl)]
             if all(p is not None for p, _ in got):
@@ -169,6 +219,18 @@ def main(argv=None) -> int:
                     add(name, dname, f"class_accuracy:{c}", [a])
                 extra[name] = pooled
         print(f"cv{K} done", flush=True)
+    for seed in args.repeat_seeds:  # repeated 10-fold CV: how much the seed-0 split's estimate moves
+        dname = f"jaspar2024-cv10-seed{seed}"
+        fl = folds(y, 10, seed)
+        probas = {}
+        for i in range(10):
+            for name, p in done[dname, i].items():
+                probas.setdefault(name, []).append(p)
+        for name, plist in probas.items():
+            ms = [multiclass_metrics(y[te], p.argmax(1), C) for (tr, te), p in zip(fl, plist)]
+            add(name, dname, "accuracy", [m["accuracy"] for m in ms])
+            add(name, dname, "macro_f1", [m["macro_f1"] for m in ms])
+        print(f"{dname} done", flush=True)
 
     # prediction time of all 2,112 motifs
     if cnn_models:
@@ -187,6 +249,15 @@ def main(argv=None) -> int:
     add("knn-stack", "jaspar2024-all", "predict_seconds", [sum(sim_secs.values()) + time.time() - t],
         note=f"3 similarity matrices + features and logistic regression ({time.time() - t:.2f} s); "
              f"fitting on all motifs took {fit_s:.1f} s")
+    t = time.time()
+    kk = KnnKmer(C, k=KMER_K).fit(nsims, kmers, y)
+    fit_s = time.time() - t
+    t = time.time()
+    kmer_profile(ds.pfms, KMER_K)
+    kk.predict_proba(nsims, kmers)
+    add("knn-kmer", "jaspar2024-all", "predict_seconds", [sum(sim_secs.values()) + time.time() - t],
+        note=f"3 similarity matrices + 6-mer profiles and the two logistic regressions ({time.time() - t:.2f} s; "
+             f"profiles alone {kmer_secs:.2f} s); fitting on all motifs with the inner CV took {fit_s:.1f} s")
 
     have = {(r["model"], r["dataset"]) for r in doc["rows"]}
     for r in old_rows:  # results of models not recomputed in this run (e.g. CNN folds still missing)
@@ -197,6 +268,7 @@ def main(argv=None) -> int:
     for k, v in old_reg.items():
         analysis.setdefault("regression", {}).setdefault(k, {**v, "carried": True})
     analysis["stack_C"] = stack_C
+    analysis["knn_kmer_pool_weight"] = pool_w
     doc["analysis"] = analysis
     save_results(doc, render(doc, ds))
     return 0
@@ -216,7 +288,7 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     short = [c.split(" (")[0].replace(" factors", "").replace(" domain", "")[:22] for c in ds.classes]
     out = {}
     # confusion matrix of the best model
-    for name in ("ensemble-stack-cnn", "knn-stack", "ensemble-knn3-cnn", "cnn-thesis", "knn-ensemble-k1"):
+    for name in ("knn-kmer", "knn-stack", "ensemble-knn3-cnn", "cnn-thesis", "knn-ensemble-k1"):
         if name in extra:
             cm = np.array(extra[name]["confusion"], dtype=float)
             cmn = cm / cm.sum(1, keepdims=True)
@@ -248,7 +320,7 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     plt.close(fig)
     feats = overlap_features(ov)
     out["regression"] = {}
-    reg_models = [m for m in ("cnn-thesis", "knn-ensemble-k1", "knn-stack") if m in extra]
+    reg_models = [m for m in ("cnn-thesis", "knn-ensemble-k1", "knn-stack", "knn-kmer") if m in extra]
     fig, axes = plt.subplots(1, max(1, len(reg_models)), figsize=(5 * max(1, len(reg_models)), 4))
     for ax, name in zip(np.atleast_1d(axes), reg_models):
         if name not in extra:
@@ -302,13 +374,13 @@ def render(doc, ds) -> str:
     get = {(r["model"], r["dataset"], r["metric"]): r for r in rows}
     models = list(dict.fromkeys(r["model"] for r in rows))
     dsets = sorted({r["dataset"] for r in rows if r["dataset"].startswith("jaspar2024-cv")},
-                   key=lambda s: int(s.split("cv")[1]))
+                   key=lambda s: (int(s.split("cv")[1].split("-")[0]), s))
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
            "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"
            "† = carried over from an earlier run (not recomputed in this run).\n"]
-    main_models = [m for m in models if m.endswith("-k1") or m == "knn-stack" or not m.startswith("knn")]
+    main_models = [m for m in models if m.endswith("-k1") or m in ("knn-stack", "knn-kmer") or not m.startswith("knn")]
     for d in dsets:
         tab = []
         for m in main_models:
@@ -331,7 +403,8 @@ def render(doc, ds) -> str:
     tab = [{"model": r["model"], "seconds": r["value"], "what": r.get("note", "predict all 2,112 motifs")}
            for r in rows if r["metric"] == "predict_seconds"]
     out.append("\n## Prediction time (all 2,112 motifs, 1 torch thread)\n\n" + markdown_table(tab, ["model", "seconds", "what"]))
-    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "ensemble-stack-cnn") if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
+    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "kmer-lr", "knn-kmer")
+          if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
     tab = []
     for c, n in ds.counts().items():
         row = {"class": c, "motifs": n}

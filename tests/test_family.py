@@ -226,6 +226,12 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     assert main(["family", "predict", str(hox), "--nearest", "3"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
+    import json
+
+    assert main(["family", "predict", str(hox), "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)[0]
+    assert r["model"] == "knn-kmer" and set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"}
+    assert r["models"]["knn-kmer"] == r["tf_class"] and 0.05 < r["probability"] <= 1
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -291,9 +297,10 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     lab.write_text("matrix_id\tname\ttf_class\n" + "".join(f"{n.split()[0]}\tX\t{c}\n" for n, c in zip(names, cls)))
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack"}
-    assert doc["models"]["knn-stack"]["accuracy"]["mean"] >= 0.9
-    assert len(doc["models"]["knn-stack"]["accuracy"]["folds"]) == 3
+    assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"}
+    for m in ("knn-stack", "knn-kmer"):
+        assert doc["models"][m]["accuracy"]["mean"] >= 0.9
+        assert len(doc["models"][m]["accuracy"]["folds"]) == 3
     # duplicate key -> file and line
     dup = tmp_path / "dup.tsv"
     dup.write_text("a\tX\nb\tY\na\tZ\n")
@@ -309,3 +316,98 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--mode", "reference"]) == 2
     assert "not JASPAR 2024 TF classes" in capsys.readouterr().err
     assert main(["family", "evaluate", "--labels", str(lab)]) == 2
+
+
+# --- k-mer profile, kmer-lr and the knn-kmer pool -----------------------------------------------------------------
+
+def test_kmer_profile_matches_brute_force_and_is_rc_invariant():
+    import itertools
+
+    from tfscope.family.kmer_profile import kmer_profile
+
+    rng = np.random.default_rng(0)
+    m = rng.dirichlet(np.ones(4), size=5).T  # (4, 5)
+    pc, k = 0.01, 3
+    prof = kmer_profile([m], k, pseudocount=pc)
+    assert prof.shape == (1, 64) and prof.dtype == np.float32
+    lp = np.log((m + pc) / (1 + 4 * pc))
+    for j, km in enumerate(itertools.product(range(4), repeat=k)):
+        best = -np.inf
+        for q in (lp, lp[::-1, ::-1]):
+            for s in range(-(k - 1), q.shape[1]):
+                best = max(best, sum(q[b, s + t] if 0 <= s + t < q.shape[1] else np.log(0.25)
+                                     for t, b in enumerate(km)))
+        assert np.isclose(prof[0, j], best, atol=1e-5)
+    assert np.allclose(kmer_profile([rc(m)], k, pseudocount=pc), prof)
+    # a sharp motif: its own 6-mers (lexicographic index) score ~0 (6 log(1.01 / 1.04) with the pseudocount) = the maximum, others far lower
+    prof6 = kmer_profile([onehot_motif("TCACGTGA", eps=0.001)], 6)[0]
+    idx = {w: int("".join(str("ACGT".index(b)) for b in w), 4) for w in ("CACGTG", "TCACGT", "AAAAAA")}
+    assert np.isclose(prof6[idx["CACGTG"]], prof6.max()) and prof6.max() > -0.3
+    assert np.isclose(prof6[idx["TCACGT"]], prof6.max()) and prof6[idx["AAAAAA"]] < -5
+    for bad in ([np.ones((3, 4))], [np.ones((4, 0))]):
+        with pytest.raises(ValueError, match=r"\(4, L\)"):
+            kmer_profile(bad, 3)
+    with pytest.raises(ValueError, match="k must be"):
+        kmer_profile([m], 9)
+
+
+def test_standard_linear_equals_sklearn_and_handles_absent_class():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from tfscope.family.model import StandardLinear
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5)) + np.repeat(np.eye(3, 5) * 2, 20, axis=0)
+    y = np.repeat([0, 2, 3], 20)  # class 1 absent of 4
+    head = StandardLinear.fit_logistic(X, y, 4, C=0.5)
+    ref = LogisticRegression(C=0.5, max_iter=3000).fit(StandardScaler().fit_transform(X), y)
+    p = head.predict_proba(X)
+    assert p.shape == (60, 4) and np.allclose(p[:, 1], 0)
+    assert np.allclose(p[:, [0, 2, 3]], ref.predict_proba(StandardScaler().fit(X).transform(X)), atol=1e-6)
+    with pytest.raises(ValueError, match="2 classes"):
+        StandardLinear.fit_logistic(X[:20], y[:20], 4)
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
+    from tfscope.errors import CheckpointError
+    from tfscope.family.reference import load_reference_model
+    from tfscope.checkpoint import load_checkpoint, save_checkpoint
+    from tfscope.family.evaluate import cross_validate
+    from tfscope.family.kmer_profile import kmer_profile
+    from tfscope.family.knn import METRICS, all_similarities
+    from tfscope.family.stack import KnnKmer, normalise_similarity
+
+    rng = np.random.default_rng(3)
+    pfms, _, cls = planted_collection(rng)
+    classes = sorted(set(cls))
+    y = np.array([classes.index(c) for c in cls])
+    res = cross_validate(pfms, y, 3, folds=4, models=("kmer-lr", "knn-kmer"))
+    for m in ("kmer-lr", "knn-kmer"):
+        assert len(res[m]["accuracy"]) == 4 and np.mean(res[m]["accuracy"]) >= 0.9
+    L = np.array([p.shape[1] for p in pfms])
+    sims = [normalise_similarity(s, m, L) for s, m in zip(all_similarities(pfms, pfms, exclude_self=True)[0], METRICS)]
+    km = kmer_profile(pfms, 4)
+    model = KnnKmer(3, k=4, weights=(0.0, 0.5, 1.0)).fit(sims, km, y)
+    assert model.weight_ in (0.0, 0.5, 1.0) and set(model.inner_nll) == {0.0, 0.5, 1.0}
+    p = model.predict_proba(sims, km)
+    assert p.shape == (len(y), 3) and np.allclose(p.sum(1), 1)
+    mod = model.to_module()
+    save_checkpoint(tmp_path / "kk", mod, model_name="family_knn_kmer", task="family", hparams=mod.hparams)
+    net, _ = load_checkpoint(tmp_path / "kk", task="family")
+    again = KnnKmer.from_module(net, y)
+    assert np.allclose(again.predict_proba(sims, km), p)
+    with torch.no_grad():  # the module's own forward gives the same pooled log probabilities
+        lp = net(torch.from_numpy(model.stack.features(sims)), torch.from_numpy(km)).numpy()
+    assert np.allclose(np.exp(lp), p, atol=1e-8)
+    with pytest.raises(ValueError, match="k-mer profile has shape"):
+        KnnKmer(3, k=5).fit(sims, km, y)
+    # a knn-kmer checkpoint of another reference set, or a CNN checkpoint, is refused for JASPAR 2024
+    with pytest.raises(CheckpointError, match="classes differ"):
+        load_reference_model(dataset, tmp_path / "kk")
+    cnn = FamilyCNN(20)
+    save_checkpoint(tmp_path / "cnn", cnn, model_name="family_cnn", task="family", hparams={"n_classes": 20})
+    with pytest.raises(CheckpointError, match="expected 'family_knn_kmer'"):
+        load_reference_model(dataset, tmp_path / "cnn")
+    assert load_reference_model(dataset).weight_ > 0  # the shipped model loads offline and uses both parts

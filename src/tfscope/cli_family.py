@@ -24,14 +24,21 @@ def cmd_family_build(args) -> int:
 
 
 def cmd_family_train(args) -> int:
+    from .family.data import build_dataset
+
+    ds = build_dataset()
+    if args.model == "knn-kmer":
+        from .family.reference import fit_reference_model
+
+        fit_reference_model(ds, args.out, seed=args.seed, progress=(lambda m: None) if args.quiet else print)
+        print(f"saved knn-kmer fitted on {len(ds)} motifs to {args.out}")
+        return 0
     import torch
 
     from .checkpoint import save_checkpoint
-    from .family.data import build_dataset
     from .family.train import train_cnn
 
     torch.set_num_threads(args.threads)
-    ds = build_dataset()
     net, res = train_cnn(ds.pfms, ds.labels, len(ds.classes), augment=args.augment, epochs=args.epochs,
                          seed=args.seed, verbose=not args.quiet)
     save_checkpoint(args.out, net, model_name="family_cnn", task="family", hparams=net.hparams,
@@ -44,41 +51,47 @@ def cmd_family_train(args) -> int:
 def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
     """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
 
-    Returns one dict per motif: file, motif, tf_class, probability, votes (per KNN metric) and the nearest JASPAR
-    motifs by Tomtom p-value. Without ``checkpoint`` the probability is the 3-metric KNN (K = 1) vote share; with a
-    family_cnn checkpoint it is the soft vote of that and the CNN softmax (the benchmark's best model).
+    Returns one dict per motif: file, motif, tf_class, probability, the class of each model (``models``: the
+    thesis KNN vote, knn-stack, kmer-lr, knn-kmer), the KNN vote of each column metric, and the nearest JASPAR motifs
+    by Tomtom p-value. The class and probability are our best model's, ``knn-kmer`` (the shipped checkpoint, or
+    ``checkpoint`` when it is a ``family_knn_kmer`` one). With a ``family_cnn`` checkpoint (``tfscope family train
+    --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the CNN softmax.
+
+    Raises InputError for unreadable motif files and CheckpointError for a checkpoint of another task or reference.
     """
     import numpy as np
 
+    from .checkpoint import read_config
     from .family.data import build_dataset
     from .family.io import read_motifs
-    from .family.knn import METRICS, alignment_similarity, knn_ensemble_proba, knn_proba, tomtom_similarity
+    from .family.knn import METRICS, knn_proba
+    from .family.reference import MODEL_NAME, classify
 
     queries = [(str(p), name, m) for p in paths for name, m in read_motifs(p)]
     ds = build_dataset()
     C = len(ds.classes)
     Q = [m for _, _, m in queries]
-    sim_t, pv = tomtom_similarity(Q, ds.pfms)
-    sims = {"euclidean": sim_t}
-    for met in ("pearson", "sandelin"):
-        sims[met] = alignment_similarity(Q, ds.pfms, met)
-    sims = [sims[m] for m in METRICS]
-    proba = knn_ensemble_proba(sims, ds.labels, C, 1)
-    if checkpoint is not None:
+    cnn = checkpoint is not None and read_config(checkpoint).get("model") != MODEL_NAME
+    res = classify(Q, ds, model_path=None if cnn else checkpoint)
+    proba = res["proba"]["knn-kmer"]
+    if cnn:
         from .checkpoint import load_checkpoint
         from .family.train import ensemble_proba, predict_cnn
 
         net, cfg = load_checkpoint(checkpoint, task="family")
         if cfg.get("meta", {}).get("classes") != ds.classes:
             raise InputError("checkpoint classes differ from the JASPAR 2024 dataset's", checkpoint)
-        proba = ensemble_proba([proba, predict_cnn(net, Q)])
+        proba = ensemble_proba([res["proba"]["knn-ensemble-k1"], predict_cnn(net, Q)])
+    pv = res["tomtom_p"]
     out = []
     for i, (path, name, _) in enumerate(queries):
         c = int(proba[i].argmax())
         near = np.argsort(pv[i], kind="stable")[:n_nearest]
         out.append({"file": path, "motif": name, "tf_class": ds.classes[c], "probability": float(proba[i, c]),
+                    "model": "knn-cnn" if cnn else "knn-kmer",
+                    "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
                     "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
-                                  for m, s in zip(METRICS, sims)},
+                                  for m, s in zip(METRICS, res["sims"])},
                     "nearest": [{"matrix_id": ds.ids[j], "name": ds.names[j], "tf_class": ds.classes[ds.labels[j]],
                                  "tomtom_p": float(pv[i, j])} for j in near]})
     return out
@@ -154,9 +167,11 @@ def add_cli(sub) -> None:
     b.add_argument("--release", default="JASPAR2024")
     b.set_defaults(func=cmd_family_build)
 
-    t = fs.add_parser("train", help="train the RC-invariant CNN on all 2,112 motifs and save a checkpoint")
+    t = fs.add_parser("train", help="fit knn-kmer (default) or train the thesis CNN on all 2,112 motifs; save a checkpoint")
     t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--epochs", type=int, default=200)
+    t.add_argument("--model", choices=("knn-kmer", "cnn"), default="knn-kmer",
+                   help="knn-kmer: our best model (the shipped default of predict); cnn: the thesis CNN")
+    t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
@@ -165,12 +180,13 @@ def add_cli(sub) -> None:
 
     pr = fs.add_parser("predict", help="TF class, probability and nearest JASPAR motifs of motif files")
     pr.add_argument("motif_files", nargs="+", metavar="MOTIF_FILE", help="JASPAR, MEME or plain PFM file")
-    pr.add_argument("--checkpoint", help="family_cnn checkpoint: ensemble KNN + CNN (default: KNN only)")
+    pr.add_argument("--checkpoint", help="family checkpoint: a knn-kmer one (default: the shipped model) or a thesis CNN "
+                    "(then the class is the KNN vote + CNN soft vote)")
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_family_predict)
 
-    ev = fs.add_parser("evaluate", help="cross-validate the KNN models on JASPAR 2024 or on a labelled motif file")
+    ev = fs.add_parser("evaluate", help="cross-validate the family models on JASPAR 2024 or on a labelled motif file")
     ev.add_argument("motif_file", nargs="?", metavar="MOTIF_FILE",
                     help="JASPAR/MEME/PFM file (default: the JASPAR 2024 dataset)")
     ev.add_argument("--labels", help="TSV: motif key (first word of the motif name) and class (column tf_class, "
@@ -178,7 +194,7 @@ def add_cli(sub) -> None:
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
     ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack"), default="all")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"), default="all")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_family_evaluate)

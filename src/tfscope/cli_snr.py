@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import InputError
@@ -75,7 +76,7 @@ def cmd_snr_predict(args) -> int:
             m.threshold = args.threshold
     seqs = read_fasta(args.fasta)
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(args.tracks), verbose=not args.quiet,
-                         mode=args.mode)
+                         mode=args.mode, workers=args.workers)
     write_bed(args.out, sites)
     if args.tracks:
         write_tracks_tsv(args.tracks, tracks, [m.name for m in models])
@@ -162,6 +163,9 @@ def add_cli(sub) -> None:
                    help="auto: fully convolutional models scan long chunks, others 100 bp windows")
     p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
     p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                   help="processes sharing the checkpoints (at most one per checkpoint), one thread each; "
+                        "default: CPU cores (as tfscope scan)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_snr_predict)
     add_motifs_cli(s)

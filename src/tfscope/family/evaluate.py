@@ -11,7 +11,10 @@ Labels come from a TSV file: the first column is the motif key (the first word o
 e.g. the JASPAR matrix ID), and the class is the column named ``tf_class`` (or the second column when there is no
 header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair that this module reads back.
 
-The CNN is not cross-validated here (it needs a training run per fold; see ``benchmarks/family.py``).
+Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr`` and our best ``knn-kmer`` (see
+``docs/family.md``). In ``reference`` mode the three fitted models come from the shipped ``knn-kmer`` checkpoint
+(:func:`tfscope.family.reference.load_reference_model`). The CNN is not cross-validated here (it needs a training run
+per fold; see ``benchmarks/family.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .knn import METRICS, alignment_similarity, knn_ensemble_proba, tomtom_similarity
-from .stack import StackedKNN, normalise_similarity
+from .kmer_profile import KmerLogistic, kmer_profile
+from .knn import METRICS, all_similarities, knn_ensemble_proba
+from .stack import KnnKmer, StackedKNN, normalise_similarity
 
-EVAL_MODELS = ("knn-ensemble-k1", "knn-stack")
+EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer")
+KMER_K = 6  # k-mer length of kmer-lr and knn-kmer
 
 
 def read_labels(path) -> dict[str, str]:
@@ -75,19 +80,12 @@ def labelled_motifs(motif_path, labels_path) -> tuple[list[str], list[np.ndarray
     return keys, pfms, cls
 
 
-def _similarities(queries, targets, exclude_self):
-    sims = {"euclidean": tomtom_similarity(queries, targets, exclude_self=exclude_self)[0]}
-    for m in ("pearson", "sandelin"):
-        sims[m] = alignment_similarity(queries, targets, m, exclude_self=exclude_self)
-    return [sims[m] for m in METRICS]
-
-
 def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *, folds: int = 10, seed: int = 0,
-                   models=EVAL_MODELS) -> dict:
+                   models=EVAL_MODELS, k: int = KMER_K) -> dict:
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
 
     Returns ``{model: {"accuracy": [per fold], "macro_f1": [per fold]}}``. All-vs-all similarities are computed
-    once (self excluded) and restricted to each fold's training motifs.
+    once (self excluded) and restricted to each fold's training motifs; k-mer profiles (length ``k``) once.
 
     Raises InputError if a class has fewer motifs than ``folds`` or there are fewer than 2 classes.
     """
@@ -105,17 +103,23 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     unknown = [m for m in models if m not in EVAL_MODELS]
     if unknown:
         raise InputError(f"unknown model(s) {unknown}; choose from {list(EVAL_MODELS)}")
-    raw = _similarities(pfms, pfms, True)
+    raw = all_similarities(pfms, pfms, exclude_self=True)[0] if set(models) - {"kmer-lr"} else None
     lengths = np.array([p.shape[1] for p in pfms])
-    nsims = [normalise_similarity(s, m, lengths) for s, m in zip(raw, METRICS)]
+    nsims = [normalise_similarity(s, m, lengths) for s, m in zip(raw, METRICS)] if raw else None
+    kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", "knn-kmer"} else None
     res = {m: {"accuracy": [], "macro_f1": []} for m in models}
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         for m in models:
             if m == "knn-ensemble-k1":
                 p = knn_ensemble_proba([s[np.ix_(te, tr)] for s in raw], y[tr], n_classes, 1)
-            else:
+            elif m == "knn-stack":
                 st = StackedKNN(n_classes, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], y[tr])
                 p = st.predict_proba([s[np.ix_(te, tr)] for s in nsims])
+            elif m == "kmer-lr":
+                p = KmerLogistic(n_classes, k=k).fit_profile(kmers[tr], y[tr]).predict_proba_profile(kmers[te])
+            else:
+                kk = KnnKmer(n_classes, k=k, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr])
+                p = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te])
             mm = multiclass_metrics(y[te], p.argmax(1), n_classes)
             res[m]["accuracy"].append(mm["accuracy"])
             res[m]["macro_f1"].append(mm["macro_f1"])
@@ -131,26 +135,21 @@ def evaluate_reference(pfms, class_names: list[str], *, models=EVAL_MODELS) -> d
     from sklearn.metrics import f1_score
 
     from .data import build_dataset
+    from .reference import classify
 
     ds = build_dataset()
     bad = sorted(set(class_names) - set(ds.classes))
     if bad:
         raise InputError(f"label(s) {bad[:3]} are not JASPAR 2024 TF classes (e.g. {ds.classes[0]!r}); "
                          "use --mode cv for other label sets")
-    C = len(ds.classes)
+    unknown = [m for m in models if m not in EVAL_MODELS]
+    if unknown:
+        raise InputError(f"unknown model(s) {unknown}; choose from {list(EVAL_MODELS)}")
     y = np.array([ds.classes.index(c) for c in class_names])
-    raw = _similarities(pfms, ds.pfms, False)
+    res = classify(pfms, ds)
     out = {}
     for m in models:
-        if m == "knn-ensemble-k1":
-            p = knn_ensemble_proba(raw, ds.labels, C, 1)
-        else:
-            ref_raw = _similarities(ds.pfms, ds.pfms, True)
-            L = np.array([q.shape[1] for q in ds.pfms])
-            st = StackedKNN(C).fit([normalise_similarity(s, mt, L) for s, mt in zip(ref_raw, METRICS)], ds.labels)
-            lq = np.array([q.shape[1] for q in pfms])
-            p = st.predict_proba([normalise_similarity(s, mt, lq) for s, mt in zip(raw, METRICS)])
-        pred = p.argmax(1)
+        pred = res["proba"][m].argmax(1)
         out[m] = {"accuracy": float((pred == y).mean()),
                   "macro_f1": float(f1_score(y, pred, labels=sorted(set(y)), average="macro", zero_division=0)),
                   "predictions": [ds.classes[i] for i in pred]}

@@ -140,6 +140,16 @@ def similarity(queries, targets, metric: str, *, exclude_self: bool = False, n_j
     return alignment_similarity(queries, targets, metric, exclude_self=exclude_self)
 
 
+def all_similarities(queries, targets, *, exclude_self: bool = False) -> tuple[list[np.ndarray], np.ndarray]:
+    """Similarity matrices ``(n_queries, n_targets)`` of every column metric, in :data:`METRICS` order (raw scores:
+    Pearson / Sandelin-Wasserman alignment sums, Tomtom ``-log10 p``), and Tomtom's p-values."""
+    sim_t, pv = tomtom_similarity(queries, targets, exclude_self=exclude_self)
+    sims = {"euclidean": sim_t}
+    for met in ("pearson", "sandelin"):
+        sims[met] = alignment_similarity(queries, targets, met, exclude_self=exclude_self)
+    return [sims[m] for m in METRICS], pv
+
+
 def knn_proba(sim: np.ndarray, train_labels: np.ndarray, n_classes: int, k: int = 1) -> np.ndarray:
     """Class probabilities ``(n_queries, n_classes)`` = vote shares of the ``k`` most similar targets.
 
