@@ -1,4 +1,5 @@
-"""Stacked KNN: a multinomial logistic regression on per-class nearest-neighbour similarities (our "best" model).
+"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and our best model,
+``knn-kmer`` (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression).
 
 For each query and each column metric (Pearson, Euclidean = Tomtom ``-log10 p``, Sandelin-Wasserman) the features
 are the similarities of the ``top`` most similar training motifs *of each class*, minus the query's best similarity
