@@ -45,9 +45,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, load_results, save_results  # noqa: E402
 
 from tfscope.family.data import build_dataset  # noqa: E402
-from tfscope.family.kmer_profile import KmerLogistic, kmer_profile  # noqa: E402
+from tfscope.family.kmer_profile import kmer_profile  # noqa: E402
 from tfscope.family.knn import METRICS, knn_ensemble_proba, knn_proba, similarity, tomtom_similarity  # noqa: E402
-from tfscope.family.stack import KnnKmer, StackedKNN, normalise_similarity  # noqa: E402
+from tfscope.family.stack import KnnKmer, normalise_similarity  # noqa: E402
 from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -105,12 +105,13 @@ def fold_job(task):
                 probas[f"knn-{m}-k{k}"] = knn_proba(sims[m][np.ix_(te, tr)], y[tr], C, k)
         for k in KS:
             probas[f"knn-ensemble-k{k}"] = knn_ensemble_proba([sims[m][np.ix_(te, tr)] for m in METRICS], y[tr], C, k)
-    st = StackedKNN(C, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], y[tr])
-    probas["knn-stack"] = st.predict_proba([s[np.ix_(te, tr)] for s in nsims])
-    probas["kmer-lr"] = KmerLogistic(C, k=KMER_K).fit_profile(kmers[tr], y[tr]).predict_proba_profile(kmers[te])
+    # knn-kmer's own parts, refitted on the whole training fold, are the knn-stack and kmer-lr models of this fold
     kk = KnnKmer(C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr])
-    probas["knn-kmer"] = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te])
-    return dname, i, probas, st.C_, kk.weight_, time.time() - t
+    query = [s[np.ix_(te, tr)] for s in nsims]
+    probas["knn-stack"] = kk.stack.predict_proba(query)
+    probas["kmer-lr"] = kk.kmer.predict_proba_profile(kmers[te])
+    probas["knn-kmer"] = kk.predict_proba(query, kmers[te])
+    return dname, i, probas, kk.stack.C_, kk.weight_, time.time() - t
 
 
 def cnn_fold(ds, K, i, tr, te, budget):

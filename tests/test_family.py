@@ -268,14 +268,18 @@ def planted_collection(rng, n_per=8):
     return pfms, names, cls
 
 
+def planted_labelled(seed):
+    """Planted collection with integer labels: (pfms, y)."""
+    pfms, _, cls = planted_collection(np.random.default_rng(seed))
+    classes = sorted(set(cls))
+    return pfms, np.array([classes.index(c) for c in cls])
+
+
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_stacked_knn_separates_planted_classes():
     from tfscope.family.evaluate import cross_validate
 
-    rng = np.random.default_rng(1)
-    pfms, _, cls = planted_collection(rng)
-    classes = sorted(set(cls))
-    y = np.array([classes.index(c) for c in cls])
+    pfms, y = planted_labelled(1)
     res = cross_validate(pfms, y, 3, folds=4, models=("knn-ensemble-k1", "knn-stack"))
     for m in ("knn-ensemble-k1", "knn-stack"):
         assert len(res[m]["accuracy"]) == 4 and np.mean(res[m]["accuracy"]) >= 0.9
@@ -379,10 +383,7 @@ def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
     from tfscope.family.knn import METRICS, all_similarities
     from tfscope.family.stack import KnnKmer, normalise_similarity
 
-    rng = np.random.default_rng(3)
-    pfms, _, cls = planted_collection(rng)
-    classes = sorted(set(cls))
-    y = np.array([classes.index(c) for c in cls])
+    pfms, y = planted_labelled(3)
     res = cross_validate(pfms, y, 3, folds=4, models=("kmer-lr", "knn-kmer"))
     for m in ("kmer-lr", "knn-kmer"):
         assert len(res[m]["accuracy"]) == 4 and np.mean(res[m]["accuracy"]) >= 0.9
