@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmark scripts: machine description, long-format results JSON + Markdown, resume."""
+"""Shared helpers of the benchmark scripts: machine description, long-format results JSON + Markdown, resume,
+and the real chr8 sequence + window labels that the scanning benchmarks score."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import json
 import math
 import os
 import platform
+import gzip
 from pathlib import Path
+
+import numpy as np
 
 RESULTS = Path(__file__).parent / "results"
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -48,3 +52,45 @@ def save_results(doc: dict, markdown: str) -> None:
         json.dump(doc, fh, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else float(o))
     with atomic_write(RESULTS / f"{suite}.md") as fh:
         fh.write(markdown)
+
+
+def real_sequence(bp: int, n_records: int = 10) -> tuple[dict[str, str], list[set[str]]]:
+    """``n_records`` records of concatenated chr8 windows (genomic order) and the TF set of each 100 bp window."""
+    rows = []
+    with gzip.open(SHARED / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
+        fh.readline()
+        for line in fh:
+            c = line.rstrip("\n").split("\t")
+            if c[1] == "chr8":
+                rows.append((int(c[2]), c[6], set(c[5].split(","))))
+    rows.sort(key=lambda r: r[0])
+    s = "".join(r[1] for r in rows)[:bp]
+    if len(s) < bp or bp % (100 * n_records):
+        raise SystemExit(f"need --bp a multiple of {100 * n_records} and <= {len(s)}")
+    size = bp // n_records
+    return ({f"chr8_windows_{i}": s[i * size:(i + 1) * size] for i in range(n_records)},
+            [r[2] for r in rows[:bp // 100]])
+
+
+def window_scores(tracks: dict, seqs: dict, labels: list[set[str]], names: list[str]) -> dict[str, float]:
+    """Mean over TFs of AUROC/AUPRC of per-window max probability against the window's TF labels."""
+    score = np.concatenate([tracks[sid].reshape(len(names), -1, 100).max(-1) for sid in seqs], axis=1)  # (T, nW)
+    return mean_window_metrics(score, labels, names)
+
+
+def mean_window_metrics(score: np.ndarray, labels: list[set[str]], names: list[str],
+                        per_tf: dict | None = None) -> dict[str, float]:
+    """Mean over TFs of window AUROC/AUPRC of scores ``(T, nW)`` against the windows' TF label sets
+    (``per_tf``, if given, receives ``{TF: {"window_auroc", "window_auprc", "n_pos"}}``)."""
+    from tfscope.metrics import binary_metrics
+
+    au = {"window_auroc": [], "window_auprc": []}
+    for t, name in enumerate(names):
+        y = np.array([name in lab for lab in labels], dtype=np.float32)
+        if 0 < y.sum() < len(y):
+            m = binary_metrics(y, score[t])
+            au["window_auroc"].append(m["auroc"])
+            au["window_auprc"].append(m["auprc"])
+            if per_tf is not None:
+                per_tf[name] = {"window_auroc": m["auroc"], "window_auprc": m["auprc"], "n_pos": m["n_pos"]}
+    return {k: float(np.mean(v)) for k, v in au.items()}

@@ -16,7 +16,6 @@ Usage: ``python benchmarks/scan.py [--bp 1000000] [--stride 50]``
 from __future__ import annotations
 
 import argparse
-import gzip
 import resource
 import sys
 import time
@@ -25,44 +24,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED, load_results, save_results  # noqa: E402
+from common import load_results, real_sequence, save_results, window_scores  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
 from tfscope.scan import load_scan_models, scan  # noqa: E402
 from tfscope.zoo import zoo_checkpoints  # noqa: E402
-
-
-def real_sequence(bp: int, n_records: int = 10) -> tuple[dict[str, str], list[set[str]]]:
-    """``n_records`` records of concatenated chr8 windows (genomic order) and the TF set of each 100 bp window."""
-    rows = []
-    with gzip.open(SHARED / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
-        fh.readline()
-        for line in fh:
-            c = line.rstrip("\n").split("\t")
-            if c[1] == "chr8":
-                rows.append((int(c[2]), c[6], set(c[5].split(","))))
-    rows.sort(key=lambda r: r[0])
-    s = "".join(r[1] for r in rows)[:bp]
-    if len(s) < bp or bp % (100 * n_records):
-        raise SystemExit(f"need --bp a multiple of {100 * n_records} and <= {len(s)}")
-    size = bp // n_records
-    return ({f"chr8_windows_{i}": s[i * size:(i + 1) * size] for i in range(n_records)},
-            [r[2] for r in rows[:bp // 100]])
-
-
-def window_scores(tracks: dict, seqs: dict, labels: list[set[str]], names: list[str]) -> dict[str, float]:
-    """Mean over TFs of AUROC/AUPRC of per-window max probability against the window's TF labels."""
-    from tfscope.metrics import binary_metrics
-
-    score = np.concatenate([tracks[sid].reshape(len(names), -1, 100).max(-1) for sid in seqs], axis=1)  # (T, nW)
-    au = {"window_auroc": [], "window_auprc": []}
-    for t, name in enumerate(names):
-        y = np.array([name in lab for lab in labels], dtype=np.float32)
-        if 0 < y.sum() < len(y):
-            m = binary_metrics(y, score[t])
-            au["window_auroc"].append(m["auroc"])
-            au["window_auprc"].append(m["auprc"])
-    return {k: float(np.mean(v)) for k, v in au.items()}
 
 
 def main():

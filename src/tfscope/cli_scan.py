@@ -7,6 +7,10 @@ import time
 from pathlib import Path
 
 from .errors import InputError
+from .zoo import DEFAULT_ZOO, ZOOS
+
+ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
+            "windows; shuffled: the BertSNR-protocol zoo (shuffled negatives only; over-calls on real DNA)")
 
 
 def _models(args):
@@ -17,9 +21,9 @@ def _models(args):
         return load_scan_models(args.checkpoint), None
     from .zoo import list_zoo
 
-    ck = zoo_checkpoints(args.tfs)
+    ck = zoo_checkpoints(args.tfs, kind=args.zoo)
     names = {p.name for p in ck}
-    return load_scan_models(ck), [r for r in list_zoo() if r["TF"] in names]
+    return load_scan_models(ck), [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
 
 
 def _fasta(args) -> Path:
@@ -64,22 +68,25 @@ def cmd_zoo_list(args) -> int:
     from .metrics import markdown_table
     from .zoo import list_zoo
 
-    rows = list_zoo()
-    print(markdown_table(rows, ["TF", "model", "jaspar_id", "tf_class", "tf_family", "threshold", "nt_auprc",
-                                "nt_auroc", "seq_auroc"]), end="")
+    rows = list_zoo(kind=args.zoo)
+    print(markdown_table(rows, ["TF", "model", "jaspar_id", "tf_class", "tf_family", "threshold", "call_precision",
+                                "call_recall", "nt_auprc", "nt_auroc", "seq_auroc"]), end="")
     return 0
 
 
 def add_cli(sub) -> None:
     """Register ``zoo``, ``scan`` and ``report``."""
     z = sub.add_parser("zoo", help="the bundled per-TF model zoo").add_subparsers(dest="zoo_cmd", required=True)
-    z.add_parser("list", help="each model's TF, JASPAR id, class/family and test metrics").set_defaults(
-        func=cmd_zoo_list)
+    zl = z.add_parser("list", help="each model's TF, JASPAR id, class/family, call threshold with its chr7 "
+                      "precision/recall, and test metrics")
+    zl.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
+    zl.set_defaults(func=cmd_zoo_list)
 
     def common(p):
         p.add_argument("fasta", nargs="?", help="DNA FASTA (any length; N runs skipped)")
         p.add_argument("--example", action="store_true", help="use the bundled real hg19 regions")
         p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
+        p.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
         p.add_argument("--checkpoint", nargs="+", help="use these snr checkpoints instead of the zoo")
         p.add_argument("--mode", choices=["auto", "window"], default="auto",
                        help="auto: fully convolutional models (the zoo) scan long chunks, others 100 bp windows; "

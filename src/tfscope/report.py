@@ -148,9 +148,14 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
             parts.append(f'<img alt="attribution {s.name}" src="'
                          f'{logo_plot(attr, f"{s.name} {s.chrom}:{a}-{a + m.window} (site {s.start}-{s.end})", information=False)}">')
     if model_rows:
-        parts += ["<h2>Models (test split of the BertSNR benchmark)</h2>",
-                  _table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold", "nt_auprc", "nt_auroc",
-                                      "seq_auroc"])]
+        parts += ["<h2>Models: what a call means, and test metrics (BertSNR benchmark split)</h2>",
+                  "<p>A site is called where a model's probability reaches its threshold. <i>call precision</i> / "
+                  "<i>call recall</i>: on held-out real genome windows (chr7 of the tfbs-multilabel set, scanned "
+                  "like this sequence), the share of windows with a call that held a ChIP-seq-supported JASPAR "
+                  "site of the TF, and the share of such windows that were called. Sites of other TFs with the same "
+                  "motif count as false calls there, so precision is a floor for 'a site of this motif family'.</p>",
+                  _table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold", "call_precision",
+                                      "call_recall", "nt_auprc", "nt_auroc", "seq_auroc"])]
     css = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;font-size:12px}"
            "td,th{border:1px solid #ccc;padding:2px 6px}img.track{display:block;max-width:100%;margin:6px 0}"
            ".logos img{margin:4px}")

@@ -295,3 +295,30 @@ def load_scan_models(checkpoints) -> list[ScanModel]:
         out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)),
                              int(meta.get("window", 100))))
     return out
+
+
+def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp: int = 100_000,
+                      workers: int = 1, mode: str = "auto") -> np.ndarray:
+    """Score fixed-length genome windows by scanning them as one long sequence: ``(T, N)`` maximum probability of
+    each model inside each window.
+
+    The windows (all of one length, given in genomic order) are concatenated into records of about ``record_bp``
+    bp, scanned like any FASTA (both strands; chunk mode for fully convolutional models, so each nucleotide sees
+    its neighbours across window junctions), and each window is scored by its highest nucleotide probability.
+    This is how ``benchmarks/genomic.py`` and ``benchmarks/scan.py`` score the chr8 windows of tfbs-multilabel and
+    how the zoo's call thresholds are calibrated on chr7.
+
+    Raises
+    ------
+    ValueError
+        If the windows differ in length or there are none.
+    """
+    if not windows:
+        raise ValueError("no windows to score")
+    L = len(windows[0])
+    if any(len(w) != L for w in windows):
+        raise ValueError("windows must all have the same length")
+    per = max(1, record_bp // L)
+    records = {f"w{i}": "".join(windows[i:i + per]) for i in range(0, len(windows), per)}
+    _, tracks = scan(models, records, keep_tracks=True, workers=workers, mode=mode)
+    return np.concatenate([tracks[r].reshape(len(models), -1, L).max(-1) for r in records], axis=1)

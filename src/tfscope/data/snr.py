@@ -22,6 +22,7 @@ class SnrData:
     y_nt : (N, L) float32, 1 inside the binding site
     y_seq : (N,) float32, 1 for bound windows
     ids, split : (N,) str
+    chrom : (N,) str genome chromosome of each window (``""`` when unknown, e.g. shuffled negatives), or None
     """
 
     x: np.ndarray
@@ -29,10 +30,19 @@ class SnrData:
     y_seq: np.ndarray
     ids: np.ndarray
     split: np.ndarray
+    chrom: np.ndarray | None = None
 
     def subset(self, mask) -> "SnrData":
         """Rows selected by a boolean mask or index array."""
-        return SnrData(self.x[mask], self.y_nt[mask], self.y_seq[mask], self.ids[mask], self.split[mask])
+        return SnrData(self.x[mask], self.y_nt[mask], self.y_seq[mask], self.ids[mask], self.split[mask],
+                       None if self.chrom is None else self.chrom[mask])
+
+    @staticmethod
+    def concat(parts: list["SnrData"]) -> "SnrData":
+        """Rows of several data sets of one window length, in order (``chrom`` kept only if all have it)."""
+        chrom = None if any(p.chrom is None for p in parts) else np.concatenate([p.chrom for p in parts])
+        return SnrData(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("x", "y_nt", "y_seq", "ids",
+                                                                                   "split")), chrom)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -49,7 +59,13 @@ def load_snr(path, *, window: int = 100) -> SnrData:
     t = read_snr_table(path, window=window)
     L = len(t["sequence"][0])
     return SnrData(one_hot(t["sequence"], length=L), nucleotide_labels(t["site_start"], t["site_end"], L),
-                   t["bound"].astype(np.float32), t["id"], t["split"])
+                   t["bound"].astype(np.float32), t["id"], t["split"], t["chrom"])
+
+
+def pair_groups(bound: np.ndarray) -> np.ndarray:
+    """Index of the last bound row at or before each row: a bound window and the shuffled negatives that follow
+    it form one group (the tfbs-snr table layout)."""
+    return np.maximum.accumulate(np.where(np.asarray(bound) > 0, np.arange(len(bound)), 0))
 
 
 def train_valid_test(data: SnrData, *, valid_fraction: float = 0.1, seed: int = 0):
@@ -68,7 +84,7 @@ def train_valid_test(data: SnrData, *, valid_fraction: float = 0.1, seed: int = 
         raise InputError("table has no rows with split == 'train'")
     rng = np.random.default_rng(seed)
     # group = index of the last bound row at or before each row (pairs positive + its shuffle)
-    group = np.maximum.accumulate(np.where(data.y_seq[train_idx] > 0, np.arange(train_idx.size), 0))
+    group = pair_groups(data.y_seq[train_idx])
     groups = np.unique(group)
     n_valid = max(1, int(round(valid_fraction * groups.size)))
     valid_groups = rng.choice(groups, size=n_valid, replace=False)

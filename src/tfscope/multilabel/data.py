@@ -32,6 +32,7 @@ class MultiLabelData:
     x : (N, 4, L) float32 one-hot (A, C, G, T)
     y : (N, T) float32 0/1 labels, columns in ``labels`` order
     labels : list of T TF names
+    start : (N,) int64 0-based genome start of each window (``start`` column), or None
     """
 
     ids: np.ndarray
@@ -40,6 +41,7 @@ class MultiLabelData:
     x: np.ndarray
     y: np.ndarray
     labels: list[str]
+    start: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -47,7 +49,7 @@ class MultiLabelData:
     def subset(self, mask) -> "MultiLabelData":
         """Rows selected by a boolean mask or index array."""
         return MultiLabelData(self.ids[mask], self.chrom[mask], self.split[mask], self.x[mask], self.y[mask],
-                              list(self.labels))
+                              list(self.labels), None if self.start is None else self.start[mask])
 
     def part(self, name: str) -> "MultiLabelData":
         """The ``train``/``valid``/``test`` rows."""
@@ -107,7 +109,7 @@ def load_windows(path, *, labels: list[str] | str | Path | None = None, splits=N
     labels = list(labels)
     col = {t: j for j, t in enumerate(labels)}
     keep_splits = set(splits) if splits is not None else None
-    ids, chrom, split, seqs, rows, cols = [], [], [], [], [], []
+    ids, chrom, split, seqs, rows, cols, starts = [], [], [], [], [], [], []
     length = None
     header = None
     for i, line in read_lines(path):
@@ -146,6 +148,10 @@ def load_windows(path, *, labels: list[str] | str | Path | None = None, splits=N
                     raise InputError(f"TF {t!r} is not in the label set ({len(labels)} TFs)", str(path), i)
                 rows.append(n)
                 cols.append(col[t])
+        try:
+            starts.append(int(f[ci["start"]]))
+        except ValueError:
+            raise InputError(f"start must be an integer, got {f[ci['start']]!r}", str(path), i) from None
         ids.append(f[ci["id"]])
         chrom.append(f[ci["chrom"]])
         split.append(sp)
@@ -158,4 +164,5 @@ def load_windows(path, *, labels: list[str] | str | Path | None = None, splits=N
         raise InputError("no windows (after split filtering)", str(path))
     y = np.zeros((len(ids), len(labels)), dtype=np.float32)
     y[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)] = 1.0
-    return MultiLabelData(np.asarray(ids), np.asarray(chrom), np.asarray(split), one_hot(seqs), y, labels)
+    return MultiLabelData(np.asarray(ids), np.asarray(chrom), np.asarray(split), one_hot(seqs), y, labels,
+                          np.asarray(starts, dtype=np.int64))
