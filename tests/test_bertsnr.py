@@ -64,7 +64,7 @@ def test_backbone_pretrain_load_and_finetune(tmp_path):
 
 
 def test_train_snr_bertsnr_variants(tmp_path):
-    from tfscope.cli_snr import resources_dir
+    from tfscope.resources import resources_dir
     from tfscope.snr import evaluate_snr, train_snr
 
     table = resources_dir() / "snr" / "FOXK1.tsv.gz"

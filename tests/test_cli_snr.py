@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from tfscope.cli import main
-from tfscope.cli_snr import resources_dir
+from tfscope.resources import resources_dir
 from tfscope.io import read_bed
 
 

@@ -44,6 +44,26 @@ def test_build_windows(tiny_genome, tmp_path):
     assert tt["sequence"].tolist() == t["sequence"]
 
 
+def test_build_windows_genomic_negatives(tiny_genome, tmp_path):
+    fa, bed, chroms = tiny_genome
+    t = build_windows(bed, fa, window=50, seed=0, negatives="both")
+    assert t["bound"] == [1, 0, 0] * 5  # each site: bound window, its shuffle, a GC-matched genome window
+    pos = [(t["chrom"][i], t["window_start"][i]) for i in range(0, 15, 3)]
+    for i in range(2, 15, 3):
+        c, ws, seq = t["chrom"][i], t["window_start"][i], t["sequence"][i]
+        assert t["strand"][i] == "+" and seq == chroms[c][ws:ws + 50].upper() and t["split"][i] == t["split"][i - 2]
+        assert all(pc != c or ws + 50 <= p0 or p0 + 50 <= ws for pc, p0 in pos)  # no site window overlapped
+    g = build_windows(bed, fa, window=50, seed=0, negatives="genomic")
+    assert g["bound"] == [1, 0] * 5 and [g["window_start"][i] for i in range(1, 10, 2)] == \
+        [t["window_start"][i] for i in range(2, 15, 3)]
+    out = tmp_path / "g.tsv"
+    assert main(["data", "windows", "--bed", str(bed), "--genome", str(fa), "--out", str(out), "--window", "50",
+                 "--negatives", "genomic"]) == 0
+    assert read_snr_table(out, window=50)["window_start"].tolist() == g["window_start"]
+    with pytest.raises(InputError, match="negatives must be"):
+        build_windows(bed, fa, window=50, negatives="random")
+
+
 def test_build_windows_errors(tiny_genome, tmp_path):
     fa, _, _ = tiny_genome
     bed = tmp_path / "b.bed"
@@ -61,7 +81,7 @@ def test_build_windows_errors(tiny_genome, tmp_path):
 def test_labels_and_split(tmp_path):
     y = nucleotide_labels(np.array([2, -1]), np.array([5, -1]), 8)
     assert y.tolist() == [[0, 0, 1, 1, 1, 0, 0, 0], [0] * 8]
-    from tfscope.cli_snr import resources_dir
+    from tfscope.resources import resources_dir
     d = load_snr(resources_dir() / "snr" / "KLF4.tsv.gz")
     tr, va, te = train_valid_test(d, seed=0)
     assert len(tr) + len(va) + len(te) == len(d)

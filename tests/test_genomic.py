@@ -102,6 +102,11 @@ def test_background_split_and_training(tmp_path):
     assert meta["negatives"] == "genomic+shuffled" and cal["threshold"] == r["threshold"]
     assert cal["n_windows"] == len(va) and 0 <= cal["precision"] <= 1 and "chr7" in cal["set"]
     assert "chr7" in call_meaning(meta) and "%" in call_meaning(meta)
+    from tfscope.cli import main
+
+    assert main(["snr", "train", "--table", str(table), "--genomic-background", str(wins), "--epochs", "1",
+                 "--min-samples", "0", "--out", str(tmp_path / "ck2"), "--quiet"]) == 0
+    assert "calibration" in json.loads((tmp_path / "ck2" / "config.json").read_text())["meta"]
 
 
 def test_window_max_scores_equals_scan_tracks():

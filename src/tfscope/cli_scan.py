@@ -27,7 +27,7 @@ def _models(args):
 
 
 def _fasta(args) -> Path:
-    from .cli_snr import resources_dir
+    from .resources import resources_dir
 
     if args.example:
         return resources_dir() / "example_regions.fa"

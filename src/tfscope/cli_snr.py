@@ -7,11 +7,7 @@ import os
 from pathlib import Path
 
 from .errors import InputError
-
-
-def resources_dir() -> Path:
-    """Directory of the data bundled inside the package (see ``resources/README.md`` for provenance)."""
-    return Path(__file__).parent / "resources"
+from .resources import resources_dir
 
 
 def _table_from_args(args) -> Path:
@@ -25,14 +21,18 @@ def _table_from_args(args) -> Path:
 
 
 def cmd_data_windows(args) -> int:
+    import numpy as np
+
     from .data.windows import build_windows
     from .io.tables import write_snr_table
 
     table = build_windows(args.bed, args.genome, window=args.window, seed=args.seed, name=args.name,
-                          test_fraction=args.test_fraction)
+                          test_fraction=args.test_fraction, negatives=args.negatives)
     write_snr_table(args.out, table)
-    n = len(table["id"])
-    print(f"wrote {n} windows ({n // 2} bound + {n // 2} dinucleotide-shuffled) to {args.out}")
+    bound = np.asarray(table["bound"])
+    genomic = int(((bound == 0) & (np.asarray(table["window_start"]) >= 0)).sum())
+    print(f"wrote {len(bound)} windows ({int(bound.sum())} bound, {int((bound == 0).sum()) - genomic} "
+          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}")
     return 0
 
 
@@ -41,9 +41,14 @@ def cmd_snr_train(args) -> int:
     from .snr import train_snr
 
     table = _table_from_args(args)
+    background = None
+    if args.genomic_background:
+        from .data.genomic import GenomicBackground
+
+        background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
                     lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
-                    lam=args.lam, verbose=not args.quiet)
+                    lam=args.lam, verbose=not args.quiet, background=background)
     res.pop("net")
     res.pop("history")
     print_json(res)
@@ -114,7 +119,7 @@ def add_cli(sub) -> None:
     import argparse
 
     d = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_cmd", required=True)
-    w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + shuffled negatives")
+    w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + negatives")
     w.add_argument("--bed", required=True)
     w.add_argument("--genome", required=True, help="genome FASTA (indexed with pyfaidx)")
     w.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
@@ -122,6 +127,9 @@ def add_cli(sub) -> None:
     w.add_argument("--seed", type=int, default=0)
     w.add_argument("--name", help="id prefix (default: BED name column)")
     w.add_argument("--test-fraction", type=float, default=0.2)
+    w.add_argument("--negatives", choices=["shuffled", "genomic", "both"], default="shuffled",
+                   help="dinucleotide shuffles (BertSNR protocol), GC-matched genome windows without a site "
+                        "(for models that scan real DNA), or both")
     w.set_defaults(func=cmd_data_windows)
 
     s = sub.add_parser("snr", help="nucleotide-resolution TFBS models").add_subparsers(dest="snr_cmd", required=True)
@@ -144,6 +152,10 @@ def add_cli(sub) -> None:
     t.add_argument("--min-samples", type=int, help="train on at least this many windows (more epochs on small "
                    "tables; default per model)")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--genomic-background", metavar="WINDOWS",
+                   help="also train against real genome windows (tfbs-multilabel windows.tsv.gz: the TF's sites + "
+                        "genomic negatives of the train chromosomes; chr7 validates and calibrates the call "
+                        "threshold; chr7/chr8 rows never train); needs genome coordinates in the table")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_snr_train)
 

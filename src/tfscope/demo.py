@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from .cli_snr import resources_dir
+from .resources import resources_dir
 from .io.atomic import atomic_write
 from .io.bed import read_bed, write_bed
 from .io.fasta import read_fasta

@@ -20,6 +20,7 @@ import json
 from pathlib import Path
 
 from .errors import InputError
+from .resources import resources_dir
 
 ZOOS = ("genomic", "shuffled")
 DEFAULT_ZOO = "genomic"
@@ -35,7 +36,7 @@ def zoo_dir(kind: str = DEFAULT_ZOO) -> Path:
     """
     if kind not in ZOOS:
         raise InputError(f"unknown zoo {kind!r}; choose from {', '.join(ZOOS)}")
-    return Path(__file__).parent / "resources" / "zoo" / kind
+    return resources_dir() / "zoo" / kind
 
 
 def _dir(directory, kind: str) -> Path:

@@ -11,15 +11,22 @@ from ..sequence import invalid_letter, reverse_complement
 from .shuffle import dinucleotide_shuffle
 
 
+NEGATIVES = ("shuffled", "genomic", "both")
+
+
 def build_windows(bed_path, genome_path, *, window: int = 100, seed: int = 0, name: str | None = None,
-                  test_fraction: float = 0.2, max_n_fraction: float = 0.0) -> dict[str, list]:
-    """Turn binding sites into fixed windows with per-nucleotide labels and shuffled negatives (1:1).
+                  test_fraction: float = 0.2, max_n_fraction: float = 0.0,
+                  negatives: str = "shuffled") -> dict[str, list]:
+    """Turn binding sites into fixed windows with per-nucleotide labels and negatives (1:1 per kind).
 
     Each site ``[start, end)`` of the BED is placed at a seeded random offset inside a ``window`` bp window
     (the site must fit: longer sites raise). On ``-`` strand sites the window is reverse-complemented, so the
     sequence reads on the site's strand (as in the BertSNR benchmark). Each bound window is followed by its
-    dinucleotide shuffle (``bound == 0``). The first ``test_fraction`` of sites are ``test``, the rest ``train``
-    (the benchmark's convention).
+    negatives (``bound == 0``): its dinucleotide shuffle (``negatives="shuffled"``, the BertSNR protocol), a
+    GC-matched genome window without any of the sites (``"genomic"``, drawn by tangermeme's
+    ``match.extract_matching_loci`` from 100 bp bins of the same chromosomes that overlap no site window; ``+``
+    strand, with its location), or both. The first ``test_fraction`` of sites are ``test``, the rest ``train``
+    (the benchmark's convention); negatives share their positive's split.
 
     Parameters
     ----------
@@ -33,6 +40,9 @@ def build_windows(bed_path, genome_path, *, window: int = 100, seed: int = 0, na
         Id prefix (default: the BED's first name column or ``site``).
     max_n_fraction : float
         Windows with more N than this fraction are skipped.
+    negatives : {"shuffled", "genomic", "both"}
+        Kind of negatives (see above). When the genome has fewer GC-matched bins than sites, the last sites get
+        no genomic negative.
 
     Returns
     -------
@@ -42,9 +52,13 @@ def build_windows(bed_path, genome_path, *, window: int = 100, seed: int = 0, na
     Raises
     ------
     InputError
-        Unknown chromosome, a site longer than the window, or a site too close to a chromosome end.
+        Unknown chromosome, a site longer than the window, a site too close to a chromosome end, or an unknown
+        ``negatives`` kind.
     """
     import pyfaidx
+
+    if negatives not in NEGATIVES:
+        raise InputError(f"negatives must be one of {', '.join(NEGATIVES)}, not {negatives!r}")
 
     sites = read_bed(bed_path)
     try:
@@ -78,14 +92,33 @@ def build_windows(bed_path, genome_path, *, window: int = 100, seed: int = 0, na
             seq = reverse_complement(seq)
             a, b = window - b, window - a
         pos_rows.append((k, a, b, s.chrom, wstart, s.strand if s.strand != "." else "+", seq))
-    shuffled = dinucleotide_shuffle([r[-1] for r in pos_rows], seed=seed)
+    negs: list[list[tuple]] = [[] for _ in pos_rows]
+    if negatives in ("shuffled", "both"):
+        for i, neg in enumerate(dinucleotide_shuffle([r[-1] for r in pos_rows], seed=seed)):
+            negs[i].append((0, -1, -1, "", -1, "", neg))
+    if negatives in ("genomic", "both"):
+        for i, (chrom, start) in enumerate(_gc_matched(pos_rows, genome_path, window, seed, max_n_fraction)):
+            negs[i].append((0, -1, -1, chrom, start, "+", str(genome[chrom][start:start + window])))
     out = {c: [] for c in SNR_COLUMNS}
     line = 0
-    for (k, a, b, chrom, wstart, strand, seq), neg in zip(pos_rows, shuffled):
+    for (k, a, b, chrom, wstart, strand, seq), neg_rows in zip(pos_rows, negs):
         split = "test" if k < n_test else "train"
-        for vals in ((f"{prefix}_{line:06d}", split, 1, a, b, chrom, wstart, strand, seq),
-                     (f"{prefix}_{line + 1:06d}", split, 0, -1, -1, "", -1, "", neg)):
-            for c, v in zip(SNR_COLUMNS, vals):
+        for vals in ((1, a, b, chrom, wstart, strand, seq), *neg_rows):
+            for c, v in zip(SNR_COLUMNS, (f"{prefix}_{line:06d}", split, *vals)):
                 out[c].append(v)
-        line += 2
+            line += 1
     return out
+
+
+def _gc_matched(pos_rows, genome_path, window: int, seed: int, max_n_fraction: float) -> list[tuple[str, int]]:
+    """GC-matched genome windows ``(chrom, start)`` for the bound windows (tangermeme ``extract_matching_loci``),
+    in a seeded random order so that the i-th goes with the i-th site."""
+    import pandas as pd
+    from tangermeme.match import extract_matching_loci
+
+    loci = pd.DataFrame({"chrom": [r[3] for r in pos_rows], "start": [r[4] for r in pos_rows],
+                         "end": [r[4] + window for r in pos_rows]})
+    m = extract_matching_loci(loci, str(genome_path), in_window=window, out_window=window,
+                              max_n_perc=max(max_n_fraction, 1e-9), random_state=seed)
+    order = np.random.default_rng(seed).permutation(len(m))
+    return [(str(m["chrom"].iloc[i]), int(m["start"].iloc[i])) for i in order]
