@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from .cli_common import add_device_arg
 from .errors import InputError
 
 
@@ -36,7 +37,8 @@ def cmd_train(args) -> int:
         raise InputError(f"--max-seconds must be > 0, got {args.max_seconds}")
     data = _data(args)
     r = train_multilabel(data, model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         max_seconds=args.max_seconds, seed=args.seed, out=args.out, verbose=not args.quiet)
+                         max_seconds=args.max_seconds, seed=args.seed, out=args.out, verbose=not args.quiet,
+                         device=args.device, amp=args.amp)
     summary = {"checkpoint": str(r["checkpoint"]), "model": args.model, "train_seconds": round(r["train_seconds"], 1),
                "windows_seen": r["windows_seen"], "valid": {k: r["valid"][k] for k in ("macro", "micro")}}
     if r["test"] is not None:
@@ -53,7 +55,7 @@ def cmd_evaluate(args) -> int:
     data = _data(args, labels)
     if data.labels != labels:
         raise InputError(f"label set of the data ({len(data.labels)} TFs) differs from the model's", args.data)
-    m, _ = evaluate_multilabel(net, data, thr, split=args.split)
+    m, _ = evaluate_multilabel(net, data, thr, split=args.split, device=args.device)
     out = {"split": args.split, "n": int((data.split == args.split).sum()), **m}
     if args.json:
         _write_json(args.json, out)
@@ -102,6 +104,7 @@ def add_cli(subparsers) -> None:
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--max-seconds", type=float, default=None, help="wall-time budget of training")
     t.add_argument("--seed", type=int, default=0)
+    add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="per-TF and macro/micro AP, AUROC, F1 of a checkpoint")
@@ -109,6 +112,7 @@ def add_cli(subparsers) -> None:
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--split", choices=("train", "valid", "test"), default="test")
     e.add_argument("--json", help="write the full metrics here")
+    add_device_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="IG per TF head -> TF-MoDISco -> Tomtom vs JASPAR 2022")

@@ -6,6 +6,7 @@ import os
 import time
 from pathlib import Path
 
+from .cli_common import add_device_arg
 from .errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
 
@@ -18,12 +19,12 @@ def _models(args):
     from .zoo import zoo_checkpoints
 
     if args.checkpoint:
-        return load_scan_models(args.checkpoint), None
+        return load_scan_models(args.checkpoint, device=args.device), None
     from .zoo import list_zoo
 
     ck = zoo_checkpoints(args.tfs, kind=args.zoo)
     names = {p.name for p in ck}
-    return load_scan_models(ck), [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
+    return load_scan_models(ck, device=args.device), [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
 
 
 def _fasta(args) -> Path:
@@ -96,6 +97,7 @@ def add_cli(sub) -> None:
         p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes sharing the models, one thread each (default: CPU cores)")
         p.add_argument("--bedgraph", help="directory for per-TF bedGraph probability tracks")
+        add_device_arg(p)
         p.add_argument("--quiet", action="store_true")
 
     s = sub.add_parser("scan", help="scan sequences with many TF models -> BED6 (+ peak P), bedGraph, report")

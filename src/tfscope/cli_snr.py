@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .cli_common import add_device_arg
 from .errors import InputError
 from .resources import resources_dir
 
@@ -48,7 +49,7 @@ def cmd_snr_train(args) -> int:
         background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
                     lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
-                    lam=args.lam, verbose=not args.quiet, background=background)
+                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp)
     res.pop("net")
     res.pop("history")
     print_json(res)
@@ -60,7 +61,7 @@ def cmd_snr_evaluate(args) -> int:
     from .io.atomic import atomic_write
     from .snr import evaluate_snr
 
-    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split)
+    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device)
     print_json(m)
     if args.json:
         import json
@@ -75,7 +76,7 @@ def cmd_snr_predict(args) -> int:
     from .io.fasta import read_fasta
     from .scan import load_scan_models, scan, write_tracks_tsv
 
-    models = load_scan_models(args.checkpoint)
+    models = load_scan_models(args.checkpoint, device=args.device)
     if args.threshold is not None:
         for m in models:
             m.threshold = args.threshold
@@ -102,7 +103,7 @@ def cmd_pretrain(args) -> int:
             "intermediate_size": 4 * args.hidden}
     rec = pretrain(train, held, args.out, k=args.k, bert=bert, epochs=args.epochs, batch_size=args.batch_size,
                    lr=args.lr, max_seconds=args.max_minutes * 60 if args.max_minutes else None, seed=args.seed,
-                   data_summary=summary, verbose=not args.quiet)
+                   data_summary=summary, verbose=not args.quiet, device=args.device, amp=args.amp)
     print(json.dumps({k: v for k, v in rec.items() if k != "train_loss"}, indent=2))
     return 0
 
@@ -157,6 +158,7 @@ def add_cli(sub) -> None:
                         "genomic negatives of the train chromosomes; chr7 validates and calibrates the call "
                         "threshold; chr7/chr8 rows never train); needs genome coordinates in the table")
     t.add_argument("--quiet", action="store_true")
+    add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_snr_train)
 
     e = s.add_parser("evaluate", help="metrics of a checkpoint on a TFBS table")
@@ -164,6 +166,7 @@ def add_cli(sub) -> None:
     table_args(e)
     e.add_argument("--split", default="test", help="test, train or all")
     e.add_argument("--json", help="also write the metrics here")
+    add_device_arg(e)
     e.set_defaults(func=cmd_snr_evaluate)
 
     p = s.add_parser("predict", help="predict TFBS at nucleotide resolution in FASTA sequences of any length")
@@ -179,6 +182,7 @@ def add_cli(sub) -> None:
                    help="processes sharing the checkpoints (at most one per checkpoint), one thread each; "
                         "default: CPU cores (as tfscope scan)")
     p.add_argument("--quiet", action="store_true")
+    add_device_arg(p)
     p.set_defaults(func=cmd_snr_predict)
     add_motifs_cli(s)
 
@@ -197,6 +201,7 @@ def add_cli(sub) -> None:
     pt.add_argument("--max-minutes", type=float, help="wall-time budget")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--quiet", action="store_true")
+    add_device_arg(pt, amp=True)
     pt.set_defaults(func=cmd_pretrain)
 
     m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -125,8 +124,13 @@ def mlm_accuracy(model: MaskedDNALM, x: np.ndarray, *, batch_size: int = 256, se
 
 def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3, bert: dict | None = None,
              epochs: int = 1, batch_size: int = 128, lr: float = 5e-4, max_seconds: float | None = None,
-             seed: int = 0, data_summary: dict | None = None, verbose: bool = True) -> dict:
+             seed: int = 0, data_summary: dict | None = None, verbose: bool = True, device: str = "auto",
+             amp: str | None = None) -> dict:
     """Pretrain a k-mer DNA BERT by MLM with the shared training loop and save it as a backbone directory.
+
+    ``device`` (``auto``: CUDA when available) and ``amp`` (``bf16``/``fp16`` on CUDA) go to
+    :func:`tfscope.train.fit`; held-out accuracy is measured on CPU (seeded masking) and the saved backbone is
+    device-free.
 
     Returns the ``pretraining.json`` record (tokens seen, wall time, held-out MLM accuracy, settings).
     """
@@ -141,7 +145,9 @@ def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3,
     acc0 = mlm_accuracy(model, xh[:2000], seed=seed)
     dummy = np.zeros(len(x), np.float32)
     res = fit(model, (x, dummy), None, loss_fn=mlm_loss, epochs=epochs, batch_size=batch_size, lr=lr,
-              weight_decay=0.01, seed=seed, verbose=verbose, desc="pretrain", max_seconds=max_seconds)
+              weight_decay=0.01, seed=seed, verbose=verbose, desc="pretrain", max_seconds=max_seconds,
+              device=device, amp=amp)
+    model.to("cpu")
     acc = mlm_accuracy(model, xh, seed=seed)
     tokens_per_window = x.shape[-1] - k + 1
     n_epochs = len(res.train_loss)

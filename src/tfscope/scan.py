@@ -79,11 +79,14 @@ def _chunks(x: np.ndarray, chunk: int, margin: int) -> np.ndarray:
 
 
 def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
-    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)``."""
+    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)``; runs on
+    the device of ``net``'s parameters."""
+    p = next(net.parameters(), None)
+    dev = p.device if p is not None else torch.device("cpu")
     pf, pr = [], []
     for i in range(0, len(xt), batch):
         b = min(batch, len(xt) - i)
-        out = torch.sigmoid(net(torch.cat([xt[i:i + b], xr[i:i + b]])))
+        out = torch.sigmoid(net(torch.cat([xt[i:i + b], xr[i:i + b]]).to(dev))).float().cpu()
         pf.append(out[:b])
         pr.append(out[b:].flip(-1))
     return torch.cat(pf).numpy(), torch.cat(pr).numpy()
@@ -187,7 +190,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
     workers : int
-        Processes that share the models, each running one torch thread on its share (the output equals a
+        Processes that share the models (CPU models only: models on a GPU scan in this process), each running one torch thread on its share (the output equals a
         one-thread serial scan; torch's multi-thread reductions differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about 1.35x faster than one
         process with two threads (small convolutions parallelise poorly inside one process). Needs the ``fork``
         start method (Linux); elsewhere one process is used.
@@ -199,7 +202,8 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     import multiprocessing as mp
 
     workers = max(1, min(workers, len(models)))
-    if workers > 1 and "fork" in mp.get_all_start_methods():
+    on_gpu = any(p.is_cuda for m in models for p in m.model.parameters())
+    if workers > 1 and not on_gpu and "fork" in mp.get_all_start_methods():  # CUDA cannot be forked
         global _FORK_STATE
         _FORK_STATE = (models, sequences)  # inherited by the forked workers, not pickled
         shares = [list(range(i, len(models), workers)) for i in range(workers)]
@@ -284,13 +288,17 @@ def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
 
 
-def load_scan_models(checkpoints) -> list[ScanModel]:
-    """Load ``snr`` checkpoints as :class:`ScanModel` (label = the checkpoint's TF, threshold from validation)."""
+def load_scan_models(checkpoints, *, device: str = "cpu") -> list[ScanModel]:
+    """Load ``snr`` checkpoints as :class:`ScanModel` (label = the checkpoint's TF, threshold from validation) on
+    ``device`` (:func:`tfscope.train.resolve_device`: ``auto``, ``cpu``, ``cuda``)."""
     from .checkpoint import load_checkpoint
+    from .train import resolve_device
 
+    device = resolve_device(device)
     out = []
     for c in checkpoints:
         net, cfg = load_checkpoint(c, task="snr")
+        net.to(device)
         meta = cfg.get("meta", {})
         out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)),
                              int(meta.get("window", 100))))

@@ -20,7 +20,7 @@ from .errors import InputError
 from .metrics import best_f1_threshold, snr_metrics
 from .models import build_model
 from .models.bertsnr import MultiTaskView, bertsnr_loss
-from .train import fit, predict
+from .train import fit, predict, resolve_device
 
 TASK = "snr"
 NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
@@ -47,9 +47,11 @@ def nucleotide_loss(logits: torch.Tensor, y_nt: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, y_nt)
 
 
-def predict_windows(model, x: np.ndarray, *, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Per-nucleotide probabilities ``(N, L)`` and sequence-level scores ``(N,)`` (max over positions)."""
-    p = predict(model, x, batch_size=batch_size)
+def predict_windows(model, x: np.ndarray, *, batch_size: int = 512,
+                    device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-nucleotide probabilities ``(N, L)`` and sequence-level scores ``(N,)`` (max over positions); ``device``
+    as in :func:`tfscope.train.predict` (default: where the model is)."""
+    p = predict(model, x, batch_size=batch_size, device=device)
     return p, p.max(axis=1) if len(p) else np.zeros(0, np.float32)
 
 
@@ -77,7 +79,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
               epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
               min_samples: int | None = None, backbone=None, lam: float | None = None,
-              background=None, verbose: bool = True) -> dict:
+              background=None, device: str = "auto", amp: str | None = None, verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -104,6 +106,9 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         (its sites + sampled genomic negatives, :meth:`~tfscope.data.genomic.GenomicBackground.train_valid`) are
         added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
         level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
+    device : str
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]`` for training and prediction; the saved
+        checkpoint is device-free. ``amp``: ``bf16``/``fp16`` autocast on CUDA.
 
     Returns
     -------
@@ -144,7 +149,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         torch.manual_seed(seed)
         meta = {}
         common = dict(epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], patience=cfg["patience"],
-                      seed=seed, verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds)
+                      seed=seed, verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds, device=device,
+                      amp=amp)
         if model in BERT_MODELS:
             net, meta = _build_bertsnr(model, hp, backbone)
             lam_ = cfg["lam"] if lam is None else lam
@@ -159,17 +165,18 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
             model_name = model
         history = res.as_dict()
     train_seconds = time.time() - t0
+    dev = resolve_device(device)
     # per-TF threshold on validation windows (used by scanning); metrics below use the paper's 0.5
     calibration = None
     if background is not None:
         calibration = calibrate_threshold(net, g_va, tf=tf)
         threshold = calibration["threshold"]
     else:
-        pv, _ = predict_windows(net, va.x)
+        pv, _ = predict_windows(net, va.x, device=dev)
         threshold = best_f1_threshold(va.y_nt, pv) if model != "pwm" else 0.5
     metrics = {}
     if len(te):
-        p_nt, p_seq = predict_windows(net, te.x)
+        p_nt, p_seq = predict_windows(net, te.x, device=dev)
         metrics = snr_metrics(te.y_nt, p_nt, te.y_seq, p_seq)
     meta.update({"tf": tf, "window": int(data.x.shape[-1]), "labels": [tf], "threshold": threshold,
                  "train_rows": int(len(tr)), "valid_rows": int(len(va)), "test_rows": int(len(te)),
@@ -179,6 +186,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     if calibration is not None:
         meta["calibration"] = calibration
     ckpt = None
+    net.to("cpu")  # checkpoints and the returned model are device-free
     if out is not None:
         meta["variant"] = model
         ckpt = str(save_checkpoint(out, net, model_name=model_name, task=TASK, hparams=hp, meta=meta))
@@ -233,8 +241,9 @@ def _build_bertsnr(variant: str, hp: dict, backbone):
     return net, {"backbone": str(path.name if path == default_backbone() else path)}
 
 
-def evaluate_snr(checkpoint, table, *, split: str = "test") -> dict:
-    """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row).
+def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto") -> dict:
+    """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row), predicted
+    on ``device`` (``auto``: CUDA when available).
 
     Raises
     ------
@@ -249,5 +258,5 @@ def evaluate_snr(checkpoint, table, *, split: str = "test") -> dict:
         data = data.subset(data.split == split)
     if not len(data):
         raise InputError(f"table has no rows with split == {split!r}", str(table))
-    p_nt, p_seq = predict_windows(net, data.x)
+    p_nt, p_seq = predict_windows(net, data.x, device=resolve_device(device))
     return snr_metrics(data.y_nt, p_nt, data.y_seq, p_seq)

@@ -17,6 +17,44 @@ import torch
 from torch import nn
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """Torch device string for a ``--device`` value: ``auto`` (or None) = ``cuda`` when available, else ``cpu``;
+    ``cpu``; ``cuda`` / ``cuda:N``.
+
+    Raises
+    ------
+    InputError
+        For an unknown device, or ``cuda`` when torch sees no CUDA device (CPU-only build or no GPU).
+    """
+    from .errors import InputError
+
+    device = device or "auto"
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return device
+    if device == "cuda" or device.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: torch {torch.__version__} sees no CUDA device (use cpu or auto)")
+        return device
+    raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
+
+
+def autocast(device: str, amp: str | None):
+    """Autocast context for ``amp`` in (None, ``"bf16"``, ``"fp16"``): mixed precision on CUDA only (a no-op on
+    CPU or with None)."""
+    import contextlib
+
+    if amp is None or not str(device).startswith("cuda"):
+        return contextlib.nullcontext()
+    if amp not in ("bf16", "fp16"):
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', not {amp!r}")
+    return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch RNGs."""
     import random
@@ -59,7 +97,7 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         verbose: bool = True, desc: str = "train", max_seconds: float | None = None,
         on_epoch_end: Callable[[int, nn.Module, TrainResult], None] | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        parameters=None) -> TrainResult:
+        parameters=None, amp: str | None = None) -> TrainResult:
     """Train ``model`` in place.
 
     Parameters
@@ -85,6 +123,11 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         Applied to each training input batch.
     parameters : iterable, optional
         Parameters to optimise (default: all of ``model``'s that require grad).
+    device : str
+        ``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (:func:`resolve_device`); batches are moved there, the model
+        stays there after training.
+    amp : {None, "bf16", "fp16"}
+        Mixed-precision autocast on CUDA (ignored on CPU). fp16 uses a gradient scaler.
 
     Returns
     -------
@@ -94,7 +137,9 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
 
     seed_everything(seed)
     rng = np.random.default_rng(seed)
+    device = resolve_device(device)
     model.to(device)
+    scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.startswith("cuda") else None
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     n = len(train[0])
@@ -111,10 +156,16 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
             if augment is not None:
                 xb = augment(xb)
             targets = [_to_tensor(t[idx], device) for t in train[1:]]
-            loss = loss_fn(model(xb), *targets)
+            with autocast(device, amp):
+                loss = loss_fn(model(xb), *targets)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                opt.step()
             total += loss.item() * len(idx)
             seen += len(idx)
             bar.update(len(idx))
@@ -165,18 +216,25 @@ def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x, *, batch_size: int = 512, device: str = "cpu", activation: str | None = "sigmoid",
-            verbose: bool = False) -> np.ndarray:
+def predict(model: nn.Module, x, *, batch_size: int = 512, device: str | None = None,
+            activation: str | None = "sigmoid", verbose: bool = False, amp: str | None = None) -> np.ndarray:
     """Run ``model`` in eval mode over ``x`` (array ``(N, ...)``) in batches.
 
-    ``activation``: ``"sigmoid"``, ``"softmax"`` (last dim) or None (raw outputs). Returns a float32 numpy array.
+    ``activation``: ``"sigmoid"``, ``"softmax"`` (last dim) or None (raw outputs). ``device``: where to run
+    (:func:`resolve_device`; default: where the model's parameters already are). ``amp``: autocast on CUDA (see
+    :func:`fit`). Returns a float32 numpy array.
     """
     from tqdm.auto import tqdm
 
+    if device is None:
+        p = next(model.parameters(), None)
+        device = str(p.device) if p is not None else "cpu"
+    device = resolve_device(device)
     model.eval().to(device)
     outs = []
     for i in tqdm(range(0, len(x), batch_size), disable=None if verbose else True, desc="predict", leave=False):
-        o = model(_to_tensor(x[i:i + batch_size], device))
+        with autocast(device, amp):
+            o = model(_to_tensor(x[i:i + batch_size], device))
         if activation == "sigmoid":
             o = torch.sigmoid(o)
         elif activation == "softmax":

@@ -51,7 +51,8 @@ def tune_thresholds(y_valid: np.ndarray, p_valid: np.ndarray) -> np.ndarray:
 def train_multilabel(data: MultiLabelData, *, model: str = "tcn", hparams: dict | None = None, epochs: int = 20,
                      batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 1e-4, patience: int = 3,
                      max_seconds: float | None = None, pos_weight_power: float = 0.5, seed: int = 0,
-                     out=None, verbose: bool = True, max_train: int | None = None) -> dict:
+                     out=None, verbose: bool = True, max_train: int | None = None, device: str = "auto",
+                     amp: str | None = None) -> dict:
     """Train one model on the ``train`` rows of ``data``, tune thresholds on ``valid``, evaluate on ``test``.
 
     Parameters
@@ -63,6 +64,8 @@ def train_multilabel(data: MultiLabelData, *, model: str = "tcn", hparams: dict 
     pos_weight_power : see :func:`positive_weights`
     out : checkpoint directory (optional)
     max_train : use only the first ``max_train`` training windows (after a seeded shuffle)
+    device, amp : where to train and predict (``auto``: CUDA when available) and CUDA autocast, as in
+        :func:`tfscope.train.fit`; the checkpoint and the returned model are on CPU
 
     Returns
     -------
@@ -92,12 +95,12 @@ def train_multilabel(data: MultiLabelData, *, model: str = "tcn", hparams: dict 
     def loss_fn(logits, y):
         if net.training:  # count training windows (validation passes run in eval mode)
             seen[0] += len(y)
-        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw)
+        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw.to(logits.device))
 
     t0 = time.time()
     res = fit(net, (tr.x, tr.y), (va.x, va.y), loss_fn=loss_fn, epochs=epochs, batch_size=batch_size, lr=lr,
               weight_decay=weight_decay, patience=patience, seed=seed, verbose=verbose, desc=model,
-              max_seconds=max_seconds)
+              max_seconds=max_seconds, device=device, amp=amp)
     train_seconds = time.time() - t0
     p_valid = predict(net, va.x, batch_size=1024)
     thr = tune_thresholds(va.y, p_valid)
@@ -110,6 +113,7 @@ def train_multilabel(data: MultiLabelData, *, model: str = "tcn", hparams: dict 
         test_m = multilabel_metrics(te.y, p_test, thresholds=thr, labels=data.labels)
         test_m["predict_windows_per_second"] = len(te) / max(predict_seconds, 1e-9)
     ckpt = None
+    net.to("cpu")
     if out is not None:
         ckpt = save_checkpoint(out, net, model_name=model, task=TASK, hparams=hp, meta={
             "labels": data.labels, "thresholds": thr.tolist(), "window": int(data.x.shape[-1]),
@@ -139,8 +143,10 @@ def load_multilabel(path):
     return net, labels, thr
 
 
-def evaluate_multilabel(net, data: MultiLabelData, thresholds, *, split: str = "test") -> tuple[dict, np.ndarray]:
-    """Metrics of a trained model on one split -> ``(multilabel_metrics dict, probabilities (N, T))``.
+def evaluate_multilabel(net, data: MultiLabelData, thresholds, *, split: str = "test",
+                        device: str = "auto") -> tuple[dict, np.ndarray]:
+    """Metrics of a trained model on one split -> ``(multilabel_metrics dict, probabilities (N, T))``, predicted
+    on ``device`` (``auto``: CUDA when available).
 
     Raises
     ------
@@ -150,7 +156,7 @@ def evaluate_multilabel(net, data: MultiLabelData, thresholds, *, split: str = "
     part = data.part(split)
     if not len(part):
         raise InputError(f"no {split!r} windows to evaluate")
-    p = predict(net, part.x, batch_size=1024)
+    p = predict(net, part.x, batch_size=1024, device=device)
     if p.shape[1] != len(data.labels):
         raise InputError(f"model has {p.shape[1]} outputs but the data has {len(data.labels)} labels")
     return multilabel_metrics(part.y, p, thresholds=thresholds, labels=data.labels), p
