@@ -97,17 +97,39 @@ def test_attention_maps(tmp_path):
 
 def test_shipped_backbone_loads_offline():
     """The pretrained backbone inside the package is the default of --model bertsnr and carries its record."""
-    from tfscope.models.bertsnr import SMALL_BERT
     from tfscope.snr import default_backbone
 
     d = default_backbone()
     rec = json.loads((d / "pretraining.json").read_text())
     assert rec["k"] == 3 and rec["heldout_mlm_accuracy"] > 4 * rec["chance_accuracy"]
     assert rec["data"]["unique_windows"] > 100_000 and rec["wall_seconds"] > 0
+    assert rec["heldout_mlm_accuracy"] > 0.5 and rec["shipped_dtype"] == "float16"  # the GPU-pretrained h256 one
     assert (d / "model.safetensors").stat().st_size <= 25 * 2**20
     net = BertSNR.from_backbone(d)
-    assert net.k == 3 and net.config.hidden_size == SMALL_BERT["hidden_size"]
+    assert net.k == 3 and net.config.hidden_size == 256 and net.config.num_hidden_layers == 4
+    assert all(p.dtype == torch.float32 for p in net.parameters())  # fp16 on disk, fp32 in memory
     x = torch.zeros(2, 4, 100)
     x[:, 2] = 1
     out = net.forward_all(x)
     assert out["token"].shape == (2, 98) and out["seq"].shape == (2,)
+
+
+def test_shipped_fp16_backbone_matches_fp32_original():
+    """Predictions from the fp16-stored backbone equal those of the fp32 original in ../shared (within 1e-3)."""
+    from pathlib import Path
+
+    from tfscope.sequence import one_hot
+    from tfscope.snr import default_backbone
+
+    original = Path(__file__).resolve().parents[1] / ".." / "shared" / "models" / "dna-bert-k3-h256"
+    if not (original / "model.safetensors").exists():
+        pytest.skip("the fp32 original is only in ../shared/models")
+    nets = []
+    for d in (default_backbone(), original):
+        torch.manual_seed(0)  # same random heads
+        nets.append(BertSNR.from_backbone(d).eval())
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(one_hot(["".join(rng.choice(list("ACGT"), 100)) for _ in range(32)]))
+    with torch.no_grad():
+        a, b = (torch.sigmoid(n(x)) for n in nets)
+    assert float((a - b).abs().max()) < 1e-3

@@ -77,7 +77,8 @@ class BertSNR(nn.Module):
         """Build BertSNR on a DNABERT-style pretrained encoder saved in a local directory.
 
         The directory holds a ``transformers`` BERT (``config.json`` + ``model.safetensors``/``pytorch_model.bin``)
-        and a ``vocab.txt`` of k-mers (``k`` is inferred from it when not given). Heads start random.
+        and a ``vocab.txt`` of k-mers (``k`` is inferred from it when not given). Heads start random. Weights stored
+        in fp16 or bf16 are loaded as fp32.
 
         Raises
         ------
@@ -101,8 +102,9 @@ class BertSNR(nn.Module):
         hf_logging.set_verbosity_error()  # the MLM head of a pretrained checkpoint is dropped on purpose: no report
         hf_logging.disable_progress_bar()
         try:
+            # dtype float32: a backbone stored in fp16 (the shipped one) is restored to fp32 for training
             encoder = BertModel.from_pretrained(str(path), add_pooling_layer=False, local_files_only=True,
-                                                attn_implementation="eager")
+                                                attn_implementation="eager", dtype=torch.float32)
         finally:
             hf_logging.set_verbosity(level)
             if bars:
