@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .cli_common import add_device_arg
 from .errors import InputError
 
 
@@ -40,7 +41,7 @@ def cmd_family_train(args) -> int:
 
     torch.set_num_threads(args.threads)
     net, res = train_cnn(ds.pfms, ds.labels, len(ds.classes), augment=args.augment, epochs=args.epochs,
-                         seed=args.seed, verbose=not args.quiet)
+                         seed=args.seed, verbose=not args.quiet, device=args.device)
     save_checkpoint(args.out, net, model_name="family_cnn", task="family", hparams=net.hparams,
                     meta={"classes": ds.classes, "release": ds.release, "augment": args.augment,
                           "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
@@ -176,6 +177,7 @@ def add_cli(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=1)
     t.add_argument("--quiet", action="store_true")
+    add_device_arg(t)
     t.set_defaults(func=cmd_family_train)
 
     pr = fs.add_parser("predict", help="TF class, probability and nearest JASPAR motifs of motif files")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .cli_common import add_device_arg
 from .errors import InputError
 
 
@@ -30,7 +31,7 @@ def cmd_moe_train(args) -> int:
             raise InputError(f"two training files for expert {tf!r}", str(path))
         s, y = load_training_set(path, seed=args.seed, max_positives=args.max_positives)
         m, hist = train_expert(s, y, hparams=hp, epochs=args.epochs, lr=args.lr, seed=args.seed,
-                               verbose=not args.quiet, desc=f"expert-{tf}")
+                               verbose=not args.quiet, desc=f"expert-{tf}", device=args.device)
         save_checkpoint(Path(args.out) / f"expert-{tf}", m, model_name="deepbind", task="moe", hparams=hp,
                         meta={"train_file": str(path), "history": hist})
         experts.append(m)
@@ -40,7 +41,7 @@ def cmd_moe_train(args) -> int:
         report["experts"][tf] = {"sequences": len(s), "best_epoch": hist["best_epoch"]}
     moe, hist = train_moe(experts, [hp] * len(experts), seqs, np.concatenate(ys), names=names,
                           epochs=args.moe_epochs, seed=args.seed, finetune_epochs=args.finetune_epochs,
-                          verbose=not args.quiet)
+                          verbose=not args.quiet, device=args.device)
     save_checkpoint(Path(args.out) / "moe", moe, model_name="moe", task="moe",
                     hparams={"expert_hparams": [hp] * len(experts), "expert_names": names},
                     meta={"train_files": [str(p) for p in args.train], "history": hist})
@@ -125,6 +126,7 @@ def add_cli(sub) -> None:
     t.add_argument("--max-positives", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
+    add_device_arg(t)
     t.set_defaults(func=cmd_moe_train)
     e = ms.add_parser("evaluate", help="MC-dropout AUROC/AUPRC of a checkpoint on DeepBind-format files")
     e.add_argument("--checkpoint", required=True)

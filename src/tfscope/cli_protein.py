@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .cli_common import add_device_arg
 from .errors import InputError
 
 
@@ -36,7 +37,7 @@ def cmd_protein_train(args) -> int:
                       lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                       max_residues=args.max_residues, long_mode=args.long_mode, epochs=args.epochs,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, labels=sp.labels,
-                      allow_download=args.allow_download, verbose=not args.quiet)
+                      allow_download=args.allow_download, verbose=not args.quiet, device=args.device, amp=args.amp)
         save_esm_classifier(out / layer, m)
         summary[layer] = m.meta
     print_json(summary)
@@ -88,6 +89,7 @@ def add_cli(sub) -> None:
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quiet", action="store_true")
+    add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_protein_train)
 
     q = ps.add_parser("predict", help="P(TF) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")

@@ -111,7 +111,8 @@ def cmd_pretrain(args) -> int:
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples)
+    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples,
+             device=args.device)
     return 0
 
 
@@ -211,6 +212,7 @@ def add_cli(sub) -> None:
     m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"])
     m.add_argument("--epochs", type=int, default=4)
     m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
+    add_device_arg(m)
     m.set_defaults(func=cmd_demo)
 
 

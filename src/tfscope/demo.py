@@ -21,7 +21,7 @@ from .scan import load_scan_models, scan
 
 
 def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samples: int | None = None,
-             verbose: bool = True) -> dict:
+             verbose: bool = True, device: str = "auto") -> dict:
     """Train + evaluate + scan on the bundled data; writes into directory ``out``.
 
     Outputs: ``checkpoints/<TF>/``, ``metrics.json``, ``metrics.md``, ``predicted_sites.bed`` (the freshly trained
@@ -40,7 +40,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
         table = snr_table_path(tf, res / "snr")
         for m in ("pwm", model):
             r = train_snr(table, model=m, tf=tf, epochs=epochs if m != "pwm" else None, verbose=verbose,
-                          min_samples=min_samples,
+                          min_samples=min_samples, device=device,
                           out=out / "checkpoints" / tf if m == model else None)
             rows.append({"TF": tf, "model": m, **r["metrics"], "train_s": r["train_seconds"]})
             if m == model:

@@ -66,8 +66,9 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 def train_cnn(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *, hparams: dict | None = None,
               augment: bool = False, epochs: int = 200, patience: int = 7, lr: float = 1e-3,
               weight_decay: float = 1e-3, batch_size: int = 32, valid_fraction: float = 0.1, seed: int = 0,
-              verbose: bool = False, max_seconds: float | None = None):
-    """Train a :class:`FamilyCNN` on probability matrices.
+              verbose: bool = False, max_seconds: float | None = None, device: str = "auto"):
+    """Train a :class:`FamilyCNN` on probability matrices (on ``device``: ``auto`` = CUDA when available; the
+    returned model is on CPU).
 
     Parameters
     ----------
@@ -90,7 +91,8 @@ def train_cnn(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *, hpa
     tr, va = stratified_split(y, valid_fraction, seed)
     res = fit(model, (x[tr], y[tr]), (x[va], y[va]), loss_fn=ce_loss, epochs=epochs, batch_size=batch_size, lr=lr,
               weight_decay=weight_decay, patience=patience, seed=seed, verbose=verbose, desc="family-cnn",
-              max_seconds=max_seconds, augment=make_crop_augment(seed=seed) if augment else None)
+              max_seconds=max_seconds, augment=make_crop_augment(seed=seed) if augment else None, device=device)
+    model.cpu()
     model.hparams = hp
     return model, res
 

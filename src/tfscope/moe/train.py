@@ -46,10 +46,11 @@ def _split(n: int, valid_fraction: float, seed: int):
 def train_expert(seqs, y, *, hparams: dict | None = None, epochs: int = 8, batch_size: int = 128, lr: float = 1e-3,
                  weight_decay: float = 1e-4, valid_fraction: float = 0.1, patience: int = 2, seed: int = 0,
                  augment_rc: bool = False, max_seconds: float | None = None, verbose: bool = False,
-                 desc: str = "expert", length: int = 101) -> tuple[DeepBindExpert, dict]:
+                 desc: str = "expert", length: int = 101, device: str = "auto") -> tuple[DeepBindExpert, dict]:
     """Stage 1: train one DeepBind-style expert on sequences ``seqs`` (list of str) and labels ``y`` (0/1, ``(N,)``).
 
-    A seeded ``valid_fraction`` is held out for early stopping. Returns ``(model in eval mode, fit history)``.
+    A seeded ``valid_fraction`` is held out for early stopping; ``device`` as in :func:`tfscope.train.fit`.
+    Returns ``(model in eval mode on CPU, fit history)``.
     """
     seed_everything(seed)
     model = DeepBindExpert(**(hparams or {}))
@@ -58,8 +59,8 @@ def train_expert(seqs, y, *, hparams: dict | None = None, epochs: int = 8, batch
     tr, va = _split(len(x), valid_fraction, seed)
     res = fit(model, (x[tr], y[tr]), (x[va], y[va]) if len(va) else None, loss_fn=bce_loss, epochs=epochs,
               batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, seed=seed, verbose=verbose,
-              desc=desc, max_seconds=max_seconds, augment=rc_augment(seed) if augment_rc else None)
-    return model, res.as_dict()
+              desc=desc, max_seconds=max_seconds, augment=rc_augment(seed) if augment_rc else None, device=device)
+    return model.cpu(), res.as_dict()
 
 
 @torch.no_grad()
@@ -74,7 +75,8 @@ def train_moe(experts: list[DeepBindExpert], expert_hparams: list[dict], seqs, y
               gate_hidden: int = 64, head_hidden: int = 64, dropout: float = 0.3, epochs: int = 10,
               batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.1,
               patience: int = 3, seed: int = 0, finetune_epochs: int = 0, finetune_lr: float = 1e-4,
-              augment_rc: bool = False, verbose: bool = False, length: int = 101) -> tuple[MixtureOfExperts, dict]:
+              augment_rc: bool = False, verbose: bool = False, length: int = 101,
+              device: str = "auto") -> tuple[MixtureOfExperts, dict]:
     """Stage 2 (and optional stage 3) of MoE training.
 
     Parameters
@@ -83,6 +85,7 @@ def train_moe(experts: list[DeepBindExpert], expert_hparams: list[dict], seqs, y
     seqs, y : training sequences (list of str) and 0/1 labels (pooled data of the expert TFs).
     finetune_epochs : int
         Stage 3 (beyond the paper): epochs of end-to-end fine-tuning with unfrozen experts at ``finetune_lr``.
+    device : where the gate/head (and stage 3) train, as in :func:`tfscope.train.fit`; the returned model is on CPU.
 
     Returns
     -------
@@ -99,13 +102,16 @@ def train_moe(experts: list[DeepBindExpert], expert_hparams: list[dict], seqs, y
     hist = {}
     res = fit(EmbeddingMoE(moe), (z[tr], y[tr]), (z[va], y[va]), loss_fn=bce_loss, epochs=epochs,
               batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience, seed=seed, verbose=verbose,
-              desc="moe-stage2")
+              desc="moe-stage2", device=device)
+    moe.cpu()
     hist["stage2"] = res.as_dict()
     if finetune_epochs:
         moe.set_frozen(False)
         res = fit(moe, (x[tr], y[tr]), (x[va], y[va]), loss_fn=bce_loss, epochs=finetune_epochs,
                   batch_size=batch_size, lr=finetune_lr, weight_decay=weight_decay, patience=patience, seed=seed + 1,
-                  verbose=verbose, desc="moe-finetune", augment=rc_augment(seed) if augment_rc else None)
+                  verbose=verbose, desc="moe-finetune", augment=rc_augment(seed) if augment_rc else None,
+                  device=device)
+        moe.cpu()
         hist["stage3"] = res.as_dict()
         moe.set_frozen(True)
     moe.eval()

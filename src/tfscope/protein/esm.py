@@ -210,8 +210,8 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
               lora_r: int = 8, lora_alpha: int = 16, lora_dropout: float = 0.05, max_residues: int = 1022,
               long_mode: str = "truncate", stride: int | None = None, epochs: int = 3, batch_size: int = 8,
               lr: float | None = None, patience: int = 2, seed: int = 0, labels=("positive", "negative"),
-              allow_download: bool = False, verbose: bool = False, max_seconds: float | None = None
-              ) -> EsmProteinModel:
+              allow_download: bool = False, verbose: bool = False, max_seconds: float | None = None,
+              device: str = "auto", amp: str | None = None) -> EsmProteinModel:
     """Fine-tune (``lora=False``) or LoRA-tune an ESM-2 classifier with :func:`tfscope.train.fit` (BCE loss).
 
     Parameters
@@ -219,6 +219,8 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
     backbone : directory or hub name of a pretrained ESM-2; or ``esm_config`` (dict) for a randomly initialised
         backbone (tests only).
     valid : ``(seqs, y)`` for early stopping, optional.
+    device, amp : where to train (``auto``: CUDA when available) and CUDA autocast, as in :func:`tfscope.train.fit`;
+        the returned model is on CPU.
     lr : default 1e-4 for full fine-tuning, 5e-4 for LoRA.
 
     Returns
@@ -245,7 +247,8 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
     loss = nn.BCEWithLogitsLoss()
     res = fit(net, (x, yt), vdata, loss_fn=lambda out, t: loss(out, t), epochs=epochs, batch_size=batch_size,
               lr=lr or (5e-4 if lora else 1e-4), patience=patience, seed=seed, verbose=verbose, desc="esm",
-              max_seconds=max_seconds)
+              max_seconds=max_seconds, device=device, amp=amp)
+    net.cpu()
     n_trainable = sum(p.numel() for p in net.parameters() if p.requires_grad)
     merge_lora(net)
     net.eval()

@@ -1,0 +1,39 @@
+"""``--device`` on every command that trains or predicts: parsed everywhere, resolved once, clear errors."""
+
+import pytest
+import torch
+
+from tfscope.cli import build_parser, main
+from tfscope.errors import InputError
+from tfscope.train import resolve_device
+
+COMMANDS = [["snr", "train"], ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "--checkpoint", "c",
+            "--fasta", "f", "--out", "o"], ["scan", "x.fa"], ["report", "x.fa"], ["pretrain", "--out", "o"],
+            ["demo"], ["multilabel", "train", "--data", "d", "--out", "o"],
+            ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"], ["moe", "train", "--train", "t", "--out", "o"],
+            ["protein", "train", "--out", "o"], ["family", "train", "--out", "o"]]
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])
+def test_every_train_or_predict_command_takes_device(cmd):
+    args = build_parser().parse_args([*cmd, "--device", "cpu"])
+    assert args.device == "cpu"
+
+
+def test_resolve_device():
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu") == resolve_device(None)
+    assert resolve_device("cpu") == "cpu"
+    with pytest.raises(InputError, match="unknown device"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(InputError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error path")
+def test_cli_cuda_without_gpu_is_a_clean_error(tmp_path, capsys):
+    from tfscope.resources import resources_dir
+
+    assert main(["snr", "train", "--table", str(resources_dir() / "snr" / "FOXK1.tsv.gz"), "--device", "cuda",
+                 "--epochs", "1", "--out", str(tmp_path / "ck"), "--quiet"]) == 2
+    assert "no CUDA" in capsys.readouterr().err and not (tmp_path / "ck").exists()
