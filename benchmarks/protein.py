@@ -5,7 +5,7 @@ and train/test-identical sequences removed, see :mod:`tfscope.protein.data`) eve
 5-fold CV on the training set, refit on all of it, and scored ONCE on the independent test set. Writes
 ``benchmarks/results/protein.json`` (long format: model, dataset, metric, value) and ``protein.md``; published
 rows are added as ``published-<name>`` (from ../shared/README.md). ``offline-default`` is the shipped recipe
-(:func:`tfscope.protein.classic.select_default`: composition LR or the z-score stack of
+(:func:`tfscope.protein.models.select_default`: composition LR or the z-score stack of
 :mod:`tfscope.protein.stack`, threshold from out-of-fold CV) refitted on each dataset. ``--write-default`` rebuilds
 the shipped default (``src/tfscope/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on
 the de-duplicated protocol (test scored once, in PROVENANCE.json). ``--conflicts`` writes
@@ -126,10 +126,10 @@ def ensemble_lr_tfidf(sp, seed):
 
 
 def offline_default(sp, seed):
-    """The shipped recipe (:func:`tfscope.protein.classic.select_default`): composition LR or the z-score stack
+    """The shipped recipe (:func:`tfscope.protein.models.select_default`): composition LR or the z-score stack
     (composition LR + TF-IDF 2-4-mer LR + TF-IDF 3-5-mer kNN), whichever has the higher CV AUROC; threshold =
     max-MCC threshold on out-of-fold CV predictions (0.5 for the composition LR)."""
-    from tfscope.protein.classic import select_default
+    from tfscope.protein.models import select_default
 
     m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
     ch = m.meta["choice"]

@@ -33,9 +33,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bp", type=int, default=1_000_000)
     ap.add_argument("--stride", type=int, default=50, help="window step of the window-mode run")
+    ap.add_argument("--zoo", default="shuffled", choices=["shuffled", "genomic"],
+                    help="zoo to time (the committed scan.json used the shuffled one; both zoos share one "
+                         "architecture, and benchmarks/genomic.py compares their calls)")
     args = ap.parse_args()
     seqs, labels = real_sequence(args.bp)
-    models = load_scan_models(zoo_checkpoints())
+    models = load_scan_models(zoo_checkpoints(kind=args.zoo))
     names = [m.name for m in models]
     width = models[0].model.stem[0].out_channels
     doc = load_results("scan")

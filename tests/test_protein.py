@@ -154,8 +154,8 @@ def test_shipped_default_two_layer():
 
 
 def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
-    from tfscope.protein.classic import (EnsembleModel, fit_kmer_tfidf, load_protein_model, save_protein_model,
-                                         select_default)
+    from tfscope.protein.classic import EnsembleModel, fit_kmer_tfidf
+    from tfscope.protein.models import load_protein_model, save_protein_model, select_default
 
     seqs, y = _planted(60, seed=4)
     km = fit_kmer_tfidf(seqs, y, C=10.0)  # asserts the numpy TF-IDF equals sklearn's
@@ -304,7 +304,7 @@ def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics import roc_auc_score
 
-    from tfscope.protein.classic import load_protein_model, save_protein_model
+    from tfscope.protein.models import load_protein_model, save_protein_model
     from tfscope.protein.stack import StackModel, fit_stack, kmer_counts, tfidf_idf, tfidf_transform
 
     seqs, y = _planted(60, seed=7)
@@ -331,7 +331,7 @@ def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
 
 
 def test_select_default_refuses_sign_flipped_stack():
-    from tfscope.protein.classic import select_default
+    from tfscope.protein.models import select_default
 
     # labels anti-correlated with sequence similarity across folds: pairs of identical-motif proteins, one per class
     rng = np.random.default_rng(3)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, InputError
-from .classic import load_protein_model, save_protein_model, select_default
+from .models import load_protein_model, save_protein_model, select_default
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 
@@ -25,7 +25,7 @@ class TwoLayerPredictor:
     ----------
     directory : model directory (default: the shipped offline default). Either the linear default
         (``layer1.json`` + weights, same for ``layer2``;
-        see :func:`tfscope.protein.classic.save_protein_model`) or two ESM checkpoints in ``layer1/``
+        see :func:`tfscope.protein.models.save_protein_model`) or two ESM checkpoints in ``layer1/``
         and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
     """
 
@@ -77,7 +77,7 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
                   test_metrics: bool = True) -> dict:
     """Train both layers of the offline default and write them to ``out_dir``.
 
-    Per layer, :func:`tfscope.protein.classic.select_default` picks by 5-fold CV AUROC on the training set between
+    Per layer, :func:`tfscope.protein.models.select_default` picks by 5-fold CV AUROC on the training set between
     the CV-tuned composition LR and the z-score stack (:mod:`tfscope.protein.stack`; threshold from out-of-fold
     CV predictions).
 

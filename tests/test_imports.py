@@ -1,0 +1,57 @@
+"""The import graph of ``src/tfscope`` has no cycles, and library code never imports a CLI module."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] / "src"
+
+
+def _graph() -> tuple[dict[str, set[str]], set[str]]:
+    mods = {}
+    for p in (ROOT / "tfscope").rglob("*.py"):
+        name = ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        mods[name.removesuffix(".__init__")] = p
+    packages = {n for n, p in mods.items() if p.name == "__init__.py"}
+    edges: dict[str, set[str]] = {n: set() for n in mods}
+    for name, p in mods.items():
+        pkg = name if name in packages else name.rsplit(".", 1)[0]
+        for node in ast.walk(ast.parse(p.read_text())):  # function-level imports count too
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = pkg.split(".")[:len(pkg.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            edges[name] |= {t for t in targets if t in mods and t != name}
+    return edges, packages
+
+
+def test_no_import_cycles_and_no_library_to_cli_imports():
+    edges, packages = _graph()
+    is_cli = lambda m: m.rsplit(".", 1)[-1].startswith("cli") or m.endswith("__main__")  # noqa: E731
+    bad = sorted(f"{a} -> {b}" for a in edges for b in edges[a] if is_cli(b) and not is_cli(a))
+    assert not bad, bad
+    # cycles among modules (a package __init__ re-exporting its children is not a cycle of code)
+    color, cycles = {}, []
+
+    def dfs(u, stack):
+        color[u] = 1
+        stack.append(u)
+        for v in edges[u]:
+            if color.get(v) == 1:
+                cyc = stack[stack.index(v):] + [v]
+                if len({m for m in cyc if m not in packages}) >= 2:
+                    cycles.append(" -> ".join(cyc))
+            elif not color.get(v):
+                dfs(v, stack)
+        stack.pop()
+        color[u] = 2
+
+    for m in edges:
+        if not color.get(m):
+            dfs(m, [])
+    assert not cycles, cycles
