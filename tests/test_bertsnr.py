@@ -108,6 +108,10 @@ def test_shipped_backbone_loads_offline():
     net = BertSNR.from_backbone(d)
     assert net.k == 3 and net.config.hidden_size == 256 and net.config.num_hidden_layers == 4
     assert all(p.dtype == torch.float32 for p in net.parameters())  # fp16 on disk, fp32 in memory
+    from tfscope.snr import _build_bertsnr
+
+    _, meta = _build_bertsnr("bertsnr", {}, None)  # the checkpoint names its backbone
+    assert meta["backbone"] == "shipped:backbone" and meta["backbone_record"]["parameters"] == rec["parameters"]
     x = torch.zeros(2, 4, 100)
     x[:, 2] = 1
     out = net.forward_all(x)

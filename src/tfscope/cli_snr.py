@@ -225,7 +225,10 @@ def cmd_snr_motifs(args) -> int:
     from .motifs.discovery import discover_motif, tomtom_jaspar
     from .report import logo_plot
 
+    from .train import resolve_device
+
     net, cfg = load_checkpoint(args.checkpoint, task="snr")
+    net.to(resolve_device(args.device))  # predict() runs where the model is
     tf = args.tf or cfg["meta"].get("tf")
     data = load_snr(_table_from_args(args))
     data = data.subset((data.split == args.split) & (data.y_seq == 1))
@@ -268,4 +271,5 @@ def add_motifs_cli(s) -> None:
     mo.add_argument("--split", default="test")
     mo.add_argument("--width", type=int, help="motif width (default: the TF's JASPAR matrix width)")
     mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
+    add_device_arg(mo)
     mo.set_defaults(func=cmd_snr_motifs)

@@ -239,7 +239,15 @@ def _build_bertsnr(variant: str, hp: dict, backbone):
         raise InputError("no pretrained DNA BERT backbone found (run `tfscope pretrain` or pass --backbone DIR "
                          "with a DNABERT-style model); `--model bertsnr-scratch` trains without one", str(path))
     net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"))
-    return net, {"backbone": str(path.name if path == default_backbone() else path)}
+    meta = {"backbone": "shipped:" + str(path.name) if path == default_backbone() else str(path)}
+    rec = path / "pretraining.json"
+    if rec.exists():  # name the backbone in the checkpoint: its size, pretraining result and source
+        import json
+
+        r = json.loads(rec.read_text())
+        meta["backbone_record"] = {k: r.get(k) for k in ("k", "bert", "parameters", "heldout_mlm_accuracy",
+                                                           "windows_seen", "sha256_fp32_original")}
+    return net, meta
 
 
 def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto") -> dict:
