@@ -70,7 +70,7 @@ def test_train_snr_bertsnr_variants(tmp_path):
     table = resources_dir() / "snr" / "FOXK1.tsv.gz"
     with pytest.raises(InputError, match="backbone"):
         train_snr(table, model="bertsnr", backbone=tmp_path / "none", verbose=False)
-    r = train_snr(table, model="bertsnr-scratch", hparams={"bert": TINY}, epochs=1, min_samples=0,
+    r = train_snr(table, model="bertsnr-scratch", hparams={"bert": TINY}, epochs=1, min_samples=0, lr=2e-3,
                   out=tmp_path / "ck", verbose=False)
     assert set(r["metrics"]) >= {"nt_auprc", "seq_auroc"} and r["metrics"]["nt_auroc"] > 0.5
     net, cfg = load_checkpoint(tmp_path / "ck", task="snr")
