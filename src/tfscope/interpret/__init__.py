@@ -64,8 +64,8 @@ def shiftsmooth_gradients(f, x: torch.Tensor, *, shift: int = 3, mode: str = "ci
     window). ``shift = 0`` gives the vanilla gradient. Returns ``(B, 4, L)``.
     """
     total = torch.zeros_like(x)
-    count = torch.zeros(x.shape[-1], dtype=x.dtype)
-    ones = torch.ones(1, 1, x.shape[-1], dtype=x.dtype)
+    count = torch.zeros(x.shape[-1], dtype=x.dtype, device=x.device)
+    ones = torch.ones(1, 1, x.shape[-1], dtype=x.dtype, device=x.device)
     for k in range(-shift, shift + 1):
         g = _grad(f, _shift(x, k, mode))
         total += _shift(g, -k, mode)
@@ -119,6 +119,8 @@ def attribute(model: nn.Module, x, *, method: str = "gradient", target: int | No
     x = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x).float()
     if x.dim() != 3 or x.shape[1] != 4:
         raise InputError(f"input must be one-hot of shape (N, 4, L), got {tuple(x.shape)}")
+    p = next(model.parameters(), None)
+    x = x.to(p.device if p is not None else "cpu")  # attributions run where the model is (CPU or GPU)
     was_training = model.training
     model.eval()
     f = _scalar_output(model, target)
@@ -142,10 +144,10 @@ def attribute(model: nn.Module, x, *, method: str = "gradient", target: int | No
                         raise InputError(f"baseline must be 'zeros', 'uniform' or an array, got {baseline!r}")
                     b = torch.zeros_like(xb) if baseline == "zeros" else torch.full_like(xb, 0.25)
                 else:
-                    b = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).expand_as(xb)
+                    b = torch.as_tensor(np.asarray(baseline, dtype=np.float32)).to(xb.device).expand_as(xb)
                 ig = IntegratedGradients(f, multiply_by_inputs=multiply_by_inputs)
                 a = ig.attribute(xb, baselines=b, n_steps=n_steps, internal_batch_size=max(batch_size, 1)).detach()
-            out.append(a.float().numpy())
+            out.append(a.float().cpu().numpy())
     finally:
         model.train(was_training)
     return np.concatenate(out) if out else np.zeros((0, 4, x.shape[-1]), np.float32)
