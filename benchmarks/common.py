@@ -74,8 +74,12 @@ def real_sequence(bp: int, n_records: int = 10) -> tuple[dict[str, str], list[se
 
 def window_scores(tracks: dict, seqs: dict, labels: list[set[str]], names: list[str]) -> dict[str, float]:
     """Mean over TFs of AUROC/AUPRC of per-window max probability against the window's TF labels."""
-    score = np.concatenate([tracks[sid].reshape(len(names), -1, 100).max(-1) for sid in seqs], axis=1)  # (T, nW)
-    return mean_window_metrics(score, labels, names)
+    return mean_window_metrics(window_max(tracks, seqs, len(names)), labels, names)
+
+
+def window_max(tracks: dict, seqs: dict, n_models: int, window: int = 100) -> np.ndarray:
+    """``(T, nW)``: each model's highest probability in each ``window`` bp window of the scanned records."""
+    return np.concatenate([tracks[sid].reshape(n_models, -1, window).max(-1) for sid in seqs], axis=1)
 
 
 def mean_window_metrics(score: np.ndarray, labels: list[set[str]], names: list[str],

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED, load_results, mean_window_metrics, real_sequence, save_results  # noqa: E402
+from common import SHARED, load_results, mean_window_metrics, real_sequence, save_results, window_max  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
 
@@ -54,7 +54,7 @@ def run_zoo(kind: str, seqs: dict, names: list[str], workers: int):
     t0 = time.time()
     sites, tracks = scan(models, seqs, keep_tracks=True, workers=workers)
     dt = time.time() - t0
-    score = np.concatenate([tracks[sid].reshape(len(models), -1, 100).max(-1) for sid in seqs], axis=1)
+    score = window_max(tracks, seqs, len(models))
     snr = float(np.mean([r["nt_auprc"] for r in list_zoo(kind=kind) if r["TF"] in names]))
     return score, len(sites), dt, {"nt_auprc_mean": snr}
 
