@@ -51,8 +51,7 @@ def main():
                 ap.error("--negatives genomic needs --windows")
             from tfscope.data.genomic import GenomicBackground
 
-            background = GenomicBackground.load(args.windows, negatives_per_positive=4.0, min_negatives=40_000,
-                                                max_negatives=80_000)
+            background = GenomicBackground.load(args.windows)  # its defaults are the shipped zoo's recipe
         for table in sorted(Path(args.train).glob("*.tsv.gz")):
             tf = table.name.split(".")[0]
             if (src / tf / "config.json").exists() or (args.tfs and tf not in args.tfs):

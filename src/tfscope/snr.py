@@ -225,7 +225,9 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
 
 def default_backbone() -> Path:
     """Directory of the DNA BERT backbone shipped with tfscope (``resources/backbone``)."""
-    return Path(__file__).parent / "resources" / "backbone"
+    from .resources import resources_dir
+
+    return resources_dir() / "backbone"
 
 
 def _build_bertsnr(variant: str, hp: dict, backbone):

@@ -132,16 +132,17 @@ class GenomicBackground:
     ----------
     windows : :class:`tfscope.multilabel.data.MultiLabelData` with ``start`` (tfbs-multilabel ``windows.tsv.gz``)
     negatives_per_positive : genomic negatives drawn per genomic positive window of the TF (seeded) ...
-    min_negatives, max_negatives : ... but at least / at most this many
+    min_negatives, max_negatives : ... but at least / at most this many (defaults: the recipe of the shipped
+        genomic zoo, chosen on chr7 over 2 per positive with 20k-40k; see ``docs/genomic.md``)
     valid_split : the windows' split that validates and calibrates (``valid`` = chr7)
 
     Use :meth:`load` to read the table. The same object serves every TF (windows are one-hot once).
     """
 
     windows: object
-    negatives_per_positive: float = 2.0
-    min_negatives: int = 20_000
-    max_negatives: int = 40_000
+    negatives_per_positive: float = 4.0
+    min_negatives: int = 40_000
+    max_negatives: int = 80_000
     valid_split: str = "valid"
 
     @classmethod
