@@ -7,11 +7,13 @@ from tfscope.cli import build_parser, main
 from tfscope.errors import InputError
 from tfscope.train import resolve_device
 
-COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"], ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "--checkpoint", "c",
-            "--fasta", "f", "--out", "o"], ["scan", "x.fa"], ["report", "x.fa"], ["pretrain", "--out", "o"],
-            ["demo"], ["multilabel", "train", "--data", "d", "--out", "o"],
-            ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"], ["moe", "train", "--train", "t", "--out", "o"],
-            ["protein", "train", "--out", "o"], ["family", "train", "--out", "o"]]
+COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"],
+            ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "--checkpoint", "c", "--fasta", "f", "--out", "o"],
+            ["scan", "x.fa"], ["report", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
+            ["multilabel", "train", "--data", "d", "--out", "o"],
+            ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"],
+            ["moe", "train", "--train", "t", "--out", "o"], ["protein", "train", "--out", "o"],
+            ["family", "train", "--out", "o"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=[" ".join(c[:2]) for c in COMMANDS])

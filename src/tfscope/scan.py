@@ -190,9 +190,11 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
     workers : int
-        Processes that share the models (CPU models only: models on a GPU scan in this process), each running one torch thread on its share (the output equals a
-        one-thread serial scan; torch's multi-thread reductions differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about 1.35x faster than one
-        process with two threads (small convolutions parallelise poorly inside one process). Needs the ``fork``
+        Processes that share the models (CPU models only: models on a GPU scan in this process), each running one
+        torch thread on its share (the output equals a one-thread serial scan; torch's multi-thread reductions
+        differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
+        1.35x faster than one process with two threads (small convolutions parallelise poorly inside one
+        process). Needs the ``fork``
         start method (Linux); elsewhere one process is used.
 
     Returns
@@ -313,8 +315,8 @@ def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp:
     The windows (all of one length, given in genomic order) are concatenated into records of about ``record_bp``
     bp, scanned like any FASTA (both strands; chunk mode for fully convolutional models, so each nucleotide sees
     its neighbours across window junctions), and each window is scored by its highest nucleotide probability.
-    This is how ``benchmarks/genomic.py`` and ``benchmarks/scan.py`` score the chr8 windows of tfbs-multilabel and
-    how the zoo's call thresholds are calibrated on chr7.
+    The zoo's call thresholds are calibrated this way on chr7 (:func:`tfscope.snr.calibrate_threshold`);
+    ``benchmarks/genomic.py`` scores chr8 the same way (its own :func:`scan` call, since it also counts the calls).
 
     Raises
     ------

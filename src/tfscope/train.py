@@ -17,9 +17,6 @@ import torch
 from torch import nn
 
 
-DEVICES = ("auto", "cpu", "cuda")
-
-
 def resolve_device(device: str | None = "auto") -> str:
     """Torch device string for a ``--device`` value: ``auto`` (or None) = ``cuda`` when available, else ``cpu``;
     ``cpu``; ``cuda`` / ``cuda:N``.
