@@ -47,10 +47,10 @@ WINDOWS = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 
 def run_zoo(kind: str, seqs: dict, names: list[str], workers: int):
     """Window scores ``(T, nW)``, calls, seconds and the paper-protocol mean nt AUPRC of one bundled zoo."""
-    from tfscope.scan import load_scan_models, scan
-    from tfscope.zoo import list_zoo, zoo_checkpoints
+    from tfscope.scan import scan
+    from tfscope.zoo import list_zoo, load_zoo
 
-    models = load_scan_models(zoo_checkpoints(names, kind=kind))
+    models = load_zoo(names, kind=kind)
     t0 = time.time()
     sites, tracks = scan(models, seqs, keep_tracks=True, workers=workers)
     dt = time.time() - t0

@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import load_results, real_sequence, save_results, window_scores  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.scan import load_scan_models, scan  # noqa: E402
-from tfscope.zoo import zoo_checkpoints  # noqa: E402
+from tfscope.scan import scan  # noqa: E402
+from tfscope.zoo import load_zoo  # noqa: E402
 
 
 def main():
@@ -38,7 +38,7 @@ def main():
                          "architecture, and benchmarks/genomic.py compares their calls)")
     args = ap.parse_args()
     seqs, labels = real_sequence(args.bp)
-    models = load_scan_models(zoo_checkpoints(kind=args.zoo))
+    models = load_zoo(kind=args.zoo)
     names = [m.name for m in models]
     width = models[0].model.stem[0].out_channels
     doc = load_results("scan")

@@ -1,4 +1,14 @@
-"""Build the bundled model zoo (``src/tfscope/resources/zoo``) from per-TF checkpoints.
+"""Build the bundled model zoos (``src/tfscope/resources/zoo``).
+
+**The genomic zoo** (default of ``tfscope scan``) is one multi-TF model (:mod:`tfscope.multitask`):
+
+``python scripts/build_zoo.py CKPTS --multitask --train ../shared/data/tfbs-snr
+--windows ../shared/data/tfbs-multilabel/windows.tsv.gz --max-minutes 55``
+
+trains it into ``CKPTS/multitask`` (skipped when that checkpoint is complete, i.e. calibrated), then installs it
+into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and family.
+
+**Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
 With ``--train DATA_DIR`` it first trains the zoo model (the dilated residual CNN, ``--channels`` wide) for every
 TF table of ``DATA_DIR`` on the BertSNR split through :func:`tfscope.snr.train_snr` (validation threshold and test
@@ -9,10 +19,11 @@ from ``python benchmarks/snr.py --models dilated --save-checkpoints CKPTS`` work
 With ``--negatives genomic --windows ../shared/data/tfbs-multilabel/windows.tsv.gz`` each TF also trains against
 real genome windows (:class:`tfscope.data.genomic.GenomicBackground`: its sites + genomic negatives from the train
 chromosomes, chr7 for validation and the window-level call threshold, chr7/chr8 never trained on); that is how the
-default zoo (``resources/zoo/genomic``) is built. ``--zoo shuffled|genomic`` names the package folder written.
+first genomic zoo (per-TF models, replaced by the multi-TF one) was built. ``--zoo shuffled|genomic`` names the
+package folder written.
 
 Usage: ``python scripts/build_zoo.py CKPTS [--model dilated] [--train ../shared/data/tfbs-snr --channels 16]
-[--negatives genomic --windows WINDOWS] [--tfs TF ...] [--zoo genomic] [--no-install]``
+[--negatives genomic --windows WINDOWS] [--tfs TF ...] [--zoo genomic] [--no-install]`` or with ``--multitask``.
 """
 
 from __future__ import annotations
@@ -23,9 +34,45 @@ import shutil
 from pathlib import Path
 
 
-def main():
+def jaspar_record(tf: str) -> dict:
+    """The TF's JASPAR 2022 matrix id, name, class and family (pyjaspar, offline)."""
     from tfscope.motifs.jaspar import jaspar_motif
 
+    m = jaspar_motif(tf)
+    return {"jaspar_id": m.matrix_id, "jaspar_name": m.name, "tf_class": "; ".join(m.tf_class),
+            "tf_family": "; ".join(m.tf_family)}
+
+
+def build_multitask(args) -> None:
+    """Train (unless done) and install the multi-TF genomic zoo (see the module docstring)."""
+    from tfscope.zoo import zoo_dir
+
+    src = Path(args.checkpoints) / "multitask"
+    done = (src / "config.json").exists() and json.loads((src / "config.json").read_text())["meta"].get("per_tf")
+    if not done:
+        if not (args.train and args.windows):
+            raise SystemExit("--multitask needs --train DATA_DIR and --windows WINDOWS (or a finished CKPTS/multitask)")
+        from tfscope.multitask import train_multitask
+
+        r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs,
+                            max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
+        print(f"trained {len(r['tfs'])} TFs in {r['train_seconds']:.0f} s", flush=True)
+    if args.no_install:
+        return
+    cfg = json.loads((src / "config.json").read_text())
+    for tf, rec in cfg["meta"]["per_tf"].items():
+        rec.update(jaspar_record(tf))
+    cfg["meta"].pop("history", None)
+    dst = zoo_dir(args.zoo or "genomic")
+    shutil.rmtree(dst, ignore_errors=True)
+    dst.mkdir(parents=True)
+    shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
+    (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file()) / 2**20
+    print(f"zoo: one {len(cfg['meta']['tfs'])}-TF model, {size:.1f} MiB in {dst}")
+
+
+def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoints")
     ap.add_argument("--model", default="dilated")
@@ -40,7 +87,11 @@ def main():
     ap.add_argument("--zoo", choices=["genomic", "shuffled"], help="package zoo folder to write "
                     "(default: the --negatives kind)")
     ap.add_argument("--no-install", action="store_true", help="train only; do not copy into the package")
+    ap.add_argument("--multitask", action="store_true", help="the genomic zoo: one multi-TF model (see above)")
+    ap.add_argument("--device", default="auto", help="training device of --multitask (auto|cpu|cuda[:N])")
     args = ap.parse_args()
+    if args.multitask:
+        return build_multitask(args)
     src = Path(args.checkpoints) / args.model
     if args.train:
         from tfscope.snr import train_snr
@@ -72,9 +123,7 @@ def main():
         if not (d / "config.json").exists():
             continue
         cfg = json.loads((d / "config.json").read_text())
-        m = jaspar_motif(d.name)
-        cfg["meta"].update({"jaspar_id": m.matrix_id, "jaspar_name": m.name, "tf_class": "; ".join(m.tf_class),
-                            "tf_family": "; ".join(m.tf_family)})
+        cfg["meta"].update(jaspar_record(d.name))
         cfg["meta"].pop("history", None)
         out = dst / d.name
         shutil.rmtree(out, ignore_errors=True)

@@ -11,7 +11,7 @@ from tfscope.data.genomic import (HOLDOUT_CHROMS, GenomicBackground, genomic_lab
 from tfscope.errors import InputError
 from tfscope.scan import ScanModel, scan, window_max_scores
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import call_meaning, list_zoo, zoo_checkpoints, zoo_dir, zoo_tfs
+from tfscope.zoo import call_meaning, list_zoo, load_zoo, zoo_dir, zoo_tfs
 
 HEADER = "id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"
 
@@ -137,7 +137,7 @@ def test_two_zoos_bundled():
         assert 0 <= r["call_precision"] <= 1 and "chr7" in r["call_meaning"]
         assert np.isnan(s[tf]["call_precision"]) and "shuffled" in s[tf]["call_meaning"]
     with pytest.raises(InputError, match="unknown zoo"):
-        zoo_checkpoints(["FOXK1"], kind="nope")
+        load_zoo(["FOXK1"], kind="nope")
 
 
 def test_cli_scan_zoo_choice(tmp_path):
@@ -150,3 +150,57 @@ def test_cli_scan_zoo_choice(tmp_path):
                      "--quiet", "--workers", "1"]) == 0
         n[kind] = len(out.read_text().splitlines())
     assert n["genomic"] < n["shuffled"]
+
+
+def test_multitask_zoo_data_training_and_loading(tmp_path):
+    """The multi-TF genomic zoo: genome windows labelled for every TF (test sites masked per TF), paper-protocol
+    rows (bound: own TF only; shuffled: negative for all), one checkpoint scanned as one ScanModel per TF."""
+    import shutil
+
+    import torch
+
+    from tfscope.multitask import build_data, masked_nucleotide_loss, train_multitask
+    from tfscope.scan import load_scan_models
+
+    table, wins, genome, sites = _tables(tmp_path, _genome())
+    snr = tmp_path / "snr"
+    snr.mkdir()
+    for tf in ("TFX", "TFY"):  # a second TF (same sites) to exercise the T axis
+        shutil.copyfile(table, snr / f"{tf}.tsv.gz")
+    train, valid, valid_windows, iv, tfs = build_data(wins, snr, pairs_per_tf=5, verbose=False)
+    assert tfs == ["TFX", "TFY"] and train.y.shape[1:] == (2, 100) and len(valid_windows) == len(valid)
+    g = train.source == "genome"
+    assert g.sum() == 60 and (train.source == "bound").sum() == (train.source == "shuffled").sum() <= 10
+    test_sites = [(c, a) for c, a, s in zip(iv["TFX"].chrom, iv["TFX"].start, iv["TFX"].split) if s == "test"]
+    masked = np.flatnonzero(g & (train.mask[:, 0] == 0))
+    assert len(masked) >= len(test_sites) >= 1 and (train.mask[masked] == 0).all()  # both TFs share the sites
+    assert (train.mask[train.source == "shuffled"] == 1).all() and not train.y[train.source == "shuffled"].any()
+    bound = np.flatnonzero(train.source == "bound")
+    assert (train.mask[bound].sum(1) == 1).all() and all(train.y[i, train.mask[i].argmax()].any() for i in bound)
+    assert valid.mask.all() and valid.y[:, 0].max(1).sum() >= sum(c == "chr7" for c, _, _ in sites)
+    # masked pairs do not count in the loss
+    logits = torch.zeros(2, 2, 100)
+    y = torch.ones(2, 2, 100)
+    m = torch.tensor([[1, 0], [0, 0]])
+    assert torch.isclose(masked_nucleotide_loss(logits, y, m), torch.tensor(np.log(2.0), dtype=torch.float32))
+
+    r = train_multitask(wins, snr, out=tmp_path / "zoo", channels=4, n_blocks=2, epochs=1, pairs_per_tf=5,
+                        verbose=False)
+    assert set(r["per_tf"]) == {"TFX", "TFY"} and "nt_auprc" in r["per_tf"]["TFX"]["test_metrics"]
+    models = load_scan_models([tmp_path / "zoo"])
+    assert [m.name for m in models] == ["TFX", "TFY"] and [m.output for m in models] == [0, 1]
+    assert models[0].model is models[1].model and models[0].inference_model is models[1].inference_model
+    assert models[1].threshold == r["per_tf"]["TFY"]["threshold"]
+    # one pass for all TFs equals each TF's output track scanned on its own
+    seqs = {"a": genome["chr8"][:1500], "b": genome["chr2"][:700]}
+    _, tracks = scan(models, seqs, keep_tracks=True)
+    for m in models:
+        _, own = scan([ScanModel(m.name, m.single_output(), m.threshold)], seqs, keep_tracks=True)
+        for k in seqs:
+            np.testing.assert_allclose(tracks[k][m.output], own[k][0], atol=1e-5)
+    # the zoo functions read the multi-TF layout
+    rows = list_zoo(tmp_path / "zoo")
+    assert [r_["TF"] for r_ in rows] == ["TFX", "TFY"] and all("chr7" in r_["call_meaning"] for r_ in rows)
+    assert [m.name for m in load_zoo(["tfy"], tmp_path / "zoo")] == ["TFY"]
+    with pytest.raises(InputError, match="unknown TF 'NOPE'"):
+        load_zoo(["NOPE"], tmp_path / "zoo")

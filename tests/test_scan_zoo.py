@@ -8,7 +8,7 @@ from tfscope.errors import InputError
 from tfscope.io import read_bed
 from tfscope.scan import call_sites, load_scan_models, scan_tracks
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import list_zoo, zoo_checkpoints, zoo_tfs
+from tfscope.zoo import list_zoo, load_zoo, zoo_tfs
 
 
 def test_zoo_lists_models():
@@ -17,11 +17,11 @@ def test_zoo_lists_models():
     for r in rows:
         assert r["jaspar_id"].startswith("MA") and 0 < r["threshold"] < 1 and r["nt_auprc"] > 0.5
     with pytest.raises(InputError, match="unknown TF 'NOPE'"):
-        zoo_checkpoints(["NOPE"])
+        load_zoo(["NOPE"])
 
 
 def test_scan_strand_symmetry_and_n_runs():
-    models = load_scan_models(zoo_checkpoints(["FOXK1"]))
+    models = load_zoo(["FOXK1"])
     rng = np.random.default_rng(0)
     seq = "".join(rng.choice(list("ACGT"), 300))
     seq = seq[:120] + "TGTTTAC" + seq[127:]  # a forkhead core
@@ -89,7 +89,7 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
 
     rng = np.random.default_rng(1)
     seq = "".join(rng.choice(list("ACGT"), 2500)) + "N" * 700 + "".join(rng.choice(list("ACGT"), 1800))
-    models = load_scan_models(zoo_checkpoints(["KLF4", "E2F1"]))
+    models = load_zoo(["KLF4", "E2F1"])
     assert all(m.receptive_field for m in models)
     f1, r1 = scan_tracks(models, seq, chunk=500)
     f2, r2 = scan_tracks(models, seq, chunk=7000)
@@ -98,12 +98,13 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     margin = models[0].receptive_field // 2 + 1
     x = torch.from_numpy(np.pad(one_hot([seq]), ((0, 0), (0, 0), (margin, margin))))
     with torch.no_grad():
-        full = torch.sigmoid(models[0].model(x))[0, margin:-margin].numpy()
+        full = torch.sigmoid(models[0].single_output()(x))[0, margin:-margin].numpy()
     full *= one_hot([seq])[0].sum(0) > 0
     np.testing.assert_allclose(f1[0], full, atol=1e-4)
     assert (f1[:, 2500:3200] == 0).all()
     # window mode (how the models were trained) agrees on where the strongest signal is
-    fw, rw = scan_tracks([ScanModel(m.name, m.model, m.threshold) for m in models], seq, mode="window")
+    fw, rw = scan_tracks([ScanModel(m.name, m.model, m.threshold, output=m.output) for m in models], seq,
+                        mode="window")
     a, b = np.maximum(f1, r1), np.maximum(fw, rw)
     assert all(np.corrcoef(a[i], b[i])[0, 1] > 0.5 for i in range(2))
     with pytest.raises(ValueError):
@@ -118,7 +119,7 @@ def test_scan_workers_match_serial():
 
     rng = np.random.default_rng(2)
     seqs = {f"s{i}": "".join(rng.choice(list("ACGT"), 3000 + 500 * i)) for i in range(3)}
-    models = load_scan_models(zoo_checkpoints(["KLF4", "E2F1", "FOXK1"]))
+    models = load_zoo(["KLF4", "E2F1", "FOXK1"])
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -16,15 +16,14 @@ ZOO_HELP = ("genomic (default): trained against real genome background, threshol
 
 def _models(args):
     from .scan import load_scan_models
-    from .zoo import zoo_checkpoints
 
     if args.checkpoint:
         return load_scan_models(args.checkpoint, device=args.device), None
-    from .zoo import list_zoo
+    from .zoo import list_zoo, load_zoo
 
-    ck = zoo_checkpoints(args.tfs, kind=args.zoo)
-    names = {p.name for p in ck}
-    return load_scan_models(ck, device=args.device), [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
+    models = load_zoo(args.tfs, kind=args.zoo, device=args.device)
+    names = {m.name for m in models}
+    return models, [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
 
 
 def _fasta(args) -> Path:

@@ -64,9 +64,9 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
           f"{hit}/{n_known} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
     from .report import write_report
-    from .zoo import list_zoo, zoo_checkpoints
+    from .zoo import list_zoo, load_zoo
 
-    zoo_models = load_scan_models(zoo_checkpoints())
+    zoo_models = load_zoo()
     zoo_sites, zoo_tracks = scan(zoo_models, seqs, keep_tracks=True)
     write_bed(out / "zoo_sites.bed", zoo_sites)
     write_report(out / "report.html", sequences=seqs, sites=zoo_sites, tracks=zoo_tracks, models=zoo_models,

@@ -144,7 +144,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
             win = seq[a:a + m.window]
             x = one_hot([win], length=m.window)
             target = min(center - a, m.window - 1)
-            attr = attribute(m.model, x, method=attribution_method, target=target)[0]
+            attr = attribute(m.single_output(), x, method=attribution_method, target=target)[0]
             parts.append(f'<img alt="attribution {s.name}" src="'
                          f'{logo_plot(attr, f"{s.name} {s.chrom}:{a}-{a + m.window} (site {s.start}-{s.end})", information=False)}">')
     if model_rows:

@@ -19,6 +19,7 @@ probability and its strand the strand with the higher mean.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,22 +34,48 @@ class ScanModel:
     """A loaded model ready to scan: label (TF name), nn.Module, probability threshold, window length.
 
     A model with an integer ``receptive_field`` attribute is scanned in chunk mode through a conv/BN-fused copy
-    (:attr:`inference_model`); others in window mode.
+    (:attr:`inference_model`); others in window mode. ``output`` selects one track of a multi-output model
+    (``(N, T, L)`` logits, e.g. the multi-TF genomic zoo of :mod:`tfscope.multitask`): ScanModels that share one
+    such ``model`` share its fused copy, and :func:`scan_tracks` runs it once for all of them.
     """
 
     name: str
     model: torch.nn.Module
     threshold: float = 0.5
     window: int = 100
+    output: int | None = None
 
     def __post_init__(self):
         self.model.eval()
         self.receptive_field = getattr(self.model, "receptive_field", None)
         self.inference_model = self.model
         if self.receptive_field is not None:
-            from torch.fx.experimental.optimization import fuse
+            if self.model not in _FUSED:
+                from torch.fx.experimental.optimization import fuse
 
-            self.inference_model = fuse(self.model)
+                _FUSED[self.model] = fuse(self.model)
+            self.inference_model = _FUSED[self.model]
+
+    def single_output(self) -> torch.nn.Module:
+        """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions)."""
+        return self.model if self.output is None else SelectOutput(self.model, self.output)
+
+
+class SelectOutput(torch.nn.Module):
+    """One output track ``(N, L)`` of a multi-output model ``(N, T, L)``."""
+
+    def __init__(self, model: torch.nn.Module, index: int):
+        super().__init__()
+        self.model, self.index = model, index
+        if getattr(model, "receptive_field", None) is not None:  # fully convolutional like the model
+            self.receptive_field = model.receptive_field
+
+    def forward(self, x):
+        return self.model(x)[:, self.index]
+
+
+#: fused inference copies per model, so that the ScanModels of one multi-TF model share one copy
+_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
 def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +106,8 @@ def _chunks(x: np.ndarray, chunk: int, margin: int) -> np.ndarray:
 
 
 def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
-    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)``; runs on
-    the device of ``net``'s parameters."""
+    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)`` (or
+    ``(n, T, L)`` for a multi-output model); runs on the device of ``net``'s parameters."""
     p = next(net.parameters(), None)
     dev = p.device if p is not None else torch.device("cpu")
     pf, pr = [], []
@@ -124,6 +151,15 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
     fwd = np.zeros((len(models), Sp), np.float32)
     rev = np.zeros_like(fwd)
     pieces = {}  # shared inputs per (mode, size)
+    outputs = {}  # (model, mode) -> both-strand outputs, shared by the ScanModels of one multi-output model
+
+    def run(m, key, xt, xr, batch):
+        k = (id(m.inference_model), key)
+        if k not in outputs:
+            outputs[k] = _both_strands(m.inference_model, xt, xr, batch)
+        pf, pr = outputs[k]
+        return (pf, pr) if m.output is None else (pf[:, m.output], pr[:, m.output])
+
     for m_i, m in enumerate(models):
         if m.receptive_field is not None and mode == "auto":
             margin = m.receptive_field // 2 + 1
@@ -136,7 +172,7 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
             keep, xt, xr, n = pieces[key]
             if not len(keep):
                 continue
-            pf, pr = _both_strands(m.inference_model, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])))
+            pf, pr = run(m, key, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])))
             for track, p in ((fwd, pf), (rev, pr)):
                 full = np.zeros((n, chunk), np.float32)
                 full[keep] = p[:, margin:margin + chunk]
@@ -154,7 +190,7 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
             idx, cover, xt, xr = pieces[key]
             if not len(xt):
                 continue
-            pf, pr = _both_strands(m.inference_model, xt, xr, batch_size)
+            pf, pr = run(m, key, xt, xr, batch_size)
             fwd[m_i] = np.bincount(idx, weights=pf.ravel(), minlength=Sp) / cover
             rev[m_i] = np.bincount(idx, weights=pr.ravel(), minlength=Sp) / cover
     fwd *= is_base
@@ -190,7 +226,8 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
     workers : int
-        Processes that share the models (CPU models only: models on a GPU scan in this process), each running one
+        Processes that share the models (the ScanModels of one multi-output model count as one; CPU models only:
+        models on a GPU scan in this process), each running one
         torch thread on its share (the output equals a one-thread serial scan; torch's multi-thread reductions
         differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
         1.35x faster than one process with two threads (small convolutions parallelise poorly inside one
@@ -203,12 +240,16 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     """
     import multiprocessing as mp
 
-    workers = max(1, min(workers, len(models)))
+    units: dict[int, list[int]] = {}  # ScanModels of one multi-output model go to one worker
+    for i, m in enumerate(models):
+        units.setdefault(id(m.model), []).append(i)
+    units = list(units.values())
+    workers = max(1, min(workers, len(units)))
     on_gpu = any(p.is_cuda for m in models for p in m.model.parameters())
     if workers > 1 and not on_gpu and "fork" in mp.get_all_start_methods():  # CUDA cannot be forked
         global _FORK_STATE
         _FORK_STATE = (models, sequences)  # inherited by the forked workers, not pickled
-        shares = [list(range(i, len(models), workers)) for i in range(workers)]
+        shares = [sum(units[i::workers], []) for i in range(workers)]
         args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
                     mode=mode, chunk=chunk)
         try:
@@ -290,10 +331,27 @@ def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
 
 
-def load_scan_models(checkpoints, *, device: str = "cpu") -> list[ScanModel]:
-    """Load ``snr`` checkpoints as :class:`ScanModel` (label = the checkpoint's TF, threshold from validation) on
-    ``device`` (:func:`tfscope.train.resolve_device`: ``auto``, ``cpu``, ``cuda``)."""
+def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[ScanModel]:
+    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
+    ``auto``, ``cpu``, ``cuda``).
+
+    A per-TF checkpoint gives one ScanModel (label = its TF, threshold from validation); a multi-TF checkpoint
+    (``meta.tfs``, :mod:`tfscope.multitask`) gives one ScanModel per TF, sharing the network, with each TF's
+    calibrated threshold (``meta.per_tf``).
+
+    Parameters
+    ----------
+    tfs : list of str, optional
+        Keep only these TFs of multi-TF checkpoints (case-insensitive; default all).
+
+    Raises
+    ------
+    InputError
+        For a TF in ``tfs`` that a multi-TF checkpoint lacks, and any checkpoint error
+        (:func:`tfscope.checkpoint.load_checkpoint`).
+    """
     from .checkpoint import load_checkpoint
+    from .errors import InputError
     from .train import resolve_device
 
     device = resolve_device(device)
@@ -302,8 +360,19 @@ def load_scan_models(checkpoints, *, device: str = "cpu") -> list[ScanModel]:
         net, cfg = load_checkpoint(c, task="snr")
         net.to(device)
         meta = cfg.get("meta", {})
-        out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)),
-                             int(meta.get("window", 100))))
+        window = int(meta.get("window", 100))
+        if "tfs" not in meta:
+            out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)), window))
+            continue
+        names = list(meta["tfs"])
+        lookup = {t.upper(): i for i, t in enumerate(names)}
+        want = [t.upper() for t in tfs] if tfs else [t.upper() for t in names]
+        for t in want:
+            if t not in lookup:
+                raise InputError(f"unknown TF {t!r}; the model has: {', '.join(names)}", str(c))
+            i = lookup[t]
+            thr = float(meta.get("per_tf", {}).get(names[i], {}).get("threshold", 0.5))
+            out.append(ScanModel(names[i], net, thr, window, output=i))
     return out
 
 

@@ -42,17 +42,22 @@ class DilatedResNet(nn.Module):
         Odd kernel width of the dilated convolutions.
     dropout : float
         Dropout inside each block.
+    n_outputs : int, optional
+        None (default): one logit track, a per-TF model. An int T: T tracks of one multi-TF model whose trunk all
+        TFs share (:mod:`tfscope.multitask`, the genomic zoo).
 
     Shapes
     ------
-    input ``(N, 4, L)`` one-hot; output ``(N, L)`` logits.
+    input ``(N, 4, L)`` one-hot; output ``(N, L)`` logits, or ``(N, n_outputs, L)`` when ``n_outputs`` is set.
     """
 
-    def __init__(self, channels: int = 64, n_blocks: int = 5, kernel: int = 3, dropout: float = 0.1):
+    def __init__(self, channels: int = 64, n_blocks: int = 5, kernel: int = 3, dropout: float = 0.1,
+                 n_outputs: int | None = None):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv1d(4, channels, 7, padding=3), nn.BatchNorm1d(channels), nn.ReLU())
         self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
-        self.head = nn.Conv1d(channels, 1, 1)
+        self.n_outputs = n_outputs
+        self.head = nn.Conv1d(channels, n_outputs or 1, 1)
         #: nucleotides that influence one output (stem 7 + two dilated convolutions per block); declares the model
         #: fully convolutional, so :mod:`tfscope.scan` can run it on long chunks instead of 100 bp windows
         self.receptive_field = 7 + sum(2 * (kernel - 1) * 2 ** i for i in range(n_blocks))
@@ -62,4 +67,5 @@ class DilatedResNet(nn.Module):
         return self.blocks(self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(x)).squeeze(1)
+        out = self.head(self.embed(x))
+        return out.squeeze(1) if self.n_outputs is None else out
