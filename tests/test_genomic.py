@@ -204,3 +204,7 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     assert [m.name for m in load_zoo(["tfy"], tmp_path / "zoo")] == ["TFY"]
     with pytest.raises(InputError, match="unknown TF 'NOPE'"):
         load_zoo(["NOPE"], tmp_path / "zoo")
+    from tfscope.snr import evaluate_snr  # the paper protocol on one TF's track
+
+    got = evaluate_snr(tmp_path / "zoo", snr / "TFY.tsv.gz")
+    assert got["nt_auprc"] == pytest.approx(r["per_tf"]["TFY"]["test_metrics"]["nt_auprc"], abs=1e-6)

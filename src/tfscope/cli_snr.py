@@ -61,7 +61,8 @@ def cmd_snr_evaluate(args) -> int:
     from .io.atomic import atomic_write
     from .snr import evaluate_snr
 
-    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device)
+    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
+                     tf=args.tf)
     print_json(m)
     if args.json:
         import json

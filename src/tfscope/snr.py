@@ -252,18 +252,25 @@ def _build_bertsnr(variant: str, hp: dict, backbone):
     return net, meta
 
 
-def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto") -> dict:
+def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto", tf: str | None = None) -> dict:
     """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row), predicted
     on ``device`` (``auto``: CUDA when available).
+
+    A multi-TF checkpoint (:mod:`tfscope.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
+    (default: the table's file name stem, e.g. ``KLF4`` for ``KLF4.tsv.gz``).
 
     Raises
     ------
     CheckpointError
         If the checkpoint is not an ``snr`` model.
     InputError
-        Bad table, or no rows in ``split``.
+        Bad table, no rows in ``split``, or a TF that a multi-TF checkpoint lacks.
     """
+    from .scan import load_scan_models
+
     net, cfg = load_checkpoint(checkpoint, task=TASK)
+    if "tfs" in cfg.get("meta", {}):
+        net = load_scan_models([checkpoint], tfs=[tf or Path(table).name.split(".")[0]])[0].single_output()
     data = load_snr(table, window=None)
     if split != "all":
         data = data.subset(data.split == split)
