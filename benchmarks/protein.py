@@ -11,6 +11,11 @@ the shipped default (``src/tfscope/protein/default_model``) with :func:`tfscope.
 the de-duplicated protocol (test scored once, in PROVENANCE.json). ``--conflicts`` writes
 ``results/protein.layer2_conflicts.tsv`` (every layer-2 sequence that occurs with both labels, ids per side).
 
+``--methylselex`` adds the rows of dataset ``layer2-methylselex``: the rebuilt layer-2 set (methyl-HT-SELEX calls,
+:mod:`tfscope.protein.methylselex`) under grouped 5-fold CV (``split`` = ``cluster-cv`` / ``family-cv``), for the
+``family-majority`` baseline and the shipped recipe (``offline-default``); see :func:`methylselex_benchmark`.
+``--write-default --write-default-layers layer2`` retrains only the layer-2 default.
+
 ``--motifs`` writes ``results/protein.motifs.md`` (+ ``.tsv``): 3-mers enriched in TFs vs non-TFs and in TFPMs vs
 TFPNMs (de-duplicated training sets; one-sided Fisher, BH q), 3-mers enriched in high-importance residues of the
 linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--attention-figure`` LoRA-tunes a
@@ -18,7 +23,7 @@ linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--at
 last-layer attention for one TF (``figures/protein_attention.png``): it demonstrates the pipeline, not biology.
 
 Usage: ``python benchmarks/protein.py [--models offline-default composition-lr ...] [--datasets layer1 ...]
-[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models]``
+[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models] [--methylselex]``
 """
 
 from __future__ import annotations
