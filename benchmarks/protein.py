@@ -11,6 +11,11 @@ the shipped default (``src/tfscope/protein/default_model``) with :func:`tfscope.
 the de-duplicated protocol (test scored once, in PROVENANCE.json). ``--conflicts`` writes
 ``results/protein.layer2_conflicts.tsv`` (every layer-2 sequence that occurs with both labels, ids per side).
 
+``--methylselex`` adds the rows of dataset ``layer2-methylselex``: the rebuilt layer-2 set (methyl-HT-SELEX calls,
+:mod:`tfscope.protein.methylselex`) under grouped 5-fold CV (``split`` = ``cluster-cv`` / ``family-cv``), for the
+``family-majority`` baseline and the shipped recipe (``offline-default``); see :func:`methylselex_benchmark`.
+``--write-default --write-default-layers layer2`` retrains only the layer-2 default.
+
 ``--motifs`` writes ``results/protein.motifs.md`` (+ ``.tsv``): 3-mers enriched in TFs vs non-TFs and in TFPMs vs
 TFPNMs (de-duplicated training sets; one-sided Fisher, BH q), 3-mers enriched in high-importance residues of the
 linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--attention-figure`` LoRA-tunes a
@@ -18,7 +23,7 @@ linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--at
 last-layer attention for one TF (``figures/protein_attention.png``): it demonstrates the pipeline, not biology.
 
 Usage: ``python benchmarks/protein.py [--models offline-default composition-lr ...] [--datasets layer1 ...]
-[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models]``
+[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models] [--methylselex]``
 """
 
 from __future__ import annotations
@@ -139,6 +144,106 @@ def offline_default(sp, seed):
     return m.predict_proba(sp.test_seqs), m.threshold, {"cv_auroc": cv, "chosen": ch["model"] + extra}
 
 
+METHYLSELEX = "layer2-methylselex"
+METHYLSELEX_SPLITS = {"cluster-cv": "sequence-identity cluster (40 %)", "family-cv": "DNA-binding family (Lambert 2018)"}
+
+
+def methylselex_benchmark(doc: dict, seeds, folds: int = 5) -> None:
+    """Grouped CV on the rebuilt layer-2 set (:mod:`tfscope.protein.methylselex`, issue 17).
+
+    Two protocols: ``cluster-cv`` (StratifiedGroupKFold over 40 %-identity sequence clusters) and ``family-cv``
+    (groups = DNA-binding family, so no family is on both sides). Per protocol and seed, every fold fits
+    ``offline-default`` (the shipped recipe: :func:`tfscope.protein.models.select_default` with the alignment kNN
+    candidate, CV-chosen on the training folds only) and the ``family-majority`` baseline (TFPM fraction of the
+    protein's family in the training folds; majority label for MCC); metrics are computed on the pooled
+    out-of-fold predictions and averaged over seeds (``sd`` = spread over seeds). Rows replace earlier ones.
+    """
+    from collections import Counter
+
+    from tfscope.protein.methylselex import family_majority, grouped_folds, load_methylselex
+    from tfscope.protein.models import select_default
+
+    ds = load_methylselex()
+    fam = np.array(ds.family)
+    print(f"{METHYLSELEX}: {ds.notes}", flush=True)
+    for split, what in METHYLSELEX_SPLITS.items():
+        groups = ds.cluster if split == "cluster-cv" else fam
+        mets = {"family-majority": [], "offline-default": []}
+        chosen, t0 = Counter(), time.time()
+        pooled = []  # (default score, default threshold, baseline score, baseline call) per seed, for the bootstrap
+        for seed in seeds:
+            score = {k: np.zeros(len(ds.y)) for k in mets}
+            call = np.zeros(len(ds.y))
+            thr = np.zeros(len(ds.y))
+            for tr, te in grouped_folds(ds.y, groups, folds, seed):
+                assert not set(groups[tr].tolist()) & set(groups[te].tolist())
+                score["family-majority"][te], call[te] = family_majority(fam[tr], ds.y[tr], fam[te])
+                m = select_default([ds.seqs[i] for i in tr], ds.y[tr], labels=ds.labels, seed=seed, alignment=True,
+                                   groups=ds.cluster[tr])
+                score["offline-default"][te] = m.predict_proba([ds.seqs[i] for i in te])
+                thr[te] = m.threshold
+                chosen[m.meta["choice"]["model"]] += 1
+            fm = binary_metrics(ds.y, score["family-majority"])
+            fm.update({k: v for k, v in binary_metrics(ds.y, call).items() if k != "auroc"})
+            mets["family-majority"].append(fm)
+            mets["offline-default"].append(binary_metrics(ds.y, score["offline-default"], threshold=thr))
+            pooled.append((score["offline-default"].copy(), thr.copy(), score["family-majority"].copy(), call.copy()))
+            print(f"  {split} seed {seed}: " + "; ".join(f"{k} AUROC {v[-1]['auroc']:.3f} MCC {v[-1]['mcc']:.3f}"
+                                                          for k, v in mets.items()), flush=True)
+        doc["rows"] = [r for r in doc["rows"] if not (r["dataset"] == METHYLSELEX and r.get("split") == split)]
+        notes = {"family-majority": "TFPM fraction of the protein's DNA-binding family in the training folds "
+                                    "(MCC: family majority label)",
+                 "offline-default": "shipped recipe refitted per fold; chosen " +
+                                    ", ".join(f"{k} x{v}" for k, v in chosen.most_common())}
+        delta = paired_bootstrap(ds.y, pooled, seed=0)
+        print(f"  {split}: default - baseline AUROC {delta['auroc'][0]:+.3f} (95% CI {delta['auroc'][1]:+.3f}, "
+              f"{delta['auroc'][2]:+.3f}), MCC {delta['mcc'][0]:+.3f} (95% CI {delta['mcc'][1]:+.3f}, "
+              f"{delta['mcc'][2]:+.3f})", flush=True)
+        for k, (v, lo, hi) in delta.items():
+            doc["rows"].append({"model": "offline-default minus family-majority", "dataset": METHYLSELEX,
+                                "split": split, "metric": f"delta_{k}", "value": v, "ci95_low": lo, "ci95_high": hi,
+                                "n_boot": 2000, "note": "paired bootstrap over proteins (same resample for both "
+                                "models), difference of seed-averaged pooled out-of-fold metrics"})
+        for name, runs in mets.items():
+            for k in METRICS:
+                vals = [r["recall" if k == "sensitivity" else k] for r in runs]
+                doc["rows"].append({"model": name, "dataset": METHYLSELEX, "split": split, "metric": k,
+                                    "value": float(np.mean(vals)), "sd": float(np.std(vals)), "n_repeats": len(vals),
+                                    "n": int(len(ds.y)), "n_pos": int(ds.y.sum()),
+                                    "protocol": f"{folds}-fold StratifiedGroupKFold, groups = {what}; pooled "
+                                                f"out-of-fold predictions; mean over seeds {list(seeds)}",
+                                    "note": notes[name], "seconds": round(time.time() - t0, 1)})
+
+
+def paired_bootstrap(y, pooled, n_boot: int = 2000, seed: int = 0) -> dict:
+    """Difference (model - baseline) of AUROC and MCC, averaged over seeds, with a 95 % percentile interval from a
+    paired bootstrap over proteins (one resample of protein indices shared by both models and all seeds).
+
+    ``pooled``: per seed ``(score, threshold, baseline_score, baseline_call)`` arrays over all proteins.
+    Returns ``{"auroc": (delta, low, high), "mcc": (...)}``.
+    """
+    from sklearn.metrics import matthews_corrcoef, roc_auc_score
+
+    y = np.asarray(y)
+
+    def delta(idx):
+        d_auc = [roc_auc_score(y[idx], s[idx]) - roc_auc_score(y[idx], b[idx]) for s, _, b, _ in pooled]
+        d_mcc = [matthews_corrcoef(y[idx], s[idx] >= t[idx]) - matthews_corrcoef(y[idx], c[idx] >= 0.5)
+                 for s, t, _, c in pooled]
+        return float(np.mean(d_auc)), float(np.mean(d_mcc))
+
+    point = delta(np.arange(len(y)))
+    rng = np.random.default_rng(seed)
+    boots = []
+    while len(boots) < n_boot:
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            boots.append(delta(idx))
+    b = np.array(boots)
+    return {k: (point[i], float(np.quantile(b[:, i], 0.025)), float(np.quantile(b[:, i], 0.975)))
+            for i, k in enumerate(("auroc", "mcc"))}
+
+
 MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
           "kmer3-tfidf-lr": kmer_tfidf_lr}
 
@@ -164,7 +269,28 @@ def render(doc: dict) -> str:
             r["n_test"] = e.get("n_test", "")
             r["chosen"] = e.get("chosen", "")
             rows.append(r)
-        out.append(f"## {ds}\n\n" + markdown_table(rows, ["model", *METRICS, "cv_auroc", "n_test", "chosen"]))
+        title = ds + (f" (iTFPM-RGDC labels, which conflict; superseded by {METHYLSELEX} below)"
+                      if ds.startswith("layer2") else "")
+        out.append(f"## {title}\n\n" + markdown_table(rows, ["model", *METRICS, "cv_auroc", "n_test", "chosen"]))
+    ms = [r for r in doc["rows"] if r["dataset"] == METHYLSELEX]
+    if ms:
+        out.append(f"## {METHYLSELEX} (rebuilt layer 2: methyl-HT-SELEX calls, grouped CV; the shipped layer-2 "
+                   "default)\n\nOne label per protein from Yin et al. 2017 (see `docs/protein.md`); mean (sd) over "
+                   "seeds of metrics on pooled out-of-fold predictions. The rows above (`layer2`, `layer2-dedup`) are "
+                   "the published iTFPM-RGDC protocol, kept as they were.\n")
+        rows = []
+        for split in METHYLSELEX_SPLITS:
+            for m in dict.fromkeys(r["model"] for r in ms if r["split"] == split and "sd" in r):
+                rr = {r["metric"]: r for r in ms if r["split"] == split and r["model"] == m}
+                rows.append({"split": split, "model": m, **{k: f"{rr[k]['value']:.3f} ({rr[k]['sd']:.3f})"
+                                                             for k in METRICS if k in rr},
+                             "n": rr["auroc"]["n"], "note": rr["auroc"]["note"]})
+        out.append(markdown_table(rows, ["split", "model", *METRICS, "n", "note"]))
+        dl = [{"split": r["split"], "metric": r["metric"], "value": f"{r['value']:+.3f}",
+               "95% CI": f"{r['ci95_low']:+.3f} to {r['ci95_high']:+.3f}"} for r in ms if r["metric"].startswith("delta_")]
+        if dl:
+            out.append("offline-default minus family-majority (paired bootstrap over proteins, 2,000 resamples):\n\n"
+                       + markdown_table(dl, ["split", "metric", "value", "95% CI"]))
     if doc.get("layer2_conflicts"):
         out.append("## Layer-2 exact-sequence conflicts (ids in `protein.layer2_conflicts.tsv`)\n\n" +
                    markdown_table([{"kind": k, "distinct sequences": v} for k, v in doc["layer2_conflicts"].items()],
@@ -318,11 +444,15 @@ def main():
     ap.add_argument("--models", nargs="+", default=list(MODELS))
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--write-default", action="store_true")
+    ap.add_argument("--write-default-layers", nargs="+", default=["layer1", "layer2"], choices=["layer1", "layer2"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--motifs", action="store_true")
     ap.add_argument("--conflicts", action="store_true", help="write results/protein.layer2_conflicts.tsv")
     ap.add_argument("--attention-figure", action="store_true")
-    ap.add_argument("--skip-models", action="store_true", help="only --motifs / --attention-figure")
+    ap.add_argument("--skip-models", action="store_true", help="only --motifs / --attention-figure / --methylselex")
+    ap.add_argument("--methylselex", action="store_true",
+                    help=f"grouped-CV benchmark of the rebuilt layer-2 set (dataset {METHYLSELEX})")
+    ap.add_argument("--methylselex-seeds", type=int, default=3, help="repeats (seeds 0..N-1) of the grouped CV")
     args = ap.parse_args()
     torch.set_num_threads(1)
     doc = load_results("protein")
@@ -340,6 +470,8 @@ def main():
             doc["rows"].append({"model": "tiny-random-esm-lora-demo", "dataset": "layer1-dedup", "metric": k,
                                 "value": float(met["recall" if k == "sensitivity" else k]),
                                 "note": "random-init 2-layer ESM-2-shaped model, 160 training proteins, demo only"})
+    if args.methylselex:
+        methylselex_benchmark(doc, range(args.methylselex_seeds))
     for ds in ([] if args.skip_models else args.datasets):
         layer, protocol = DATASETS[ds]
         sp = load_layer(layer, protocol, data)
@@ -359,20 +491,26 @@ def main():
                 doc["rows"].append(row)
             print(f"  {name:22s} " + " ".join(f"{k} {met[k]:.3f}" for k in METRICS) +
                   f"  (cv AUROC {info['cv_auroc']:.3f}; {info['chosen']}; {time.time() - t0:.0f}s)", flush=True)
+    for r in doc["rows"]:
+        if r["dataset"] in ("layer2", "layer2-dedup"):
+            r["labels"] = (f"iTFPM-RGDC published files (42 training sequences carry both labels); superseded by "
+                           f"{METHYLSELEX}")
     doc["rows"] = [r for r in doc["rows"] if not r["model"].startswith("published-")]
     for ds, pubs in PUBLISHED.items():
         for name, vals in pubs.items():
             for k, v in zip(METRICS, vals):
                 if v is not None:
                     doc["rows"].append({"model": f"published-{name}", "dataset": ds, "metric": k,
-                                        "value": v / 100 if k in ("accuracy", "sensitivity", "specificity") else v})
+                                        "value": v / 100 if k in ("accuracy", "sensitivity", "specificity") else v,
+                                        **({"labels": "iTFPM-RGDC published files (as published)"}
+                                           if ds == "layer2" else {})})
     if args.write_default:
         from tfscope.protein.pipeline import train_default
 
-        for f in DEFAULT_DIR.glob("layer*"):
-            f.unlink()
-        prov = train_default(DEFAULT_DIR, data_dir=data, protocol="dedup", seed=args.seed, verbose=True)
-        prov["built_by"] = "python benchmarks/protein.py --write-default"
+        prov = train_default(DEFAULT_DIR, data_dir=data, protocol="dedup", seed=args.seed, verbose=True,
+                             layers=tuple(args.write_default_layers))
+        prov["built_by"] = ("python benchmarks/protein.py --skip-models --write-default --write-default-layers "
+                            + " ".join(args.write_default_layers))
         (DEFAULT_DIR / "PROVENANCE.json").write_text(json.dumps(prov, indent=1, default=float) + "\n")
     save_results(doc, render(doc))
     print(render(doc))

@@ -26,17 +26,23 @@ def cmd_protein_train(args) -> int:
         return 0
     from .protein.data import load_layer
     from .protein.esm import save_esm_classifier, tiny_esm_config, train_esm
+    from .protein.methylselex import load_methylselex
 
     if not args.backbone and not args.tiny_random:
         raise InputError("--model esm needs --backbone DIR_OR_HUB_NAME (or --tiny-random for a smoke test)")
     summary = {}
     for layer in ("layer1", "layer2"):
-        sp = load_layer(layer, args.protocol, args.data_dir)
-        m = train_esm(sp.train_seqs, sp.y_train, backbone=args.backbone or None,
+        if layer == "layer2":  # the rebuilt methyl-HT-SELEX set, as for the linear default (issue 17)
+            ds = load_methylselex()
+            seqs, y, labels = ds.seqs, ds.y, ds.labels
+        else:
+            sp = load_layer(layer, args.protocol, args.data_dir)
+            seqs, y, labels = sp.train_seqs, sp.y_train, sp.labels
+        m = train_esm(seqs, y, backbone=args.backbone or None,
                       esm_config=tiny_esm_config() if args.tiny_random else None, lora=not args.full_finetune,
                       lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
                       max_residues=args.max_residues, long_mode=args.long_mode, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, labels=sp.labels,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, labels=labels,
                       allow_download=args.allow_download, verbose=not args.quiet, device=args.device, amp=args.amp)
         save_esm_classifier(out / layer, m)
         summary[layer] = m.meta
@@ -69,10 +75,12 @@ def add_cli(sub) -> None:
     p = sub.add_parser("protein", help="TF identification (layer 1) and methylated-DNA preference (layer 2)")
     ps = p.add_subparsers(dest="protein_command", required=True, metavar="SUBCOMMAND")
 
-    t = ps.add_parser("train", help="train both layers on the iTFPM-RGDC benchmark files")
+    t = ps.add_parser("train", help="train both layers (layer 1: iTFPM-RGDC files; layer 2: the bundled "
+                      "methyl-HT-SELEX set)")
     t.add_argument("--out", required=True, help="output model directory")
-    t.add_argument("--data-dir", help="directory with the benchmark FASTA files (default ../shared/data/protein)")
-    t.add_argument("--protocol", choices=["published", "dedup"], default="dedup")
+    t.add_argument("--data-dir", help="directory with the layer-1 benchmark FASTA files (default "
+                   "../shared/data/protein); layer 2 uses the methyl-SELEX set bundled in the package")
+    t.add_argument("--protocol", choices=["published", "dedup"], default="dedup", help="layer-1 protocol")
     t.add_argument("--model", choices=["linear", "esm"], default="linear",
                    help="linear: offline composition default (CV-selected); esm: ESM-2 fine-tuning/LoRA")
     t.add_argument("--backbone", help="ESM-2 directory or hub name, e.g. facebook/esm2_t6_8M_UR50D")

@@ -2,7 +2,7 @@
 
 :func:`select_default` picks between the composition logistic regression (:mod:`tfscope.protein.classic`) and the
 z-score stack (:mod:`tfscope.protein.stack`); :func:`save_protein_model` / :func:`load_protein_model` store and
-read every classic model kind (linear, TF-IDF k-mer, ensemble, stack) as JSON + safetensors, dispatching on the
+read every classic model kind (linear, TF-IDF k-mer, ensemble, stack, alignment kNN) as JSON + safetensors, dispatching on the
 JSON ``format`` (no pickle). Kept apart from both so that neither imports the other in a loop.
 """
 
@@ -16,18 +16,22 @@ import numpy as np
 from ..errors import CheckpointError
 from .classic import (C_GRID, ENSEMBLE_FORMAT, FEATURE_SETS, FORMAT, KMER_FORMAT, EnsembleModel, KmerTfidfModel,
                       LinearProteinModel, load_linear_model, save_linear_model, select_and_fit)
+from .align import ALIGN_FORMAT, AlignmentKnnModel, load_alignment_knn, save_alignment_knn
 from .stack import STACK_FORMAT, StackModel, fit_stack, load_stack, save_stack
 
 
 def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, verbose: bool = False,
-                   feature_sets=None, c_grid=C_GRID):
+                   feature_sets=None, c_grid=C_GRID, alignment: bool = False, groups=None):
     """The offline default for one layer (issue 7): the CV-best composition LR or the
     :class:`~tfscope.protein.stack.StackModel` built on it (composition LR + TF-IDF 2-4-mer LR + 3-5-mer kNN),
     whichever has the higher pooled out-of-fold AUROC (stratified 5-fold CV on ``seqs`` only).
 
-    The stack is only eligible when its Platt slope is positive (members not anti-predictive out of fold).
-    The stack carries a threshold chosen on its out-of-fold predictions (max MCC); the composition LR uses 0.5.
-    ``model.meta["choice"]`` records both CV AUROCs and the choice.
+    With ``alignment`` (the layer-2 default, issue 17) the Smith-Waterman kNN of :mod:`tfscope.protein.align`
+    (out-of-fold folds grouped by ``groups``, e.g. sequence clusters, when given) is a third candidate.
+
+    The stack and the alignment kNN are only eligible when their Platt slope is positive (not anti-predictive out
+    of fold). They carry a threshold chosen on their out-of-fold predictions (max MCC); the composition LR uses
+    0.5. ``model.meta["choice"]`` records every CV AUROC and the choice.
     """
     y = np.asarray(y)
     fs = feature_sets or FEATURE_SETS
@@ -41,11 +45,18 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
     # A non-positive Platt slope means the members are anti-predictive out of fold (layer 2: near-identical
     # proteins carry opposite labels); a stack that only "works" by flipping its members is not shipped.
     choice["stack_platt_slope"] = float(st.platt[0])
-    if auc_st > auc_lin and st.platt[0] > 0:
-        st.meta["choice"] = {**choice, "model": "stack"}
-        return st
-    lin.meta["choice"] = {**choice, "model": "composition-lr"}
-    return lin
+    cands = [("composition-lr", auc_lin, lin)] + ([("stack", auc_st, st)] if st.platt[0] > 0 else [])
+    if alignment:
+        from .align import fit_alignment_knn
+
+        al = fit_alignment_knn(seqs, y, labels=labels, groups=groups, seed=seed, verbose=verbose)
+        choice["alignment_knn_cv_auroc"] = al.meta["cv_auroc"]
+        choice["alignment_knn_platt_slope"] = al.meta["platt_slope"]
+        if al.meta["platt_slope"] > 0:
+            cands.append(("alignment-knn", al.meta["cv_auroc"], al))
+    name, _, model = max(cands, key=lambda c: c[1])
+    model.meta["choice"] = {**choice, "model": name}
+    return model
 
 
 def save_protein_model(model, directory, name: str, *, provenance: dict | None = None) -> Path:
@@ -72,6 +83,8 @@ def save_protein_model(model, directory, name: str, *, provenance: dict | None =
         return d / f"{name}.json"
     if isinstance(model, StackModel):
         return save_stack(model, d, name, provenance=provenance)
+    if isinstance(model, AlignmentKnnModel):
+        return save_alignment_knn(model, d, name, provenance=provenance)
     if isinstance(model, EnsembleModel):
         names = []
         for i, m in enumerate(model.members):
@@ -109,6 +122,8 @@ def load_protein_model(directory, name: str):
         return load_linear_model(d, name)
     if fmt == STACK_FORMAT:
         return load_stack(d, name, cfg)
+    if fmt == ALIGN_FORMAT:
+        return load_alignment_knn(jp, cfg)
     if fmt == ENSEMBLE_FORMAT:
         members = [load_protein_model(d, n) for n in cfg["members"]]
         return EnsembleModel(members, tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)), cfg.get("meta", {}))

@@ -74,36 +74,62 @@ def write_predictions(path, rows: list[dict]) -> None:
 
 
 def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int = 0, verbose: bool = False,
-                  test_metrics: bool = True) -> dict:
-    """Train both layers of the offline default and write them to ``out_dir``.
+                  test_metrics: bool = True, layers=("layer1", "layer2")) -> dict:
+    """Train the offline default and write it to ``out_dir``.
 
-    Per layer, :func:`tfscope.protein.models.select_default` picks by 5-fold CV AUROC on the training set between
-    the CV-tuned composition LR and the z-score stack (:mod:`tfscope.protein.stack`; threshold from out-of-fold
-    CV predictions).
+    Layer 1 (TF vs non-TF) is trained on the iTFPM-RGDC files (``protocol``, ``data_dir``); layer 2 (TFPM vs
+    TFPNM) on the rebuilt methyl-HT-SELEX set shipped in the package (:mod:`tfscope.protein.methylselex`, issue 17;
+    the iTFPM-RGDC layer-2 files carry the same proteins under both labels). Per layer,
+    :func:`tfscope.protein.models.select_default` picks by 5-fold CV AUROC on the training set between the
+    CV-tuned composition LR and the z-score stack (:mod:`tfscope.protein.stack`), and for layer 2 also the
+    Smith-Waterman kNN (:mod:`tfscope.protein.align`, CV folds grouped by sequence cluster); thresholds come from
+    out-of-fold CV predictions.
 
-    With ``test_metrics`` the independent test of the same protocol is scored once per layer and the metrics are
-    stored in the provenance JSON. Returns the provenance dict.
+    With ``test_metrics`` the layer-1 independent test of the same protocol is scored once and stored in the
+    provenance JSON (layer 2 has no separate test set: its grouped-CV benchmark is in
+    ``benchmarks/results/protein.json``, dataset ``layer2-methylselex``). ``layers`` limits which layers are
+    (re)trained; the provenance of the others is kept from an existing ``PROVENANCE.json``. Returns the
+    provenance dict.
     """
     from ..io.atomic import atomic_write
     from ..metrics import binary_metrics
     from .data import load_layer
+    from .methylselex import load_methylselex
 
     out_dir = Path(out_dir)
-    prov = {"source": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein)",
-            "built_by": "tfscope.protein.pipeline.train_default", "licence_note": "derived from a published "
-            "benchmark; cite Nguyen et al. (iTFPM-RGDC) and Hassan et al. 2025",
-            "protocol": protocol, "seed": seed, "layers": {}}
-    for layer in ("layer1", "layer2"):
-        sp = load_layer(layer, protocol, data_dir)
-        m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
-        info = {"labels": list(sp.labels), "data_notes": sp.notes, "choice": m.meta["choice"]}
-        if test_metrics:
-            met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs), threshold=m.threshold)
-            info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
-                                                            "n", "n_pos")}
-            info["independent_test"]["threshold"] = m.threshold
+    old = out_dir / "PROVENANCE.json"
+    prov = json.loads(old.read_text()) if old.exists() else {}
+    prov.update({"sources": {
+        "layer1": "github ngphubinh/iTFPM-RGDC data/ (copy in ../shared/data/protein); cite Nguyen et al. "
+                  "(iTFPM-RGDC) and Hassan et al. 2025",
+        "layer2": "methyl-HT-SELEX calls (Yin et al. 2017, Science; curated table of github MariaOsmala/TFBS, MIT) "
+                  "joined to iTFPM-RGDC sequences: tfscope/resources/protein_layer2 (PROVENANCE.json there)"},
+        "built_by": "tfscope.protein.pipeline.train_default", "seed": seed})
+    prov.pop("source", None)
+    prov.pop("licence_note", None)
+    prov.setdefault("layers", {})
+    for layer in layers:
+        if layer == "layer2":
+            ds = load_methylselex()
+            m = select_default(ds.seqs, ds.y, labels=ds.labels, seed=seed, verbose=verbose, alignment=True,
+                               groups=ds.cluster)
+            info = {"labels": list(ds.labels), "data": "layer2-methylselex",
+                    "data_notes": {k: v for k, v in ds.notes.items() if k != "path"}, "choice": m.meta["choice"],
+                    "evaluation": "grouped 5-fold CV, benchmarks/results/protein.json dataset layer2-methylselex"}
+        else:
+            sp = load_layer(layer, protocol, data_dir)
+            m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
+            info = {"labels": list(sp.labels), "protocol": protocol, "data_notes": sp.notes,
+                    "choice": m.meta["choice"]}
+            if test_metrics:
+                met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs), threshold=m.threshold)
+                info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
+                                                                "n", "n_pos")}
+                info["independent_test"]["threshold"] = m.threshold
         prov["layers"][layer] = info
-        save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info, "protocol": protocol})
+        for f in out_dir.glob(f"{layer}.*"):
+            f.unlink()
+        save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info})
     with atomic_write(out_dir / "PROVENANCE.json") as fh:
         json.dump(prov, fh, indent=1, default=float)
     return prov
