@@ -208,3 +208,7 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
 
     got = evaluate_snr(tmp_path / "zoo", snr / "TFY.tsv.gz")
     assert got["nt_auprc"] == pytest.approx(r["per_tf"]["TFY"]["test_metrics"]["nt_auprc"], abs=1e-6)
+    from tfscope.errors import CheckpointError  # continuing a run needs the same TFs and architecture
+
+    with pytest.raises(CheckpointError, match="cannot continue"):
+        train_multitask(wins, snr, tfs=["TFX"], init=tmp_path / "zoo", channels=4, n_blocks=2, verbose=False)

@@ -268,8 +268,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
                     channels: int | None = None, n_blocks: int | None = None, epochs: int | None = None,
                     lr: float | None = None, batch_size: int | None = None, patience: int | None = None,
                     pairs_per_tf: int | None = None, max_seconds: float | None = None,
-                    max_train_windows: int | None = None, device: str = "auto", amp: str | None = None,
-                    workers: int = 1, verbose: bool = True) -> dict:
+                    max_train_windows: int | None = None, init=None, device: str = "auto",
+                    amp: str | None = None, workers: int = 1, verbose: bool = True) -> dict:
     """Train, calibrate and evaluate the multi-TF genomic zoo model (see the module docstring).
 
     Parameters
@@ -281,6 +281,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     tfs : TF names (default: every table in ``snr_dir``, sorted)
     max_seconds : wall-time budget of training (:func:`tfscope.train.fit`)
     max_train_windows : subsample the genome training windows (tests, quick runs)
+    init : checkpoint directory of an earlier run (e.g. ``out`` of a run stopped by its budget) to continue
+        training from; its TFs and architecture must match
     device, amp : as :func:`tfscope.train.fit`; the checkpoint is device-free
     workers : processes for the chr7 calibration scan
 
@@ -310,6 +312,16 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
           "dropout": cfg["dropout"], "n_outputs": len(tfs)}
     torch.manual_seed(seed)
     net = build_model("dilated", **hp)
+    history0 = {}
+    if init is not None:
+        from .checkpoint import load_checkpoint
+        from .errors import CheckpointError
+
+        prev, prev_cfg = load_checkpoint(init, task=TASK)
+        if prev_cfg.get("meta", {}).get("tfs") != list(tfs) or prev_cfg.get("hparams") != hp:
+            raise CheckpointError(f"cannot continue from {init}: its TFs or hyper-parameters differ from this run's")
+        net.load_state_dict(prev.state_dict())
+        history0 = prev_cfg["meta"].get("history", {})
     pw = _pos_weight(train)
     device = resolve_device(device)
     meta = {"tf": "+".join(tfs) if len(tfs) <= 3 else f"{len(tfs)} TFs", "tfs": list(tfs), "labels": list(tfs),
@@ -318,6 +330,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             "train_sources": {s: int((train.source == s).sum()) for s in ("genome", "bound", "shuffled")},
             "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience")},
             "pos_weight": [round(float(v), 3) for v in pw]}
+    if init is not None:
+        meta["continued_from"] = {"checkpoint": str(init), "history": history0}
 
     def save(per_tf=None, history=None):
         if out is not None:
