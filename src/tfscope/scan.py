@@ -50,6 +50,13 @@ class ScanModel:
 
             self.inference_model = fuse(self.model)
 
+    def __getstate__(self):  # the fused torch.fx copy does not pickle (Ray actors): it is rebuilt on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "inference_model"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
 
 def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Starts and ``(nW, 4, window)`` windows of a ``(4, S)`` one-hot (S >= window)."""

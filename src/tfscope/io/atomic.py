@@ -14,8 +14,8 @@ def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffi
     """Open a temporary file beside ``path`` (name ending in ``suffix``) and move it to ``path`` only if the block
     succeeds.
 
-    A ``.gz`` suffix of ``path`` writes gzip-compressed text. On any exception the temporary file is removed and an existing
-    ``path`` is left untouched, so failed runs leave no partial output.
+    A ``.gz`` suffix of ``path`` writes gzip-compressed text. On any exception the temporary file is removed and an
+    existing ``path`` is left untouched, so failed runs leave no partial output.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
