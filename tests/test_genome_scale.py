@@ -82,7 +82,7 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
     assert any(s.name == "KLF4_low" for s in crossing)
     assert [(s.chrom, s.start, s.end) for s in sites if s.name == "KLF4_all"] == [
         (k, 0, len(v)) for k, v in records.items()]
-    assert {s.name for s in sites} >= {"KLF4", "E2F1"}
+    assert any(s.name == "KLF4" for s in sites)  # real calls at the zoo threshold too
     with pytest.raises(ValueError, match="multiple of chunk"):
         scan_fasta(models, fa, tmp_path / "x.bed", piece=PIECE + 1, chunk=CHUNK)
 
@@ -97,16 +97,16 @@ def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
     calls = read_bed(out)
     assert calls
     reader = pybigtools.open(str(bb))
-    assert reader.chroms() == sizes
-    got = [(c, *r) for c in sizes for r in reader.records(c)]
+    # lengths from the FASTA; the files list only chromosomes that have data (bigtools leaves out empty ones)
+    assert reader.chroms().items() <= sizes.items() and set(reader.chroms()) == {s.chrom for s in calls}
+    got = [(c, *r) for c in sizes if c in reader.chroms() for r in reader.records(c)]
     assert got == [(s.chrom, s.start, s.end, s.name, str(round(1000 * float(s.score))), s.strand,
                     f"{float(s.score):.4f}", s.extra[0]) for s in calls]
     for tf in ("E2F1", "FOXK1"):
         w = pybigtools.open(str(bw / f"{tf}.bw"))
-        assert w.chroms() == sizes
         lines = [ln.split("\t") for ln in (tmp_path / "bg" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
-        assert lines
-        recs = [(c, *r) for c in sizes for r in w.records(c)]
+        assert lines and w.chroms().items() <= sizes.items() and set(w.chroms()) == {c for c, *_ in lines}
+        recs = [(c, *r) for c in sizes if c in w.chroms() for r in w.records(c)]
         assert [(c, a, b) for c, a, b, _ in recs] == [(c, int(a), int(b)) for c, a, b, _ in lines]
         np.testing.assert_allclose([v for *_, v in recs], [float(v) for *_, v in lines], atol=1e-6)
         for s in (s for s in calls if s.name == tf):  # per-base values: each call's peak P is in the track

@@ -7,9 +7,9 @@ is never materialised. ``state`` (e.g. the loaded TF models) is made resident in
 - :class:`LocalExecutor` (``--executor local``): ``workers`` processes forked from this one (the models are
   inherited copy-on-write, not pickled), one torch thread each; ``workers=1`` runs in this process.
 - :class:`RayExecutor` (``--executor ray``, ``pip install tfscope[ray]``): ``workers`` Ray actors that each hold
-  ``state`` (put in the object store once). :func:`ray.init` runs embedded on this machine unless a cluster address
-  is given (``RAY_ADDRESS`` or ``address=``): the same code then fans out over the cluster. Items go to the actors
-  round-robin.
+  ``state`` (put in the object store once). :func:`ray.init` runs embedded on this machine (``num_cpus=workers``,
+  actors at normal priority) unless a cluster address is given (``RAY_ADDRESS`` or ``address=``): the same code then
+  fans out over the cluster. Items go to the actors round-robin.
 
 Each worker runs one torch thread, so a result does not depend on the executor or on which worker computed it
 (byte-identical output of local and Ray runs, tested in ``tests/test_genome_scale.py``).
@@ -112,6 +112,10 @@ class RayExecutor:
         self._owns = False
         if not ray.is_initialized():
             address = address or os.environ.get("RAY_ADDRESS")
+            if not address:
+                # embedded: actors at the priority of local workers (Ray's default worker niceness is 15, which lets
+                # any other job on the machine starve the scan); set RAY_worker_niceness to override
+                os.environ.setdefault("RAY_worker_niceness", "0")
             kw = {"address": address} if address else {"num_cpus": self.workers}
             ray.init(include_dashboard=False, log_to_driver=False, **kw)
             self._owns = True
