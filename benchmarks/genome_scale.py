@@ -171,8 +171,9 @@ def _markdown(doc, table, args) -> str:
             "largest single process. `bed_identical_to_local`: the Ray run's BED equals the local run's byte for "
             "byte (1). Projected hg38 hours = 3.1e9 bp / bp/s for that TF set and executor. `load_avg_1min`: the "
             "machine's 1-minute load average when the run ended (the 2 cores are shared with other jobs; above 2 "
-            "the scan got less than 2 cores). Ray runs its actors at nice 15, so under contention they yield to "
-            "other jobs.\n\n"
+            "the scan got less than 2 cores). The embedded Ray's actors run at normal priority, like the "
+            "local workers (`tfscope.executor` sets `RAY_worker_niceness=0`; Ray's default 15 let other jobs starve "
+            "them: 41 s instead of 13 s for the 1 Mbp row in a first run).\n\n"
             + markdown_table(table, ["executor", "device", "TFs", "Mbp", "seconds", "wall_seconds", "bp_per_second",
                                      "peak_rss_mib", "max_process_rss_mib", "sites", "bed_identical_to_local",
                                      "projected_hg38_hours", "load_avg_1min"], floatfmt=".2f"))

@@ -11,6 +11,10 @@ Two modes, chosen per model:
   aligned to the end; shorter sequences are N-padded), overlapping predictions averaged per strand; windows that
   are mostly N are skipped.
 
+:func:`scan` holds the sequences (and, on request, the tracks) in memory; :func:`scan_fasta` streams a FASTA file of
+any size (a genome) through chunk-mode models in bounded pieces, with the same output, onto an executor
+(:mod:`tfscope.executor`: forked local workers or Ray actors) and writes BED, bedGraph, bigWig and bigBed.
+
 Both strands are predicted (reverse complements flipped back) and the per-nucleotide probability is the max of the
 two strands. Positions that are N get probability 0. A site is a run of
 at least ``min_length`` nucleotides with probability >= the model's threshold; its score is the run's mean

@@ -70,15 +70,20 @@ class BedGraphWriter:
             self._ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
 
-def _bedgraph_records(path):
+def _parsed(path, parse, what: str):
+    """``parse(columns)`` of each data line of a BED-like file (track/browser/comment lines skipped)."""
     for lineno, line in read_lines(path):
         if not line or line.startswith(("track", "browser", "#")):
             continue
-        c = line.split("\t")
         try:
-            yield c[0], int(c[1]), int(c[2]), float(c[3])
+            yield parse(line.split("\t"))
         except (IndexError, ValueError):
-            raise InputError("bedGraph line needs chrom, start, end, value", str(path), lineno) from None
+            raise InputError(f"expected {what}", str(path), lineno) from None
+
+
+def _bedgraph_records(path):
+    return _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]), float(c[3])), "a bedGraph line (chrom start end "
+                   "value)")
 
 
 def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
@@ -120,15 +125,9 @@ CALLS_AUTOSQL = """table tfscopeCalls
 
 
 def _bed_calls(path):
-    for lineno, line in read_lines(path):
-        if not line or line.startswith(("track", "browser", "#")):
-            continue
-        c = line.split("\t")
-        try:
-            p = float(c[4])
-            yield c[0], int(c[1]), int(c[2]), f"{c[3]}\t{round(1000 * p)}\t{c[5]}\t{c[4]}\t{c[6]}"
-        except (IndexError, ValueError):
-            raise InputError("expected a tfscope scan BED (BED6 + peak P)", str(path), lineno) from None
+    return _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]),
+                                    f"{c[3]}\t{round(1000 * float(c[4]))}\t{c[5]}\t{c[4]}\t{c[6]}"),
+                   "a tfscope scan BED line (BED6 + peak P)")
 
 
 def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int]) -> Path:
