@@ -95,7 +95,10 @@ def run_scan(fasta: Path, out: Path, tfs: list[str] | None, executor: str, worke
            "print('MAXRSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)",
            *cmd]
     t0 = time.time()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ray's memory monitor kills workers when the whole machine passes 95% memory; on this shared machine that is
+    # other jobs' memory, not the scan's, so it is switched off for the measurement
+    env = {**os.environ, "RAY_memory_monitor_refresh_ms": "0"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = [0]
     done = threading.Event()
 
@@ -125,37 +128,52 @@ def main():
     ap.add_argument("--executors", nargs="+", default=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--full-zoo-mbp", type=float, default=1, help="also scan this size with all zoo TFs (0: skip)")
+    ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "tfscope-genome-scale"),
+                    help="FASTA inputs and BED outputs (kept for --resume)")
+    ap.add_argument("--resume", action="store_true", help="keep the measured rows of genome_scale.json and run "
+                    "only the missing configurations")
     args = ap.parse_args()
     doc = load_results("genome_scale")
-    doc["rows"] = []
-    table = []
+    if not args.resume:
+        doc["rows"] = []
     n_zoo = len(zoo_tfs())
     configs = [(s, args.tfs) for s in args.sizes] + ([(args.full_zoo_mbp, None)] if args.full_zoo_mbp else [])
-    with tempfile.TemporaryDirectory(prefix="genome-scale-") as tmp:
-        tmp = Path(tmp)
-        for mbp, tfs in configs:
-            bp = int(mbp * 1e6)
-            fasta = tmp / f"real_{bp}.fa"
-            if not fasta.exists():
-                write_fasta(fasta, {f"hg19_windows_{bp // 10**6}Mbp": real_windows_sequence(bp)})
-            n_tfs = len(tfs) if tfs else n_zoo
-            beds = {}
-            for ex in args.executors:
-                beds[ex] = tmp / f"{ex}_{bp}_{n_tfs}.bed"
-                r = run_scan(fasta, beds[ex], tfs, ex, args.workers)
-                r["bp_per_second"] = bp / r["seconds"]
-                r["projected_hg38_hours"] = HG38_BP / r["bp_per_second"] / 3600
-                if ex != args.executors[0]:
-                    r["bed_identical_to_local"] = float(filecmp.cmp(beds[args.executors[0]], beds[ex],
-                                                                    shallow=False))
-                name = f"zoo-dilated16-stream-{ex}{args.workers}"
-                ds = f"{n_tfs}TFs-{bp}bp"
-                for k, v in r.items():
-                    doc["rows"].append({"model": name, "dataset": ds, "metric": k, "value": round(v, 4)})
-                table.append({"executor": f"{ex} ({args.workers} workers)", "device": "CPU", "TFs": n_tfs,
-                              "Mbp": mbp, **r})
-                print(table[-1], flush=True)
-                save_results(doc, _markdown(doc, table, args))
+    tmp = Path(args.workdir)
+    tmp.mkdir(parents=True, exist_ok=True)
+    for mbp, tfs in configs:
+        bp = int(mbp * 1e6)
+        fasta = tmp / f"real_{bp}.fa"
+        if not fasta.exists():
+            write_fasta(fasta, {f"hg19_windows_{bp // 10**6}Mbp": real_windows_sequence(bp)})
+        n_tfs = len(tfs) if tfs else n_zoo
+        beds = {}
+        for ex in args.executors:
+            beds[ex] = tmp / f"{ex}_{bp}_{n_tfs}.bed"
+            name = f"zoo-dilated16-stream-{ex}{args.workers}"
+            ds = f"{n_tfs}TFs-{bp}bp"
+            if any(r["model"] == name and r["dataset"] == ds for r in doc["rows"]) and beds[ex].exists():
+                continue  # --resume: measured already
+            r = run_scan(fasta, beds[ex], tfs, ex, args.workers)
+            r["bp_per_second"] = bp / r["seconds"]
+            r["projected_hg38_hours"] = HG38_BP / r["bp_per_second"] / 3600
+            if ex != args.executors[0]:
+                r["bed_identical_to_local"] = float(filecmp.cmp(beds[args.executors[0]], beds[ex], shallow=False))
+            for k, v in r.items():
+                doc["rows"].append({"model": name, "dataset": ds, "metric": k, "value": round(v, 4)})
+            print(r, flush=True)
+            save_results(doc, _markdown(doc, _table(doc), args))
+
+
+def _table(doc) -> list[dict]:
+    """One Markdown row per (configuration, input) of the long-format rows."""
+    rows: dict = {}
+    for r in doc["rows"]:
+        n_tfs, bp = re.fullmatch(r"(\d+)TFs-(\d+)bp", r["dataset"]).groups()
+        ex, workers = re.fullmatch(r"zoo-dilated16-stream-([a-z]+)(\d+)", r["model"]).groups()
+        row = rows.setdefault((r["model"], r["dataset"]), {"executor": f"{ex} ({workers} workers)", "device": "CPU",
+                                                          "TFs": int(n_tfs), "Mbp": int(bp) / 1e6})
+        row[r["metric"]] = r["value"]
+    return list(rows.values())
 
 
 def _markdown(doc, table, args) -> str:
