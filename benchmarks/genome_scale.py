@@ -177,6 +177,14 @@ def _table(doc) -> list[dict]:
 
 
 def _markdown(doc, table, args) -> str:
+    ratios = []
+    for ex in dict.fromkeys(r["executor"] for r in table):
+        rows = sorted((r for r in table if r["executor"] == ex and r["TFs"] == len(args.tfs)), key=lambda r: r["Mbp"])
+        if len(rows) > 1:
+            ratios.append(f"{ex}: {rows[-1]['peak_rss_mib'] / rows[0]['peak_rss_mib']:.2f}x "
+                          f"({rows[0]['Mbp']:g} -> {rows[-1]['Mbp']:g} Mbp)")
+    summary = ("Peak RSS (process tree) at the largest input relative to the smallest, same TFs: "
+               + "; ".join(ratios) + ".\n\n") if ratios else ""
     return (f"# Genome-scale scanning (streamed)\n\nMachine: {doc.get('machine')}. No GPU in this session: every row "
             "is CPU (2 cores, one torch thread per worker); no GPU row was measured.\n\n"
             "Input: real hg19 DNA from the tfbs-multilabel windows, one FASTA record per size (chr8 windows first, "
@@ -192,6 +200,7 @@ def _markdown(doc, table, args) -> str:
             "the scan got less than 2 cores). The embedded Ray's actors run at normal priority, like the "
             "local workers (`tfscope.executor` sets `RAY_worker_niceness=0`; Ray's default 15 let other jobs starve "
             "them: 41 s instead of 13 s for the 1 Mbp row in a first run).\n\n"
+            + summary
             + markdown_table(table, ["executor", "device", "TFs", "Mbp", "seconds", "wall_seconds", "bp_per_second",
                                      "peak_rss_mib", "max_process_rss_mib", "sites", "bed_identical_to_local",
                                      "projected_hg38_hours", "load_avg_1min"], floatfmt=".2f"))
