@@ -41,11 +41,16 @@ def models():
 def test_iter_fasta_plain_gzip_indexed(tmp_path, records):
     import pyfaidx
 
+    from Bio import bgzf  # biopython comes with pyjaspar; pyfaidx reads bgzip through it
+
     for name in ("x.fa", "x.fa.gz", "y.fa"):
         write_fasta(tmp_path / name, records, width=70)
-    pyfaidx.Fasta(str(tmp_path / "y.fa")).close()  # writes the .fai index: read through pyfaidx
-    assert (tmp_path / "y.fa.fai").exists()
-    for name in ("x.fa", "x.fa.gz", "y.fa"):
+    with bgzf.BgzfWriter(str(tmp_path / "z.fa.gz"), "wb") as fh:
+        fh.write((tmp_path / "x.fa").read_bytes())
+    for name in ("y.fa", "z.fa.gz"):  # index them (.fai, + .gzi for bgzip): then read through pyfaidx
+        pyfaidx.Fasta(str(tmp_path / name)).close()
+        assert (tmp_path / f"{name}.fai").exists()
+    for name in ("x.fa", "x.fa.gz", "y.fa", "z.fa.gz"):
         got = {}
         for sid, blocks in iter_fasta(tmp_path / name, block=1000):
             parts = list(blocks)
