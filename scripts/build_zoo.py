@@ -22,8 +22,13 @@ chromosomes, chr7 for validation and the window-level call threshold, chr7/chr8 
 first genomic zoo (per-TF models, replaced by the multi-TF one) was built. ``--zoo shuffled|genomic`` names the
 package folder written.
 
+The per-TF trainings fan out over an executor (:mod:`tfscope.executor`): ``--executor local --workers N`` forks N
+processes (default 1: this process), ``--executor ray`` trains on Ray actors (embedded on this machine, or the cluster
+at ``RAY_ADDRESS``), each TF a task with one torch thread; the genome background is shipped to the workers once.
+
 Usage: ``python scripts/build_zoo.py CKPTS [--model dilated] [--train ../shared/data/tfbs-snr --channels 16]
-[--negatives genomic --windows WINDOWS] [--tfs TF ...] [--zoo genomic] [--no-install]`` or with ``--multitask``.
+[--negatives genomic --windows WINDOWS] [--tfs TF ...] [--executor local|ray --workers N] [--zoo genomic]
+[--no-install]`` or with ``--multitask``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,17 @@ import argparse
 import json
 import shutil
 from pathlib import Path
+
+
+def _train_one(state, job):
+    """Executor task: train one TF's checkpoint (``state`` = the shared settings and genome background)."""
+    from tfscope.snr import train_snr
+
+    table, tf = job
+    r = train_snr(table, model=state["model"], tf=tf, out=state["src"] / tf, hparams=state["hparams"],
+                  patience=state["patience"], verbose=False, background=state["background"],
+                  max_seconds=state["max_seconds"])
+    return tf, r["metrics"].get("nt_auprc", float("nan")), r["threshold"], r["train_seconds"]
 
 
 def jaspar_record(tf: str) -> dict:
@@ -73,6 +89,8 @@ def build_multitask(args) -> None:
 
 
 def main():
+    from tfscope.executor import EXECUTORS, make_executor
+
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoints")
     ap.add_argument("--model", default="dilated")
@@ -86,6 +104,9 @@ def main():
     ap.add_argument("--tfs", nargs="+", help="train only these TFs (with --train)")
     ap.add_argument("--zoo", choices=["genomic", "shuffled"], help="package zoo folder to write "
                     "(default: the --negatives kind)")
+    ap.add_argument("--executor", choices=EXECUTORS, default="local",
+                    help="where the per-TF trainings run (with --train): forked local processes or Ray actors")
+    ap.add_argument("--workers", type=int, default=1, help="parallel trainings (with --train; 1: this process)")
     ap.add_argument("--no-install", action="store_true", help="train only; do not copy into the package")
     ap.add_argument("--multitask", action="store_true", help="the genomic zoo: one multi-TF model (see above)")
     ap.add_argument("--device", default="auto", help="training device of --multitask (auto|cpu|cuda[:N])")
@@ -94,8 +115,6 @@ def main():
         return build_multitask(args)
     src = Path(args.checkpoints) / args.model
     if args.train:
-        from tfscope.snr import train_snr
-
         background = None
         if args.negatives == "genomic":
             if not args.windows:
@@ -103,15 +122,18 @@ def main():
             from tfscope.data.genomic import GenomicBackground
 
             background = GenomicBackground.load(args.windows)  # its defaults are the shipped zoo's recipe
-        for table in sorted(Path(args.train).glob("*.tsv.gz")):
-            tf = table.name.split(".")[0]
-            if (src / tf / "config.json").exists() or (args.tfs and tf not in args.tfs):
-                continue
-            r = train_snr(table, model=args.model, tf=tf, out=src / tf, hparams={"channels": args.channels},
-                          patience=args.patience, verbose=False, background=background,
-                          max_seconds=args.max_minutes * 60 if args.max_minutes else None)
-            print(f"{tf}: nt AUPRC {r['metrics'].get('nt_auprc', float('nan')):.3f} threshold {r['threshold']:.3f} "
-                  f"({r['train_seconds']:.0f} s)", flush=True)
+        jobs = [(table.resolve(), table.name.split(".")[0]) for table in sorted(Path(args.train).glob("*.tsv.gz"))]
+        jobs = [(t, tf) for t, tf in jobs if not (src / tf / "config.json").exists()
+                and not (args.tfs and tf not in args.tfs)]
+        state = {"model": args.model, "src": src.resolve(), "hparams": {"channels": args.channels},
+                 "patience": args.patience, "background": background,
+                 "max_seconds": args.max_minutes * 60 if args.max_minutes else None}
+        executor = make_executor(args.executor, args.workers)
+        try:
+            for tf, auprc, thr, secs in executor.imap(_train_one, jobs, state=state, in_flight=args.workers):
+                print(f"{tf}: nt AUPRC {auprc:.3f} threshold {thr:.3f} ({secs:.0f} s)", flush=True)
+        finally:
+            executor.close()
     if args.no_install:
         return
     from tfscope.zoo import zoo_dir

@@ -11,6 +11,10 @@ Two modes, chosen per model:
   aligned to the end; shorter sequences are N-padded), overlapping predictions averaged per strand; windows that
   are mostly N are skipped.
 
+:func:`scan` holds the sequences (and, on request, the tracks) in memory; :func:`scan_fasta` streams a FASTA file of
+any size (a genome) through chunk-mode models in bounded pieces, with the same output, onto an executor
+(:mod:`tfscope.executor`: forked local workers or Ray actors) and writes BED, bedGraph, bigWig and bigBed.
+
 Both strands are predicted (reverse complements flipped back) and the per-nucleotide probability is the max of the
 two strands. Positions that are N get probability 0. A site is a run of
 at least ``min_length`` nucleotides with probability >= the model's threshold; its score is the run's mean
@@ -36,7 +40,7 @@ class ScanModel:
     A model with an integer ``receptive_field`` attribute is scanned in chunk mode through a conv/BN-fused copy
     (:attr:`inference_model`); others in window mode. ``output`` selects one track of a multi-output model
     (``(N, T, L)`` logits, e.g. the multi-TF genomic zoo of :mod:`tfscope.multitask`): ScanModels that share one
-    such ``model`` share its fused copy, and :func:`scan_tracks` runs it once for all of them.
+    such ``model`` share its fused copy, and the scan runs it once for all of them.
     """
 
     name: str
@@ -60,6 +64,13 @@ class ScanModel:
         """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions)."""
         return self.model if self.output is None else SelectOutput(self.model, self.output)
 
+    def __getstate__(self):  # the fused torch.fx copy does not pickle (Ray actors): it is rebuilt on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "inference_model"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
 
 class SelectOutput(torch.nn.Module):
     """One output track ``(N, L)`` of a multi-output model ``(N, T, L)``."""
@@ -78,6 +89,20 @@ class SelectOutput(torch.nn.Module):
 _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
+def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key) -> tuple[np.ndarray, np.ndarray]:
+    """Both-strand outputs of ``m`` on inputs ``xt``/``xr`` (:func:`_both_strands`), computed once per network and
+    input ``key`` in ``cache`` so that the ScanModels of one multi-output model share one pass; ``m.output``'s
+    track is returned."""
+    k = (id(m.inference_model), key)
+    out = cache.get(k) if cache is not None else None
+    if out is None:
+        out = _both_strands(m.inference_model, xt, xr, batch)
+        if cache is not None:
+            cache[k] = out
+    pf, pr = out
+    return (pf, pr) if m.output is None else (pf[:, m.output], pr[:, m.output])
+
+
 def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Starts and ``(nW, 4, window)`` windows of a ``(4, S)`` one-hot (S >= window)."""
     S = x.shape[1]
@@ -94,15 +119,43 @@ def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.nd
 CHUNK_BATCH_POSITIONS = 24_000
 
 
-def _chunks(x: np.ndarray, chunk: int, margin: int) -> np.ndarray:
-    """``(nC, 4, chunk + 2 * margin)`` overlapping pieces of a ``(4, S)`` one-hot; piece ``i`` covers
-    ``[i * chunk - margin, (i + 1) * chunk + margin)`` (zero = N outside the sequence)."""
-    S = x.shape[1]
+def _chunks(x: np.ndarray, chunk: int, margin: int, *, left: int = 0, length: int | None = None) -> np.ndarray:
+    """``(nC, 4, chunk + 2 * margin)`` overlapping pieces of a ``(4, left + length + right)`` one-hot that covers
+    sequence positions ``[-left, length + right)``; piece ``i`` covers ``[i * chunk - margin, (i + 1) * chunk +
+    margin)`` (zero = N outside what ``x`` covers and beyond ``length``)."""
+    S = x.shape[1] - left if length is None else length
     n = -(-S // chunk)
     xp = np.zeros((4, n * chunk + 2 * margin), np.float32)
-    xp[:, margin:margin + S] = x
+    lo = max(0, left - margin)  # x column of xp column 0 is left - margin
+    hi = min(x.shape[1], left + S + margin)
+    xp[:, lo - left + margin:hi - left + margin] = x[:, lo:hi]
     view = np.lib.stride_tricks.sliding_window_view(xp, chunk + 2 * margin, axis=1)[:, ::chunk]
     return np.ascontiguousarray(view.transpose(1, 0, 2))
+
+
+def _chunk_input(x: np.ndarray, chunk: int, margin: int, *, left: int = 0, length: int | None = None):
+    """Chunk-mode network input of :func:`_chunks`: ``(keep, forward, reverse complement, n chunks)`` where only
+    chunks with a base in their centre are kept."""
+    c = _chunks(x, chunk, margin, left=left, length=length)
+    keep = np.flatnonzero(c[:, :, margin:margin + chunk].sum((1, 2)) > 0)
+    xt = torch.from_numpy(c[keep])
+    return keep, xt, reverse_complement_one_hot(xt), len(c)
+
+
+def _chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and reverse ``(length,)`` probability tracks of one chunk-mode model from :func:`_chunk_input`
+    (``cache``: network outputs shared by the ScanModels of one multi-output model, see :func:`_run`)."""
+    keep, xt, xr, n = inp
+    out = []
+    if not len(keep):
+        return np.zeros(length, np.float32), np.zeros(length, np.float32)
+    pf, pr = _run(m, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])), cache, ("chunk", margin))
+    for p in (pf, pr):
+        full = np.zeros((n, chunk), np.float32)
+        full[keep] = p[:, margin:margin + chunk]
+        out.append(full.ravel()[:length])
+    return out[0], out[1]
 
 
 def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
@@ -151,32 +204,13 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
     fwd = np.zeros((len(models), Sp), np.float32)
     rev = np.zeros_like(fwd)
     pieces = {}  # shared inputs per (mode, size)
-    outputs = {}  # (model, mode) -> both-strand outputs, shared by the ScanModels of one multi-output model
-
-    def run(m, key, xt, xr, batch):
-        k = (id(m.inference_model), key)
-        if k not in outputs:
-            outputs[k] = _both_strands(m.inference_model, xt, xr, batch)
-        pf, pr = outputs[k]
-        return (pf, pr) if m.output is None else (pf[:, m.output], pr[:, m.output])
-
+    cache = {}  # network outputs shared by the ScanModels of one multi-output model
     for m_i, m in enumerate(models):
         if m.receptive_field is not None and mode == "auto":
             margin = m.receptive_field // 2 + 1
-            key = ("chunk", margin)
-            if key not in pieces:
-                c = _chunks(x, chunk, margin)
-                keep = np.flatnonzero(c[:, :, margin:margin + chunk].sum((1, 2)) > 0)
-                xt = torch.from_numpy(c[keep])
-                pieces[key] = (keep, xt, reverse_complement_one_hot(xt), len(c))
-            keep, xt, xr, n = pieces[key]
-            if not len(keep):
-                continue
-            pf, pr = run(m, key, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])))
-            for track, p in ((fwd, pf), (rev, pr)):
-                full = np.zeros((n, chunk), np.float32)
-                full[keep] = p[:, margin:margin + chunk]
-                track[m_i] = full.ravel()[:Sp]
+            if margin not in pieces:
+                pieces[margin] = _chunk_input(x, chunk, margin)
+            fwd[m_i], rev[m_i] = _chunk_track(m, pieces[margin], chunk, margin, Sp, cache)
         else:
             key = ("window", m.window)
             if key not in pieces:
@@ -190,7 +224,7 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
             idx, cover, xt, xr = pieces[key]
             if not len(xt):
                 continue
-            pf, pr = run(m, key, xt, xr, batch_size)
+            pf, pr = _run(m, xt, xr, batch_size, cache, key)
             fwd[m_i] = np.bincount(idx, weights=pf.ravel(), minlength=Sp) / cover
             rev[m_i] = np.bincount(idx, weights=pr.ravel(), minlength=Sp) / cover
     fwd *= is_base
@@ -199,9 +233,9 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
 
 
 def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, threshold: float, *,
-               min_length: int = 3) -> list[BedRecord]:
+               min_length: int = 3, offset: int = 0) -> list[BedRecord]:
     """Merge runs of ``max(fwd, rev) >= threshold`` into BED6 records (score = mean probability; extra column =
-    peak probability)."""
+    peak probability); ``offset`` is added to the coordinates (the tracks start there in the sequence)."""
     p = np.maximum(fwd, rev)
     on = np.concatenate([[False], p >= threshold, [False]])
     edges = np.flatnonzero(on[1:] != on[:-1])
@@ -210,15 +244,15 @@ def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, thresho
         if b - a < min_length:
             continue
         strand = "+" if fwd[a:b].mean() >= rev[a:b].mean() else "-"
-        out.append(BedRecord(seq_id, int(a), int(b), name, float(p[a:b].mean()), strand,
+        out.append(BedRecord(seq_id, int(a) + offset, int(b) + offset, name, float(p[a:b].mean()), strand,
                              [f"{float(p[a:b].max()):.4f}"]))
     return out
 
 
 def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50, min_length: int = 3,
          batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False, mode: str = "auto",
-         chunk: int = 6000, workers: int = 1):
-    """Scan every sequence with every model.
+         chunk: int = 6000, workers: int = 1, executor=None):
+    """Scan every sequence (held in memory) with every model; :func:`scan_fasta` streams a FASTA file instead.
 
     Parameters
     ----------
@@ -227,59 +261,56 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
     workers : int
         Processes that share the models (the ScanModels of one multi-output model count as one; CPU models only:
-        models on a GPU scan in this process), each running one
-        torch thread on its share (the output equals a one-thread serial scan; torch's multi-thread reductions
+        models on a GPU scan in this process), each running one torch thread on its share (the output equals a one-thread serial scan; torch's multi-thread reductions
         differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
         1.35x faster than one process with two threads (small convolutions parallelise poorly inside one
-        process). Needs the ``fork``
-        start method (Linux); elsewhere one process is used.
+        process). Needs the ``fork`` start method (Linux); elsewhere one process is used.
+    executor : tfscope.executor.LocalExecutor or RayExecutor, optional
+        Where the model shares run (default: ``LocalExecutor(workers)``, the forked processes above).
 
     Returns
     -------
     (sites, tracks) : (list of BedRecord sorted by sequence, start, name; dict id -> (T, S) array or empty)
     """
-    import multiprocessing as mp
+    from .executor import LocalExecutor
 
-    units: dict[int, list[int]] = {}  # ScanModels of one multi-output model go to one worker
-    for i, m in enumerate(models):
-        units.setdefault(id(m.model), []).append(i)
-    units = list(units.values())
-    workers = max(1, min(workers, len(units)))
-    on_gpu = any(p.is_cuda for m in models for p in m.model.parameters())
-    if workers > 1 and not on_gpu and "fork" in mp.get_all_start_methods():  # CUDA cannot be forked
-        global _FORK_STATE
-        _FORK_STATE = (models, sequences)  # inherited by the forked workers, not pickled
-        shares = [sum(units[i::workers], []) for i in range(workers)]
-        args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
-                    mode=mode, chunk=chunk)
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.starmap(_scan_share, [(sh, args, verbose and i == 0) for i, sh in enumerate(shares)])
-        finally:
-            _FORK_STATE = None
-        sites = [r for part_sites, _ in parts for r in part_sites]
-        tracks = {}
-        if keep_tracks:
-            for sid in sequences:
-                full = np.zeros((len(models), len(sequences[sid])), np.float32)
-                for sh, (_, part_tracks) in zip(shares, parts):
-                    full[sh] = part_tracks[sid]
-                tracks[sid] = full
-    else:
-        sites, tracks = _scan_serial(models, sequences, stride=stride, min_length=min_length,
-                                     batch_size=batch_size, keep_tracks=keep_tracks, verbose=verbose, mode=mode,
-                                     chunk=chunk)
+    executor = executor or LocalExecutor(workers)
+    shares = _shares(models, executor.workers)
+    args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
+                mode=mode, chunk=chunk)
+    parts = list(executor.imap(_scan_share, [(sh, args, verbose and i == 0) for i, sh in enumerate(shares)],
+                               state=(models, sequences), in_process=len(shares) == 1 or _on_gpu(models)))
+    sites = [r for part_sites, _ in parts for r in part_sites]
+    tracks = {}
+    if keep_tracks:
+        for sid in sequences:
+            full = np.zeros((len(models), len(sequences[sid])), np.float32)
+            for sh, (_, part_tracks) in zip(shares, parts):
+                full[sh] = part_tracks[sid]
+            tracks[sid] = full
     order = {sid: i for i, sid in enumerate(sequences)}
     sites.sort(key=lambda r: (order[r.chrom], r.start, r.name))
     return sites, tracks
 
 
-_FORK_STATE: tuple | None = None  # (models, sequences) that forked workers inherit (see :func:`scan`)
+def _shares(models: list[ScanModel], workers: int) -> list[list[int]]:
+    """Round-robin shares of model indices, one per worker (at most one per network: the ScanModels of one
+    multi-output model stay together, so its shared pass runs once)."""
+    units: dict[int, list[int]] = {}
+    for i, m in enumerate(models):
+        units.setdefault(id(m.model), []).append(i)
+    units = list(units.values())
+    k = max(1, min(workers, len(units)))
+    return [sum(units[i::k], []) for i in range(k)]
 
 
-def _scan_share(share: list[int], args: dict, verbose: bool):
-    torch.set_num_threads(1)
-    models, sequences = _FORK_STATE
+def _on_gpu(models) -> bool:
+    return any(p.is_cuda for m in models for p in m.model.parameters())  # CUDA cannot be forked
+
+
+def _scan_share(state, task):
+    models, sequences = state
+    share, args, verbose = task
     return _scan_serial([models[i] for i in share], sequences, verbose=verbose, **args)
 
 
@@ -302,21 +333,15 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     zero runs omitted. Returns the written paths."""
     from pathlib import Path
 
-    from .io.atomic import atomic_write
+    from .io.tracks import BedGraphWriter, value_runs
 
     paths = []
     for m_i, name in enumerate(names):
-        path = Path(directory) / f"{name}.bedGraph"
-        with atomic_write(path) as fh:
-            fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
-            for sid, t in tracks.items():
-                v = np.round(t[m_i], digits)
-                edges = np.flatnonzero(np.diff(v)) + 1
-                bounds = np.concatenate([[0], edges, [len(v)]])
-                for a, b in zip(bounds[:-1], bounds[1:]):
-                    if v[a] > 0:
-                        fh.write(f"{sid}\t{a}\t{b}\t{v[a]:.{digits}f}\n")
-        paths.append(path)
+        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits)
+        for sid, t in tracks.items():
+            w.add(sid, *value_runs(np.round(t[m_i], digits)))
+        w.close()
+        paths.append(w.path)
     return paths
 
 
@@ -401,3 +426,225 @@ def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp:
     records = {f"w{i}": "".join(windows[i:i + per]) for i in range(0, len(windows), per)}
     _, tracks = scan(models, records, keep_tracks=True, workers=workers, mode=mode)
     return np.concatenate([tracks[r].reshape(len(models), -1, L).max(-1) for r in records], axis=1)
+
+
+#: chunks per streamed piece (:func:`scan_fasta`): 40 x 6000 bp = 240 kbp, about 0.1 GiB of working memory per
+#: worker; pieces are the unit of work (with a share of the TFs) sent to the executor
+PIECE_CHUNKS = 40
+
+
+def _stream_pieces(records, piece: int, margin: int, sizes: dict):
+    """Cut streamed records into ``piece`` bp pieces with up to ``margin`` bp of context on both sides: yields
+    ``(id, start, context, left, length, last)`` (``context`` = sequence ``[start - left, start + length +
+    right)``); fills ``sizes`` with each record's length once it has been read."""
+    for sid, blocks in records:
+        buf, buf_start, start = "", 0, 0  # buf holds the sequence from buf_start on
+        for block in blocks:
+            buf += block
+            while buf_start + len(buf) >= start + piece + margin + 1:  # one more base: this is not the last piece
+                left = min(margin, start)
+                yield sid, start, buf[start - left - buf_start:start + piece + margin - buf_start], left, piece, False
+                start += piece
+                cut = start - margin - buf_start
+                if cut > 0:
+                    buf, buf_start = buf[cut:], buf_start + cut
+        end = buf_start + len(buf)
+        sizes[sid] = end
+        while start < end:
+            length = min(piece, end - start)
+            left = min(margin, start)
+            yield (sid, start, buf[start - left - buf_start:start + length + margin - buf_start], left, length,
+                   start + length >= end)
+            start += length
+
+
+@torch.no_grad()
+def _scan_piece(models, task):
+    """Worker side of :func:`scan_fasta`: one piece scanned by a share of the models. Returns, per model,
+    ``(lead, inner, trail_start, trail, runs)``: the forward/reverse values of the above-threshold run touching the
+    piece start (``lead``, the whole piece if it never drops below threshold), the sites strictly inside, the
+    start and values of the run touching the piece end (``trail``), and the rounded bedGraph runs (or None)."""
+    from .io.tracks import value_runs
+
+    sid, start, ctx, left, length, share, chunk, min_length, digits = task
+    x = one_hot([ctx])[0]
+    is_base = x[:, left:left + length].sum(0) > 0
+    inputs, out, cache = {}, [], {}
+    for i in share:
+        m = models[i]
+        margin = m.receptive_field // 2 + 1
+        if margin not in inputs:
+            inputs[margin] = _chunk_input(x, chunk, margin, left=left, length=length)
+        f, r = _chunk_track(m, inputs[margin], chunk, margin, length, cache)
+        f, r = f * is_base, r * is_base
+        below = np.flatnonzero(np.maximum(f, r) < m.threshold)
+        i0 = int(below[0]) if len(below) else length
+        i1 = int(below[-1]) + 1 if len(below) else length
+        inner = call_sites(sid, m.name, f[i0:i1], r[i0:i1], m.threshold, min_length=min_length, offset=start + i0)
+        runs = None
+        if digits is not None:
+            a, b, v = value_runs(np.round(np.maximum(f, r), digits))
+            runs = (a + start, b + start, v)
+        out.append(((f[:i0].copy(), r[:i0].copy()), inner, start + i1, (f[i1:].copy(), r[i1:].copy()), runs))
+    return out
+
+
+def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
+               min_length: int = 3, chunk: int = 6000, piece: int | None = None, executor=None,
+               digits: int = 3, verbose: bool = False) -> dict:
+    """Stream a FASTA file (any size: a genome) through fully convolutional models and write sites and tracks.
+
+    Records are read lazily (:func:`tfscope.io.fasta.iter_fasta`: plain, gzip, bgzip/faidx) and cut into pieces
+    of ``piece`` bp, each with the chunk-mode margins of :func:`scan_tracks` on both sides, so every nucleotide is
+    computed exactly as in a whole-record scan and the BED (and bedGraph) equals that of :func:`scan` of the same
+    records, byte for byte; sites that cross piece boundaries are merged exactly (their values carried to the next
+    piece). Work goes to the executor by (record, piece, TF share); memory is bounded by the pieces in flight, not
+    by record length.
+
+    Parameters
+    ----------
+    models : list of ScanModel, all with a ``receptive_field`` (chunk mode)
+    fasta : path of the DNA FASTA
+    bed : output BED6 (+ peak P) of the calls, sorted by record (file order), start, TF; written atomically
+    bedgraph : directory for one bedGraph per TF (``<TF>.bedGraph``), optional
+    bigwig : directory for one bigWig per TF (``<TF>.bw``), optional
+    bigbed : path of a bigBed 6+2 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
+    min_length : shortest site (bp)
+    chunk : chunk length (bp) of chunk mode
+    piece : bp per piece (a multiple of ``chunk``; default :data:`PIECE_CHUNKS` chunks)
+    executor : :class:`tfscope.executor.LocalExecutor` (default, one process) or ``RayExecutor``
+    digits : decimals of the bedGraph/bigWig values
+    verbose : progress bar (bp)
+
+    Returns
+    -------
+    dict with ``records``, ``bp``, ``sites``, ``chrom_sizes`` (``{id: length}``) and the written ``paths``.
+
+    Raises
+    ------
+    ValueError
+        If a model has no receptive field (window-mode models scan in memory with :func:`scan`) or ``piece`` is
+        not a positive multiple of ``chunk``.
+    InputError
+        Bad FASTA input (nothing is written then).
+    """
+    import collections
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from .executor import LocalExecutor
+    from .io.atomic import atomic_write
+    from .io.bed import bed_line
+    from .io.fasta import iter_fasta
+    from .io.tracks import BedGraphWriter
+
+    if any(m.receptive_field is None for m in models):
+        raise ValueError("streaming needs fully convolutional models with a receptive_field; scan window-mode "
+                         "models in memory with tfscope.scan.scan")
+    piece = piece or PIECE_CHUNKS * chunk
+    if piece <= 0 or piece % chunk:
+        raise ValueError(f"piece ({piece}) must be a positive multiple of chunk ({chunk})")
+    executor = executor or LocalExecutor(1)
+    margin = max(m.receptive_field // 2 + 1 for m in models)
+    shares = _shares(models, executor.workers)
+    tmp = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if bigwig and not bedgraph else None
+    track_dir = Path(bedgraph) if bedgraph else tmp
+    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits)
+              for m in models] if track_dir else []
+    sizes: dict[str, int] = {}
+    metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
+
+    def tasks():
+        for sid, start, ctx, left, length, last in _stream_pieces(iter_fasta(fasta, block=piece), piece, margin,
+                                                                  sizes):
+            for j, sh in enumerate(shares):
+                metas.append((sid, start, length, last, j))
+                yield sid, start, ctx, left, length, sh, chunk, min_length, digits if graphs else None
+
+    n_sites, ok = 0, False
+    try:
+        with atomic_write(bed) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
+                                            unit_scale=True) as bar:
+            carry: list = [None] * len(models)  # per model: (start, fwd, rev) of a run open at the last piece end
+            pending: list[BedRecord] = []  # sites not yet written (a site crossing into later pieces may precede)
+            outs = [None] * len(shares)
+            for res in executor.imap(_scan_piece, tasks(), state=models, in_process=_on_gpu(models)):
+                sid, start, length, last, j = metas.popleft()
+                outs[j] = res
+                if j < len(shares) - 1:
+                    continue
+                for sh, out in zip(shares, outs):
+                    for i, (lead, inner, trail_start, trail, runs) in zip(sh, out):
+                        m = models[i]
+                        if runs is not None:
+                            graphs[i].add(sid, *runs)
+                        whole = len(lead[0]) == length  # the piece never drops below the threshold
+                        c = carry[i]
+                        cs, cf, cr = (c[0], np.concatenate([c[1], lead[0]]), np.concatenate([c[2], lead[1]])) \
+                            if c is not None else (start, *lead)
+                        carry[i] = None
+                        if whole and not last:
+                            carry[i] = (cs, cf, cr)
+                            continue
+                        pending += call_sites(sid, m.name, cf, cr, m.threshold, min_length=min_length, offset=cs)
+                        pending += inner
+                        if len(trail[0]) and not whole:
+                            if last:
+                                pending += call_sites(sid, m.name, *trail, m.threshold, min_length=min_length,
+                                                      offset=trail_start)
+                            else:
+                                carry[i] = (trail_start, *trail)
+                open_from = min([c[0] for c in carry if c is not None], default=start + length)
+                ready = [r for r in pending if last or r.start < open_from]
+                if ready:
+                    pending = [r for r in pending if not (last or r.start < open_from)]
+                    ready.sort(key=lambda r: (r.start, r.name))
+                    fh.writelines(bed_line(r) for r in ready)
+                    n_sites += len(ready)
+                bar.update(length)
+        ok = True
+    finally:
+        for g in graphs:
+            g.close(ok)
+        if not ok and tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    paths = {"bed": Path(bed)}
+    if bedgraph:
+        paths["bedgraph"] = [g.path for g in graphs]
+    try:
+        paths.update(write_browser_tracks(sizes, bedgraphs=[g.path for g in graphs], names=[m.name for m in models],
+                                          bigwig=bigwig, bed=bed, bigbed=bigbed))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
+            "paths": paths}
+
+
+def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
+                         bigbed=None) -> dict:
+    """Genome-browser files from scan output: ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls
+    in ``bed`` (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
+
+    Parameters
+    ----------
+    chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
+
+    Returns
+    -------
+    dict with the written ``bigwig`` paths (list) and ``bigbed`` path.
+    """
+    from pathlib import Path
+
+    from .io.tracks import bed_to_bigbed, bedgraph_to_bigwig
+
+    out = {}
+    if bigwig:
+        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes)
+                         for g, n in zip(bedgraphs, names)]
+    if bigbed:
+        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes)
+    return out

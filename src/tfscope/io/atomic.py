@@ -10,15 +10,16 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8"):
-    """Open a temporary file beside ``path`` and move it to ``path`` only if the block succeeds.
+def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffix: str = ".tmp"):
+    """Open a temporary file beside ``path`` (name ending in ``suffix``) and move it to ``path`` only if the block
+    succeeds.
 
-    A ``.gz`` suffix writes gzip-compressed text. On any exception the temporary file is removed and an existing
-    ``path`` is left untouched, so failed runs leave no partial output.
+    A ``.gz`` suffix of ``path`` writes gzip-compressed text. On any exception the temporary file is removed and an
+    existing ``path`` is left untouched, so failed runs leave no partial output.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=suffix, dir=path.parent)
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)

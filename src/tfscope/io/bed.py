@@ -53,12 +53,15 @@ def read_bed(path) -> list[BedRecord]:
     return out
 
 
+def bed_line(r: BedRecord) -> str:
+    """One BED line (with newline): float scores with 4 decimals, extra columns appended."""
+    score = f"{r.score:.4f}" if isinstance(r.score, float) else str(r.score)
+    return "\t".join([r.chrom, str(r.start), str(r.end), r.name, score, r.strand, *map(str, r.extra)]) + "\n"
+
+
 def write_bed(path, records, *, header: str | None = None) -> None:
     """Write BED6 records (plus extra columns) atomically. Float scores are written with 4 decimals."""
     with atomic_write(path) as fh:
         if header:
             fh.write(header.rstrip("\n") + "\n")
-        for r in records:
-            score = f"{r.score:.4f}" if isinstance(r.score, float) else str(r.score)
-            cols = [r.chrom, str(r.start), str(r.end), r.name, score, r.strand, *map(str, r.extra)]
-            fh.write("\t".join(cols) + "\n")
+        fh.writelines(bed_line(r) for r in records)

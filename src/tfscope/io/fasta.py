@@ -91,3 +91,125 @@ def write_fasta(path, records: dict[str, str], *, width: int = 80) -> None:
             fh.write(f">{name}\n")
             for i in range(0, len(seq), width):
                 fh.write(seq[i:i + width] + "\n")
+
+
+def iter_fasta(path, *, block: int = 1 << 20):
+    """Stream the records of a DNA FASTA file without holding a whole record in memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        Plain, gzip or bgzip FASTA. If a samtools/pyfaidx index ``<path>.fai`` exists (and, for bgzip, its
+        ``.gzi``), records are read through :class:`pyfaidx.Fasta` in ``block`` bp slices; otherwise the file is
+        read line by line (gzip and bgzip decompress as a stream).
+    block : int
+        Upper bound (bp) of the pieces of sequence yielded at a time.
+
+    Yields
+    ------
+    (id, blocks) : the record id (header up to the first whitespace) and an iterator of upper-case sequence pieces
+        of at most ``block`` bp; consume ``blocks`` before advancing to the next record.
+
+    Raises
+    ------
+    InputError
+        As :func:`read_fasta` (``alphabet="dna"``): no records, sequence before the first header, empty header or
+        record, invalid letter, duplicate id; the message names the file and line (record and offset when read
+        through the index).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    fai = Path(str(path) + ".fai")
+    if fai.exists():
+        yield from _iter_indexed(path, block)
+    else:
+        yield from _iter_lines(path, block)
+
+
+def _iter_indexed(path, block: int):
+    import pyfaidx
+
+    from ..sequence import invalid_letter
+
+    try:
+        fa = pyfaidx.Fasta(str(path), sequence_always_upper=True, as_raw=True, build_index=False)
+    except Exception as e:  # pyfaidx raises its own error types for bad indexes / compression
+        raise InputError(f"cannot read the indexed FASTA ({e.__class__.__name__}: {e})", str(path)) from e
+    with fa:
+        if not len(fa.keys()):
+            raise InputError("no FASTA records found (empty file?)", str(path))
+        for name in fa.keys():
+            n = len(fa[name])
+            if not n:
+                raise InputError(f"record {name!r} has no sequence", str(path))
+
+            def blocks(name=name, n=n):
+                for s in range(0, n, block):
+                    seq = fa[name][s:min(n, s + block)]
+                    bad = invalid_letter(seq)
+                    if bad >= 0:
+                        raise InputError(f"invalid DNA letter {seq[bad]!r} in record {name!r} at position "
+                                         f"{s + bad + 1}", str(path))
+                    yield seq
+            yield name, blocks()
+
+
+def _iter_lines(path, block: int):
+    from ..sequence import invalid_letter
+
+    lines = read_lines(path)
+    seen: set[str] = set()
+    pending = None  # (lineno, header line) read ahead by the previous record
+
+    def next_line():
+        for lineno, line in lines:
+            line = line.strip()
+            if line and not line.startswith(";"):
+                return lineno, line
+        return None
+
+    def blocks(name, header_line):
+        nonlocal pending
+        buf: list[str] = []
+        size = total = 0
+        while (nl := next_line()) is not None:
+            lineno, line = nl
+            if line.startswith(">"):
+                pending = nl
+                break
+            bad = invalid_letter(line)
+            if bad >= 0:
+                raise InputError(f"invalid DNA letter {line[bad]!r} in record {name!r}", str(path), lineno)
+            buf.append(line)
+            size += len(line)
+            while size >= block:
+                s = "".join(buf).upper()
+                yield s[:block]
+                buf, size = [s[block:]], size - block
+                total += block
+        else:
+            pending = None
+        if size:
+            yield "".join(buf).upper()
+        elif not total:
+            raise InputError(f"record {name!r} has no sequence", str(path), header_line)
+
+    pending = next_line()
+    if pending is None:
+        raise InputError("no FASTA records found (empty file?)", str(path))
+    while pending is not None:
+        lineno, line = pending
+        if not line.startswith(">"):
+            raise InputError("sequence data before the first '>' header (not FASTA?)", str(path), lineno)
+        parts = line[1:].split()
+        if not parts:
+            raise InputError("empty FASTA header", str(path), lineno)
+        name = parts[0]
+        if name in seen:
+            raise InputError(f"duplicate sequence id {name!r}", str(path), lineno)
+        seen.add(name)
+        it = blocks(name, lineno)
+        yield name, it
+        for _ in it:  # the consumer stopped early: skip the rest of the record
+            pass

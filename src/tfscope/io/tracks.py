@@ -1,0 +1,152 @@
+"""Genome-browser track files: bedGraph (streamed), bigWig and bigBed (pybigtools).
+
+bigWig/bigBed are the indexed binary formats of Kent et al. 2010 (BigWig and BigBed: enabling browsing of large
+distributed datasets, Bioinformatics 26:2204); they are written with ``pybigtools`` (the Rust ``bigtools``
+library) from a bedGraph / BED file that is streamed, so memory does not grow with the genome.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .atomic import atomic_write, read_lines
+
+
+def value_runs(v: np.ndarray):
+    """Runs of equal value of a 1-D track: ``(starts, ends, values)`` of the non-zero runs (0-based, half-open)."""
+    edges = np.flatnonzero(np.diff(v)) + 1
+    bounds = np.concatenate([[0], edges, [len(v)]])
+    a, b = bounds[:-1], bounds[1:]
+    keep = v[a] > 0
+    return a[keep], b[keep], v[a[keep]]
+
+
+class BedGraphWriter:
+    """Streamed bedGraph of one track: runs are appended in coordinate order, a run that continues the previous
+    one with the same value is merged into it, zero runs are omitted; written atomically on :meth:`close`.
+
+    Parameters
+    ----------
+    path : output path (``.gz`` compresses)
+    name : track name (``track`` line)
+    digits : decimals of the values (the runs given must already be rounded to them)
+    """
+
+    def __init__(self, path, name: str, *, digits: int = 3):
+        self.path = Path(path)
+        self.digits = digits
+        self._ctx = atomic_write(self.path)
+        self._fh = self._ctx.__enter__()
+        self._fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
+        self._last = None  # (chrom, start, end, value) not yet written
+
+    def add(self, chrom: str, starts, ends, values, *, offset: int = 0) -> None:
+        """Append runs ``[offset + start, offset + end)`` with their values (coordinate order, after earlier
+        runs)."""
+        last = self._last
+        for a, b, v in zip(np.asarray(starts) + offset, np.asarray(ends) + offset, values):
+            if last is not None and last[0] == chrom and last[2] == a and last[3] == v:
+                last = (chrom, last[1], int(b), last[3])
+                continue
+            if last is not None:
+                self._write(last)
+            last = (chrom, int(a), int(b), v)
+        self._last = last
+
+    def _write(self, run) -> None:
+        self._fh.write(f"{run[0]}\t{run[1]}\t{run[2]}\t{run[3]:.{self.digits}f}\n")
+
+    def close(self, ok: bool = True) -> None:
+        """Flush and move the file into place (``ok``), or discard it."""
+        if ok and self._last is not None:
+            self._write(self._last)
+        self._last = None
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            self._ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
+
+
+def _parsed(path, parse, what: str):
+    """``parse(columns)`` of each data line of a BED-like file (track/browser/comment lines skipped)."""
+    for lineno, line in read_lines(path):
+        if not line or line.startswith(("track", "browser", "#")):
+            continue
+        try:
+            yield parse(line.split("\t"))
+        except (IndexError, ValueError):
+            raise InputError(f"expected {what}", str(path), lineno) from None
+
+
+def _bedgraph_records(path):
+    return _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]), float(c[3])), "a bedGraph line (chrom start end "
+                   "value)")
+
+
+def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
+    """Convert a bedGraph (sorted by chromosome in ``chrom_sizes`` order, then start) into a bigWig.
+
+    Parameters
+    ----------
+    bedgraph : path of the input bedGraph (streamed)
+    bigwig : output path (written beside, then renamed: atomic)
+    chrom_sizes : ``{chromosome: length in bp}`` (e.g. from the FASTA or its ``.fai`` index)
+
+    Returns
+    -------
+    Path of the bigWig.
+
+    Raises
+    ------
+    InputError
+        A malformed bedGraph line.
+    """
+    return _write_bbi(bigwig, ".bw", lambda w: w.write(dict(chrom_sizes), _bedgraph_records(bedgraph)))
+
+
+#: autoSql of the bigBed of calls: BED6 (score = round(1000 x mean P), the browser's shading scale) + mean and
+#: peak probability
+CALLS_AUTOSQL = """table tfscopeCalls
+"tfscope TFBS calls"
+(
+    string chrom;      "Reference sequence"
+    uint   chromStart; "Start (0-based)"
+    uint   chromEnd;   "End (exclusive)"
+    string name;       "TF"
+    uint   score;      "round(1000 x mean P(binding))"
+    char[1] strand;    "Strand with the higher mean probability"
+    float  meanP;      "Mean P(binding) over the site"
+    float  peakP;      "Peak P(binding) in the site"
+)
+"""
+
+
+def _bed_calls(path):
+    return _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]),
+                                    f"{c[3]}\t{round(1000 * float(c[4]))}\t{c[5]}\t{c[4]}\t{c[6]}"),
+                   "a tfscope scan BED line (BED6 + peak P)")
+
+
+def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int]) -> Path:
+    """Convert the BED of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
+    bigBed 6+2 (:data:`CALLS_AUTOSQL`).
+
+    Raises
+    ------
+    InputError
+        A line that is not BED6 + peak probability.
+    """
+    return _write_bbi(bigbed, ".bb", lambda w: w.write(dict(chrom_sizes), _bed_calls(bed), autosql=CALLS_AUTOSQL))
+
+
+def _write_bbi(path, kind: str, write) -> Path:
+    import pybigtools
+
+    path = Path(path)
+    # pybigtools writes the temporary file by name (its extension tells the format); renamed on success
+    with atomic_write(path, "wb", suffix=".tmp" + kind) as fh:
+        write(pybigtools.open(fh.name, "w"))
+    return path

@@ -1,0 +1,179 @@
+"""Genome-scale scanning: streamed FASTA input, bigWig/bigBed tracks, and the local/Ray executors."""
+
+import dataclasses
+import filecmp
+
+import numpy as np
+import pytest
+
+from tfscope.cli import main
+from tfscope.errors import InputError
+from tfscope.executor import LocalExecutor, make_executor
+from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
+from tfscope.io.fasta import iter_fasta
+from tfscope.io.tables import read_snr_table
+from tfscope.resources import resources_dir
+from tfscope.scan import load_scan_models, scan, scan_fasta, write_bedgraphs
+from tfscope.zoo import load_zoo
+
+CHUNK = 6000
+PIECE = 2 * CHUNK
+
+
+@pytest.fixture(scope="module")
+def records():
+    """Real DNA (bound KLF4 windows of the bundled table, concatenated): a record of ~4 pieces with an N run
+    across a piece boundary, a 150 bp record and one that is not a whole number of chunks."""
+    t = read_snr_table(resources_dir() / "snr" / "KLF4.tsv.gz")
+    seq = "".join(t["sequence"][t["bound"] == 1][:500])
+    return {"r1": seq[:10000] + "N" * 5000 + seq[15000:48000] + "ACG", "r2": seq[:150], "r3": seq[-9001:]}
+
+
+@pytest.fixture(scope="module")
+def models():
+    """Two zoo models at their thresholds, plus KLF4 at a low threshold (long runs that cross piece boundaries)
+    and at 0 (each record is one site: runs spanning whole pieces)."""
+    ms = load_zoo(["KLF4", "E2F1"])
+    return ms + [dataclasses.replace(ms[0], name="KLF4_low", threshold=0.002),
+                 dataclasses.replace(ms[0], name="KLF4_all", threshold=0.0)]
+
+
+def test_iter_fasta_plain_gzip_indexed(tmp_path, records):
+    import pyfaidx
+
+    from Bio import bgzf  # biopython comes with pyjaspar; pyfaidx reads bgzip through it
+
+    for name in ("x.fa", "x.fa.gz", "y.fa"):
+        write_fasta(tmp_path / name, records, width=70)
+    with bgzf.BgzfWriter(str(tmp_path / "z.fa.gz"), "wb") as fh:
+        fh.write((tmp_path / "x.fa").read_bytes())
+    for name in ("y.fa", "z.fa.gz"):  # index them (.fai, + .gzi for bgzip): then read through pyfaidx
+        pyfaidx.Fasta(str(tmp_path / name)).close()
+        assert (tmp_path / f"{name}.fai").exists()
+    for name in ("x.fa", "x.fa.gz", "y.fa", "z.fa.gz"):
+        got = {}
+        for sid, blocks in iter_fasta(tmp_path / name, block=1000):
+            parts = list(blocks)
+            assert max(map(len, parts)) <= 1000
+            got[sid] = "".join(parts)
+        assert got == records == read_fasta(tmp_path / name)
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nACGT\n>b\nAC\nGTJ\n")
+    with pytest.raises(InputError, match="bad.fa:5: invalid DNA letter 'J'"):
+        for _, blocks in iter_fasta(bad):
+            list(blocks)
+    bad.write_text(">a\nACGT\n>a\nAC\n")
+    with pytest.raises(InputError, match="duplicate"):
+        for _, blocks in iter_fasta(bad):
+            list(blocks)
+
+
+def test_streaming_equals_whole_record_scan(tmp_path, records, models):
+    """Pieces of 2 chunks streamed from a gzip FASTA give the same BED and bedGraph bytes as the in-memory scan,
+    including sites that cross piece boundaries and whole records above threshold."""
+    fa = tmp_path / "x.fa.gz"
+    write_fasta(fa, records)
+    sites, tracks = scan(models, read_fasta(fa), keep_tracks=True, workers=2, chunk=CHUNK)
+    write_bed(tmp_path / "ref.bed", sites)
+    write_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
+    res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", piece=PIECE,
+                     chunk=CHUNK, executor=LocalExecutor(2))
+    assert filecmp.cmp(tmp_path / "ref.bed", tmp_path / "stream.bed", shallow=False)
+    for m in models:
+        assert filecmp.cmp(tmp_path / "ref" / f"{m.name}.bedGraph", tmp_path / "stream" / f"{m.name}.bedGraph",
+                           shallow=False)
+    assert res["sites"] == len(sites) and res["chrom_sizes"] == {k: len(v) for k, v in records.items()}
+    crossing = [s for s in sites if s.start // PIECE != (s.end - 1) // PIECE]
+    assert any(s.name == "KLF4_low" for s in crossing)
+    assert [(s.chrom, s.start, s.end) for s in sites if s.name == "KLF4_all"] == [
+        (k, 0, len(v)) for k, v in records.items()]
+    assert any(s.name == "KLF4" for s in sites)  # real calls at the zoo threshold too
+    with pytest.raises(ValueError, match="multiple of chunk"):
+        scan_fasta(models, fa, tmp_path / "x.bed", piece=PIECE + 1, chunk=CHUNK)
+
+
+def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
+    import pybigtools
+
+    out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "bw"
+    assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--bedgraph",
+                 str(tmp_path / "bg"), "--bigwig", str(bw), "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
+    sizes = {k: len(v) for k, v in read_fasta(resources_dir() / "example_regions.fa").items()}
+    calls = read_bed(out)
+    assert calls
+    reader = pybigtools.open(str(bb))
+    # lengths from the FASTA; the files list only chromosomes that have data (bigtools leaves out empty ones)
+    assert reader.chroms().items() <= sizes.items() and set(reader.chroms()) == {s.chrom for s in calls}
+    got = [(c, *r) for c in sizes if c in reader.chroms() for r in reader.records(c)]
+    assert got == [(s.chrom, s.start, s.end, s.name, str(round(1000 * float(s.score))), s.strand,
+                    f"{float(s.score):.4f}", s.extra[0]) for s in calls]
+    for tf in ("E2F1", "FOXK1"):
+        w = pybigtools.open(str(bw / f"{tf}.bw"))
+        lines = [ln.split("\t") for ln in (tmp_path / "bg" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
+        assert lines and w.chroms().items() <= sizes.items() and set(w.chroms()) == {c for c, *_ in lines}
+        recs = [(c, *r) for c in sizes if c in w.chroms() for r in w.records(c)]
+        assert [(c, a, b) for c, a, b, _ in recs] == [(c, int(a), int(b)) for c, a, b, _ in lines]
+        np.testing.assert_allclose([v for *_, v in recs], [float(v) for *_, v in lines], atol=1e-6)
+        for s in (s for s in calls if s.name == tf):  # per-base values: each call's peak P is in the track
+            assert abs(w.values(s.chrom, s.start, s.end, fillna=0).max() - float(s.extra[0])) < 1e-3
+    # a failed run (bad FASTA) writes nothing
+    bad = tmp_path / "bad.fa"
+    bad.write_text(">a\nACGTJ\n")
+    assert main(["scan", str(bad), "--out", str(tmp_path / "x.bed"), "--bigbed", str(tmp_path / "x.bb")]) == 2
+    assert not (tmp_path / "x.bed").exists() and not (tmp_path / "x.bb").exists()
+    assert "tfscope: error" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One embedded Ray (2 CPUs) for the module, workers at normal priority as the executor starts them; Ray's
+    node-wide memory monitor is off (on a shared machine other processes' memory would get these workers killed)."""
+    ray = pytest.importorskip("ray")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_memory_monitor_refresh_ms", "0")
+        mp.setenv("RAY_worker_niceness", "0")
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_executor_equals_local(tmp_path, records, models, ray_session):
+    """Ray actors (embedded, 2 workers) give byte-identical BED and bedGraph output to the local forked workers,
+    for the streamed scan and the in-memory one."""
+    fa = tmp_path / "x.fa"
+    small = {"r1": records["r1"][:15000], "r3": records["r3"][:3000]}
+    write_fasta(fa, small)
+    ms = [models[0], models[2]]  # KLF4 at its threshold and at a low one (sites across pieces)
+    ray_ex = make_executor("ray", 2)
+    for name, ex in (("local", LocalExecutor(2)), ("ray", ray_ex)):
+        scan_fasta(ms, fa, tmp_path / f"{name}.bed", bedgraph=tmp_path / name, piece=PIECE, chunk=CHUNK,
+                   executor=ex)
+    assert filecmp.cmp(tmp_path / "local.bed", tmp_path / "ray.bed", shallow=False)
+    assert read_bed(tmp_path / "ray.bed")
+    assert all(filecmp.cmp(tmp_path / "local" / f"{m.name}.bedGraph", tmp_path / "ray" / f"{m.name}.bedGraph",
+                           shallow=False) for m in ms)
+    a, _ = scan(ms, small, executor=LocalExecutor(2))
+    b, _ = scan(ms, small, executor=ray_ex)
+    assert a == b and a
+    ray_ex.close()
+    assert ray_session.is_initialized()  # a session the executor did not start is left running
+
+
+def test_make_executor_errors():
+    with pytest.raises(InputError, match="unknown executor"):
+        make_executor("dask")
+    assert list(LocalExecutor(2).imap(_square, range(5))) == [0, 1, 4, 9, 16]
+
+
+def _square(state, x):
+    return x * x
+
+
+def test_gzip_truncated_stream_is_an_input_error(tmp_path, records, models):
+    fa = tmp_path / "t.fa.gz"
+    write_fasta(fa, records)
+    data = fa.read_bytes()
+    fa.write_bytes(data[:len(data) // 2])
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        scan_fasta(models[:1], fa, tmp_path / "t.bed")
+    assert not (tmp_path / "t.bed").exists()
