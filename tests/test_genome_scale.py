@@ -13,7 +13,7 @@ from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
 from tfscope.io.fasta import iter_fasta
 from tfscope.io.tables import read_snr_table
 from tfscope.resources import resources_dir
-from tfscope.scan import load_scan_models, scan, scan_fasta, write_bedgraphs
+from tfscope.scan import scan, scan_fasta, write_bedgraphs
 from tfscope.zoo import load_zoo
 
 CHUNK = 6000
