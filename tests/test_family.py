@@ -505,7 +505,7 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
     assert main(["family", "predict", str(f), "--json", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
     assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
-    assert 0 < hox["min_confidence"] < 1 and hox["probability"] >= hox["min_confidence"]
+    assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
     assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
     assert flat["probability"] < flat["min_confidence"]
     assert main(["family", "predict", str(f), "--nearest", "0"]) == 0

@@ -53,8 +53,8 @@ def cmd_family_train(args) -> int:
 def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool = False) -> list[dict]:
     """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
 
-    Returns one dict per motif: file, motif, tf_class, probability (= confidence: the calibrated probability of
-    that class), min_confidence (the checkpoint's calibrated abstain threshold, None without one), confident
+    Returns one dict per motif: file, motif, tf_class, probability and confidence (the same number: the calibrated
+    probability of the best class), min_confidence (the checkpoint's calibrated abstain threshold, None without one), confident
     (confidence >= min_confidence), the class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
     and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
     p-value. The class and probability are the default model's, ``knn-kmer-dedup`` (the shipped checkpoint, or
@@ -96,7 +96,8 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
         confident = thr is None or bool(proba[i, c] >= thr)
         out.append({"file": path, "motif": name,
                     "tf_class": ds.classes[c] if confident or not abstain else "unknown",
-                    "best_class": ds.classes[c], "probability": float(proba[i, c]), "min_confidence": thr,
+                    "best_class": ds.classes[c], "probability": float(proba[i, c]),
+                    "confidence": float(proba[i, c]), "min_confidence": thr,
                     "confident": confident, "model": "knn-cnn" if cnn else res["model"],
                     "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
                     "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]

@@ -40,9 +40,10 @@ _SERIAL = re.compile(r"^(ZNF|ZFP|ZSCAN|ZBTB|ZKSCAN|AT[1-5CM]G\d|ZM\d|CG\d|PHYPAD
 def paralog_group(name: str) -> str:
     """Paralog group of a TF name: upper-cased, a trailing number with an optional one-letter suffix removed
     (``GATA4`` -> ``GATA``, ``HOXA13`` -> ``HOXA``, ``Nr2f6`` -> ``NR2F``, ``MYB15`` -> ``MYB``, ``FOXA1`` ->
-    ``FOXA``, ``NKX2-5`` -> ``NKX2``). Names of serially numbered families (``ZNF263``, ``ZSCAN4``) and locus IDs
-    (``AT1G...``, ``Zm00001d...``, ``CG...``) and names without a trailing number keep their full upper-cased name. The name part
-    after a ``(``, e.g. ``(var.2)``, is ignored."""
+    ``FOXA``, ``NKX2-5`` -> ``NKX2``). Names of serially numbered families (``ZNF263``, ``ZSCAN4``), locus IDs
+    (``AT1G...``, ``Zm00001d...``, ``CG...``) and names without a trailing number keep their full upper-cased name.
+    The name part after a ``(``, e.g. ``(var.2)``, is ignored. A heuristic: it also joins unrelated TFs that share a
+    stem (``HNF1A``/``HNF4A``, ``TCF7``/``TCF12``), which only makes the grouped CV stricter."""
     n = name.split("(")[0].strip().upper()
     if _SERIAL.match(n):
         return n
