@@ -676,5 +676,5 @@ def render_protocols(doc, get) -> str:
     return "".join(out)
 
 
-if __name == "__main__":
+if __name__ == "__main__":
     sys.exit(main())
