@@ -25,8 +25,16 @@ regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_s
 Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
+Motifs never seen (issue 18; :mod:`tfscope.family.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
+the shipped default knn-kmer-dedup, the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
+2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
+(``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
+coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
+only those and knn-kmer-dedup's 10-fold CV and keeps every other row (fits cached in
+``benchmarks/checkpoints/family_protocols/``).
+
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only]``
 """
 
 from __future__ import annotations
@@ -182,7 +190,10 @@ def main(argv=None) -> int:
                             **kw})
 
     groups = np.array([paralog_group(n) for n in ds.names])
+    if not args.new_only:
+        doc.pop("kept_rows_date", None)  # a full run recomputes every row
     if args.new_only:
+        doc.setdefault("kept_rows_date", doc.get("date"))  # rows this mode does not recompute keep their run's date
         analysis = doc.get("analysis", {})
         run_protocols(args, ds, nsims, kmers, add, analysis)
         have = {(r["model"], r["dataset"]) for r in doc["rows"]}
@@ -565,6 +576,9 @@ def render(doc, ds) -> str:
                    key=lambda s: (int(s.split("cv")[1].split("-")[0]), s))
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
+           (f"Only the temporal / grouped rows and knn-kmer-dedup's 10-fold rows were run on {doc['date']} "
+            f"(`--new-only`); all other rows are from the run of {doc['kept_rows_date']} on the same machine type."
+            "\n\n" if doc.get("kept_rows_date") and doc["kept_rows_date"] != doc["date"] else ""),
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
            "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"
            "† = carried over from an earlier run (not recomputed in this run).\n"]
