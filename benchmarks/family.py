@@ -25,8 +25,16 @@ regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_s
 Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
+Motifs never seen (issue 18; :mod:`tfscope.family.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
+the shipped default knn-kmer-dedup, the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
+2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
+(``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
+coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
+only those and knn-kmer-dedup's 10-fold CV and keeps every other row (fits cached in
+``benchmarks/checkpoints/family_protocols/``).
+
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only]``
 """
 
 from __future__ import annotations
@@ -46,8 +54,10 @@ from common import RESULTS, load_results, save_results  # noqa: E402
 
 from tfscope.family.data import build_dataset  # noqa: E402
 from tfscope.family.kmer_profile import kmer_profile  # noqa: E402
-from tfscope.family.knn import METRICS, knn_ensemble_proba, knn_proba, similarity, tomtom_similarity  # noqa: E402
-from tfscope.family.stack import KnnKmer, normalise_similarity  # noqa: E402
+from tfscope.family.knn import (METRICS, all_similarities, knn_ensemble_proba, knn_proba, similarity,  # noqa: E402
+                                tomtom_similarity)
+from tfscope.family.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
+from tfscope.family.stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups  # noqa: E402
 from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -111,6 +121,11 @@ def fold_job(task):
     probas["knn-stack"] = kk.stack.predict_proba(query)
     probas["kmer-lr"] = kk.kmer.predict_proba_profile(kmers[te])
     probas["knn-kmer"] = kk.predict_proba(query, kmers[te])
+    if dname == "jaspar2024-cv10":  # the shipped default, knn-kmer-dedup (grouped inner CV on the training fold)
+        g = _STATE["groups"]
+        nd = make_model(DEFAULT_MODEL, C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr],
+                                                                   y[tr], g[tr])
+        probas[DEFAULT_MODEL] = nd.predict_proba(query, kmers[te])
     return dname, i, probas, kk.stack.C_, kk.weight_, time.time() - t
 
 
@@ -148,6 +163,10 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2, help="parallel fold jobs (forked, one thread each)")
     ap.add_argument("--repeat-seeds", type=int, nargs="*", default=[1, 2],
                     help="extra 10-fold CV splits (seeds) for knn-stack, kmer-lr and knn-kmer")
+    ap.add_argument("--protocols", nargs="*", choices=("temporal", "grouped"), default=["temporal", "grouped"],
+                    help="motifs never seen: JASPAR 2020 -> 2022/2024 temporal split, grouped 10-fold CV on 2024")
+    ap.add_argument("--new-only", action="store_true",
+                    help="run only --protocols and the 10-fold CV of the new default; keep all other rows")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ds = build_dataset()
@@ -170,10 +189,23 @@ def main(argv=None) -> int:
                             "sd": float(np.nanstd(vals, ddof=1)) if len(vals) > 1 else 0.0, "n": int(len(vals)),
                             **kw})
 
+    groups = np.array([paralog_group(n) for n in ds.names])
+    if not args.new_only:
+        doc.pop("kept_rows_date", None)  # a full run recomputes every row
+    if args.new_only:
+        doc.setdefault("kept_rows_date", doc.get("date"))  # rows this mode does not recompute keep their run's date
+        analysis = doc.get("analysis", {})
+        run_protocols(args, ds, nsims, kmers, add, analysis)
+        have = {(r["model"], r["dataset"]) for r in doc["rows"]}
+        doc["rows"] += [r for r in old_rows if (r["model"], r["dataset"]) not in have]  # not rerun: kept as is
+        doc["analysis"] = analysis
+        save_results(doc, render(doc, ds))
+        return 0
+
     oof = {}  # out-of-fold predictions of the 10-fold CV per model
     cnn_models = []
     stack_C, pool_w = {}, {}
-    _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C)
+    _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C, groups=groups)
     tasks = [(f"jaspar2024-cv{K}", i, tr, te, 0, True) for K in args.folds for i, (tr, te) in enumerate(folds(y, K))]
     tasks += [(f"jaspar2024-cv10-seed{sd}", i, tr, te, sd, False) for sd in args.repeat_seeds
               for i, (tr, te) in enumerate(folds(y, 10, sd))]
@@ -254,7 +286,7 @@ def main(argv=None) -> int:
     t = time.time()
     classify(ds.pfms, ds)
     t = time.time() - t
-    for m in ("knn-stack", "kmer-lr", "knn-kmer"):
+    for m in ("knn-stack", "kmer-lr", DEFAULT_MODEL):
         add(m, "jaspar2024-all", "predict_seconds", [t],
             note="one tfscope.family.reference.classify call with the shipped model gives all three: 3 similarity "
                  f"matrices, 6-mer profiles ({kmer_secs:.1f} s), both heads")
@@ -262,11 +294,14 @@ def main(argv=None) -> int:
     KnnKmer(C, k=KMER_K).fit(nsims, kmers, y)
     analysis_fit_s = time.time() - t
 
+    protocols = {}
+    if args.protocols:
+        run_protocols(args, ds, nsims, kmers, add, protocols)
     have = {(r["model"], r["dataset"]) for r in doc["rows"]}
     for r in old_rows:  # results of models not recomputed in this run (e.g. CNN folds still missing)
         if (r["model"], r["dataset"]) not in have:
             doc["rows"].append({**r, "carried": True})
-    analysis = interpret(ds, cnn_models, oof, tomtom_p, extra)
+    analysis = {**interpret(ds, cnn_models, oof, tomtom_p, extra), **protocols}
     old_reg = doc.get("analysis", {}).get("regression", {})
     for k, v in old_reg.items():
         analysis.setdefault("regression", {}).setdefault(k, {**v, "carried": True})
@@ -276,6 +311,166 @@ def main(argv=None) -> int:
     doc["analysis"] = analysis
     save_results(doc, render(doc, ds))
     return 0
+
+
+# --- motifs the model has never seen: temporal split and grouped CV (issue 18) ----------------------------------
+
+PROTO_CACHE = Path(__file__).parent / "checkpoints" / "family_protocols"
+PROTO_MODELS = ("knn-kmer", DEFAULT_MODEL)
+TEMPORAL = (("JASPAR2020", "JASPAR2022"), ("JASPAR2020", "JASPAR2024"))
+_PSTATE = {}  # per protocol dataset: normalised similarities, k-mer profiles, labels, groups (inherited by forks)
+
+
+def temporal_state(train_rel, test_rel):
+    """Train/test sets of one temporal split and their similarities (cached in ``benchmarks/checkpoints``)."""
+    tr, te, info = temporal_split(train_rel, test_rel)
+    unk = info.pop("unknown_test")
+    q = te.pfms + unk.pfms  # known-class test motifs, then those of classes the model does not know
+    f = CACHE.parent / f"family_temporal_{train_rel}_{test_rel}.npz"
+    if f.exists():
+        z = np.load(f)
+        s_tr, s_q = [z[f"tr_{m}"] for m in METRICS], [z[f"q_{m}"] for m in METRICS]
+    else:
+        t = time.time()
+        s_tr = all_similarities(tr.pfms, tr.pfms, exclude_self=True)[0]
+        s_q = all_similarities(q, tr.pfms)[0]
+        print(f"temporal {train_rel}->{test_rel} similarities: {time.time() - t:.0f} s", flush=True)
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(f, **{f"tr_{m}": s for m, s in zip(METRICS, s_tr)}, **{f"q_{m}": s for m, s in zip(METRICS, s_q)})
+    L_tr, L_q = np.array([p.shape[1] for p in tr.pfms]), np.array([p.shape[1] for p in q])
+    return tr, te, info, {
+        "sims_tr": [normalise_similarity(s, m, L_tr) for s, m in zip(s_tr, METRICS)],
+        "sims_q": [normalise_similarity(s, m, L_q) for s, m in zip(s_q, METRICS)],
+        "kmers_tr": kmer_profile(tr.pfms, KMER_K), "kmers_q": kmer_profile(q, KMER_K), "y": tr.labels,
+        "groups": np.array([paralog_group(n) for n in tr.names]), "C": len(tr.classes), "n_known": len(te)}
+
+
+def protocol_job(task):
+    """Fit ``model`` on a protocol's training motifs and predict its test motifs (cached per task).
+
+    ``task`` = (dataset name, model, fold index, train indices, test indices); indices are None for a temporal
+    split (train = the old release, test = the new motifs). Returns (dataset, model, fold, test indices, proba,
+    {weight, temperature, min_confidence}, seconds)."""
+    dname, model, i, tr, te = task
+    f = PROTO_CACHE / f"{dname}_{model}_{i}.npz"
+    if f.exists():
+        z = np.load(f, allow_pickle=True)
+        return dname, model, i, te, z["proba"], z["fit"].item(), float(z["seconds"])
+    torch.set_num_threads(1)
+    t = time.time()
+    st = _PSTATE[dname.split("-grouped")[0].split("-cv")[0] if tr is not None else dname]
+    m = make_model(model, st["C"], k=KMER_K)
+    g = st["groups"] if uses_groups(model) else None
+    if tr is None:
+        m.fit(st["sims_tr"], st["kmers_tr"], st["y"], g)
+        p = m.predict_proba(st["sims_q"], st["kmers_q"])
+    else:
+        m.fit([s[np.ix_(tr, tr)] for s in st["nsims"]], st["kmers"][tr], st["y"][tr], None if g is None else g[tr])
+        p = m.predict_proba([s[np.ix_(te, tr)] for s in st["nsims"]], st["kmers"][te])
+    fit = {"weight": m.weight_, "temperature": m.temperature_, "min_confidence": m.min_confidence_,
+           "stack_C": m.stack.C_}
+    secs = time.time() - t
+    PROTO_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f.stem + ".tmp.npz")
+    np.savez(tmp, proba=p, fit=np.array(fit, dtype=object), seconds=secs)
+    tmp.replace(f)
+    return dname, model, i, te, p, fit, secs
+
+
+def abstain_rows(add, model, dname, y, p, thr, p_unknown=None):
+    """Coverage and accuracy of the predictions at or above the calibrated confidence ``thr`` (and the share of
+    motifs of classes the model does not know that it abstains on)."""
+    if thr is None:
+        return
+    conf, ok = p.max(1), p.argmax(1) == y
+    keep = conf >= thr
+    add(model, dname, "coverage", [keep.mean()], note=f"share of motifs with confidence >= {thr:.3f}")
+    add(model, dname, "accuracy_covered", [ok[keep].mean() if keep.any() else np.nan])
+    if p_unknown is not None and len(p_unknown):
+        add(model, dname, "unknown_class_abstained", [(p_unknown.max(1) < thr).mean()],
+            note=f"{len(p_unknown)} test motifs of classes the model does not know")
+
+
+def run_protocols(args, ds, nsims24, kmers24, add, analysis):
+    """Temporal (2020 -> 2022, 2020 -> 2024) and grouped 10-fold CV rows for knn-kmer and the new default, and
+    the 10-fold CV rows of the new default; fold jobs run in ``args.jobs`` forked processes."""
+    y = ds.labels
+    groups24 = np.array([paralog_group(n) for n in ds.names])
+    _PSTATE["jaspar2024"] = {"nsims": nsims24, "kmers": kmers24, "y": y, "groups": groups24, "C": len(ds.classes)}
+    tasks, temporal = [], {}
+    if "temporal" in args.protocols:
+        for a, b in TEMPORAL:
+            dname = f"jaspar{a[-4:]}-to-{b[-4:]}"
+            tr, te, info, st = temporal_state(a, b)
+            _PSTATE[dname] = st
+            temporal[dname] = (tr, te, info)
+            tasks += [(dname, m, 0, None, None) for m in PROTO_MODELS]
+    gfolds = grouped_folds(ds.names, y, 10, seed=0)
+    if "grouped" in args.protocols:
+        tasks += [("jaspar2024-grouped", m, i, tr, te) for m in PROTO_MODELS for i, (tr, te) in enumerate(gfolds)]
+    kfolds = folds(y, 10)
+    if args.new_only:  # the K-fold rows of the new default (the full run fits it in fold_job)
+        tasks += [("jaspar2024-cv10", DEFAULT_MODEL, i, tr, te) for i, (tr, te) in enumerate(kfolds)]
+    res = {}
+    with mp.get_context("fork").Pool(args.jobs) as pool:
+        for dname, model, i, te, p, fit, secs in pool.imap_unordered(protocol_job, tasks):
+            res[dname, model, i] = (te, p, fit)
+            print(f"{dname} {model} fold {i}: {secs:.0f} s, {fit}", flush=True)
+    proto = analysis.setdefault("protocols", {})
+    for dname, (tr, te, info) in temporal.items():
+        C, n = len(tr.classes), len(te)
+        proto[dname] = {**info, "confusion": {}, "fit": {}}
+        for model in PROTO_MODELS:
+            _, p, fit = res[dname, model, 0]
+            mm = multiclass_metrics(te.labels, p[:n].argmax(1), C, present_only=True)
+            add(model, dname, "accuracy", [mm["accuracy"]], n_test=n)
+            add(model, dname, "macro_f1", [mm["macro_f1"]], n_test=n,
+                note="macro-F1 over the classes present in the test set")
+            for c, a in zip(tr.classes, mm["per_class_accuracy"]):
+                if not np.isnan(a):
+                    add(model, dname, f"class_accuracy:{c}", [a])
+            abstain_rows(add, model, dname, te.labels, p[:n], fit["min_confidence"], p[n:])
+            proto[dname]["confusion"][model] = mm["confusion"]
+            proto[dname]["fit"][model] = fit
+    if "grouped" in args.protocols:
+        dname = "jaspar2024-grouped"
+        proto[dname] = {"folds": 10, "n_groups": int(len(set(groups24))), "confusion": {}, "fit": {},
+                        "classes": ds.classes, "fold_sizes": [int(len(te)) for _, te in gfolds]}
+        for model in PROTO_MODELS:
+            p = np.zeros((len(y), len(ds.classes)))
+            accs, thr_ok = [], []
+            for i, (tr, te) in enumerate(gfolds):
+                p[te] = res[dname, model, i][1]
+                accs.append(float((p[te].argmax(1) == y[te]).mean()))
+                thr = res[dname, model, i][2]["min_confidence"]
+                if thr is not None:
+                    thr_ok.append(p[te].max(1) >= thr)
+            mm = multiclass_metrics(y, p.argmax(1), len(ds.classes))
+            add(model, dname, "accuracy", [mm["accuracy"]], n_folds=10,
+                note="pooled out-of-fold; sd = SD of the per-fold accuracy", sd_folds=float(np.std(accs, ddof=1)))
+            add(model, dname, "macro_f1", [mm["macro_f1"]], n_folds=10, note="pooled out-of-fold")
+            for c, a in zip(ds.classes, mm["per_class_accuracy"]):
+                add(model, dname, f"class_accuracy:{c}", [a])
+            if thr_ok:  # each fold's own calibrated threshold
+                keep = np.zeros(len(y), dtype=bool)
+                for (tr, te), k in zip(gfolds, thr_ok):
+                    keep[te] = k
+                ok = p.argmax(1) == y
+                add(model, dname, "coverage", [keep.mean()], note="each fold's own calibrated threshold")
+                add(model, dname, "accuracy_covered", [ok[keep].mean()])
+            proto[dname]["confusion"][model] = mm["confusion"]
+            proto[dname]["fit"][model] = [res[dname, model, i][2] for i in range(10)]
+    if args.new_only:
+        dname = "jaspar2024-cv10"
+        plist = [res[dname, DEFAULT_MODEL, i][1] for i in range(10)]
+        ms = [multiclass_metrics(y[te], p.argmax(1), len(ds.classes)) for (tr, te), p in zip(kfolds, plist)]
+        add(DEFAULT_MODEL, dname, "accuracy", [m["accuracy"] for m in ms])
+        add(DEFAULT_MODEL, dname, "macro_f1", [m["macro_f1"] for m in ms])
+        pred = np.empty(len(y), dtype=int)
+        for (tr, te), p in zip(kfolds, plist):
+            pred[te] = p.argmax(1)
+        for c, a in zip(ds.classes, multiclass_metrics(y, pred, len(ds.classes))["per_class_accuracy"]):
+            add(DEFAULT_MODEL, dname, f"class_accuracy:{c}", [a])
 
 
 def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
@@ -381,10 +576,14 @@ def render(doc, ds) -> str:
                    key=lambda s: (int(s.split("cv")[1].split("-")[0]), s))
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
+           (f"Only the temporal / grouped rows and knn-kmer-dedup's 10-fold rows were run on {doc['date']} "
+            f"(`--new-only`); all other rows are from the run of {doc['kept_rows_date']} on the same machine type."
+            "\n\n" if doc.get("kept_rows_date") and doc["kept_rows_date"] != doc["date"] else ""),
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
            "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"
            "† = carried over from an earlier run (not recomputed in this run).\n"]
-    main_models = [m for m in models if m.endswith("-k1") or m in ("knn-stack", "knn-kmer") or not m.startswith("knn")]
+    main_models = [m for m in models if m.endswith("-k1") or m in ("knn-stack", "knn-kmer", DEFAULT_MODEL)
+                   or not m.startswith("knn")]
     for d in dsets:
         tab = []
         for m in main_models:
@@ -407,7 +606,8 @@ def render(doc, ds) -> str:
     tab = [{"model": r["model"], "seconds": r["value"], "what": r.get("note", "predict all 2,112 motifs")}
            for r in rows if r["metric"] == "predict_seconds"]
     out.append("\n## Prediction time (all 2,112 motifs, 1 torch thread)\n\n" + markdown_table(tab, ["model", "seconds", "what"]))
-    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "kmer-lr", "knn-kmer")
+    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "kmer-lr", "knn-kmer",
+                      DEFAULT_MODEL)
           if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
     tab = []
     for c, n in ds.counts().items():
@@ -416,6 +616,7 @@ def render(doc, ds) -> str:
             row[m] = get[(m, d, f"class_accuracy:{c}")]["value"]
         tab.append(row)
     out.append("\n## Per-class accuracy (10-fold, pooled out-of-fold)\n\n" + markdown_table(tab, ["class", "motifs", *pc]))
+    out.append(render_protocols(doc, get))
     reg = doc.get("analysis", {}).get("regression", {})
     if reg:
         out.append("\n## Per-class accuracy vs class overlap (OLS on within- and between-class overlap)\n\n")
@@ -423,6 +624,69 @@ def render(doc, ds) -> str:
                                     "R2_adj": v["r2_adj"]} for k, v in reg.items() if isinstance(v, dict)],
                                   ["model", "R2", "R2_adj"]))
         out.append("\nThesis R^2: 0.61 (CNN), 0.45 (KNN). Figures: `benchmarks/figures/family_*.png`.\n")
+    return "".join(out)
+
+
+
+def render_protocols(doc, get) -> str:
+    """Markdown of the temporal and grouped-CV rows (empty when there are none)."""
+    proto = doc.get("analysis", {}).get("protocols", {})
+    dsets = [d for d in ("jaspar2020-to-2022", "jaspar2020-to-2024", "jaspar2024-grouped") if d in proto]
+    if not dsets:
+        return ""
+    out = ["\n## Motifs the model has never seen: temporal split and grouped CV\n\n",
+           "Temporal: trained on JASPAR 2020 CORE, tested on the motifs whose base ID first appears in JASPAR 2022 "
+           "(resp. 2024); labels are the JASPAR 2024 TFClass classes; only classes with >= 20 training motifs are "
+           "known, test motifs of other classes are not scored (the abstain rate on them is shown). Macro-F1 over "
+           "the classes present in the test set. Grouped: 10-fold StratifiedGroupKFold on JASPAR 2024 with all "
+           "motifs of one paralog group (TF name stem) in one fold; pooled out-of-fold accuracy / macro-F1 (± = SD "
+           "of the per-fold accuracy). Coverage: share of motifs at or above the model's calibrated confidence "
+           "threshold (grouped inner CV: 90% of the predictions above it right); accuracy (covered) on those.\n\n"]
+    for d in dsets:
+        p = proto[d]
+        if "n_train" in p:
+            out.append(f"* `{d}`: {p['n_train']} training motifs in {len(p['classes'])} known classes, {p['n_test']} "
+                       f"test motifs of known classes, {p['n_test_unknown_class']} of classes the model does not "
+                       f"know ({p['n_test_outside_20_classes']} outside the 20 JASPAR 2024 classes), "
+                       f"{p['n_test_no_2024_annotation']} without a JASPAR 2024 annotation (dropped).\n")
+        else:
+            out.append(f"* `{d}`: {sum(p['fold_sizes'])} motifs, {p['n_groups']} paralog groups, fold sizes "
+                       f"{min(p['fold_sizes'])}-{max(p['fold_sizes'])}.\n")
+    tab = []
+    for d in dsets:
+        for m in PROTO_MODELS:
+            a = get.get((m, d, "accuracy"))
+            if not a:
+                continue
+            row = {"dataset": d, "model": m,
+                   "accuracy": f"{a['value']:.3f}" + (f" ± {a['sd_folds']:.3f}" if "sd_folds" in a else ""),
+                   "macro_f1": get[(m, d, "macro_f1")]["value"]}
+            for k in ("coverage", "accuracy_covered", "unknown_class_abstained"):
+                r = get.get((m, d, k))
+                row[k] = r["value"] if r else "-"
+            tab.append(row)
+    cv = [(m, get.get((m, "jaspar2024-cv10", "accuracy")), get.get((m, "jaspar2024-cv10", "macro_f1")))
+          for m in PROTO_MODELS]
+    for m, a, f in cv:
+        if a:
+            tab.append({"dataset": "jaspar2024-cv10", "model": m, "accuracy": f"{a['value']:.3f} ± {a['sd']:.3f}",
+                        "macro_f1": f["value"], "coverage": "-", "accuracy_covered": "-",
+                        "unknown_class_abstained": "-"})
+    out.append("\n" + markdown_table(tab, ["dataset", "model", "accuracy", "macro_f1", "coverage", "accuracy_covered",
+                                           "unknown_class_abstained"]))
+    for d in dsets:
+        classes = proto[d].get("classes")
+        rows = []
+        for c in classes:
+            row = {"class": c}
+            for m in PROTO_MODELS:
+                r = get.get((m, d, f"class_accuracy:{c}"))
+                row[m] = r["value"] if r else float("nan")
+            if any(not np.isnan(row[m]) for m in PROTO_MODELS):
+                n = sum(proto[d]["confusion"][PROTO_MODELS[0]][classes.index(c)])
+                rows.append({**row, "motifs": n})
+        out.append(f"\n### Per-class recall, `{d}` (confusion matrices in family.json, analysis.protocols)\n\n"
+                   + markdown_table(rows, ["class", "motifs", *PROTO_MODELS]))
     return "".join(out)
 
 

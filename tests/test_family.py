@@ -230,8 +230,9 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
 
     assert main(["family", "predict", str(hox), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
-    assert r["model"] == "knn-kmer" and set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"}
-    assert r["models"]["knn-kmer"] == r["tf_class"] and 0.05 < r["probability"] <= 1
+    assert r["model"] == "knn-kmer-dedup"
+    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-dedup"}
+    assert r["models"]["knn-kmer-dedup"] == r["tf_class"] and 0.05 < r["probability"] <= 1
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -301,8 +302,9 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     lab.write_text("matrix_id\tname\ttf_class\n" + "".join(f"{n.split()[0]}\tX\t{c}\n" for n, c in zip(names, cls)))
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"}
-    for m in ("knn-stack", "knn-kmer"):
+    assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
+                                                          "knn-kmer-dedup"}
+    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup"):
         assert doc["models"][m]["accuracy"]["mean"] >= 0.9
         assert len(doc["models"][m]["accuracy"]["folds"]) == 3
     # duplicate key -> file and line
@@ -412,3 +414,100 @@ def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
     with pytest.raises(CheckpointError, match="expected 'family_knn_kmer'"):
         load_reference_model(dataset, tmp_path / "cnn")
     assert load_reference_model(dataset).weight_ > 0  # the shipped model loads offline and uses both parts
+
+
+# --- protocols for motifs never seen (temporal split, grouped CV) and the knn-kmer-dedup default ------------------
+
+def test_paralog_group_and_grouped_folds_keep_groups_apart(dataset):
+    from tfscope.family.splits import grouped_folds, paralog_group
+
+    assert {paralog_group(n) for n in ("GATA1", "Gata4", "GATA6")} == {"GATA"}
+    assert paralog_group("HOXA13") == "HOXA" != paralog_group("HOXB13")
+    assert paralog_group("ZNF263") != paralog_group("ZNF384")  # serial numbers, not paralogs
+    assert paralog_group("NKX2-5") == "NKX2" and paralog_group("Arnt") == "ARNT"
+    fl = grouped_folds(dataset.names, dataset.labels, 10, seed=0)
+    g = np.array([paralog_group(n) for n in dataset.names])
+    assert len(fl) == 10 and sorted(np.concatenate([te for _, te in fl]).tolist()) == list(range(len(dataset)))
+    for tr, te in fl:
+        assert not set(g[tr]) & set(g[te])  # no paralog group (hence no TF) on both sides
+        assert len(set(tr) | set(te)) == len(dataset)
+    with pytest.raises(ValueError, match="fewer than"):
+        grouped_folds(["A1", "A2", "B1"], [0, 0, 1], 3)
+
+
+def test_temporal_split_has_no_test_base_id_in_train():
+    from pyjaspar import jaspardb
+
+    from tfscope.family.splits import temporal_split
+
+    tr, te, info = temporal_split("JASPAR2020", "JASPAR2022")
+    base = lambda ids: {i.split(".")[0] for i in ids}  # noqa: E731
+    assert not base(tr.ids) & base(te.ids)
+    old = {m.base_id for r in ("JASPAR2018", "JASPAR2020")
+           for m in jaspardb(release=r).fetch_motifs(collection=["CORE"], all_versions=True)}
+    assert not base(te.ids) & old  # first appearance in 2022
+    assert tr.classes == te.classes == info["classes"] and len(tr.classes) >= 10
+    assert np.bincount(tr.labels, minlength=len(tr.classes)).min() >= 20
+    assert info["n_train"] == len(tr) > 1000 and info["n_test"] == len(te) > 100
+    unk = info["unknown_test"]
+    assert not set(unk.ids) & set(te.ids) and not base(unk.ids) & old
+    assert not any("::" in n for n in tr.names + te.names)
+    with pytest.raises(ValueError, match="not allowed"):
+        temporal_split("JASPAR2020", "JASPAR2026")
+    with pytest.raises(ValueError, match="must come after"):
+        temporal_split("JASPAR2022", "JASPAR2020")
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_knn_kmer_dedup_fit_checkpoint_confidence_and_abstain(tmp_path):
+    from tfscope.family.data import FamilyDataset
+    from tfscope.family.reference import classify, fit_reference_model, load_reference_model
+    from tfscope.family.stack import adapt_priors, class_neighbour_features, confidence_threshold, group_weights
+
+    # one neighbour per group: the second rank skips the query's second motif of group "a"
+    sim = np.array([[5.0, 4.0, 1.0, 0.0]])
+    y = np.array([0, 0, 0, 1])
+    f = class_neighbour_features([sim], y, 2, top=2, train_groups=np.array(["a", "a", "b", "c"]))
+    assert np.allclose(f[0, :2], [0.0, -4.0])
+    assert np.allclose(class_neighbour_features([sim], y, 2, top=2)[0, :2], [0.0, -1.0])
+    assert np.allclose(group_weights(["a", "a", "b"]), [0.75, 0.75, 1.5])
+    assert confidence_threshold(np.array([0.9, 0.8, 0.6, 0.5]), np.array([1, 1, 0, 1]), 0.75) == 0.5
+    assert confidence_threshold(np.array([0.9, 0.8]), np.array([0, 0]), 0.9) == 1.0
+    p, prior = adapt_priors(np.array([[0.6, 0.4], [0.7, 0.3], [0.8, 0.2]]), np.array([0.5, 0.5]))
+    assert prior[0] > 0.7 and (p[:, 0] >= [0.6, 0.7, 0.8]).all()
+
+    rng = np.random.default_rng(4)
+    pfms, names, cls = planted_collection(rng, 8)
+    classes = sorted(set(cls))
+    tf_names = [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)]  # one TF (paralog group) per motif
+    ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], tf_names, pfms,
+                       np.array([classes.index(c) for c in cls]), classes, release="planted")
+    model = fit_reference_model(ds, tmp_path / "kd", k=4, progress=lambda m: None)
+    assert model.dedup and 0.05 <= model.temperature_ <= 20 and 0 < model.min_confidence_ <= 1
+    loaded = load_reference_model(ds, tmp_path / "kd")
+    assert loaded.variant == "knn-kmer-dedup" and loaded.min_confidence_ == model.min_confidence_
+    q = [pfms[0], pfms[9], np.full((4, 6), 0.25)]
+    res = classify(q, ds, model_path=tmp_path / "kd")
+    pr = res["proba"]["knn-kmer-dedup"]
+    assert res["model"] == "knn-kmer-dedup" and pr.shape == (3, 3) and np.allclose(pr.sum(1), 1)
+    assert pr[:2].argmax(1).tolist() == [ds.labels[0], ds.labels[9]]
+    assert pr[0].max() >= res["min_confidence"] and pr[2].max() < pr[0].max()
+
+
+def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
+    import json
+
+    from tfscope.cli import main
+
+    f = tmp_path / "m.jaspar"
+    f.write_text(">hox\nA 1 1 18 18 1 2\nC 1 1 0 0 1 3\nG 1 1 1 1 1 14\nT 17 17 1 1 17 1\n"
+                 ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
+    assert main(["family", "predict", str(f), "--json", "--abstain", "--nearest", "1"]) == 0
+    hox, flat = json.loads(capsys.readouterr().out)
+    assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
+    assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
+    assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
+    assert flat["probability"] < flat["min_confidence"]
+    assert main(["family", "predict", str(f), "--nearest", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "low confidence" in lines[1] and lines[1].split("\t")[2] == flat["best_class"]

@@ -28,11 +28,12 @@ def cmd_family_train(args) -> int:
     from .family.data import build_dataset
 
     ds = build_dataset()
-    if args.model == "knn-kmer":
+    if args.model != "cnn":
         from .family.reference import fit_reference_model
 
-        fit_reference_model(ds, args.out, seed=args.seed, progress=(lambda m: None) if args.quiet else print)
-        print(f"saved knn-kmer fitted on {len(ds)} motifs to {args.out}")
+        fit_reference_model(ds, args.out, variant=args.model, seed=args.seed,
+                            progress=(lambda m: None) if args.quiet else print)
+        print(f"saved {args.model} fitted on {len(ds)} motifs to {args.out}")
         return 0
     import torch
 
@@ -49,14 +50,18 @@ def cmd_family_train(args) -> int:
     return 0
 
 
-def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
+def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool = False) -> list[dict]:
     """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
 
-    Returns one dict per motif: file, motif, tf_class, probability, the class of each model (``models``: the
-    thesis KNN vote, knn-stack, kmer-lr, knn-kmer), the KNN vote of each column metric, and the nearest JASPAR motifs
-    by Tomtom p-value. The class and probability are our best model's, ``knn-kmer`` (the shipped checkpoint, or
-    ``checkpoint`` when it is a ``family_knn_kmer`` one). With a ``family_cnn`` checkpoint (``tfscope family train
-    --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the CNN softmax.
+    Returns one dict per motif: file, motif, tf_class, probability and confidence (the same number: the calibrated
+    probability of the best class), min_confidence (the checkpoint's calibrated abstain threshold, None without one), confident
+    (confidence >= min_confidence), the class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
+    and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
+    p-value. The class and probability are the default model's, ``knn-kmer-dedup`` (the shipped checkpoint, or
+    ``checkpoint`` when it is a ``family_knn_kmer`` one). With ``abstain`` a motif below the threshold gets
+    ``tf_class`` ``"unknown"`` (its best class stays in ``best_class``). With a ``family_cnn`` checkpoint
+    (``tfscope family train --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the
+    CNN softmax (no threshold).
 
     Raises InputError for unreadable motif files and CheckpointError for a checkpoint of another task or reference.
     """
@@ -74,7 +79,7 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
     Q = [m for _, _, m in queries]
     cnn = checkpoint is not None and read_config(checkpoint).get("model") != MODEL_NAME
     res = classify(Q, ds, model_path=None if cnn else checkpoint)
-    proba = res["proba"]["knn-kmer"]
+    proba, thr = res["proba"][res["model"]], res["min_confidence"]
     if cnn:
         from .checkpoint import load_checkpoint
         from .family.train import ensemble_proba, predict_cnn
@@ -82,14 +87,18 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
         net, cfg = load_checkpoint(checkpoint, task="family")
         if cfg.get("meta", {}).get("classes") != ds.classes:
             raise InputError("checkpoint classes differ from the JASPAR 2024 dataset's", checkpoint)
-        proba = ensemble_proba([res["proba"]["knn-ensemble-k1"], predict_cnn(net, Q)])
+        proba, thr = ensemble_proba([res["proba"]["knn-ensemble-k1"], predict_cnn(net, Q)]), None
     pv = res["tomtom_p"]
     out = []
     for i, (path, name, _) in enumerate(queries):
         c = int(proba[i].argmax())
         near = np.argsort(pv[i], kind="stable")[:n_nearest]
-        out.append({"file": path, "motif": name, "tf_class": ds.classes[c], "probability": float(proba[i, c]),
-                    "model": "knn-cnn" if cnn else "knn-kmer",
+        confident = thr is None or bool(proba[i, c] >= thr)
+        out.append({"file": path, "motif": name,
+                    "tf_class": ds.classes[c] if confident or not abstain else "unknown",
+                    "best_class": ds.classes[c], "probability": float(proba[i, c]),
+                    "confidence": float(proba[i, c]), "min_confidence": thr,
+                    "confident": confident, "model": "knn-cnn" if cnn else res["model"],
                     "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
                     "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
                                   for m, s in zip(METRICS, res["sims"])},
@@ -99,14 +108,15 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5) -> list[dict]:
 
 
 def cmd_family_predict(args) -> int:
-    res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest)
+    res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain)
     if args.json:
         from .cli import print_json
 
         print_json(res)
         return 0
     for r in res:
-        print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}")
+        low = "" if r["confident"] else f"\tlow confidence (< {r['min_confidence']:.3f})"
+        print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}{low}")
         for n in r["nearest"]:
             print(f"    {n['matrix_id']}\t{n['name']}\t{n['tf_class']}\tTomtom p={n['tomtom_p']:.2e}")
     return 0
@@ -126,19 +136,23 @@ def cmd_family_evaluate(args) -> int:
         from .family.data import build_dataset
 
         ds = build_dataset()
+        from .family.splits import paralog_group
+
         pfms, y, classes, source = ds.pfms, ds.labels, ds.classes, "JASPAR 2024 (2,112 motifs, 20 classes)"
+        groups = [paralog_group(n) for n in ds.names]
     else:
         keys, pfms, names = labelled_motifs(args.motif_file, args.labels)
+        groups = None  # no TF names: each motif is its own group
         classes = sorted(set(names))
         y = np.array([classes.index(c) for c in names])
         source = f"{args.motif_file} ({len(pfms)} motifs, {len(classes)} classes)"
     if args.mode == "cv":
-        res = cross_validate(pfms, y, len(classes), folds=args.folds, seed=args.seed, models=models)
+        res = cross_validate(pfms, y, len(classes), folds=args.folds, seed=args.seed, models=models, groups=groups)
         summary = {m: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "folds": v}
                        for k, v in r.items()} for m, r in res.items()}
         doc = {"source": source, "mode": "cv", "folds": args.folds, "seed": args.seed, "models": summary}
     else:
-        res = evaluate_reference(pfms, names, models=models)
+        res = evaluate_reference(pfms, names, models=None if args.model == "all" else models)
         doc = {"source": source, "mode": "reference", "models": {
             m: {**r, "predictions": dict(zip(keys, r["predictions"]))} for m, r in res.items()}}
     if args.json:
@@ -168,10 +182,12 @@ def add_cli(sub) -> None:
     b.add_argument("--release", default="JASPAR2024")
     b.set_defaults(func=cmd_family_build)
 
-    t = fs.add_parser("train", help="fit knn-kmer (default) or train the thesis CNN on all 2,112 motifs; save a checkpoint")
+    t = fs.add_parser("train", help="fit knn-kmer-dedup (default), knn-kmer or the thesis CNN on all 2,112 motifs; "
+                      "save a checkpoint")
     t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--model", choices=("knn-kmer", "cnn"), default="knn-kmer",
-                   help="knn-kmer: our best model (the shipped default of predict); cnn: the thesis CNN")
+    t.add_argument("--model", choices=("knn-kmer-dedup", "knn-kmer", "cnn"), default="knn-kmer-dedup",
+                   help="knn-kmer-dedup: the shipped default of predict; knn-kmer: the previous default; cnn: the "
+                        "thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0)
@@ -185,6 +201,8 @@ def add_cli(sub) -> None:
     pr.add_argument("--checkpoint", help="family checkpoint: a knn-kmer one (default: the shipped model) or a thesis CNN "
                     "(then the class is the KNN vote + CNN soft vote)")
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
+    pr.add_argument("--abstain", action="store_true",
+                    help="call a motif 'unknown' when its confidence is below the model's calibrated threshold")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_family_predict)
 
@@ -196,7 +214,8 @@ def add_cli(sub) -> None:
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
     ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer"), default="all")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup"),
+                    default="all")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_family_evaluate)

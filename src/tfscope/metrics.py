@@ -93,10 +93,11 @@ def markdown_table(rows: list[dict], columns: list[str], *, floatfmt: str = ".3f
     return "\n".join(lines) + "\n"
 
 
-def multiclass_metrics(y_true, y_pred, n_classes: int) -> dict:
-    """Accuracy, macro-F1 (sklearn ``f1_score(average="macro")`` over the ``n_classes`` labels, zero_division=0),
-    per-class accuracy (= recall) as a list (NaN for a class absent from ``y_true``) and the confusion matrix
-    ``(n_classes, n_classes)`` (rows true, columns predicted) as nested lists."""
+def multiclass_metrics(y_true, y_pred, n_classes: int, *, present_only: bool = False) -> dict:
+    """Accuracy, macro-F1 (sklearn ``f1_score(average="macro")`` over the ``n_classes`` labels, or with
+    ``present_only`` over the labels present in ``y_true``, zero_division=0), per-class accuracy (= recall) as a list
+    (NaN for a class absent from ``y_true``) and the confusion matrix ``(n_classes, n_classes)`` (rows true, columns
+    predicted) as nested lists."""
     from sklearn.metrics import confusion_matrix, f1_score
 
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
@@ -104,8 +105,9 @@ def multiclass_metrics(y_true, y_pred, n_classes: int) -> dict:
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     support = cm.sum(1)
     per_class = [float(cm[i, i] / support[i]) if support[i] else math.nan for i in labels]
+    f1_labels = sorted(set(y_true.tolist())) if present_only else labels
     return {"accuracy": float((y_true == y_pred).mean()) if len(y_true) else math.nan,
-            "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(y_true, y_pred, labels=f1_labels, average="macro", zero_division=0)),
             "per_class_accuracy": per_class, "confusion": cm.tolist()}
 
 

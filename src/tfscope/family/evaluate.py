@@ -11,9 +11,10 @@ Labels come from a TSV file: the first column is the motif key (the first word o
 e.g. the JASPAR matrix ID), and the class is the column named ``tf_class`` (or the second column when there is no
 header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair that this module reads back.
 
-Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr`` and our best ``knn-kmer`` (see
-``docs/family.md``). In ``reference`` mode the three fitted models come from the shipped ``knn-kmer`` checkpoint
-(:func:`tfscope.family.reference.load_reference_model`). The CNN is not cross-validated here (it needs a training run
+Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer`` and the shipped default
+``knn-kmer-dedup`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the shipped
+``knn-kmer-dedup`` checkpoint (:func:`tfscope.family.reference.load_reference_model`), so ``knn-kmer`` is not
+available there. The CNN is not cross-validated here (it needs a training run
 per fold; see ``benchmarks/family.py``).
 """
 
@@ -26,9 +27,9 @@ import numpy as np
 from ..errors import InputError
 from .kmer_profile import KmerLogistic, kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import KnnKmer, StackedKNN, normalise_similarity
+from .stack import StackedKNN, make_model, normalise_similarity, uses_groups
 
-EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer")
+EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup")
 KMER_K = 6  # k-mer length of kmer-lr and knn-kmer
 
 
@@ -81,8 +82,12 @@ def labelled_motifs(motif_path, labels_path) -> tuple[list[str], list[np.ndarray
 
 
 def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *, folds: int = 10, seed: int = 0,
-                   models=EVAL_MODELS, k: int = KMER_K) -> dict:
+                   models=EVAL_MODELS, k: int = KMER_K, groups=None) -> dict:
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
+
+    ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.family.splits.paralog_group` of its TF name)
+    for ``knn-kmer-dedup``'s grouped inner CV and one-neighbour-per-group features; default: each motif its own
+    group.
 
     Returns ``{model: {"accuracy": [per fold], "macro_f1": [per fold]}}``. All-vs-all similarities are computed
     once (self excluded) and restricted to each fold's training motifs; k-mer profiles (length ``k``) once.
@@ -106,7 +111,8 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     raw = all_similarities(pfms, pfms, exclude_self=True)[0] if set(models) - {"kmer-lr"} else None
     lengths = np.array([p.shape[1] for p in pfms])
     nsims = [normalise_similarity(s, m, lengths) for s, m in zip(raw, METRICS)] if raw else None
-    kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", "knn-kmer"} else None
+    kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", "knn-kmer", "knn-kmer-dedup"} else None
+    groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     res = {m: {"accuracy": [], "macro_f1": []} for m in models}
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         for m in models:
@@ -118,7 +124,8 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
             elif m == "kmer-lr":
                 p = KmerLogistic(n_classes, k=k).fit_profile(kmers[tr], y[tr]).predict_proba_profile(kmers[te])
             else:
-                kk = KnnKmer(n_classes, k=k, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr])
+                kk = make_model(m, n_classes, k=k, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr],
+                                                                  y[tr], groups[tr] if uses_groups(m) else None)
                 p = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te])
             mm = multiclass_metrics(y[te], p.argmax(1), n_classes)
             res[m]["accuracy"].append(mm["accuracy"])
@@ -126,7 +133,7 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     return res
 
 
-def evaluate_reference(pfms, class_names: list[str], *, models=EVAL_MODELS) -> dict:
+def evaluate_reference(pfms, class_names: list[str], *, models=None) -> dict:
     """Classify labelled motifs against the JASPAR 2024 reference set. Returns ``{model: {"accuracy", "macro_f1",
     "predictions": [class name per motif]}}``; macro-F1 over the classes present in the labels.
 
@@ -142,11 +149,13 @@ def evaluate_reference(pfms, class_names: list[str], *, models=EVAL_MODELS) -> d
     if bad:
         raise InputError(f"label(s) {bad[:3]} are not JASPAR 2024 TF classes (e.g. {ds.classes[0]!r}); "
                          "use --mode cv for other label sets")
-    unknown = [m for m in models if m not in EVAL_MODELS]
-    if unknown:
-        raise InputError(f"unknown model(s) {unknown}; choose from {list(EVAL_MODELS)}")
-    y = np.array([ds.classes.index(c) for c in class_names])
     res = classify(pfms, ds)
+    models = list(res["proba"]) if models is None else models
+    unknown = [m for m in models if m not in res["proba"]]
+    if unknown:
+        raise InputError(f"model(s) {unknown} not available against the shipped reference model; choose from "
+                         f"{list(res['proba'])}")
+    y = np.array([ds.classes.index(c) for c in class_names])
     out = {}
     for m in models:
         pred = res["proba"][m].argmax(1)

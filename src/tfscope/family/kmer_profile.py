@@ -80,10 +80,11 @@ class KmerLogistic:
     def fit(self, pfms, labels) -> "KmerLogistic":
         return self.fit_profile(self.profile(pfms), labels)
 
-    def fit_profile(self, X: np.ndarray, labels) -> "KmerLogistic":
+    def fit_profile(self, X: np.ndarray, labels, sample_weight=None) -> "KmerLogistic":
         from .model import StandardLinear
 
-        self.head = StandardLinear.fit_logistic(X, np.asarray(labels), self.n_classes, C=self.C)
+        self.head = StandardLinear.fit_logistic(X, np.asarray(labels), self.n_classes, C=self.C,
+                                                sample_weight=sample_weight)
         return self
 
     def predict_proba(self, pfms) -> np.ndarray:

@@ -74,17 +74,21 @@ class StandardLinear(nn.Module):
         return self.linear((x.to(torch.float64) - self.mean) / self.scale)
 
     @classmethod
-    def fit_logistic(cls, X, y, n_classes: int, *, C: float = 1.0, max_iter: int = 3000) -> "StandardLinear":
+    def fit_logistic(cls, X, y, n_classes: int, *, C: float = 1.0, max_iter: int = 3000, class_weight=None,
+                     sample_weight=None) -> "StandardLinear":
         """Fit ``sklearn.linear_model.LogisticRegression(C)`` (multinomial, lbfgs) on standardised ``X``
-        ``(N, F)`` with integer labels ``y`` ``(N,)``. Classes absent from ``y`` get logit bias -1e4 (probability
-        ~0). Raises ValueError with fewer than 2 classes present."""
-        return cls.fit_logistic_cv(X, y, n_classes, Cs=(C,), max_iter=max_iter)
+        ``(N, F)`` with integer labels ``y`` ``(N,)`` (optional sklearn ``class_weight`` and ``sample_weight``
+        ``(N,)``). Classes absent from ``y`` get logit bias -1e4 (probability ~0). Raises ValueError with fewer
+        than 2 classes present."""
+        return cls.fit_logistic_cv(X, y, n_classes, Cs=(C,), max_iter=max_iter, class_weight=class_weight,
+                                   sample_weight=sample_weight)
 
     @classmethod
-    def fit_logistic_cv(cls, X, y, n_classes: int, *, Cs=(1.0,), cv=None, max_iter: int = 3000
-                        ) -> "StandardLinear":
+    def fit_logistic_cv(cls, X, y, n_classes: int, *, Cs=(1.0,), cv=None, max_iter: int = 3000,
+                        class_weight=None, sample_weight=None) -> "StandardLinear":
         """As :meth:`fit_logistic`, with ``C`` chosen from ``Cs`` by ``sklearn.linear_model.LogisticRegressionCV``
-        over the splitter ``cv`` when more than one is given; the chosen value is ``self.C``."""
+        over ``cv`` (a splitter or a list of (train, test) index pairs) when more than one is given; the chosen
+        value is ``self.C``. ``class_weight`` is sklearn's (e.g. ``"balanced"``)."""
         import warnings
 
         import numpy as np
@@ -101,10 +105,12 @@ class StandardLinear(nn.Module):
         with warnings.catch_warnings():  # sklearn 1.8 FutureWarnings about future defaults; behaviour unchanged
             warnings.simplefilter("ignore", FutureWarning)
             if len(Cs) > 1:
-                clf = LogisticRegressionCV(Cs=list(Cs), cv=cv, max_iter=max_iter).fit(Z, y)
+                clf = LogisticRegressionCV(Cs=list(Cs), cv=cv, max_iter=max_iter, class_weight=class_weight
+                                           ).fit(Z, y, sample_weight=sample_weight)
                 C = float(np.ravel(clf.C_)[0])
             else:
-                clf = LogisticRegression(C=Cs[0], max_iter=max_iter).fit(Z, y)
+                clf = LogisticRegression(C=Cs[0], max_iter=max_iter, class_weight=class_weight
+                                         ).fit(Z, y, sample_weight=sample_weight)
                 C = float(Cs[0])
         W = np.zeros((n_classes, X.shape[1]))
         b = np.full(n_classes, -1e4)

@@ -1,11 +1,13 @@
-"""Classifying motifs against JASPAR 2024 with the shipped ``knn-kmer`` model (``tfscope family predict``,
+"""Classifying motifs against JASPAR 2024 with the shipped family model (``tfscope family predict``,
 ``tfscope family evaluate --mode reference``).
 
 The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.family.model.KnnKmerHeads`, the one
-checkpoint format) holds the knn-stack and kmer-lr heads fitted on all 2,112 JASPAR 2024 motifs and the pooling
-weight chosen by inner CV. Its ``meta`` lists the JASPAR matrix IDs it was fitted on: the stack's features are
-similarities to exactly those motifs, so a checkpoint fitted on another reference set is refused. Built by
-:func:`fit_reference_model` (``tfscope family train --model knn-kmer``; about 3 minutes of similarity computation).
+checkpoint format) holds the default model, ``knn-kmer-dedup`` (:data:`tfscope.family.stack.DEFAULT_MODEL`): the
+knn-stack and kmer-lr heads fitted on all 2,112 JASPAR 2024 motifs, the pooling weight, temperature and abstain
+threshold chosen by grouped inner CV. Its ``meta`` names the recipe (``variant``) and lists the JASPAR matrix IDs it
+was fitted on: the stack's features are similarities to exactly those motifs, so a checkpoint fitted on another
+reference set is refused. Built by :func:`fit_reference_model` (``tfscope family train``; ``--model knn-kmer`` for
+the previous default).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from ..errors import CheckpointError
 from .kmer_profile import kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import KnnKmer, normalise_similarity, pool_log_proba
+from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, pool_log_proba, uses_groups
 
 MODEL_NAME = "family_knn_kmer"
 
@@ -27,30 +29,37 @@ def default_model_path() -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / "family" / "knn_kmer"
 
 
-def fit_reference_model(ds, out, *, k: int = 6, seed: int = 0, progress=print) -> KnnKmer:
-    """Fit ``knn-kmer`` on all motifs of ``ds`` (a :class:`~tfscope.family.data.FamilyDataset`) and save it to the
-    checkpoint directory ``out`` (atomic). Returns the fitted model."""
+def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
+                        ) -> KnnKmer:
+    """Fit the family model ``variant`` (:data:`tfscope.family.stack.RECIPES`: ``knn-kmer-dedup``, the default,
+    or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.family.data.FamilyDataset`) and save it to the
+    checkpoint directory ``out`` (atomic). Returns the fitted model. Raises ValueError for an unknown variant."""
     import time
 
     from ..checkpoint import save_checkpoint
+    from .splits import paralog_group
 
+    model = make_model(variant, len(ds.classes), seed=seed, k=k)
     t = time.time()
     raw, _ = all_similarities(ds.pfms, ds.pfms, exclude_self=True)
     progress(f"all-vs-all similarities of {len(ds)} motifs: {time.time() - t:.0f} s")
     L = np.array([p.shape[1] for p in ds.pfms])
     sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
-    model = KnnKmer(len(ds.classes), k=k, seed=seed).fit(sims, kmer_profile(ds.pfms, k), ds.labels)
-    progress(f"fitted knn-kmer: stack C {model.stack.C_}, pooling weight {model.weight_}")
+    groups = [paralog_group(n) for n in ds.names] if uses_groups(variant) else None
+    model.fit(sims, kmer_profile(ds.pfms, k), ds.labels, groups)
+    progress(f"fitted {variant}: stack C {model.stack.C_}, pooling weight {model.weight_}, temperature "
+             f"{model.temperature_:.3f}, abstain below {model.min_confidence_}")
     mod = model.to_module()
     save_checkpoint(out, mod, model_name=MODEL_NAME, task="family", hparams=mod.hparams,
-                    meta={"classes": ds.classes, "release": ds.release, "matrix_ids": list(ds.ids),
-                          "stack_C": model.stack.C_, "pool_weight": model.weight_, "inner_nll": model.inner_nll,
-                          "kmer_C": model.kmer_C, "top": model.top})
+                    meta={"variant": variant, "classes": ds.classes, "release": ds.release,
+                          "matrix_ids": list(ds.ids), "stack_C": model.stack.C_, "pool_weight": model.weight_,
+                          "inner_nll": model.inner_nll, "kmer_C": model.kmer_C, **model.meta()})
     return model
 
 
 def load_reference_model(ds, path=None) -> KnnKmer:
-    """Load a knn-kmer checkpoint (default: the shipped one) for the reference set ``ds``.
+    """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-dedup``) for the reference set
+    ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one).
 
     Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
     other reference motifs than ``ds``.
@@ -66,18 +75,30 @@ def load_reference_model(ds, path=None) -> KnnKmer:
         raise CheckpointError(f"{path}: checkpoint classes differ from the {ds.release} dataset's")
     if meta.get("matrix_ids") != list(ds.ids):
         raise CheckpointError(f"{path}: fitted on other reference motifs than the {len(ds)} {ds.release} motifs")
+    groups = None
+    if meta.get("dedup"):
+        from .splits import paralog_group
+
+        groups = [paralog_group(n) for n in ds.names]
     try:
-        return KnnKmer.from_module(net, ds.labels, top=int(meta.get("top", 2)))
+        model = KnnKmer.from_module(net, ds.labels, top=int(meta.get("top", 2)), train_groups=groups,
+                                    dedup=bool(meta.get("dedup", False)),
+                                    temperature=float(meta.get("temperature", 1.0)),
+                                    min_confidence=meta.get("min_confidence"))
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
+    model.variant = meta.get("variant", "knn-kmer")
+    return model
 
 
 def classify(pfms, ds=None, *, model_path=None) -> dict:
     """Class probabilities of motifs ``(4, L_i)`` against the JASPAR 2024 reference set.
 
     Returns ``{"dataset": ds, "sims": raw similarity matrices (METRICS order), "tomtom_p": (n, n_reference),
-    "proba": {model: (n, n_classes)}}`` for the models ``knn-ensemble-k1`` (thesis vote), ``knn-stack``, ``kmer-lr``
-    and ``knn-kmer`` (the last three from the knn-kmer checkpoint at ``model_path``, default: shipped).
+    "proba": {model: (n, n_classes)}, "model": the checkpoint's recipe name, "min_confidence": its abstain
+    threshold (None if it has none)}`` for the models ``knn-ensemble-k1`` (thesis vote), ``knn-stack``, ``kmer-lr``
+    and the checkpoint's model (``knn-kmer-dedup`` for the shipped one; its knn-stack and kmer-lr heads give the two
+    before; ``model_path`` default: shipped).
     """
     from .data import build_dataset
 
@@ -90,5 +111,6 @@ def classify(pfms, ds=None, *, model_path=None) -> dict:
     lp_kmer = model.kmer.head.log_proba(kmer_profile(pfms, model.k))
     proba = {"knn-ensemble-k1": knn_ensemble_proba(raw, ds.labels, len(ds.classes), 1),
              "knn-stack": np.exp(lp_stack), "kmer-lr": np.exp(lp_kmer),
-             "knn-kmer": np.exp(pool_log_proba(lp_stack, lp_kmer, model.weight_))}
-    return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba}
+             model.variant: np.exp(pool_log_proba(lp_stack, lp_kmer, model.weight_, model.temperature_))}
+    return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba, "model": model.variant,
+            "min_confidence": model.min_confidence_}
