@@ -260,9 +260,10 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
     workers : int
-        Processes that share the models (the ScanModels of one multi-output model count as one; CPU models only:
-        models on a GPU scan in this process), each running one torch thread on its share (the output equals a one-thread serial scan; torch's multi-thread reductions
-        differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
+        Processes that share the work (CPU models only: models on a GPU scan in this process): the models are
+        split between them (the ScanModels of one multi-output model count as one), and when there are fewer
+        model shares than workers the sequences are split too. Each runs one torch thread (the output equals a
+        one-thread serial scan; torch's multi-thread reductions differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
         1.35x faster than one process with two threads (small convolutions parallelise poorly inside one
         process). Needs the ``fork`` start method (Linux); elsewhere one process is used.
     executor : tfscope.executor.LocalExecutor or RayExecutor, optional
@@ -278,16 +279,20 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     shares = _shares(models, executor.workers)
     args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
                 mode=mode, chunk=chunk)
-    parts = list(executor.imap(_scan_share, [(sh, args, verbose and i == 0) for i, sh in enumerate(shares)],
-                               state=(models, sequences), in_process=len(shares) == 1 or _on_gpu(models)))
+    # fewer model shares than workers (e.g. one multi-TF network): the sequences are split between workers too
+    ids = list(sequences)
+    n_groups = max(1, min(len(ids), executor.workers // len(shares)))
+    tasks = [(sh, ids[j::n_groups], args, verbose and i == 0 and j == 0)
+             for i, sh in enumerate(shares) for j in range(n_groups)]
+    parts = list(executor.imap(_scan_share, tasks, state=(models, sequences),
+                               in_process=len(tasks) == 1 or _on_gpu(models)))
     sites = [r for part_sites, _ in parts for r in part_sites]
     tracks = {}
     if keep_tracks:
-        for sid in sequences:
-            full = np.zeros((len(models), len(sequences[sid])), np.float32)
-            for sh, (_, part_tracks) in zip(shares, parts):
-                full[sh] = part_tracks[sid]
-            tracks[sid] = full
+        tracks = {sid: np.zeros((len(models), len(sequences[sid])), np.float32) for sid in ids}
+        for (sh, group, _, _), (_, part_tracks) in zip(tasks, parts):
+            for sid in group:
+                tracks[sid][sh] = part_tracks[sid]
     order = {sid: i for i, sid in enumerate(sequences)}
     sites.sort(key=lambda r: (order[r.chrom], r.start, r.name))
     return sites, tracks
@@ -310,8 +315,8 @@ def _on_gpu(models) -> bool:
 
 def _scan_share(state, task):
     models, sequences = state
-    share, args, verbose = task
-    return _scan_serial([models[i] for i in share], sequences, verbose=verbose, **args)
+    share, ids, args, verbose = task
+    return _scan_serial([models[i] for i in share], {sid: sequences[sid] for sid in ids}, verbose=verbose, **args)
 
 
 def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_tracks, verbose, mode, chunk):
