@@ -18,7 +18,11 @@ Sizes 10 and 50 Mbp run with a fixed subset of TFs (``--tfs``, default 5) so tha
 2-core benchmark machine; the 1 Mbp rows run with the same subset (RSS comparable across sizes) and also with the
 whole zoo (the full-zoo hg38 projection).
 
-Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1]``
+``--zoo`` picks the zoo: ``shuffled`` (default; 45 per-TF 16-channel CNNs, the architecture of the first rows, which
+ran on the then per-TF genomic zoo) or ``genomic`` (the multi-TF network: one pass for all TFs; rows
+``zoo-multitf64-...``).
+
+Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1] [--zoo genomic]``
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from tfscope.sequence import reverse_complement  # noqa: E402
 from tfscope.zoo import zoo_tfs  # noqa: E402
 
 HG38_BP = 3.1e9
+#: model-name prefix of each zoo's rows (architecture, not zoo name: the first rows ran on the per-TF genomic zoo,
+#: the same 16-channel per-TF CNNs as today's shuffled zoo)
+ZOO_ROWS = {"shuffled": "zoo-dilated16", "genomic": "zoo-multitf64"}
 DEFAULT_TFS = ["CTCFL", "E2F1", "FOXK1", "KLF4", "YY1"]
 
 
@@ -86,10 +93,10 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_scan(fasta: Path, out: Path, tfs: list[str] | None, executor: str, workers: int) -> dict:
+def run_scan(fasta: Path, out: Path, tfs: list[str] | None, executor: str, workers: int, zoo: str) -> dict:
     """One ``tfscope scan`` in a fresh subprocess; returns seconds, wall seconds, sites, peak RSS (MiB)."""
     cmd = [sys.executable, "-m", "tfscope", "scan", str(fasta), "--out", str(out), "--executor", executor,
-           "--workers", str(workers), "--quiet"] + (["--tfs", *tfs] if tfs else [])
+           "--workers", str(workers), "--zoo", zoo, "--quiet"] + (["--tfs", *tfs] if tfs else [])
     # a fresh wrapper process per run, so getrusage(RUSAGE_CHILDREN) covers this run only
     cmd = [sys.executable, "-c", "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:]); "
            "print('MAXRSS_KIB', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(r.returncode)",
@@ -127,6 +134,7 @@ def main():
     ap.add_argument("--tfs", nargs="+", default=DEFAULT_TFS, help="TF subset scanned at every size")
     ap.add_argument("--executors", nargs="+", default=["local", "ray"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--zoo", choices=list(ZOO_ROWS), default="shuffled", help="zoo to scan with (see above)")
     ap.add_argument("--full-zoo-mbp", type=float, default=1, help="also scan this size with all zoo TFs (0: skip)")
     ap.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "tfscope-genome-scale"),
                     help="FASTA inputs and BED outputs (kept for --resume)")
@@ -136,7 +144,7 @@ def main():
     doc = load_results("genome_scale")
     if not args.resume:
         doc["rows"] = []
-    n_zoo = len(zoo_tfs())
+    n_zoo = len(zoo_tfs(kind=args.zoo))
     configs = [(s, args.tfs) for s in args.sizes] + ([(args.full_zoo_mbp, None)] if args.full_zoo_mbp else [])
     tmp = Path(args.workdir)
     tmp.mkdir(parents=True, exist_ok=True)
@@ -148,12 +156,12 @@ def main():
         n_tfs = len(tfs) if tfs else n_zoo
         beds = {}
         for ex in args.executors:
-            beds[ex] = tmp / f"{ex}_{bp}_{n_tfs}.bed"
-            name = f"zoo-dilated16-stream-{ex}{args.workers}"
+            beds[ex] = tmp / f"{args.zoo}_{ex}_{bp}_{n_tfs}.bed"
+            name = f"{ZOO_ROWS[args.zoo]}-stream-{ex}{args.workers}"
             ds = f"{n_tfs}TFs-{bp}bp"
             if any(r["model"] == name and r["dataset"] == ds for r in doc["rows"]) and beds[ex].exists():
                 continue  # --resume: measured already
-            r = run_scan(fasta, beds[ex], tfs, ex, args.workers)
+            r = run_scan(fasta, beds[ex], tfs, ex, args.workers, args.zoo)
             r["bp_per_second"] = bp / r["seconds"]
             r["projected_hg38_hours"] = HG38_BP / r["bp_per_second"] / 3600
             if ex != args.executors[0]:
@@ -169,19 +177,21 @@ def _table(doc) -> list[dict]:
     rows: dict = {}
     for r in doc["rows"]:
         n_tfs, bp = re.fullmatch(r"(\d+)TFs-(\d+)bp", r["dataset"]).groups()
-        ex, workers = re.fullmatch(r"zoo-dilated16-stream-([a-z]+)(\d+)", r["model"]).groups()
-        row = rows.setdefault((r["model"], r["dataset"]), {"executor": f"{ex} ({workers} workers)", "device": "CPU",
-                                                          "TFs": int(n_tfs), "Mbp": int(bp) / 1e6})
+        zoo, ex, workers = re.fullmatch(r"(zoo-[a-z0-9]+)-stream-([a-z]+)(\d+)", r["model"]).groups()
+        row = rows.setdefault((r["model"], r["dataset"]), {"zoo": zoo, "executor": f"{ex} ({workers} workers)",
+                                                          "device": "CPU", "TFs": int(n_tfs), "Mbp": int(bp) / 1e6})
         row[r["metric"]] = r["value"]
     return list(rows.values())
 
 
 def _markdown(doc, table, args) -> str:
     ratios = []
-    for ex in dict.fromkeys(r["executor"] for r in table):
-        rows = sorted((r for r in table if r["executor"] == ex and r["TFs"] == len(args.tfs)), key=lambda r: r["Mbp"])
+    for zoo, ex in dict.fromkeys((r["zoo"], r["executor"]) for r in table):
+        same = [r for r in table if r["zoo"] == zoo and r["executor"] == ex]
+        n_tfs = min(r["TFs"] for r in same)
+        rows = sorted((r for r in same if r["TFs"] == n_tfs), key=lambda r: r["Mbp"])
         if len(rows) > 1:
-            ratios.append(f"{ex}: {rows[-1]['peak_rss_mib'] / rows[0]['peak_rss_mib']:.2f}x "
+            ratios.append(f"{zoo} {ex}, {n_tfs} TFs: {rows[-1]['peak_rss_mib'] / rows[0]['peak_rss_mib']:.2f}x "
                           f"({rows[0]['Mbp']:g} -> {rows[-1]['Mbp']:g} Mbp)")
     summary = ("Peak RSS (process tree) at the largest input relative to the smallest, same TFs: "
                + "; ".join(ratios) + ".\n\n") if ratios else ""
@@ -191,7 +201,8 @@ def _markdown(doc, table, args) -> str:
             "then the other chromosomes' windows in genomic order; about 31 Mbp of unique windows exist, so the "
             "50 Mbp record continues with their reverse complements). TFs: "
             f"{', '.join(args.tfs)} at every size (so peak RSS is comparable), and the whole zoo at "
-            f"{args.full_zoo_mbp:g} Mbp. `seconds`: scan time printed by `tfscope scan` (model loading and Ray "
+            f"{args.full_zoo_mbp:g} Mbp (zoo-dilated16: 45 per-TF 16-channel CNNs; zoo-multitf64: the multi-TF "
+            "genomic zoo, all 45 TFs in one pass, run with `--zoo genomic --tfs` all TFs). `seconds`: scan time printed by `tfscope scan` (model loading and Ray "
             "start-up excluded, they are in `wall_seconds`). Peak RSS: largest sum over the process tree (command, "
             "workers, Ray's processes; forked workers share pages, so an upper bound); `max_process_rss_mib`: "
             "largest single process. `bed_identical_to_local`: the Ray run's BED equals the local run's byte for "
@@ -201,7 +212,7 @@ def _markdown(doc, table, args) -> str:
             "local workers (`tfscope.executor` sets `RAY_worker_niceness=0`; Ray's default 15 let other jobs starve "
             "them: 41 s instead of 13 s for the 1 Mbp row in a first run).\n\n"
             + summary
-            + markdown_table(table, ["executor", "device", "TFs", "Mbp", "seconds", "wall_seconds", "bp_per_second",
+            + markdown_table(table, ["zoo", "executor", "device", "TFs", "Mbp", "seconds", "wall_seconds", "bp_per_second",
                                      "peak_rss_mib", "max_process_rss_mib", "sites", "bed_identical_to_local",
                                      "projected_hg38_hours", "load_avg_1min"], floatfmt=".2f"))
 
