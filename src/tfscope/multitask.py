@@ -63,9 +63,6 @@ class MultiTaskData:
     def __len__(self) -> int:
         return len(self.x)
 
-    def subset(self, idx) -> "MultiTaskData":
-        return MultiTaskData(self.x[idx], self.y[idx], self.mask[idx], self.source[idx])
-
     @staticmethod
     def concat(parts: list["MultiTaskData"]) -> "MultiTaskData":
         return MultiTaskData(*(np.concatenate([getattr(p, f) for p in parts])
@@ -89,7 +86,7 @@ def genome_window_data(windows, rows: np.ndarray, sites: dict, tfs: list[str], *
     InputError
         If the windows lack genome starts or a TF has no sites.
     """
-    from .data.genomic import SiteIntervals, genomic_labels
+    from .data.genomic import genomic_labels
 
     if windows.start is None:
         raise InputError("genome windows need their genome start (the table's start column)")
@@ -105,8 +102,7 @@ def genome_window_data(windows, rows: np.ndarray, sites: dict, tfs: list[str], *
         if mask_test_sites:
             test = s.split == "test"
             if test.any():
-                ts = SiteIntervals(s.chrom[test], s.start[test], s.end[test], s.split[test])
-                mask[:, t] = genomic_labels(chrom, start, L, ts).max(axis=1) == 0
+                mask[:, t] = genomic_labels(chrom, start, L, s.subset(test)).max(axis=1) == 0
     return MultiTaskData(windows.x[rows], y, mask, np.full(len(rows), "genome"))
 
 

@@ -45,6 +45,10 @@ class SiteIntervals:
     def __len__(self) -> int:
         return len(self.chrom)
 
+    def subset(self, mask) -> "SiteIntervals":
+        """Sites selected by a boolean mask or index array (e.g. ``split == "test"``)."""
+        return SiteIntervals(self.chrom[mask], self.start[mask], self.end[mask], self.split[mask])
+
 
 def site_intervals(table, *, window: int = 100) -> SiteIntervals:
     """Genome coordinates of the binding sites of a tfbs-snr table (bound rows with a location).
@@ -165,8 +169,7 @@ class GenomicBackground:
             raise InputError("genomic background windows need their genome start (the table's start column)")
         L = w.x.shape[-1]
         tr = np.flatnonzero((w.split == "train") & ~np.isin(w.chrom, HOLDOUT_CHROMS))
-        test_sites = SiteIntervals(*(getattr(sites, f)[sites.split == "test"] for f in ("chrom", "start", "end",
-                                                                                         "split")))
+        test_sites = sites.subset(sites.split == "test")
         if len(test_sites):
             tr = tr[~overlaps_sites(w.chrom[tr], w.start[tr], L, test_sites)]
         train = genomic_snr_data(w.x[tr], w.chrom[tr], w.start[tr], w.ids[tr], "train", sites)
