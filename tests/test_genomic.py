@@ -183,6 +183,14 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     y = torch.ones(2, 2, 100)
     m = torch.tensor([[1, 0], [0, 0]])
     assert torch.isclose(masked_nucleotide_loss(logits, y, m), torch.tensor(np.log(2.0), dtype=torch.float32))
+    # the window term (lam) scores the window's maximum logit against "the window holds a site"
+    logits = torch.full((1, 1, 100), -3.0)
+    logits[0, 0, 7] = 2.0
+    y = torch.zeros(1, 1, 100)
+    y[0, 0, 50] = 1
+    nt = masked_nucleotide_loss(logits, y, torch.ones(1, 1))
+    window = torch.nn.functional.softplus(torch.tensor(-2.0))  # BCE(logit 2, label 1)
+    assert torch.isclose(masked_nucleotide_loss(logits, y, torch.ones(1, 1), lam=0.25), 0.25 * window + 0.75 * nt)
 
     r = train_multitask(wins, snr, out=tmp_path / "zoo", channels=4, n_blocks=2, epochs=1, pairs_per_tf=5,
                         verbose=False)

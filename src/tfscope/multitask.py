@@ -40,7 +40,7 @@ from .errors import InputError
 
 #: hyper-parameters of the shipped genomic zoo (chosen for a 2-core CPU budget; see docs/genomic.md)
 DEFAULTS = {"channels": 64, "n_blocks": 5, "kernel": 3, "dropout": 0.1, "pairs_per_tf": 2000, "batch_size": 256,
-            "lr": 1e-3, "epochs": 4, "patience": 2}
+            "lr": 1e-3, "epochs": 4, "patience": 2, "lam": 0.0}
 
 
 @dataclass
@@ -146,22 +146,31 @@ def snr_rows_data(snr_dir, tfs: list[str], *, pairs_per_tf: int = 2000, seed: in
 
 
 def masked_nucleotide_loss(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor,
-                           pos_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Binary cross-entropy over the known (window, TF) labels.
+                           pos_weight: torch.Tensor | None = None, lam: float = 0.0) -> torch.Tensor:
+    """Binary cross-entropy over the known (window, TF) labels: ``lam * BCE(window) + (1 - lam) * BCE(nucleotide)``.
+
+    The window term follows BertSNR's multi-task loss (Luo et al., Bioinformatics 2024: sequence-level + token-level,
+    weighted by lambda) with the window logit taken as the maximum nucleotide logit (multiple-instance pooling), so it
+    trains exactly the score that ranks windows (a window's highest nucleotide probability) and calls sites.
 
     Parameters
     ----------
     logits : (B, T, L); y : (B, T, L) 0/1 (any dtype); mask : (B, T) 0/1
-    pos_weight : (T,) weight of positive nucleotides per TF, optional
+    pos_weight : (T,) weight of positive nucleotides per TF, optional (nucleotide term only)
+    lam : weight of the window term in [0, 1] (0: nucleotide BCE only)
 
     Returns
     -------
-    Scalar: mean BCE over the nucleotides of unmasked (window, TF) pairs.
+    Scalar: mean loss over the unmasked (window, TF) pairs.
     """
     pw = None if pos_weight is None else pos_weight.to(logits.device)[:, None]
-    bce = F.binary_cross_entropy_with_logits(logits, y.float(), pos_weight=pw, reduction="none")
+    y = y.float()
+    loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw, reduction="none").mean(-1)
+    if lam:
+        window = F.binary_cross_entropy_with_logits(logits.amax(-1), y.amax(-1), reduction="none")
+        loss = lam * window + (1 - lam) * loss
     m = mask.float()
-    return (bce.mean(-1) * m).sum() / m.sum().clamp_min(1.0)
+    return (loss * m).sum() / m.sum().clamp_min(1.0)
 
 
 def _pos_weight(data: MultiTaskData) -> torch.Tensor:
@@ -263,7 +272,7 @@ def paper_protocol_metrics(net, tfs: list[str], snr_dir, *, device: str = "cpu")
 def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = None, seed: int = 0,
                     channels: int | None = None, n_blocks: int | None = None, epochs: int | None = None,
                     lr: float | None = None, batch_size: int | None = None, patience: int | None = None,
-                    pairs_per_tf: int | None = None, max_seconds: float | None = None,
+                    pairs_per_tf: int | None = None, lam: float | None = None, max_seconds: float | None = None,
                     max_train_windows: int | None = None, init=None, device: str = "auto",
                     amp: str | None = None, workers: int = 1, verbose: bool = True) -> dict:
     """Train, calibrate and evaluate the multi-TF genomic zoo model (see the module docstring).
@@ -275,6 +284,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     out : checkpoint directory to write (atomic; also rewritten after every epoch, so a killed run keeps its best
         epoch so far)
     tfs : TF names (default: every table in ``snr_dir``, sorted)
+    lam : weight of the window term of :func:`masked_nucleotide_loss` (default 0: nucleotide BCE only)
     max_seconds : wall-time budget of training (:func:`tfscope.train.fit`)
     max_train_windows : subsample the genome training windows (tests, quick runs)
     init : checkpoint directory of an earlier run (e.g. ``out`` of a run stopped by its budget) to continue
@@ -300,7 +310,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
 
     cfg = {**DEFAULTS, **{k: v for k, v in dict(channels=channels, n_blocks=n_blocks, epochs=epochs, lr=lr,
                                                  batch_size=batch_size, patience=patience,
-                                                 pairs_per_tf=pairs_per_tf).items() if v is not None}}
+                                                 pairs_per_tf=pairs_per_tf, lam=lam).items() if v is not None}}
     train, valid, valid_windows, _, tfs = build_data(windows_path, snr_dir, tfs, pairs_per_tf=cfg["pairs_per_tf"],
                                                      seed=seed, max_train_windows=max_train_windows,
                                                      verbose=verbose)
@@ -324,7 +334,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             "window": int(train.x.shape[-1]), "negatives": "genomic+shuffled", "multitask": True, "seed": seed,
             "train_rows": int(len(train)), "valid_rows": int(len(valid)),
             "train_sources": {s: int((train.source == s).sum()) for s in ("genome", "bound", "shuffled")},
-            "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience")},
+            "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience", "lam")},
             "pos_weight": [round(float(v), 3) for v in pw]}
     if init is not None:
         meta["continued_from"] = {"checkpoint": str(init), "history": history0}
@@ -336,7 +346,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
 
     t0 = time.time()
     res = fit(net, (train.x, train.y, train.mask), (valid.x, valid.y, valid.mask),
-              loss_fn=lambda o, y, m: masked_nucleotide_loss(o, y, m, pw), epochs=cfg["epochs"], lr=cfg["lr"],
+              loss_fn=lambda o, y, m: masked_nucleotide_loss(o, y, m, pw, lam=cfg["lam"]), epochs=cfg["epochs"], lr=cfg["lr"],
               batch_size=cfg["batch_size"], patience=cfg["patience"], seed=seed, device=device, amp=amp,
               max_seconds=max_seconds, verbose=verbose, desc="multitask",
               on_epoch_end=lambda e, m, r: save(history=r.as_dict()))
