@@ -1,8 +1,10 @@
 """The one checkpoint format: a directory with ``model.safetensors`` (weights) and ``config.json`` (self-description).
 
-``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``hparams``,
-``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data summary, metrics, thresholds).
-Loading rebuilds the model from the registry and never unpickles code.
+``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``class`` (the model
+class as ``"module:Class"``), ``hparams``, ``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data
+summary, metrics, thresholds). Loading imports the class the checkpoint names (so it does not depend on which
+tfscope modules were imported before; checkpoints without ``class`` are resolved through the registry
+:data:`tfscope.models.MODELS`), rebuilds the model and never unpickles code.
 """
 
 from __future__ import annotations
@@ -36,8 +38,10 @@ def save_checkpoint(path, model: nn.Module, *, model_name: str, task: str, hpara
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / "model.safetensors"))
+        from .models import class_path
+
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
-                  "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
+                  "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
         if path.exists():
             old = path.with_name("." + path.name + ".old")
@@ -98,6 +102,29 @@ def read_format_json(path, expected_format: str) -> dict:
     return cfg
 
 
+def model_class(cfg: dict, path="", registry: dict | None = None) -> type[nn.Module]:
+    """The model class a checkpoint config names: its ``class`` (``"module:Class"``, imported), else its
+    ``model`` name in ``registry`` (default :data:`tfscope.models.MODELS`).
+
+    Raises
+    ------
+    CheckpointError
+        Neither resolves to a class.
+    """
+    from .models import MODELS, import_class
+
+    name = cfg.get("model")
+    if registry is None and cfg.get("class"):
+        try:
+            return import_class(cfg["class"])
+        except ImportError:
+            pass  # the class moved since the checkpoint was written: the registry name still finds it
+    reg = registry if registry is not None else MODELS
+    if name not in reg:
+        raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
+    return reg[name]
+
+
 def load_checkpoint(path, *, task: str | None = None, registry: dict | None = None):
     """Load a checkpoint written by :func:`save_checkpoint`.
 
@@ -107,7 +134,9 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     task : str, optional
         Expected task (e.g. ``"snr"``); a checkpoint of another task raises.
     registry : dict, optional
-        Model name -> class (default: :data:`tfscope.models.MODELS`).
+        Model name -> class; when given it decides alone. By default the class named in ``config.json``
+        (``"module:Class"``) is imported, falling back to :data:`tfscope.models.MODELS` by model name (older
+        checkpoints, or a class that moved).
 
     Returns
     -------
@@ -121,16 +150,11 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .models import MODELS
-
     cfg = read_config(path)
     if task is not None and cfg.get("task") != task:
         raise CheckpointError(f"{path}: checkpoint is for task {cfg.get('task')!r}, not {task!r}")
-    reg = registry if registry is not None else MODELS
     name = cfg.get("model")
-    if name not in reg:
-        raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
-    model = reg[name](**cfg.get("hparams", {}))
+    model = model_class(cfg, path, registry)(**cfg.get("hparams", {}))
     try:
         state = load_file(str(Path(path) / "model.safetensors"))
     except (SafetensorError, OSError, Exception) as e:  # safetensors raises several types on truncation

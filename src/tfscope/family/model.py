@@ -158,14 +158,3 @@ class KnnKmerHeads(nn.Module):
         w = self.weight
         pooled = (1 - w) * torch.log_softmax(self.stack(stack_x), 1) + w * torch.log_softmax(self.kmer(kmer_x), 1)
         return torch.log_softmax(pooled, 1)
-
-
-def register() -> None:
-    """Register ``family_cnn`` and ``family_knn_kmer`` in :data:`tfscope.models.MODELS` (for checkpoints)."""
-    from ..models import register_model
-
-    register_model("family_cnn", FamilyCNN)
-    register_model("family_knn_kmer", KnnKmerHeads)
-
-
-register()
