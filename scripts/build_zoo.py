@@ -61,7 +61,7 @@ def jaspar_record(tf: str) -> dict:
 
 def build_multitask(args) -> None:
     """Train (unless done) and install the multi-TF genomic zoo (see the module docstring)."""
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
     src = Path(args.checkpoints) / "multitask"
     done = (src / "config.json").exists() and json.loads((src / "config.json").read_text())["meta"].get("per_tf")
@@ -79,7 +79,7 @@ def build_multitask(args) -> None:
     for tf, rec in cfg["meta"]["per_tf"].items():
         rec.update(jaspar_record(tf))
     cfg["meta"].pop("history", None)
-    dst = zoo_dir(args.zoo or "genomic")
+    dst = resource("zoo", args.zoo or "genomic")
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
@@ -136,9 +136,9 @@ def main():
             executor.close()
     if args.no_install:
         return
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
-    dst = zoo_dir(args.zoo or args.negatives)
+    dst = resource("zoo", args.zoo or args.negatives)
     dst.mkdir(parents=True, exist_ok=True)
     n = 0
     for d in sorted(src.iterdir()):

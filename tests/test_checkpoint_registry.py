@@ -32,7 +32,7 @@ def _task_checkpoints(tmp_path) -> list[tuple[str, str, int]]:
     from tfscope.models.tcn import TCN
     from tfscope.moe.models import DeepBindExpert
     from tfscope.protein.esm import EsmClassifier, tiny_esm_config
-    from tfscope.resources import resources_dir
+    from tfscope.resources import resource
 
     made = []
     for name, task, net, hp in [
@@ -43,8 +43,8 @@ def _task_checkpoints(tmp_path) -> list[tuple[str, str, int]]:
         save_checkpoint(tmp_path / name, net, model_name={"moe": "deepbind", "multilabel": "tcn",
                                                           "protein": "esm-classifier"}[name], task=task, hparams=hp)
         made.append((str(tmp_path / name), task, sum(p.numel() for p in net.parameters())))
-    for path, task in [(resources_dir() / "zoo" / "shuffled" / "KLF4", "snr"),
-                       (resources_dir() / "zoo" / "genomic", "snr"), (resources_dir() / "family" / "knn_kmer", "family")]:
+    for path, task in [(resource("zoo", "shuffled", "KLF4"), "snr"), (resource("zoo", "genomic"), "snr"),
+                       (resource("tfclass_model"), "family")]:
         made.append((str(path), task, sum(p.numel() for p in load_checkpoint(path, task=task)[0].parameters())))
     return made
 

@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from tfscope.cli import main
-from tfscope.resources import resources_dir
+from tfscope.resources import resource
 from tfscope.io import read_bed
 
 
@@ -25,11 +25,11 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     assert m["nt_auprc"] > 0.8 and m["seq_auroc"] > 0.9
     out = tmp_path / "sites.bed"
     assert main(["snr", "predict", "--checkpoint", str(trained), "--fasta",
-                 str(resources_dir() / "example_regions.fa"), "--out", str(out), "--tracks",
+                 str(resource("example_regions")), "--out", str(out), "--tracks",
                  str(tmp_path / "tracks.tsv"), "--quiet"]) == 0
     sites = read_bed(out)
     assert all(s.name == "FOXK1" and 0 <= s.score <= 1 if isinstance(s.score, float) else True for s in sites)
-    known = [k for k in read_bed(resources_dir() / "example_sites.bed") if k.name == "FOXK1"]
+    known = [k for k in read_bed(resource("example_sites")) if k.name == "FOXK1"]
     assert any(s.chrom == k.chrom and s.start < k.end and k.start < s.end for s in sites for k in known)
     lines = (tmp_path / "tracks.tsv").read_text().splitlines()
     assert lines[0] == "seq_id\tposition\tFOXK1" and len(lines) == 1 + 2106
@@ -63,7 +63,7 @@ def test_cli_bad_inputs(trained, tmp_path, capsys):
     cfg = (other / "config.json").read_text().replace('"task": "snr"', '"task": "family"')
     (other / "config.json").write_text(cfg)
     assert "not 'snr'" in _err(capsys, ["snr", "predict", "--checkpoint", str(other), "--fasta",
-                                        str(resources_dir() / "example_regions.fa"), "--out", str(out)])
+                                        str(resource("example_regions")), "--out", str(out)])
     assert not out.exists() and not list(tmp_path.glob(".o.bed*"))
     tbl = tmp_path / "short.tsv"
     tbl.write_text("id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"

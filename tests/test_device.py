@@ -34,8 +34,8 @@ def test_resolve_device():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error path")
 def test_cli_cuda_without_gpu_is_a_clean_error(tmp_path, capsys):
-    from tfscope.resources import resources_dir
+    from tfscope.resources import resource
 
-    assert main(["snr", "train", "--table", str(resources_dir() / "snr" / "FOXK1.tsv.gz"), "--device", "cuda",
+    assert main(["snr", "train", "--table", str(resource("snr_tables", "FOXK1.tsv.gz")), "--device", "cuda",
                  "--epochs", "1", "--out", str(tmp_path / "ck"), "--quiet"]) == 2
     assert "no CUDA" in capsys.readouterr().err and not (tmp_path / "ck").exists()

@@ -12,7 +12,7 @@ from tfscope.executor import LocalExecutor, make_executor
 from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
 from tfscope.io.fasta import iter_fasta
 from tfscope.io.tables import read_snr_table
-from tfscope.resources import resources_dir
+from tfscope.resources import resource
 from tfscope.scan import scan, scan_fasta, write_bedgraphs
 from tfscope.zoo import load_zoo
 
@@ -24,7 +24,7 @@ PIECE = 2 * CHUNK
 def records():
     """Real DNA (bound KLF4 windows of the bundled table, concatenated): a record of ~4 pieces with an N run
     across a piece boundary, a 150 bp record and one that is not a whole number of chunks."""
-    t = read_snr_table(resources_dir() / "snr" / "KLF4.tsv.gz")
+    t = read_snr_table(resource("snr_tables", "KLF4.tsv.gz"))
     seq = "".join(t["sequence"][t["bound"] == 1][:500])
     return {"r1": seq[:10000] + "N" * 5000 + seq[15000:48000] + "ACG", "r2": seq[:150], "r3": seq[-9001:]}
 
@@ -98,7 +98,7 @@ def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
     out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "bw"
     assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--bedgraph",
                  str(tmp_path / "bg"), "--bigwig", str(bw), "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
-    sizes = {k: len(v) for k, v in read_fasta(resources_dir() / "example_regions.fa").items()}
+    sizes = {k: len(v) for k, v in read_fasta(resource("example_regions")).items()}
     calls = read_bed(out)
     assert calls
     reader = pybigtools.open(str(bb))

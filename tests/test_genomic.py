@@ -11,7 +11,8 @@ from tfscope.data.genomic import (HOLDOUT_CHROMS, GenomicBackground, genomic_lab
 from tfscope.errors import InputError
 from tfscope.scan import ScanModel, scan, window_max_scores
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import call_meaning, list_zoo, load_zoo, zoo_dir, zoo_tfs
+from tfscope.resources import resource
+from tfscope.zoo import call_meaning, list_zoo, load_zoo, zoo_tfs
 
 HEADER = "id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"
 
@@ -130,7 +131,7 @@ def test_window_max_scores_equals_scan_tracks():
 
 def test_two_zoos_bundled():
     assert zoo_tfs(kind="genomic") == zoo_tfs(kind="shuffled") and len(zoo_tfs()) == 45
-    assert zoo_dir().name == "genomic"
+    assert resource("zoo", "genomic").name == "genomic"
     g = {r["TF"]: r for r in list_zoo()}
     s = {r["TF"]: r for r in list_zoo(kind="shuffled")}
     for tf, r in g.items():

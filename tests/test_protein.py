@@ -135,12 +135,13 @@ def test_linear_model_cv_save_load(tmp_path):
 
 
 def test_shipped_default_two_layer():
-    from tfscope.protein.pipeline import DEFAULT_MODEL_DIR, TwoLayerPredictor
+    from tfscope.protein.pipeline import TwoLayerPredictor
+    from tfscope.resources import resource
 
-    files = {f.name for f in DEFAULT_MODEL_DIR.iterdir()}
+    files = {f.name for f in resource("protein_model").iterdir()}
     assert {"layer1.json", "layer2.json", "PROVENANCE.json"} <= files
     assert not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
-    assert sum(f.stat().st_size for f in DEFAULT_MODEL_DIR.iterdir()) < 5 * 2**20
+    assert sum(f.stat().st_size for f in resource("protein_model").iterdir()) < 5 * 2**20
     pred = TwoLayerPredictor()
     # a C2H2 zinc-finger array (TF-like) and a collagen-like repeat (non-TF-like)
     zf = "MSEPRKLCPECGKSFSQSSNLQKHQRTHTGEKPYKCEECGKAFSQSSHLIRHQRTHTGEKPFKCSECGKAFSRSDHLAEHQRTH" * 2

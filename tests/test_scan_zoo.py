@@ -16,7 +16,7 @@ def test_zoo_lists_models():
     the genomic zoo on held-out chr7 genome windows (its calibration record)."""
     import json
 
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
     for kind in ("shuffled", "genomic"):
         rows = list_zoo(kind=kind)
@@ -24,7 +24,7 @@ def test_zoo_lists_models():
         for r in rows:
             assert r["jaspar_id"].startswith("MA") and 0 < r["threshold"] < 1 and r["nt_auprc"] > 0.4
             assert kind == "genomic" or r["nt_auprc"] > 0.5
-    per_tf = json.loads((zoo_dir("genomic") / "config.json").read_text())["meta"]["per_tf"]
+    per_tf = json.loads((resource("zoo", "genomic") / "config.json").read_text())["meta"]["per_tf"]
     assert all(r["calibration"]["window_auroc"] > 0.9 for r in per_tf.values())
     with pytest.raises(InputError, match="unknown TF 'NOPE'"):
         load_zoo(["NOPE"])

@@ -2,7 +2,7 @@
 
 ``predict proteins.fasta`` writes a TSV: ``id``, ``p_tf`` (layer 1), ``is_tf``, and ``p_tfpm`` (layer 2,
 prefers methylated DNA) for proteins called TFs. The default models are the shipped offline models
-(``tfscope/protein/default_model``); ``--model DIR`` uses a directory written by ``tfscope protein train``.
+(``tfscope/resources/protein/default_model``); ``--model DIR`` uses a directory written by ``tfscope protein train``.
 """
 
 from __future__ import annotations

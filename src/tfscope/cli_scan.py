@@ -28,10 +28,10 @@ def _models(args):
 
 
 def _fasta(args) -> Path:
-    from .resources import resources_dir
+    from .resources import resource
 
     if args.example:
-        return resources_dir() / "example_regions.fa"
+        return resource("example_regions")
     if not args.fasta:
         raise InputError("give a FASTA file or --example")
     return Path(args.fasta)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .cli_common import add_device_arg
 from .errors import InputError
-from .resources import resources_dir
+from .resources import resource
 
 
 def _table_from_args(args) -> Path:
@@ -17,7 +17,7 @@ def _table_from_args(args) -> Path:
     if args.table:
         return Path(args.table)
     if args.tf:
-        return snr_table_path(args.tf, args.data_dir or resources_dir() / "snr")
+        return snr_table_path(args.tf, args.data_dir or resource("snr_tables"))
     raise InputError("give --table PATH or --tf NAME")
 
 

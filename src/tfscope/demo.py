@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from .resources import resources_dir
+from .resources import resource
 from .io.atomic import atomic_write
 from .io.bed import read_bed, write_bed
 from .io.fasta import read_fasta
@@ -32,12 +32,11 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     from .snr import train_snr
 
     out = Path(out)
-    res = resources_dir()
-    tfs = tfs or sorted(p.name.split(".")[0] for p in (res / "snr").glob("*.tsv.gz"))
+    tfs = tfs or sorted(p.name.split(".")[0] for p in resource("snr_tables").glob("*.tsv.gz"))
     rows, ckpts = [], []
     t0 = time.time()
     for tf in tfs:
-        table = snr_table_path(tf, res / "snr")
+        table = snr_table_path(tf, resource("snr_tables"))
         for m in ("pwm", model):
             r = train_snr(table, model=m, tf=tf, epochs=epochs if m != "pwm" else None, verbose=verbose,
                           min_samples=min_samples, device=device,
@@ -50,10 +49,10 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     table_md = markdown_table(rows, cols)
     print("\nTest-split metrics (paper split, threshold 0.5):\n" + table_md)
     models = load_scan_models(ckpts)
-    seqs = read_fasta(res / "example_regions.fa")
+    seqs = read_fasta(resource("example_regions"))
     sites, _ = scan(models, seqs)
     write_bed(out / "predicted_sites.bed", sites)
-    known = read_bed(res / "example_sites.bed")
+    known = read_bed(resource("example_sites"))
     hit = sum(any(s.chrom == k.chrom and s.name == k.name and s.start < k.end and k.start < s.end for s in sites)
               for k in known if k.name in tfs)
     n_known = sum(k.name in tfs for k in known)

@@ -223,25 +223,20 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
             "set": f"tfbs-multilabel genome windows on {chroms}, scanned in genomic order; best window-level F1"}
 
 
-def default_backbone() -> Path:
-    """Directory of the DNA BERT backbone shipped with tfscope (``resources/backbone``)."""
-    from .resources import resources_dir
-
-    return resources_dir() / "backbone"
-
-
 def _build_bertsnr(variant: str, hp: dict, backbone):
     """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
     from .models.bertsnr import BertSNR
 
     if variant == "bertsnr-scratch":
         return BertSNR(**{"k": 3, **hp}), {"backbone": None}
-    path = Path(backbone) if backbone else default_backbone()
+    from .resources import resource
+
+    path = Path(backbone) if backbone else resource("backbone")
     if not (path / "config.json").exists():
         raise InputError("no pretrained DNA BERT backbone found (run `tfscope pretrain` or pass --backbone DIR "
                          "with a DNABERT-style model); `--model bertsnr-scratch` trains without one", str(path))
     net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"))
-    meta = {"backbone": "shipped:" + str(path.name) if path == default_backbone() else str(path)}
+    meta = {"backbone": "shipped:" + str(path.name) if path == resource("backbone") else str(path)}
     rec = path / "pretraining.json"
     if rec.exists():  # name the backbone in the checkpoint: its size, pretraining result and source
         import json

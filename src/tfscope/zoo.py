@@ -23,27 +23,19 @@ import json
 from pathlib import Path
 
 from .errors import InputError
-from .resources import resources_dir
+from .resources import resource
 
 ZOOS = ("genomic", "shuffled")
 DEFAULT_ZOO = "genomic"
 
 
-def zoo_dir(kind: str = DEFAULT_ZOO) -> Path:
-    """Directory of a bundled zoo (``kind`` in :data:`ZOOS`).
-
-    Raises
-    ------
-    InputError
-        For an unknown kind.
-    """
+def _dir(directory, kind: str) -> Path:
+    """``directory``, else the bundled zoo ``kind`` (in :data:`ZOOS`; an unknown kind raises InputError)."""
+    if directory:
+        return Path(directory)
     if kind not in ZOOS:
         raise InputError(f"unknown zoo {kind!r}; choose from {', '.join(ZOOS)}")
-    return resources_dir() / "zoo" / kind
-
-
-def _dir(directory, kind: str) -> Path:
-    return Path(directory) if directory else zoo_dir(kind)
+    return resource("zoo", kind)
 
 
 def _multi_config(d: Path) -> dict | None:

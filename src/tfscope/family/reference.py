@@ -24,11 +24,6 @@ from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, poo
 MODEL_NAME = "family_knn_kmer"
 
 
-def default_model_path() -> Path:
-    """Directory of the shipped knn-kmer checkpoint (``resources/family/knn_kmer``)."""
-    return Path(__file__).resolve().parent.parent / "resources" / "family" / "knn_kmer"
-
-
 def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
                         ) -> KnnKmer:
     """Fit the family model ``variant`` (:data:`tfscope.family.stack.RECIPES`: ``knn-kmer-dedup``, the default,
@@ -66,7 +61,9 @@ def load_reference_model(ds, path=None) -> KnnKmer:
     """
     from ..checkpoint import load_checkpoint
 
-    path = default_model_path() if path is None else Path(path)
+    from ..resources import resource
+
+    path = resource("tfclass_model") if path is None else Path(path)
     net, cfg = load_checkpoint(path, task="family")
     if cfg.get("model") != MODEL_NAME:
         raise CheckpointError(f"{path}: a {cfg.get('model')!r} checkpoint, expected {MODEL_NAME!r}")

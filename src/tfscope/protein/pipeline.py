@@ -1,7 +1,7 @@
 """Two-layer pipeline: layer 1 P(TF); for predicted TFs, layer 2 P(TFPM) (prefers methylated DNA).
 
-The shipped offline default lives in ``tfscope/protein/default_model/`` (``layer1.*``, ``layer2.*``; see
-``PROVENANCE.json`` there). It is rebuilt by :func:`train_default` (``tfscope protein train``).
+The shipped offline default lives in ``tfscope/resources/protein/default_model/`` (``resource("protein_model")``;
+``layer1.*``, ``layer2.*``; see ``PROVENANCE.json`` there). It is rebuilt by :func:`train_default` (``tfscope protein train``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ import numpy as np
 from ..errors import CheckpointError, InputError
 from .models import load_protein_model, save_protein_model, select_default
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
-
-
 class TwoLayerPredictor:
     """Layer-1 and layer-2 models with ``predict(records)``.
 
@@ -30,7 +27,9 @@ class TwoLayerPredictor:
     """
 
     def __init__(self, directory=None):
-        d = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
+        from ..resources import resource
+
+        d = Path(directory) if directory is not None else resource("protein_model")
         if not d.is_dir():
             raise CheckpointError(f"{d}: protein model directory not found")
         self.directory = d
