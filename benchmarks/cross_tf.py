@@ -19,9 +19,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.checkpoint import load_checkpoint  # noqa: E402
-from tfscope.data.snr import load_snr  # noqa: E402
+from tfscope.snr.data import load_snr  # noqa: E402
 from tfscope.metrics import markdown_table, snr_metrics  # noqa: E402
-from tfscope.snr import predict_windows  # noqa: E402
+from tfscope.snr.train import predict_windows  # noqa: E402
 from tfscope.resources import resource  # noqa: E402
 
 FAMILIES = {"E2F": ["E2F1", "E2F4", "E2F6", "TFDP1"], "AP-1": ["FOSL1", "FOSL2", "JUNB", "BATF3", "BATFJUN"],

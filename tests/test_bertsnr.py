@@ -8,10 +8,10 @@ import torch
 
 from tfscope.checkpoint import load_checkpoint
 from tfscope.errors import InputError
-from tfscope.kmer import (CLS, SEP, UNK, kmer_vocab, nucleotide_to_token_labels, token_to_nucleotide_scores,
+from tfscope.snr.kmer import (CLS, SEP, UNK, kmer_vocab, nucleotide_to_token_labels, token_to_nucleotide_scores,
                           tokenize)
-from tfscope.models.bertsnr import BertSNR
-from tfscope.pretrain import MaskedDNALM, pretrain, span_mask
+from tfscope.snr.bertsnr import BertSNR
+from tfscope.snr.pretrain import MaskedDNALM, pretrain, span_mask
 
 TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
 
@@ -65,7 +65,7 @@ def test_backbone_pretrain_load_and_finetune(tmp_path):
 
 def test_train_snr_bertsnr_variants(tmp_path):
     from tfscope.resources import resource
-    from tfscope.snr import evaluate_snr, train_snr
+    from tfscope.snr.train import evaluate_snr, train_snr
 
     table = resource("snr_tables", "FOXK1.tsv.gz")
     with pytest.raises(InputError, match="backbone"):
@@ -108,7 +108,7 @@ def test_shipped_backbone_loads_offline():
     net = BertSNR.from_backbone(d)
     assert net.k == 3 and net.config.hidden_size == 256 and net.config.num_hidden_layers == 4
     assert all(p.dtype == torch.float32 for p in net.parameters())  # fp16 on disk, fp32 in memory
-    from tfscope.snr import _build_bertsnr
+    from tfscope.snr.train import _build_bertsnr
 
     _, meta = _build_bertsnr("bertsnr", {}, None)  # the checkpoint names its backbone
     assert meta["backbone"] == "shipped:backbone" and meta["backbone_record"]["parameters"] == rec["parameters"]

@@ -56,7 +56,7 @@ def test_fresh_process_loads_every_task(tmp_path):
                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
     assert res.returncode == 0, res.stderr
     rep = json.loads(res.stdout.splitlines()[-1])
-    assert not any(m.startswith(("tfscope.moe", "tfscope.family", "tfscope.protein", "tfscope.multilabel"))
+    assert not any(m.startswith(("tfscope.moe", "tfscope.tfclass", "tfscope.protein", "tfscope.multilabel"))
                    for m in rep["before"]), rep["before"]
     assert [r["task"] for r in rep["loaded"]] == [t for _, t, _ in made]
     assert [r["params"] for r in rep["loaded"]] == [n for _, _, n in made]

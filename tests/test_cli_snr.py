@@ -83,7 +83,7 @@ def test_snr_motifs_recovers_jaspar(trained, tmp_path, capsys):
 def test_aligned_sites_window_scan():
     import numpy as np
 
-    from tfscope.motifs.discovery import aligned_sites, pfm_from_sites
+    from tfscope.interpret.motifs import aligned_sites, pfm_from_sites
     from tfscope.sequence import one_hot
 
     x = one_hot(["AAAACGTAAA", "CGTAAAAAAA"])

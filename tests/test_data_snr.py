@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from tfscope.cli import main
-from tfscope.data.shuffle import dinucleotide_shuffle
-from tfscope.data.snr import load_snr, nucleotide_labels, train_valid_test
-from tfscope.data.windows import build_windows
+from tfscope.shuffle import dinucleotide_shuffle
+from tfscope.snr.data import load_snr, nucleotide_labels, train_valid_test
+from tfscope.snr.windows import build_windows
 from tfscope.errors import InputError
 from tfscope.io import read_snr_table
 from tfscope.sequence import reverse_complement

@@ -13,8 +13,8 @@ from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
 from tfscope.io.fasta import iter_fasta
 from tfscope.io.tables import read_snr_table
 from tfscope.resources import resource
-from tfscope.scan import scan, scan_fasta, write_bedgraphs
-from tfscope.zoo import load_zoo
+from tfscope.snr.scan import scan, scan_fasta, write_bedgraphs
+from tfscope.snr.zoo import load_zoo
 
 CHUNK = 6000
 PIECE = 2 * CHUNK

@@ -6,9 +6,9 @@ import pytest
 from tfscope.cli import main
 from tfscope.errors import InputError
 from tfscope.io import read_bed
-from tfscope.scan import call_sites, load_scan_models, scan_tracks
+from tfscope.snr.scan import call_sites, load_scan_models, scan_tracks
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import list_zoo, load_zoo, zoo_tfs
+from tfscope.snr.zoo import list_zoo, load_zoo, zoo_tfs
 
 
 def test_zoo_lists_models():
@@ -94,7 +94,7 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     """Chunk mode equals one pass of the fused network over the whole N-padded sequence, for any chunk length."""
     import torch
 
-    from tfscope.scan import ScanModel
+    from tfscope.snr.scan import ScanModel
     from tfscope.sequence import one_hot
 
     rng = np.random.default_rng(1)
@@ -125,7 +125,7 @@ def test_scan_workers_match_serial():
     """Models shared between forked single-thread workers give the same sites and tracks as one process."""
     import torch
 
-    from tfscope.scan import scan
+    from tfscope.snr.scan import scan
 
     rng = np.random.default_rng(2)
     seqs = {f"s{i}": "".join(rng.choice(list("ACGT"), 3000 + 500 * i)) for i in range(3)}

@@ -10,3 +10,10 @@ def add_device_arg(parser, *, amp: bool = False) -> None:
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     if amp:
         parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision autocast on CUDA")
+
+
+def print_json(obj) -> None:
+    """Print a JSON object (NaN allowed) to stdout."""
+    import json
+
+    print(json.dumps(obj, indent=2, default=str))

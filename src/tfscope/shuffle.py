@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..sequence import decode, one_hot
+from .sequence import decode, one_hot
 
 
 def dinucleotide_shuffle(seqs: list[str], *, seed: int = 0) -> list[str]:

@@ -56,7 +56,7 @@ def plot_attention(maps: np.ndarray, path=None, *, title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..report import _png
+    from ..report.html import _png
 
     L, H = maps.shape[:2]
     fig, axes = plt.subplots(L, H, figsize=(1.8 * H, 1.8 * L), squeeze=False)

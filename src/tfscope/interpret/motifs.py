@@ -43,7 +43,7 @@ def pfm_from_sites(sites: np.ndarray) -> np.ndarray:
 
 def jaspar_targets(release: str = "JASPAR2022") -> tuple[list[str], list[str], list[np.ndarray]]:
     """(matrix ids, names, probability matrices ``(4, W)``) of the latest JASPAR CORE vertebrate motifs."""
-    from .jaspar import _core_vertebrate_index, motif_pfm
+    from ..io.jaspar import _core_vertebrate_index, motif_pfm
 
     ms = sorted(_core_vertebrate_index(release).values(), key=lambda m: m.matrix_id)
     mats = []
@@ -75,7 +75,7 @@ def tomtom_jaspar(pfm: np.ndarray, *, release: str = "JASPAR2022", tf: str | Non
             for i in order[:top]]
     out = {"matches": rows, "n_targets": len(ids)}
     if tf is not None:
-        from .jaspar import _key
+        from ..io.jaspar import _key
 
         own = [i for i, n in enumerate(names) if _key(n) == _key(tf)]
         if own:

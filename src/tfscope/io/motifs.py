@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .data import counts_to_probs
+from ..tfclass.data import counts_to_probs
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -138,7 +138,7 @@ def read_motifs(path) -> list[tuple[str, np.ndarray]]:
 
 def write_jaspar(path, motifs: list[tuple[str, np.ndarray]]) -> None:
     """Write ``(name, (4, L))`` matrices in JASPAR format (atomically)."""
-    from ..io import atomic_write
+    from . import atomic_write
 
     with atomic_write(path) as fh:
         for name, m in motifs:

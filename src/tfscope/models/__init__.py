@@ -20,15 +20,15 @@ BUILTIN: dict[str, str] = {
     "daednet": "tfscope.models.daednet:DAEDNet",
     "dilated": "tfscope.models.dilated:DilatedResNet",
     "pwm": "tfscope.models.pwm:PWMScanner",
-    "bertsnr": "tfscope.models.bertsnr:BertSNR",
+    "bertsnr": "tfscope.snr.bertsnr:BertSNR",
     "tcn": "tfscope.models.tcn:TCN",
     "bilstm": "tfscope.models.rnn:BiLSTM",
     "danq": "tfscope.models.rnn:DanQ",
     "cnn": "tfscope.models.rnn:PlainCNN",
     "deepbind": "tfscope.moe.models:DeepBindExpert",
     "moe": "tfscope.moe.models:MixtureOfExperts",
-    "family_cnn": "tfscope.family.model:FamilyCNN",
-    "family_knn_kmer": "tfscope.family.model:KnnKmerHeads",
+    "family_cnn": "tfscope.tfclass.model:FamilyCNN",
+    "family_knn_kmer": "tfscope.tfclass.model:KnnKmerHeads",
     "esm-classifier": "tfscope.protein.esm:EsmClassifier",
 }
 

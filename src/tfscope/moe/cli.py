@@ -7,21 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli_common import add_device_arg
-from .errors import InputError
+from ..cli_common import add_device_arg
+from ..errors import InputError
 
 
 def _load(path):
-    from . import moe  # noqa: F401  (registers the deepbind / moe models)
-    from .checkpoint import load_checkpoint
+    from .. import moe  # noqa: F401  (registers the deepbind / moe models)
+    from ..checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
 
 def cmd_moe_train(args) -> int:
-    from .checkpoint import save_checkpoint
-    from .cli import print_json
-    from .moe import load_training_set, tf_name, train_expert, train_moe
+    from ..checkpoint import save_checkpoint
+    from ..cli_common import print_json
+    from . import load_training_set, tf_name, train_expert, train_moe
 
     hp = {"filters": args.filters, "width": args.width, "hidden": args.hidden, "dropout": args.dropout}
     experts, names, seqs, ys, report = [], [], [], [], {"experts": {}}
@@ -51,10 +51,10 @@ def cmd_moe_train(args) -> int:
 
 
 def cmd_moe_evaluate(args) -> int:
-    from .cli import print_json
-    from .io.atomic import atomic_write
-    from .moe import mc_dropout_metrics, read_deepbind, tf_name
-    from .sequence import one_hot
+    from ..cli_common import print_json
+    from ..io.atomic import atomic_write
+    from . import mc_dropout_metrics, read_deepbind, tf_name
+    from ..sequence import one_hot
 
     model, cfg = _load(args.checkpoint)
     res = {}
@@ -75,11 +75,11 @@ def cmd_moe_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .interpret import attribute
-    from .io import read_fasta
-    from .io.atomic import atomic_write
-    from .moe import read_deepbind
-    from .sequence import one_hot
+    from ..interpret import attribute
+    from ..io import read_fasta
+    from ..io.atomic import atomic_write
+    from . import read_deepbind
+    from ..sequence import one_hot
 
     model, cfg = _load(args.checkpoint)
     if args.fasta:

@@ -3,7 +3,7 @@
 A DeepBind file is a (gzipped) tab-separated table with the header ``FoldID EventID seq Bound``: one 101-nt
 sequence per line and a 0/1 binding label. The lab-rasool/TFBS training files (arXiv 2507.09754) hold positives
 only; negatives are made by a seeded dinucleotide shuffle of each positive
-(:func:`tfscope.data.shuffle.dinucleotide_shuffle`), as in that paper.
+(:func:`tfscope.shuffle.dinucleotide_shuffle`), as in that paper.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def with_shuffled_negatives(seqs, *, seed: int = 0, ratio: int = 1) -> tuple[lis
     (seqs, labels) : (list of str of length N*(1+ratio), int8 array, 1 for the given sequences, 0 for shuffles)
     """
     seqs = list(seqs)
-    from ..data.shuffle import dinucleotide_shuffle
+    from ..shuffle import dinucleotide_shuffle
 
     neg: list[str] = []
     for r in range(ratio):

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import json
 
-from .cli_common import add_device_arg
-from .errors import InputError
+from ..cli_common import add_device_arg
+from ..errors import InputError
 
 
 def _data(args, model_labels=None):
-    from .multilabel import load_windows
+    from . import load_windows
 
     labels = args.labels if args.labels else model_labels
     return load_windows(args.data, labels=labels, max_rows=args.max_rows)
 
 
 def _write_json(path, obj) -> None:
-    from .io.atomic import atomic_write
+    from ..io.atomic import atomic_write
 
     with atomic_write(path) as fh:
         json.dump(obj, fh, indent=2, default=float)
 
 
 def cmd_train(args) -> int:
-    from .cli import print_json
-    from .multilabel import train_multilabel
+    from ..cli_common import print_json
+    from . import train_multilabel
 
     if args.max_seconds is not None and args.max_seconds <= 0:
         raise InputError(f"--max-seconds must be > 0, got {args.max_seconds}")
@@ -48,8 +48,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .cli import print_json
-    from .multilabel import evaluate_multilabel, load_multilabel
+    from ..cli_common import print_json
+    from . import evaluate_multilabel, load_multilabel
 
     net, labels, thr = load_multilabel(args.checkpoint)
     data = _data(args, labels)
@@ -64,8 +64,8 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from .cli import print_json
-    from .multilabel import explain_multilabel, load_multilabel
+    from ..cli_common import print_json
+    from . import explain_multilabel, load_multilabel
 
     net, labels, _ = load_multilabel(args.checkpoint)
     data = _data(args, labels)
@@ -82,7 +82,7 @@ def cmd_explain(args) -> int:
 
 def add_cli(subparsers) -> None:
     """Register ``tfscope multilabel train|evaluate|explain``."""
-    from .multilabel import MULTILABEL_MODELS
+    from . import MULTILABEL_MODELS
 
     p = subparsers.add_parser("multilabel", help="multi-label TF binding (TCN and RNN/CNN baselines)",
                               description=__doc__.splitlines()[0])

@@ -9,24 +9,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .cli_common import add_device_arg
-from .errors import InputError
+from ..cli_common import add_device_arg
+from ..errors import InputError
 
 
 def cmd_protein_train(args) -> int:
-    from .cli import print_json
+    from ..cli_common import print_json
 
     out = Path(args.out)
     if args.model == "linear":
-        from .protein.pipeline import train_default
+        from .pipeline import train_default
 
         prov = train_default(out, data_dir=args.data_dir, protocol=args.protocol, seed=args.seed,
                              verbose=not args.quiet)
         print_json(prov)
         return 0
-    from .protein.data import load_layer
-    from .protein.esm import save_esm_classifier, tiny_esm_config, train_esm
-    from .protein.methylselex import load_methylselex
+    from .data import load_layer
+    from .esm import save_esm_classifier, tiny_esm_config, train_esm
+    from .methylselex import load_methylselex
 
     if not args.backbone and not args.tiny_random:
         raise InputError("--model esm needs --backbone DIR_OR_HUB_NAME (or --tiny-random for a smoke test)")
@@ -51,8 +51,8 @@ def cmd_protein_train(args) -> int:
 
 
 def cmd_protein_predict(args) -> int:
-    from .io.fasta import read_fasta
-    from .protein.pipeline import TwoLayerPredictor, write_predictions
+    from ..io.fasta import read_fasta
+    from .pipeline import TwoLayerPredictor, write_predictions
 
     records = read_fasta(args.fasta, alphabet="protein")
     pred = TwoLayerPredictor(args.model)

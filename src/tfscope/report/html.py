@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from .io.atomic import atomic_write
+from ..io.atomic import atomic_write
 
 
 def _png(fig) -> str:
@@ -99,15 +99,15 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     Parameters
     ----------
     sequences : dict id -> DNA
-    sites : list of BedRecord from :func:`tfscope.scan.scan`
+    sites : list of BedRecord from :func:`tfscope.snr.scan.scan`
     tracks : dict id -> ``(T, S)`` probabilities (may be empty)
-    models : list of :class:`tfscope.scan.ScanModel` (attributions of the strongest calls use them)
-    model_rows : rows of :func:`tfscope.zoo.list_zoo` (test metrics), optional
+    models : list of :class:`tfscope.snr.scan.ScanModel` (attributions of the strongest calls use them)
+    model_rows : rows of :func:`tfscope.snr.zoo.list_zoo` (test metrics), optional
     n_attributions : number of strongest calls shown with attribution tracks
     """
-    from .interpret import attribute
-    from .motifs.jaspar import jaspar_motif, motif_pfm
-    from .sequence import one_hot
+    from ..interpret import attribute
+    from ..io.jaspar import jaspar_motif, motif_pfm
+    from ..sequence import one_hot
 
     names = [m.name for m in models]
     parts = [f"<h1>{html.escape(title)}</h1>",

@@ -1,7 +1,7 @@
 """BertSNR (Luo et al., Bioinformatics 2024): a k-mer DNA BERT with sequence- and token-level heads.
 
 The encoder is a ``transformers`` ``BertModel`` over overlapping k-mer tokens (DNABERT vocabulary, see
-:mod:`tfscope.kmer`); tokenisation happens inside the module from the one-hot input, so BertSNR keeps the
+:mod:`tfscope.snr.kmer`); tokenisation happens inside the module from the one-hot input, so BertSNR keeps the
 nucleotide-model contract (one-hot ``(N, 4, L)`` in, nucleotide logits ``(N, L)`` out) and works with the shared
 training loop, scanning and attribution code. Heads: a sequence-level logit from the [CLS] state and a token-level
 logit per k-mer; nucleotide logits are the max over the tokens covering each nucleotide (the paper's label rule).
@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from ..kmer import kmer_vocab, nucleotide_to_token_labels, read_vocab, token_to_nucleotide_scores, tokenize_one_hot
+from .kmer import kmer_vocab, nucleotide_to_token_labels, read_vocab, token_to_nucleotide_scores, tokenize_one_hot
 
 # BertConfig fields recorded in checkpoints (enough to rebuild the encoder exactly)
 BERT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",

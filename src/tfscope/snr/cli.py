@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .cli_common import add_device_arg
-from .errors import InputError
-from .resources import resource
+from ..cli_common import add_device_arg
+from ..errors import InputError
+from ..resources import resource
 
 
 def _table_from_args(args) -> Path:
-    from .data.snr import snr_table_path
+    from .data import snr_table_path
 
     if args.table:
         return Path(args.table)
@@ -24,8 +24,8 @@ def _table_from_args(args) -> Path:
 def cmd_data_windows(args) -> int:
     import numpy as np
 
-    from .data.windows import build_windows
-    from .io.tables import write_snr_table
+    from .windows import build_windows
+    from ..io.tables import write_snr_table
 
     table = build_windows(args.bed, args.genome, window=args.window, seed=args.seed, name=args.name,
                           test_fraction=args.test_fraction, negatives=args.negatives)
@@ -38,13 +38,13 @@ def cmd_data_windows(args) -> int:
 
 
 def cmd_snr_train(args) -> int:
-    from .cli import print_json
-    from .snr import train_snr
+    from ..cli_common import print_json
+    from .train import train_snr
 
     table = _table_from_args(args)
     background = None
     if args.genomic_background:
-        from .data.genomic import GenomicBackground
+        from .genomic import GenomicBackground
 
         background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
@@ -57,9 +57,9 @@ def cmd_snr_train(args) -> int:
 
 
 def cmd_snr_evaluate(args) -> int:
-    from .cli import print_json
-    from .io.atomic import atomic_write
-    from .snr import evaluate_snr
+    from ..cli_common import print_json
+    from ..io.atomic import atomic_write
+    from .train import evaluate_snr
 
     m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
                      tf=args.tf)
@@ -73,8 +73,8 @@ def cmd_snr_evaluate(args) -> int:
 
 
 def cmd_snr_predict(args) -> int:
-    from .io.bed import write_bed
-    from .io.fasta import read_fasta
+    from ..io.bed import write_bed
+    from ..io.fasta import read_fasta
     from .scan import load_scan_models, scan, write_tracks_tsv
 
     models = load_scan_models(args.checkpoint, device=args.device)
@@ -221,12 +221,12 @@ def cmd_snr_motifs(args) -> int:
     """Motif from predicted sites on the table's bound test windows, Tomtom vs JASPAR, logo."""
     import json
 
-    from .checkpoint import load_checkpoint
-    from .data.snr import load_snr
-    from .motifs.discovery import discover_motif, tomtom_jaspar
-    from .report import logo_plot
+    from ..checkpoint import load_checkpoint
+    from .data import load_snr
+    from ..interpret.motifs import discover_motif, tomtom_jaspar
+    from ..report.html import logo_plot
 
-    from .train import resolve_device
+    from ..train import resolve_device
 
     net, cfg = load_checkpoint(args.checkpoint, task="snr")
     net.to(resolve_device(args.device))  # predict() runs where the model is
@@ -237,7 +237,7 @@ def cmd_snr_motifs(args) -> int:
         raise InputError(f"no bound windows with split == {args.split!r}")
     width = args.width
     if width is None:
-        from .motifs.jaspar import jaspar_motif
+        from ..io.jaspar import jaspar_motif
 
         width = int(jaspar_motif(tf).length)
     pfm, n = discover_motif(net, data.x, width=width)
@@ -245,7 +245,7 @@ def cmd_snr_motifs(args) -> int:
     res.update({"tf": tf, "sites": n, "width": width, "pfm": pfm.tolist()})
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from .io.atomic import atomic_write
+    from ..io.atomic import atomic_write
 
     with atomic_write(out / "motif.json") as fh:
         json.dump(res, fh, indent=2)

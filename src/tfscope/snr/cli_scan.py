@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from .cli_common import add_device_arg
-from .executor import EXECUTORS
-from .errors import InputError
+from ..cli_common import add_device_arg
+from ..executor import EXECUTORS
+from ..errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
 
 ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
@@ -28,7 +28,7 @@ def _models(args):
 
 
 def _fasta(args) -> Path:
-    from .resources import resource
+    from ..resources import resource
 
     if args.example:
         return resource("example_regions")
@@ -38,9 +38,9 @@ def _fasta(args) -> Path:
 
 
 def run_scan(args, *, write_bed: bool = True) -> int:
-    """Scan a FASTA: streamed through :func:`tfscope.scan.scan_fasta` (fully convolutional models, no report), or
-    held in memory (:func:`tfscope.scan.scan`: window-mode models, ``--mode window``, the HTML report)."""
-    from .executor import make_executor
+    """Scan a FASTA: streamed through :func:`tfscope.snr.scan.scan_fasta` (fully convolutional models, no report), or
+    held in memory (:func:`tfscope.snr.scan.scan`: window-mode models, ``--mode window``, the HTML report)."""
+    from ..executor import make_executor
 
     models, rows = _models(args)
     streaming = write_bed and args.out and not args.report and args.mode == "auto" and all(
@@ -69,8 +69,8 @@ def _scan_in_memory(args, models, rows, executor, write_bed: bool):
     import shutil
     import tempfile
 
-    from .io.bed import write_bed as _write_bed
-    from .io.fasta import read_fasta
+    from ..io.bed import write_bed as _write_bed
+    from ..io.fasta import read_fasta
     from .scan import scan, write_bedgraphs, write_browser_tracks
 
     seqs = read_fasta(_fasta(args))
@@ -89,7 +89,7 @@ def _scan_in_memory(args, models, rows, executor, write_bed: bool):
         if track_dir and not args.bedgraph:
             shutil.rmtree(track_dir, ignore_errors=True)
     if args.report:
-        from .report import write_report
+        from ..report.html import write_report
 
         write_report(args.report, sequences=seqs, sites=sites, tracks=tracks, models=models, model_rows=rows,
                      title=f"tfscope binding map: {Path(_fasta(args)).name}")
@@ -97,7 +97,7 @@ def _scan_in_memory(args, models, rows, executor, write_bed: bool):
 
 
 def cmd_zoo_list(args) -> int:
-    from .metrics import markdown_table
+    from ..metrics import markdown_table
     from .zoo import list_zoo
 
     rows = list_zoo(kind=args.zoo)

@@ -12,11 +12,11 @@ import json
 import time
 from pathlib import Path
 
-from .resources import resource
-from .io.atomic import atomic_write
-from .io.bed import read_bed, write_bed
-from .io.fasta import read_fasta
-from .metrics import markdown_table
+from ..resources import resource
+from ..io.atomic import atomic_write
+from ..io.bed import read_bed, write_bed
+from ..io.fasta import read_fasta
+from ..metrics import markdown_table
 from .scan import load_scan_models, scan
 
 
@@ -28,8 +28,8 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     models), ``zoo_sites.bed`` and ``report.html`` (all bundled zoo models over the same regions).
     Returns the metrics rows and the site-recovery summary.
     """
-    from .data.snr import snr_table_path
-    from .snr import train_snr
+    from .data import snr_table_path
+    from .train import train_snr
 
     out = Path(out)
     tfs = tfs or sorted(p.name.split(".")[0] for p in resource("snr_tables").glob("*.tsv.gz"))
@@ -62,7 +62,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
           f"{len(sites)} predicted sites -> {out / 'predicted_sites.bed'}; "
           f"{hit}/{n_known} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
-    from .report import write_report
+    from ..report.html import write_report
     from .zoo import list_zoo, load_zoo
 
     zoo_models = load_zoo()

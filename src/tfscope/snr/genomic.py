@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io.tables import read_snr_table
-from .snr import SnrData
+from .data import SnrData
 
 
 @dataclass
@@ -100,7 +100,7 @@ def genomic_labels(chrom: np.ndarray, start: np.ndarray, length: int, sites: Sit
 
 def genomic_snr_data(x: np.ndarray, chrom: np.ndarray, start: np.ndarray, ids: np.ndarray, split: str,
                      sites: SiteIntervals) -> SnrData:
-    """Genome windows as :class:`~tfscope.data.snr.SnrData` for one TF.
+    """Genome windows as :class:`~tfscope.snr.data.SnrData` for one TF.
 
     Parameters
     ----------

@@ -6,7 +6,7 @@ trains **one** dilated residual CNN with a shared trunk and one nucleotide-resol
 (:class:`tfscope.models.dilated.DilatedResNet` with ``n_outputs = T``) on:
 
 - **every genome window** of the tfbs-multilabel train chromosomes (never chr7/chr8), with per-nucleotide labels
-  for all T TFs from the JASPAR ChIP-seq sites of the tfbs-snr tables (:func:`tfscope.data.genomic.genomic_labels`);
+  for all T TFs from the JASPAR ChIP-seq sites of the tfbs-snr tables (:func:`tfscope.snr.genomic.genomic_labels`);
   a window that overlaps a *test-split* tfbs-snr site of TF X is masked for X (the paper-protocol test rows never
   train their TF's output);
 - **paper-protocol rows** of each TF's tfbs-snr table (train split, not on chr7/chr8; a seeded sample of at most
@@ -15,10 +15,10 @@ trains **one** dilated residual CNN with a shared trunk and one nucleotide-resol
   protocol can still be measured on it.
 
 Early stopping uses the chr7 windows (all TFs); each TF's call threshold is then calibrated on chr7 at window
-level (best F1, as :func:`tfscope.snr.calibrate_threshold`), and the TF's paper-protocol test metrics are measured
+level (best F1, as :func:`tfscope.snr.train.calibrate_threshold`), and the TF's paper-protocol test metrics are measured
 on its tfbs-snr test rows. The checkpoint is one standard tfscope checkpoint (``task = snr``) whose ``meta.tfs``
 names the output tracks and ``meta.per_tf`` holds each TF's threshold, calibration and test metrics;
-:func:`tfscope.scan.load_scan_models` turns it into one :class:`~tfscope.scan.ScanModel` per TF that share the
+:func:`tfscope.snr.scan.load_scan_models` turns it into one :class:`~tfscope.snr.scan.ScanModel` per TF that share the
 trunk, so scanning runs the trunk once for all TFs.
 
 Multi-task learning across TFs follows the multi-label models of the field (DeepSEA, Zhou & Troyanskaya 2015;
@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import InputError
+from ..errors import InputError
 
 #: hyper-parameters of the shipped genomic zoo (chosen for a 2-core CPU budget; see docs/genomic.md)
 DEFAULTS = {"channels": 64, "n_blocks": 5, "kernel": 3, "dropout": 0.1, "pairs_per_tf": 2000, "batch_size": 256,
@@ -77,7 +77,7 @@ def genome_window_data(windows, rows: np.ndarray, sites: dict, tfs: list[str], *
     ----------
     windows : :class:`tfscope.multilabel.data.MultiLabelData` with ``start``
     rows : (N,) int indices of the windows to take
-    sites : dict TF -> :class:`tfscope.data.genomic.SiteIntervals`
+    sites : dict TF -> :class:`tfscope.snr.genomic.SiteIntervals`
     tfs : the T TF names (output order)
     mask_test_sites : mask TF X in windows that overlap one of X's test-split sites
 
@@ -86,7 +86,7 @@ def genome_window_data(windows, rows: np.ndarray, sites: dict, tfs: list[str], *
     InputError
         If the windows lack genome starts or a TF has no sites.
     """
-    from .data.genomic import genomic_labels
+    from .genomic import genomic_labels
 
     if windows.start is None:
         raise InputError("genome windows need their genome start (the table's start column)")
@@ -118,9 +118,9 @@ def snr_rows_data(snr_dir, tfs: list[str], *, pairs_per_tf: int = 2000, seed: in
     Raises
     ------
     InputError
-        Missing or bad table (see :func:`tfscope.data.snr.load_snr`).
+        Missing or bad table (see :func:`tfscope.snr.data.load_snr`).
     """
-    from .data.snr import load_snr, pair_groups, snr_table_path
+    from .data import load_snr, pair_groups, snr_table_path
 
     rng = np.random.default_rng(seed)
     parts = []
@@ -184,9 +184,9 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     (train, valid, valid_windows, sites, tfs) : MultiTaskData, MultiTaskData (chr7, no masks), the chr7 window
     sequences in genomic order, dict TF -> SiteIntervals, TF names (sorted tfbs-snr table names by default)
     """
-    from .data.genomic import HOLDOUT_CHROMS, site_intervals
-    from .data.snr import snr_table_path
-    from .multilabel.data import load_windows
+    from .genomic import HOLDOUT_CHROMS, site_intervals
+    from .data import snr_table_path
+    from ..multilabel.data import load_windows
 
     t0 = time.time()
     snr_dir = Path(snr_dir)
@@ -209,7 +209,7 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     if verbose:
         print(f"[multitask] {len(genome):,} genome + {len(train) - len(genome):,} tfbs-snr training windows, "
               f"{len(valid):,} chr7 windows, {len(tfs)} TFs ({time.time() - t0:.0f}s)", flush=True)
-    from .sequence import decode
+    from ..sequence import decode
 
     return train, valid, decode(w.x[va]), sites, tfs
 
@@ -217,15 +217,15 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
 def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list[str], *, workers: int = 1) -> dict:
     """Per-TF call thresholds of a multi-TF model on chr7 genome windows (window level, best F1).
 
-    The windows are scanned as one sequence (:func:`tfscope.scan.window_max_scores`) exactly like the per-TF
-    :func:`tfscope.snr.calibrate_threshold`; a window is positive for a TF when it holds a site nucleotide of it.
+    The windows are scanned as one sequence (:func:`tfscope.snr.scan.window_max_scores`) exactly like the per-TF
+    :func:`tfscope.snr.train.calibrate_threshold`; a window is positive for a TF when it holds a site nucleotide of it.
 
     Returns
     -------
     dict TF -> ``threshold``, ``precision``, ``recall``, ``window_auroc``, ``window_auprc``, ``n_windows``,
     ``n_positive``, ``set``
     """
-    from .metrics import best_f1_threshold, binary_metrics
+    from ..metrics import best_f1_threshold, binary_metrics
     from .scan import ScanModel, window_max_scores
 
     models = [ScanModel(tf, net, output=t) for t, tf in enumerate(tfs)]
@@ -245,9 +245,9 @@ def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list
 def paper_protocol_metrics(net, tfs: list[str], snr_dir, *, device: str = "cpu") -> dict:
     """Each TF's BertSNR-protocol test metrics (:func:`tfscope.metrics.snr_metrics` on its tfbs-snr ``test`` rows,
     the TF's output track). Returns dict TF -> metrics."""
-    from .data.snr import load_snr, snr_table_path
-    from .metrics import snr_metrics
-    from .train import predict
+    from .data import load_snr, snr_table_path
+    from ..metrics import snr_metrics
+    from ..train import predict
 
     out = {}
     for t, tf in enumerate(tfs):
@@ -293,10 +293,10 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     InputError
         Bad or missing tables.
     """
-    from .checkpoint import save_checkpoint
-    from .models import build_model
-    from .snr import TASK
-    from .train import fit, resolve_device
+    from ..checkpoint import save_checkpoint
+    from ..models import build_model
+    from .train import TASK
+    from ..train import fit, resolve_device
 
     cfg = {**DEFAULTS, **{k: v for k, v in dict(channels=channels, n_blocks=n_blocks, epochs=epochs, lr=lr,
                                                  batch_size=batch_size, patience=patience,
@@ -310,8 +310,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     net = build_model("dilated", **hp)
     history0 = {}
     if init is not None:
-        from .checkpoint import load_checkpoint
-        from .errors import CheckpointError
+        from ..checkpoint import load_checkpoint
+        from ..errors import CheckpointError
 
         prev, prev_cfg = load_checkpoint(init, task=TASK)
         if prev_cfg.get("meta", {}).get("tfs") != list(tfs) or prev_cfg.get("hparams") != hp:

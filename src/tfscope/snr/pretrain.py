@@ -7,7 +7,7 @@ fraction measures MLM accuracy. Masking follows DNABERT: because overlapping k-m
 spans of k consecutive tokens are masked (about ``mask_prob`` of the tokens), each masked token replaced by [MASK]
 (80%), a random k-mer (10%) or kept (10%). The result is saved as a ``transformers`` BERT directory
 (``config.json``, ``model.safetensors``, ``vocab.txt``) plus ``pretraining.json`` (data, settings, tokens seen,
-wall time, held-out MLM accuracy), loadable by :meth:`tfscope.models.bertsnr.BertSNR.from_backbone`.
+wall time, held-out MLM accuracy), loadable by :meth:`tfscope.snr.bertsnr.BertSNR.from_backbone`.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import InputError
+from ..errors import InputError
 from .kmer import MASK, N_SPECIAL, kmer_vocab, tokenize_one_hot
-from .models.bertsnr import SMALL_BERT
+from .bertsnr import SMALL_BERT
 
 
 def pretraining_windows(snr_dir=None, multilabel=None, *, max_windows: int | None = None, heldout: float = 0.02,
@@ -32,7 +32,7 @@ def pretraining_windows(snr_dir=None, multilabel=None, *, max_windows: int | Non
 
     Returns ``(train, heldout, summary)``. Raises :class:`InputError` when no window is found.
     """
-    from .io.tables import read_snr_table
+    from ..io.tables import read_snr_table
 
     seqs: set[str] = set()
     summary = {"snr_tables": 0, "snr_windows": 0, "multilabel_windows": 0}
@@ -134,9 +134,9 @@ def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3,
 
     Returns the ``pretraining.json`` record (tokens seen, wall time, held-out MLM accuracy, settings).
     """
-    from .io.atomic import atomic_write
-    from .sequence import one_hot
-    from .train import fit
+    from ..io.atomic import atomic_write
+    from ..sequence import one_hot
+    from ..train import fit
 
     torch.manual_seed(seed)
     model = MaskedDNALM(k=k, bert=bert)

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .io.bed import BedRecord
-from .sequence import one_hot, reverse_complement_one_hot
+from ..io.bed import BedRecord
+from ..sequence import one_hot, reverse_complement_one_hot
 
 
 @dataclass
@@ -39,7 +39,7 @@ class ScanModel:
 
     A model with an integer ``receptive_field`` attribute is scanned in chunk mode through a conv/BN-fused copy
     (:attr:`inference_model`); others in window mode. ``output`` selects one track of a multi-output model
-    (``(N, T, L)`` logits, e.g. the multi-TF genomic zoo of :mod:`tfscope.multitask`): ScanModels that share one
+    (``(N, T, L)`` logits, e.g. the multi-TF genomic zoo of :mod:`tfscope.snr.multitask`): ScanModels that share one
     such ``model`` share its fused copy, and the scan runs it once for all of them.
     """
 
@@ -273,7 +273,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     -------
     (sites, tracks) : (list of BedRecord sorted by sequence, start, name; dict id -> (T, S) array or empty)
     """
-    from .executor import LocalExecutor
+    from ..executor import LocalExecutor
 
     executor = executor or LocalExecutor(workers)
     shares = _shares(models, executor.workers)
@@ -338,7 +338,7 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     zero runs omitted. Returns the written paths."""
     from pathlib import Path
 
-    from .io.tracks import BedGraphWriter, value_runs
+    from ..io.tracks import BedGraphWriter, value_runs
 
     paths = []
     for m_i, name in enumerate(names):
@@ -352,7 +352,7 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
 
 def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
     """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``."""
-    from .io.atomic import atomic_write
+    from ..io.atomic import atomic_write
 
     with atomic_write(path) as fh:
         fh.write("\t".join(["seq_id", "position", *names]) + "\n")
@@ -366,7 +366,7 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
     ``auto``, ``cpu``, ``cuda``).
 
     A per-TF checkpoint gives one ScanModel (label = its TF, threshold from validation); a multi-TF checkpoint
-    (``meta.tfs``, :mod:`tfscope.multitask`) gives one ScanModel per TF, sharing the network, with each TF's
+    (``meta.tfs``, :mod:`tfscope.snr.multitask`) gives one ScanModel per TF, sharing the network, with each TF's
     calibrated threshold (``meta.per_tf``).
 
     Parameters
@@ -380,9 +380,9 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
         For a TF in ``tfs`` that a multi-TF checkpoint lacks, and any checkpoint error
         (:func:`tfscope.checkpoint.load_checkpoint`).
     """
-    from .checkpoint import load_checkpoint
-    from .errors import InputError
-    from .train import resolve_device
+    from ..checkpoint import load_checkpoint
+    from ..errors import InputError
+    from ..train import resolve_device
 
     device = resolve_device(device)
     out = []
@@ -414,7 +414,7 @@ def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp:
     The windows (all of one length, given in genomic order) are concatenated into records of about ``record_bp``
     bp, scanned like any FASTA (both strands; chunk mode for fully convolutional models, so each nucleotide sees
     its neighbours across window junctions), and each window is scored by its highest nucleotide probability.
-    The zoo's call thresholds are calibrated this way on chr7 (:func:`tfscope.snr.calibrate_threshold`);
+    The zoo's call thresholds are calibrated this way on chr7 (:func:`tfscope.snr.train.calibrate_threshold`);
     ``benchmarks/genomic.py`` scores chr8 the same way (its own :func:`scan` call, since it also counts the calls).
 
     Raises
@@ -469,7 +469,7 @@ def _scan_piece(models, task):
     ``(lead, inner, trail_start, trail, runs)``: the forward/reverse values of the above-threshold run touching the
     piece start (``lead``, the whole piece if it never drops below threshold), the sites strictly inside, the
     start and values of the run touching the piece end (``trail``), and the rounded bedGraph runs (or None)."""
-    from .io.tracks import value_runs
+    from ..io.tracks import value_runs
 
     sid, start, ctx, left, length, share, chunk, min_length, digits = task
     x = one_hot([ctx])[0]
@@ -540,15 +540,15 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 
     from tqdm.auto import tqdm
 
-    from .executor import LocalExecutor
-    from .io.atomic import atomic_write
-    from .io.bed import bed_line
-    from .io.fasta import iter_fasta
-    from .io.tracks import BedGraphWriter
+    from ..executor import LocalExecutor
+    from ..io.atomic import atomic_write
+    from ..io.bed import bed_line
+    from ..io.fasta import iter_fasta
+    from ..io.tracks import BedGraphWriter
 
     if any(m.receptive_field is None for m in models):
         raise ValueError("streaming needs fully convolutional models with a receptive_field; scan window-mode "
-                         "models in memory with tfscope.scan.scan")
+                         "models in memory with tfscope.snr.scan.scan")
     piece = piece or PIECE_CHUNKS * chunk
     if piece <= 0 or piece % chunk:
         raise ValueError(f"piece ({piece}) must be a positive multiple of chunk ({chunk})")
@@ -644,7 +644,7 @@ def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(),
     """
     from pathlib import Path
 
-    from .io.tracks import bed_to_bigbed, bedgraph_to_bigwig
+    from ..io.tracks import bed_to_bigbed, bedgraph_to_bigwig
 
     out = {}
     if bigwig:

@@ -14,13 +14,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import load_checkpoint, save_checkpoint
-from .data.snr import SnrData, load_snr, pair_groups, train_valid_test
-from .errors import InputError
-from .metrics import best_f1_threshold, snr_metrics
-from .models import build_model
-from .models.bertsnr import MultiTaskView, bertsnr_loss
-from .train import fit, predict, resolve_device
+from ..checkpoint import load_checkpoint, save_checkpoint
+from .data import SnrData, load_snr, pair_groups, train_valid_test
+from ..errors import InputError
+from ..metrics import best_f1_threshold, snr_metrics
+from ..models import build_model
+from .bertsnr import MultiTaskView, bertsnr_loss
+from ..train import fit, predict, resolve_device
 
 TASK = "snr"
 NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
@@ -61,8 +61,8 @@ def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
 
     Returns ``(model, hparams, meta)``. Raises :class:`InputError` for TFs without a JASPAR motif.
     """
-    from .motifs.jaspar import DEFAULT_RELEASE, jaspar_motif, motif_pfm, pfm_to_log_odds
-    from .models.pwm import PWMScanner
+    from ..io.jaspar import DEFAULT_RELEASE, jaspar_motif, motif_pfm, pfm_to_log_odds
+    from ..models.pwm import PWMScanner
 
     release = release or DEFAULT_RELEASE
     motif = jaspar_motif(tf, release=release)
@@ -101,10 +101,10 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         shipped in ``resources/backbone``).
     lam : float, optional
         BertSNR multi-task weight lambda of the sequence loss (default 0.5; single-task uses the token loss).
-    background : tfscope.data.genomic.GenomicBackground, optional
+    background : tfscope.snr.genomic.GenomicBackground, optional
         Train against real genome too (the ``--negatives genomic`` recipe of the zoo): the table's train rows
         whose site lies on a held-out chromosome (chr7, chr8) are dropped, the TF's genomic training windows
-        (its sites + sampled genomic negatives, :meth:`~tfscope.data.genomic.GenomicBackground.train_valid`) are
+        (its sites + sampled genomic negatives, :meth:`~tfscope.snr.genomic.GenomicBackground.train_valid`) are
         added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
         level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
     device : str
@@ -128,7 +128,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     data = load_snr(table)
     tr, va, te = train_valid_test(data, seed=seed)
     if background is not None:
-        from .data.genomic import HOLDOUT_CHROMS, site_intervals
+        from .genomic import HOLDOUT_CHROMS, site_intervals
 
         g_tr, g_va = background.train_valid(site_intervals(table), seed=seed)
         held = np.isin(tr.chrom[pair_groups(tr.y_seq)], HOLDOUT_CHROMS)  # a shuffle goes with its positive
@@ -199,7 +199,7 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
     """Call threshold of a scanning model chosen on real genome windows (window level, best F1).
 
     ``valid`` holds genome windows in genomic order (the chr7 windows of tfbs-multilabel); they are scanned as
-    one sequence with :func:`tfscope.scan.window_max_scores`, exactly as the genomic benchmark scans chr8, and a
+    one sequence with :func:`tfscope.snr.scan.window_max_scores`, exactly as the genomic benchmark scans chr8, and a
     window counts as called when any nucleotide reaches the threshold. The threshold maximising window-level F1 is
     returned with the precision and recall it gives there, which is what a call means: "of the validation windows
     with a call, ``precision`` held a ChIP-seq-supported JASPAR site of the TF".
@@ -210,9 +210,9 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
         ``threshold``, ``precision``, ``recall``, ``window_auroc``, ``window_auprc``, ``n_windows``,
         ``n_positive``, ``set`` (description of the validation windows).
     """
-    from .metrics import binary_metrics
+    from ..metrics import binary_metrics
     from .scan import ScanModel, window_max_scores
-    from .sequence import decode
+    from ..sequence import decode
 
     score = window_max_scores([ScanModel(tf, net)], decode(valid.x))[0]
     thr = best_f1_threshold(valid.y_seq, score)
@@ -225,11 +225,11 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
 
 def _build_bertsnr(variant: str, hp: dict, backbone):
     """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
-    from .models.bertsnr import BertSNR
+    from .bertsnr import BertSNR
 
     if variant == "bertsnr-scratch":
         return BertSNR(**{"k": 3, **hp}), {"backbone": None}
-    from .resources import resource
+    from ..resources import resource
 
     path = Path(backbone) if backbone else resource("backbone")
     if not (path / "config.json").exists():
@@ -251,7 +251,7 @@ def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto"
     """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row), predicted
     on ``device`` (``auto``: CUDA when available).
 
-    A multi-TF checkpoint (:mod:`tfscope.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
+    A multi-TF checkpoint (:mod:`tfscope.snr.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
     (default: the table's file name stem, e.g. ``KLF4`` for ``KLF4.tsv.gz``).
 
     Raises

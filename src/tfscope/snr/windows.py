@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..io.bed import read_bed
 from ..io.tables import SNR_COLUMNS
 from ..sequence import invalid_letter, reverse_complement
-from .shuffle import dinucleotide_shuffle
+from ..shuffle import dinucleotide_shuffle
 
 
 NEGATIVES = ("shuffled", "genomic", "both")

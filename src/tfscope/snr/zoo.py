@@ -4,7 +4,7 @@ Two zoos ship in ``resources/zoo/<kind>/`` as standard tfscope checkpoints (safe
 two layouts that every function here reads:
 
 - ``genomic`` (the default of ``tfscope scan``): **one** multi-TF dilated CNN (``resources/zoo/genomic/`` is the
-  checkpoint; :mod:`tfscope.multitask`) trained on every genome window of the tfbs-multilabel train chromosomes
+  checkpoint; :mod:`tfscope.snr.multitask`) trained on every genome window of the tfbs-multilabel train chromosomes
   with all 45 TFs' sites, plus dinucleotide shuffles; each TF's call threshold is calibrated on the real chr7
   genome windows, and ``meta.per_tf[TF].calibration`` records the window-level precision and recall it gave there.
   This is the zoo for calls on a user's DNA.
@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .errors import InputError
-from .resources import resource
+from ..errors import InputError
+from ..resources import resource
 
 ZOOS = ("genomic", "shuffled")
 DEFAULT_ZOO = "genomic"
@@ -109,7 +109,7 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
 
 
 def load_zoo(tfs=None, directory=None, *, kind: str = DEFAULT_ZOO, device: str = "cpu") -> list:
-    """Load zoo models for ``tfs`` (default: all, sorted) as :class:`tfscope.scan.ScanModel` on ``device``, in
+    """Load zoo models for ``tfs`` (default: all, sorted) as :class:`tfscope.snr.scan.ScanModel` on ``device``, in
     either layout (a multi-TF zoo gives one ScanModel per TF sharing one network).
 
     Raises

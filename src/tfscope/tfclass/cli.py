@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from .cli_common import add_device_arg
-from .errors import InputError
+from ..cli_common import add_device_arg
+from ..errors import InputError
 
 
 def cmd_family_build(args) -> int:
-    from .family.data import build_dataset
-    from .family.io import write_jaspar
-    from .io import atomic_write
+    from .data import build_dataset
+    from ..io.motifs import write_jaspar
+    from ..io import atomic_write
 
     ds = build_dataset(args.release, check=args.release == "JASPAR2024")
     write_jaspar(args.out, [(f"{i} {n}", p) for i, n, p in zip(ds.ids, ds.names, ds.pfms)])
@@ -25,11 +25,11 @@ def cmd_family_build(args) -> int:
 
 
 def cmd_family_train(args) -> int:
-    from .family.data import build_dataset
+    from .data import build_dataset
 
     ds = build_dataset()
     if args.model != "cnn":
-        from .family.reference import fit_reference_model
+        from .reference import fit_reference_model
 
         fit_reference_model(ds, args.out, variant=args.model, seed=args.seed,
                             progress=(lambda m: None) if args.quiet else print)
@@ -37,8 +37,8 @@ def cmd_family_train(args) -> int:
         return 0
     import torch
 
-    from .checkpoint import save_checkpoint
-    from .family.train import train_cnn
+    from ..checkpoint import save_checkpoint
+    from .train import train_cnn
 
     torch.set_num_threads(args.threads)
     net, res = train_cnn(ds.pfms, ds.labels, len(ds.classes), augment=args.augment, epochs=args.epochs,
@@ -67,11 +67,11 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     """
     import numpy as np
 
-    from .checkpoint import read_config
-    from .family.data import build_dataset
-    from .family.io import read_motifs
-    from .family.knn import METRICS, knn_proba
-    from .family.reference import MODEL_NAME, classify
+    from ..checkpoint import read_config
+    from .data import build_dataset
+    from ..io.motifs import read_motifs
+    from .knn import METRICS, knn_proba
+    from .reference import MODEL_NAME, classify
 
     queries = [(str(p), name, m) for p in paths for name, m in read_motifs(p)]
     ds = build_dataset()
@@ -81,8 +81,8 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     res = classify(Q, ds, model_path=None if cnn else checkpoint)
     proba, thr = res["proba"][res["model"]], res["min_confidence"]
     if cnn:
-        from .checkpoint import load_checkpoint
-        from .family.train import ensemble_proba, predict_cnn
+        from ..checkpoint import load_checkpoint
+        from .train import ensemble_proba, predict_cnn
 
         net, cfg = load_checkpoint(checkpoint, task="family")
         if cfg.get("meta", {}).get("classes") != ds.classes:
@@ -110,7 +110,7 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
 def cmd_family_predict(args) -> int:
     res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain)
     if args.json:
-        from .cli import print_json
+        from ..cli_common import print_json
 
         print_json(res)
         return 0
@@ -125,7 +125,7 @@ def cmd_family_predict(args) -> int:
 def cmd_family_evaluate(args) -> int:
     import numpy as np
 
-    from .family.evaluate import EVAL_MODELS, cross_validate, evaluate_reference, labelled_motifs
+    from .evaluate import EVAL_MODELS, cross_validate, evaluate_reference, labelled_motifs
 
     models = EVAL_MODELS if args.model == "all" else (args.model,)
     if (args.motif_file is None) != (args.labels is None):
@@ -133,10 +133,10 @@ def cmd_family_evaluate(args) -> int:
     if args.motif_file is None:
         if args.mode == "reference":
             raise InputError("--mode reference needs a motif file and --labels")
-        from .family.data import build_dataset
+        from .data import build_dataset
 
         ds = build_dataset()
-        from .family.splits import paralog_group
+        from .splits import paralog_group
 
         pfms, y, classes, source = ds.pfms, ds.labels, ds.classes, "JASPAR 2024 (2,112 motifs, 20 classes)"
         groups = [paralog_group(n) for n in ds.names]
@@ -156,7 +156,7 @@ def cmd_family_evaluate(args) -> int:
         doc = {"source": source, "mode": "reference", "models": {
             m: {**r, "predictions": dict(zip(keys, r["predictions"]))} for m, r in res.items()}}
     if args.json:
-        from .cli import print_json
+        from ..cli_common import print_json
 
         print_json(doc)
         return 0
@@ -172,8 +172,9 @@ def cmd_family_evaluate(args) -> int:
 
 
 def add_cli(sub) -> None:
-    """Register ``tfscope family ...``."""
-    p = sub.add_parser("family", help="TF class (family) from a motif: JASPAR 2024 dataset, KNN and CNN")
+    """Register ``tfscope tfclass ...`` (alias ``tfscope family``)."""
+    p = sub.add_parser("tfclass", aliases=["family"],
+                       help="TFClass class (family) of a TF from its motif: JASPAR 2024 dataset, KNN and CNN")
     fs = p.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")
 
     b = fs.add_parser("build", help="write the JASPAR 2024 TF-class dataset (2,112 motifs, 20 classes)")

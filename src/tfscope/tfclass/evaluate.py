@@ -3,7 +3,7 @@
 Two uses:
 
 * ``mode="cv"``: stratified K-fold CV *within* a labelled motif collection (default: the JASPAR 2024 dataset of
-  :func:`tfscope.family.build_dataset`): how well do the KNN models separate the classes of this collection?
+  :func:`tfscope.tfclass.build_dataset`): how well do the KNN models separate the classes of this collection?
 * ``mode="reference"``: each labelled user motif is classified against the JASPAR 2024 reference set (the
   setting of ``tfscope family predict``) and compared with its label: how well does the tool work on my motifs?
 
@@ -13,7 +13,7 @@ header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair th
 
 Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer`` and the shipped default
 ``knn-kmer-dedup`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the shipped
-``knn-kmer-dedup`` checkpoint (:func:`tfscope.family.reference.load_reference_model`), so ``knn-kmer`` is not
+``knn-kmer-dedup`` checkpoint (:func:`tfscope.tfclass.reference.load_reference_model`), so ``knn-kmer`` is not
 available there. The CNN is not cross-validated here (it needs a training run
 per fold; see ``benchmarks/family.py``).
 """
@@ -67,7 +67,7 @@ def read_labels(path) -> dict[str, str]:
 def labelled_motifs(motif_path, labels_path) -> tuple[list[str], list[np.ndarray], list[str]]:
     """Motifs of a file joined with their labels -> (keys, pfms, class names). Every motif needs a label
     (InputError naming the motif file otherwise); labels of motifs not in the file are ignored."""
-    from .io import read_motifs
+    from ..io.motifs import read_motifs
 
     labels = read_labels(labels_path)
     keys, pfms, cls = [], [], []
@@ -85,7 +85,7 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
                    models=EVAL_MODELS, k: int = KMER_K, groups=None) -> dict:
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
 
-    ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.family.splits.paralog_group` of its TF name)
+    ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.tfclass.splits.paralog_group` of its TF name)
     for ``knn-kmer-dedup``'s grouped inner CV and one-neighbour-per-group features; default: each motif its own
     group.
 

@@ -10,7 +10,7 @@ is what the nearest-neighbour scores miss. It is the motif analogue of the k-mer
 
 ``KmerLogistic`` is a multinomial logistic regression (sklearn) on the standardised profile. Own code only for the
 profile (a data contract of this task; no library computes it); fitting is sklearn's, and the fitted model is held
-in a :class:`tfscope.family.model.StandardLinear` so it saves in the one checkpoint format.
+in a :class:`tfscope.tfclass.model.StandardLinear` so it saves in the one checkpoint format.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class KmerLogistic:
     pseudocount : float
 
     ``fit(pfms, labels)`` then ``predict_proba(pfms)`` -> ``(N, n_classes)``; ``head`` is the fitted
-    :class:`~tfscope.family.model.StandardLinear`. Use ``fit_profile``/``predict_proba_profile`` with a precomputed
+    :class:`~tfscope.tfclass.model.StandardLinear`. Use ``fit_profile``/``predict_proba_profile`` with a precomputed
     profile (cross-validation computes it once).
     """
 

@@ -142,7 +142,7 @@ class StandardLinear(nn.Module):
 
 
 class KnnKmerHeads(nn.Module):
-    """The fitted heads of the ``knn-kmer`` family model (:class:`tfscope.family.stack.KnnKmer`): ``stack`` on the
+    """The fitted heads of the ``knn-kmer`` family model (:class:`tfscope.tfclass.stack.KnnKmer`): ``stack`` on the
     stacked nearest-neighbour features (``n_stack_features``), ``kmer`` on the k-mer profile (``4**k`` features) and
     the pooling weight ``w`` (buffer ``weight``). ``forward(stack_x, kmer_x)`` -> pooled log probabilities
     ``(N, n_classes)`` = log_softmax((1 - w) log p_stack + w log p_kmer) (log-linear opinion pool)."""

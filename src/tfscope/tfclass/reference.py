@@ -1,8 +1,8 @@
 """Classifying motifs against JASPAR 2024 with the shipped family model (``tfscope family predict``,
 ``tfscope family evaluate --mode reference``).
 
-The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.family.model.KnnKmerHeads`, the one
-checkpoint format) holds the default model, ``knn-kmer-dedup`` (:data:`tfscope.family.stack.DEFAULT_MODEL`): the
+The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.tfclass.model.KnnKmerHeads`, the one
+checkpoint format) holds the default model, ``knn-kmer-dedup`` (:data:`tfscope.tfclass.stack.DEFAULT_MODEL`): the
 knn-stack and kmer-lr heads fitted on all 2,112 JASPAR 2024 motifs, the pooling weight, temperature and abstain
 threshold chosen by grouped inner CV. Its ``meta`` names the recipe (``variant``) and lists the JASPAR matrix IDs it
 was fitted on: the stack's features are similarities to exactly those motifs, so a checkpoint fitted on another
@@ -26,8 +26,8 @@ MODEL_NAME = "family_knn_kmer"
 
 def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
                         ) -> KnnKmer:
-    """Fit the family model ``variant`` (:data:`tfscope.family.stack.RECIPES`: ``knn-kmer-dedup``, the default,
-    or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.family.data.FamilyDataset`) and save it to the
+    """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-dedup``, the default,
+    or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`) and save it to the
     checkpoint directory ``out`` (atomic). Returns the fitted model. Raises ValueError for an unknown variant."""
     import time
 

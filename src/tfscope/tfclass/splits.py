@@ -7,7 +7,7 @@ species, other studies) and of its paralogs sit on both sides of every split. Tw
 * **Temporal** (:func:`temporal_split`): train on the motifs of an older release (``JASPAR2020``) and test on the
   motifs whose *base ID* (``MA1234`` of ``MA1234.2``) first appears in a later release (``JASPAR2022`` or
   ``JASPAR2024``), i.e. is in none of the earlier releases' CORE matrices (any version). Same filters as
-  :func:`tfscope.family.data.build_dataset` (CORE, latest version of each matrix in its release, no ``::`` dimers).
+  :func:`tfscope.tfclass.data.build_dataset` (CORE, latest version of each matrix in its release, no ``::`` dimers).
   JASPAR re-curated its TFClass annotation between releases (2020 plant classes such as ``WRKY`` or
   ``Helix-Turn-Helix`` became ``GCM domain factors`` or ``Tryptophan cluster factors``; ``AP2/ERF domain`` became
   ``AP2/EREBP``), so every motif is labelled with the JASPAR 2024 class annotation of its base ID: the label space of

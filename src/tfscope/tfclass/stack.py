@@ -64,7 +64,7 @@ def class_neighbour_features(sims: list[np.ndarray], train_labels: np.ndarray, n
     For metric m, class c and rank r < ``top``: the r-th largest similarity of the query to training motifs of class
     c, minus the query's largest similarity under metric m. Missing neighbours (a class with fewer than ``top``
     training motifs, or all excluded) get the query's smallest finite similarity minus its best. With
-    ``train_groups`` (one paralog group per training motif, :func:`tfscope.family.splits.paralog_group`) the ranks
+    ``train_groups`` (one paralog group per training motif, :func:`tfscope.tfclass.splits.paralog_group`) the ranks
     count one neighbour per group: the second neighbour of a class is the best motif of *another* TF group, so
     that near-copies of one TF (versions, orthologs) do not fill every rank.
 
@@ -151,7 +151,7 @@ class StackedKNN:
     Use: ``fit(sims_train_train, y_train)`` with each metric's training-vs-training similarity (self excluded, i.e.
     ``-inf`` on the diagonal), then ``predict_proba(sims_query_train)`` -> ``(n_queries, n_classes)``. Similarities
     must already be normalised (:func:`normalise_similarity`). The fitted model is ``head``
-    (:class:`~tfscope.family.model.StandardLinear`) with the chosen ``C_``.
+    (:class:`~tfscope.tfclass.model.StandardLinear`) with the chosen ``C_``.
     """
 
     def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), inner_folds: int = 3, seed: int = 0,
@@ -249,7 +249,7 @@ def adapt_priors(proba: np.ndarray, train_prior: np.ndarray, *, max_iter: int = 
 
 class KnnKmer:
     """Log-linear pool of :class:`StackedKNN` (nearest-neighbour scores under three column metrics) and
-    :class:`~tfscope.family.kmer_profile.KmerLogistic` (alignment-free k-mer profile): ``knn-kmer`` and, with
+    :class:`~tfscope.tfclass.kmer_profile.KmerLogistic` (alignment-free k-mer profile): ``knn-kmer`` and, with
     paralog groups, the shipped default ``knn-kmer-lgo``.
 
     ``p(class) ∝ (p_stack^(1-w) · p_kmer^w)^(1/T)``. The pooling weight ``w`` is chosen from ``weights`` by the
@@ -270,7 +270,7 @@ class KnnKmer:
 
     Use: ``fit(sims_train_train, kmer_train, y_train[, groups])`` (normalised similarities with ``-inf`` self-pairs,
     k-mer profiles ``(N, 4**k)``), then ``predict_proba(sims_query_train, kmer_query)``. :meth:`to_module` /
-    :meth:`from_module` convert to and from :class:`~tfscope.family.model.KnnKmerHeads` for checkpoints.
+    :meth:`from_module` convert to and from :class:`~tfscope.tfclass.model.KnnKmerHeads` for checkpoints.
     """
 
     def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), k: int = 6, kmer_C: float = 0.1,
@@ -338,7 +338,7 @@ class KnnKmer:
         return np.exp(self.predict_log_proba(sims_query, kmer_query))
 
     def to_module(self):
-        """The fitted heads as a :class:`~tfscope.family.model.KnnKmerHeads` (for ``save_checkpoint``); the
+        """The fitted heads as a :class:`~tfscope.tfclass.model.KnnKmerHeads` (for ``save_checkpoint``); the
         temperature, abstain threshold and ``dedup`` flag go into the checkpoint's meta (:meth:`meta`)."""
         from .model import KnnKmerHeads
 
@@ -357,7 +357,7 @@ class KnnKmer:
     @classmethod
     def from_module(cls, module, train_labels: np.ndarray, *, top: int = 2, train_groups=None, dedup: bool = False,
                     temperature: float = 1.0, min_confidence=None, leave_group_out: bool = False) -> "KnnKmer":
-        """Rebuild a fitted model from :class:`~tfscope.family.model.KnnKmerHeads` and the labels (and, with
+        """Rebuild a fitted model from :class:`~tfscope.tfclass.model.KnnKmerHeads` and the labels (and, with
         ``dedup``, the paralog groups) of the reference motifs it was fitted on (the stack's features need them).
         Raises ValueError if the stack head's feature count does not match ``3 * n_classes * top``, or ``dedup``
         without ``train_groups``."""
@@ -393,7 +393,7 @@ DEFAULT_MODEL = "knn-kmer-dedup"
 
 def make_model(name: str, n_classes: int, *, seed: int = 0, k: int = 6) -> KnnKmer:
     """An unfitted :class:`KnnKmer` of recipe ``name`` (:data:`RECIPES`). Models with ``dedup`` or
-    ``leave_group_out`` need ``groups`` in ``fit`` (:func:`tfscope.family.splits.paralog_group` of the training
+    ``leave_group_out`` need ``groups`` in ``fit`` (:func:`tfscope.tfclass.splits.paralog_group` of the training
     motifs' TF names). Raises ValueError for an unknown name."""
     if name not in RECIPES:
         raise ValueError(f"unknown family model {name!r}; choose from {list(RECIPES)}")
