@@ -8,8 +8,8 @@ from tfscope.errors import InputError
 from tfscope.train import resolve_device
 
 COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"],
-            ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "--checkpoint", "c", "--fasta", "f", "--out", "o"],
-            ["scan", "x.fa"], ["report", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
+            ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "f", "--checkpoint", "c", "--out", "o"],
+            ["scan", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
             ["multilabel", "train", "--data", "d", "--out", "o"],
             ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"],
             ["moe", "train", "--train", "t", "--out", "o"], ["protein", "train", "--out", "o"],

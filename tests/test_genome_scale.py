@@ -95,9 +95,9 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
 def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
     import pybigtools
 
-    out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "bw"
-    assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--bedgraph",
-                 str(tmp_path / "bg"), "--bigwig", str(bw), "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
+    out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "calls.bigwig"
+    assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--tracks", "bedgraph", "bigwig",
+                 "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
     sizes = {k: len(v) for k, v in read_fasta(resource("example_regions")).items()}
     calls = read_bed(out)
     assert calls
@@ -109,7 +109,7 @@ def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
                     f"{float(s.score):.4f}", s.extra[0]) for s in calls]
     for tf in ("E2F1", "FOXK1"):
         w = pybigtools.open(str(bw / f"{tf}.bw"))
-        lines = [ln.split("\t") for ln in (tmp_path / "bg" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
+        lines = [ln.split("\t") for ln in (tmp_path / "calls.bedgraph" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
         assert lines and w.chroms().items() <= sizes.items() and set(w.chroms()) == {c for c, *_ in lines}
         recs = [(c, *r) for c in sizes if c in w.chroms() for r in w.records(c)]
         assert [(c, a, b) for c, a, b, _ in recs] == [(c, int(a), int(b)) for c, a, b, _ in lines]

@@ -52,14 +52,14 @@ def test_call_sites_merges_runs():
 def test_cli_scan_report(tmp_path, capsys):
     out = tmp_path / "sites.bed"
     rep = tmp_path / "report.html"
-    assert main(["scan", "--example", "--tfs", "FOXK1", "E2F1", "--out", str(out), "--bedgraph",
-                 str(tmp_path / "bg"), "--report", str(rep), "--quiet"]) == 0
+    assert main(["scan", "--example", "--tfs", "FOXK1", "E2F1", "--out", str(out), "--tracks", "bedgraph",
+                 "--report", str(rep), "--quiet"]) == 0
     sites = read_bed(out)
     assert {s.name for s in sites} <= {"FOXK1", "E2F1"} and sites
     keys = [(s.chrom, s.start) for s in sites]
     order = list(dict.fromkeys(s.chrom for s in sites))
     assert keys == sorted(keys, key=lambda k: (order.index(k[0]), k[1]))
-    assert (tmp_path / "bg" / "FOXK1.bedGraph").read_text().startswith("track type=bedGraph")
+    assert (tmp_path / "sites.bedgraph" / "FOXK1.bedGraph").read_text().startswith("track type=bedGraph")
     html = rep.read_text()
     assert 'alt="track plot' in html and "data:image/png;base64," in html and "<table>" in html
     assert main(["zoo", "list"]) == 0 and "FOXK1" in capsys.readouterr().out

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..cli_common import add_device_arg
@@ -69,25 +68,6 @@ def cmd_snr_evaluate(args) -> int:
 
         with atomic_write(args.json) as fh:
             json.dump(m, fh, indent=2)
-    return 0
-
-
-def cmd_snr_predict(args) -> int:
-    from ..io.bed import write_bed
-    from ..io.fasta import read_fasta
-    from .scan import load_scan_models, scan, write_tracks_tsv
-
-    models = load_scan_models(args.checkpoint, device=args.device)
-    if args.threshold is not None:
-        for m in models:
-            m.threshold = args.threshold
-    seqs = read_fasta(args.fasta)
-    sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(args.tracks), verbose=not args.quiet,
-                         mode=args.mode, workers=args.workers)
-    write_bed(args.out, sites)
-    if args.tracks:
-        write_tracks_tsv(args.tracks, tracks, [m.name for m in models])
-    print(f"{len(sites)} predicted sites in {len(seqs)} sequence(s) -> {args.out}")
     return 0
 
 
@@ -171,21 +151,10 @@ def add_cli(sub) -> None:
     add_device_arg(e)
     e.set_defaults(func=cmd_snr_evaluate)
 
-    p = s.add_parser("predict", help="predict TFBS at nucleotide resolution in FASTA sequences of any length")
-    p.add_argument("--checkpoint", required=True, nargs="+")
-    p.add_argument("--fasta", required=True)
-    p.add_argument("--out", required=True, help="BED6 of predicted sites (+ peak probability column)")
-    p.add_argument("--tracks", help="also write per-nucleotide probabilities (TSV)")
-    p.add_argument("--mode", choices=["auto", "window"], default="auto",
-                   help="auto: fully convolutional models scan long chunks, others 100 bp windows")
-    p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
-    p.add_argument("--threshold", type=float, help="probability cut (default: each model's validation threshold)")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes sharing the checkpoints (at most one per checkpoint), one thread each; "
-                        "default: CPU cores (as tfscope scan)")
-    p.add_argument("--quiet", action="store_true")
-    add_device_arg(p)
-    p.set_defaults(func=cmd_snr_predict)
+    from .cli_scan import add_scan_args
+
+    add_scan_args(s.add_parser("predict", help="alias of `tfscope scan` with --checkpoint required: nucleotide-"
+                               "resolution TFBS in FASTA sequences of any length"), checkpoint_required=True)
     add_motifs_cli(s)
 
     pt = sub.add_parser("pretrain", help="MLM-pretrain a k-mer DNA BERT backbone on genomic windows (no test rows)")
