@@ -12,7 +12,9 @@ COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o
             ["scan", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
             ["multilabel", "train", "--data", "d", "--out", "o"],
             ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"],
-            ["moe", "train", "--train", "t", "--out", "o"], ["protein", "train", "--out", "o"],
+            ["multilabel", "explain", "--data", "d", "--checkpoint", "c"],
+            ["moe", "train", "--train", "t", "--out", "o"], ["explain", "--checkpoint", "c", "--out", "o"],
+            ["protein", "train", "--out", "o"],
             ["family", "train", "--out", "o"]]
 
 

@@ -228,7 +228,7 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
     import json
 
-    assert main(["family", "predict", str(hox), "--json"]) == 0
+    assert main(["family", "predict", str(hox), "--json", "-"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
     assert r["model"] == "knn-kmer-dedup"
     assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-dedup"}
@@ -300,7 +300,7 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     write_jaspar(mf, list(zip(names, pfms)))
     lab = tmp_path / "labels.tsv"
     lab.write_text("matrix_id\tname\ttf_class\n" + "".join(f"{n.split()[0]}\tX\t{c}\n" for n, c in zip(names, cls)))
-    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
+    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
                                                           "knn-kmer-dedup"}
@@ -502,7 +502,7 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
     f = tmp_path / "m.jaspar"
     f.write_text(">hox\nA 1 1 18 18 1 2\nC 1 1 0 0 1 3\nG 1 1 1 1 1 14\nT 17 17 1 1 17 1\n"
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
-    assert main(["family", "predict", str(f), "--json", "--abstain", "--nearest", "1"]) == 0
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
     assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
     assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]

@@ -268,7 +268,7 @@ def test_esm_lora_train_save_load_predict_attention(tiny_backbone_dir, tmp_path)
     fa = tmp_path / "q.fasta"
     fa.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs[:5])))
     out = tmp_path / "q.tsv"
-    assert cli_main(["protein", "predict", str(fa), "--model", str(tmp_path / "two"), "-o", str(out)]) == 0
+    assert cli_main(["protein", "predict", str(fa), "--checkpoint", str(tmp_path / "two"), "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 6
 
 

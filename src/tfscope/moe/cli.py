@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg
 from ..errors import InputError
 
 
 def _load(path):
-    from .. import moe  # noqa: F401  (registers the deepbind / moe models)
     from ..checkpoint import load_checkpoint
 
-    return load_checkpoint(path)
+    return load_checkpoint(path)  # the checkpoint names its class; loading imports it
 
 
 def cmd_moe_train(args) -> int:
@@ -51,8 +49,7 @@ def cmd_moe_train(args) -> int:
 
 
 def cmd_moe_evaluate(args) -> int:
-    from ..cli_common import print_json
-    from ..io.atomic import atomic_write
+    from ..cli_common import print_json, write_json
     from . import mc_dropout_metrics, read_deepbind, tf_name
     from ..sequence import one_hot
 
@@ -67,10 +64,10 @@ def cmd_moe_evaluate(args) -> int:
                                seed=args.seed)
         res[tf_name(path)] = {k: {"mean": float(v.mean()), "std": float(v.std())} for k, v in m.items()}
         res[tf_name(path)]["n"] = len(t["seq"])
-    print_json(res)
+    if args.json != "-":
+        print_json(res)
     if args.json:
-        with atomic_write(args.json) as fh:
-            json.dump(res, fh, indent=2)
+        write_json(args.json, res)
     return 0
 
 
@@ -81,7 +78,12 @@ def cmd_explain(args) -> int:
     from . import read_deepbind
     from ..sequence import one_hot
 
+    from ..train import resolve_device
+
     model, cfg = _load(args.checkpoint)
+    model.to(resolve_device(args.device))  # attributions run where the model is
+    if args.fasta and args.deepbind:
+        raise InputError("give a FASTA file or --deepbind FILE, not both")
     if args.fasta:
         recs = read_fasta(args.fasta)
         ids, seqs = list(recs), list(recs.values())
@@ -89,7 +91,7 @@ def cmd_explain(args) -> int:
         t = read_deepbind(args.deepbind)
         ids, seqs = list(t["event"]), list(t["seq"])
     else:
-        raise InputError("give --fasta FILE or --deepbind FILE")
+        raise InputError("give a FASTA file or --deepbind FILE")
     L = max(len(s) for s in seqs)
     x = one_hot(seqs, length=L)
     a = attribute(model, x, method=args.method, shift=args.shift, target=args.target, batch_size=args.batch_size)
@@ -103,7 +105,7 @@ def cmd_explain(args) -> int:
             fh.write("id\tposition\tbase\tattribution\n")
             for i, (rid, s) in enumerate(zip(ids, seqs)):
                 for j in range(len(s)):
-                    fh.write(f"{rid}\t{j + 1}\t{s[j]}\t{score[i, j]:.6g}\n")
+                    fh.write(f"{rid}\t{j}\t{s[j]}\t{score[i, j]:.6g}\n")  # 0-based, as BED
     print(f"wrote {args.method} attributions of {len(ids)} sequences to {out}")
     return 0
 
@@ -133,15 +135,18 @@ def add_cli(sub) -> None:
     e.add_argument("--data", nargs="+", required=True)
     e.add_argument("--trials", type=int, default=30)
     e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--json")
+    add_json_arg(e, "the metrics")
     e.set_defaults(func=cmd_moe_evaluate)
     x = sub.add_parser("explain", help="per-nucleotide attributions (gradient, integrated gradients, ShiftSmooth)")
     x.add_argument("--checkpoint", required=True, help="any tfscope checkpoint with one-hot input")
-    x.add_argument("--fasta")
-    x.add_argument("--deepbind")
+    x.add_argument("fasta", nargs="?", metavar="FASTA", help="DNA FASTA to explain")
+    x.add_argument("--deepbind", metavar="FILE", help="a DeepBind-format table instead of a FASTA")
     x.add_argument("--method", default="shiftsmooth", choices=["gradient", "integrated_gradients", "shiftsmooth"])
     x.add_argument("--shift", type=int, default=3)
-    x.add_argument("--target", type=int, default=None, help="output position for (N, L) models (default: sum)")
+    x.add_argument("--target", type=int, default=None,
+                   help="0-based output position for (N, L) models (default: sum over positions)")
     x.add_argument("--batch-size", type=int, default=128)
-    x.add_argument("--out", required=True, help=".tsv (per-position sums) or .npz (full (N, 4, L) arrays)")
+    x.add_argument("--out", required=True, help=".tsv (per-position sums, 0-based positions) or .npz (full "
+                   "(N, 4, L) arrays)")
+    add_device_arg(x)
     x.set_defaults(func=cmd_explain)

@@ -9,9 +9,7 @@
 
 from __future__ import annotations
 
-import json
-
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, max_seconds
 from ..errors import InputError
 
 
@@ -22,22 +20,14 @@ def _data(args, model_labels=None):
     return load_windows(args.data, labels=labels, max_rows=args.max_rows)
 
 
-def _write_json(path, obj) -> None:
-    from ..io.atomic import atomic_write
-
-    with atomic_write(path) as fh:
-        json.dump(obj, fh, indent=2, default=float)
-
-
 def cmd_train(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import print_json, write_json
     from . import train_multilabel
 
-    if args.max_seconds is not None and args.max_seconds <= 0:
-        raise InputError(f"--max-seconds must be > 0, got {args.max_seconds}")
+    budget = max_seconds(args)
     data = _data(args)
     r = train_multilabel(data, model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         max_seconds=args.max_seconds, seed=args.seed, out=args.out, verbose=not args.quiet,
+                         max_seconds=budget, seed=args.seed, out=args.out, verbose=not args.quiet,
                          device=args.device, amp=args.amp)
     summary = {"checkpoint": str(r["checkpoint"]), "model": args.model, "train_seconds": round(r["train_seconds"], 1),
                "windows_seen": r["windows_seen"], "valid": {k: r["valid"][k] for k in ("macro", "micro")}}
@@ -48,7 +38,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import print_json, write_json
     from . import evaluate_multilabel, load_multilabel
 
     net, labels, thr = load_multilabel(args.checkpoint)
@@ -58,25 +48,30 @@ def cmd_evaluate(args) -> int:
     m, _ = evaluate_multilabel(net, data, thr, split=args.split, device=args.device)
     out = {"split": args.split, "n": int((data.split == args.split).sum()), **m}
     if args.json:
-        _write_json(args.json, out)
-    print_json({k: out[k] for k in ("split", "n", "macro", "micro")} if args.json else out)
+        write_json(args.json, out)
+    if args.json != "-":
+        print_json({k: out[k] for k in ("split", "n", "macro", "micro")} if args.json else out)
     return 0
 
 
 def cmd_explain(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import print_json, write_json
     from . import explain_multilabel, load_multilabel
 
+    from ..train import resolve_device
+
     net, labels, _ = load_multilabel(args.checkpoint)
+    net.to(resolve_device(args.device))  # integrated gradients run where the model is
     data = _data(args, labels)
     part = data.part(args.split)
     if not len(part):
         raise InputError(f"no {args.split!r} windows", args.data)
     rows = explain_multilabel(net, part.x, part.y, labels, tfs=args.tfs, max_per_tf=args.max_per_tf,
-                              n_steps=args.steps, time_budget=args.time_budget, verbose=not args.quiet)
+                              n_steps=args.steps, time_budget=max_seconds(args), verbose=not args.quiet)
     if args.json:
-        _write_json(args.json, rows)
-    print_json(rows)
+        write_json(args.json, rows)
+    if args.json != "-":
+        print_json(rows)
     return 0
 
 
@@ -102,7 +97,7 @@ def add_cli(subparsers) -> None:
     t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--max-seconds", type=float, default=None, help="wall-time budget of training")
+    add_max_minutes_arg(t, "training")
     t.add_argument("--seed", type=int, default=0)
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_train)
@@ -111,7 +106,7 @@ def add_cli(subparsers) -> None:
     common(e)
     e.add_argument("--checkpoint", required=True)
     e.add_argument("--split", choices=("train", "valid", "test"), default="test")
-    e.add_argument("--json", help="write the full metrics here")
+    add_json_arg(e, "the full metrics")
     add_device_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
@@ -122,6 +117,7 @@ def add_cli(subparsers) -> None:
     x.add_argument("--tfs", nargs="+", default=None, help="TFs to explain (default all)")
     x.add_argument("--max-per-tf", type=int, default=150)
     x.add_argument("--steps", type=int, default=16, help="integrated-gradients steps")
-    x.add_argument("--time-budget", type=float, default=None, help="seconds; later TFs are skipped")
-    x.add_argument("--json", help="write the rows here")
+    add_max_minutes_arg(x, "the explanations (later TFs are skipped)")
+    add_json_arg(x, "the rows")
+    add_device_arg(x)
     x.set_defaults(func=cmd_explain)

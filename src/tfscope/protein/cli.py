@@ -2,7 +2,7 @@
 
 ``predict proteins.fasta`` writes a TSV: ``id``, ``p_tf`` (layer 1), ``is_tf``, and ``p_tfpm`` (layer 2,
 prefers methylated DNA) for proteins called TFs. The default models are the shipped offline models
-(``tfscope/resources/protein/default_model``); ``--model DIR`` uses a directory written by ``tfscope protein train``.
+(``tfscope/resources/protein/default_model``); ``--checkpoint DIR`` uses a directory written by ``tfscope protein train``.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def cmd_protein_predict(args) -> int:
     from .pipeline import TwoLayerPredictor, write_predictions
 
     records = read_fasta(args.fasta, alphabet="protein")
-    pred = TwoLayerPredictor(args.model)
+    pred = TwoLayerPredictor(args.checkpoint)
     rows = pred.predict(records, tf_threshold=args.tf_threshold)
     if args.out == "-":
         import sys
@@ -103,6 +103,7 @@ def add_cli(sub) -> None:
     q = ps.add_parser("predict", help="P(TF) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
     q.add_argument("fasta", help="protein FASTA")
     q.add_argument("-o", "--out", default="-", help="output TSV (default: stdout)")
-    q.add_argument("--model", default=None, help="model directory (default: shipped offline default)")
+    q.add_argument("--checkpoint", metavar="DIR", default=None,
+                   help="model directory written by `tfscope protein train` (default: the shipped offline model)")
     q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for layer 2 (default: the layer-1 model's CV-chosen threshold)")
     q.set_defaults(func=cmd_protein_predict)

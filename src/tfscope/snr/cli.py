@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg
 from ..errors import InputError
 from ..resources import resource
 
@@ -56,24 +56,22 @@ def cmd_snr_train(args) -> int:
 
 
 def cmd_snr_evaluate(args) -> int:
-    from ..cli_common import print_json
-    from ..io.atomic import atomic_write
+    from ..cli_common import print_json, write_json
     from .train import evaluate_snr
 
     m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
                      tf=args.tf)
-    print_json(m)
+    if args.json != "-":
+        print_json(m)
     if args.json:
-        import json
-
-        with atomic_write(args.json) as fh:
-            json.dump(m, fh, indent=2)
+        write_json(args.json, m)
     return 0
 
 
 def cmd_pretrain(args) -> int:
     import json
 
+    from ..cli_common import max_seconds
     from .pretrain import pretrain, pretraining_windows
 
     if args.snr_dir is None and args.multilabel is None:
@@ -83,7 +81,7 @@ def cmd_pretrain(args) -> int:
     bert = {"hidden_size": args.hidden, "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
             "intermediate_size": 4 * args.hidden}
     rec = pretrain(train, held, args.out, k=args.k, bert=bert, epochs=args.epochs, batch_size=args.batch_size,
-                   lr=args.lr, max_seconds=args.max_minutes * 60 if args.max_minutes else None, seed=args.seed,
+                   lr=args.lr, max_seconds=max_seconds(args), seed=args.seed,
                    data_summary=summary, verbose=not args.quiet, device=args.device, amp=args.amp)
     print(json.dumps({k: v for k, v in rec.items() if k != "train_loss"}, indent=2))
     return 0
@@ -147,7 +145,7 @@ def add_cli(sub) -> None:
     e.add_argument("--checkpoint", required=True)
     table_args(e)
     e.add_argument("--split", default="test", help="test, train or all")
-    e.add_argument("--json", help="also write the metrics here")
+    add_json_arg(e, "the metrics")
     add_device_arg(e)
     e.set_defaults(func=cmd_snr_evaluate)
 
@@ -169,7 +167,7 @@ def add_cli(sub) -> None:
     pt.add_argument("--batch-size", type=int, default=128)
     pt.add_argument("--lr", type=float, default=5e-4)
     pt.add_argument("--max-windows", type=int)
-    pt.add_argument("--max-minutes", type=float, help="wall-time budget")
+    add_max_minutes_arg(pt, "pretraining")
     pt.add_argument("--seed", type=int, default=0)
     pt.add_argument("--quiet", action="store_true")
     add_device_arg(pt, amp=True)

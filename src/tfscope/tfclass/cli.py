@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg
 from ..errors import InputError
 
 
@@ -110,10 +110,11 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
 def cmd_family_predict(args) -> int:
     res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain)
     if args.json:
-        from ..cli_common import print_json
+        from ..cli_common import write_json
 
-        print_json(res)
-        return 0
+        write_json(args.json, res)
+        if args.json == "-":
+            return 0
     for r in res:
         low = "" if r["confident"] else f"\tlow confidence (< {r['min_confidence']:.3f})"
         print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}{low}")
@@ -156,10 +157,11 @@ def cmd_family_evaluate(args) -> int:
         doc = {"source": source, "mode": "reference", "models": {
             m: {**r, "predictions": dict(zip(keys, r["predictions"]))} for m, r in res.items()}}
     if args.json:
-        from ..cli_common import print_json
+        from ..cli_common import write_json
 
-        print_json(doc)
-        return 0
+        write_json(args.json, doc)
+        if args.json == "-":
+            return 0
     print(f"{source}; " + (f"stratified {args.folds}-fold CV (seed {args.seed})" if args.mode == "cv"
                            else "classified against JASPAR 2024"))
     for m, r in doc["models"].items():
@@ -204,7 +206,7 @@ def add_cli(sub) -> None:
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
     pr.add_argument("--abstain", action="store_true",
                     help="call a motif 'unknown' when its confidence is below the model's calibrated threshold")
-    pr.add_argument("--json", action="store_true")
+    add_json_arg(pr, "the predictions")
     pr.set_defaults(func=cmd_family_predict)
 
     ev = fs.add_parser("evaluate", help="cross-validate the family models on JASPAR 2024 or on a labelled motif file")
@@ -218,5 +220,5 @@ def add_cli(sub) -> None:
     ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup"),
                     default="all")
     ev.add_argument("--seed", type=int, default=0)
-    ev.add_argument("--json", action="store_true")
+    add_json_arg(ev, "the results")
     ev.set_defaults(func=cmd_family_evaluate)
