@@ -69,3 +69,12 @@ def max_seconds(args) -> float | None:
     if args.max_minutes <= 0:
         raise InputError(f"--max-minutes must be > 0, got {args.max_minutes}")
     return args.max_minutes * 60
+
+
+def emit_json(obj, path=None, *, summary=None) -> None:
+    """A command's JSON result: printed to standard output (``summary`` instead of ``obj`` when a file is written),
+    and written to ``path`` (``--json PATH``; ``-`` prints ``obj`` only once)."""
+    if path:
+        write_json(path, obj)
+    if str(path) != "-":
+        print_json(summary if path and summary is not None else obj)

@@ -1,7 +1,7 @@
 """Mixture of experts for TFBS prediction with out-of-distribution evaluation (arXiv 2507.09754).
 
 - :mod:`.data`: DeepBind-format reader, dinucleotide-shuffled negatives.
-- :mod:`.models`: :class:`DeepBindExpert`, :class:`MixtureOfExperts` (registered as ``deepbind`` / ``moe``).
+- :mod:`.models`: :class:`DeepBindExpert`, :class:`MixtureOfExperts` (``deepbind`` / ``moe`` in :data:`tfscope.models.BUILTIN`).
 - :mod:`.train`: two-stage training, MC-dropout evaluation.
 - :mod:`.stats`: ANOVA + Tukey HSD.
 """

@@ -49,7 +49,7 @@ def cmd_moe_train(args) -> int:
 
 
 def cmd_moe_evaluate(args) -> int:
-    from ..cli_common import print_json, write_json
+    from ..cli_common import emit_json
     from . import mc_dropout_metrics, read_deepbind, tf_name
     from ..sequence import one_hot
 
@@ -64,10 +64,7 @@ def cmd_moe_evaluate(args) -> int:
                                seed=args.seed)
         res[tf_name(path)] = {k: {"mean": float(v.mean()), "std": float(v.std())} for k, v in m.items()}
         res[tf_name(path)]["n"] = len(t["seq"])
-    if args.json != "-":
-        print_json(res)
-    if args.json:
-        write_json(args.json, res)
+    emit_json(res, args.json)
     return 0
 
 

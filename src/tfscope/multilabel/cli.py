@@ -21,7 +21,7 @@ def _data(args, model_labels=None):
 
 
 def cmd_train(args) -> int:
-    from ..cli_common import print_json, write_json
+    from ..cli_common import print_json
     from . import train_multilabel
 
     budget = max_seconds(args)
@@ -38,7 +38,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..cli_common import print_json, write_json
+    from ..cli_common import emit_json
     from . import evaluate_multilabel, load_multilabel
 
     net, labels, thr = load_multilabel(args.checkpoint)
@@ -47,15 +47,12 @@ def cmd_evaluate(args) -> int:
         raise InputError(f"label set of the data ({len(data.labels)} TFs) differs from the model's", args.data)
     m, _ = evaluate_multilabel(net, data, thr, split=args.split, device=args.device)
     out = {"split": args.split, "n": int((data.split == args.split).sum()), **m}
-    if args.json:
-        write_json(args.json, out)
-    if args.json != "-":
-        print_json({k: out[k] for k in ("split", "n", "macro", "micro")} if args.json else out)
+    emit_json(out, args.json, summary={k: out[k] for k in ("split", "n", "macro", "micro")})
     return 0
 
 
 def cmd_explain(args) -> int:
-    from ..cli_common import print_json, write_json
+    from ..cli_common import emit_json
     from . import explain_multilabel, load_multilabel
 
     from ..train import resolve_device
@@ -68,10 +65,7 @@ def cmd_explain(args) -> int:
         raise InputError(f"no {args.split!r} windows", args.data)
     rows = explain_multilabel(net, part.x, part.y, labels, tfs=args.tfs, max_per_tf=args.max_per_tf,
                               n_steps=args.steps, time_budget=max_seconds(args), verbose=not args.quiet)
-    if args.json:
-        write_json(args.json, rows)
-    if args.json != "-":
-        print_json(rows)
+    emit_json(rows, args.json)
     return 0
 
 

@@ -56,15 +56,12 @@ def cmd_snr_train(args) -> int:
 
 
 def cmd_snr_evaluate(args) -> int:
-    from ..cli_common import print_json, write_json
+    from ..cli_common import emit_json
     from .train import evaluate_snr
 
     m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
                      tf=args.tf)
-    if args.json != "-":
-        print_json(m)
-    if args.json:
-        write_json(args.json, m)
+    emit_json(m, args.json)
     return 0
 
 
