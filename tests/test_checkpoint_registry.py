@@ -22,7 +22,7 @@ out = []
 for path, task in json.loads(sys.argv[1]):
     net, cfg = ck.load_checkpoint(path, task=task)
     out.append({"task": task, "class": f"{type(net).__module__}:{type(net).__qualname__}",
-                "params": sum(p.numel() for p in net.parameters())})
+                "params": sum(p.numel() for p in net.parameters()) if hasattr(net, "parameters") else 0})
 print(json.dumps({"before": before, "loaded": out}))
 """
 
@@ -46,6 +46,8 @@ def _task_checkpoints(tmp_path) -> list[tuple[str, str, int]]:
     for path, task in [(resource("zoo", "shuffled", "KLF4"), "snr"), (resource("zoo", "genomic"), "snr"),
                        (resource("tfclass_model"), "family")]:
         made.append((str(path), task, sum(p.numel() for p in load_checkpoint(path, task=task)[0].parameters())))
+    for layer in ("layer1", "layer2"):  # the shipped numpy protein models: the same format, no parameters
+        made.append((str(resource("protein_model", layer)), "protein", 0))
     return made
 
 
@@ -62,6 +64,8 @@ def test_fresh_process_loads_every_task(tmp_path):
     assert [r["params"] for r in rep["loaded"]] == [n for _, _, n in made]
     assert rep["loaded"][0]["class"] == "tfscope.moe.models:DeepBindExpert"
     assert rep["loaded"][2]["class"] == "tfscope.protein.esm:EsmClassifier"
+    assert [r["class"] for r in rep["loaded"][-2:]] == ["tfscope.protein.stack:StackModel",
+                                                         "tfscope.protein.align:AlignmentKnnModel"]
 
 
 def test_config_names_the_class_and_old_configs_still_load(tmp_path):

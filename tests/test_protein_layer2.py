@@ -91,9 +91,9 @@ def test_alignment_knn_roundtrip_and_shipped_default(tmp_path):
     save_protein_model(m, tmp_path, "layer2")
     back = load_protein_model(tmp_path, "layer2")
     assert isinstance(back, AlignmentKnnModel) and np.allclose(back.predict_proba(seqs[:4]), m.predict_proba(seqs[:4]))
-    cfg = json.loads((tmp_path / "layer2.json").read_text())
-    cfg["train_labels"] = cfg["train_labels"][:-1]
-    (tmp_path / "layer2.json").write_text(json.dumps(cfg))
+    cfg = json.loads((tmp_path / "layer2" / "config.json").read_text())
+    cfg["hparams"]["train_seqs"] = cfg["hparams"]["train_seqs"][:-1]
+    (tmp_path / "layer2" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="differ in length"):
         load_protein_model(tmp_path, "layer2")
     # the shipped layer-2 default is trained on the rebuilt set and predicts P(TFPM) in [0, 1]

@@ -24,20 +24,28 @@ from .sequence import ALPHABET
 FORMAT = "tfscope-checkpoint/1"
 
 
-def save_checkpoint(path, model: nn.Module, *, model_name: str, task: str, hparams: dict, meta: dict | None = None
-                    ) -> Path:
+def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, meta: dict | None = None) -> Path:
     """Write ``model`` to the directory ``path`` atomically (a temp directory renamed into place).
 
-    Returns the checkpoint directory.
+    ``model`` is a torch ``nn.Module`` (its ``state_dict`` is stored) or an array model (the numpy classifiers of
+    :mod:`tfscope.protein`) with ``checkpoint_arrays() -> dict[str, np.ndarray]`` and a classmethod
+    ``from_checkpoint(arrays, config)``. Returns the checkpoint directory.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="." + path.name + ".", dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"))
+        if isinstance(model, nn.Module):
+            from safetensors.torch import save_file
+
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            save_file(state, str(tmp / "model.safetensors"))
+        else:
+            import numpy as np
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in model.checkpoint_arrays().items()},
+                      str(tmp / "model.safetensors"))
         from .models import class_path
 
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
@@ -140,7 +148,7 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
 
     Returns
     -------
-    (model, config) : (nn.Module in eval mode, dict)
+    (model, config) : (nn.Module in eval mode, or an array model, dict)
 
     Raises
     ------
@@ -154,7 +162,10 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     if task is not None and cfg.get("task") != task:
         raise CheckpointError(f"{path}: checkpoint is for task {cfg.get('task')!r}, not {task!r}")
     name = cfg.get("model")
-    model = model_class(cfg, path, registry)(**cfg.get("hparams", {}))
+    cls = model_class(cfg, path, registry)
+    if not issubclass(cls, nn.Module):
+        return _load_array_model(cls, path, cfg), cfg
+    model = cls(**cfg.get("hparams", {}))
     try:
         state = load_file(str(Path(path) / "model.safetensors"))
     except (SafetensorError, OSError, Exception) as e:  # safetensors raises several types on truncation
@@ -165,3 +176,20 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
         raise CheckpointError(f"{path}: weights do not match model {name!r}: {str(e).splitlines()[0]}") from e
     model.eval()
     return model, cfg
+
+
+def _load_array_model(cls, path, cfg: dict):
+    """An array model (see :func:`save_checkpoint`) from its weights and config. Raises CheckpointError."""
+    from safetensors.numpy import load_file
+
+    try:
+        arrays = load_file(str(Path(path) / "model.safetensors"))
+    except Exception as e:  # safetensors raises several types on truncation
+        raise CheckpointError(f"{path}/model.safetensors: cannot read weights ({e})") from e
+    try:
+        return cls.from_checkpoint(arrays, cfg)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise CheckpointError(f"{path}: weights or config do not match model {cfg.get('model')!r} "
+                              f"({type(e).__name__}: {e})") from e

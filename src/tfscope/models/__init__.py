@@ -1,4 +1,5 @@
-"""Model registry: torch ``nn.Module`` classes by short name (pure functions of tensors, no I/O).
+"""Model registry: torch ``nn.Module`` classes by short name (pure functions of tensors, no I/O), and the numpy
+protein classifiers that save through the same checkpoint format.
 
 Nucleotide-resolution models map one-hot ``(N, 4, L)`` to per-nucleotide logits ``(N, L)``.
 
@@ -30,6 +31,12 @@ BUILTIN: dict[str, str] = {
     "family_cnn": "tfscope.tfclass.model:FamilyCNN",
     "family_knn_kmer": "tfscope.tfclass.model:KnnKmerHeads",
     "esm-classifier": "tfscope.protein.esm:EsmClassifier",
+    # numpy models (checkpoint_arrays / from_checkpoint instead of a state_dict)
+    "protein-linear": "tfscope.protein.classic:LinearProteinModel",
+    "protein-kmer-tfidf": "tfscope.protein.classic:KmerTfidfModel",
+    "protein-ensemble": "tfscope.protein.classic:EnsembleModel",
+    "protein-stack": "tfscope.protein.stack:StackModel",
+    "protein-align-knn": "tfscope.protein.align:AlignmentKnnModel",
 }
 
 

@@ -20,10 +20,9 @@ class TwoLayerPredictor:
 
     Parameters
     ----------
-    directory : model directory (default: the shipped offline default). Either the linear default
-        (``layer1.json`` + weights, same for ``layer2``;
-        see :func:`tfscope.protein.models.save_protein_model`) or two ESM checkpoints in ``layer1/``
-        and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
+    directory : model directory (default: the shipped offline default) with one tfscope checkpoint per layer,
+        ``layer1/`` and ``layer2/``: classic models (:func:`tfscope.protein.models.save_protein_model`) or ESM
+        classifiers (:func:`tfscope.protein.esm.save_esm_classifier`).
     """
 
     def __init__(self, directory=None):
@@ -35,12 +34,7 @@ class TwoLayerPredictor:
         self.directory = d
         self.layers = {}
         for layer in ("layer1", "layer2"):
-            if (d / layer / "config.json").exists():
-                from .esm import load_esm_classifier
-
-                self.layers[layer] = load_esm_classifier(d / layer)
-            else:
-                self.layers[layer] = load_protein_model(d, layer)
+            self.layers[layer] = load_protein_model(d, layer)
 
     def predict(self, records: dict[str, str], *, tf_threshold: float | None = None) -> list[dict]:
         """Rows ``{"id", "p_tf", "is_tf", "p_tfpm"}``; ``p_tfpm`` is NaN for proteins not called TFs.
@@ -126,7 +120,7 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
                                                                 "n", "n_pos")}
                 info["independent_test"]["threshold"] = m.threshold
         prov["layers"][layer] = info
-        for f in out_dir.glob(f"{layer}.*"):
+        for f in out_dir.glob(f"{layer}.*"):  # files of the layout before one checkpoint directory per layer
             f.unlink()
         save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info})
     with atomic_write(out_dir / "PROVENANCE.json") as fh:
