@@ -412,7 +412,8 @@ def layer2_conflicts(data) -> dict:
     import hashlib
 
     from tfscope.io.atomic import atomic_write
-    from tfscope.protein.data import LAYER_FILES, read_protein_records
+    from tfscope.io.fasta import read_protein_records
+    from tfscope.protein.data import LAYER_FILES
 
     spec = LAYER_FILES["layer2"]
     sets = {}

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tfscope.io.atomic import atomic_write  # noqa: E402
-from tfscope.protein.data import read_protein_records  # noqa: E402
+from tfscope.io.fasta import read_protein_records  # noqa: E402
 from tfscope.protein.methylselex import (LABELS, TSV_COLUMNS, identity_clusters, normalise_call,  # noqa: E402
                                          protein_label)
 

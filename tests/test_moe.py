@@ -10,7 +10,8 @@ import torch
 
 from tfscope.errors import InputError
 from tfscope.moe import (DeepBindExpert, MixtureOfExperts, anova_tukey, fit_length, load_training_set,
-                         mc_dropout_metrics, mc_dropout_predict, read_deepbind, tf_name, train_expert, train_moe)
+                         mc_dropout_metrics, mc_dropout_predict, tf_name, train_expert, train_moe)
+from tfscope.io.deepbind import read_deepbind
 from tfscope.sequence import one_hot
 
 MOTIF = "AGATAAGG"  # GATA-like core

@@ -14,7 +14,8 @@ from tfscope.cli import main as cli_main
 from tfscope.errors import CheckpointError, InputError
 from tfscope.protein.classic import fit_linear, select_and_fit
 from tfscope.protein.models import load_protein_model, save_protein_model
-from tfscope.protein.data import load_layer, read_protein_records
+from tfscope.io.fasta import read_protein_records
+from tfscope.protein.data import load_layer
 from tfscope.protein.features import aac, composition_features, dpc, feature_names, reduced_kmers
 
 AA = "ACDEFGHIKLMNPQRSTVWY"

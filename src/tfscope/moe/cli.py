@@ -50,7 +50,8 @@ def cmd_moe_train(args) -> int:
 
 def cmd_moe_evaluate(args) -> int:
     from ..cli_common import emit_json
-    from . import mc_dropout_metrics, read_deepbind, tf_name
+    from ..io.deepbind import read_deepbind
+    from . import mc_dropout_metrics, tf_name
     from ..sequence import one_hot
 
     model, cfg = _load(args.checkpoint)
@@ -72,7 +73,7 @@ def cmd_explain(args) -> int:
     from ..interpret import attribute
     from ..io import read_fasta
     from ..io.atomic import atomic_write
-    from . import read_deepbind
+    from ..io.deepbind import read_deepbind
     from ..sequence import one_hot
 
     from ..train import resolve_device
