@@ -1,1 +1,2 @@
-"""Figures and the self-contained HTML report (:func:`tfscope.report.html.write_report`)."""
+"""The self-contained HTML report (:func:`tfscope.report.html.write_report`); its figures come from
+:mod:`tfscope.plot`."""

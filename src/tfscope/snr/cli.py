@@ -188,7 +188,7 @@ def cmd_snr_motifs(args) -> int:
     from ..checkpoint import load_checkpoint
     from .data import load_snr
     from ..interpret.motifs import discover_motif, tomtom_jaspar
-    from ..report.html import logo_plot
+    from ..plot import logo_plot
 
     from ..train import resolve_device
 
