@@ -22,6 +22,7 @@ CLI_MODULES = [
     "tfscope.protein.cli",
     "tfscope.moe.cli",
     "tfscope.multilabel.cli",
+    "tfscope.interpret.cli",
 ]
 
 
