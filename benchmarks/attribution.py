@@ -34,7 +34,7 @@ from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.interpret import attribute  # noqa: E402
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.moe import read_deepbind, tf_name  # noqa: E402
+from tfscope.io.deepbind import read_deepbind  # noqa: E402
 from tfscope.sequence import one_hot  # noqa: E402
 
 DATA = SHARED / "tfbs-moe"
@@ -76,7 +76,6 @@ def localization(attr: np.ndarray, mask: np.ndarray) -> dict[str, float]:
 
 
 def load_models(ckdir: Path, tf: str, seed: int) -> dict:
-    from tfscope import moe  # noqa: F401  (registers models)
     from tfscope.checkpoint import load_checkpoint
 
     models = {}

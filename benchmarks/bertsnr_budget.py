@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.snr import train_snr  # noqa: E402
+from tfscope.snr.train import train_snr  # noqa: E402
 
 
 def main():

@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.checkpoint import load_checkpoint  # noqa: E402
-from tfscope.data.snr import load_snr  # noqa: E402
+from tfscope.snr.data import load_snr  # noqa: E402
 from tfscope.metrics import markdown_table, snr_metrics  # noqa: E402
-from tfscope.snr import predict_windows  # noqa: E402
-from tfscope.zoo import zoo_dir  # noqa: E402
+from tfscope.snr.train import predict_windows  # noqa: E402
+from tfscope.resources import resource  # noqa: E402
 
 FAMILIES = {"E2F": ["E2F1", "E2F4", "E2F6", "TFDP1"], "AP-1": ["FOSL1", "FOSL2", "JUNB", "BATF3", "BATFJUN"],
             "NF-Y": ["NFYA", "NFYB", "NFYC"], "KLF/SP": ["KLF4", "KLF5", "SP1", "SP2"],
@@ -37,7 +37,7 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # the committed cross_tf.json was measured on the shuffled-negative (BertSNR protocol) zoo
-    ap.add_argument("--checkpoints", default=str(zoo_dir("shuffled")))
+    ap.add_argument("--checkpoints", default=str(resource("zoo", "shuffled")))
     args = ap.parse_args()
     doc = load_results("cross_tf")
     doc["rows"] = []

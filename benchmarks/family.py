@@ -5,11 +5,11 @@ Stratified K-fold CV (K = 10, 5 and 20; the CNN folds are cached and resumable, 
   majority-vote ensemble of the three metrics,
 * the thesis reverse-complement-invariant CNN (tfscope.train.fit, softmax CE, lr 1e-3, wd 1e-3, patience 7),
 * ``ensemble-knn3-cnn``: soft vote of the 3-metric KNN vote shares (K = 1) and the CNN softmax,
-* ``knn-stack`` (tfscope.family.stack.StackedKNN): logistic regression on the 2 most similar training motifs per class
+* ``knn-stack`` (tfscope.tfclass.stack.StackedKNN): logistic regression on the 2 most similar training motifs per class
   and metric (leave-one-out features on the training fold, C by inner 3-fold CV on the training fold), and
   ``ensemble-stack-cnn``: equal-weight soft vote of knn-stack and CNN probabilities (weights fixed beforehand),
-* ``kmer-lr`` (tfscope.family.kmer_profile.KmerLogistic): logistic regression on the motif's 6-mer profile,
-* our best model ``knn-kmer`` (tfscope.family.stack.KnnKmer): log-linear pool of knn-stack and kmer-lr, the pooling
+* ``kmer-lr`` (tfscope.tfclass.kmer_profile.KmerLogistic): logistic regression on the motif's 6-mer profile,
+* our best model ``knn-kmer`` (tfscope.tfclass.stack.KnnKmer): log-linear pool of knn-stack and kmer-lr, the pooling
   weight chosen by inner 3-fold CV log-likelihood on the training fold.
 
 CNN out-of-fold probabilities and fold weights are cached per (K, fold) in ``benchmarks/checkpoints/family_cnn/``
@@ -25,7 +25,7 @@ regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_s
 Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
-Motifs never seen (issue 18; :mod:`tfscope.family.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
+Motifs never seen (issue 18; :mod:`tfscope.tfclass.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
 the shipped default knn-kmer-dedup, the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
 2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
 (``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
@@ -52,13 +52,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, load_results, save_results  # noqa: E402
 
-from tfscope.family.data import build_dataset  # noqa: E402
-from tfscope.family.kmer_profile import kmer_profile  # noqa: E402
-from tfscope.family.knn import (METRICS, all_similarities, knn_ensemble_proba, knn_proba, similarity,  # noqa: E402
+from tfscope.tfclass.data import build_dataset  # noqa: E402
+from tfscope.tfclass.kmer_profile import kmer_profile  # noqa: E402
+from tfscope.tfclass.knn import (METRICS, all_similarities, knn_ensemble_proba, knn_proba, similarity,  # noqa: E402
                                 tomtom_similarity)
-from tfscope.family.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
-from tfscope.family.stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups  # noqa: E402
-from tfscope.family.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
+from tfscope.tfclass.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
+from tfscope.tfclass.stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups  # noqa: E402
+from tfscope.tfclass.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
 FIG = Path(__file__).parent / "figures"
@@ -132,7 +132,7 @@ def fold_job(task):
 def cnn_fold(ds, K, i, tr, te, budget):
     """Out-of-fold CNN probabilities of fold i of K-fold CV (cached) and the trained model (or None, None when the
     training budget is spent). ``budget`` is a one-element list of remaining seconds."""
-    from tfscope.family.model import FamilyCNN
+    from tfscope.tfclass.model import FamilyCNN
 
     f = CNN_CACHE / f"cv{K}_fold{i}.pt"
     C, y = len(ds.classes), ds.labels
@@ -281,14 +281,14 @@ def main(argv=None) -> int:
             note="similarity of all 2,112 motifs to the 2,112 reference motifs (+ a trivial vote)")
     add("knn-ensemble-k1", "jaspar2024-all", "predict_seconds", [sum(secs.values())],
         note="the 3 similarity matrices")
-    from tfscope.family.reference import classify
+    from tfscope.tfclass.reference import classify
 
     t = time.time()
     classify(ds.pfms, ds)
     t = time.time() - t
     for m in ("knn-stack", "kmer-lr", DEFAULT_MODEL):
         add(m, "jaspar2024-all", "predict_seconds", [t],
-            note="one tfscope.family.reference.classify call with the shipped model gives all three: 3 similarity "
+            note="one tfscope.tfclass.reference.classify call with the shipped model gives all three: 3 similarity "
                  f"matrices, 6-mer profiles ({kmer_secs:.1f} s), both heads")
     t = time.time()
     KnnKmer(C, k=KMER_K).fit(nsims, kmers, y)
@@ -479,7 +479,7 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from tfscope.family.interpret import (bh_qvalues, class_overlap, integrated_gradients, overlap_features,
+    from tfscope.tfclass.interpret import (bh_qvalues, class_overlap, integrated_gradients, overlap_features,
                                           overlap_regression)
 
     FIG.mkdir(parents=True, exist_ok=True)

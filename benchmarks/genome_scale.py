@@ -45,7 +45,7 @@ from common import SHARED, load_results, save_results  # noqa: E402
 from tfscope.io import write_fasta  # noqa: E402
 from tfscope.metrics import markdown_table  # noqa: E402
 from tfscope.sequence import reverse_complement  # noqa: E402
-from tfscope.zoo import zoo_tfs  # noqa: E402
+from tfscope.snr.zoo import zoo_tfs  # noqa: E402
 
 HG38_BP = 3.1e9
 #: model-name prefix of each zoo's rows (architecture, not zoo name: the first rows ran on the per-TF genomic zoo,

@@ -9,7 +9,7 @@ Models, all over the same sequence:
 
 - ``zoo-shuffled``: the BertSNR-protocol zoo (shuffled negatives only; ``tfscope scan --zoo shuffled``);
 - ``zoo-genomic``: the default zoo, one multi-TF model trained on every train-chromosome genome window plus
-  shuffles (:mod:`tfscope.multitask`), thresholds calibrated on chr7;
+  shuffles (:mod:`tfscope.snr.multitask`), thresholds calibrated on chr7;
 - ``zoo-genomic-pertf`` (recorded, not rerun: its models were replaced): the first genomic zoo, 45 per-TF 16-channel
   CNNs each trained against 4 genomic negatives per positive window (2026-11-22 run);
 - ``multilabel-cnn``: the best model of ``benchmarks/multilabel.py`` (plain CNN, 45 outputs), retrained here with
@@ -52,8 +52,8 @@ WINDOWS = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 
 def run_zoo(kind: str, seqs: dict, names: list[str], workers: int):
     """Window scores ``(T, nW)``, calls, seconds and the paper-protocol mean nt AUPRC of one bundled zoo."""
-    from tfscope.scan import scan
-    from tfscope.zoo import list_zoo, load_zoo
+    from tfscope.snr.scan import scan
+    from tfscope.snr.zoo import list_zoo, load_zoo
 
     models = load_zoo(names, kind=kind)
     t0 = time.time()
@@ -68,7 +68,7 @@ def run_fimo(seqs: dict, names: list[str]):
     """FIMO calls at p < 1e-4 and window scores from hits at p < 1e-3 (see the module docstring)."""
     from memelite import fimo
 
-    from tfscope.motifs.jaspar import jaspar_motif, motif_pfm
+    from tfscope.io.jaspar import jaspar_motif, motif_pfm
     from tfscope.sequence import one_hot
 
     pwms = {}
@@ -125,7 +125,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--render-only", action="store_true", help="rewrite genomic.md from genomic.json and exit")
     args = ap.parse_args()
-    from tfscope.zoo import zoo_tfs
+    from tfscope.snr.zoo import zoo_tfs
 
     names = zoo_tfs()
     doc = load_results("genomic")

@@ -30,7 +30,8 @@ from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.io import read_snr_table  # noqa: E402
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.moe import (anova_tukey, fit_length, load_training_set, mc_dropout_metrics, read_deepbind,  # noqa: E402
+from tfscope.io.deepbind import read_deepbind  # noqa: E402
+from tfscope.moe import (anova_tukey, fit_length, load_training_set, mc_dropout_metrics,  # noqa: E402
                          tf_name, train_expert, train_moe)
 from tfscope.sequence import one_hot  # noqa: E402
 

@@ -7,7 +7,7 @@ and train/test-identical sequences removed, see :mod:`tfscope.protein.data`) eve
 rows are added as ``published-<name>`` (from ../shared/README.md). ``offline-default`` is the shipped recipe
 (:func:`tfscope.protein.models.select_default`: composition LR or the z-score stack of
 :mod:`tfscope.protein.stack`, threshold from out-of-fold CV) refitted on each dataset. ``--write-default`` rebuilds
-the shipped default (``src/tfscope/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on
+the shipped default (``src/tfscope/resources/protein/default_model``) with :func:`tfscope.protein.pipeline.train_default` on
 the de-duplicated protocol (test scored once, in PROVENANCE.json). ``--conflicts`` writes
 ``results/protein.layer2_conflicts.tsv`` (every layer-2 sequence that occurs with both labels, ids per side).
 
@@ -44,6 +44,7 @@ from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.metrics import binary_metrics, markdown_table  # noqa: E402
 from tfscope.protein.classic import select_and_fit  # noqa: E402
+from tfscope.resources import resource  # noqa: E402
 from tfscope.protein.data import load_layer  # noqa: E402
 from tfscope.protein.features import composition_features  # noqa: E402
 
@@ -60,7 +61,7 @@ PUBLISHED = {
                "iTFPM-RGDC": (76.42, 82.61, 64.86, 0.478, 0.849)},
 }
 FIGURES = Path(__file__).parent / "figures"
-DEFAULT_DIR = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "protein" / "default_model"
+DEFAULT_DIR = resource("protein_model")
 
 
 def svm_rbf(sp, seed):
@@ -411,7 +412,8 @@ def layer2_conflicts(data) -> dict:
     import hashlib
 
     from tfscope.io.atomic import atomic_write
-    from tfscope.protein.data import LAYER_FILES, read_protein_records
+    from tfscope.io.fasta import read_protein_records
+    from tfscope.protein.data import LAYER_FILES
 
     spec = LAYER_FILES["layer2"]
     sets = {}

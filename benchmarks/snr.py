@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import SHARED, load_results, save_results  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.snr import predict_windows, train_snr  # noqa: E402
+from tfscope.snr.train import predict_windows, train_snr  # noqa: E402
 
 METRICS = ["nt_auprc", "nt_auroc", "nt_f1", "nt_precision", "nt_recall", "nt_accuracy", "seq_auprc", "seq_auroc",
            "seq_f1", "seq_accuracy"]
@@ -161,7 +161,7 @@ def main():
             settings = {"model": model, **SETTINGS[model]}
             r = train_snr(table, tf=tf, seed=args.seed, out=out, verbose=False, device=args.device, **settings)
             # prediction throughput on the test windows (after a warm-up batch)
-            from tfscope.data.snr import load_snr
+            from tfscope.snr.data import load_snr
             te = load_snr(table)
             te = te.subset(te.split == "test")
             predict_windows(r["net"], te.x[:256], device=args.device)

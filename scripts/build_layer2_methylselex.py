@@ -37,11 +37,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from tfscope.io.atomic import atomic_write  # noqa: E402
-from tfscope.protein.data import read_protein_records  # noqa: E402
+from tfscope.io.fasta import read_protein_records  # noqa: E402
 from tfscope.protein.methylselex import (LABELS, TSV_COLUMNS, identity_clusters, normalise_call,  # noqa: E402
                                          protein_label)
 
-OUT = ROOT / "src" / "tfscope" / "resources" / "protein_layer2"
+OUT = ROOT / "src" / "tfscope" / "resources" / "protein_layer2"  # = tfscope.resources.resource("protein_layer2")
 RAW = OUT / "methyl_selex_calls.tsv"
 RAW_COLUMNS = ("ID", "symbol", "clone", "family", "Lambert2018_families", "consensus", "call.x", "methyl-SELEX_call",
                "call.y", "no_cpg", "final suggestion")

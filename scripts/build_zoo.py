@@ -1,6 +1,6 @@
 """Build the bundled model zoos (``src/tfscope/resources/zoo``).
 
-**The genomic zoo** (default of ``tfscope scan``) is one multi-TF model (:mod:`tfscope.multitask`):
+**The genomic zoo** (default of ``tfscope scan``) is one multi-TF model (:mod:`tfscope.snr.multitask`):
 
 ``python scripts/build_zoo.py CKPTS --multitask --train ../shared/data/tfbs-snr
 --windows ../shared/data/tfbs-multilabel/windows.tsv.gz --max-minutes 55``
@@ -17,7 +17,7 @@ from ``python benchmarks/snr.py --models dilated --save-checkpoints CKPTS`` work
 ``CKPTS/<model>/<TF>`` into the package and adds the TF's JASPAR 2022 matrix id, class and family (pyjaspar).
 
 With ``--negatives genomic --windows ../shared/data/tfbs-multilabel/windows.tsv.gz`` each TF also trains against
-real genome windows (:class:`tfscope.data.genomic.GenomicBackground`: its sites + genomic negatives from the train
+real genome windows (:class:`tfscope.snr.genomic.GenomicBackground`: its sites + genomic negatives from the train
 chromosomes, chr7 for validation and the window-level call threshold, chr7/chr8 never trained on); that is how the
 first genomic zoo (per-TF models, replaced by the multi-TF one) was built. ``--zoo shuffled|genomic`` names the
 package folder written.
@@ -41,7 +41,7 @@ from pathlib import Path
 
 def _train_one(state, job):
     """Executor task: train one TF's checkpoint (``state`` = the shared settings and genome background)."""
-    from tfscope.snr import train_snr
+    from tfscope.snr.train import train_snr
 
     table, tf = job
     r = train_snr(table, model=state["model"], tf=tf, out=state["src"] / tf, hparams=state["hparams"],
@@ -52,7 +52,7 @@ def _train_one(state, job):
 
 def jaspar_record(tf: str) -> dict:
     """The TF's JASPAR 2022 matrix id, name, class and family (pyjaspar, offline)."""
-    from tfscope.motifs.jaspar import jaspar_motif
+    from tfscope.io.jaspar import jaspar_motif
 
     m = jaspar_motif(tf)
     return {"jaspar_id": m.matrix_id, "jaspar_name": m.name, "tf_class": "; ".join(m.tf_class),
@@ -61,14 +61,14 @@ def jaspar_record(tf: str) -> dict:
 
 def build_multitask(args) -> None:
     """Train (unless done) and install the multi-TF genomic zoo (see the module docstring)."""
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
     src = Path(args.checkpoints) / "multitask"
     done = (src / "config.json").exists() and json.loads((src / "config.json").read_text())["meta"].get("per_tf")
     if not done:
         if not (args.train and args.windows):
             raise SystemExit("--multitask needs --train DATA_DIR and --windows WINDOWS (or a finished CKPTS/multitask)")
-        from tfscope.multitask import train_multitask
+        from tfscope.snr.multitask import train_multitask
 
         r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
@@ -79,7 +79,7 @@ def build_multitask(args) -> None:
     for tf, rec in cfg["meta"]["per_tf"].items():
         rec.update(jaspar_record(tf))
     cfg["meta"].pop("history", None)
-    dst = zoo_dir(args.zoo or "genomic")
+    dst = resource("zoo", args.zoo or "genomic")
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
@@ -119,7 +119,7 @@ def main():
         if args.negatives == "genomic":
             if not args.windows:
                 ap.error("--negatives genomic needs --windows")
-            from tfscope.data.genomic import GenomicBackground
+            from tfscope.snr.genomic import GenomicBackground
 
             background = GenomicBackground.load(args.windows)  # its defaults are the shipped zoo's recipe
         jobs = [(table.resolve(), table.name.split(".")[0]) for table in sorted(Path(args.train).glob("*.tsv.gz"))]
@@ -136,9 +136,9 @@ def main():
             executor.close()
     if args.no_install:
         return
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
-    dst = zoo_dir(args.zoo or args.negatives)
+    dst = resource("zoo", args.zoo or args.negatives)
     dst.mkdir(parents=True, exist_ok=True)
     n = 0
     for d in sorted(src.iterdir()):

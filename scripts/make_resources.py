@@ -25,7 +25,9 @@ def main():
     ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1] / ".." / "shared"))
     args = ap.parse_args()
     shared = Path(args.shared) / "data"
-    res = Path(__file__).resolve().parents[1] / "src" / "tfscope" / "resources"
+    from tfscope.resources import resources_dir
+
+    res = resources_dir()
     (res / "snr").mkdir(parents=True, exist_ok=True)
     targets = []  # (chrom, start, end, tf, site_start, site_end) hg19 + strand coordinates of held-out sites
     for tf in TFS:

@@ -8,10 +8,10 @@ import torch
 
 from tfscope.checkpoint import load_checkpoint
 from tfscope.errors import InputError
-from tfscope.kmer import (CLS, SEP, UNK, kmer_vocab, nucleotide_to_token_labels, token_to_nucleotide_scores,
+from tfscope.snr.kmer import (CLS, SEP, UNK, kmer_vocab, nucleotide_to_token_labels, token_to_nucleotide_scores,
                           tokenize)
-from tfscope.models.bertsnr import BertSNR
-from tfscope.pretrain import MaskedDNALM, pretrain, span_mask
+from tfscope.snr.bertsnr import BertSNR
+from tfscope.snr.pretrain import MaskedDNALM, pretrain, span_mask
 
 TINY = {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32}
 
@@ -64,10 +64,10 @@ def test_backbone_pretrain_load_and_finetune(tmp_path):
 
 
 def test_train_snr_bertsnr_variants(tmp_path):
-    from tfscope.resources import resources_dir
-    from tfscope.snr import evaluate_snr, train_snr
+    from tfscope.resources import resource
+    from tfscope.snr.train import evaluate_snr, train_snr
 
-    table = resources_dir() / "snr" / "FOXK1.tsv.gz"
+    table = resource("snr_tables", "FOXK1.tsv.gz")
     with pytest.raises(InputError, match="backbone"):
         train_snr(table, model="bertsnr", backbone=tmp_path / "none", verbose=False)
     r = train_snr(table, model="bertsnr-scratch", hparams={"bert": TINY}, epochs=1, min_samples=0, lr=2e-3,
@@ -97,9 +97,9 @@ def test_attention_maps(tmp_path):
 
 def test_shipped_backbone_loads_offline():
     """The pretrained backbone inside the package is the default of --model bertsnr and carries its record."""
-    from tfscope.snr import default_backbone
+    from tfscope.resources import resource
 
-    d = default_backbone()
+    d = resource("backbone")
     rec = json.loads((d / "pretraining.json").read_text())
     assert rec["k"] == 3 and rec["heldout_mlm_accuracy"] > 4 * rec["chance_accuracy"]
     assert rec["data"]["unique_windows"] > 100_000 and rec["wall_seconds"] > 0
@@ -108,7 +108,7 @@ def test_shipped_backbone_loads_offline():
     net = BertSNR.from_backbone(d)
     assert net.k == 3 and net.config.hidden_size == 256 and net.config.num_hidden_layers == 4
     assert all(p.dtype == torch.float32 for p in net.parameters())  # fp16 on disk, fp32 in memory
-    from tfscope.snr import _build_bertsnr
+    from tfscope.snr.train import _build_bertsnr
 
     _, meta = _build_bertsnr("bertsnr", {}, None)  # the checkpoint names its backbone
     assert meta["backbone"] == "shipped:backbone" and meta["backbone_record"]["parameters"] == rec["parameters"]
@@ -123,13 +123,13 @@ def test_shipped_fp16_backbone_matches_fp32_original():
     from pathlib import Path
 
     from tfscope.sequence import one_hot
-    from tfscope.snr import default_backbone
+    from tfscope.resources import resource
 
     original = Path(__file__).resolve().parents[1] / ".." / "shared" / "models" / "dna-bert-k3-h256"
     if not (original / "model.safetensors").exists():
         pytest.skip("the fp32 original is only in ../shared/models")
     nets = []
-    for d in (default_backbone(), original):
+    for d in (resource("backbone"), original):
         torch.manual_seed(0)  # same random heads
         nets.append(BertSNR.from_backbone(d).eval())
     rng = np.random.default_rng(0)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from tfscope.cli import main
-from tfscope.data.shuffle import dinucleotide_shuffle
-from tfscope.data.snr import load_snr, nucleotide_labels, train_valid_test
-from tfscope.data.windows import build_windows
+from tfscope.shuffle import dinucleotide_shuffle
+from tfscope.snr.data import load_snr, nucleotide_labels, train_valid_test
+from tfscope.snr.windows import build_windows
 from tfscope.errors import InputError
 from tfscope.io import read_snr_table
 from tfscope.sequence import reverse_complement
@@ -81,8 +81,8 @@ def test_build_windows_errors(tiny_genome, tmp_path):
 def test_labels_and_split(tmp_path):
     y = nucleotide_labels(np.array([2, -1]), np.array([5, -1]), 8)
     assert y.tolist() == [[0, 0, 1, 1, 1, 0, 0, 0], [0] * 8]
-    from tfscope.resources import resources_dir
-    d = load_snr(resources_dir() / "snr" / "KLF4.tsv.gz")
+    from tfscope.resources import resource
+    d = load_snr(resource("snr_tables", "KLF4.tsv.gz"))
     tr, va, te = train_valid_test(d, seed=0)
     assert len(tr) + len(va) + len(te) == len(d)
     assert set(tr.ids).isdisjoint(va.ids) and (te.split == "test").all()

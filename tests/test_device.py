@@ -8,11 +8,13 @@ from tfscope.errors import InputError
 from tfscope.train import resolve_device
 
 COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"],
-            ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "--checkpoint", "c", "--fasta", "f", "--out", "o"],
-            ["scan", "x.fa"], ["report", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
+            ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "f", "--checkpoint", "c", "--out", "o"],
+            ["scan", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
             ["multilabel", "train", "--data", "d", "--out", "o"],
             ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"],
-            ["moe", "train", "--train", "t", "--out", "o"], ["protein", "train", "--out", "o"],
+            ["multilabel", "explain", "--data", "d", "--checkpoint", "c"],
+            ["moe", "train", "--train", "t", "--out", "o"], ["explain", "--checkpoint", "c", "--out", "o"],
+            ["protein", "train", "--out", "o"],
             ["family", "train", "--out", "o"]]
 
 
@@ -34,8 +36,8 @@ def test_resolve_device():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error path")
 def test_cli_cuda_without_gpu_is_a_clean_error(tmp_path, capsys):
-    from tfscope.resources import resources_dir
+    from tfscope.resources import resource
 
-    assert main(["snr", "train", "--table", str(resources_dir() / "snr" / "FOXK1.tsv.gz"), "--device", "cuda",
+    assert main(["snr", "train", "--table", str(resource("snr_tables", "FOXK1.tsv.gz")), "--device", "cuda",
                  "--epochs", "1", "--out", str(tmp_path / "ck"), "--quiet"]) == 2
     assert "no CUDA" in capsys.readouterr().err and not (tmp_path / "ck").exists()

@@ -1,4 +1,4 @@
-"""Tests of the TF-class-from-motif task (tfscope.family, tfscope family CLI)."""
+"""Tests of the TF-class-from-motif task (tfscope.tfclass, tfscope family CLI)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from tfscope.errors import InputError
-from tfscope.family.data import build_dataset, counts_to_probs, pad_batch
-from tfscope.family.io import read_motifs, write_jaspar
-from tfscope.family.knn import (alignment_similarity, column_similarity, knn_ensemble_proba, knn_proba,
+from tfscope.tfclass.data import build_dataset, counts_to_probs, pad_batch
+from tfscope.io.motifs import read_motifs, write_jaspar
+from tfscope.tfclass.knn import (alignment_similarity, column_similarity, knn_ensemble_proba, knn_proba,
                                 tomtom_similarity)
-from tfscope.family.model import FamilyCNN
-from tfscope.family.train import make_crop_augment, predict_cnn, train_cnn
+from tfscope.tfclass.model import FamilyCNN
+from tfscope.tfclass.train import make_crop_augment, predict_cnn, train_cnn
 from tfscope.metrics import multiclass_metrics
 
 
@@ -228,7 +228,7 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
     import json
 
-    assert main(["family", "predict", str(hox), "--json"]) == 0
+    assert main(["family", "predict", str(hox), "--json", "-"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
     assert r["model"] == "knn-kmer-dedup"
     assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-dedup"}
@@ -238,7 +238,7 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
 
 def test_class_neighbour_features_by_hand():
-    from tfscope.family.stack import class_neighbour_features, normalise_similarity
+    from tfscope.tfclass.stack import class_neighbour_features, normalise_similarity
 
     sim = np.array([[-np.inf, 5.0, 3.0, 1.0],
                     [4.0, 2.0, np.inf * -1, 0.5]])
@@ -278,7 +278,7 @@ def planted_labelled(seed):
 
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_stacked_knn_separates_planted_classes():
-    from tfscope.family.evaluate import cross_validate
+    from tfscope.tfclass.evaluate import cross_validate
 
     pfms, y = planted_labelled(1)
     res = cross_validate(pfms, y, 3, folds=4, models=("knn-ensemble-k1", "knn-stack"))
@@ -300,7 +300,7 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     write_jaspar(mf, list(zip(names, pfms)))
     lab = tmp_path / "labels.tsv"
     lab.write_text("matrix_id\tname\ttf_class\n" + "".join(f"{n.split()[0]}\tX\t{c}\n" for n, c in zip(names, cls)))
-    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
+    assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
                                                           "knn-kmer-dedup"}
@@ -329,7 +329,7 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
 def test_kmer_profile_matches_brute_force_and_is_rc_invariant():
     import itertools
 
-    from tfscope.family.kmer_profile import kmer_profile
+    from tfscope.tfclass.kmer_profile import kmer_profile
 
     rng = np.random.default_rng(0)
     m = rng.dirichlet(np.ones(4), size=5).T  # (4, 5)
@@ -361,7 +361,7 @@ def test_standard_linear_equals_sklearn_and_handles_absent_class():
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from tfscope.family.model import StandardLinear
+    from tfscope.tfclass.model import StandardLinear
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5)) + np.repeat(np.eye(3, 5) * 2, 20, axis=0)
@@ -378,12 +378,12 @@ def test_standard_linear_equals_sklearn_and_handles_absent_class():
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
     from tfscope.errors import CheckpointError
-    from tfscope.family.reference import load_reference_model
+    from tfscope.tfclass.reference import load_reference_model
     from tfscope.checkpoint import load_checkpoint, save_checkpoint
-    from tfscope.family.evaluate import cross_validate
-    from tfscope.family.kmer_profile import kmer_profile
-    from tfscope.family.knn import METRICS, all_similarities
-    from tfscope.family.stack import KnnKmer, normalise_similarity
+    from tfscope.tfclass.evaluate import cross_validate
+    from tfscope.tfclass.kmer_profile import kmer_profile
+    from tfscope.tfclass.knn import METRICS, all_similarities
+    from tfscope.tfclass.stack import KnnKmer, normalise_similarity
 
     pfms, y = planted_labelled(3)
     res = cross_validate(pfms, y, 3, folds=4, models=("kmer-lr", "knn-kmer"))
@@ -419,7 +419,7 @@ def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
 # --- protocols for motifs never seen (temporal split, grouped CV) and the knn-kmer-dedup default ------------------
 
 def test_paralog_group_and_grouped_folds_keep_groups_apart(dataset):
-    from tfscope.family.splits import grouped_folds, paralog_group
+    from tfscope.tfclass.splits import grouped_folds, paralog_group
 
     assert {paralog_group(n) for n in ("GATA1", "Gata4", "GATA6")} == {"GATA"}
     assert paralog_group("HOXA13") == "HOXA" != paralog_group("HOXB13")
@@ -438,7 +438,7 @@ def test_paralog_group_and_grouped_folds_keep_groups_apart(dataset):
 def test_temporal_split_has_no_test_base_id_in_train():
     from pyjaspar import jaspardb
 
-    from tfscope.family.splits import temporal_split
+    from tfscope.tfclass.splits import temporal_split
 
     tr, te, info = temporal_split("JASPAR2020", "JASPAR2022")
     base = lambda ids: {i.split(".")[0] for i in ids}  # noqa: E731
@@ -460,9 +460,9 @@ def test_temporal_split_has_no_test_base_id_in_train():
 
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_knn_kmer_dedup_fit_checkpoint_confidence_and_abstain(tmp_path):
-    from tfscope.family.data import FamilyDataset
-    from tfscope.family.reference import classify, fit_reference_model, load_reference_model
-    from tfscope.family.stack import adapt_priors, class_neighbour_features, confidence_threshold, group_weights
+    from tfscope.tfclass.data import FamilyDataset
+    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
+    from tfscope.tfclass.stack import adapt_priors, class_neighbour_features, confidence_threshold, group_weights
 
     # one neighbour per group: the second rank skips the query's second motif of group "a"
     sim = np.array([[5.0, 4.0, 1.0, 0.0]])
@@ -502,7 +502,7 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
     f = tmp_path / "m.jaspar"
     f.write_text(">hox\nA 1 1 18 18 1 2\nC 1 1 0 0 1 3\nG 1 1 1 1 1 14\nT 17 17 1 1 17 1\n"
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
-    assert main(["family", "predict", str(f), "--json", "--abstain", "--nearest", "1"]) == 0
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
     assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
     assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]

@@ -12,9 +12,9 @@ from tfscope.executor import LocalExecutor, make_executor
 from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
 from tfscope.io.fasta import iter_fasta
 from tfscope.io.tables import read_snr_table
-from tfscope.resources import resources_dir
-from tfscope.scan import scan, scan_fasta, write_bedgraphs
-from tfscope.zoo import load_zoo
+from tfscope.resources import resource
+from tfscope.snr.scan import scan, scan_fasta, write_bedgraphs
+from tfscope.snr.zoo import load_zoo
 
 CHUNK = 6000
 PIECE = 2 * CHUNK
@@ -24,7 +24,7 @@ PIECE = 2 * CHUNK
 def records():
     """Real DNA (bound KLF4 windows of the bundled table, concatenated): a record of ~4 pieces with an N run
     across a piece boundary, a 150 bp record and one that is not a whole number of chunks."""
-    t = read_snr_table(resources_dir() / "snr" / "KLF4.tsv.gz")
+    t = read_snr_table(resource("snr_tables", "KLF4.tsv.gz"))
     seq = "".join(t["sequence"][t["bound"] == 1][:500])
     return {"r1": seq[:10000] + "N" * 5000 + seq[15000:48000] + "ACG", "r2": seq[:150], "r3": seq[-9001:]}
 
@@ -95,10 +95,10 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
 def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
     import pybigtools
 
-    out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "bw"
-    assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--bedgraph",
-                 str(tmp_path / "bg"), "--bigwig", str(bw), "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
-    sizes = {k: len(v) for k, v in read_fasta(resources_dir() / "example_regions.fa").items()}
+    out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "calls.bigwig"
+    assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--tracks", "bedgraph", "bigwig",
+                 "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
+    sizes = {k: len(v) for k, v in read_fasta(resource("example_regions")).items()}
     calls = read_bed(out)
     assert calls
     reader = pybigtools.open(str(bb))
@@ -109,7 +109,7 @@ def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
                     f"{float(s.score):.4f}", s.extra[0]) for s in calls]
     for tf in ("E2F1", "FOXK1"):
         w = pybigtools.open(str(bw / f"{tf}.bw"))
-        lines = [ln.split("\t") for ln in (tmp_path / "bg" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
+        lines = [ln.split("\t") for ln in (tmp_path / "calls.bedgraph" / f"{tf}.bedGraph").read_text().splitlines()[1:]]
         assert lines and w.chroms().items() <= sizes.items() and set(w.chroms()) == {c for c, *_ in lines}
         recs = [(c, *r) for c in sizes if c in w.chroms() for r in w.records(c)]
         assert [(c, a, b) for c, a, b, _ in recs] == [(c, int(a), int(b)) for c, a, b, _ in lines]

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from tfscope.data.genomic import (HOLDOUT_CHROMS, GenomicBackground, genomic_labels, site_intervals)
+from tfscope.snr.genomic import (HOLDOUT_CHROMS, GenomicBackground, genomic_labels, site_intervals)
 from tfscope.errors import InputError
-from tfscope.scan import ScanModel, scan, window_max_scores
+from tfscope.snr.scan import ScanModel, scan, window_max_scores
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import call_meaning, list_zoo, load_zoo, zoo_dir, zoo_tfs
+from tfscope.resources import resource
+from tfscope.snr.zoo import call_meaning, list_zoo, load_zoo, zoo_tfs
 
 HEADER = "id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"
 
@@ -82,7 +83,7 @@ def test_site_intervals_both_strands(tmp_path):
 
 
 def test_background_split_and_training(tmp_path):
-    from tfscope.snr import train_snr
+    from tfscope.snr.train import train_snr
 
     table, wins, genome, sites = _tables(tmp_path, _genome())
     bg = GenomicBackground.load(wins, min_negatives=10, max_negatives=40)
@@ -130,7 +131,7 @@ def test_window_max_scores_equals_scan_tracks():
 
 def test_two_zoos_bundled():
     assert zoo_tfs(kind="genomic") == zoo_tfs(kind="shuffled") and len(zoo_tfs()) == 45
-    assert zoo_dir().name == "genomic"
+    assert resource("zoo", "genomic").name == "genomic"
     g = {r["TF"]: r for r in list_zoo()}
     s = {r["TF"]: r for r in list_zoo(kind="shuffled")}
     for tf, r in g.items():
@@ -159,8 +160,8 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
 
     import torch
 
-    from tfscope.multitask import build_data, masked_nucleotide_loss, train_multitask
-    from tfscope.scan import load_scan_models
+    from tfscope.snr.multitask import build_data, masked_nucleotide_loss, train_multitask
+    from tfscope.snr.scan import load_scan_models
 
     table, wins, genome, sites = _tables(tmp_path, _genome())
     snr = tmp_path / "snr"
@@ -212,7 +213,7 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     assert [m.name for m in load_zoo(["tfy"], tmp_path / "zoo")] == ["TFY"]
     with pytest.raises(InputError, match="unknown TF 'NOPE'"):
         load_zoo(["NOPE"], tmp_path / "zoo")
-    from tfscope.snr import evaluate_snr  # the paper protocol on one TF's track
+    from tfscope.snr.train import evaluate_snr  # the paper protocol on one TF's track
 
     got = evaluate_snr(tmp_path / "zoo", snr / "TFY.tsv.gz")
     assert got["nt_auprc"] == pytest.approx(r["per_tf"]["TFY"]["test_metrics"]["nt_auprc"], abs=1e-6)

@@ -55,3 +55,17 @@ def test_no_import_cycles_and_no_library_to_cli_imports():
         if not color.get(m):
             dfs(m, [])
     assert not cycles, cycles
+
+
+def test_each_task_cli_lives_in_its_package_and_the_top_level_cli_only_dispatches():
+    import importlib
+
+    from tfscope.cli import CLI_MODULES
+
+    top = sorted(p.name for p in (ROOT / "tfscope").glob("cli*.py"))
+    assert top == ["cli.py", "cli_common.py"], top  # task CLIs are tfscope/<task>/cli*.py
+    edges, _ = _graph()
+    assert edges["tfscope.cli"] <= {"tfscope", "tfscope.errors"}, edges["tfscope.cli"]  # dispatch by name only
+    for mod in CLI_MODULES:
+        assert mod.count(".") == 2 and mod.rsplit(".", 1)[1].startswith("cli"), mod
+        assert callable(importlib.import_module(mod).add_cli)

@@ -9,7 +9,7 @@ from tfscope.errors import CheckpointError
 from tfscope.metrics import binary_metrics, snr_metrics
 from tfscope.models import build_model
 from tfscope.sequence import one_hot
-from tfscope.snr import nucleotide_loss
+from tfscope.snr.train import nucleotide_loss
 from tfscope.train import fit, predict
 
 

@@ -10,7 +10,8 @@ import torch
 
 from tfscope.errors import InputError
 from tfscope.moe import (DeepBindExpert, MixtureOfExperts, anova_tukey, fit_length, load_training_set,
-                         mc_dropout_metrics, mc_dropout_predict, read_deepbind, tf_name, train_expert, train_moe)
+                         mc_dropout_metrics, mc_dropout_predict, tf_name, train_expert, train_moe)
+from tfscope.io.deepbind import read_deepbind
 from tfscope.sequence import one_hot
 
 MOTIF = "AGATAAGG"  # GATA-like core
@@ -179,6 +180,14 @@ def test_cli_train_evaluate_explain(tmp_path, capsys):
                  "shiftsmooth", "--out", str(tmp_path / "a.tsv")]) == 0
     lines = (tmp_path / "a.tsv").read_text().splitlines()
     assert lines[0] == "id\tposition\tbase\tattribution" and len(lines) == 1 + 80 * 101
+    assert [ln.split("\t")[1] for ln in lines[1:3]] == ["0", "1"]  # 0-based positions, as BED
+    # the same sequences from a FASTA (positional input) give the same attributions
+    fa = tmp_path / "te.fa"
+    rows = [r.split("\t") for r in gzip.open(te, "rt").read().splitlines()[1:]]
+    fa.write_text("".join(f">{r[1]}\n{r[2]}\n" for r in rows))
+    assert main(["explain", str(fa), "--checkpoint", str(out / "expert-GATAX"), "--method", "shiftsmooth",
+                 "--out", str(tmp_path / "b.tsv")]) == 0
+    assert (tmp_path / "b.tsv").read_text() == (tmp_path / "a.tsv").read_text()
     bad = tmp_path / "bad.seq"
     bad.write_text("FoldID\tEventID\tseq\tBound\nA\tx\tACGT\tyes\n")
     capsys.readouterr()

@@ -217,7 +217,7 @@ def test_ig_highlights_planted_motif(trained):
 
 
 def test_match_pattern_own_jaspar_motif():
-    from tfscope.motifs.jaspar import jaspar_motif, motif_pfm
+    from tfscope.io.jaspar import jaspar_motif, motif_pfm
     from tfscope.multilabel.explain import consensus, match_pattern, trim_pattern
 
     pfm = motif_pfm(jaspar_motif("CTCF", release="JASPAR2022"))

@@ -12,8 +12,10 @@ import torch
 
 from tfscope.cli import main as cli_main
 from tfscope.errors import CheckpointError, InputError
-from tfscope.protein.classic import fit_linear, load_linear_model, save_linear_model, select_and_fit
-from tfscope.protein.data import load_layer, read_protein_records
+from tfscope.protein.classic import fit_linear, select_and_fit
+from tfscope.protein.models import load_protein_model, save_protein_model
+from tfscope.io.fasta import read_protein_records
+from tfscope.protein.data import load_layer
 from tfscope.protein.features import aac, composition_features, dpc, feature_names, reduced_kmers
 
 AA = "ACDEFGHIKLMNPQRSTVWY"
@@ -117,30 +119,36 @@ def test_linear_model_cv_save_load(tmp_path):
     from sklearn.metrics import roc_auc_score
 
     assert roc_auc_score(ty, p) > 0.9
-    save_linear_model(m, tmp_path, "layer1")
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["layer1.json", "layer1.safetensors"]  # no pickles
-    m2 = load_linear_model(tmp_path, "layer1")
+    save_protein_model(m, tmp_path, "layer1")  # the one checkpoint format: model.safetensors + config.json
+    assert sorted(f.name for f in (tmp_path / "layer1").iterdir()) == ["config.json", "model.safetensors"]
+    m2 = load_protein_model(tmp_path, "layer1")
     assert np.allclose(m2.predict_proba(tseqs), p) and m2.labels == ("TF", "non-TF")
+    cfg = json.loads((tmp_path / "layer1" / "config.json").read_text())
+    assert cfg["task"] == "protein" and cfg["class"] == "tfscope.protein.classic:LinearProteinModel"
+    # a fresh process that imported only tfscope.checkpoint loads it too (the config names the class)
+    from tfscope.checkpoint import load_checkpoint
+    assert type(load_checkpoint(tmp_path / "layer1", task="protein")[0]) is type(m)
     # corrupted / mismatched files give CheckpointError
-    cfg = json.loads((tmp_path / "layer1.json").read_text())
-    cfg["spec"]["gaps"] = [1]
-    (tmp_path / "layer1.json").write_text(json.dumps(cfg))
+    cfg["hparams"]["spec"]["gaps"] = [1]
+    (tmp_path / "layer1" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="do not match"):
-        load_linear_model(tmp_path, "layer1")
-    (tmp_path / "layer1.json").write_text("{")
+        load_protein_model(tmp_path, "layer1")
+    (tmp_path / "layer1" / "config.json").write_text("{")
     with pytest.raises(CheckpointError, match="invalid JSON"):
-        load_linear_model(tmp_path, "layer1")
+        load_protein_model(tmp_path, "layer1")
     with pytest.raises(CheckpointError, match="no protein model"):
-        load_linear_model(tmp_path, "layer2")
+        load_protein_model(tmp_path, "layer2")
 
 
 def test_shipped_default_two_layer():
-    from tfscope.protein.pipeline import DEFAULT_MODEL_DIR, TwoLayerPredictor
+    from tfscope.protein.pipeline import TwoLayerPredictor
+    from tfscope.resources import resource
 
-    files = {f.name for f in DEFAULT_MODEL_DIR.iterdir()}
-    assert {"layer1.json", "layer2.json", "PROVENANCE.json"} <= files
-    assert not any(f.endswith((".pkl", ".pickle", ".joblib")) for f in files)
-    assert sum(f.stat().st_size for f in DEFAULT_MODEL_DIR.iterdir()) < 5 * 2**20
+    files = {str(f.relative_to(resource("protein_model"))) for f in resource("protein_model").rglob("*")
+             if f.is_file()}
+    assert files == {"PROVENANCE.json", "layer1/config.json", "layer1/model.safetensors", "layer2/config.json",
+                     "layer2/model.safetensors"}  # one tfscope checkpoint per layer, no pickles
+    assert sum((resource("protein_model") / f).stat().st_size for f in files) < 5 * 2**20
     pred = TwoLayerPredictor()
     # a C2H2 zinc-finger array (TF-like) and a collagen-like repeat (non-TF-like)
     zf = "MSEPRKLCPECGKSFSQSSNLQKHQRTHTGEKPYKCEECGKAFSQSSHLIRHQRTHTGEKPFKCSECGKAFSRSDHLAEHQRTH" * 2
@@ -155,7 +163,7 @@ def test_shipped_default_two_layer():
 
 def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
     from tfscope.protein.classic import EnsembleModel, fit_kmer_tfidf
-    from tfscope.protein.models import load_protein_model, save_protein_model, select_default
+    from tfscope.protein.models import select_default
 
     seqs, y = _planted(60, seed=4)
     km = fit_kmer_tfidf(seqs, y, C=10.0)  # asserts the numpy TF-IDF equals sklearn's
@@ -167,7 +175,9 @@ def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
     save_protein_model(ens, tmp_path, "layer1")
     back = load_protein_model(tmp_path, "layer1")
     assert isinstance(back, EnsembleModel) and np.allclose(back.predict_proba(tseqs), p)
-    (tmp_path / "layer1.member1.safetensors").write_bytes(b"garbage")
+    assert [m["class"] for m in json.loads((tmp_path / "layer1" / "config.json").read_text())["hparams"]["members"]] \
+        == ["tfscope.protein.classic:LinearProteinModel", "tfscope.protein.classic:KmerTfidfModel"]
+    (tmp_path / "layer1" / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="cannot read weights"):
         load_protein_model(tmp_path, "layer1")
     m = select_default(seqs, y, labels=("TF", "non-TF"), c_grid=(0.1,),
@@ -267,7 +277,7 @@ def test_esm_lora_train_save_load_predict_attention(tiny_backbone_dir, tmp_path)
     fa = tmp_path / "q.fasta"
     fa.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs[:5])))
     out = tmp_path / "q.tsv"
-    assert cli_main(["protein", "predict", str(fa), "--model", str(tmp_path / "two"), "-o", str(out)]) == 0
+    assert cli_main(["protein", "predict", str(fa), "--checkpoint", str(tmp_path / "two"), "-o", str(out)]) == 0
     assert len(out.read_text().splitlines()) == 6
 
 
@@ -304,7 +314,6 @@ def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics import roc_auc_score
 
-    from tfscope.protein.models import load_protein_model, save_protein_model
     from tfscope.protein.stack import StackModel, fit_stack, kmer_counts, tfidf_idf, tfidf_transform
 
     seqs, y = _planted(60, seed=7)
@@ -321,12 +330,12 @@ def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
     p = m.predict_proba(tseqs)
     assert p.shape == (30,) and ((0 <= p) & (p <= 1)).all() and roc_auc_score(ty, p) > 0.9
     save_protein_model(m, tmp_path, "layer1")
-    assert not any(f.suffix in (".pkl", ".pickle", ".joblib") for f in tmp_path.iterdir())
+    assert sorted(f.name for f in (tmp_path / "layer1").iterdir()) == ["config.json", "model.safetensors"]
     back = load_protein_model(tmp_path, "layer1")
     assert isinstance(back, StackModel) and np.allclose(back.predict_proba(tseqs), p)
     assert back.threshold == m.threshold and back.labels == ("TF", "non-TF")
-    (tmp_path / "layer1.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot load stack"):
+    (tmp_path / "layer1" / "model.safetensors").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="cannot read weights"):
         load_protein_model(tmp_path, "layer1")
 
 

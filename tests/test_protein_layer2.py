@@ -81,7 +81,8 @@ def test_identity_clusters_and_family_majority():
 def test_alignment_knn_roundtrip_and_shipped_default(tmp_path):
     from tfscope.protein.align import AlignmentKnnModel, fit_alignment_knn
     from tfscope.protein.models import load_protein_model, save_protein_model
-    from tfscope.protein.pipeline import DEFAULT_MODEL_DIR, TwoLayerPredictor
+    from tfscope.protein.pipeline import TwoLayerPredictor
+    from tfscope.resources import resource
 
     ds = load_methylselex()
     idx = np.r_[np.flatnonzero(ds.y == 1)[:12], np.flatnonzero(ds.y == 0)[:12]]
@@ -90,13 +91,13 @@ def test_alignment_knn_roundtrip_and_shipped_default(tmp_path):
     save_protein_model(m, tmp_path, "layer2")
     back = load_protein_model(tmp_path, "layer2")
     assert isinstance(back, AlignmentKnnModel) and np.allclose(back.predict_proba(seqs[:4]), m.predict_proba(seqs[:4]))
-    cfg = json.loads((tmp_path / "layer2.json").read_text())
-    cfg["train_labels"] = cfg["train_labels"][:-1]
-    (tmp_path / "layer2.json").write_text(json.dumps(cfg))
+    cfg = json.loads((tmp_path / "layer2" / "config.json").read_text())
+    cfg["hparams"]["train_seqs"] = cfg["hparams"]["train_seqs"][:-1]
+    (tmp_path / "layer2" / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(CheckpointError, match="differ in length"):
         load_protein_model(tmp_path, "layer2")
     # the shipped layer-2 default is trained on the rebuilt set and predicts P(TFPM) in [0, 1]
-    prov = json.loads((DEFAULT_MODEL_DIR / "PROVENANCE.json").read_text())
+    prov = json.loads((resource("protein_model") / "PROVENANCE.json").read_text())
     assert prov["layers"]["layer2"]["data"] == "layer2-methylselex"
     l2 = TwoLayerPredictor().layers["layer2"]
     assert l2.labels == LABELS

@@ -6,9 +6,9 @@ import pytest
 from tfscope.cli import main
 from tfscope.errors import InputError
 from tfscope.io import read_bed
-from tfscope.scan import call_sites, load_scan_models, scan_tracks
+from tfscope.snr.scan import call_sites, load_scan_models, scan_tracks
 from tfscope.sequence import reverse_complement
-from tfscope.zoo import list_zoo, load_zoo, zoo_tfs
+from tfscope.snr.zoo import list_zoo, load_zoo, zoo_tfs
 
 
 def test_zoo_lists_models():
@@ -16,7 +16,7 @@ def test_zoo_lists_models():
     the genomic zoo on held-out chr7 genome windows (its calibration record)."""
     import json
 
-    from tfscope.zoo import zoo_dir
+    from tfscope.resources import resource
 
     for kind in ("shuffled", "genomic"):
         rows = list_zoo(kind=kind)
@@ -24,7 +24,7 @@ def test_zoo_lists_models():
         for r in rows:
             assert r["jaspar_id"].startswith("MA") and 0 < r["threshold"] < 1 and r["nt_auprc"] > 0.4
             assert kind == "genomic" or r["nt_auprc"] > 0.5
-    per_tf = json.loads((zoo_dir("genomic") / "config.json").read_text())["meta"]["per_tf"]
+    per_tf = json.loads((resource("zoo", "genomic") / "config.json").read_text())["meta"]["per_tf"]
     assert all(r["calibration"]["window_auroc"] > 0.9 for r in per_tf.values())
     with pytest.raises(InputError, match="unknown TF 'NOPE'"):
         load_zoo(["NOPE"])
@@ -52,14 +52,14 @@ def test_call_sites_merges_runs():
 def test_cli_scan_report(tmp_path, capsys):
     out = tmp_path / "sites.bed"
     rep = tmp_path / "report.html"
-    assert main(["scan", "--example", "--tfs", "FOXK1", "E2F1", "--out", str(out), "--bedgraph",
-                 str(tmp_path / "bg"), "--report", str(rep), "--quiet"]) == 0
+    assert main(["scan", "--example", "--tfs", "FOXK1", "E2F1", "--out", str(out), "--tracks", "bedgraph",
+                 "--report", str(rep), "--quiet"]) == 0
     sites = read_bed(out)
     assert {s.name for s in sites} <= {"FOXK1", "E2F1"} and sites
     keys = [(s.chrom, s.start) for s in sites]
     order = list(dict.fromkeys(s.chrom for s in sites))
     assert keys == sorted(keys, key=lambda k: (order.index(k[0]), k[1]))
-    assert (tmp_path / "bg" / "FOXK1.bedGraph").read_text().startswith("track type=bedGraph")
+    assert (tmp_path / "sites.bedgraph" / "FOXK1.bedGraph").read_text().startswith("track type=bedGraph")
     html = rep.read_text()
     assert 'alt="track plot' in html and "data:image/png;base64," in html and "<table>" in html
     assert main(["zoo", "list"]) == 0 and "FOXK1" in capsys.readouterr().out
@@ -94,7 +94,7 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     """Chunk mode equals one pass of the fused network over the whole N-padded sequence, for any chunk length."""
     import torch
 
-    from tfscope.scan import ScanModel
+    from tfscope.snr.scan import ScanModel
     from tfscope.sequence import one_hot
 
     rng = np.random.default_rng(1)
@@ -125,7 +125,7 @@ def test_scan_workers_match_serial():
     """Models shared between forked single-thread workers give the same sites and tracks as one process."""
     import torch
 
-    from tfscope.scan import scan
+    from tfscope.snr.scan import scan
 
     rng = np.random.default_rng(2)
     seqs = {f"s{i}": "".join(rng.choice(list("ACGT"), 3000 + 500 * i)) for i in range(3)}

@@ -1,8 +1,10 @@
 """The one checkpoint format: a directory with ``model.safetensors`` (weights) and ``config.json`` (self-description).
 
-``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``hparams``,
-``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data summary, metrics, thresholds).
-Loading rebuilds the model from the registry and never unpickles code.
+``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``class`` (the model
+class as ``"module:Class"``), ``hparams``, ``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data
+summary, metrics, thresholds). Loading imports the class the checkpoint names (so it does not depend on which
+tfscope modules were imported before; checkpoints without ``class`` are resolved through the registry
+:data:`tfscope.models.MODELS`), rebuilds the model and never unpickles code.
 """
 
 from __future__ import annotations
@@ -22,22 +24,32 @@ from .sequence import ALPHABET
 FORMAT = "tfscope-checkpoint/1"
 
 
-def save_checkpoint(path, model: nn.Module, *, model_name: str, task: str, hparams: dict, meta: dict | None = None
-                    ) -> Path:
+def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, meta: dict | None = None) -> Path:
     """Write ``model`` to the directory ``path`` atomically (a temp directory renamed into place).
 
-    Returns the checkpoint directory.
+    ``model`` is a torch ``nn.Module`` (its ``state_dict`` is stored) or an array model (the numpy classifiers of
+    :mod:`tfscope.protein`) with ``checkpoint_arrays() -> dict[str, np.ndarray]`` and a classmethod
+    ``from_checkpoint(arrays, config)``. Returns the checkpoint directory.
     """
-    from safetensors.torch import save_file
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="." + path.name + ".", dir=path.parent))
     try:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"))
+        if isinstance(model, nn.Module):
+            from safetensors.torch import save_file
+
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            save_file(state, str(tmp / "model.safetensors"))
+        else:
+            import numpy as np
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in model.checkpoint_arrays().items()},
+                      str(tmp / "model.safetensors"))
+        from .models import class_path
+
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
-                  "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
+                  "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
         if path.exists():
             old = path.with_name("." + path.name + ".old")
@@ -98,6 +110,29 @@ def read_format_json(path, expected_format: str) -> dict:
     return cfg
 
 
+def model_class(cfg: dict, path="", registry: dict | None = None) -> type[nn.Module]:
+    """The model class a checkpoint config names: its ``class`` (``"module:Class"``, imported), else its
+    ``model`` name in ``registry`` (default :data:`tfscope.models.MODELS`).
+
+    Raises
+    ------
+    CheckpointError
+        Neither resolves to a class.
+    """
+    from .models import MODELS, import_class
+
+    name = cfg.get("model")
+    if registry is None and cfg.get("class"):
+        try:
+            return import_class(cfg["class"])
+        except ImportError:
+            pass  # the class moved since the checkpoint was written: the registry name still finds it
+    reg = registry if registry is not None else MODELS
+    if name not in reg:
+        raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
+    return reg[name]
+
+
 def load_checkpoint(path, *, task: str | None = None, registry: dict | None = None):
     """Load a checkpoint written by :func:`save_checkpoint`.
 
@@ -107,11 +142,13 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     task : str, optional
         Expected task (e.g. ``"snr"``); a checkpoint of another task raises.
     registry : dict, optional
-        Model name -> class (default: :data:`tfscope.models.MODELS`).
+        Model name -> class; when given it decides alone. By default the class named in ``config.json``
+        (``"module:Class"``) is imported, falling back to :data:`tfscope.models.MODELS` by model name (older
+        checkpoints, or a class that moved).
 
     Returns
     -------
-    (model, config) : (nn.Module in eval mode, dict)
+    (model, config) : (nn.Module in eval mode, or an array model, dict)
 
     Raises
     ------
@@ -121,16 +158,14 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from .models import MODELS
-
     cfg = read_config(path)
     if task is not None and cfg.get("task") != task:
         raise CheckpointError(f"{path}: checkpoint is for task {cfg.get('task')!r}, not {task!r}")
-    reg = registry if registry is not None else MODELS
     name = cfg.get("model")
-    if name not in reg:
-        raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
-    model = reg[name](**cfg.get("hparams", {}))
+    cls = model_class(cfg, path, registry)
+    if not issubclass(cls, nn.Module):
+        return _load_array_model(cls, path, cfg), cfg
+    model = cls(**cfg.get("hparams", {}))
     try:
         state = load_file(str(Path(path) / "model.safetensors"))
     except (SafetensorError, OSError, Exception) as e:  # safetensors raises several types on truncation
@@ -141,3 +176,20 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
         raise CheckpointError(f"{path}: weights do not match model {name!r}: {str(e).splitlines()[0]}") from e
     model.eval()
     return model, cfg
+
+
+def _load_array_model(cls, path, cfg: dict):
+    """An array model (see :func:`save_checkpoint`) from its weights and config. Raises CheckpointError."""
+    from safetensors.numpy import load_file
+
+    try:
+        arrays = load_file(str(Path(path) / "model.safetensors"))
+    except Exception as e:  # safetensors raises several types on truncation
+        raise CheckpointError(f"{path}/model.safetensors: cannot read weights ({e})") from e
+    try:
+        return cls.from_checkpoint(arrays, cfg)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    except (KeyError, ValueError, TypeError, IndexError) as e:
+        raise CheckpointError(f"{path}: weights or config do not match model {cfg.get('model')!r} "
+                              f"({type(e).__name__}: {e})") from e

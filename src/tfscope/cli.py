@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 
 from . import __version__
@@ -17,12 +16,13 @@ from .errors import TfscopeError
 
 # modules that define add_cli(subparsers); each adds its own subcommands
 CLI_MODULES = [
-    "tfscope.cli_snr",
-    "tfscope.cli_scan",
-    "tfscope.cli_family",
-    "tfscope.cli_protein",
-    "tfscope.cli_moe",
-    "tfscope.cli_multilabel",
+    "tfscope.snr.cli",
+    "tfscope.snr.cli_scan",
+    "tfscope.tfclass.cli",
+    "tfscope.protein.cli",
+    "tfscope.moe.cli",
+    "tfscope.multilabel.cli",
+    "tfscope.interpret.cli",
 ]
 
 
@@ -34,11 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in CLI_MODULES:
         importlib.import_module(mod).add_cli(sub)
     return p
-
-
-def print_json(obj) -> None:
-    """Print a JSON object (NaN allowed) to stdout."""
-    print(json.dumps(obj, indent=2, default=str))
 
 
 def main(argv=None) -> int:

@@ -10,3 +10,71 @@ def add_device_arg(parser, *, amp: bool = False) -> None:
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     if amp:
         parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision autocast on CUDA")
+
+
+def print_json(obj) -> None:
+    """Print a JSON object (NaN allowed) to stdout."""
+    import json
+
+    print(json.dumps(obj, indent=2, default=str))
+
+
+def _json_default(o):
+    import numpy as np
+
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def add_json_arg(parser, what: str = "the result") -> None:
+    """Add ``--json PATH``: also write ``what`` as JSON to ``PATH`` (``-`` = standard output)."""
+    parser.add_argument("--json", metavar="PATH", help=f"also write {what} as JSON here ('-' = standard output)")
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically, or to standard output when ``path`` is ``-``."""
+    import json
+
+    if str(path) == "-":
+        print(json.dumps(obj, indent=2, default=_json_default))
+        return
+    from .io.atomic import atomic_write
+
+    with atomic_write(path) as fh:
+        json.dump(obj, fh, indent=2, default=_json_default)
+
+
+def add_max_minutes_arg(parser, what: str = "training") -> None:
+    """Add ``--max-minutes M``: the wall-time budget of ``what`` (the one name of a time budget)."""
+    parser.add_argument("--max-minutes", type=float, metavar="M", help=f"wall-time budget of {what} in minutes")
+
+
+def max_seconds(args) -> float | None:
+    """``--max-minutes`` in seconds (None when not given).
+
+    Raises
+    ------
+    InputError
+        A budget that is not positive.
+    """
+    from .errors import InputError
+
+    if args.max_minutes is None:
+        return None
+    if args.max_minutes <= 0:
+        raise InputError(f"--max-minutes must be > 0, got {args.max_minutes}")
+    return args.max_minutes * 60
+
+
+def emit_json(obj, path=None, *, summary=None) -> None:
+    """A command's JSON result: printed to standard output (``summary`` instead of ``obj`` when a file is written),
+    and written to ``path`` (``--json PATH``; ``-`` prints ``obj`` only once)."""
+    if path:
+        write_json(path, obj)
+    if str(path) != "-":
+        print_json(summary if path and summary is not None else obj)

@@ -56,7 +56,7 @@ def plot_attention(maps: np.ndarray, path=None, *, title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..report import _png
+    from ..plot import png_uri
 
     L, H = maps.shape[:2]
     fig, axes = plt.subplots(L, H, figsize=(1.8 * H, 1.8 * L), squeeze=False)
@@ -70,7 +70,7 @@ def plot_attention(maps: np.ndarray, path=None, *, title: str = ""):
             if j == 0:
                 axes[i, j].set_ylabel(f"layer {i + 1}", fontsize=8)
     fig.suptitle(title, fontsize=9)
-    uri = _png(fig)
+    uri = png_uri(fig)
     if path is not None:
         import base64
 

@@ -213,3 +213,33 @@ def _iter_lines(path, block: int):
         yield name, it
         for _ in it:  # the consumer stopped early: skip the rest of the record
             pass
+
+
+def read_protein_records(path) -> list[tuple[str, str]]:
+    """All records of a protein FASTA file as ``[(id, SEQUENCE), ...]`` in file order, duplicate ids kept.
+
+    The file is first validated by :func:`read_fasta` (protein alphabet; empty records and bad
+    letters raise with file:line). A second pass keeps repeated ids, which ``read_fasta``'s dict cannot hold
+    (the published TF training set repeats 3 ids and the published protocol counts every record).
+
+    Raises
+    ------
+    InputError
+        As :func:`tfscope.io.read_fasta` (``allow_duplicates=True``).
+    """
+    read_fasta(path, alphabet="protein", allow_duplicates=True)  # validation with file:line messages
+    out: list[tuple[str, str]] = []
+    name, chunks = None, []
+    for _, line in read_lines(path):
+        line = line.strip()
+        if not line or line.startswith(";"):
+            continue
+        if line.startswith(">"):
+            if name is not None:
+                out.append((name, "".join(chunks).upper().rstrip("*")))
+            name, chunks = line[1:].split()[0], []
+        else:
+            chunks.append(line)
+    if name is not None:
+        out.append((name, "".join(chunks).upper().rstrip("*")))
+    return out

@@ -1,15 +1,13 @@
 """Expert CNN and mixture of experts for sequence-level TFBS prediction (arXiv 2507.09754).
 
-Models map one-hot DNA ``(N, 4, L)`` to one binding logit per sequence ``(N,)``. They are registered in
-:data:`tfscope.models.MODELS` as ``"deepbind"`` and ``"moe"`` so :mod:`tfscope.checkpoint` can rebuild them.
+Models map one-hot DNA ``(N, 4, L)`` to one binding logit per sequence ``(N,)``. They are listed in
+:data:`tfscope.models.BUILTIN` as ``"deepbind"`` and ``"moe"`` so :mod:`tfscope.checkpoint` can rebuild them.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-
-from ..models import register_model
 
 
 class DeepBindExpert(nn.Module):
@@ -162,6 +160,3 @@ class EmbeddingMoE(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.moe.from_embeddings(z)
 
-
-register_model("deepbind", DeepBindExpert)
-register_model("moe", MixtureOfExperts)

@@ -9,7 +9,7 @@ For each TF head ``t`` (output column ``t``) and that TF's positive test windows
 2. TF-MoDISco (Shrikumar et al. 2018; ``modiscolite.tfmodisco.TFMoDISco``) clusters high-contribution seqlets into
    patterns; the top pattern is the positive pattern with the most seqlets.
 3. The top pattern's PPM, trimmed to the columns whose contribution weight (CWM) reaches 30% of its maximum, is
-   compared to JASPAR 2022 CORE vertebrates with Tomtom (memelite, :func:`tfscope.motifs.discovery.tomtom_jaspar`).
+   compared to JASPAR 2022 CORE vertebrates with Tomtom (memelite, :func:`tfscope.interpret.motifs.tomtom_jaspar`).
    Verdict: ``own`` if the TF's own JASPAR matrix has q < 0.05, else ``partner`` if the best q < 0.05 match among
    Tomtom's top hits is the matrix of another TF of the label set, ``other`` for any other q < 0.05 match, ``none``
    without a significant match, ``no pattern`` when MoDISco found none.
@@ -84,8 +84,8 @@ def trim_pattern(ppm: np.ndarray, cwm: np.ndarray, *, frac: float = 0.3, min_wid
 def match_pattern(ppm: np.ndarray, tf: str, labels: list[str], *, release: str = "JASPAR2022",
                   alpha: float = 0.05) -> dict:
     """Tomtom of a trimmed PPM against JASPAR and the own/partner verdict (see module docstring)."""
-    from ..motifs.discovery import tomtom_jaspar
-    from ..motifs.jaspar import _key
+    from ..interpret.motifs import tomtom_jaspar
+    from ..io.jaspar import _key
 
     tt = tomtom_jaspar(ppm, release=release, tf=tf, top=10)
     best = tt["matches"][0] if tt["matches"] else None

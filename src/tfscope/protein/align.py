@@ -12,23 +12,22 @@ neighbours are mostly same-family proteins (leave-one-out nearest neighbour of t
 of the 137 methyl-SELEX proteins; 69 % for
 TF-IDF 3-5-mer cosine). Cost: about 2 ms per pair of 500-residue proteins; scores are memoised per sequence pair.
 
-Storage (format ``tfscope-protein-align-knn/1``): ``<name>.json`` only (training sequences, labels and self
-scores, ``k``, Platt coefficients, threshold, CV table); no weights file.
+Storage: a tfscope checkpoint (:func:`tfscope.protein.models.save_protein_model`): ``model.safetensors`` holds the
+training labels and self scores, ``config.json`` the training sequences, ``k``, Platt coefficients, threshold and
+CV table.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from .classic import ArrayModel
 
-ALIGN_FORMAT = "tfscope-protein-align-knn/1"
 GAP_OPEN, GAP_EXTEND = -11, -1
 
 
@@ -71,8 +70,10 @@ def sw_similarity(queries, refs, ref_self=None) -> np.ndarray:
 
 
 @dataclass
-class AlignmentKnnModel:
+class AlignmentKnnModel(ArrayModel):
     """Fitted alignment kNN (module docstring). ``predict_proba(seqs)`` -> P(positive), shape (N,)."""
+
+    MODEL_NAME = "protein-align-knn"
 
     train_seqs: list
     y_train: np.ndarray
@@ -93,6 +94,29 @@ class AlignmentKnnModel:
     def predict_proba(self, seqs) -> np.ndarray:
         z = self.decision_function(seqs)
         return 1.0 / (1.0 + np.exp(-(self.platt[0] * z + self.platt[1])))
+
+    def checkpoint_arrays(self) -> dict:
+        return {"train_labels": np.asarray(self.y_train, dtype=np.int64),
+                "self_scores": np.asarray(self.self_scores, dtype=np.float64)}
+
+    def checkpoint_hparams(self) -> dict:
+        return {"k": int(self.k), "platt": list(self.platt), "train_seqs": list(self.train_seqs), **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "AlignmentKnnModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config.
+
+        Raises
+        ------
+        CheckpointError
+            Training sequences, labels and self scores of different lengths, or ``k < 1``.
+        """
+        hp = cfg["hparams"]
+        seqs, y, ss = hp["train_seqs"], arrays["train_labels"], arrays["self_scores"]
+        if not (len(seqs) == len(y) == len(ss)) or int(hp["k"]) < 1:
+            raise CheckpointError("training sequences, labels and self scores differ in length")
+        return cls(list(seqs), y, ss, int(hp["k"]), tuple(hp["platt"]), meta=cfg.get("meta", {}).get("fit", {}),
+                   **cls._labels(hp))
 
 
 def fit_alignment_knn(seqs, y, *, k: int = 3, labels=("positive", "negative"), groups=None, folds: int = 5,
@@ -132,36 +156,3 @@ def fit_alignment_knn(seqs, y, *, k: int = 3, labels=("positive", "negative"), g
               flush=True)
     self_scores = np.array([sw_score(c, c) for c in map(_clean, seqs)])
     return AlignmentKnnModel(seqs, y, self_scores, k, (a, b), tuple(labels), thr, meta)
-
-
-def save_alignment_knn(model: AlignmentKnnModel, directory, name: str, *, provenance: dict | None = None) -> Path:
-    """Write ``<directory>/<name>.json`` (atomically)."""
-    from ..io.atomic import atomic_write
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    cfg = {"format": ALIGN_FORMAT, "model": "Smith-Waterman (BLOSUM62, gaps -11/-1) k-nearest-neighbour + Platt",
-           "k": model.k, "platt": list(model.platt), "labels": list(model.labels), "threshold": model.threshold,
-           "meta": model.meta, "provenance": provenance or {}, "train_labels": [int(v) for v in model.y_train],
-           "self_scores": [float(v) for v in model.self_scores], "train_seqs": list(model.train_seqs)}
-    with atomic_write(d / f"{name}.json") as fh:
-        json.dump(cfg, fh, default=float)
-    return d / f"{name}.json"
-
-
-def load_alignment_knn(path, cfg: dict) -> AlignmentKnnModel:
-    """Model from the parsed JSON ``cfg`` of :func:`save_alignment_knn` (``path`` for messages).
-
-    Raises
-    ------
-    CheckpointError
-        Missing keys or inconsistent lengths.
-    """
-    try:
-        seqs, y, ss = cfg["train_seqs"], np.asarray(cfg["train_labels"]), np.asarray(cfg["self_scores"], float)
-        if not (len(seqs) == len(y) == len(ss)) or int(cfg["k"]) < 1:
-            raise CheckpointError(f"{path}: training sequences, labels and self scores differ in length")
-        return AlignmentKnnModel(list(seqs), y, ss, int(cfg["k"]), tuple(cfg["platt"]), tuple(cfg["labels"]),
-                                 float(cfg["threshold"]), cfg.get("meta", {}))
-    except KeyError as e:
-        raise CheckpointError(f"{path}: alignment kNN model lacks {e}") from e

@@ -4,26 +4,23 @@ Model choice follows the benchmark protocol: a grid over feature sets and the in
 scored by stratified 5-fold cross-validation AUROC on the *training* set only; the best setting is refit on the
 whole training set. The independent test set is never used here.
 
-Storage (:func:`save_linear_model` / :func:`load_linear_model`): ``<name>.safetensors`` holds ``mean``, ``scale``
-(StandardScaler), ``coef`` and ``intercept`` as float64 tensors; ``<name>.json`` holds the feature spec, labels,
-threshold and provenance. Loading evaluates ``sigmoid(((x - mean) / scale) @ coef + intercept)`` in numpy, so no
-code is unpickled and sklearn is not needed at prediction time.
+Storage: every protein model is a tfscope checkpoint (:func:`tfscope.protein.models.save_protein_model`, through
+:func:`tfscope.checkpoint.save_checkpoint`): ``model.safetensors`` holds its arrays (here ``mean``, ``scale`` of the
+StandardScaler, ``coef`` and ``intercept``, float64), ``config.json`` names the class and holds the feature spec,
+labels, threshold, fit record and provenance. Loading evaluates ``sigmoid(((x - mean) / scale) @ coef + intercept)``
+in numpy, so no code is unpickled and sklearn is not needed at prediction time.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import read_format_json
 from ..errors import CheckpointError
 from .features import composition_features, feature_names
 
-FORMAT = "tfscope-protein-linear/1"
 FEATURE_SETS = {
     "aac+dpc": {"aac": True, "dpc": True, "gaps": [], "reduced_k": []},
     "aac+dpc+gap123": {"aac": True, "dpc": True, "gaps": [1, 2, 3], "reduced_k": []},
@@ -32,9 +29,51 @@ FEATURE_SETS = {
 C_GRID = (0.003, 0.01, 0.1)
 
 
+class ArrayModel:
+    """Checkpoint interface of the numpy protein classifiers (see :func:`tfscope.checkpoint.save_checkpoint`):
+    :meth:`checkpoint_arrays` (weights), :meth:`checkpoint_hparams` (JSON: what rebuilding needs, with ``labels``
+    and ``threshold``) and :meth:`from_checkpoint`; ``meta`` (the fit record) travels as ``config.meta.fit``."""
+
+    MODEL_NAME = ""
+
+    def checkpoint_arrays(self) -> dict:
+        raise NotImplementedError
+
+    def checkpoint_hparams(self) -> dict:
+        raise NotImplementedError
+
+    def _common(self) -> dict:
+        return {"labels": list(self.labels), "threshold": float(self.threshold)}
+
+    @staticmethod
+    def _labels(hp: dict) -> dict:
+        return {"labels": tuple(hp["labels"]), "threshold": float(hp.get("threshold", 0.5))}
+
+
+def member_state(model: ArrayModel, prefix: str) -> tuple[dict, dict]:
+    """Arrays (keys prefixed ``prefix.``) and JSON description (class, hparams, fit record) of a member model of a
+    composite (stack, ensemble), stored inside the composite's checkpoint."""
+    from ..models import class_path
+
+    arrays = {f"{prefix}.{k}": v for k, v in model.checkpoint_arrays().items()}
+    return arrays, {"class": class_path(type(model)), "model": model.MODEL_NAME,
+                    "hparams": model.checkpoint_hparams(), "meta": {"fit": model.meta}}
+
+
+def member_from_state(arrays: dict, spec: dict, prefix: str):
+    """Inverse of :func:`member_state` (imports the member class the description names)."""
+    from ..models import import_class
+
+    cls = import_class(spec["class"])
+    own = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+    return cls.from_checkpoint(own, spec)
+
+
 @dataclass
-class LinearProteinModel:
+class LinearProteinModel(ArrayModel):
     """A fitted standardised logistic regression over composition features (numpy only at prediction)."""
+
+    MODEL_NAME = "protein-linear"
 
     spec: dict
     mean: np.ndarray
@@ -54,6 +93,25 @@ class LinearProteinModel:
         """P(positive class) per sequence, shape (N,), float64 in [0, 1]."""
         z = self.decision_function(seqs)
         return 1.0 / (1.0 + np.exp(-z))
+
+    def checkpoint_arrays(self) -> dict:
+        return {"mean": np.asarray(self.mean, np.float64), "scale": np.asarray(self.scale, np.float64),
+                "coef": np.asarray(self.coef, np.float64), "intercept": np.array([self.intercept], np.float64)}
+
+    def checkpoint_hparams(self) -> dict:
+        return {"spec": self.spec, "n_features": len(feature_names(self.spec)), **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "LinearProteinModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config. Raises CheckpointError for weights whose size
+        does not match the feature spec."""
+        hp = cfg["hparams"]
+        n = len(feature_names(hp["spec"]))
+        if any(arrays[k].shape != (n,) for k in ("mean", "scale", "coef")):
+            raise CheckpointError(f"weights do not match the {n} features of the spec")
+        return cls(spec=hp["spec"], mean=arrays["mean"], scale=arrays["scale"], coef=arrays["coef"],
+                   intercept=float(arrays["intercept"][0]), meta=cfg.get("meta", {}).get("fit", {}),
+                   **cls._labels(hp))
 
 
 def fit_linear(seqs, y, *, spec: dict, C: float, labels=("positive", "negative"), seed: int = 0
@@ -119,68 +177,17 @@ def select_and_fit(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
     return model
 
 
-def save_linear_model(model: LinearProteinModel, directory, name: str, *, provenance: dict | None = None) -> Path:
-    """Write ``<directory>/<name>.safetensors`` + ``<name>.json`` (atomically, no pickle)."""
-    from safetensors.numpy import save
-
-    from ..io.atomic import atomic_write
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    blob = save({"mean": np.ascontiguousarray(model.mean, dtype=np.float64),
-                 "scale": np.ascontiguousarray(model.scale, dtype=np.float64),
-                 "coef": np.ascontiguousarray(model.coef, dtype=np.float64),
-                 "intercept": np.array([model.intercept], dtype=np.float64)})
-    with atomic_write(d / f"{name}.safetensors", "wb") as fh:
-        fh.write(blob)
-    cfg = {"format": FORMAT, "model": "standardised L2 logistic regression", "spec": model.spec,
-           "n_features": len(feature_names(model.spec)), "labels": list(model.labels), "threshold": model.threshold,
-           "meta": model.meta, "provenance": provenance or {}}
-    with atomic_write(d / f"{name}.json") as fh:
-        json.dump(cfg, fh, indent=1, default=float)
-    return d / f"{name}.json"
-
-
-def load_linear_model(directory, name: str) -> LinearProteinModel:
-    """Load a model written by :func:`save_linear_model`.
-
-    Raises
-    ------
-    CheckpointError
-        Missing/invalid files, unknown format, or weights whose size does not match the feature spec.
-    """
-    from safetensors.numpy import load_file
-
-    d = Path(directory)
-    jp, wp = d / f"{name}.json", d / f"{name}.safetensors"
-    if not jp.exists() or not wp.exists():
-        raise CheckpointError(f"{d}: no protein model {name!r} (needs {name}.json and {name}.safetensors)")
-    cfg = read_format_json(jp, FORMAT)
-    try:
-        w = load_file(str(wp))
-    except Exception as e:  # safetensors raises several types on truncation
-        raise CheckpointError(f"{wp}: cannot read weights ({e})") from e
-    n = len(feature_names(cfg["spec"]))
-    if any(w[k].shape != (n,) for k in ("mean", "scale", "coef")):
-        raise CheckpointError(f"{wp}: weights do not match the {n} features of the spec in {jp.name}")
-    return LinearProteinModel(spec=cfg["spec"], mean=w["mean"], scale=w["scale"], coef=w["coef"],
-                              intercept=float(w["intercept"][0]), labels=tuple(cfg["labels"]),
-                              threshold=float(cfg.get("threshold", 0.5)), meta=cfg.get("meta", {}))
-
-
 # ---------------------------------------------------------------- TF-IDF k-mer logistic regression and ensemble
-KMER_FORMAT = "tfscope-protein-kmer-tfidf/1"
-ENSEMBLE_FORMAT = "tfscope-protein-ensemble/1"
-
-
 @dataclass
-class KmerTfidfModel:
+class KmerTfidfModel(ArrayModel):
     """L2 logistic regression on sublinear TF-IDF of amino-acid n-grams (``sklearn`` ``TfidfVectorizer`` with
     ``analyzer="char"``, ``lowercase=False``, ``sublinear_tf=True``, L2 row norm), evaluated in numpy.
 
     The transform is re-implemented here (vocabulary + idf from the fitted vectorizer) so that the stored model
     needs no pickle; :func:`fit_kmer_tfidf` checks that it reproduces sklearn's matrix.
     """
+
+    MODEL_NAME = "protein-kmer-tfidf"
 
     vocabulary: list
     idf: np.ndarray
@@ -211,6 +218,23 @@ class KmerTfidfModel:
         z = self.transform(seqs) @ self.coef + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
+    def checkpoint_arrays(self) -> dict:
+        return {"idf": np.asarray(self.idf, np.float64), "coef": np.asarray(self.coef, np.float64),
+                "intercept": np.array([self.intercept], np.float64)}
+
+    def checkpoint_hparams(self) -> dict:
+        return {"vocabulary": list(self.vocabulary), "ngram_range": list(self.ngram_range), **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "KmerTfidfModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config. Raises CheckpointError on a size mismatch."""
+        hp = cfg["hparams"]
+        n = len(hp["vocabulary"])
+        if arrays["idf"].shape != (n,) or arrays["coef"].shape != (n,):
+            raise CheckpointError(f"weights do not match the {n}-entry vocabulary")
+        return cls(hp["vocabulary"], arrays["idf"], arrays["coef"], float(arrays["intercept"][0]),
+                   tuple(hp["ngram_range"]), meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))
+
 
 def fit_kmer_tfidf(seqs, y, *, C: float = 10.0, ngram_range=(1, 3), labels=("positive", "negative"), seed: int = 0
                    ) -> KmerTfidfModel:
@@ -232,8 +256,10 @@ def fit_kmer_tfidf(seqs, y, *, C: float = 10.0, ngram_range=(1, 3), labels=("pos
 
 
 @dataclass
-class EnsembleModel:
+class EnsembleModel(ArrayModel):
     """Mean of the members' probabilities."""
+
+    MODEL_NAME = "protein-ensemble"
 
     members: list
     labels: tuple = ("positive", "negative")
@@ -242,3 +268,19 @@ class EnsembleModel:
 
     def predict_proba(self, seqs) -> np.ndarray:
         return np.mean([m.predict_proba(seqs) for m in self.members], axis=0)
+
+    def _states(self):
+        return [member_state(m, f"member{i}") for i, m in enumerate(self.members)]
+
+    def checkpoint_arrays(self) -> dict:
+        return {k: v for arrays, _ in self._states() for k, v in arrays.items()}
+
+    def checkpoint_hparams(self) -> dict:
+        return {"members": [spec for _, spec in self._states()], **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "EnsembleModel":
+        """Rebuild the members (each named by its class in the config) and the ensemble."""
+        hp = cfg["hparams"]
+        members = [member_from_state(arrays, spec, f"member{i}") for i, spec in enumerate(hp["members"])]
+        return cls(members, meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))

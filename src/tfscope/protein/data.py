@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io.atomic import read_lines
-from ..io.fasta import read_fasta
+from ..io.fasta import read_protein_records
 
 LAYER_FILES = {
     "layer1": {"train": ("TF_training_dataset", "non-TF_training_dataset"),
@@ -41,36 +40,6 @@ LAYER_FILES = {
                "labels": ("TFPM", "TFPNM")},
 }
 PROTOCOLS = ("published", "dedup")
-
-
-def read_protein_records(path) -> list[tuple[str, str]]:
-    """All records of a protein FASTA file as ``[(id, SEQUENCE), ...]`` in file order, duplicate ids kept.
-
-    The file is first validated by :func:`tfscope.io.read_fasta` (protein alphabet; empty records and bad
-    letters raise with file:line). A second pass keeps repeated ids, which ``read_fasta``'s dict cannot hold
-    (the published TF training set repeats 3 ids and the published protocol counts every record).
-
-    Raises
-    ------
-    InputError
-        As :func:`tfscope.io.read_fasta` (``allow_duplicates=True``).
-    """
-    read_fasta(path, alphabet="protein", allow_duplicates=True)  # validation with file:line messages
-    out: list[tuple[str, str]] = []
-    name, chunks = None, []
-    for _, line in read_lines(path):
-        line = line.strip()
-        if not line or line.startswith(";"):
-            continue
-        if line.startswith(">"):
-            if name is not None:
-                out.append((name, "".join(chunks).upper().rstrip("*")))
-            name, chunks = line[1:].split()[0], []
-        else:
-            chunks.append(line)
-    if name is not None:
-        out.append((name, "".join(chunks).upper().rstrip("*")))
-    return out
 
 
 @dataclass

@@ -132,16 +132,6 @@ def _eager(backbone) -> None:
         backbone.config._attn_implementation = "eager"
 
 
-def _register():
-    from ..models import MODELS, register_model
-
-    if "esm-classifier" not in MODELS:
-        register_model("esm-classifier", EsmClassifier)
-
-
-_register()
-
-
 def classifier_from_backbone(backbone: str | Path, *, dropout: float = 0.1, allow_download: bool = False
                              ) -> EsmClassifier:
     """An :class:`EsmClassifier` whose backbone weights come from ``backbone`` (directory or hub name).

@@ -101,9 +101,9 @@ class MethylSelexSet:
 
 def default_data_path() -> Path:
     """The joined set shipped in the package (``tfscope/resources/protein_layer2``)."""
-    from ..resources import resources_dir
+    from ..resources import resource
 
-    return resources_dir() / "protein_layer2" / DATA_FILE
+    return resource("protein_layer2", DATA_FILE)
 
 
 TSV_COLUMNS = ("protein_id", "symbol", "label", "family", "family_selex", "calls", "cluster", "fasta_ids", "length",

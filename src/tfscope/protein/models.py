@@ -2,22 +2,20 @@
 
 :func:`select_default` picks between the composition logistic regression (:mod:`tfscope.protein.classic`) and the
 z-score stack (:mod:`tfscope.protein.stack`); :func:`save_protein_model` / :func:`load_protein_model` store and
-read every classic model kind (linear, TF-IDF k-mer, ensemble, stack, alignment kNN) as JSON + safetensors, dispatching on the
-JSON ``format`` (no pickle). Kept apart from both so that neither imports the other in a loop.
+read every protein model kind (linear, TF-IDF k-mer, ensemble, stack, alignment kNN, ESM) as tfscope checkpoints
+(safetensors + config.json naming the class; no pickle). Kept apart from both so that neither imports the other in
+a loop.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
-from .classic import (C_GRID, ENSEMBLE_FORMAT, FEATURE_SETS, FORMAT, KMER_FORMAT, EnsembleModel, KmerTfidfModel,
-                      LinearProteinModel, load_linear_model, save_linear_model, select_and_fit)
-from .align import ALIGN_FORMAT, AlignmentKnnModel, load_alignment_knn, save_alignment_knn
-from .stack import STACK_FORMAT, StackModel, fit_stack, load_stack, save_stack
+from .classic import C_GRID, FEATURE_SETS, ArrayModel, select_and_fit
+from .stack import fit_stack
 
 
 def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, verbose: bool = False,
@@ -60,82 +58,34 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
 
 
 def save_protein_model(model, directory, name: str, *, provenance: dict | None = None) -> Path:
-    """Save a linear, k-mer, ensemble or stack model as ``<name>[.<member>].{json,safetensors}`` (no pickle)."""
-    from safetensors.numpy import save
+    """Save any classic protein model (linear, TF-IDF k-mer, ensemble, stack, alignment kNN) as the tfscope
+    checkpoint ``<directory>/<name>/`` (``model.safetensors`` + ``config.json`` naming the class; task ``protein``;
+    no pickle) through :func:`tfscope.checkpoint.save_checkpoint`. ESM models: :func:`tfscope.protein.esm.save_esm_classifier`.
+    """
+    from ..checkpoint import save_checkpoint
 
-    from ..io.atomic import atomic_write
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, LinearProteinModel):
-        return save_linear_model(model, d, name, provenance=provenance)
-    if isinstance(model, KmerTfidfModel):
-        blob = save({"idf": np.ascontiguousarray(model.idf, dtype=np.float64),
-                     "coef": np.ascontiguousarray(model.coef, dtype=np.float64),
-                     "intercept": np.array([model.intercept], dtype=np.float64)})
-        with atomic_write(d / f"{name}.safetensors", "wb") as fh:
-            fh.write(blob)
-        cfg = {"format": KMER_FORMAT, "model": "TF-IDF amino-acid n-gram logistic regression",
-               "ngram_range": list(model.ngram_range), "vocabulary": model.vocabulary, "labels": list(model.labels),
-               "threshold": model.threshold, "meta": model.meta, "provenance": provenance or {}}
-        with atomic_write(d / f"{name}.json") as fh:
-            json.dump(cfg, fh, default=float)
-        return d / f"{name}.json"
-    if isinstance(model, StackModel):
-        return save_stack(model, d, name, provenance=provenance)
-    if isinstance(model, AlignmentKnnModel):
-        return save_alignment_knn(model, d, name, provenance=provenance)
-    if isinstance(model, EnsembleModel):
-        names = []
-        for i, m in enumerate(model.members):
-            names.append(f"{name}.member{i}")
-            save_protein_model(m, d, names[-1])
-        cfg = {"format": ENSEMBLE_FORMAT, "model": "mean of member probabilities", "members": names,
-               "labels": list(model.labels), "threshold": model.threshold, "meta": model.meta,
-               "provenance": provenance or {}}
-        with atomic_write(d / f"{name}.json") as fh:
-            json.dump(cfg, fh, indent=1, default=float)
-        return d / f"{name}.json"
-    raise TypeError(f"cannot save {type(model).__name__}")
+    if not isinstance(model, ArrayModel):
+        raise TypeError(f"cannot save {type(model).__name__}")
+    return save_checkpoint(Path(directory) / name, model, model_name=model.MODEL_NAME, task="protein",
+                           hparams=model.checkpoint_hparams(), meta={"fit": model.meta, "provenance": provenance or {}})
 
 
 def load_protein_model(directory, name: str):
-    """Load a model written by :func:`save_protein_model` (dispatch on the JSON ``format``).
+    """Load the protein model checkpoint ``<directory>/<name>/`` (any classic model, or an ESM classifier as
+    :class:`~tfscope.protein.esm.EsmProteinModel`); the config names the class and loading imports it.
 
     Raises
     ------
     CheckpointError
-        Missing/invalid files, unknown format, mismatched weights.
+        Missing/invalid files, a checkpoint of another task, mismatched weights.
     """
-    from safetensors.numpy import load_file
+    from ..checkpoint import load_checkpoint, read_config
 
-    d = Path(directory)
-    jp = d / f"{name}.json"
-    if not jp.exists():
-        raise CheckpointError(f"{d}: no protein model {name!r} (needs {name}.json)")
-    try:
-        cfg = json.loads(jp.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{jp}: invalid JSON ({e})") from e
-    fmt = cfg.get("format")
-    if fmt == FORMAT:
-        return load_linear_model(d, name)
-    if fmt == STACK_FORMAT:
-        return load_stack(d, name, cfg)
-    if fmt == ALIGN_FORMAT:
-        return load_alignment_knn(jp, cfg)
-    if fmt == ENSEMBLE_FORMAT:
-        members = [load_protein_model(d, n) for n in cfg["members"]]
-        return EnsembleModel(members, tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)), cfg.get("meta", {}))
-    if fmt == KMER_FORMAT:
-        try:
-            w = load_file(str(d / f"{name}.safetensors"))
-        except Exception as e:  # safetensors raises several types on truncation/missing file
-            raise CheckpointError(f"{d / (name + '.safetensors')}: cannot read weights ({e})") from e
-        n = len(cfg["vocabulary"])
-        if w["idf"].shape != (n,) or w["coef"].shape != (n,):
-            raise CheckpointError(f"{d}: weights of {name!r} do not match its {n}-entry vocabulary")
-        return KmerTfidfModel(cfg["vocabulary"], w["idf"], w["coef"], float(w["intercept"][0]),
-                              tuple(cfg["ngram_range"]), tuple(cfg["labels"]), float(cfg.get("threshold", 0.5)),
-                              cfg.get("meta", {}))
-    raise CheckpointError(f"{jp}: unknown format {fmt!r}")
+    path = Path(directory) / name
+    if not (path / "config.json").exists():
+        raise CheckpointError(f"{directory}: no protein model {name!r} (needs {name}/config.json)")
+    if read_config(path).get("model") == "esm-classifier":
+        from .esm import load_esm_classifier
+
+        return load_esm_classifier(path)
+    return load_checkpoint(path, task="protein")[0]

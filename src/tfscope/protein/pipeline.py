@@ -1,7 +1,7 @@
 """Two-layer pipeline: layer 1 P(TF); for predicted TFs, layer 2 P(TFPM) (prefers methylated DNA).
 
-The shipped offline default lives in ``tfscope/protein/default_model/`` (``layer1.*``, ``layer2.*``; see
-``PROVENANCE.json`` there). It is rebuilt by :func:`train_default` (``tfscope protein train``).
+The shipped offline default lives in ``tfscope/resources/protein/default_model/`` (``resource("protein_model")``;
+``layer1.*``, ``layer2.*``; see ``PROVENANCE.json`` there). It is rebuilt by :func:`train_default` (``tfscope protein train``).
 """
 
 from __future__ import annotations
@@ -15,33 +15,26 @@ import numpy as np
 from ..errors import CheckpointError, InputError
 from .models import load_protein_model, save_protein_model, select_default
 
-DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
-
-
 class TwoLayerPredictor:
     """Layer-1 and layer-2 models with ``predict(records)``.
 
     Parameters
     ----------
-    directory : model directory (default: the shipped offline default). Either the linear default
-        (``layer1.json`` + weights, same for ``layer2``;
-        see :func:`tfscope.protein.models.save_protein_model`) or two ESM checkpoints in ``layer1/``
-        and ``layer2/`` (written by :func:`tfscope.protein.esm.save_esm_classifier`).
+    directory : model directory (default: the shipped offline default) with one tfscope checkpoint per layer,
+        ``layer1/`` and ``layer2/``: classic models (:func:`tfscope.protein.models.save_protein_model`) or ESM
+        classifiers (:func:`tfscope.protein.esm.save_esm_classifier`).
     """
 
     def __init__(self, directory=None):
-        d = Path(directory) if directory is not None else DEFAULT_MODEL_DIR
+        from ..resources import resource
+
+        d = Path(directory) if directory is not None else resource("protein_model")
         if not d.is_dir():
             raise CheckpointError(f"{d}: protein model directory not found")
         self.directory = d
         self.layers = {}
         for layer in ("layer1", "layer2"):
-            if (d / layer / "config.json").exists():
-                from .esm import load_esm_classifier
-
-                self.layers[layer] = load_esm_classifier(d / layer)
-            else:
-                self.layers[layer] = load_protein_model(d, layer)
+            self.layers[layer] = load_protein_model(d, layer)
 
     def predict(self, records: dict[str, str], *, tf_threshold: float | None = None) -> list[dict]:
         """Rows ``{"id", "p_tf", "is_tf", "p_tfpm"}``; ``p_tfpm`` is NaN for proteins not called TFs.
@@ -127,7 +120,7 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
                                                                 "n", "n_pos")}
                 info["independent_test"]["threshold"] = m.threshold
         prov["layers"][layer] = info
-        for f in out_dir.glob(f"{layer}.*"):
+        for f in out_dir.glob(f"{layer}.*"):  # files of the layout before one checkpoint directory per layer
             f.unlink()
         save_protein_model(m, out_dir, layer, provenance={"layer": layer, **info})
     with atomic_write(out_dir / "PROVENANCE.json") as fh:

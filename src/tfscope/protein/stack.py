@@ -19,24 +19,23 @@ Python and ~100x slower; rebuilding the training matrix at load time keeps the s
 It matches ``TfidfVectorizer(analyzer="char", sublinear_tf=True, smooth_idf=True, norm="l2")`` restricted to
 k-mers of the 20 standard amino acids seen in training (windows with other letters are skipped).
 
-Storage: ``<name>.json`` (format ``tfscope-protein-stack/1``: training sequences and labels, member
-z-scaling, Platt coefficients, threshold, CV table), ``<name>.safetensors`` (``kmer_lr`` coefficients over the
-full 2-4-mer code space), ``<name>.composition.{json,safetensors}`` (member 1, linear format).
+Storage: a tfscope checkpoint (:func:`tfscope.protein.models.save_protein_model`): ``model.safetensors`` holds the
+``kmer_lr`` coefficients over the full 2-4-mer code space (float32), the training labels and the composition
+member's arrays (``composition.*``); ``config.json`` the training sequences, member z-scaling, Platt coefficients,
+threshold, the composition member's class and spec, and the CV table.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError
+from .classic import ArrayModel, member_from_state, member_state
 from .features import encode
 
-STACK_FORMAT = "tfscope-protein-stack/1"
 LR_KS = (2, 3, 4)
 KNN_KS = (3, 4, 5)
 
@@ -106,8 +105,10 @@ def _mcc_threshold(y, score) -> tuple[float, float]:
 
 
 @dataclass
-class StackModel:
+class StackModel(ArrayModel):
     """Fitted stack (see module docstring). ``predict_proba(seqs)`` -> P(positive), shape (N,)."""
+
+    MODEL_NAME = "protein-stack"
 
     composition: object  # LinearProteinModel
     train_seqs: list
@@ -138,6 +139,32 @@ class StackModel:
             self._knn_x = tfidf_transform(c, self._knn_idf)
             self._lr_idf = tfidf_idf(kmer_counts(self.train_seqs, LR_KS))
         return self._knn_x
+
+    def checkpoint_arrays(self) -> dict:
+        comp, _ = member_state(self.composition, "composition")
+        return {"lr_coef": np.asarray(self.lr_coef, dtype=np.float32),  # float32 on disk, float64 in memory
+                "train_labels": np.asarray(self.y_train, dtype=np.int64), **comp}
+
+    def checkpoint_hparams(self) -> dict:
+        _, comp = member_state(self.composition, "composition")
+        return {"composition": comp, "lr_ks": list(LR_KS), "knn_ks": list(KNN_KS), "lr_intercept": self.lr_intercept,
+                "knn_k": self.knn_k, "z_mean": np.asarray(self.z_mean).tolist(), "z_sd": np.asarray(self.z_sd).tolist(),
+                "platt": list(self.platt), "train_seqs": list(self.train_seqs), **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "StackModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config. Raises CheckpointError on mismatches."""
+        hp = cfg["hparams"]
+        seqs, y = hp["train_seqs"], arrays["train_labels"]
+        if tuple(hp["lr_ks"]) != LR_KS or tuple(hp["knn_ks"]) != KNN_KS:
+            raise CheckpointError("unsupported k-mer sizes")
+        n = sum(20 ** k for k in LR_KS)
+        if arrays["lr_coef"].shape != (n,) or len(seqs) != len(y):
+            raise CheckpointError(f"weights or training set of the stack do not match ({n} k-mer columns)")
+        comp = member_from_state(arrays, hp["composition"], "composition")
+        return cls(comp, seqs, y, arrays["lr_coef"].astype(np.float64), float(hp["lr_intercept"]), int(hp["knn_k"]),
+                   np.asarray(hp["z_mean"]), np.asarray(hp["z_sd"]), tuple(hp["platt"]),
+                   meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))
 
     def member_scores(self, seqs) -> np.ndarray:
         """Raw member scores, shape (N, 3): composition logit, k-mer LR logit, kNN similarity difference."""
@@ -215,51 +242,3 @@ def _mcc_at(y, p, t):
     from sklearn.metrics import matthews_corrcoef
 
     return float(matthews_corrcoef(y, p >= t))
-
-
-def save_stack(model: StackModel, directory, name: str, *, provenance: dict | None = None) -> Path:
-    """Write ``<name>.json``, ``<name>.safetensors`` and the composition member ``<name>.composition.*``."""
-    from safetensors.numpy import save
-
-    from ..io.atomic import atomic_write
-    from .classic import save_linear_model
-
-    d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    save_linear_model(model.composition, d, f"{name}.composition")
-    with atomic_write(d / f"{name}.safetensors", "wb") as fh:
-        fh.write(save({"lr_coef": np.ascontiguousarray(model.lr_coef, dtype=np.float32)}))
-    cfg = {"format": STACK_FORMAT, "model": "z-score stack: composition LR + TF-IDF 2-4-mer LR + TF-IDF 3-5-mer kNN",
-           "composition": f"{name}.composition", "lr_ks": list(LR_KS), "knn_ks": list(KNN_KS),
-           "lr_intercept": model.lr_intercept, "knn_k": model.knn_k, "z_mean": model.z_mean.tolist(),
-           "z_sd": model.z_sd.tolist(), "platt": list(model.platt), "labels": list(model.labels),
-           "threshold": model.threshold, "meta": model.meta, "provenance": provenance or {},
-           "train_labels": [int(v) for v in model.y_train], "train_seqs": list(model.train_seqs)}
-    with atomic_write(d / f"{name}.json") as fh:
-        json.dump(cfg, fh, default=float)
-    return d / f"{name}.json"
-
-
-def load_stack(directory, name: str, cfg: dict) -> StackModel:
-    """Load a model written by :func:`save_stack` (``cfg`` = its parsed JSON). Raises CheckpointError."""
-    from safetensors.numpy import load_file
-
-    from .classic import load_linear_model
-
-    d = Path(directory)
-    try:
-        w = load_file(str(d / f"{name}.safetensors"))
-        seqs, y = cfg["train_seqs"], np.asarray(cfg["train_labels"])
-        if tuple(cfg["lr_ks"]) != LR_KS or tuple(cfg["knn_ks"]) != KNN_KS:
-            raise CheckpointError(f"{d / (name + '.json')}: unsupported k-mer sizes")
-        n = sum(20 ** k for k in LR_KS)
-        if w["lr_coef"].shape != (n,) or len(seqs) != len(y):
-            raise CheckpointError(f"{d}: weights or training set of {name!r} do not match ({n} k-mer columns)")
-        comp = load_linear_model(d, cfg["composition"])
-        return StackModel(comp, seqs, y, w["lr_coef"].astype(np.float64), float(cfg["lr_intercept"]),
-                          int(cfg["knn_k"]), np.asarray(cfg["z_mean"]), np.asarray(cfg["z_sd"]), tuple(cfg["platt"]),
-                          tuple(cfg["labels"]), float(cfg["threshold"]), cfg.get("meta", {}))
-    except CheckpointError:
-        raise
-    except Exception as e:  # missing/truncated safetensors, missing keys
-        raise CheckpointError(f"{d / (name + '.json')}: cannot load stack model ({type(e).__name__}: {e})") from e

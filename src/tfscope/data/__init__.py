@@ -1,1 +1,0 @@
-"""Task datasets: windows, nucleotide/sequence labels, splits, shuffled negatives."""

@@ -1,0 +1,98 @@
+"""CLI of the mixture-of-experts task: ``tfscope moe train|evaluate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..cli_common import add_device_arg, add_json_arg
+from ..errors import InputError
+
+
+def _load(path):
+    from ..checkpoint import load_checkpoint
+
+    return load_checkpoint(path)  # the checkpoint names its class; loading imports it
+
+
+def cmd_moe_train(args) -> int:
+    from ..checkpoint import save_checkpoint
+    from ..cli_common import print_json
+    from . import load_training_set, tf_name, train_expert, train_moe
+
+    hp = {"filters": args.filters, "width": args.width, "hidden": args.hidden, "dropout": args.dropout}
+    experts, names, seqs, ys, report = [], [], [], [], {"experts": {}}
+    for path in args.train:
+        tf = tf_name(path)
+        if tf in names:
+            raise InputError(f"two training files for expert {tf!r}", str(path))
+        s, y = load_training_set(path, seed=args.seed, max_positives=args.max_positives)
+        m, hist = train_expert(s, y, hparams=hp, epochs=args.epochs, lr=args.lr, seed=args.seed,
+                               verbose=not args.quiet, desc=f"expert-{tf}", device=args.device)
+        save_checkpoint(Path(args.out) / f"expert-{tf}", m, model_name="deepbind", task="moe", hparams=hp,
+                        meta={"train_file": str(path), "history": hist})
+        experts.append(m)
+        names.append(tf)
+        seqs += s
+        ys.append(y)
+        report["experts"][tf] = {"sequences": len(s), "best_epoch": hist["best_epoch"]}
+    moe, hist = train_moe(experts, [hp] * len(experts), seqs, np.concatenate(ys), names=names,
+                          epochs=args.moe_epochs, seed=args.seed, finetune_epochs=args.finetune_epochs,
+                          verbose=not args.quiet, device=args.device)
+    save_checkpoint(Path(args.out) / "moe", moe, model_name="moe", task="moe",
+                    hparams={"expert_hparams": [hp] * len(experts), "expert_names": names},
+                    meta={"train_files": [str(p) for p in args.train], "history": hist})
+    report["moe"] = str(Path(args.out) / "moe")
+    print_json(report)
+    return 0
+
+
+def cmd_moe_evaluate(args) -> int:
+    from ..cli_common import emit_json
+    from ..io.deepbind import read_deepbind
+    from . import mc_dropout_metrics, tf_name
+    from ..sequence import one_hot
+
+    model, cfg = _load(args.checkpoint)
+    res = {}
+    for path in args.data:
+        t = read_deepbind(path)
+        if len(set(t["bound"].tolist())) < 2:
+            raise InputError("evaluation needs both Bound=0 and Bound=1 rows", str(path))
+        L = max(len(s) for s in t["seq"])
+        m = mc_dropout_metrics(model, one_hot(list(t["seq"]), length=L), t["bound"], trials=args.trials,
+                               seed=args.seed)
+        res[tf_name(path)] = {k: {"mean": float(v.mean()), "std": float(v.std())} for k, v in m.items()}
+        res[tf_name(path)]["n"] = len(t["seq"])
+    emit_json(res, args.json)
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``moe train`` and ``moe evaluate``."""
+    p = sub.add_parser("moe", help="mixture of experts for TFBS prediction (arXiv 2507.09754)")
+    ms = p.add_subparsers(dest="moe_command", required=True, metavar="SUBCOMMAND")
+    t = ms.add_parser("train", help="train one DeepBind expert per DeepBind-format file, then the MoE")
+    t.add_argument("--train", nargs="+", required=True, help="DeepBind-format files (one per expert TF)")
+    t.add_argument("--out", required=True, help="output directory (expert-<TF>/ and moe/ checkpoints)")
+    t.add_argument("--epochs", type=int, default=4)
+    t.add_argument("--moe-epochs", type=int, default=10)
+    t.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: end-to-end fine-tuning epochs")
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--filters", type=int, default=64)
+    t.add_argument("--width", type=int, default=24)
+    t.add_argument("--hidden", type=int, default=32)
+    t.add_argument("--dropout", type=float, default=0.5)
+    t.add_argument("--max-positives", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quiet", action="store_true")
+    add_device_arg(t)
+    t.set_defaults(func=cmd_moe_train)
+    e = ms.add_parser("evaluate", help="MC-dropout AUROC/AUPRC of a checkpoint on DeepBind-format files")
+    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--data", nargs="+", required=True)
+    e.add_argument("--trials", type=int, default=30)
+    e.add_argument("--seed", type=int, default=0)
+    add_json_arg(e, "the metrics")
+    e.set_defaults(func=cmd_moe_evaluate)

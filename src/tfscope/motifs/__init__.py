@@ -1,1 +1,0 @@
-"""Motifs: JASPAR access (pyjaspar, offline), PWM log-odds scanning."""

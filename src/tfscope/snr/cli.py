@@ -1,0 +1,240 @@
+"""CLI of the nucleotide-resolution TFBS task and its data builder: ``tfscope snr ...``, ``tfscope data ...``,
+``tfscope demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg
+from ..errors import InputError
+from ..resources import resource
+
+
+def _table_from_args(args) -> Path:
+    from .data import snr_table_path
+
+    if args.table:
+        return Path(args.table)
+    if args.tf:
+        return snr_table_path(args.tf, args.data_dir or resource("snr_tables"))
+    raise InputError("give --table PATH or --tf NAME")
+
+
+def cmd_data_windows(args) -> int:
+    import numpy as np
+
+    from .windows import build_windows
+    from ..io.tables import write_snr_table
+
+    table = build_windows(args.bed, args.genome, window=args.window, seed=args.seed, name=args.name,
+                          test_fraction=args.test_fraction, negatives=args.negatives)
+    write_snr_table(args.out, table)
+    bound = np.asarray(table["bound"])
+    genomic = int(((bound == 0) & (np.asarray(table["window_start"]) >= 0)).sum())
+    print(f"wrote {len(bound)} windows ({int(bound.sum())} bound, {int((bound == 0).sum()) - genomic} "
+          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}")
+    return 0
+
+
+def cmd_snr_train(args) -> int:
+    from ..cli_common import print_json
+    from .train import train_snr
+
+    table = _table_from_args(args)
+    background = None
+    if args.genomic_background:
+        from .genomic import GenomicBackground
+
+        background = GenomicBackground.load(args.genomic_background)
+    res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
+                    lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
+                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp)
+    res.pop("net")
+    res.pop("history")
+    print_json(res)
+    return 0
+
+
+def cmd_snr_evaluate(args) -> int:
+    from ..cli_common import emit_json
+    from .train import evaluate_snr
+
+    m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
+                     tf=args.tf)
+    emit_json(m, args.json)
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    import json
+
+    from ..cli_common import max_seconds
+    from .pretrain import pretrain, pretraining_windows
+
+    if args.snr_dir is None and args.multilabel is None:
+        raise InputError("give --snr-dir and/or --multilabel")
+    train, held, summary = pretraining_windows(args.snr_dir, args.multilabel, max_windows=args.max_windows,
+                                               seed=args.seed)
+    bert = {"hidden_size": args.hidden, "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
+            "intermediate_size": 4 * args.hidden}
+    rec = pretrain(train, held, args.out, k=args.k, bert=bert, epochs=args.epochs, batch_size=args.batch_size,
+                   lr=args.lr, max_seconds=max_seconds(args), seed=args.seed,
+                   data_summary=summary, verbose=not args.quiet, device=args.device, amp=args.amp)
+    print(json.dumps({k: v for k, v in rec.items() if k != "train_loss"}, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples,
+             device=args.device)
+    return 0
+
+
+def add_cli(sub) -> None:
+    """Register ``data``, ``snr`` and ``demo`` subcommands."""
+    import argparse
+
+    d = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_cmd", required=True)
+    w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + negatives")
+    w.add_argument("--bed", required=True)
+    w.add_argument("--genome", required=True, help="genome FASTA (indexed with pyfaidx)")
+    w.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
+    w.add_argument("--window", type=int, default=100)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--name", help="id prefix (default: BED name column)")
+    w.add_argument("--test-fraction", type=float, default=0.2)
+    w.add_argument("--negatives", choices=["shuffled", "genomic", "both"], default="shuffled",
+                   help="dinucleotide shuffles (BertSNR protocol), GC-matched genome windows without a site "
+                        "(for models that scan real DNA), or both")
+    w.set_defaults(func=cmd_data_windows)
+
+    s = sub.add_parser("snr", help="nucleotide-resolution TFBS models").add_subparsers(dest="snr_cmd", required=True)
+
+    def table_args(p):
+        p.add_argument("--table", help="TFBS window table (.tsv[.gz])")
+        p.add_argument("--tf", help="TF name: uses <data-dir>/<TF>.tsv.gz")
+        p.add_argument("--data-dir", help="directory of TF tables (default: the bundled examples)")
+
+    t = s.add_parser("train", help="train a model on a TFBS table and report test metrics")
+    table_args(t)
+    t.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet", "pwm", "bertsnr",
+                                                          "bertsnr-single", "bertsnr-scratch"])
+    t.add_argument("--backbone", help="DNABERT-style pretrained model directory (bertsnr, bertsnr-single)")
+    t.add_argument("--lam", type=float, help="BertSNR multi-task weight of the sequence loss (default 0.5)")
+    t.add_argument("--out", help="checkpoint directory")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--lr", type=float)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--min-samples", type=int, help="train on at least this many windows (more epochs on small "
+                   "tables; default per model)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--genomic-background", metavar="WINDOWS",
+                   help="also train against real genome windows (tfbs-multilabel windows.tsv.gz: the TF's sites + "
+                        "genomic negatives of the train chromosomes; chr7 validates and calibrates the call "
+                        "threshold; chr7/chr8 rows never train); needs genome coordinates in the table")
+    t.add_argument("--quiet", action="store_true")
+    add_device_arg(t, amp=True)
+    t.set_defaults(func=cmd_snr_train)
+
+    e = s.add_parser("evaluate", help="metrics of a checkpoint on a TFBS table")
+    e.add_argument("--checkpoint", required=True)
+    table_args(e)
+    e.add_argument("--split", default="test", help="test, train or all")
+    add_json_arg(e, "the metrics")
+    add_device_arg(e)
+    e.set_defaults(func=cmd_snr_evaluate)
+
+    from .cli_scan import add_scan_args
+
+    add_scan_args(s.add_parser("predict", help="alias of `tfscope scan` with --checkpoint required: nucleotide-"
+                               "resolution TFBS in FASTA sequences of any length"), checkpoint_required=True)
+    add_motifs_cli(s)
+
+    pt = sub.add_parser("pretrain", help="MLM-pretrain a k-mer DNA BERT backbone on genomic windows (no test rows)")
+    pt.add_argument("--snr-dir", help="directory of tfbs-snr tables (bound train rows are used)")
+    pt.add_argument("--multilabel", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
+    pt.add_argument("--out", required=True, help="backbone directory to write")
+    pt.add_argument("--k", type=int, default=3)
+    pt.add_argument("--hidden", type=int, default=64)
+    pt.add_argument("--layers", type=int, default=3)
+    pt.add_argument("--heads", type=int, default=4)
+    pt.add_argument("--epochs", type=int, default=1)
+    pt.add_argument("--batch-size", type=int, default=128)
+    pt.add_argument("--lr", type=float, default=5e-4)
+    pt.add_argument("--max-windows", type=int)
+    add_max_minutes_arg(pt, "pretraining")
+    pt.add_argument("--seed", type=int, default=0)
+    pt.add_argument("--quiet", action="store_true")
+    add_device_arg(pt, amp=True)
+    pt.set_defaults(func=cmd_pretrain)
+
+    m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    m.add_argument("--out", default="tfscope-demo")
+    m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
+    m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"])
+    m.add_argument("--epochs", type=int, default=4)
+    m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
+    add_device_arg(m)
+    m.set_defaults(func=cmd_demo)
+
+
+def cmd_snr_motifs(args) -> int:
+    """Motif from predicted sites on the table's bound test windows, Tomtom vs JASPAR, logo."""
+    import json
+
+    from ..checkpoint import load_checkpoint
+    from .data import load_snr
+    from ..interpret.motifs import discover_motif, tomtom_jaspar
+    from ..plot import logo_plot
+
+    from ..train import resolve_device
+
+    net, cfg = load_checkpoint(args.checkpoint, task="snr")
+    net.to(resolve_device(args.device))  # predict() runs where the model is
+    tf = args.tf or cfg["meta"].get("tf")
+    data = load_snr(_table_from_args(args))
+    data = data.subset((data.split == args.split) & (data.y_seq == 1))
+    if not len(data):
+        raise InputError(f"no bound windows with split == {args.split!r}")
+    width = args.width
+    if width is None:
+        from ..io.jaspar import jaspar_motif
+
+        width = int(jaspar_motif(tf).length)
+    pfm, n = discover_motif(net, data.x, width=width)
+    res = tomtom_jaspar(pfm, tf=tf)
+    res.update({"tf": tf, "sites": n, "width": width, "pfm": pfm.tolist()})
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from ..io.atomic import atomic_write
+
+    with atomic_write(out / "motif.json") as fh:
+        json.dump(res, fh, indent=2)
+    import base64
+
+    uri = logo_plot(pfm, f"{tf}: {n} predicted sites")
+    with atomic_write(out / "logo.png", "wb") as fh:
+        fh.write(base64.b64decode(uri.split(",", 1)[1]))
+    best = res["matches"][0]
+    own = (f"own JASPAR {res['own_id']} rank {res['own_rank']} (p={res['own_p']:.2e}, q={res['own_q']:.2e})"
+           if "own_id" in res else "no own JASPAR motif")
+    print(f"{tf}: motif from {n} predicted sites; best Tomtom match {best['matrix_id']} {best['name']} "
+          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}")
+    return 0
+
+
+def add_motifs_cli(s) -> None:
+    """``tfscope snr motifs``."""
+    mo = s.add_parser("motifs", help="motif from predicted sites + Tomtom against JASPAR + logo")
+    mo.add_argument("--checkpoint", required=True)
+    mo.add_argument("--table")
+    mo.add_argument("--tf")
+    mo.add_argument("--data-dir")
+    mo.add_argument("--split", default="test")
+    mo.add_argument("--width", type=int, help="motif width (default: the TF's JASPAR matrix width)")
+    mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
+    add_device_arg(mo)
+    mo.set_defaults(func=cmd_snr_motifs)

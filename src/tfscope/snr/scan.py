@@ -1,0 +1,655 @@
+"""Scanning sequences of any length with nucleotide-resolution models: both strands, site calls.
+
+Two modes, chosen per model:
+
+- **chunk mode** (fully convolutional models that declare a ``receptive_field``, e.g. the zoo's dilated CNN): the
+  sequence is cut into ``chunk`` bp pieces, each with a margin of at least half the receptive field on both sides
+  (N-padded at the sequence ends), so every nucleotide is computed once per strand exactly as if the whole
+  sequence had gone through the network at once; convolution + batch-norm pairs are fused for inference
+  (``torch.fx.experimental.optimization.fuse``).
+- **window mode** (any other model, e.g. BertSNR): ``window`` bp windows every ``stride`` bp (the last window is
+  aligned to the end; shorter sequences are N-padded), overlapping predictions averaged per strand; windows that
+  are mostly N are skipped.
+
+:func:`scan` holds the sequences (and, on request, the tracks) in memory; :func:`scan_fasta` streams a FASTA file of
+any size (a genome) through chunk-mode models in bounded pieces, with the same output, onto an executor
+(:mod:`tfscope.executor`: forked local workers or Ray actors) and writes BED, bedGraph, bigWig and bigBed.
+
+Both strands are predicted (reverse complements flipped back) and the per-nucleotide probability is the max of the
+two strands. Positions that are N get probability 0. A site is a run of
+at least ``min_length`` nucleotides with probability >= the model's threshold; its score is the run's mean
+probability and its strand the strand with the higher mean.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..io.bed import BedRecord
+from ..sequence import one_hot, reverse_complement_one_hot
+
+
+@dataclass
+class ScanModel:
+    """A loaded model ready to scan: label (TF name), nn.Module, probability threshold, window length.
+
+    A model with an integer ``receptive_field`` attribute is scanned in chunk mode through a conv/BN-fused copy
+    (:attr:`inference_model`); others in window mode. ``output`` selects one track of a multi-output model
+    (``(N, T, L)`` logits, e.g. the multi-TF genomic zoo of :mod:`tfscope.snr.multitask`): ScanModels that share one
+    such ``model`` share its fused copy, and the scan runs it once for all of them.
+    """
+
+    name: str
+    model: torch.nn.Module
+    threshold: float = 0.5
+    window: int = 100
+    output: int | None = None
+
+    def __post_init__(self):
+        self.model.eval()
+        self.receptive_field = getattr(self.model, "receptive_field", None)
+        self.inference_model = self.model
+        if self.receptive_field is not None:
+            if self.model not in _FUSED:
+                from torch.fx.experimental.optimization import fuse
+
+                _FUSED[self.model] = fuse(self.model)
+            self.inference_model = _FUSED[self.model]
+
+    def single_output(self) -> torch.nn.Module:
+        """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions)."""
+        return self.model if self.output is None else SelectOutput(self.model, self.output)
+
+    def __getstate__(self):  # the fused torch.fx copy does not pickle (Ray actors): it is rebuilt on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "inference_model"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
+
+class SelectOutput(torch.nn.Module):
+    """One output track ``(N, L)`` of a multi-output model ``(N, T, L)``."""
+
+    def __init__(self, model: torch.nn.Module, index: int):
+        super().__init__()
+        self.model, self.index = model, index
+        if getattr(model, "receptive_field", None) is not None:  # fully convolutional like the model
+            self.receptive_field = model.receptive_field
+
+    def forward(self, x):
+        return self.model(x)[:, self.index]
+
+
+#: fused inference copies per model, so that the ScanModels of one multi-TF model share one copy
+_FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
+
+
+def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key) -> tuple[np.ndarray, np.ndarray]:
+    """Both-strand outputs of ``m`` on inputs ``xt``/``xr`` (:func:`_both_strands`), computed once per network and
+    input ``key`` in ``cache`` so that the ScanModels of one multi-output model share one pass; ``m.output``'s
+    track is returned."""
+    k = (id(m.inference_model), key)
+    out = cache.get(k) if cache is not None else None
+    if out is None:
+        out = _both_strands(m.inference_model, xt, xr, batch)
+        if cache is not None:
+            cache[k] = out
+    pf, pr = out
+    return (pf, pr) if m.output is None else (pf[:, m.output], pr[:, m.output])
+
+
+def _windows(x: np.ndarray, window: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and ``(nW, 4, window)`` windows of a ``(4, S)`` one-hot (S >= window)."""
+    S = x.shape[1]
+    starts = list(range(0, S - window + 1, stride))
+    if starts[-1] != S - window:
+        starts.append(S - window)
+    starts = np.asarray(starts)
+    view = np.lib.stride_tricks.sliding_window_view(x, window, axis=1)  # (4, S-W+1, W)
+    return starts, np.ascontiguousarray(view[:, starts].transpose(1, 0, 2))
+
+
+#: nucleotides (both strands) per forward pass in chunk mode: activations of a 16-channel zoo model then stay in
+#: CPU cache; measured on the 2-core benchmark machine (45 TFs x 1 Mbp): 54 s at ~24k vs 92 s at ~200k
+CHUNK_BATCH_POSITIONS = 24_000
+
+
+def _chunks(x: np.ndarray, chunk: int, margin: int, *, left: int = 0, length: int | None = None) -> np.ndarray:
+    """``(nC, 4, chunk + 2 * margin)`` overlapping pieces of a ``(4, left + length + right)`` one-hot that covers
+    sequence positions ``[-left, length + right)``; piece ``i`` covers ``[i * chunk - margin, (i + 1) * chunk +
+    margin)`` (zero = N outside what ``x`` covers and beyond ``length``)."""
+    S = x.shape[1] - left if length is None else length
+    n = -(-S // chunk)
+    xp = np.zeros((4, n * chunk + 2 * margin), np.float32)
+    lo = max(0, left - margin)  # x column of xp column 0 is left - margin
+    hi = min(x.shape[1], left + S + margin)
+    xp[:, lo - left + margin:hi - left + margin] = x[:, lo:hi]
+    view = np.lib.stride_tricks.sliding_window_view(xp, chunk + 2 * margin, axis=1)[:, ::chunk]
+    return np.ascontiguousarray(view.transpose(1, 0, 2))
+
+
+def _chunk_input(x: np.ndarray, chunk: int, margin: int, *, left: int = 0, length: int | None = None):
+    """Chunk-mode network input of :func:`_chunks`: ``(keep, forward, reverse complement, n chunks)`` where only
+    chunks with a base in their centre are kept."""
+    c = _chunks(x, chunk, margin, left=left, length=length)
+    keep = np.flatnonzero(c[:, :, margin:margin + chunk].sum((1, 2)) > 0)
+    xt = torch.from_numpy(c[keep])
+    return keep, xt, reverse_complement_one_hot(xt), len(c)
+
+
+def _chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Forward and reverse ``(length,)`` probability tracks of one chunk-mode model from :func:`_chunk_input`
+    (``cache``: network outputs shared by the ScanModels of one multi-output model, see :func:`_run`)."""
+    keep, xt, xr, n = inp
+    out = []
+    if not len(keep):
+        return np.zeros(length, np.float32), np.zeros(length, np.float32)
+    pf, pr = _run(m, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])), cache, ("chunk", margin))
+    for p in (pf, pr):
+        full = np.zeros((n, chunk), np.float32)
+        full[keep] = p[:, margin:margin + chunk]
+        out.append(full.ravel()[:length])
+    return out[0], out[1]
+
+
+def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
+    """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)`` (or
+    ``(n, T, L)`` for a multi-output model); runs on the device of ``net``'s parameters."""
+    p = next(net.parameters(), None)
+    dev = p.device if p is not None else torch.device("cpu")
+    pf, pr = [], []
+    for i in range(0, len(xt), batch):
+        b = min(batch, len(xt) - i)
+        out = torch.sigmoid(net(torch.cat([xt[i:i + b], xr[i:i + b]]).to(dev))).float().cpu()
+        pf.append(out[:b])
+        pr.append(out[b:].flip(-1))
+    return torch.cat(pf).numpy(), torch.cat(pr).numpy()
+
+
+@torch.no_grad()
+def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_size: int = 512,
+                max_n_fraction: float = 0.5, chunk: int = 6000, mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Per-nucleotide probability tracks of one sequence for every model.
+
+    Parameters
+    ----------
+    stride : int
+        Window step (bp) of window-mode models.
+    batch_size : int
+        Windows per batch in window mode (chunk mode batches :data:`CHUNK_BATCH_POSITIONS` nucleotides).
+    max_n_fraction : float
+        Window mode: windows with more N than this are skipped. Chunk mode skips pieces that are all N.
+    chunk : int
+        Chunk length (bp) of chunk-mode models.
+    mode : {"auto", "window"}
+        ``auto``: chunk mode for models with a receptive field, window mode for the others; ``window``: window mode
+        for every model (the way the models were trained; slower).
+
+    Returns
+    -------
+    (forward, reverse) : two float32 arrays ``(len(models), S)``; use ``np.maximum`` for the combined track.
+    """
+    if mode not in ("auto", "window"):
+        raise ValueError(f"mode must be 'auto' or 'window', not {mode!r}")
+    S = len(seq)
+    x = one_hot([seq], length=max(S, max(m.window for m in models)))[0]
+    Sp = x.shape[1]
+    is_base = x.sum(0) > 0
+    fwd = np.zeros((len(models), Sp), np.float32)
+    rev = np.zeros_like(fwd)
+    pieces = {}  # shared inputs per (mode, size)
+    cache = {}  # network outputs shared by the ScanModels of one multi-output model
+    for m_i, m in enumerate(models):
+        if m.receptive_field is not None and mode == "auto":
+            margin = m.receptive_field // 2 + 1
+            if margin not in pieces:
+                pieces[margin] = _chunk_input(x, chunk, margin)
+            fwd[m_i], rev[m_i] = _chunk_track(m, pieces[margin], chunk, margin, Sp, cache)
+        else:
+            key = ("window", m.window)
+            if key not in pieces:
+                starts, win = _windows(x, m.window, stride)
+                keep = win.sum((1, 2)) >= (1 - max_n_fraction) * m.window
+                starts, win = starts[keep], win[keep]
+                idx = (starts[:, None] + np.arange(m.window)[None, :]).ravel()
+                cover = np.maximum(np.bincount(idx, minlength=Sp).astype(np.float32), 1)
+                xt = torch.from_numpy(win)
+                pieces[key] = (idx, cover, xt, reverse_complement_one_hot(xt))
+            idx, cover, xt, xr = pieces[key]
+            if not len(xt):
+                continue
+            pf, pr = _run(m, xt, xr, batch_size, cache, key)
+            fwd[m_i] = np.bincount(idx, weights=pf.ravel(), minlength=Sp) / cover
+            rev[m_i] = np.bincount(idx, weights=pr.ravel(), minlength=Sp) / cover
+    fwd *= is_base
+    rev *= is_base
+    return fwd[:, :S].astype(np.float32), rev[:, :S].astype(np.float32)
+
+
+def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, threshold: float, *,
+               min_length: int = 3, offset: int = 0) -> list[BedRecord]:
+    """Merge runs of ``max(fwd, rev) >= threshold`` into BED6 records (score = mean probability; extra column =
+    peak probability); ``offset`` is added to the coordinates (the tracks start there in the sequence)."""
+    p = np.maximum(fwd, rev)
+    on = np.concatenate([[False], p >= threshold, [False]])
+    edges = np.flatnonzero(on[1:] != on[:-1])
+    out = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        if b - a < min_length:
+            continue
+        strand = "+" if fwd[a:b].mean() >= rev[a:b].mean() else "-"
+        out.append(BedRecord(seq_id, int(a) + offset, int(b) + offset, name, float(p[a:b].mean()), strand,
+                             [f"{float(p[a:b].max()):.4f}"]))
+    return out
+
+
+def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50, min_length: int = 3,
+         batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False, mode: str = "auto",
+         chunk: int = 6000, workers: int = 1, executor=None):
+    """Scan every sequence (held in memory) with every model; :func:`scan_fasta` streams a FASTA file instead.
+
+    Parameters
+    ----------
+    models : list of ScanModel
+    sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
+    stride, batch_size, mode, chunk : see :func:`scan_tracks`
+    workers : int
+        Processes that share the work (CPU models only: models on a GPU scan in this process): the models are
+        split between them (the ScanModels of one multi-output model count as one), and when there are fewer
+        model shares than workers the sequences are split too. Each runs one torch thread (the output equals a
+        one-thread serial scan; torch's multi-thread reductions differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
+        1.35x faster than one process with two threads (small convolutions parallelise poorly inside one
+        process). Needs the ``fork`` start method (Linux); elsewhere one process is used.
+    executor : tfscope.executor.LocalExecutor or RayExecutor, optional
+        Where the model shares run (default: ``LocalExecutor(workers)``, the forked processes above).
+
+    Returns
+    -------
+    (sites, tracks) : (list of BedRecord sorted by sequence, start, name; dict id -> (T, S) array or empty)
+    """
+    from ..executor import LocalExecutor
+
+    executor = executor or LocalExecutor(workers)
+    shares = _shares(models, executor.workers)
+    args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
+                mode=mode, chunk=chunk)
+    # fewer model shares than workers (e.g. one multi-TF network): the sequences are split between workers too
+    ids = list(sequences)
+    n_groups = max(1, min(len(ids), executor.workers // len(shares)))
+    tasks = [(sh, ids[j::n_groups], args, verbose and i == 0 and j == 0)
+             for i, sh in enumerate(shares) for j in range(n_groups)]
+    parts = list(executor.imap(_scan_share, tasks, state=(models, sequences),
+                               in_process=len(tasks) == 1 or _on_gpu(models)))
+    sites = [r for part_sites, _ in parts for r in part_sites]
+    tracks = {}
+    if keep_tracks:
+        tracks = {sid: np.zeros((len(models), len(sequences[sid])), np.float32) for sid in ids}
+        for (sh, group, _, _), (_, part_tracks) in zip(tasks, parts):
+            for sid in group:
+                tracks[sid][sh] = part_tracks[sid]
+    order = {sid: i for i, sid in enumerate(sequences)}
+    sites.sort(key=lambda r: (order[r.chrom], r.start, r.name))
+    return sites, tracks
+
+
+def _shares(models: list[ScanModel], workers: int) -> list[list[int]]:
+    """Round-robin shares of model indices, one per worker (at most one per network: the ScanModels of one
+    multi-output model stay together, so its shared pass runs once)."""
+    units: dict[int, list[int]] = {}
+    for i, m in enumerate(models):
+        units.setdefault(id(m.model), []).append(i)
+    units = list(units.values())
+    k = max(1, min(workers, len(units)))
+    return [sum(units[i::k], []) for i in range(k)]
+
+
+def _on_gpu(models) -> bool:
+    return any(p.is_cuda for m in models for p in m.model.parameters())  # CUDA cannot be forked
+
+
+def _scan_share(state, task):
+    models, sequences = state
+    share, ids, args, verbose = task
+    return _scan_serial([models[i] for i in share], {sid: sequences[sid] for sid in ids}, verbose=verbose, **args)
+
+
+def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_tracks, verbose, mode, chunk):
+    from tqdm.auto import tqdm
+
+    sites: list[BedRecord] = []
+    tracks = {}
+    for sid, seq in tqdm(sequences.items(), disable=None if verbose else True, desc="scan", unit="seq"):
+        fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode, chunk=chunk)
+        for m_i, m in enumerate(models):
+            sites += call_sites(sid, m.name, fwd[m_i], rev[m_i], m.threshold, min_length=min_length)
+        if keep_tracks:
+            tracks[sid] = np.maximum(fwd, rev)
+    return sites, tracks
+
+
+def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3) -> list:
+    """Write one bedGraph per model (``<directory>/<name>.bedGraph``): runs of equal rounded probability merged,
+    zero runs omitted. Returns the written paths."""
+    from pathlib import Path
+
+    from ..io.tracks import BedGraphWriter, value_runs
+
+    paths = []
+    for m_i, name in enumerate(names):
+        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits)
+        for sid, t in tracks.items():
+            w.add(sid, *value_runs(np.round(t[m_i], digits)))
+        w.close()
+        paths.append(w.path)
+    return paths
+
+
+def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
+    """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``."""
+    from ..io.atomic import atomic_write
+
+    with atomic_write(path) as fh:
+        fh.write("\t".join(["seq_id", "position", *names]) + "\n")
+        for sid, t in tracks.items():
+            for i in range(t.shape[1]):
+                fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
+
+
+def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[ScanModel]:
+    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
+    ``auto``, ``cpu``, ``cuda``).
+
+    A per-TF checkpoint gives one ScanModel (label = its TF, threshold from validation); a multi-TF checkpoint
+    (``meta.tfs``, :mod:`tfscope.snr.multitask`) gives one ScanModel per TF, sharing the network, with each TF's
+    calibrated threshold (``meta.per_tf``).
+
+    Parameters
+    ----------
+    tfs : list of str, optional
+        Keep only these TFs of multi-TF checkpoints (case-insensitive; default all).
+
+    Raises
+    ------
+    InputError
+        For a TF in ``tfs`` that a multi-TF checkpoint lacks, and any checkpoint error
+        (:func:`tfscope.checkpoint.load_checkpoint`).
+    """
+    from ..checkpoint import load_checkpoint
+    from ..errors import InputError
+    from ..train import resolve_device
+
+    device = resolve_device(device)
+    out = []
+    for c in checkpoints:
+        net, cfg = load_checkpoint(c, task="snr")
+        net.to(device)
+        meta = cfg.get("meta", {})
+        window = int(meta.get("window", 100))
+        if "tfs" not in meta:
+            out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)), window))
+            continue
+        names = list(meta["tfs"])
+        lookup = {t.upper(): i for i, t in enumerate(names)}
+        want = [t.upper() for t in tfs] if tfs else [t.upper() for t in names]
+        for t in want:
+            if t not in lookup:
+                raise InputError(f"unknown TF {t!r}; the model has: {', '.join(names)}", str(c))
+            i = lookup[t]
+            thr = float(meta.get("per_tf", {}).get(names[i], {}).get("threshold", 0.5))
+            out.append(ScanModel(names[i], net, thr, window, output=i))
+    return out
+
+
+def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp: int = 100_000,
+                      workers: int = 1, mode: str = "auto") -> np.ndarray:
+    """Score fixed-length genome windows by scanning them as one long sequence: ``(T, N)`` maximum probability of
+    each model inside each window.
+
+    The windows (all of one length, given in genomic order) are concatenated into records of about ``record_bp``
+    bp, scanned like any FASTA (both strands; chunk mode for fully convolutional models, so each nucleotide sees
+    its neighbours across window junctions), and each window is scored by its highest nucleotide probability.
+    The zoo's call thresholds are calibrated this way on chr7 (:func:`tfscope.snr.train.calibrate_threshold`);
+    ``benchmarks/genomic.py`` scores chr8 the same way (its own :func:`scan` call, since it also counts the calls).
+
+    Raises
+    ------
+    ValueError
+        If the windows differ in length or there are none.
+    """
+    if not windows:
+        raise ValueError("no windows to score")
+    L = len(windows[0])
+    if any(len(w) != L for w in windows):
+        raise ValueError("windows must all have the same length")
+    per = max(1, record_bp // L)
+    records = {f"w{i}": "".join(windows[i:i + per]) for i in range(0, len(windows), per)}
+    _, tracks = scan(models, records, keep_tracks=True, workers=workers, mode=mode)
+    return np.concatenate([tracks[r].reshape(len(models), -1, L).max(-1) for r in records], axis=1)
+
+
+#: chunks per streamed piece (:func:`scan_fasta`): 40 x 6000 bp = 240 kbp, about 0.1 GiB of working memory per
+#: worker; pieces are the unit of work (with a share of the TFs) sent to the executor
+PIECE_CHUNKS = 40
+
+
+def _stream_pieces(records, piece: int, margin: int, sizes: dict):
+    """Cut streamed records into ``piece`` bp pieces with up to ``margin`` bp of context on both sides: yields
+    ``(id, start, context, left, length, last)`` (``context`` = sequence ``[start - left, start + length +
+    right)``); fills ``sizes`` with each record's length once it has been read."""
+    for sid, blocks in records:
+        buf, buf_start, start = "", 0, 0  # buf holds the sequence from buf_start on
+        for block in blocks:
+            buf += block
+            while buf_start + len(buf) >= start + piece + margin + 1:  # one more base: this is not the last piece
+                left = min(margin, start)
+                yield sid, start, buf[start - left - buf_start:start + piece + margin - buf_start], left, piece, False
+                start += piece
+                cut = start - margin - buf_start
+                if cut > 0:
+                    buf, buf_start = buf[cut:], buf_start + cut
+        end = buf_start + len(buf)
+        sizes[sid] = end
+        while start < end:
+            length = min(piece, end - start)
+            left = min(margin, start)
+            yield (sid, start, buf[start - left - buf_start:start + length + margin - buf_start], left, length,
+                   start + length >= end)
+            start += length
+
+
+@torch.no_grad()
+def _scan_piece(models, task):
+    """Worker side of :func:`scan_fasta`: one piece scanned by a share of the models. Returns, per model,
+    ``(lead, inner, trail_start, trail, runs)``: the forward/reverse values of the above-threshold run touching the
+    piece start (``lead``, the whole piece if it never drops below threshold), the sites strictly inside, the
+    start and values of the run touching the piece end (``trail``), and the rounded bedGraph runs (or None)."""
+    from ..io.tracks import value_runs
+
+    sid, start, ctx, left, length, share, chunk, min_length, digits = task
+    x = one_hot([ctx])[0]
+    is_base = x[:, left:left + length].sum(0) > 0
+    inputs, out, cache = {}, [], {}
+    for i in share:
+        m = models[i]
+        margin = m.receptive_field // 2 + 1
+        if margin not in inputs:
+            inputs[margin] = _chunk_input(x, chunk, margin, left=left, length=length)
+        f, r = _chunk_track(m, inputs[margin], chunk, margin, length, cache)
+        f, r = f * is_base, r * is_base
+        below = np.flatnonzero(np.maximum(f, r) < m.threshold)
+        i0 = int(below[0]) if len(below) else length
+        i1 = int(below[-1]) + 1 if len(below) else length
+        inner = call_sites(sid, m.name, f[i0:i1], r[i0:i1], m.threshold, min_length=min_length, offset=start + i0)
+        runs = None
+        if digits is not None:
+            a, b, v = value_runs(np.round(np.maximum(f, r), digits))
+            runs = (a + start, b + start, v)
+        out.append(((f[:i0].copy(), r[:i0].copy()), inner, start + i1, (f[i1:].copy(), r[i1:].copy()), runs))
+    return out
+
+
+def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
+               min_length: int = 3, chunk: int = 6000, piece: int | None = None, executor=None,
+               digits: int = 3, verbose: bool = False) -> dict:
+    """Stream a FASTA file (any size: a genome) through fully convolutional models and write sites and tracks.
+
+    Records are read lazily (:func:`tfscope.io.fasta.iter_fasta`: plain, gzip, bgzip/faidx) and cut into pieces
+    of ``piece`` bp, each with the chunk-mode margins of :func:`scan_tracks` on both sides, so every nucleotide is
+    computed exactly as in a whole-record scan and the BED (and bedGraph) equals that of :func:`scan` of the same
+    records, byte for byte; sites that cross piece boundaries are merged exactly (their values carried to the next
+    piece). Work goes to the executor by (record, piece, TF share); memory is bounded by the pieces in flight, not
+    by record length.
+
+    Parameters
+    ----------
+    models : list of ScanModel, all with a ``receptive_field`` (chunk mode)
+    fasta : path of the DNA FASTA
+    bed : output BED6 (+ peak P) of the calls, sorted by record (file order), start, TF; written atomically
+    bedgraph : directory for one bedGraph per TF (``<TF>.bedGraph``), optional
+    bigwig : directory for one bigWig per TF (``<TF>.bw``), optional
+    bigbed : path of a bigBed 6+2 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
+    min_length : shortest site (bp)
+    chunk : chunk length (bp) of chunk mode
+    piece : bp per piece (a multiple of ``chunk``; default :data:`PIECE_CHUNKS` chunks)
+    executor : :class:`tfscope.executor.LocalExecutor` (default, one process) or ``RayExecutor``
+    digits : decimals of the bedGraph/bigWig values
+    verbose : progress bar (bp)
+
+    Returns
+    -------
+    dict with ``records``, ``bp``, ``sites``, ``chrom_sizes`` (``{id: length}``) and the written ``paths``.
+
+    Raises
+    ------
+    ValueError
+        If a model has no receptive field (window-mode models scan in memory with :func:`scan`) or ``piece`` is
+        not a positive multiple of ``chunk``.
+    InputError
+        Bad FASTA input (nothing is written then).
+    """
+    import collections
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tqdm.auto import tqdm
+
+    from ..executor import LocalExecutor
+    from ..io.atomic import atomic_write
+    from ..io.bed import bed_line
+    from ..io.fasta import iter_fasta
+    from ..io.tracks import BedGraphWriter
+
+    if any(m.receptive_field is None for m in models):
+        raise ValueError("streaming needs fully convolutional models with a receptive_field; scan window-mode "
+                         "models in memory with tfscope.snr.scan.scan")
+    piece = piece or PIECE_CHUNKS * chunk
+    if piece <= 0 or piece % chunk:
+        raise ValueError(f"piece ({piece}) must be a positive multiple of chunk ({chunk})")
+    executor = executor or LocalExecutor(1)
+    margin = max(m.receptive_field // 2 + 1 for m in models)
+    shares = _shares(models, executor.workers)
+    tmp = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if bigwig and not bedgraph else None
+    track_dir = Path(bedgraph) if bedgraph else tmp
+    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits)
+              for m in models] if track_dir else []
+    sizes: dict[str, int] = {}
+    metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
+
+    def tasks():
+        for sid, start, ctx, left, length, last in _stream_pieces(iter_fasta(fasta, block=piece), piece, margin,
+                                                                  sizes):
+            for j, sh in enumerate(shares):
+                metas.append((sid, start, length, last, j))
+                yield sid, start, ctx, left, length, sh, chunk, min_length, digits if graphs else None
+
+    n_sites, ok = 0, False
+    try:
+        with atomic_write(bed) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
+                                            unit_scale=True) as bar:
+            carry: list = [None] * len(models)  # per model: (start, fwd, rev) of a run open at the last piece end
+            pending: list[BedRecord] = []  # sites not yet written (a site crossing into later pieces may precede)
+            outs = [None] * len(shares)
+            for res in executor.imap(_scan_piece, tasks(), state=models, in_process=_on_gpu(models)):
+                sid, start, length, last, j = metas.popleft()
+                outs[j] = res
+                if j < len(shares) - 1:
+                    continue
+                for sh, out in zip(shares, outs):
+                    for i, (lead, inner, trail_start, trail, runs) in zip(sh, out):
+                        m = models[i]
+                        if runs is not None:
+                            graphs[i].add(sid, *runs)
+                        whole = len(lead[0]) == length  # the piece never drops below the threshold
+                        c = carry[i]
+                        cs, cf, cr = (c[0], np.concatenate([c[1], lead[0]]), np.concatenate([c[2], lead[1]])) \
+                            if c is not None else (start, *lead)
+                        carry[i] = None
+                        if whole and not last:
+                            carry[i] = (cs, cf, cr)
+                            continue
+                        pending += call_sites(sid, m.name, cf, cr, m.threshold, min_length=min_length, offset=cs)
+                        pending += inner
+                        if len(trail[0]) and not whole:
+                            if last:
+                                pending += call_sites(sid, m.name, *trail, m.threshold, min_length=min_length,
+                                                      offset=trail_start)
+                            else:
+                                carry[i] = (trail_start, *trail)
+                open_from = min([c[0] for c in carry if c is not None], default=start + length)
+                ready = [r for r in pending if last or r.start < open_from]
+                if ready:
+                    pending = [r for r in pending if not (last or r.start < open_from)]
+                    ready.sort(key=lambda r: (r.start, r.name))
+                    fh.writelines(bed_line(r) for r in ready)
+                    n_sites += len(ready)
+                bar.update(length)
+        ok = True
+    finally:
+        for g in graphs:
+            g.close(ok)
+        if not ok and tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    paths = {"bed": Path(bed)}
+    if bedgraph:
+        paths["bedgraph"] = [g.path for g in graphs]
+    try:
+        paths.update(write_browser_tracks(sizes, bedgraphs=[g.path for g in graphs], names=[m.name for m in models],
+                                          bigwig=bigwig, bed=bed, bigbed=bigbed))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
+            "paths": paths}
+
+
+def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
+                         bigbed=None) -> dict:
+    """Genome-browser files from scan output: ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls
+    in ``bed`` (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
+
+    Parameters
+    ----------
+    chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
+
+    Returns
+    -------
+    dict with the written ``bigwig`` paths (list) and ``bigbed`` path.
+    """
+    from pathlib import Path
+
+    from ..io.tracks import bed_to_bigbed, bedgraph_to_bigwig
+
+    out = {}
+    if bigwig:
+        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes)
+                         for g, n in zip(bedgraphs, names)]
+    if bigbed:
+        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes)
+    return out

@@ -1,0 +1,275 @@
+"""Nucleotide-resolution TFBS prediction (the BertSNR task): train, evaluate, predict.
+
+Every model maps one-hot windows ``(N, 4, L)`` to per-nucleotide logits ``(N, L)``. The sequence-level score of
+a window is its highest nucleotide probability. Models: ``dilated`` (tfscope's dilated residual CNN),
+``deepsnr`` (Salekin et al. 2018), ``daednet`` (Zhang et al. 2021) and ``pwm`` (JASPAR PWM matching).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from .data import SnrData, load_snr, pair_groups, train_valid_test
+from ..errors import InputError
+from ..metrics import best_f1_threshold, snr_metrics
+from ..models import build_model
+from .bertsnr import MultiTaskView, bertsnr_loss
+from ..train import fit, predict, resolve_device
+
+TASK = "snr"
+NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
+BERT_MODELS = ("bertsnr", "bertsnr-single", "bertsnr-scratch")
+DEFAULTS = {  # per-model training settings (merged with user overrides)
+    "dilated": {"epochs": 6, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000,
+                "hparams": {"channels": 32}},
+    "deepsnr": {"epochs": 20, "lr": 2e-3, "batch_size": 128, "patience": 15, "min_samples": 300_000,
+                "hparams": {"motif_length": 20}},
+    "daednet": {"epochs": 8, "lr": 2e-3, "batch_size": 128, "patience": 2, "min_samples": 30_000, "hparams": {}},
+    # BertSNR: pretrained backbone + multi-task heads; -single: token head only; -scratch: no pretraining
+    # (one recipe for all three variants, so that only the initialisation differs; lr 3e-4 and patience 4 are the
+    # recipe the shipped h256 backbone was fine-tuned with on GPU, see docs/bertsnr.md)
+    "bertsnr": {"epochs": 4, "lr": 3e-4, "batch_size": 64, "patience": 4, "min_samples": 30_000, "hparams": {},
+                "lam": 0.5},
+    "bertsnr-single": {"epochs": 4, "lr": 3e-4, "batch_size": 64, "patience": 4, "min_samples": 30_000,
+                       "hparams": {}, "lam": 0.0},
+    "bertsnr-scratch": {"epochs": 4, "lr": 3e-4, "batch_size": 64, "patience": 4, "min_samples": 30_000,
+                        "hparams": {"k": 3}, "lam": 0.5},
+}
+
+
+def nucleotide_loss(logits: torch.Tensor, y_nt: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy over all nucleotides (logits and labels ``(N, L)``)."""
+    return F.binary_cross_entropy_with_logits(logits, y_nt)
+
+
+def predict_windows(model, x: np.ndarray, *, batch_size: int = 512,
+                    device: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-nucleotide probabilities ``(N, L)`` and sequence-level scores ``(N,)`` (max over positions); ``device``
+    as in :func:`tfscope.train.predict` (default: where the model is)."""
+    p = predict(model, x, batch_size=batch_size, device=device)
+    return p, p.max(axis=1) if len(p) else np.zeros(0, np.float32)
+
+
+def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
+    """PWM baseline: the TF's JASPAR matrix; relative-score threshold chosen for best nucleotide F1 on ``train``.
+
+    Returns ``(model, hparams, meta)``. Raises :class:`InputError` for TFs without a JASPAR motif.
+    """
+    from ..io.jaspar import DEFAULT_RELEASE, jaspar_motif, motif_pfm, pfm_to_log_odds
+    from ..models.pwm import PWMScanner
+
+    release = release or DEFAULT_RELEASE
+    motif = jaspar_motif(tf, release=release)
+    lo = pfm_to_log_odds(motif_pfm(motif))
+    model = PWMScanner(width=lo.shape[1]).set_pwm(lo)
+    n = min(len(train), 4000)
+    rel = model.relative_scores(torch.from_numpy(train.x[:n])).numpy()
+    thr = best_f1_threshold(train.y_nt[:n], rel)
+    model.set_threshold(thr)
+    hparams = {"width": int(lo.shape[1]), "threshold": float(thr), "scale": model.scale}
+    return model, hparams, {"jaspar_id": motif.matrix_id, "jaspar_release": release, "jaspar_name": motif.name}
+
+
+def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None, seed: int = 0,
+              epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
+              patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
+              min_samples: int | None = None, backbone=None, lam: float | None = None,
+              background=None, device: str = "auto", amp: str | None = None, verbose: bool = True) -> dict:
+    """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
+
+    Parameters
+    ----------
+    table : path
+        TFBS window table (see :mod:`tfscope.io.tables`); ``split == train`` rows train (10% carved out for
+        validation/early stopping), ``split == test`` rows evaluate.
+    model : {"dilated", "deepsnr", "daednet", "pwm", "bertsnr", "bertsnr-single", "bertsnr-scratch"}
+    out : path, optional
+        Checkpoint directory to write (safetensors + config.json).
+    tf : str, optional
+        TF name (default: the table's file name stem); needed by ``pwm`` to find the JASPAR matrix.
+    min_samples : int, optional
+        Small tables get more epochs so that at least this many windows are seen (``epochs`` is a floor; default
+        per model in :data:`DEFAULTS`); early stopping still applies.
+    backbone : path, optional
+        DNABERT-style pretrained encoder directory for ``bertsnr``/``bertsnr-single`` (default: the backbone
+        shipped in ``resources/backbone``).
+    lam : float, optional
+        BertSNR multi-task weight lambda of the sequence loss (default 0.5; single-task uses the token loss).
+    background : tfscope.snr.genomic.GenomicBackground, optional
+        Train against real genome too (the ``--negatives genomic`` recipe of the zoo): the table's train rows
+        whose site lies on a held-out chromosome (chr7, chr8) are dropped, the TF's genomic training windows
+        (its sites + sampled genomic negatives, :meth:`~tfscope.snr.genomic.GenomicBackground.train_valid`) are
+        added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
+        level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
+    device : str
+        ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]`` for training and prediction; the saved
+        checkpoint is device-free. ``amp``: ``bf16``/``fp16`` autocast on CUDA.
+
+    Returns
+    -------
+    dict
+        ``{"tf", "model", "metrics": {...}, "train_seconds", "threshold", "checkpoint", "history"}``;
+        metrics are those of :func:`tfscope.metrics.snr_metrics` on the test rows (empty if there are none).
+
+    Raises
+    ------
+    InputError
+        Bad table, unknown model, no train rows, unknown TF for ``pwm``.
+    """
+    tf = tf or Path(table).name.split(".")[0]
+    if model not in (*NEURAL_MODELS, "pwm"):
+        raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
+    data = load_snr(table)
+    tr, va, te = train_valid_test(data, seed=seed)
+    if background is not None:
+        from .genomic import HOLDOUT_CHROMS, site_intervals
+
+        g_tr, g_va = background.train_valid(site_intervals(table), seed=seed)
+        held = np.isin(tr.chrom[pair_groups(tr.y_seq)], HOLDOUT_CHROMS)  # a shuffle goes with its positive
+        tr = SnrData.concat([tr.subset(~held), g_tr])
+        va = SnrData.concat([va.subset(~np.isin(va.chrom[pair_groups(va.y_seq)], HOLDOUT_CHROMS)), g_va])
+    t0 = time.time()
+    history = {}
+    if model == "pwm":
+        net, hp, meta = fit_pwm(tf, tr)
+        model_name = "pwm"
+    else:
+        cfg = {**DEFAULTS[model]}
+        for k, v in (("epochs", epochs), ("lr", lr), ("batch_size", batch_size), ("patience", patience)):
+            if v is not None:
+                cfg[k] = v
+        hp = {**cfg["hparams"], **(hparams or {})}
+        ms = cfg["min_samples"] if min_samples is None else min_samples
+        cfg["epochs"] = max(cfg["epochs"], -(-ms // max(len(tr), 1)))
+        torch.manual_seed(seed)
+        meta = {}
+        common = dict(epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"], patience=cfg["patience"],
+                      seed=seed, verbose=verbose, desc=f"{tf}/{model}", max_seconds=max_seconds, device=device,
+                      amp=amp)
+        if model in BERT_MODELS:
+            net, meta = _build_bertsnr(model, hp, backbone)
+            lam_ = cfg["lam"] if lam is None else lam
+            res = fit(MultiTaskView(net), (tr.x, tr.y_nt, tr.y_seq), (va.x, va.y_nt, va.y_seq),
+                      loss_fn=lambda out, y, ys: bertsnr_loss(out, y, ys, k=net.k, lam=lam_), **common)
+            hp = net.hparams()
+            meta["lambda"] = lam_
+            model_name = "bertsnr"
+        else:
+            net = build_model(model, **hp)
+            res = fit(net, (tr.x, tr.y_nt), (va.x, va.y_nt), loss_fn=nucleotide_loss, **common)
+            model_name = model
+        history = res.as_dict()
+    train_seconds = time.time() - t0
+    dev = resolve_device(device)
+    # per-TF threshold on validation windows (used by scanning); metrics below use the paper's 0.5
+    calibration = None
+    if background is not None:
+        calibration = calibrate_threshold(net, g_va, tf=tf)
+        threshold = calibration["threshold"]
+    else:
+        pv, _ = predict_windows(net, va.x, device=dev)
+        threshold = best_f1_threshold(va.y_nt, pv) if model != "pwm" else 0.5
+    metrics = {}
+    if len(te):
+        p_nt, p_seq = predict_windows(net, te.x, device=dev)
+        metrics = snr_metrics(te.y_nt, p_nt, te.y_seq, p_seq)
+    meta.update({"tf": tf, "window": int(data.x.shape[-1]), "labels": [tf], "threshold": threshold,
+                 "train_rows": int(len(tr)), "valid_rows": int(len(va)), "test_rows": int(len(te)),
+                 "table": Path(table).name, "seed": seed, "test_metrics": metrics,
+                 "train_seconds": round(train_seconds, 2), "history": history,
+                 "negatives": "genomic+shuffled" if background is not None else "shuffled"})
+    if calibration is not None:
+        meta["calibration"] = calibration
+    ckpt = None
+    net.to("cpu")  # checkpoints and the returned model are device-free
+    if out is not None:
+        meta["variant"] = model
+        ckpt = str(save_checkpoint(out, net, model_name=model_name, task=TASK, hparams=hp, meta=meta))
+    return {"tf": tf, "model": model, "metrics": metrics, "train_seconds": train_seconds, "threshold": threshold,
+            "checkpoint": ckpt, "history": history, "net": net}
+
+
+def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
+    """Call threshold of a scanning model chosen on real genome windows (window level, best F1).
+
+    ``valid`` holds genome windows in genomic order (the chr7 windows of tfbs-multilabel); they are scanned as
+    one sequence with :func:`tfscope.snr.scan.window_max_scores`, exactly as the genomic benchmark scans chr8, and a
+    window counts as called when any nucleotide reaches the threshold. The threshold maximising window-level F1 is
+    returned with the precision and recall it gives there, which is what a call means: "of the validation windows
+    with a call, ``precision`` held a ChIP-seq-supported JASPAR site of the TF".
+
+    Returns
+    -------
+    dict
+        ``threshold``, ``precision``, ``recall``, ``window_auroc``, ``window_auprc``, ``n_windows``,
+        ``n_positive``, ``set`` (description of the validation windows).
+    """
+    from ..metrics import binary_metrics
+    from .scan import ScanModel, window_max_scores
+    from ..sequence import decode
+
+    score = window_max_scores([ScanModel(tf, net)], decode(valid.x))[0]
+    thr = best_f1_threshold(valid.y_seq, score)
+    m = binary_metrics(valid.y_seq, score, threshold=thr)
+    chroms = ",".join(sorted(set(valid.chrom.tolist()))) if valid.chrom is not None else "?"
+    return {"threshold": float(thr), "precision": m["precision"], "recall": m["recall"],
+            "window_auroc": m["auroc"], "window_auprc": m["auprc"], "n_windows": m["n"], "n_positive": m["n_pos"],
+            "set": f"tfbs-multilabel genome windows on {chroms}, scanned in genomic order; best window-level F1"}
+
+
+def _build_bertsnr(variant: str, hp: dict, backbone):
+    """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
+    from .bertsnr import BertSNR
+
+    if variant == "bertsnr-scratch":
+        return BertSNR(**{"k": 3, **hp}), {"backbone": None}
+    from ..resources import resource
+
+    path = Path(backbone) if backbone else resource("backbone")
+    if not (path / "config.json").exists():
+        raise InputError("no pretrained DNA BERT backbone found (run `tfscope pretrain` or pass --backbone DIR "
+                         "with a DNABERT-style model); `--model bertsnr-scratch` trains without one", str(path))
+    net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"))
+    meta = {"backbone": "shipped:" + str(path.name) if path == resource("backbone") else str(path)}
+    rec = path / "pretraining.json"
+    if rec.exists():  # name the backbone in the checkpoint: its size, pretraining result and source
+        import json
+
+        r = json.loads(rec.read_text())
+        meta["backbone_record"] = {k: r.get(k) for k in ("k", "bert", "parameters", "heldout_mlm_accuracy",
+                                                           "windows_seen", "sha256_fp32_original")}
+    return net, meta
+
+
+def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto", tf: str | None = None) -> dict:
+    """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row), predicted
+    on ``device`` (``auto``: CUDA when available).
+
+    A multi-TF checkpoint (:mod:`tfscope.snr.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
+    (default: the table's file name stem, e.g. ``KLF4`` for ``KLF4.tsv.gz``).
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is not an ``snr`` model.
+    InputError
+        Bad table, no rows in ``split``, or a TF that a multi-TF checkpoint lacks.
+    """
+    from .scan import load_scan_models
+
+    net, cfg = load_checkpoint(checkpoint, task=TASK)
+    if "tfs" in cfg.get("meta", {}):
+        net = load_scan_models([checkpoint], tfs=[tf or Path(table).name.split(".")[0]])[0].single_output()
+    data = load_snr(table, window=None)
+    if split != "all":
+        data = data.subset(data.split == split)
+    if not len(data):
+        raise InputError(f"table has no rows with split == {split!r}", str(table))
+    p_nt, p_seq = predict_windows(net, data.x, device=resolve_device(device))
+    return snr_metrics(data.y_nt, p_nt, data.y_seq, p_seq)

@@ -1,0 +1,94 @@
+"""Alignment-free k-mer profile of a motif and the k-mer logistic regression of the family task.
+
+A motif's k-mer profile scores every DNA k-mer (``4**k`` of them, lexicographic A < C < G < T order, e.g. k = 2:
+AA, AC, ..., TT) by the best natural-log probability the position probability matrix gives it over all placements:
+every start offset, overhanging either end by up to ``k - 1`` columns (overhanging positions are scored with a
+uniform background column, log 0.25), on both strands. Two motifs of the same TF class share high-scoring k-mers
+even where no single ungapped alignment lines them up (e.g. C2H2 zinc-finger motifs that share some fingers), which
+is what the nearest-neighbour scores miss. It is the motif analogue of the k-mer spectrum used for sequences
+(Leslie et al. 2002, spectrum kernel), with a PWM's k-mer log-odds as in "affinity" k-mer tables.
+
+``KmerLogistic`` is a multinomial logistic regression (sklearn) on the standardised profile. Own code only for the
+profile (a data contract of this task; no library computes it); fitting is sklearn's, and the fitted model is held
+in a :class:`tfscope.tfclass.model.StandardLinear` so it saves in the one checkpoint format.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_K = 8  # 4**8 = 65,536 features per motif is the most that is useful here
+
+
+def kmer_profile(pfms: list[np.ndarray], k: int = 6, *, pseudocount: float = 0.01) -> np.ndarray:
+    """k-mer profile ``(N, 4**k)`` float32 of probability matrices ``(4, L_i)``.
+
+    Entry ``[i, j]`` is ``max`` over placements and both strands of ``sum_t log((P[b_t, pos_t] + pc) / (1 + 4 pc))``
+    for k-mer ``j`` (``log 0.25`` for positions outside the motif), ``pc`` = ``pseudocount``. Reverse-complement
+    invariant: a motif and its reverse complement have the same profile.
+
+    Raises ValueError for ``k`` outside ``1..MAX_K``, a negative pseudocount, or a matrix that is not ``(4, L)``
+    with ``L >= 1``.
+    """
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be in 1..{MAX_K}, got {k}")
+    if pseudocount < 0:
+        raise ValueError(f"pseudocount must be >= 0, got {pseudocount}")
+    out = np.empty((len(pfms), 4 ** k), dtype=np.float32)
+    bg = np.log(0.25)
+    for i, p in enumerate(pfms):
+        p = np.asarray(p, dtype=np.float64)
+        if p.ndim != 2 or p.shape[0] != 4 or p.shape[1] < 1:
+            raise ValueError(f"motif {i}: expected a (4, L) probability matrix, got shape {p.shape}")
+        lp = np.log((p + pseudocount) / (1.0 + 4.0 * pseudocount))
+        best = None
+        for q in (lp, lp[::-1, ::-1]):  # forward, reverse complement
+            q = np.pad(q, ((0, 0), (k - 1, k - 1)), constant_values=bg)
+            n = q.shape[1] - k + 1  # start offsets
+            s = q[:, :n]  # (4, n): scores of the 1-mer prefixes at every start
+            for t in range(1, k):  # extend the prefix by one base: (4**t, n) -> (4**(t+1), n), lexicographic order
+                s = (s[:, None, :] + q[None, :, t:t + n]).reshape(-1, n)
+            m = s.max(1)
+            best = m if best is None else np.maximum(best, m)
+        out[i] = best
+    return out
+
+
+class KmerLogistic:
+    """Multinomial logistic regression on the standardised :func:`kmer_profile` of motifs.
+
+    Parameters
+    ----------
+    n_classes : int
+    k : int
+        k-mer length (default 6: 4,096 features).
+    C : float
+        Inverse L2 regularisation strength (sklearn ``LogisticRegression``).
+    pseudocount : float
+
+    ``fit(pfms, labels)`` then ``predict_proba(pfms)`` -> ``(N, n_classes)``; ``head`` is the fitted
+    :class:`~tfscope.tfclass.model.StandardLinear`. Use ``fit_profile``/``predict_proba_profile`` with a precomputed
+    profile (cross-validation computes it once).
+    """
+
+    def __init__(self, n_classes: int, *, k: int = 6, C: float = 0.1, pseudocount: float = 0.01):
+        self.n_classes, self.k, self.C, self.pseudocount = n_classes, k, C, pseudocount
+
+    def profile(self, pfms) -> np.ndarray:
+        return kmer_profile(pfms, self.k, pseudocount=self.pseudocount)
+
+    def fit(self, pfms, labels) -> "KmerLogistic":
+        return self.fit_profile(self.profile(pfms), labels)
+
+    def fit_profile(self, X: np.ndarray, labels, sample_weight=None) -> "KmerLogistic":
+        from .model import StandardLinear
+
+        self.head = StandardLinear.fit_logistic(X, np.asarray(labels), self.n_classes, C=self.C,
+                                                sample_weight=sample_weight)
+        return self
+
+    def predict_proba(self, pfms) -> np.ndarray:
+        return self.predict_proba_profile(self.profile(pfms))
+
+    def predict_proba_profile(self, X: np.ndarray) -> np.ndarray:
+        return self.head.predict_proba(X)

@@ -1,0 +1,113 @@
+"""Classifying motifs against JASPAR 2024 with the shipped family model (``tfscope family predict``,
+``tfscope family evaluate --mode reference``).
+
+The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.tfclass.model.KnnKmerHeads`, the one
+checkpoint format) holds the default model, ``knn-kmer-dedup`` (:data:`tfscope.tfclass.stack.DEFAULT_MODEL`): the
+knn-stack and kmer-lr heads fitted on all 2,112 JASPAR 2024 motifs, the pooling weight, temperature and abstain
+threshold chosen by grouped inner CV. Its ``meta`` names the recipe (``variant``) and lists the JASPAR matrix IDs it
+was fitted on: the stack's features are similarities to exactly those motifs, so a checkpoint fitted on another
+reference set is refused. Built by :func:`fit_reference_model` (``tfscope family train``; ``--model knn-kmer`` for
+the previous default).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CheckpointError
+from .kmer_profile import kmer_profile
+from .knn import METRICS, all_similarities, knn_ensemble_proba
+from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, pool_log_proba, uses_groups
+
+MODEL_NAME = "family_knn_kmer"
+
+
+def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
+                        ) -> KnnKmer:
+    """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-dedup``, the default,
+    or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`) and save it to the
+    checkpoint directory ``out`` (atomic). Returns the fitted model. Raises ValueError for an unknown variant."""
+    import time
+
+    from ..checkpoint import save_checkpoint
+    from .splits import paralog_group
+
+    model = make_model(variant, len(ds.classes), seed=seed, k=k)
+    t = time.time()
+    raw, _ = all_similarities(ds.pfms, ds.pfms, exclude_self=True)
+    progress(f"all-vs-all similarities of {len(ds)} motifs: {time.time() - t:.0f} s")
+    L = np.array([p.shape[1] for p in ds.pfms])
+    sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
+    groups = [paralog_group(n) for n in ds.names] if uses_groups(variant) else None
+    model.fit(sims, kmer_profile(ds.pfms, k), ds.labels, groups)
+    progress(f"fitted {variant}: stack C {model.stack.C_}, pooling weight {model.weight_}, temperature "
+             f"{model.temperature_:.3f}, abstain below {model.min_confidence_}")
+    mod = model.to_module()
+    save_checkpoint(out, mod, model_name=MODEL_NAME, task="family", hparams=mod.hparams,
+                    meta={"variant": variant, "classes": ds.classes, "release": ds.release,
+                          "matrix_ids": list(ds.ids), "stack_C": model.stack.C_, "pool_weight": model.weight_,
+                          "inner_nll": model.inner_nll, "kmer_C": model.kmer_C, **model.meta()})
+    return model
+
+
+def load_reference_model(ds, path=None) -> KnnKmer:
+    """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-dedup``) for the reference set
+    ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one).
+
+    Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
+    other reference motifs than ``ds``.
+    """
+    from ..checkpoint import load_checkpoint
+
+    from ..resources import resource
+
+    path = resource("tfclass_model") if path is None else Path(path)
+    net, cfg = load_checkpoint(path, task="family")
+    if cfg.get("model") != MODEL_NAME:
+        raise CheckpointError(f"{path}: a {cfg.get('model')!r} checkpoint, expected {MODEL_NAME!r}")
+    meta = cfg.get("meta", {})
+    if meta.get("classes") != list(ds.classes):
+        raise CheckpointError(f"{path}: checkpoint classes differ from the {ds.release} dataset's")
+    if meta.get("matrix_ids") != list(ds.ids):
+        raise CheckpointError(f"{path}: fitted on other reference motifs than the {len(ds)} {ds.release} motifs")
+    groups = None
+    if meta.get("dedup"):
+        from .splits import paralog_group
+
+        groups = [paralog_group(n) for n in ds.names]
+    try:
+        model = KnnKmer.from_module(net, ds.labels, top=int(meta.get("top", 2)), train_groups=groups,
+                                    dedup=bool(meta.get("dedup", False)),
+                                    temperature=float(meta.get("temperature", 1.0)),
+                                    min_confidence=meta.get("min_confidence"))
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    model.variant = meta.get("variant", "knn-kmer")
+    return model
+
+
+def classify(pfms, ds=None, *, model_path=None) -> dict:
+    """Class probabilities of motifs ``(4, L_i)`` against the JASPAR 2024 reference set.
+
+    Returns ``{"dataset": ds, "sims": raw similarity matrices (METRICS order), "tomtom_p": (n, n_reference),
+    "proba": {model: (n, n_classes)}, "model": the checkpoint's recipe name, "min_confidence": its abstain
+    threshold (None if it has none)}`` for the models ``knn-ensemble-k1`` (thesis vote), ``knn-stack``, ``kmer-lr``
+    and the checkpoint's model (``knn-kmer-dedup`` for the shipped one; its knn-stack and kmer-lr heads give the two
+    before; ``model_path`` default: shipped).
+    """
+    from .data import build_dataset
+
+    ds = build_dataset() if ds is None else ds
+    model = load_reference_model(ds, model_path)
+    raw, pv = all_similarities(pfms, ds.pfms)
+    L = np.array([p.shape[1] for p in pfms])
+    sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
+    lp_stack = model.stack.head.log_proba(model.stack.features(sims))
+    lp_kmer = model.kmer.head.log_proba(kmer_profile(pfms, model.k))
+    proba = {"knn-ensemble-k1": knn_ensemble_proba(raw, ds.labels, len(ds.classes), 1),
+             "knn-stack": np.exp(lp_stack), "kmer-lr": np.exp(lp_kmer),
+             model.variant: np.exp(pool_log_proba(lp_stack, lp_kmer, model.weight_, model.temperature_))}
+    return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba, "model": model.variant,
+            "min_confidence": model.min_confidence_}

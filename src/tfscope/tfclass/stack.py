@@ -1,0 +1,405 @@
+"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and our best model,
+``knn-kmer`` (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression).
+
+For each query and each column metric (Pearson, Euclidean = Tomtom ``-log10 p``, Sandelin-Wasserman) the features
+are the similarities of the ``top`` most similar training motifs *of each class*, minus the query's best similarity
+over all classes (so 0 = "as close as the nearest neighbour"; negative = farther). With 3 metrics, 20 classes and
+``top = 2`` that is 120 features. Pearson and Sandelin-Wasserman alignment scores are sums over the query's columns,
+so they are divided by the query length first; Tomtom ``-log10 p`` is clipped at 30.
+
+Training features come from the training motifs themselves with the self-similarity excluded (leave-one-out), so no
+test label is used and no inner CV is needed for the features. The regularisation strength ``C`` is chosen by an inner
+stratified CV on the training motifs only (sklearn ``LogisticRegressionCV``). The idea is the classic stacking of
+nearest-neighbour scores (Wolpert 1992); the KNN majority vote of Wilk (2025) is the special case of counting the
+zero entries.
+
+Own code rather than a library only for the feature construction (a data contract of this task); the classifier is
+sklearn's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .knn import METRICS
+
+EUCLIDEAN_CLIP = 30.0  # -log10 p above this carries no extra information (and memelite saturates near 1e-300)
+
+
+def normalise_similarity(sim: np.ndarray, metric: str, query_lengths) -> np.ndarray:
+    """Put a similarity matrix ``(n_queries, n_targets)`` on a per-column scale: Pearson and Sandelin-Wasserman
+    alignment sums divided by the query length (columns), Tomtom ``-log10 p`` clipped at :data:`EUCLIDEAN_CLIP`.
+    ``-inf`` entries (excluded self-pairs) stay ``-inf``."""
+    s = np.asarray(sim, dtype=np.float64)
+    if metric == "euclidean":
+        return np.minimum(s, EUCLIDEAN_CLIP)
+    if metric in ("pearson", "sandelin"):
+        return s / np.asarray(query_lengths, dtype=np.float64)[:, None]
+    raise ValueError(f"unknown column metric {metric!r}; choose from {METRICS}")
+
+
+def _top_distinct_groups(sc: np.ndarray, groups: np.ndarray, top: int, depth: int = 12) -> np.ndarray:
+    """Per row of ``sc`` ``(n, m)``: the ``top`` largest entries that come from distinct ``groups`` ``(m,)`` (one
+    neighbour per paralog group), searched among the row's ``depth`` largest; ``-inf`` where there are fewer."""
+    d = min(depth, sc.shape[1])
+    idx = np.argsort(-sc, axis=1, kind="stable")[:, :d]
+    out = np.full((len(sc), top), -np.inf)
+    for i in range(len(sc)):
+        seen, r = set(), 0
+        for j in idx[i]:
+            if r == top or not np.isfinite(sc[i, j]):
+                break
+            if groups[j] not in seen:
+                seen.add(groups[j])
+                out[i, r] = sc[i, j]
+                r += 1
+    return out
+
+
+def class_neighbour_features(sims: list[np.ndarray], train_labels: np.ndarray, n_classes: int, *, top: int = 2,
+                             train_groups=None) -> np.ndarray:
+    """Features ``(n_queries, len(sims) * n_classes * top)`` from normalised similarity matrices (one per metric,
+    each ``(n_queries, n_train)``; ``-inf`` = excluded).
+
+    For metric m, class c and rank r < ``top``: the r-th largest similarity of the query to training motifs of class
+    c, minus the query's largest similarity under metric m. Missing neighbours (a class with fewer than ``top``
+    training motifs, or all excluded) get the query's smallest finite similarity minus its best. With
+    ``train_groups`` (one paralog group per training motif, :func:`tfscope.tfclass.splits.paralog_group`) the ranks
+    count one neighbour per group: the second neighbour of a class is the best motif of *another* TF group, so
+    that near-copies of one TF (versions, orthologs) do not fill every rank.
+
+    Raises ValueError if a matrix's column count differs from ``len(train_labels)``.
+    """
+    y = np.asarray(train_labels)
+    g = None if train_groups is None else np.asarray(train_groups)
+    out = []
+    for s in sims:
+        s = np.asarray(s, dtype=np.float64)
+        if s.shape[1] != len(y):
+            raise ValueError(f"similarity matrix has {s.shape[1]} targets, labels have {len(y)}")
+        finite = np.isfinite(s)
+        lo = np.where(finite, s, np.inf).min(1)
+        lo = np.where(np.isfinite(lo), lo, 0.0)
+        f = np.repeat(lo[:, None, None], n_classes * top, axis=1).reshape(len(s), n_classes, top)
+        for c in range(n_classes):
+            sc = s[:, y == c]
+            if sc.shape[1] == 0:
+                continue
+            k = min(top, sc.shape[1])
+            part = (-np.sort(-sc, axis=1)[:, :k] if g is None else
+                    _top_distinct_groups(sc, g[y == c], top)[:, :k])
+            part = np.where(np.isfinite(part), part, lo[:, None])
+            f[:, c, :k] = part
+        best = f[:, :, 0].max(1)
+        out.append((f - best[:, None, None]).reshape(len(s), -1))
+    return np.hstack(out)
+
+
+def inner_splits(y: np.ndarray, groups=None, folds: int = 3, seed: int = 0):
+    """Inner CV splits (list of (train, valid) index arrays) on training motifs: stratified K-fold, or with
+    ``groups`` stratified *group* K-fold (``sklearn.model_selection.StratifiedGroupKFold``: a paralog group never
+    on both sides). ``None`` when the smallest class has fewer than 2 motifs (no inner CV possible)."""
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    y = np.asarray(y)
+    n = np.bincount(y)
+    n_min = int(n[n > 0].min())
+    if n_min < 2:
+        return None
+    if groups is None:
+        cv = StratifiedKFold(min(folds, n_min), shuffle=True, random_state=seed)
+        return list(cv.split(np.zeros(len(y)), y))
+    groups = np.asarray(groups)
+    k = min(folds, len(set(groups.tolist())))
+    if k < 2:
+        return None
+    return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+
+
+def group_weights(groups) -> np.ndarray:
+    """Sample weights ``(N,)`` that give every group the same total weight (``1 / group size``, scaled to mean 1):
+    one vote per TF group when fitting, so that a TF with many motifs (versions, species, studies) does not
+    outweigh a TF with one."""
+    _, inv, cnt = np.unique(np.asarray(groups), return_inverse=True, return_counts=True)
+    w = 1.0 / cnt[inv]
+    return w * len(w) / w.sum()
+
+
+def exclude_groups(sims: list[np.ndarray], groups) -> list[np.ndarray]:
+    """Training-vs-training similarity matrices with every same-group pair (self included) set to ``-inf``:
+    leave-group-out neighbour features, so that a training motif sees its class only through *other* TF groups,
+    as a motif of a TF new to the reference set does."""
+    g = np.asarray(groups)
+    same = g[:, None] == g[None, :]
+    return [np.where(same, -np.inf, s) for s in sims]
+
+
+class StackedKNN:
+    """Logistic regression on :func:`class_neighbour_features` (standardised), ``C`` by inner CV.
+
+    Parameters
+    ----------
+    n_classes : int
+    top : int
+        Neighbours per class and metric.
+    Cs : sequence of float
+        Candidate inverse regularisation strengths for the inner CV (one value: no inner CV).
+    inner_folds : int
+        Stratified inner folds (on the training motifs only).
+    seed : int
+
+    Use: ``fit(sims_train_train, y_train)`` with each metric's training-vs-training similarity (self excluded, i.e.
+    ``-inf`` on the diagonal), then ``predict_proba(sims_query_train)`` -> ``(n_queries, n_classes)``. Similarities
+    must already be normalised (:func:`normalise_similarity`). The fitted model is ``head``
+    (:class:`~tfscope.tfclass.model.StandardLinear`) with the chosen ``C_``.
+    """
+
+    def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), inner_folds: int = 3, seed: int = 0,
+                 dedup: bool = False, class_weight=None):
+        self.n_classes, self.top, self.Cs, self.inner_folds, self.seed = n_classes, top, tuple(Cs), inner_folds, seed
+        self.dedup, self.class_weight = dedup, class_weight
+
+    def fit(self, sims_train: list[np.ndarray], y_train: np.ndarray, groups=None, sample_weight=None
+            ) -> "StackedKNN":
+        """Fit on training-vs-training similarities. With ``groups`` (paralog group per training motif) the inner
+        CV that picks ``C`` is grouped (:func:`inner_splits`), and with ``dedup`` the features count one neighbour
+        per group."""
+        from .model import StandardLinear
+
+        y = np.asarray(y_train)
+        self.train_labels = y
+        self.train_groups = None if groups is None else np.asarray(groups)
+        X = self.features(sims_train)
+        Cs = self.Cs
+        cv = inner_splits(y, self.train_groups, self.inner_folds, self.seed) if len(Cs) > 1 else None
+        if cv is None:
+            Cs = Cs[:1]
+        self.head = StandardLinear.fit_logistic_cv(X, y, self.n_classes, Cs=Cs, cv=cv, class_weight=self.class_weight,
+                                                   sample_weight=sample_weight)
+        self.C_ = self.head.C
+        return self
+
+    def features(self, sims_query: list[np.ndarray]) -> np.ndarray:
+        """:func:`class_neighbour_features` of queries against the training motifs."""
+        return class_neighbour_features(sims_query, self.train_labels, self.n_classes, top=self.top,
+                                        train_groups=self.train_groups if self.dedup else None)
+
+    def predict_proba(self, sims_query: list[np.ndarray]) -> np.ndarray:
+        return self.head.predict_proba(self.features(sims_query))
+
+
+POOL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+POOL_WEIGHTS_FULL = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+
+
+def pool_log_proba(log_p_stack: np.ndarray, log_p_kmer: np.ndarray, weight: float, temperature: float = 1.0
+                   ) -> np.ndarray:
+    """Log-linear opinion pool of two models' log probabilities ``(N, C)``: ``log_softmax(((1 - w) a + w b) / T)``
+    (``T`` = ``temperature``, 1 = no calibration)."""
+    z = ((1.0 - weight) * log_p_stack + weight * log_p_kmer) / temperature
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def fit_temperature(log_p: np.ndarray, y: np.ndarray) -> float:
+    """Temperature ``T`` in [0.05, 20] minimising the negative log-likelihood of ``log_softmax(log_p / T)`` for
+    labels ``y`` (temperature scaling, Guo et al. 2017), by ``scipy.optimize.minimize_scalar`` on ``log T``."""
+    from scipy.optimize import minimize_scalar
+
+    y = np.asarray(y)
+
+    def nll(lt):
+        z = log_p / np.exp(lt)
+        z = z - z.max(1, keepdims=True)
+        return float(-(z[np.arange(len(y)), y] - np.log(np.exp(z).sum(1))).mean())
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
+
+
+def confidence_threshold(confidence: np.ndarray, correct: np.ndarray, precision: float = 0.9) -> float:
+    """Smallest confidence ``t`` (one of the observed values) such that the predictions with confidence >= ``t``
+    are correct in at least ``precision`` of cases (1.0 if no threshold reaches it). From out-of-fold predictions:
+    ``confidence`` ``(N,)`` the top class probability, ``correct`` ``(N,)`` bool."""
+    order = np.argsort(-np.asarray(confidence), kind="stable")
+    c = np.asarray(confidence)[order]
+    ok = np.cumsum(np.asarray(correct)[order]) / np.arange(1, len(c) + 1)
+    good = np.flatnonzero(ok >= precision)
+    return float(c[good[-1]]) if len(good) else 1.0
+
+
+def adapt_priors(proba: np.ndarray, train_prior: np.ndarray, *, max_iter: int = 100, tol: float = 1e-6
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Adjust posteriors ``(N, C)`` to the class mix of a batch of queries by EM (Saerens, Latinne & Decaestecker
+    2002, *Neural Computation* 14:21-41): re-estimate the test priors as the mean posterior and re-weight each
+    posterior by new / training prior until the priors settle. Returns (adjusted posteriors, estimated priors)."""
+    p0 = np.clip(np.asarray(train_prior, dtype=np.float64), 1e-12, None)
+    pr = p0.copy()
+    post = np.asarray(proba, dtype=np.float64)
+    for _ in range(max_iter):
+        w = post * (pr / p0)[None, :]
+        w /= w.sum(1, keepdims=True)
+        new = w.mean(0)
+        done = np.abs(new - pr).max() < tol
+        pr = new
+        if done:
+            break
+    w = post * (pr / p0)[None, :]
+    return w / w.sum(1, keepdims=True), pr
+
+
+class KnnKmer:
+    """Log-linear pool of :class:`StackedKNN` (nearest-neighbour scores under three column metrics) and
+    :class:`~tfscope.tfclass.kmer_profile.KmerLogistic` (alignment-free k-mer profile): ``knn-kmer`` and, with
+    paralog groups, the shipped default ``knn-kmer-lgo``.
+
+    ``p(class) ∝ (p_stack^(1-w) · p_kmer^w)^(1/T)``. The pooling weight ``w`` is chosen from ``weights`` by the
+    smallest negative log-likelihood in an inner ``inner_folds``-fold CV on the training motifs only (the stack's
+    ``C`` is first chosen on all training motifs, then held fixed in the inner folds); then both models are refitted
+    on all training motifs. Pooling log probabilities rather than averaging probabilities lets a confident model
+    overrule an uncertain one (Genest & Zidek 1986, log-linear pooling).
+
+    ``knn-kmer`` (no groups): stratified inner CV, leave-one-out stack features, ``T`` = 1.
+
+    ``knn-kmer-lgo`` (``fit(..., groups=paralog groups)`` with ``leave_group_out=True``): the stack's training
+    features are *leave-group-out* (:func:`exclude_groups`: a training motif's neighbours exclude its own TF and
+    paralogs, as for a motif of a TF new to the reference set), ``dedup`` counts one neighbour per group, the inner
+    CVs (stack ``C``, ``w``) are grouped (:func:`inner_splits`), ``w`` ranges over ``POOL_WEIGHTS_FULL``, and the
+    temperature ``T`` (:func:`fit_temperature`) and the abstain threshold ``min_confidence_``
+    (:func:`confidence_threshold`, ``abstain_precision`` of the grouped out-of-fold predictions above it are right)
+    are fitted on the grouped inner out-of-fold predictions.
+
+    Use: ``fit(sims_train_train, kmer_train, y_train[, groups])`` (normalised similarities with ``-inf`` self-pairs,
+    k-mer profiles ``(N, 4**k)``), then ``predict_proba(sims_query_train, kmer_query)``. :meth:`to_module` /
+    :meth:`from_module` convert to and from :class:`~tfscope.tfclass.model.KnnKmerHeads` for checkpoints.
+    """
+
+    def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), k: int = 6, kmer_C: float = 0.1,
+                 weights=POOL_WEIGHTS, inner_folds: int = 3, seed: int = 0, leave_group_out: bool = False,
+                 dedup: bool = False, calibrate: bool = False, abstain_precision: float = 0.9,
+                 group_weight: bool = False, class_weight=None):
+        self.n_classes, self.top, self.Cs, self.k, self.kmer_C = n_classes, top, tuple(Cs), k, kmer_C
+        self.weights, self.inner_folds, self.seed = tuple(weights), inner_folds, seed
+        self.leave_group_out, self.dedup, self.calibrate = leave_group_out, dedup, calibrate
+        self.abstain_precision, self.group_weight, self.class_weight = abstain_precision, group_weight, class_weight
+        self.temperature_, self.min_confidence_ = 1.0, None
+
+    def fit(self, sims_train: list[np.ndarray], kmer_train: np.ndarray, y_train: np.ndarray, groups=None
+            ) -> "KnnKmer":
+        """Fit both parts and the pool. ``groups`` ``(N,)``: paralog group per training motif (grouped inner CV;
+        needed for ``leave_group_out`` and ``dedup``). Raises ValueError for a k-mer profile of the wrong shape or
+        ``leave_group_out``/``dedup`` without ``groups``."""
+        from .kmer_profile import KmerLogistic
+
+        y = np.asarray(y_train)
+        kmer_train = np.asarray(kmer_train)
+        if kmer_train.shape != (len(y), 4 ** self.k):
+            raise ValueError(f"k-mer profile has shape {kmer_train.shape}, expected ({len(y)}, {4 ** self.k})")
+        if (self.leave_group_out or self.dedup) and groups is None:
+            raise ValueError("leave_group_out and dedup need the training motifs' groups")
+        g = None if groups is None else np.asarray(groups)
+        fit_sims = exclude_groups(sims_train, g) if self.leave_group_out else sims_train
+        sw = group_weights(g) if self.group_weight else None
+        self.stack = StackedKNN(self.n_classes, top=self.top, Cs=self.Cs, inner_folds=self.inner_folds,
+                                seed=self.seed, dedup=self.dedup, class_weight=self.class_weight
+                                ).fit(fit_sims, y, g, sw)
+        self.kmer = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C).fit_profile(kmer_train, y, sw)
+        self.inner_nll = {}
+        splits = inner_splits(y, g, self.inner_folds, self.seed) if len(self.weights) > 1 or self.calibrate \
+            else None
+        if splits is None:
+            self.weight_ = self.weights[0] if len(self.weights) == 1 else 0.0
+            return self
+        lps, lpk = np.zeros((len(y), self.n_classes)), np.zeros((len(y), self.n_classes))
+        for itr, iva in splits:
+            gi = None if g is None else g[itr]
+            swi = None if sw is None else group_weights(gi)
+            st = StackedKNN(self.n_classes, top=self.top, Cs=(self.stack.C_,), dedup=self.dedup,
+                            class_weight=self.class_weight).fit([s[np.ix_(itr, itr)] for s in fit_sims], y[itr], gi,
+                                                                swi)
+            lps[iva] = st.head.log_proba(st.features([s[np.ix_(iva, itr)] for s in sims_train]))
+            km = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C).fit_profile(kmer_train[itr], y[itr], swi)
+            lpk[iva] = km.head.log_proba(kmer_train[iva])
+        for w in self.weights:
+            self.inner_nll[w] = float(-pool_log_proba(lps, lpk, w)[np.arange(len(y)), y].mean())
+        self.weight_ = min(self.weights, key=lambda w: self.inner_nll[w])
+        if self.calibrate:
+            pooled = pool_log_proba(lps, lpk, self.weight_)
+            self.temperature_ = fit_temperature(pooled, y)
+            p = np.exp(pool_log_proba(lps, lpk, self.weight_, self.temperature_))
+            self.min_confidence_ = confidence_threshold(p.max(1), p.argmax(1) == y, self.abstain_precision)
+        return self
+
+    def predict_log_proba(self, sims_query: list[np.ndarray], kmer_query: np.ndarray) -> np.ndarray:
+        """Pooled (and temperature-scaled) log probabilities ``(n_queries, n_classes)``."""
+        return pool_log_proba(self.stack.head.log_proba(self.stack.features(sims_query)),
+                              self.kmer.head.log_proba(kmer_query), self.weight_, self.temperature_)
+
+    def predict_proba(self, sims_query: list[np.ndarray], kmer_query: np.ndarray) -> np.ndarray:
+        return np.exp(self.predict_log_proba(sims_query, kmer_query))
+
+    def to_module(self):
+        """The fitted heads as a :class:`~tfscope.tfclass.model.KnnKmerHeads` (for ``save_checkpoint``); the
+        temperature, abstain threshold and ``dedup`` flag go into the checkpoint's meta (:meth:`meta`)."""
+        from .model import KnnKmerHeads
+
+        m = KnnKmerHeads(self.n_classes, self.stack.head.linear.in_features, self.k)
+        m.stack.load_state_dict(self.stack.head.state_dict())
+        m.kmer.load_state_dict(self.kmer.head.state_dict())
+        m.weight.fill_(float(self.weight_))
+        m.hparams = {"n_classes": self.n_classes, "n_stack_features": self.stack.head.linear.in_features, "k": self.k}
+        return m
+
+    def meta(self) -> dict:
+        """What a checkpoint needs besides the heads to rebuild the model (:meth:`from_module` keywords)."""
+        return {"top": self.top, "dedup": self.dedup, "temperature": self.temperature_,
+                "min_confidence": self.min_confidence_, "leave_group_out": self.leave_group_out}
+
+    @classmethod
+    def from_module(cls, module, train_labels: np.ndarray, *, top: int = 2, train_groups=None, dedup: bool = False,
+                    temperature: float = 1.0, min_confidence=None, leave_group_out: bool = False) -> "KnnKmer":
+        """Rebuild a fitted model from :class:`~tfscope.tfclass.model.KnnKmerHeads` and the labels (and, with
+        ``dedup``, the paralog groups) of the reference motifs it was fitted on (the stack's features need them).
+        Raises ValueError if the stack head's feature count does not match ``3 * n_classes * top``, or ``dedup``
+        without ``train_groups``."""
+        from .kmer_profile import KmerLogistic
+
+        C = module.n_classes
+        if module.stack.linear.in_features != len(METRICS) * C * top:
+            raise ValueError(f"stack head has {module.stack.linear.in_features} features, expected "
+                             f"{len(METRICS) * C * top} (3 metrics x {C} classes x top {top})")
+        if dedup and train_groups is None:
+            raise ValueError("a dedup model needs the reference motifs' groups")
+        self = cls(C, top=top, k=module.k, weights=(float(module.weight),), dedup=dedup,
+                   leave_group_out=leave_group_out)
+        self.stack = StackedKNN(C, top=top, dedup=dedup)
+        self.stack.train_labels, self.stack.head = np.asarray(train_labels), module.stack
+        self.stack.train_groups = None if train_groups is None else np.asarray(train_groups)
+        self.kmer = KmerLogistic(C, k=module.k)
+        self.kmer.head = module.kmer
+        self.weight_ = float(module.weight)
+        self.temperature_, self.min_confidence_ = float(temperature), min_confidence
+        return self
+
+
+# the family models built on KnnKmer: name -> constructor keywords. "knn-kmer" is the K-fold-tuned model of the
+# previous release; "knn-kmer-dedup", chosen on the temporal (JASPAR 2020 -> 2022) and grouped-CV protocols
+# (docs/family.md), is the shipped default of `tfscope family predict`.
+RECIPES = {
+    "knn-kmer": {},
+    "knn-kmer-dedup": {"dedup": True, "weights": POOL_WEIGHTS_FULL, "calibrate": True},
+}
+DEFAULT_MODEL = "knn-kmer-dedup"
+
+
+def make_model(name: str, n_classes: int, *, seed: int = 0, k: int = 6) -> KnnKmer:
+    """An unfitted :class:`KnnKmer` of recipe ``name`` (:data:`RECIPES`). Models with ``dedup`` or
+    ``leave_group_out`` need ``groups`` in ``fit`` (:func:`tfscope.tfclass.splits.paralog_group` of the training
+    motifs' TF names). Raises ValueError for an unknown name."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown family model {name!r}; choose from {list(RECIPES)}")
+    return KnnKmer(n_classes, k=k, seed=seed, **RECIPES[name])
+
+
+def uses_groups(name: str) -> bool:
+    """Whether recipe ``name`` is fitted with paralog groups (grouped inner CV, dedup)."""
+    return bool(RECIPES[name])
