@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import CheckpointError
 from .kmer_profile import kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, pool_log_proba, uses_groups
+from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups
 
 MODEL_NAME = "family_knn_kmer"
 
@@ -81,10 +81,13 @@ def load_reference_model(ds, path=None) -> KnnKmer:
 
         groups = [paralog_group(n) for n in ds.names]
     try:
+        kmer_ref = kmer_profile(ds.pfms, int(cfg["hparams"]["k"])) if meta.get("kmer_metric") else None
         model = KnnKmer.from_module(net, ds.labels, top=int(meta.get("top", 2)), train_groups=groups,
                                     dedup=bool(meta.get("dedup", False)),
                                     temperature=float(meta.get("temperature", 1.0)),
-                                    min_confidence=meta.get("min_confidence"))
+                                    min_confidence=meta.get("min_confidence"),
+                                    row_standardise=bool(meta.get("row_standardise", False)),
+                                    kmer_metric=bool(meta.get("kmer_metric", False)), kmer_reference=kmer_ref)
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
     model.variant = meta.get("variant", "knn-kmer")
@@ -107,10 +110,10 @@ def classify(pfms, ds=None, *, model_path=None) -> dict:
     raw, pv = all_similarities(pfms, ds.pfms)
     L = np.array([p.shape[1] for p in pfms])
     sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
-    lp_stack = model.stack.head.log_proba(model.stack.features(sims))
-    lp_kmer = model.kmer.head.log_proba(kmer_profile(pfms, model.k))
+    kmers = kmer_profile(pfms, model.k)
+    lp_stack, lp_kmer = model.part_log_proba(sims, kmers)
     proba = {"knn-ensemble-k1": knn_ensemble_proba(raw, ds.labels, len(ds.classes), 1),
              "knn-stack": np.exp(lp_stack), "kmer-lr": np.exp(lp_kmer),
-             model.variant: np.exp(pool_log_proba(lp_stack, lp_kmer, model.weight_, model.temperature_))}
+             model.variant: np.exp(model.predict_log_proba(sims, kmers))}
     return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba, "model": model.variant,
             "min_confidence": model.min_confidence_}
