@@ -173,6 +173,8 @@ def cmd_family_evaluate(args) -> int:
 
 def add_cli(sub) -> None:
     """Register ``tfscope family ...``."""
+    from .family.stack import DEFAULT_MODEL, RECIPES
+
     p = sub.add_parser("family", help="TF class (family) from a motif: JASPAR 2024 dataset, KNN and CNN")
     fs = p.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")
 
@@ -182,12 +184,12 @@ def add_cli(sub) -> None:
     b.add_argument("--release", default="JASPAR2024")
     b.set_defaults(func=cmd_family_build)
 
-    t = fs.add_parser("train", help="fit knn-kmer-dedup (default), knn-kmer or the thesis CNN on all 2,112 motifs; "
-                      "save a checkpoint")
+    t = fs.add_parser("train", help=f"fit {DEFAULT_MODEL} (default), another knn-kmer recipe or the thesis CNN on all "
+                      "2,112 motifs; save a checkpoint")
     t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--model", choices=("knn-kmer-dedup", "knn-kmer", "cnn"), default="knn-kmer-dedup",
-                   help="knn-kmer-dedup: the shipped default of predict; knn-kmer: the previous default; cnn: the "
-                        "thesis CNN")
+    t.add_argument("--model", choices=(*RECIPES, "cnn"), default=DEFAULT_MODEL,
+                   help=f"{DEFAULT_MODEL}: the shipped default of predict; knn-kmer, knn-kmer-dedup: earlier "
+                        "defaults; cnn: the thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0)
@@ -214,8 +216,7 @@ def add_cli(sub) -> None:
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
     ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup"),
-                    default="all")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_family_evaluate)

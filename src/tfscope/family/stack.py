@@ -1,5 +1,6 @@
-"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and our best model,
-``knn-kmer`` (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression).
+"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and the knn-kmer
+models (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression, or, in the shipped default
+``knn-kmer-clogit``, a class-shared conditional logit over both, :func:`fit_conditional_logit`).
 
 For each query and each column metric (Pearson, Euclidean = Tomtom ``-log10 p``, Sandelin-Wasserman) the features
 are the similarities of the ``top`` most similar training motifs *of each class*, minus the query's best similarity
@@ -309,9 +310,9 @@ def conditional_logit_log_proba(F: np.ndarray, experts: np.ndarray, beta: np.nda
 
 
 class KnnKmer:
-    """Log-linear pool of :class:`StackedKNN` (nearest-neighbour scores under three column metrics) and
-    :class:`~tfscope.family.kmer_profile.KmerLogistic` (alignment-free k-mer profile): ``knn-kmer`` and, with
-    paralog groups, the shipped default ``knn-kmer-lgo``.
+    """Log-linear pool (or conditional logit) of :class:`StackedKNN` (nearest-neighbour scores under three column
+    metrics) and :class:`~tfscope.family.kmer_profile.KmerLogistic` (alignment-free k-mer profile): the recipes of
+    :data:`RECIPES` (``knn-kmer``, ``knn-kmer-dedup``, and the shipped default ``knn-kmer-clogit``).
 
     ``p(class) ∝ (p_stack^(1-w) · p_kmer^w)^(1/T)``. The pooling weight ``w`` is chosen from ``weights`` by the
     smallest negative log-likelihood in an inner ``inner_folds``-fold CV on the training motifs only (the stack's
@@ -321,17 +322,25 @@ class KnnKmer:
 
     ``knn-kmer`` (no groups): stratified inner CV, leave-one-out stack features, ``T`` = 1.
 
-    ``knn-kmer-lgo`` (``fit(..., groups=paralog groups)`` with ``leave_group_out=True``): the stack's training
-    features are *leave-group-out* (:func:`exclude_groups`: a training motif's neighbours exclude its own TF and
-    paralogs, as for a motif of a TF new to the reference set), ``dedup`` counts one neighbour per group, the inner
-    CVs (stack ``C``, ``w``) are grouped (:func:`inner_splits`), ``w`` ranges over ``POOL_WEIGHTS_FULL``, and the
-    temperature ``T`` (:func:`fit_temperature`) and the abstain threshold ``min_confidence_``
-    (:func:`confidence_threshold`, ``abstain_precision`` of the grouped out-of-fold predictions above it are right)
-    are fitted on the grouped inner out-of-fold predictions.
+    With paralog groups (``fit(..., groups=...)``): ``dedup`` counts one neighbour per group, the inner CVs (stack
+    ``C``, ``w``) are grouped (:func:`inner_splits`), ``leave_group_out`` makes the stack's training features
+    leave-group-out (:func:`exclude_groups`), and with ``calibrate`` the temperature ``T`` (:func:`fit_temperature`)
+    and the abstain threshold ``min_confidence_`` (:func:`confidence_threshold`: ``abstain_precision`` of the
+    grouped out-of-fold predictions above it are right) are fitted on the grouped inner out-of-fold predictions.
+
+    ``row_standardise`` z-scores each motif's k-mer profile over its k-mers before the k-mer regression
+    (:func:`~tfscope.family.kmer_profile.standardise_rows`); ``kmer_metric`` adds the k-mer profile correlation
+    (:func:`~tfscope.family.kmer_profile.kmer_similarity`) as a fourth nearest-neighbour metric of the stack.
+    ``combiner="clogit"`` (``knn-kmer-clogit``) replaces the pool by a class-shared conditional logit
+    (:func:`fit_conditional_logit`) on the stack's leave-one-out per-class features and the two parts' grouped
+    inner out-of-fold log probabilities (``clogit_`` = beta, gamma, alpha; L2 strength ``clogit_lam``); its ``T``
+    and threshold come from the same model applied to grouped out-of-fold stack features, i.e. as for TFs new to
+    the reference set.
 
     Use: ``fit(sims_train_train, kmer_train, y_train[, groups])`` (normalised similarities with ``-inf`` self-pairs,
     k-mer profiles ``(N, 4**k)``), then ``predict_proba(sims_query_train, kmer_query)``. :meth:`to_module` /
-    :meth:`from_module` convert to and from :class:`~tfscope.family.model.KnnKmerHeads` for checkpoints.
+    :meth:`from_module` convert to and from :class:`~tfscope.family.model.KnnKmerHeads` for checkpoints. Raises
+    ValueError for an unknown ``combiner``.
     """
 
     def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), k: int = 6, kmer_C: float = 0.1,
