@@ -230,9 +230,9 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
 
     assert main(["family", "predict", str(hox), "--json"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
-    assert r["model"] == "knn-kmer-dedup"
-    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-dedup"}
-    assert r["models"]["knn-kmer-dedup"] == r["tf_class"] and 0.05 < r["probability"] <= 1
+    assert r["model"] == "knn-kmer-clogit"
+    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-clogit"}
+    assert r["models"]["knn-kmer-clogit"] == r["tf_class"] and 0.05 < r["probability"] <= 1
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -303,8 +303,8 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
-                                                          "knn-kmer-dedup"}
-    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup"):
+                                                          "knn-kmer-dedup", "knn-kmer-clogit"}
+    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup", "knn-kmer-clogit"):
         assert doc["models"][m]["accuracy"]["mean"] >= 0.9
         assert len(doc["models"][m]["accuracy"]["folds"]) == 3
     # duplicate key -> file and line
@@ -482,7 +482,7 @@ def test_knn_kmer_dedup_fit_checkpoint_confidence_and_abstain(tmp_path):
     tf_names = [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)]  # one TF (paralog group) per motif
     ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], tf_names, pfms,
                        np.array([classes.index(c) for c in cls]), classes, release="planted")
-    model = fit_reference_model(ds, tmp_path / "kd", k=4, progress=lambda m: None)
+    model = fit_reference_model(ds, tmp_path / "kd", variant="knn-kmer-dedup", k=4, progress=lambda m: None)
     assert model.dedup and 0.05 <= model.temperature_ <= 20 and 0 < model.min_confidence_ <= 1
     loaded = load_reference_model(ds, tmp_path / "kd")
     assert loaded.variant == "knn-kmer-dedup" and loaded.min_confidence_ == model.min_confidence_
@@ -504,10 +504,11 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
     assert main(["family", "predict", str(f), "--json", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
-    assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
+    assert hox["model"] == "knn-kmer-clogit" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
     assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
     assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
-    assert flat["probability"] < flat["min_confidence"]
+    # a near-uniform motif is less informative than every JASPAR 2024 motif: never confident, whatever its p
+    assert flat["information_bits"] < 0.1 < flat["min_information_bits"] <= hox["information_bits"]
     assert main(["family", "predict", str(f), "--nearest", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "low confidence" in lines[1] and lines[1].split("\t")[2] == flat["best_class"]
@@ -602,3 +603,12 @@ def test_knn_kmer_clogit_fit_checkpoint_forward_and_classify(tmp_path):
     pr = res["proba"]["knn-kmer-clogit"]
     assert res["model"] == "knn-kmer-clogit" and np.allclose(pr.sum(1), 1)
     assert pr[:2].argmax(1).tolist() == [ds.labels[1], ds.labels[12]] and pr[2].max() < pr[0].max()
+
+
+def test_information_content():
+    from tfscope.family.data import information_content
+
+    m = np.array([[1.0, 0.25, 0.5], [0.0, 0.25, 0.5], [0.0, 0.25, 0.0], [0.0, 0.25, 0.0]])
+    assert np.allclose(information_content(m), [2.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="probability matrix"):
+        information_content(np.ones((3, 2)))

@@ -173,7 +173,8 @@ class KnnKmerHeads(nn.Module):
 
             F = stack_x.to(torch.float64).reshape(len(stack_x), -1, self.n_classes, self.clogit_top)
             u = (torch.einsum("nmct,mt->nc", F, self.cl_beta) + self.cl_alpha
-                 + self.cl_gamma[0] * lpk.clamp_min(EXPERT_LOG_FLOOR) + self.cl_gamma[1] * lps.clamp_min(EXPERT_LOG_FLOOR))
+                 + self.cl_gamma[0] * lpk.clamp_min(EXPERT_LOG_FLOOR)
+                 + self.cl_gamma[1] * lps.clamp_min(EXPERT_LOG_FLOOR))
             return torch.log_softmax(u, 1)
         w = self.weight
         return torch.log_softmax((1 - w) * lps + w * lpk, 1)

@@ -510,8 +510,9 @@ class KnnKmer:
         return self
 
 
-# the family models built on KnnKmer: name -> constructor keywords. "knn-kmer" is the K-fold-tuned model of the
-# previous release; "knn-kmer-dedup", chosen on the temporal (JASPAR 2020 -> 2022) and grouped-CV protocols
+# the family models built on KnnKmer: name -> constructor keywords. "knn-kmer" is the K-fold-tuned model of an
+# earlier release; "knn-kmer-dedup" (one neighbour per paralog group, grouped inner CV, calibrated confidence) the
+# previous default; "knn-kmer-clogit", chosen on the temporal (JASPAR 2020 -> 2022 / 2024) and grouped-CV protocols
 # (docs/family.md), is the shipped default of `tfscope family predict`.
 RECIPES = {
     "knn-kmer": {},
@@ -519,7 +520,7 @@ RECIPES = {
     "knn-kmer-clogit": {"dedup": True, "weights": POOL_WEIGHTS_FULL, "calibrate": True, "row_standardise": True,
                         "kmer_metric": True, "combiner": "clogit"},
 }
-DEFAULT_MODEL = "knn-kmer-dedup"
+DEFAULT_MODEL = "knn-kmer-clogit"
 
 
 def make_model(name: str, n_classes: int, *, seed: int = 0, k: int = 6) -> KnnKmer:
