@@ -11,10 +11,10 @@ Labels come from a TSV file: the first column is the motif key (the first word o
 e.g. the JASPAR matrix ID), and the class is the column named ``tf_class`` (or the second column when there is no
 header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair that this module reads back.
 
-Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer`` and the shipped default
-``knn-kmer-dedup`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the shipped
-``knn-kmer-dedup`` checkpoint (:func:`tfscope.family.reference.load_reference_model`), so ``knn-kmer`` is not
-available there. The CNN is not cross-validated here (it needs a training run
+Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer``, ``knn-kmer-dedup`` and the
+shipped default ``knn-kmer-clogit`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the
+shipped ``knn-kmer-clogit`` checkpoint (:func:`tfscope.family.reference.load_reference_model`), so ``knn-kmer`` and
+``knn-kmer-dedup`` are not available there. The CNN is not cross-validated here (it needs a training run
 per fold; see ``benchmarks/family.py``).
 """
 
