@@ -13,6 +13,8 @@ complementing the input.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -141,6 +143,9 @@ class StandardLinear(nn.Module):
         return np.exp(self.log_proba(X))
 
 
+EXPERT_LOG_FLOOR = math.log(1e-12)  # experts' log probabilities are clipped here in the conditional logit
+
+
 class KnnKmerHeads(nn.Module):
     """The fitted heads of the ``knn-kmer`` family models (:class:`tfscope.family.stack.KnnKmer`): ``stack`` on the
     stacked nearest-neighbour features (``n_stack_features``), ``kmer`` on the k-mer profile (``4**k`` features) and
@@ -169,8 +174,6 @@ class KnnKmerHeads(nn.Module):
     def forward(self, stack_x: torch.Tensor, kmer_x: torch.Tensor) -> torch.Tensor:
         lps, lpk = torch.log_softmax(self.stack(stack_x), 1), torch.log_softmax(self.kmer(kmer_x), 1)
         if self.clogit_top:
-            from .stack import EXPERT_LOG_FLOOR
-
             F = stack_x.to(torch.float64).reshape(len(stack_x), -1, self.n_classes, self.clogit_top)
             u = (torch.einsum("nmct,mt->nc", F, self.cl_beta) + self.cl_alpha
                  + self.cl_gamma[0] * lpk.clamp_min(EXPERT_LOG_FLOOR)

@@ -249,9 +249,6 @@ def adapt_priors(proba: np.ndarray, train_prior: np.ndarray, *, max_iter: int = 
     return w / w.sum(1, keepdims=True), pr
 
 
-EXPERT_LOG_FLOOR = float(np.log(1e-12))  # expert log probabilities are clipped here in the conditional logit
-
-
 def clogit_objective(theta: np.ndarray, F: np.ndarray, E: np.ndarray, y: np.ndarray, lam: float
                      ) -> tuple[float, np.ndarray]:
     """Mean negative log-likelihood + ``lam * |theta|^2`` of :func:`fit_conditional_logit`'s model and its
@@ -277,7 +274,7 @@ def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, 
     Utility of class c for motif n: ``U[n, c] = sum_{m,r} beta[m, r] F[n, m, c, r] + sum_e gamma[e] E[e, n, c]
     + alpha[c]``, ``p = softmax_c(U)``. ``F`` ``(N, M, C, top)`` are per-class nearest-neighbour features
     (:func:`class_neighbour_features` reshaped: metric, class, rank), ``experts`` ``(n_experts, N, C)`` other
-    models' log probabilities (clipped at :data:`EXPERT_LOG_FLOOR`), ``y`` ``(N,)`` labels. Unlike a multinomial
+    models' log probabilities (clipped at :data:`tfscope.family.model.EXPERT_LOG_FLOOR`), ``y`` ``(N,)`` labels. Unlike a multinomial
     logistic regression on the same features (one coefficient per feature *and class*), the similarity of class c
     only speaks for class c, with one weight per metric and rank for all classes: 8 + n_experts + C parameters
     instead of thousands, which is what carries over to TFs and classes mixes not seen in training. Fitted by
@@ -287,6 +284,8 @@ def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, 
     inconsistent shapes.
     """
     from scipy.optimize import minimize
+
+    from .model import EXPERT_LOG_FLOOR
 
     F = np.asarray(F, dtype=np.float64)
     E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
@@ -302,6 +301,8 @@ def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, 
 def conditional_logit_log_proba(F: np.ndarray, experts: np.ndarray, beta: np.ndarray, gamma: np.ndarray,
                                 alpha: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Log class probabilities ``(N, C)`` of :func:`fit_conditional_logit`'s model, ``log_softmax(U / T)``."""
+    from .model import EXPERT_LOG_FLOOR
+
     E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
     U = (np.einsum("nmct,mt->nc", np.asarray(F, dtype=np.float64), beta) + np.einsum("e,enc->nc", gamma, E)
          + alpha) / temperature
