@@ -25,16 +25,16 @@ regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_s
 Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
-Motifs never seen (issue 18; :mod:`tfscope.family.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
-the shipped default knn-kmer-dedup, the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
+Motifs never seen (issue 18; :mod:`tfscope.family.splits`): ``--protocols temporal grouped`` adds, for knn-kmer,
+knn-kmer-dedup and the shipped default knn-kmer-clogit (``--models`` to pick), the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
 2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
 (``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
 coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
-only those and knn-kmer-dedup's 10-fold CV and keeps every other row (fits cached in
+only those and the 10-fold CV of the grouped ``--models`` and keeps every other row (fits cached in
 ``benchmarks/checkpoints/family_protocols/``).
 
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-clogit ...]``
 """
 
 from __future__ import annotations
