@@ -25,16 +25,16 @@ regression). Similarity matrices are cached in ``benchmarks/checkpoints/family_s
 Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``jaspar2024-cv10-seed1`` ...) shows how
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
-Motifs never seen (issue 18; :mod:`tfscope.tfclass.splits`): ``--protocols temporal grouped`` adds, for knn-kmer and
-the shipped default knn-kmer-dedup, the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
+Motifs never seen (issue 18; :mod:`tfscope.tfclass.splits`): ``--protocols temporal grouped`` adds, for knn-kmer,
+knn-kmer-dedup and the shipped default knn-kmer-clogit (``--models`` to pick), the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
 2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
 (``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
 coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
-only those and knn-kmer-dedup's 10-fold CV and keeps every other row (fits cached in
+only those and the 10-fold CV of the grouped ``--models`` and keeps every other row (fits cached in
 ``benchmarks/checkpoints/family_protocols/``).
 
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-clogit ...]``
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ from tfscope.tfclass.kmer_profile import kmer_profile  # noqa: E402
 from tfscope.tfclass.knn import (METRICS, all_similarities, knn_ensemble_proba, knn_proba, similarity,  # noqa: E402
                                 tomtom_similarity)
 from tfscope.tfclass.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
-from tfscope.tfclass.stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups  # noqa: E402
+from tfscope.tfclass.stack import (DEFAULT_MODEL, RECIPES, KnnKmer, make_model, normalise_similarity,  # noqa: E402
+                                  uses_groups)
 from tfscope.tfclass.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -65,6 +66,7 @@ FIG = Path(__file__).parent / "figures"
 CACHE = Path(__file__).parent / "checkpoints" / "family_similarity.npz"
 CNN_CACHE = Path(__file__).parent / "checkpoints" / "family_cnn"
 KS = (1, 3, 5, 7, 9, 11)
+GROUPED_MODELS = tuple(m for m in RECIPES if uses_groups(m))  # chosen on the temporal / grouped protocols
 KMER_K = 6
 
 
@@ -121,11 +123,12 @@ def fold_job(task):
     probas["knn-stack"] = kk.stack.predict_proba(query)
     probas["kmer-lr"] = kk.kmer.predict_proba_profile(kmers[te])
     probas["knn-kmer"] = kk.predict_proba(query, kmers[te])
-    if dname == "jaspar2024-cv10":  # the shipped default, knn-kmer-dedup (grouped inner CV on the training fold)
+    if dname == "jaspar2024-cv10":  # the grouped recipes (knn-kmer-dedup, the default knn-kmer-clogit)
         g = _STATE["groups"]
-        nd = make_model(DEFAULT_MODEL, C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr],
-                                                                   y[tr], g[tr])
-        probas[DEFAULT_MODEL] = nd.predict_proba(query, kmers[te])
+        for name in GROUPED_MODELS:
+            nd = make_model(name, C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr],
+                                                              g[tr])
+            probas[name] = nd.predict_proba(query, kmers[te])
     return dname, i, probas, kk.stack.C_, kk.weight_, time.time() - t
 
 
@@ -166,7 +169,9 @@ def main(argv=None) -> int:
     ap.add_argument("--protocols", nargs="*", choices=("temporal", "grouped"), default=["temporal", "grouped"],
                     help="motifs never seen: JASPAR 2020 -> 2022/2024 temporal split, grouped 10-fold CV on 2024")
     ap.add_argument("--new-only", action="store_true",
-                    help="run only --protocols and the 10-fold CV of the new default; keep all other rows")
+                    help="run only --protocols and the 10-fold CV of the --models; keep all other rows")
+    ap.add_argument("--models", nargs="+", choices=PROTO_MODELS, default=list(PROTO_MODELS),
+                    help="models of --protocols (and of --new-only's 10-fold CV, except knn-kmer)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ds = build_dataset()
@@ -316,7 +321,7 @@ def main(argv=None) -> int:
 # --- motifs the model has never seen: temporal split and grouped CV (issue 18) ----------------------------------
 
 PROTO_CACHE = Path(__file__).parent / "checkpoints" / "family_protocols"
-PROTO_MODELS = ("knn-kmer", DEFAULT_MODEL)
+PROTO_MODELS = tuple(RECIPES)  # knn-kmer, knn-kmer-dedup, knn-kmer-clogit (the default)
 TEMPORAL = (("JASPAR2020", "JASPAR2022"), ("JASPAR2020", "JASPAR2024"))
 _PSTATE = {}  # per protocol dataset: normalised similarities, k-mer profiles, labels, groups (inherited by forks)
 
@@ -404,13 +409,14 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
             tr, te, info, st = temporal_state(a, b)
             _PSTATE[dname] = st
             temporal[dname] = (tr, te, info)
-            tasks += [(dname, m, 0, None, None) for m in PROTO_MODELS]
+            tasks += [(dname, m, 0, None, None) for m in args.models]
     gfolds = grouped_folds(ds.names, y, 10, seed=0)
     if "grouped" in args.protocols:
-        tasks += [("jaspar2024-grouped", m, i, tr, te) for m in PROTO_MODELS for i, (tr, te) in enumerate(gfolds)]
+        tasks += [("jaspar2024-grouped", m, i, tr, te) for m in args.models for i, (tr, te) in enumerate(gfolds)]
     kfolds = folds(y, 10)
-    if args.new_only:  # the K-fold rows of the new default (the full run fits it in fold_job)
-        tasks += [("jaspar2024-cv10", DEFAULT_MODEL, i, tr, te) for i, (tr, te) in enumerate(kfolds)]
+    cv_models = [m for m in args.models if m in GROUPED_MODELS] if args.new_only else []
+    # the K-fold rows of the grouped recipes (the full run fits them in fold_job)
+    tasks += [("jaspar2024-cv10", m, i, tr, te) for m in cv_models for i, (tr, te) in enumerate(kfolds)]
     res = {}
     with mp.get_context("fork").Pool(args.jobs) as pool:
         for dname, model, i, te, p, fit, secs in pool.imap_unordered(protocol_job, tasks):
@@ -419,8 +425,9 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
     proto = analysis.setdefault("protocols", {})
     for dname, (tr, te, info) in temporal.items():
         C, n = len(tr.classes), len(te)
-        proto[dname] = {**info, "confusion": {}, "fit": {}}
-        for model in PROTO_MODELS:
+        old = proto.get(dname, {})  # models not rerun keep their confusion matrices and fits
+        proto[dname] = {**info, "confusion": old.get("confusion", {}), "fit": old.get("fit", {})}
+        for model in args.models:
             _, p, fit = res[dname, model, 0]
             mm = multiclass_metrics(te.labels, p[:n].argmax(1), C, present_only=True)
             add(model, dname, "accuracy", [mm["accuracy"]], n_test=n)
@@ -434,9 +441,11 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
             proto[dname]["fit"][model] = fit
     if "grouped" in args.protocols:
         dname = "jaspar2024-grouped"
-        proto[dname] = {"folds": 10, "n_groups": int(len(set(groups24))), "confusion": {}, "fit": {},
-                        "classes": ds.classes, "fold_sizes": [int(len(te)) for _, te in gfolds]}
-        for model in PROTO_MODELS:
+        old = proto.get(dname, {})
+        proto[dname] = {"folds": 10, "n_groups": int(len(set(groups24))), "confusion": old.get("confusion", {}),
+                        "fit": old.get("fit", {}), "classes": ds.classes,
+                        "fold_sizes": [int(len(te)) for _, te in gfolds]}
+        for model in args.models:
             p = np.zeros((len(y), len(ds.classes)))
             accs, thr_ok = [], []
             for i, (tr, te) in enumerate(gfolds):
@@ -460,17 +469,17 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
                 add(model, dname, "accuracy_covered", [ok[keep].mean()])
             proto[dname]["confusion"][model] = mm["confusion"]
             proto[dname]["fit"][model] = [res[dname, model, i][2] for i in range(10)]
-    if args.new_only:
+    for model in cv_models:
         dname = "jaspar2024-cv10"
-        plist = [res[dname, DEFAULT_MODEL, i][1] for i in range(10)]
+        plist = [res[dname, model, i][1] for i in range(10)]
         ms = [multiclass_metrics(y[te], p.argmax(1), len(ds.classes)) for (tr, te), p in zip(kfolds, plist)]
-        add(DEFAULT_MODEL, dname, "accuracy", [m["accuracy"] for m in ms])
-        add(DEFAULT_MODEL, dname, "macro_f1", [m["macro_f1"] for m in ms])
+        add(model, dname, "accuracy", [m["accuracy"] for m in ms])
+        add(model, dname, "macro_f1", [m["macro_f1"] for m in ms])
         pred = np.empty(len(y), dtype=int)
         for (tr, te), p in zip(kfolds, plist):
             pred[te] = p.argmax(1)
         for c, a in zip(ds.classes, multiclass_metrics(y, pred, len(ds.classes))["per_class_accuracy"]):
-            add(DEFAULT_MODEL, dname, f"class_accuracy:{c}", [a])
+            add(model, dname, f"class_accuracy:{c}", [a])
 
 
 def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
@@ -576,13 +585,14 @@ def render(doc, ds) -> str:
                    key=lambda s: (int(s.split("cv")[1].split("-")[0]), s))
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
-           (f"Only the temporal / grouped rows and knn-kmer-dedup's 10-fold rows were run on {doc['date']} "
+           (f"Only the temporal / grouped rows and the 10-fold rows of {' and '.join(GROUPED_MODELS)} were run on "
+            f"{doc['date']} "
             f"(`--new-only`); all other rows are from the run of {doc['kept_rows_date']} on the same machine type."
             "\n\n" if doc.get("kept_rows_date") and doc["kept_rows_date"] != doc["date"] else ""),
            "Thesis (Wilk 2025), 10-fold: KNN ensemble accuracy 0.842 / macro-F1 0.765; CNN 0.822 / 0.785. "
            "Targets: accuracy >= 0.92, macro-F1 >= 0.90.\n"
            "† = carried over from an earlier run (not recomputed in this run).\n"]
-    main_models = [m for m in models if m.endswith("-k1") or m in ("knn-stack", "knn-kmer", DEFAULT_MODEL)
+    main_models = [m for m in models if m.endswith("-k1") or m in ("knn-stack", *PROTO_MODELS)
                    or not m.startswith("knn")]
     for d in dsets:
         tab = []
@@ -606,8 +616,7 @@ def render(doc, ds) -> str:
     tab = [{"model": r["model"], "seconds": r["value"], "what": r.get("note", "predict all 2,112 motifs")}
            for r in rows if r["metric"] == "predict_seconds"]
     out.append("\n## Prediction time (all 2,112 motifs, 1 torch thread)\n\n" + markdown_table(tab, ["model", "seconds", "what"]))
-    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "kmer-lr", "knn-kmer",
-                      DEFAULT_MODEL)
+    pc = [m for m in ("knn-ensemble-k1", "cnn-thesis", "ensemble-knn3-cnn", "knn-stack", "kmer-lr", *PROTO_MODELS)
           if (m, d, f"class_accuracy:{ds.classes[0]}") in get]
     tab = []
     for c, n in ds.counts().items():
@@ -683,7 +692,7 @@ def render_protocols(doc, get) -> str:
                 r = get.get((m, d, f"class_accuracy:{c}"))
                 row[m] = r["value"] if r else float("nan")
             if any(not np.isnan(row[m]) for m in PROTO_MODELS):
-                n = sum(proto[d]["confusion"][PROTO_MODELS[0]][classes.index(c)])
+                n = sum(next(iter(proto[d]["confusion"].values()))[classes.index(c)])
                 rows.append({**row, "motifs": n})
         out.append(f"\n### Per-class recall, `{d}` (confusion matrices in family.json, analysis.protocols)\n\n"
                    + markdown_table(rows, ["class", "motifs", *PROTO_MODELS]))

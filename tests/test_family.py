@@ -230,9 +230,9 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
 
     assert main(["family", "predict", str(hox), "--json", "-"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
-    assert r["model"] == "knn-kmer-dedup"
-    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-dedup"}
-    assert r["models"]["knn-kmer-dedup"] == r["tf_class"] and 0.05 < r["probability"] <= 1
+    assert r["model"] == "knn-kmer-clogit"
+    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-clogit"}
+    assert r["models"]["knn-kmer-clogit"] == r["tf_class"] and 0.05 < r["probability"] <= 1
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -303,8 +303,8 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
-                                                          "knn-kmer-dedup"}
-    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup"):
+                                                          "knn-kmer-dedup", "knn-kmer-clogit"}
+    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup", "knn-kmer-clogit"):
         assert doc["models"][m]["accuracy"]["mean"] >= 0.9
         assert len(doc["models"][m]["accuracy"]["folds"]) == 3
     # duplicate key -> file and line
@@ -482,7 +482,7 @@ def test_knn_kmer_dedup_fit_checkpoint_confidence_and_abstain(tmp_path):
     tf_names = [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)]  # one TF (paralog group) per motif
     ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], tf_names, pfms,
                        np.array([classes.index(c) for c in cls]), classes, release="planted")
-    model = fit_reference_model(ds, tmp_path / "kd", k=4, progress=lambda m: None)
+    model = fit_reference_model(ds, tmp_path / "kd", variant="knn-kmer-dedup", k=4, progress=lambda m: None)
     assert model.dedup and 0.05 <= model.temperature_ <= 20 and 0 < model.min_confidence_ <= 1
     loaded = load_reference_model(ds, tmp_path / "kd")
     assert loaded.variant == "knn-kmer-dedup" and loaded.min_confidence_ == model.min_confidence_
@@ -504,10 +504,111 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
     assert main(["tfclass", "predict", str(f), "--json", "-", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
-    assert hox["model"] == "knn-kmer-dedup" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
+    assert hox["model"] == "knn-kmer-clogit" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
     assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
     assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
-    assert flat["probability"] < flat["min_confidence"]
+    # a near-uniform motif is less informative than every JASPAR 2024 motif: never confident, whatever its p
+    assert flat["information_bits"] < 0.1 < flat["min_information_bits"] <= hox["information_bits"]
     assert main(["family", "predict", str(f), "--nearest", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "low confidence" in lines[1] and lines[1].split("\t")[2] == flat["best_class"]
+
+
+def test_kmer_row_standardisation_and_profile_correlation():
+    from tfscope.tfclass.kmer_profile import KmerLogistic, kmer_profile, kmer_similarity, standardise_rows
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 16)) * rng.uniform(0.5, 3, size=(5, 1)) + rng.normal(size=(5, 1))
+    Z = standardise_rows(X)
+    assert np.allclose(Z.mean(1), 0) and np.allclose(Z.std(1), 1)
+    assert np.allclose(standardise_rows(np.ones((2, 4))), 0)  # no spread: all zero, no NaN
+    # a motif's profile shifted and scaled (a sharper copy of the same preferences) standardises to the same row
+    assert np.allclose(standardise_rows(3 * X + 7), Z)
+    S = kmer_similarity(X[:2], X)
+    assert np.allclose(S, np.corrcoef(X)[:2])
+    Sx = kmer_similarity(X, X, exclude_self=True)
+    assert np.isneginf(np.diag(Sx)).all() and np.allclose(Sx[0, 1], np.corrcoef(X)[0, 1])
+    with pytest.raises(ValueError, match="different widths"):
+        kmer_similarity(X, X[:, :8])
+    pfms, y = planted_labelled(2)
+    P = kmer_profile(pfms, 4)
+    km = KmerLogistic(3, k=4, row_standardise=True).fit_profile(P, y)
+    assert (km.predict_proba_profile(P).argmax(1) == y).mean() >= 0.9
+    assert np.allclose(np.exp(km.log_proba_profile(P)), km.predict_proba_profile(P))
+
+
+def test_conditional_logit_gradient_shared_weights_and_fit():
+    from scipy.optimize import check_grad
+
+    from tfscope.tfclass.stack import clogit_objective, conditional_logit_log_proba, fit_conditional_logit
+
+    rng = np.random.default_rng(1)
+    n, M, C, T = 300, 2, 4, 2
+    F = rng.normal(size=(n, M, C, T))
+    E = np.log(rng.dirichlet(np.ones(C), size=(1, n)))
+    beta, gamma, alpha = np.array([[2.0, 0.5], [0.0, 1.0]]), np.array([0.7]), np.array([0.3, 0.0, -0.3, 0.1])
+    lp = conditional_logit_log_proba(F, E, beta, gamma, alpha)
+    assert np.allclose(np.exp(lp).sum(1), 1)
+    # class c's utility depends only on class c's features: raising F[:, :, 0] raises p(class 0) only
+    F2 = F.copy()
+    F2[:, 0, 0, 0] += 1.0
+    d = np.exp(conditional_logit_log_proba(F2, E, beta, gamma, alpha)) - np.exp(lp)
+    assert (d[:, 0] > 0).all() and (d[:, 1:] < 0).all()
+    y = np.array([rng.choice(C, p=p) for p in np.exp(lp)])
+    b, g, a = fit_conditional_logit(F, E, y, lam=1e-4)
+    assert np.allclose(b, beta, atol=0.4) and abs(g[0] - gamma[0]) < 0.4
+    # the analytic gradient of the objective equals a finite-difference one
+    theta = rng.normal(size=M * T + 1 + C) * 0.3
+    err = check_grad(lambda t: clogit_objective(t, F, E, y, 0.01)[0], lambda t: clogit_objective(t, F, E, y, 0.01)[1],
+                     theta)
+    assert err < 1e-5
+    with pytest.raises(ValueError, match="do not match"):
+        fit_conditional_logit(F, E[:, :10], y)
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_knn_kmer_clogit_fit_checkpoint_forward_and_classify(tmp_path):
+    from tfscope.checkpoint import load_checkpoint
+    from tfscope.tfclass.data import FamilyDataset
+    from tfscope.tfclass.kmer_profile import kmer_profile
+    from tfscope.tfclass.knn import METRICS, all_similarities
+    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
+    from tfscope.tfclass.stack import normalise_similarity
+
+    rng = np.random.default_rng(5)
+    pfms, names, cls = planted_collection(rng, 8)
+    classes = sorted(set(cls))
+    ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)],
+                       pfms, np.array([classes.index(c) for c in cls]), classes, release="planted")
+    model = fit_reference_model(ds, tmp_path / "cl", variant="knn-kmer-clogit", k=4, progress=lambda m: None)
+    beta, gamma, alpha = model.clogit_
+    assert model.combiner == "clogit" and beta.shape == (4, 2) and gamma.shape == (2,) and alpha.shape == (3,)
+    assert model.row_standardise and model.kmer_metric and 0 < model.min_confidence_ <= 1
+    loaded = load_reference_model(ds, tmp_path / "cl")
+    assert loaded.variant == "knn-kmer-clogit" and loaded.combiner == "clogit"
+    q = [pfms[1], pfms[12], np.full((4, 6), 0.25)]
+    L = np.array([p.shape[1] for p in q])
+    sims = [normalise_similarity(s, m, L) for s, m in zip(all_similarities(q, pfms)[0], METRICS)]
+    km = kmer_profile(q, 4)
+    lp = model.predict_log_proba(sims, km)
+    assert np.allclose(loaded.predict_log_proba(sims, km), lp)
+    # the checkpoint module's own forward is the conditional logit before the temperature
+    net, _ = load_checkpoint(tmp_path / "cl", task="family")
+    with torch.no_grad():
+        u = net(torch.from_numpy(model.stack.features(model.stack_sims(sims, km))),
+                torch.from_numpy(model.kmer._x(km))).numpy()
+    z = u / model.temperature_
+    assert np.allclose(z - np.log(np.exp(z).sum(1, keepdims=True)), lp, atol=1e-8)
+    res = classify(q, ds, model_path=tmp_path / "cl")
+    pr = res["proba"]["knn-kmer-clogit"]
+    assert res["model"] == "knn-kmer-clogit" and np.allclose(pr.sum(1), 1)
+    assert pr[:2].argmax(1).tolist() == [ds.labels[1], ds.labels[12]] and pr[2].max() < pr[0].max()
+
+
+def test_information_content():
+    from tfscope.tfclass.data import information_content
+
+    m = np.array([[1.0, 0.25, 0.5], [0.0, 0.25, 0.5], [0.0, 0.25, 0.0], [0.0, 0.25, 0.0]])
+    assert np.allclose(information_content(m), [2.0, 0.0, 1.0])
+    with pytest.raises(ValueError, match="probability matrix"):
+        information_content(np.ones((3, 2)))

@@ -54,10 +54,13 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
 
     Returns one dict per motif: file, motif, tf_class, probability and confidence (the same number: the calibrated
-    probability of the best class), min_confidence (the checkpoint's calibrated abstain threshold, None without one), confident
-    (confidence >= min_confidence), the class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
+    probability of the best class), min_confidence (the checkpoint's calibrated abstain threshold, None without one),
+    information_bits (the motif's total information content) and min_information_bits (that of the least
+    informative JASPAR 2024 motif), confident (confidence >= min_confidence and information_bits >=
+    min_information_bits: a motif less informative than every reference motif is out of the models' range), the
+    class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
     and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
-    p-value. The class and probability are the default model's, ``knn-kmer-dedup`` (the shipped checkpoint, or
+    p-value. The class and probability are the default model's, ``knn-kmer-clogit`` (the shipped checkpoint, or
     ``checkpoint`` when it is a ``family_knn_kmer`` one). With ``abstain`` a motif below the threshold gets
     ``tf_class`` ``"unknown"`` (its best class stays in ``best_class``). With a ``family_cnn`` checkpoint
     (``tfscope family train --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the
@@ -93,12 +96,15 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     for i, (path, name, _) in enumerate(queries):
         c = int(proba[i].argmax())
         near = np.argsort(pv[i], kind="stable")[:n_nearest]
-        confident = thr is None or bool(proba[i, c] >= thr)
+        informative = bool(res["informative"][i])
+        confident = informative and (thr is None or bool(proba[i, c] >= thr))
         out.append({"file": path, "motif": name,
                     "tf_class": ds.classes[c] if confident or not abstain else "unknown",
                     "best_class": ds.classes[c], "probability": float(proba[i, c]),
                     "confidence": float(proba[i, c]), "min_confidence": thr,
-                    "confident": confident, "model": "knn-cnn" if cnn else res["model"],
+                    "information_bits": float(res["information_bits"][i]),
+                    "min_information_bits": res["min_information_bits"], "confident": confident,
+                    "model": "knn-cnn" if cnn else res["model"],
                     "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
                     "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
                                   for m, s in zip(METRICS, res["sims"])},
@@ -116,7 +122,10 @@ def cmd_family_predict(args) -> int:
         if args.json == "-":
             return 0
     for r in res:
-        low = "" if r["confident"] else f"\tlow confidence (< {r['min_confidence']:.3f})"
+        low = "" if r["confident"] else (
+            f"\tlow confidence (< {r['min_confidence']:.3f})" if r["information_bits"] >= r["min_information_bits"]
+            else f"\tlow confidence (uninformative motif: {r['information_bits']:.1f} bits < "
+                 f"{r['min_information_bits']:.1f}, the least informative JASPAR 2024 motif)")
         print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}{low}")
         for n in r["nearest"]:
             print(f"    {n['matrix_id']}\t{n['name']}\t{n['tf_class']}\tTomtom p={n['tomtom_p']:.2e}")
@@ -175,6 +184,8 @@ def cmd_family_evaluate(args) -> int:
 
 def add_cli(sub) -> None:
     """Register ``tfscope tfclass ...`` (alias ``tfscope family``)."""
+    from .stack import DEFAULT_MODEL, RECIPES
+
     p = sub.add_parser("tfclass", aliases=["family"],
                        help="TFClass class (family) of a TF from its motif: JASPAR 2024 dataset, KNN and CNN")
     fs = p.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")
@@ -185,12 +196,12 @@ def add_cli(sub) -> None:
     b.add_argument("--release", default="JASPAR2024")
     b.set_defaults(func=cmd_family_build)
 
-    t = fs.add_parser("train", help="fit knn-kmer-dedup (default), knn-kmer or the thesis CNN on all 2,112 motifs; "
-                      "save a checkpoint")
+    t = fs.add_parser("train", help=f"fit {DEFAULT_MODEL} (default), another knn-kmer recipe or the thesis CNN on all "
+                      "2,112 motifs; save a checkpoint")
     t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--model", choices=("knn-kmer-dedup", "knn-kmer", "cnn"), default="knn-kmer-dedup",
-                   help="knn-kmer-dedup: the shipped default of predict; knn-kmer: the previous default; cnn: the "
-                        "thesis CNN")
+    t.add_argument("--model", choices=(*RECIPES, "cnn"), default=DEFAULT_MODEL,
+                   help=f"{DEFAULT_MODEL}: the shipped default of predict; knn-kmer, knn-kmer-dedup: earlier "
+                        "defaults; cnn: the thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0)
@@ -217,8 +228,7 @@ def add_cli(sub) -> None:
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
     ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup"),
-                    default="all")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all")
     ev.add_argument("--seed", type=int, default=0)
     add_json_arg(ev, "the results")
     ev.set_defaults(func=cmd_family_evaluate)

@@ -74,6 +74,16 @@ def counts_to_probs(counts: np.ndarray, pseudocount: float = 0.0) -> np.ndarray:
     return m / s
 
 
+def information_content(pfm: np.ndarray) -> np.ndarray:
+    """Information content per column ``(L,)`` in bits, ``2 + sum_b p_b log2 p_b`` (Schneider et al. 1986, no
+    small-sample correction), of a probability matrix ``(4, L)``. Raises ValueError for a matrix that is not
+    ``(4, L)``."""
+    p = np.asarray(pfm, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != 4:
+        raise ValueError(f"expected a (4, L) probability matrix, got shape {p.shape}")
+    return 2.0 + (p * np.log2(np.where(p > 0, p, 1.0))).sum(0)
+
+
 @functools.lru_cache(maxsize=2)
 def _fetch(release: str):
     from pyjaspar import jaspardb

@@ -11,10 +11,10 @@ Labels come from a TSV file: the first column is the motif key (the first word o
 e.g. the JASPAR matrix ID), and the class is the column named ``tf_class`` (or the second column when there is no
 header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair that this module reads back.
 
-Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer`` and the shipped default
-``knn-kmer-dedup`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the shipped
-``knn-kmer-dedup`` checkpoint (:func:`tfscope.tfclass.reference.load_reference_model`), so ``knn-kmer`` is not
-available there. The CNN is not cross-validated here (it needs a training run
+Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer``, ``knn-kmer-dedup`` and the
+shipped default ``knn-kmer-clogit`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the
+shipped ``knn-kmer-clogit`` checkpoint (:func:`tfscope.tfclass.reference.load_reference_model`), so ``knn-kmer`` and
+``knn-kmer-dedup`` are not available there. The CNN is not cross-validated here (it needs a training run
 per fold; see ``benchmarks/family.py``).
 """
 
@@ -27,9 +27,9 @@ import numpy as np
 from ..errors import InputError
 from .kmer_profile import KmerLogistic, kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import StackedKNN, make_model, normalise_similarity, uses_groups
+from .stack import RECIPES, StackedKNN, make_model, normalise_similarity, uses_groups
 
-EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer", "knn-kmer-dedup")
+EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES)  # RECIPES: knn-kmer, -dedup, -clogit
 KMER_K = 6  # k-mer length of kmer-lr and knn-kmer
 
 
@@ -86,8 +86,8 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
 
     ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.tfclass.splits.paralog_group` of its TF name)
-    for ``knn-kmer-dedup``'s grouped inner CV and one-neighbour-per-group features; default: each motif its own
-    group.
+    for the grouped recipes' (``knn-kmer-dedup``, ``knn-kmer-clogit``) grouped inner CV and one-neighbour-per-group
+    features; default: each motif its own group.
 
     Returns ``{model: {"accuracy": [per fold], "macro_f1": [per fold]}}``. All-vs-all similarities are computed
     once (self excluded) and restricted to each fold's training motifs; k-mer profiles (length ``k``) once.
@@ -111,7 +111,7 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     raw = all_similarities(pfms, pfms, exclude_self=True)[0] if set(models) - {"kmer-lr"} else None
     lengths = np.array([p.shape[1] for p in pfms])
     nsims = [normalise_similarity(s, m, lengths) for s, m in zip(raw, METRICS)] if raw else None
-    kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", "knn-kmer", "knn-kmer-dedup"} else None
+    kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", *RECIPES} else None
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     res = {m: {"accuracy": [], "macro_f1": []} for m in models}
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):

@@ -54,6 +54,31 @@ def kmer_profile(pfms: list[np.ndarray], k: int = 6, *, pseudocount: float = 0.0
     return out
 
 
+def standardise_rows(X: np.ndarray) -> np.ndarray:
+    """Each motif's profile ``(N, 4**k)`` z-scored over its own k-mers (mean 0, SD 1 per row; float64): what is
+    left is *which* k-mers a motif prefers, not how long or informative it is overall (a long, sharp motif scores
+    every k-mer higher than a short, soft one). A row with no spread stays all zero."""
+    X = np.asarray(X, dtype=np.float64)
+    sd = X.std(1, keepdims=True)
+    return (X - X.mean(1, keepdims=True)) / np.where(sd > 1e-12, sd, 1.0)
+
+
+def kmer_similarity(Xq: np.ndarray, Xt: np.ndarray, *, exclude_self: bool = False) -> np.ndarray:
+    """Pearson correlation ``(n_queries, n_targets)`` of k-mer profiles ``(n_queries, 4**k)`` and
+    ``(n_targets, 4**k)``: an alignment-free motif similarity (the correlation of the two motifs' k-mer
+    spectra), usable as a fourth nearest-neighbour metric. With ``exclude_self`` (queries = targets) the
+    diagonal is ``-inf``. Raises ValueError for profiles of different widths."""
+    Xq, Xt = np.asarray(Xq), np.asarray(Xt)
+    if Xq.shape[1] != Xt.shape[1]:
+        raise ValueError(f"k-mer profiles of different widths: {Xq.shape[1]} and {Xt.shape[1]}")
+    s = standardise_rows(Xq) @ standardise_rows(Xt).T / Xq.shape[1]
+    if exclude_self:
+        if s.shape[0] != s.shape[1]:
+            raise ValueError("exclude_self needs queries = targets")
+        np.fill_diagonal(s, -np.inf)
+    return s
+
+
 class KmerLogistic:
     """Multinomial logistic regression on the standardised :func:`kmer_profile` of motifs.
 
@@ -65,14 +90,22 @@ class KmerLogistic:
     C : float
         Inverse L2 regularisation strength (sklearn ``LogisticRegression``).
     pseudocount : float
+    row_standardise : bool
+        Z-score each motif's profile over its k-mers first (:func:`standardise_rows`), then standardise each
+        k-mer over the training motifs as always.
 
     ``fit(pfms, labels)`` then ``predict_proba(pfms)`` -> ``(N, n_classes)``; ``head`` is the fitted
     :class:`~tfscope.tfclass.model.StandardLinear`. Use ``fit_profile``/``predict_proba_profile`` with a precomputed
     profile (cross-validation computes it once).
     """
 
-    def __init__(self, n_classes: int, *, k: int = 6, C: float = 0.1, pseudocount: float = 0.01):
+    def __init__(self, n_classes: int, *, k: int = 6, C: float = 0.1, pseudocount: float = 0.01,
+                 row_standardise: bool = False):
         self.n_classes, self.k, self.C, self.pseudocount = n_classes, k, C, pseudocount
+        self.row_standardise = row_standardise
+
+    def _x(self, X: np.ndarray) -> np.ndarray:
+        return standardise_rows(X) if self.row_standardise else X
 
     def profile(self, pfms) -> np.ndarray:
         return kmer_profile(pfms, self.k, pseudocount=self.pseudocount)
@@ -83,7 +116,7 @@ class KmerLogistic:
     def fit_profile(self, X: np.ndarray, labels, sample_weight=None) -> "KmerLogistic":
         from .model import StandardLinear
 
-        self.head = StandardLinear.fit_logistic(X, np.asarray(labels), self.n_classes, C=self.C,
+        self.head = StandardLinear.fit_logistic(self._x(X), np.asarray(labels), self.n_classes, C=self.C,
                                                 sample_weight=sample_weight)
         return self
 
@@ -91,4 +124,8 @@ class KmerLogistic:
         return self.predict_proba_profile(self.profile(pfms))
 
     def predict_proba_profile(self, X: np.ndarray) -> np.ndarray:
-        return self.head.predict_proba(X)
+        return self.head.predict_proba(self._x(X))
+
+    def log_proba_profile(self, X: np.ndarray) -> np.ndarray:
+        """Log class probabilities ``(N, n_classes)`` of precomputed profiles ``(N, 4**k)``."""
+        return self.head.log_proba(self._x(X))

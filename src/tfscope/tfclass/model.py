@@ -13,6 +13,8 @@ complementing the input.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -141,20 +143,41 @@ class StandardLinear(nn.Module):
         return np.exp(self.log_proba(X))
 
 
+EXPERT_LOG_FLOOR = math.log(1e-12)  # experts' log probabilities are clipped here in the conditional logit
+
+
 class KnnKmerHeads(nn.Module):
-    """The fitted heads of the ``knn-kmer`` family model (:class:`tfscope.tfclass.stack.KnnKmer`): ``stack`` on the
+    """The fitted heads of the ``knn-kmer`` family models (:class:`tfscope.tfclass.stack.KnnKmer`): ``stack`` on the
     stacked nearest-neighbour features (``n_stack_features``), ``kmer`` on the k-mer profile (``4**k`` features) and
     the pooling weight ``w`` (buffer ``weight``). ``forward(stack_x, kmer_x)`` -> pooled log probabilities
-    ``(N, n_classes)`` = log_softmax((1 - w) log p_stack + w log p_kmer) (log-linear opinion pool)."""
+    ``(N, n_classes)`` = log_softmax((1 - w) log p_stack + w log p_kmer) (log-linear opinion pool).
 
-    def __init__(self, n_classes: int = 20, n_stack_features: int = 120, k: int = 6):
+    With ``clogit_top`` > 0 (``knn-kmer-clogit``) the combiner is instead the class-shared conditional logit
+    (:func:`tfscope.tfclass.stack.fit_conditional_logit`): buffers ``cl_beta`` ``(n_metrics, clogit_top)``,
+    ``cl_gamma`` ``(2,)`` (weights of log p_kmer and log p_stack) and ``cl_alpha`` ``(n_classes,)``; ``forward``
+    then returns ``log_softmax(sum beta * stack_x + gamma . (log p_kmer, log p_stack) + alpha)``, with ``stack_x``
+    read as ``(N, n_metrics, n_classes, clogit_top)`` (the kmer-row standardisation, if any, is applied by the
+    caller). The temperature is kept outside (checkpoint meta)."""
+
+    def __init__(self, n_classes: int = 20, n_stack_features: int = 120, k: int = 6, clogit_top: int = 0):
         super().__init__()
         self.stack = StandardLinear(n_stack_features, n_classes)
         self.kmer = StandardLinear(4 ** k, n_classes)
         self.register_buffer("weight", torch.zeros((), dtype=torch.float64))
-        self.n_classes, self.k = n_classes, k
+        self.n_classes, self.k, self.clogit_top = n_classes, k, clogit_top
+        if clogit_top:
+            n_metrics = n_stack_features // (n_classes * clogit_top)
+            self.register_buffer("cl_beta", torch.zeros(n_metrics, clogit_top, dtype=torch.float64))
+            self.register_buffer("cl_gamma", torch.zeros(2, dtype=torch.float64))
+            self.register_buffer("cl_alpha", torch.zeros(n_classes, dtype=torch.float64))
 
     def forward(self, stack_x: torch.Tensor, kmer_x: torch.Tensor) -> torch.Tensor:
+        lps, lpk = torch.log_softmax(self.stack(stack_x), 1), torch.log_softmax(self.kmer(kmer_x), 1)
+        if self.clogit_top:
+            F = stack_x.to(torch.float64).reshape(len(stack_x), -1, self.n_classes, self.clogit_top)
+            u = (torch.einsum("nmct,mt->nc", F, self.cl_beta) + self.cl_alpha
+                 + self.cl_gamma[0] * lpk.clamp_min(EXPERT_LOG_FLOOR)
+                 + self.cl_gamma[1] * lps.clamp_min(EXPERT_LOG_FLOOR))
+            return torch.log_softmax(u, 1)
         w = self.weight
-        pooled = (1 - w) * torch.log_softmax(self.stack(stack_x), 1) + w * torch.log_softmax(self.kmer(kmer_x), 1)
-        return torch.log_softmax(pooled, 1)
+        return torch.log_softmax((1 - w) * lps + w * lpk, 1)

@@ -1,5 +1,6 @@
-"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and our best model,
-``knn-kmer`` (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression).
+"""Stacked KNN (a multinomial logistic regression on per-class nearest-neighbour similarities) and the knn-kmer
+models (:class:`KnnKmer`: its log-linear pool with the k-mer logistic regression, or, in the shipped default
+``knn-kmer-clogit``, a class-shared conditional logit over both, :func:`fit_conditional_logit`).
 
 For each query and each column metric (Pearson, Euclidean = Tomtom ``-log10 p``, Sandelin-Wasserman) the features
 are the similarities of the ``top`` most similar training motifs *of each class*, minus the query's best similarity
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kmer_profile import kmer_similarity
 from .knn import METRICS
 
 EUCLIDEAN_CLIP = 30.0  # -log10 p above this carries no extra information (and memelite saturates near 1e-300)
@@ -247,10 +249,71 @@ def adapt_priors(proba: np.ndarray, train_prior: np.ndarray, *, max_iter: int = 
     return w / w.sum(1, keepdims=True), pr
 
 
+def clogit_objective(theta: np.ndarray, F: np.ndarray, E: np.ndarray, y: np.ndarray, lam: float
+                     ) -> tuple[float, np.ndarray]:
+    """Mean negative log-likelihood + ``lam * |theta|^2`` of :func:`fit_conditional_logit`'s model and its
+    gradient; ``theta`` = (beta ``(M * top)``, gamma ``(n_experts)``, alpha ``(C)``) concatenated."""
+    n, M, C, T = F.shape
+    nb, ne = M * T, len(E)
+    rows = np.arange(n)
+    b, g, a = theta[:nb].reshape(M, T), theta[nb:nb + ne], theta[nb + ne:]
+    U = np.einsum("nmct,mt->nc", F, b) + np.einsum("e,enc->nc", g, E) + a
+    U = U - U.max(1, keepdims=True)
+    Z = np.exp(U).sum(1)
+    R = np.exp(U) / Z[:, None]
+    R[rows, y] -= 1.0
+    R /= n  # d(mean NLL) / dU
+    grad = np.concatenate([np.einsum("nc,nmct->mt", R, F).ravel(), np.einsum("nc,enc->e", R, E), R.sum(0)])
+    return float(-(U[rows, y] - np.log(Z)).mean() + lam * theta @ theta), grad + 2.0 * lam * theta
+
+
+def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, lam: float = 0.01
+                          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Conditional logit (McFadden 1974) over classes with *class-shared* coefficients.
+
+    Utility of class c for motif n: ``U[n, c] = sum_{m,r} beta[m, r] F[n, m, c, r] + sum_e gamma[e] E[e, n, c]
+    + alpha[c]``, ``p = softmax_c(U)``. ``F`` ``(N, M, C, top)`` are per-class nearest-neighbour features
+    (:func:`class_neighbour_features` reshaped: metric, class, rank), ``experts`` ``(n_experts, N, C)`` other
+    models' log probabilities (clipped at :data:`tfscope.tfclass.model.EXPERT_LOG_FLOOR`), ``y`` ``(N,)`` labels. Unlike a multinomial
+    logistic regression on the same features (one coefficient per feature *and class*), the similarity of class c
+    only speaks for class c, with one weight per metric and rank for all classes: 8 + n_experts + C parameters
+    instead of thousands, which is what carries over to TFs and classes mixes not seen in training. Fitted by
+    L-BFGS (scipy) on the mean negative log-likelihood plus ``lam`` times the squared L2 norm of all parameters.
+    Own code: scikit-learn and statsmodels have no multinomial conditional logit with alternative-specific
+    features. Returns (beta ``(M, top)``, gamma ``(n_experts,)``, alpha ``(C,)``). Raises ValueError for
+    inconsistent shapes.
+    """
+    from scipy.optimize import minimize
+
+    from .model import EXPERT_LOG_FLOOR
+
+    F = np.asarray(F, dtype=np.float64)
+    E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
+    y = np.asarray(y)
+    n, M, C, T = F.shape
+    if E.ndim != 3 or E.shape[1:] != (n, C) or len(y) != n:
+        raise ValueError(f"features {F.shape}, experts {E.shape} and labels {y.shape} do not match")
+    nb, ne = M * T, len(E)
+    theta = minimize(clogit_objective, np.zeros(nb + ne + C), args=(F, E, y, lam), jac=True, method="L-BFGS-B").x
+    return theta[:nb].reshape(M, T), theta[nb:nb + ne], theta[nb + ne:]
+
+
+def conditional_logit_log_proba(F: np.ndarray, experts: np.ndarray, beta: np.ndarray, gamma: np.ndarray,
+                                alpha: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Log class probabilities ``(N, C)`` of :func:`fit_conditional_logit`'s model, ``log_softmax(U / T)``."""
+    from .model import EXPERT_LOG_FLOOR
+
+    E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
+    U = (np.einsum("nmct,mt->nc", np.asarray(F, dtype=np.float64), beta) + np.einsum("e,enc->nc", gamma, E)
+         + alpha) / temperature
+    U = U - U.max(1, keepdims=True)
+    return U - np.log(np.exp(U).sum(1, keepdims=True))
+
+
 class KnnKmer:
-    """Log-linear pool of :class:`StackedKNN` (nearest-neighbour scores under three column metrics) and
-    :class:`~tfscope.tfclass.kmer_profile.KmerLogistic` (alignment-free k-mer profile): ``knn-kmer`` and, with
-    paralog groups, the shipped default ``knn-kmer-lgo``.
+    """Log-linear pool (or conditional logit) of :class:`StackedKNN` (nearest-neighbour scores under three column
+    metrics) and :class:`~tfscope.tfclass.kmer_profile.KmerLogistic` (alignment-free k-mer profile): the recipes of
+    :data:`RECIPES` (``knn-kmer``, ``knn-kmer-dedup``, and the shipped default ``knn-kmer-clogit``).
 
     ``p(class) ∝ (p_stack^(1-w) · p_kmer^w)^(1/T)``. The pooling weight ``w`` is chosen from ``weights`` by the
     smallest negative log-likelihood in an inner ``inner_folds``-fold CV on the training motifs only (the stack's
@@ -260,24 +323,37 @@ class KnnKmer:
 
     ``knn-kmer`` (no groups): stratified inner CV, leave-one-out stack features, ``T`` = 1.
 
-    ``knn-kmer-lgo`` (``fit(..., groups=paralog groups)`` with ``leave_group_out=True``): the stack's training
-    features are *leave-group-out* (:func:`exclude_groups`: a training motif's neighbours exclude its own TF and
-    paralogs, as for a motif of a TF new to the reference set), ``dedup`` counts one neighbour per group, the inner
-    CVs (stack ``C``, ``w``) are grouped (:func:`inner_splits`), ``w`` ranges over ``POOL_WEIGHTS_FULL``, and the
-    temperature ``T`` (:func:`fit_temperature`) and the abstain threshold ``min_confidence_``
-    (:func:`confidence_threshold`, ``abstain_precision`` of the grouped out-of-fold predictions above it are right)
-    are fitted on the grouped inner out-of-fold predictions.
+    With paralog groups (``fit(..., groups=...)``): ``dedup`` counts one neighbour per group, the inner CVs (stack
+    ``C``, ``w``) are grouped (:func:`inner_splits`), ``leave_group_out`` makes the stack's training features
+    leave-group-out (:func:`exclude_groups`), and with ``calibrate`` the temperature ``T`` (:func:`fit_temperature`)
+    and the abstain threshold ``min_confidence_`` (:func:`confidence_threshold`: ``abstain_precision`` of the
+    grouped out-of-fold predictions above it are right) are fitted on the grouped inner out-of-fold predictions.
+
+    ``row_standardise`` z-scores each motif's k-mer profile over its k-mers before the k-mer regression
+    (:func:`~tfscope.tfclass.kmer_profile.standardise_rows`); ``kmer_metric`` adds the k-mer profile correlation
+    (:func:`~tfscope.tfclass.kmer_profile.kmer_similarity`) as a fourth nearest-neighbour metric of the stack.
+    ``combiner="clogit"`` (``knn-kmer-clogit``) replaces the pool by a class-shared conditional logit
+    (:func:`fit_conditional_logit`) on the stack's leave-one-out per-class features and the two parts' grouped
+    inner out-of-fold log probabilities (``clogit_`` = beta, gamma, alpha; L2 strength ``clogit_lam``); its ``T``
+    and threshold come from the same model applied to grouped out-of-fold stack features, i.e. as for TFs new to
+    the reference set.
 
     Use: ``fit(sims_train_train, kmer_train, y_train[, groups])`` (normalised similarities with ``-inf`` self-pairs,
     k-mer profiles ``(N, 4**k)``), then ``predict_proba(sims_query_train, kmer_query)``. :meth:`to_module` /
-    :meth:`from_module` convert to and from :class:`~tfscope.tfclass.model.KnnKmerHeads` for checkpoints.
+    :meth:`from_module` convert to and from :class:`~tfscope.tfclass.model.KnnKmerHeads` for checkpoints. Raises
+    ValueError for an unknown ``combiner``.
     """
 
     def __init__(self, n_classes: int, *, top: int = 2, Cs=(0.1, 0.3, 1.0), k: int = 6, kmer_C: float = 0.1,
                  weights=POOL_WEIGHTS, inner_folds: int = 3, seed: int = 0, leave_group_out: bool = False,
                  dedup: bool = False, calibrate: bool = False, abstain_precision: float = 0.9,
-                 group_weight: bool = False, class_weight=None):
+                 group_weight: bool = False, class_weight=None, row_standardise: bool = False,
+                 kmer_metric: bool = False, combiner: str = "pool", clogit_lam: float = 0.01):
+        if combiner not in ("pool", "clogit"):
+            raise ValueError(f"combiner must be 'pool' or 'clogit', got {combiner!r}")
+        self.combiner, self.clogit_lam, self.clogit_ = combiner, clogit_lam, None
         self.n_classes, self.top, self.Cs, self.k, self.kmer_C = n_classes, top, tuple(Cs), k, kmer_C
+        self.row_standardise, self.kmer_metric = row_standardise, kmer_metric
         self.weights, self.inner_folds, self.seed = tuple(weights), inner_folds, seed
         self.leave_group_out, self.dedup, self.calibrate = leave_group_out, dedup, calibrate
         self.abstain_precision, self.group_weight, self.class_weight = abstain_precision, group_weight, class_weight
@@ -297,31 +373,50 @@ class KnnKmer:
         if (self.leave_group_out or self.dedup) and groups is None:
             raise ValueError("leave_group_out and dedup need the training motifs' groups")
         g = None if groups is None else np.asarray(groups)
+        self.kmer_reference_ = None
+        if self.kmer_metric:  # the k-mer profile correlation as a fourth nearest-neighbour metric of the stack
+            self.kmer_reference_ = kmer_train
+            sims_train = list(sims_train) + [kmer_similarity(kmer_train, kmer_train, exclude_self=True)]
         fit_sims = exclude_groups(sims_train, g) if self.leave_group_out else sims_train
         sw = group_weights(g) if self.group_weight else None
         self.stack = StackedKNN(self.n_classes, top=self.top, Cs=self.Cs, inner_folds=self.inner_folds,
                                 seed=self.seed, dedup=self.dedup, class_weight=self.class_weight
                                 ).fit(fit_sims, y, g, sw)
-        self.kmer = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C).fit_profile(kmer_train, y, sw)
+        self.kmer = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C, row_standardise=self.row_standardise
+                                 ).fit_profile(kmer_train, y, sw)
         self.inner_nll = {}
-        splits = inner_splits(y, g, self.inner_folds, self.seed) if len(self.weights) > 1 or self.calibrate \
-            else None
+        splits = inner_splits(y, g, self.inner_folds, self.seed) if (len(self.weights) > 1 or self.calibrate
+                                                                     or self.combiner == "clogit") else None
         if splits is None:
             self.weight_ = self.weights[0] if len(self.weights) == 1 else 0.0
             return self
         lps, lpk = np.zeros((len(y), self.n_classes)), np.zeros((len(y), self.n_classes))
+        f_oof = np.zeros((len(y), self.stack.head.linear.in_features))  # stack features as for unseen TF groups
         for itr, iva in splits:
             gi = None if g is None else g[itr]
             swi = None if sw is None else group_weights(gi)
             st = StackedKNN(self.n_classes, top=self.top, Cs=(self.stack.C_,), dedup=self.dedup,
                             class_weight=self.class_weight).fit([s[np.ix_(itr, itr)] for s in fit_sims], y[itr], gi,
                                                                 swi)
-            lps[iva] = st.head.log_proba(st.features([s[np.ix_(iva, itr)] for s in sims_train]))
-            km = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C).fit_profile(kmer_train[itr], y[itr], swi)
-            lpk[iva] = km.head.log_proba(kmer_train[iva])
+            f_oof[iva] = st.features([s[np.ix_(iva, itr)] for s in sims_train])
+            lps[iva] = st.head.log_proba(f_oof[iva])
+            km = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C, row_standardise=self.row_standardise
+                              ).fit_profile(kmer_train[itr], y[itr], swi)
+            lpk[iva] = km.log_proba_profile(kmer_train[iva])
         for w in self.weights:
             self.inner_nll[w] = float(-pool_log_proba(lps, lpk, w)[np.arange(len(y)), y].mean())
         self.weight_ = min(self.weights, key=lambda w: self.inner_nll[w])
+        if self.combiner == "clogit":  # class-shared conditional logit on the stack features + both parts
+            shape = (len(y), len(sims_train), self.n_classes, self.top)
+            self.clogit_ = fit_conditional_logit(self.stack.features(fit_sims).reshape(shape), np.stack([lpk, lps]),
+                                                 y, lam=self.clogit_lam)
+            if self.calibrate:  # temperature and threshold on the grouped out-of-fold predictions
+                z = conditional_logit_log_proba(f_oof.reshape(shape), np.stack([lpk, lps]), *self.clogit_)
+                self.temperature_ = fit_temperature(z, y)
+                p = np.exp(z / self.temperature_)
+                p /= p.sum(1, keepdims=True)
+                self.min_confidence_ = confidence_threshold(p.max(1), p.argmax(1) == y, self.abstain_precision)
+            return self
         if self.calibrate:
             pooled = pool_log_proba(lps, lpk, self.weight_)
             self.temperature_ = fit_temperature(pooled, y)
@@ -329,10 +424,27 @@ class KnnKmer:
             self.min_confidence_ = confidence_threshold(p.max(1), p.argmax(1) == y, self.abstain_precision)
         return self
 
+    def stack_sims(self, sims_query: list[np.ndarray], kmer_query: np.ndarray) -> list[np.ndarray]:
+        """The stack's similarity matrices of queries to the training motifs: the given (normalised) column
+        metrics, plus with ``kmer_metric`` the k-mer profile correlation (:func:`kmer_similarity`)."""
+        if not self.kmer_metric:
+            return list(sims_query)
+        return list(sims_query) + [kmer_similarity(kmer_query, self.kmer_reference_)]
+
+    def part_log_proba(self, sims_query: list[np.ndarray], kmer_query: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Log probabilities ``(n_queries, n_classes)`` of the two parts: (knn-stack, kmer-lr)."""
+        return (self.stack.head.log_proba(self.stack.features(self.stack_sims(sims_query, kmer_query))),
+                self.kmer.log_proba_profile(kmer_query))
+
     def predict_log_proba(self, sims_query: list[np.ndarray], kmer_query: np.ndarray) -> np.ndarray:
-        """Pooled (and temperature-scaled) log probabilities ``(n_queries, n_classes)``."""
-        return pool_log_proba(self.stack.head.log_proba(self.stack.features(sims_query)),
-                              self.kmer.head.log_proba(kmer_query), self.weight_, self.temperature_)
+        """Pooled or conditional-logit (and temperature-scaled) log probabilities ``(n_queries, n_classes)``."""
+        if self.combiner != "clogit":
+            return pool_log_proba(*self.part_log_proba(sims_query, kmer_query), self.weight_, self.temperature_)
+        f = self.stack.features(self.stack_sims(sims_query, kmer_query))
+        lps, lpk = self.stack.head.log_proba(f), self.kmer.log_proba_profile(kmer_query)
+        F = f.reshape(len(f), -1, self.n_classes, self.top)
+        return conditional_logit_log_proba(F, np.stack([lpk, lps]), *self.clogit_, self.temperature_)
 
     def predict_proba(self, sims_query: list[np.ndarray], kmer_query: np.ndarray) -> np.ndarray:
         return np.exp(self.predict_log_proba(sims_query, kmer_query))
@@ -342,53 +454,74 @@ class KnnKmer:
         temperature, abstain threshold and ``dedup`` flag go into the checkpoint's meta (:meth:`meta`)."""
         from .model import KnnKmerHeads
 
-        m = KnnKmerHeads(self.n_classes, self.stack.head.linear.in_features, self.k)
+        import torch
+
+        top = self.top if self.clogit_ is not None else 0
+        m = KnnKmerHeads(self.n_classes, self.stack.head.linear.in_features, self.k, clogit_top=top)
         m.stack.load_state_dict(self.stack.head.state_dict())
         m.kmer.load_state_dict(self.kmer.head.state_dict())
         m.weight.fill_(float(self.weight_))
         m.hparams = {"n_classes": self.n_classes, "n_stack_features": self.stack.head.linear.in_features, "k": self.k}
+        if top:
+            for name, v in zip(("cl_beta", "cl_gamma", "cl_alpha"), self.clogit_):
+                getattr(m, name).copy_(torch.from_numpy(np.asarray(v, dtype=np.float64)))
+            m.hparams["clogit_top"] = top
         return m
 
     def meta(self) -> dict:
         """What a checkpoint needs besides the heads to rebuild the model (:meth:`from_module` keywords)."""
         return {"top": self.top, "dedup": self.dedup, "temperature": self.temperature_,
-                "min_confidence": self.min_confidence_, "leave_group_out": self.leave_group_out}
+                "min_confidence": self.min_confidence_, "leave_group_out": self.leave_group_out,
+                "row_standardise": self.row_standardise, "kmer_metric": self.kmer_metric}
 
     @classmethod
     def from_module(cls, module, train_labels: np.ndarray, *, top: int = 2, train_groups=None, dedup: bool = False,
-                    temperature: float = 1.0, min_confidence=None, leave_group_out: bool = False) -> "KnnKmer":
+                    temperature: float = 1.0, min_confidence=None, leave_group_out: bool = False,
+                    row_standardise: bool = False, kmer_metric: bool = False, kmer_reference=None) -> "KnnKmer":
         """Rebuild a fitted model from :class:`~tfscope.tfclass.model.KnnKmerHeads` and the labels (and, with
-        ``dedup``, the paralog groups) of the reference motifs it was fitted on (the stack's features need them).
-        Raises ValueError if the stack head's feature count does not match ``3 * n_classes * top``, or ``dedup``
-        without ``train_groups``."""
+        ``dedup``, the paralog groups) of the reference motifs it was fitted on (the stack's features need them;
+        with ``kmer_metric`` also their k-mer profiles ``kmer_reference`` ``(n_reference, 4**k)``). Raises
+        ValueError if the stack head's feature count does not match ``n_metrics * n_classes * top`` (3 column
+        metrics, 4 with ``kmer_metric``), or ``dedup`` without ``train_groups``, or ``kmer_metric`` without
+        ``kmer_reference``."""
         from .kmer_profile import KmerLogistic
 
         C = module.n_classes
-        if module.stack.linear.in_features != len(METRICS) * C * top:
+        nm = len(METRICS) + bool(kmer_metric)
+        if module.stack.linear.in_features != nm * C * top:
             raise ValueError(f"stack head has {module.stack.linear.in_features} features, expected "
-                             f"{len(METRICS) * C * top} (3 metrics x {C} classes x top {top})")
+                             f"{nm * C * top} ({nm} metrics x {C} classes x top {top})")
         if dedup and train_groups is None:
             raise ValueError("a dedup model needs the reference motifs' groups")
+        if kmer_metric and kmer_reference is None:
+            raise ValueError("a kmer_metric model needs the reference motifs' k-mer profiles")
         self = cls(C, top=top, k=module.k, weights=(float(module.weight),), dedup=dedup,
-                   leave_group_out=leave_group_out)
+                   leave_group_out=leave_group_out, row_standardise=row_standardise, kmer_metric=kmer_metric)
+        self.kmer_reference_ = None if kmer_reference is None else np.asarray(kmer_reference)
         self.stack = StackedKNN(C, top=top, dedup=dedup)
         self.stack.train_labels, self.stack.head = np.asarray(train_labels), module.stack
         self.stack.train_groups = None if train_groups is None else np.asarray(train_groups)
-        self.kmer = KmerLogistic(C, k=module.k)
+        self.kmer = KmerLogistic(C, k=module.k, row_standardise=row_standardise)
         self.kmer.head = module.kmer
+        if getattr(module, "clogit_top", 0):
+            self.combiner = "clogit"
+            self.clogit_ = tuple(getattr(module, n).numpy().copy() for n in ("cl_beta", "cl_gamma", "cl_alpha"))
         self.weight_ = float(module.weight)
         self.temperature_, self.min_confidence_ = float(temperature), min_confidence
         return self
 
 
-# the family models built on KnnKmer: name -> constructor keywords. "knn-kmer" is the K-fold-tuned model of the
-# previous release; "knn-kmer-dedup", chosen on the temporal (JASPAR 2020 -> 2022) and grouped-CV protocols
+# the family models built on KnnKmer: name -> constructor keywords. "knn-kmer" is the K-fold-tuned model of an
+# earlier release; "knn-kmer-dedup" (one neighbour per paralog group, grouped inner CV, calibrated confidence) the
+# previous default; "knn-kmer-clogit", chosen on the temporal (JASPAR 2020 -> 2022 / 2024) and grouped-CV protocols
 # (docs/family.md), is the shipped default of `tfscope family predict`.
 RECIPES = {
     "knn-kmer": {},
     "knn-kmer-dedup": {"dedup": True, "weights": POOL_WEIGHTS_FULL, "calibrate": True},
+    "knn-kmer-clogit": {"dedup": True, "weights": POOL_WEIGHTS_FULL, "calibrate": True, "row_standardise": True,
+                        "kmer_metric": True, "combiner": "clogit"},
 }
-DEFAULT_MODEL = "knn-kmer-dedup"
+DEFAULT_MODEL = "knn-kmer-clogit"
 
 
 def make_model(name: str, n_classes: int, *, seed: int = 0, k: int = 6) -> KnnKmer:
