@@ -9,7 +9,9 @@ Models, all over the same sequence:
 
 - ``zoo-shuffled``: the BertSNR-protocol zoo (shuffled negatives only; ``tfscope scan --zoo shuffled``);
 - ``zoo-genomic``: the default zoo, one multi-TF model trained on every train-chromosome genome window plus
-  shuffles (:mod:`tfscope.snr.multitask`), thresholds calibrated on chr7;
+  shuffles (:mod:`tfscope.snr.multitask`), nucleotide + window loss, thresholds calibrated on chr7;
+- ``zoo-genomic-nt`` (recorded, not rerun: replaced 2026-11-24 by its continuation): the same model before the window
+  term, trained with the nucleotide loss only (2026-11-24 run);
 - ``zoo-genomic-pertf`` (recorded, not rerun: its models were replaced): the first genomic zoo, 45 per-TF 16-channel
   CNNs each trained against 4 genomic negatives per positive window (2026-11-22 run);
 - ``multilabel-cnn``: the best model of ``benchmarks/multilabel.py`` (plain CNN, 45 outputs), retrained here with
@@ -46,7 +48,7 @@ from tfscope.metrics import markdown_table  # noqa: E402
 HERE = Path(__file__).parent
 MODELS = ["zoo-shuffled", "zoo-genomic", "multilabel-cnn", "fimo-jaspar"]
 #: rows kept from earlier runs of models that no longer ship (rendered after the ones run here)
-RECORDED = ["zoo-genomic-pertf"]
+RECORDED = ["zoo-genomic-nt", "zoo-genomic-pertf"]
 WINDOWS = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 
 
@@ -175,8 +177,9 @@ def render(doc: dict, names: list[str], bp: int) -> str:
             "hits at p < 1e-4; multi-label: windows at the chr7-tuned threshold). tfbs-snr nt AUPRC: mean test "
             "nucleotide AUPRC of the zoo on the BertSNR paper protocol. Thresholds and early stopping use chr7 "
             "only. seconds: scanning wall time with 2 workers (multi-label: training + prediction; a multi-TF "
-            "zoo runs its shared trunk once in one process). zoo-genomic-pertf: the first genomic zoo (45 per-TF "
-            "CNNs), recorded from its 2026-11-22 run (its models no longer ship).\n\n"
+            "zoo runs its shared trunk once in one process). Recorded rows of models that no longer ship: "
+            "zoo-genomic-nt, the multi-TF zoo before its window-loss continuation (2026-11-24 run); "
+            "zoo-genomic-pertf, the first genomic zoo (45 per-TF CNNs, 2026-11-22 run).\n\n"
             + markdown_table(summary, ["model", "window AUROC", "window AUPRC", "calls per Mbp",
                                        "tfbs-snr nt AUPRC", "seconds"], floatfmt=".3f")
             + "\n## Window AUPRC per TF\n\n"

@@ -6,7 +6,9 @@
 --windows ../shared/data/tfbs-multilabel/windows.tsv.gz --max-minutes 55``
 
 trains it into ``CKPTS/multitask`` (skipped when that checkpoint is complete, i.e. calibrated), then installs it
-into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and family.
+into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and family. ``--init CKPT --lam 0.3
+--lr 3e-4 --seed 3`` continues an earlier run with the window term of the loss (how the shipped zoo's last two
+phases were trained; see ``src/tfscope/resources/README.md``).
 
 **Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
@@ -70,7 +72,8 @@ def build_multitask(args) -> None:
             raise SystemExit("--multitask needs --train DATA_DIR and --windows WINDOWS (or a finished CKPTS/multitask)")
         from tfscope.snr.multitask import train_multitask
 
-        r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs,
+        r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs, init=args.init, lam=args.lam, lr=args.lr,
+                            seed=args.seed, pairs_per_tf=args.pairs_per_tf,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
         print(f"trained {len(r['tfs'])} TFs in {r['train_seconds']:.0f} s", flush=True)
     if args.no_install:
@@ -110,6 +113,11 @@ def main():
     ap.add_argument("--no-install", action="store_true", help="train only; do not copy into the package")
     ap.add_argument("--multitask", action="store_true", help="the genomic zoo: one multi-TF model (see above)")
     ap.add_argument("--device", default="auto", help="training device of --multitask (auto|cpu|cuda[:N])")
+    ap.add_argument("--init", help="--multitask: continue training from this checkpoint (same TFs and architecture)")
+    ap.add_argument("--lam", type=float, help="--multitask: weight of the window term of the loss (default 0)")
+    ap.add_argument("--lr", type=float, help="--multitask: learning rate (default 1e-3)")
+    ap.add_argument("--seed", type=int, default=0, help="--multitask: seed (also draws the tfbs-snr pair sample)")
+    ap.add_argument("--pairs-per-tf", type=int, help="--multitask: tfbs-snr (bound, shuffled) pairs per TF")
     args = ap.parse_args()
     if args.multitask:
         return build_multitask(args)
