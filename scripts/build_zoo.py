@@ -8,7 +8,8 @@
 trains it into ``CKPTS/multitask`` (skipped when that checkpoint is complete, i.e. calibrated), then installs it
 into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and family. ``--init CKPT --lam 0.3
 --lr 3e-4 --seed 3`` continues an earlier run with the window term of the loss (how the shipped zoo's last two
-phases were trained; see ``src/tfscope/resources/README.md``).
+phases were trained; see ``src/tfscope/resources/README.md``). ``--recalibrate [--strands mean]`` re-chooses the
+chr7 call thresholds of a finished checkpoint for a strand rule (:func:`tfscope.snr.scan.combine_strands`).
 
 **Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
@@ -73,9 +74,16 @@ def build_multitask(args) -> None:
         from tfscope.snr.multitask import train_multitask
 
         r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs, init=args.init, lam=args.lam, lr=args.lr,
-                            seed=args.seed, pairs_per_tf=args.pairs_per_tf,
+                            seed=args.seed, pairs_per_tf=args.pairs_per_tf, strands=args.strands,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
         print(f"trained {len(r['tfs'])} TFs in {r['train_seconds']:.0f} s", flush=True)
+    elif args.recalibrate:
+        if not (args.train and args.windows):
+            raise SystemExit("--recalibrate needs --train DATA_DIR and --windows WINDOWS")
+        from tfscope.snr.multitask import DEFAULTS, recalibrate
+
+        recalibrate(src, args.windows, args.train, strands=args.strands or DEFAULTS["strands"])
+        print(f"recalibrated {src} on chr7 (strands: {args.strands or DEFAULTS['strands']})", flush=True)
     if args.no_install:
         return
     cfg = json.loads((src / "config.json").read_text())
@@ -118,6 +126,11 @@ def main():
     ap.add_argument("--lr", type=float, help="--multitask: learning rate (default 1e-3)")
     ap.add_argument("--seed", type=int, default=0, help="--multitask: seed (also draws the tfbs-snr pair sample)")
     ap.add_argument("--pairs-per-tf", type=int, help="--multitask: tfbs-snr (bound, shuffled) pairs per TF")
+    ap.add_argument("--strands", choices=["max", "mean"],
+                    help="--multitask: how scans combine the two strands (default mean; stored in the checkpoint)")
+    ap.add_argument("--recalibrate", action="store_true",
+                    help="--multitask: re-choose the chr7 call thresholds of a finished CKPTS/multitask (e.g. for "
+                         "another --strands) before installing")
     args = ap.parse_args()
     if args.multitask:
         return build_multitask(args)

@@ -204,7 +204,8 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     seqs = {"a": genome["chr8"][:1500], "b": genome["chr2"][:700]}
     _, tracks = scan(models, seqs, keep_tracks=True)
     for m in models:
-        _, own = scan([ScanModel(m.name, m.single_output(), m.threshold)], seqs, keep_tracks=True)
+        own_model = ScanModel(m.name, m.single_output(), m.threshold, strands=m.strands)
+        _, own = scan([own_model], seqs, keep_tracks=True)
         for k in seqs:
             np.testing.assert_allclose(tracks[k][m.output], own[k][0], atol=1e-5)
     # the zoo functions read the multi-TF layout
@@ -221,3 +222,12 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
 
     with pytest.raises(CheckpointError, match="cannot continue"):
         train_multitask(wins, snr, tfs=["TFX"], init=tmp_path / "zoo", channels=4, n_blocks=2, verbose=False)
+    # the strand rule is stored and used by the calibration; recalibrating for the other rule rewrites the meta
+    from tfscope.snr.multitask import recalibrate
+
+    assert models[0].strands == "mean"
+    cal = recalibrate(tmp_path / "zoo", wins, snr, strands="max")
+    again = load_scan_models([tmp_path / "zoo"])
+    assert again[0].strands == "max" and again[1].threshold == cal["TFY"]["threshold"]
+    got2 = evaluate_snr(tmp_path / "zoo", snr / "TFY.tsv.gz")  # weights and paper protocol untouched
+    assert got2["nt_auprc"] == pytest.approx(got["nt_auprc"], abs=1e-9)

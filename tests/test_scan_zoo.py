@@ -6,7 +6,7 @@ import pytest
 from tfscope.cli import main
 from tfscope.errors import InputError
 from tfscope.io import read_bed
-from tfscope.snr.scan import call_sites, load_scan_models, scan_tracks
+from tfscope.snr.scan import ScanModel, call_sites, load_scan_models, scan, scan_tracks
 from tfscope.sequence import reverse_complement
 from tfscope.snr.zoo import list_zoo, load_zoo, zoo_tfs
 
@@ -49,6 +49,28 @@ def test_call_sites_merges_runs():
     p = np.array([0, 0.9, 0.95, 0.9, 0.2, 0.8, 0.85, 0.9, 0.7, 0], np.float32)
     sites = call_sites("s", "TF", p, np.zeros_like(p), 0.5, min_length=3)
     assert [(s.start, s.end) for s in sites] == [(1, 4), (5, 9)] and sites[0].strand == "+"
+
+
+def test_strand_rules():
+    """``max`` calls a nucleotide when either strand reaches the threshold, ``mean`` (reverse-complement
+    averaging) when the two strands do on average; the rule of a checkpoint travels with its ScanModels."""
+    from tfscope.snr.scan import combine_strands
+
+    f = np.array([0, 0.9, 0.9, 0.9, 0.9, 0], np.float32)
+    r = np.array([0, 0.9, 0.9, 0.9, 0.0, 0], np.float32)
+    np.testing.assert_allclose(combine_strands(f, r, "mean"), [0, 0.9, 0.9, 0.9, 0.45, 0])
+    assert [(s.start, s.end) for s in call_sites("s", "T", f, r, 0.5)] == [(1, 5)]
+    mean = call_sites("s", "T", f, r, 0.5, strands="mean")
+    assert [(s.start, s.end) for s in mean] == [(1, 4)] and mean[0].score == pytest.approx(0.9)
+    with pytest.raises(ValueError, match="strands must be one of"):
+        combine_strands(f, r, "min")
+    with pytest.raises(ValueError, match="strands must be one of"):
+        ScanModel("T", load_zoo(["FOXK1"])[0].model, strands="sum")
+    seq = "".join(np.random.default_rng(5).choice(list("ACGT"), 800))
+    for m in load_zoo(["FOXK1"], kind="shuffled") + load_zoo(["FOXK1"]):
+        _, tracks = scan([m], {"s": seq}, keep_tracks=True)
+        fw, rv = scan_tracks([m], seq)
+        np.testing.assert_allclose(tracks["s"][0], combine_strands(fw, rv, m.strands)[0], atol=1e-6)
 
 
 def test_cli_scan_report(tmp_path, capsys):
@@ -96,7 +118,6 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     """Chunk mode equals one pass of the fused network over the whole N-padded sequence, for any chunk length."""
     import torch
 
-    from tfscope.snr.scan import ScanModel
     from tfscope.sequence import one_hot
 
     rng = np.random.default_rng(1)
@@ -127,7 +148,6 @@ def test_scan_workers_match_serial():
     """Models shared between forked single-thread workers give the same sites and tracks as one process."""
     import torch
 
-    from tfscope.snr.scan import scan
 
     rng = np.random.default_rng(2)
     seqs = {f"s{i}": "".join(rng.choice(list("ACGT"), 3000 + 500 * i)) for i in range(3)}

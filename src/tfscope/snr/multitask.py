@@ -40,7 +40,7 @@ from ..errors import InputError
 
 #: hyper-parameters of the shipped genomic zoo (chosen for a 2-core CPU budget; see docs/genomic.md)
 DEFAULTS = {"channels": 64, "n_blocks": 5, "kernel": 3, "dropout": 0.1, "pairs_per_tf": 2000, "batch_size": 256,
-            "lr": 1e-3, "epochs": 4, "patience": 2, "lam": 0.0}
+            "lr": 1e-3, "epochs": 4, "patience": 2, "lam": 0.0, "strands": "mean"}
 
 
 @dataclass
@@ -198,20 +198,9 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     from ..multilabel.data import load_windows
 
     t0 = time.time()
-    snr_dir = Path(snr_dir)
-    if tfs is None:
-        tfs = sorted(p.name.split(".")[0] for p in snr_dir.glob("*.tsv.gz"))
-    if not tfs:
-        raise InputError("no tfbs-snr tables (<TF>.tsv.gz)", str(snr_dir))
-    sites = {tf: site_intervals(snr_table_path(tf, snr_dir)) for tf in tfs}
-    w = load_windows(windows_path)
-    tr = np.flatnonzero((w.split == "train") & ~np.isin(w.chrom, HOLDOUT_CHROMS))
+    w, tr, va, sites, tfs = _load_windows(windows_path, snr_dir, tfs)
     if max_train_windows is not None and len(tr) > max_train_windows:
         tr = np.sort(np.random.default_rng(seed).choice(tr, max_train_windows, replace=False))
-    va = np.flatnonzero(w.chrom == "chr7")
-    va = va[np.argsort(w.start[va], kind="stable")]
-    if not len(tr) or not len(va):
-        raise InputError("the windows table needs train-chromosome windows and chr7 windows", str(windows_path))
     genome = genome_window_data(w, tr, sites, tfs)
     valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
     train = MultiTaskData.concat([genome, snr_rows_data(snr_dir, tfs, pairs_per_tf=pairs_per_tf, seed=seed)])
@@ -223,8 +212,66 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     return train, valid, decode(w.x[va]), sites, tfs
 
 
-def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list[str], *, workers: int = 1) -> dict:
-    """Per-TF call thresholds of a multi-TF model on chr7 genome windows (window level, best F1).
+def _load_windows(windows_path, snr_dir, tfs):
+    """The windows table, its train-chromosome and chr7 (genomic order) row indices, the sites and the TF names."""
+    from .genomic import HOLDOUT_CHROMS, site_intervals
+    from .data import snr_table_path
+    from ..multilabel.data import load_windows
+
+    snr_dir = Path(snr_dir)
+    if tfs is None:
+        tfs = sorted(p.name.split(".")[0] for p in snr_dir.glob("*.tsv.gz"))
+    if not tfs:
+        raise InputError("no tfbs-snr tables (<TF>.tsv.gz)", str(snr_dir))
+    sites = {tf: site_intervals(snr_table_path(tf, snr_dir)) for tf in tfs}
+    w = load_windows(windows_path)
+    tr = np.flatnonzero((w.split == "train") & ~np.isin(w.chrom, HOLDOUT_CHROMS))
+    va = np.flatnonzero(w.chrom == "chr7")
+    va = va[np.argsort(w.start[va], kind="stable")]
+    if not len(tr) or not len(va):
+        raise InputError("the windows table needs train-chromosome windows and chr7 windows", str(windows_path))
+    return w, tr, va, sites, tfs
+
+
+def recalibrate(checkpoint, windows_path, snr_dir, *, strands: str = DEFAULTS["strands"], workers: int = 1) -> dict:
+    """Re-choose the per-TF call thresholds of a multi-TF checkpoint on chr7 (:func:`calibrate_all`) for the strand
+    rule ``strands`` (:func:`tfscope.snr.scan.combine_strands`) and rewrite its ``meta`` (``strands``,
+    ``per_tf[TF].threshold`` and ``calibration``; weights and test metrics untouched).
+
+    Returns
+    -------
+    dict TF -> calibration record
+
+    Raises
+    ------
+    CheckpointError
+        If ``checkpoint`` is not a multi-TF snr checkpoint (:func:`tfscope.checkpoint.load_checkpoint`).
+    """
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import CheckpointError
+    from ..sequence import decode
+    from .train import TASK
+
+    net, cfg = load_checkpoint(checkpoint, task=TASK)
+    meta = cfg.get("meta", {})
+    if "tfs" not in meta:
+        raise CheckpointError("not a multi-TF checkpoint (no meta.tfs)", str(checkpoint))
+    tfs = list(meta["tfs"])
+    w, _, va, sites, _ = _load_windows(windows_path, snr_dir, tfs)
+    valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
+    cal = calibrate_all(net.eval(), tfs, valid, decode(w.x[va]), workers=workers, strands=strands)
+    per_tf = meta.get("per_tf", {})
+    for tf in tfs:
+        per_tf[tf] = {**per_tf.get(tf, {}), "threshold": cal[tf]["threshold"], "calibration": cal[tf]}
+    save_checkpoint(checkpoint, net, model_name=cfg.get("model", "dilated"), task=TASK, hparams=cfg["hparams"],
+                    meta={**meta, "strands": strands, "per_tf": per_tf})
+    return cal
+
+
+def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list[str], *, workers: int = 1,
+                  strands: str = "max") -> dict:
+    """Per-TF call thresholds of a multi-TF model on chr7 genome windows (window level, best F1), with the two
+    strands combined by ``strands`` (:func:`tfscope.snr.scan.combine_strands`).
 
     The windows are scanned as one sequence (:func:`tfscope.snr.scan.window_max_scores`) exactly like the per-TF
     :func:`tfscope.snr.train.calibrate_threshold`; a window is positive for a TF when it holds a site nucleotide of it.
@@ -237,7 +284,7 @@ def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list
     from ..metrics import best_f1_threshold, binary_metrics
     from .scan import ScanModel, window_max_scores
 
-    models = [ScanModel(tf, net, output=t) for t, tf in enumerate(tfs)]
+    models = [ScanModel(tf, net, output=t, strands=strands) for t, tf in enumerate(tfs)]
     score = window_max_scores(models, valid_windows, workers=workers)
     out = {}
     for t, tf in enumerate(tfs):
@@ -272,8 +319,8 @@ def paper_protocol_metrics(net, tfs: list[str], snr_dir, *, device: str = "cpu")
 def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = None, seed: int = 0,
                     channels: int | None = None, n_blocks: int | None = None, epochs: int | None = None,
                     lr: float | None = None, batch_size: int | None = None, patience: int | None = None,
-                    pairs_per_tf: int | None = None, lam: float | None = None, max_seconds: float | None = None,
-                    max_train_windows: int | None = None, init=None, device: str = "auto",
+                    pairs_per_tf: int | None = None, lam: float | None = None, strands: str | None = None,
+                    max_seconds: float | None = None, max_train_windows: int | None = None, init=None, device: str = "auto",
                     amp: str | None = None, workers: int = 1, verbose: bool = True) -> dict:
     """Train, calibrate and evaluate the multi-TF genomic zoo model (see the module docstring).
 
@@ -285,6 +332,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
         epoch so far)
     tfs : TF names (default: every table in ``snr_dir``, sorted)
     lam : weight of the window term of :func:`masked_nucleotide_loss` (default 0: nucleotide BCE only)
+    strands : how the scan combines the two strands (:func:`tfscope.snr.scan.combine_strands`, default ``mean``);
+        stored in ``meta.strands`` and used for the chr7 calibration
     max_seconds : wall-time budget of training (:func:`tfscope.train.fit`)
     max_train_windows : subsample the genome training windows (tests, quick runs)
     init : checkpoint directory of an earlier run (e.g. ``out`` of a run stopped by its budget) to continue
@@ -310,7 +359,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
 
     cfg = {**DEFAULTS, **{k: v for k, v in dict(channels=channels, n_blocks=n_blocks, epochs=epochs, lr=lr,
                                                  batch_size=batch_size, patience=patience,
-                                                 pairs_per_tf=pairs_per_tf, lam=lam).items() if v is not None}}
+                                                 pairs_per_tf=pairs_per_tf, lam=lam,
+                                                 strands=strands).items() if v is not None}}
     train, valid, valid_windows, _, tfs = build_data(windows_path, snr_dir, tfs, pairs_per_tf=cfg["pairs_per_tf"],
                                                      seed=seed, max_train_windows=max_train_windows,
                                                      verbose=verbose)
@@ -335,7 +385,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             "train_rows": int(len(train)), "valid_rows": int(len(valid)),
             "train_sources": {s: int((train.source == s).sum()) for s in ("genome", "bound", "shuffled")},
             "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience", "lam")},
-            "pos_weight": [round(float(v), 3) for v in pw]}
+            "pos_weight": [round(float(v), 3) for v in pw], "strands": cfg["strands"]}
     if init is not None:
         meta["continued_from"] = {"checkpoint": str(init), "history": history0}
 
@@ -352,7 +402,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
               on_epoch_end=lambda e, m, r: save(history=r.as_dict()))
     train_seconds = time.time() - t0
     net.to("cpu").eval()
-    cal = calibrate_all(net, tfs, valid, valid_windows, workers=workers)
+    cal = calibrate_all(net, tfs, valid, valid_windows, workers=workers, strands=cfg["strands"])
     test = paper_protocol_metrics(net, tfs, snr_dir)
     per_tf = {tf: {"threshold": cal[tf]["threshold"], "calibration": cal[tf], "test_metrics": test.get(tf, {})}
               for tf in tfs}
