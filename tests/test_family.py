@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from tfscope.errors import InputError
-from tfscope.tfclass.data import build_dataset, counts_to_probs, pad_batch
+from tfscope.motif import counts_to_probs
+from tfscope.tfclass.data import build_dataset, pad_batch
 from tfscope.io.motifs import read_motifs, write_jaspar
 from tfscope.tfclass.knn import (alignment_similarity, column_similarity, knn_ensemble_proba, knn_proba,
                                 tomtom_similarity)
@@ -606,7 +607,7 @@ def test_knn_kmer_clogit_fit_checkpoint_forward_and_classify(tmp_path):
 
 
 def test_information_content():
-    from tfscope.tfclass.data import information_content
+    from tfscope.motif import information_content
 
     m = np.array([[1.0, 0.25, 0.5], [0.0, 0.25, 0.5], [0.0, 0.25, 0.0], [0.0, 0.25, 0.0]])
     assert np.allclose(information_content(m), [2.0, 0.0, 1.0])

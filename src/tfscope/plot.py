@@ -67,9 +67,10 @@ def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True) -> st
 
     m = np.asarray(matrix, dtype=float)
     if information:
-        p = (m + 0.25) / (m + 0.25).sum(0, keepdims=True)
-        ic = 2 + (p * np.log2(p)).sum(0)
-        m = p * ic
+        from .motif import counts_to_probs, information_content
+
+        p = counts_to_probs(m, pseudocount=0.25)
+        m = p * information_content(p)
     df = pd.DataFrame(m.T, columns=list("ACGT"))
     fig, ax = plt.subplots(figsize=(max(3.0, 0.28 * m.shape[1]), 1.6))
     logomaker.Logo(df, ax=ax)

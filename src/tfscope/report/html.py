@@ -24,6 +24,14 @@ def _table(rows: list[dict], cols: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _strand_rules(models) -> str:
+    """How the report's models combine the two strands, in words (:func:`tfscope.snr.scan.combine_strands`)."""
+    words = {"max": "the higher of the two strands", "mean": "the mean of the two strands"}
+    rules = sorted({getattr(m, "strands", "max") for m in models})
+    return "; ".join(words[r] for r in rules) if len(rules) == 1 else \
+        "; ".join(f"{words[r]} for {', '.join(m.name for m in models if m.strands == r)}" for r in rules)
+
+
 def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models, model_rows: list[dict] | None = None,
                  n_attributions: int = 4, attribution_method: str = "shiftsmooth", title: str = "tfscope scan") -> None:
     """Write the HTML report atomically.
@@ -44,7 +52,8 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     names = [m.name for m in models]
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{len(sequences)} sequence(s), {sum(map(len, sequences.values()))} bp, {len(models)} TF model(s), "
-             f"{len(sites)} called site(s). Probabilities are per nucleotide (max of both strands).</p>",
+             f"{len(sites)} called site(s). Probabilities are per nucleotide, both strands combined "
+             f"({_strand_rules(models)}).</p>",
              "<h2>Binding map</h2>"]
     for sid, seq in sequences.items():
         parts.append(f'<img class="track" alt="track plot {html.escape(sid)}" '

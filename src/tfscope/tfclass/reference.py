@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError
-from .data import information_content
+from ..motif import information_content
 from .kmer_profile import kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
 from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups

@@ -28,7 +28,8 @@ import re
 
 import numpy as np
 
-from .data import FamilyDataset, _fetch, build_dataset, counts_to_probs
+from ..motif import counts_to_probs
+from .data import FamilyDataset, _fetch, build_dataset
 
 LATEST_RELEASE = "JASPAR2024"
 RELEASES = ("JASPAR2014", "JASPAR2016", "JASPAR2018", "JASPAR2020", "JASPAR2022", "JASPAR2024")
