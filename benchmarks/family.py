@@ -347,7 +347,8 @@ def temporal_state(train_rel, test_rel):
         "sims_tr": [normalise_similarity(s, m, L_tr) for s, m in zip(s_tr, METRICS)],
         "sims_q": [normalise_similarity(s, m, L_q) for s, m in zip(s_q, METRICS)],
         "kmers_tr": kmer_profile(tr.pfms, KMER_K), "kmers_q": kmer_profile(q, KMER_K), "y": tr.labels,
-        "groups": np.array([paralog_group(n) for n in tr.names]), "C": len(tr.classes), "n_known": len(te)}
+        "groups": np.array([paralog_group(n) for n in tr.names]), "C": len(tr.classes), "n_known": len(te),
+        "pfms_tr": tr.pfms, "pfms_q": q}
 
 
 def protocol_job(task):

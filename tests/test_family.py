@@ -358,6 +358,35 @@ def test_kmer_profile_matches_brute_force_and_is_rc_invariant():
         kmer_profile([m], 9)
 
 
+def test_gapped_kmer_profile_matches_brute_force():
+    import itertools
+
+    from tfscope.tfclass.kmer_profile import kmer_profile
+
+    rng = np.random.default_rng(1)
+    m = rng.dirichlet(np.ones(4), size=6).T  # (4, 6)
+    pc, k = 0.01, 3
+    prof = kmer_profile([m], k, pseudocount=pc, gapped=True)
+    assert prof.shape == (1, 64)
+    lp = np.log((m + pc) / (1 + 4 * pc))
+    for j, km in enumerate(itertools.product(range(4), repeat=k)):
+        best = -np.inf
+        for q in (lp, lp[::-1, ::-1]):
+            for gap in range(1, k):  # k bases over k + 1 columns, one interior column unspecified
+                offs = [*range(gap), *range(gap + 1, k + 1)]
+                for s in range(-k, q.shape[1]):
+                    best = max(best, sum(q[b, s + o] if 0 <= s + o < q.shape[1] else np.log(0.25)
+                                         for o, b in zip(offs, km)))
+        assert np.isclose(prof[0, j], best, atol=1e-5)
+    assert np.allclose(kmer_profile([rc(m)], k, pseudocount=pc, gapped=True), prof)
+    # CAC.GTG with any base at the gap: the gapped 6-mer CACGTG scores ~0 in "CACNGTG", the ungapped one does not
+    cw = int("".join(str("ACGT".index(b)) for b in "CACGTG"), 4)
+    half = onehot_motif("CACAGTG", eps=0.001)
+    assert kmer_profile([half], 6, gapped=True)[0, cw] > -0.3 > kmer_profile([half], 6)[0, cw]
+    with pytest.raises(ValueError, match="k must be"):
+        kmer_profile([m], 1, gapped=True)
+
+
 def test_standard_linear_equals_sklearn_and_handles_absent_class():
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler

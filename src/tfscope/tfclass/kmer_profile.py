@@ -20,20 +20,27 @@ import numpy as np
 MAX_K = 8  # 4**8 = 65,536 features per motif is the most that is useful here
 
 
-def kmer_profile(pfms: list[np.ndarray], k: int = 6, *, pseudocount: float = 0.01) -> np.ndarray:
+def kmer_profile(pfms: list[np.ndarray], k: int = 6, *, pseudocount: float = 0.01, gapped: bool = False
+                 ) -> np.ndarray:
     """k-mer profile ``(N, 4**k)`` float32 of probability matrices ``(4, L_i)``.
 
     Entry ``[i, j]`` is ``max`` over placements and both strands of ``sum_t log((P[b_t, pos_t] + pc) / (1 + 4 pc))``
     for k-mer ``j`` (``log 0.25`` for positions outside the motif), ``pc`` = ``pseudocount``. Reverse-complement
     invariant: a motif and its reverse complement have the same profile.
 
-    Raises ValueError for ``k`` outside ``1..MAX_K``, a negative pseudocount, or a matrix that is not ``(4, L)``
-    with ``L >= 1``.
+    With ``gapped`` the k bases span ``k + 1`` columns with one unspecified interior column (any base, score 0),
+    and the entry is also the best over the ``k - 1`` gap positions: the motif analogue of gapped k-mers
+    (Ghandi et al. 2014, gkm-SVM), which match two half-sites at a variable spacer.
+
+    Raises ValueError for ``k`` outside ``1..MAX_K`` (``2..MAX_K`` with ``gapped``), a negative pseudocount, or a
+    matrix that is not ``(4, L)`` with ``L >= 1``.
     """
-    if not 1 <= k <= MAX_K:
-        raise ValueError(f"k must be in 1..{MAX_K}, got {k}")
+    if not 1 + gapped <= k <= MAX_K:
+        raise ValueError(f"k must be in {1 + gapped}..{MAX_K}, got {k}")
     if pseudocount < 0:
         raise ValueError(f"pseudocount must be >= 0, got {pseudocount}")
+    # column offsets of the k bases inside the window: contiguous, or one layout per interior gap position
+    layouts = ([[*range(g), *range(g + 1, k + 1)] for g in range(1, k)] if gapped else [list(range(k))])
     out = np.empty((len(pfms), 4 ** k), dtype=np.float32)
     bg = np.log(0.25)
     for i, p in enumerate(pfms):
@@ -43,13 +50,15 @@ def kmer_profile(pfms: list[np.ndarray], k: int = 6, *, pseudocount: float = 0.0
         lp = np.log((p + pseudocount) / (1.0 + 4.0 * pseudocount))
         best = None
         for q in (lp, lp[::-1, ::-1]):  # forward, reverse complement
-            q = np.pad(q, ((0, 0), (k - 1, k - 1)), constant_values=bg)
-            n = q.shape[1] - k + 1  # start offsets
-            s = q[:, :n]  # (4, n): scores of the 1-mer prefixes at every start
-            for t in range(1, k):  # extend the prefix by one base: (4**t, n) -> (4**(t+1), n), lexicographic order
-                s = (s[:, None, :] + q[None, :, t:t + n]).reshape(-1, n)
-            m = s.max(1)
-            best = m if best is None else np.maximum(best, m)
+            for offs in layouts:
+                w = offs[-1] + 1  # window width
+                qp = np.pad(q, ((0, 0), (w - 1, w - 1)), constant_values=bg)
+                n = qp.shape[1] - w + 1  # start offsets
+                s = qp[:, :n]  # (4, n): scores of the 1-mer prefixes at every start
+                for o in offs[1:]:  # extend by one base: (4**t, n) -> (4**(t+1), n), lexicographic order
+                    s = (s[:, None, :] + qp[None, :, o:o + n]).reshape(-1, n)
+                m = s.max(1)
+                best = m if best is None else np.maximum(best, m)
         out[i] = best
     return out
 

@@ -403,6 +403,9 @@ class KnnKmer:
             km = KmerLogistic(self.n_classes, k=self.k, C=self.kmer_C, row_standardise=self.row_standardise
                               ).fit_profile(kmer_train[itr], y[itr], swi)
             lpk[iva] = km.log_proba_profile(kmer_train[iva])
+        # grouped inner out-of-fold log probabilities of both parts and the stack features (for combiners fitted on
+        # top of this model, e.g. soft votes weighted by inner CV)
+        self.inner_oof_ = {"stack": lps, "kmer": lpk, "stack_features": f_oof}
         for w in self.weights:
             self.inner_nll[w] = float(-pool_log_proba(lps, lpk, w)[np.arange(len(y)), y].mean())
         self.weight_ = min(self.weights, key=lambda w: self.inner_nll[w])
