@@ -27,7 +27,7 @@ def _table(rows: list[dict], cols: list[str]) -> str:
 def _strand_rules(models) -> str:
     """How the report's models combine the two strands, in words (:func:`tfscope.snr.scan.combine_strands`)."""
     words = {"max": "the higher of the two strands", "mean": "the mean of the two strands"}
-    rules = sorted({getattr(m, "strands", "max") for m in models})
+    rules = sorted({m.strands for m in models})
     return "; ".join(words[r] for r in rules) if len(rules) == 1 else \
         "; ".join(f"{words[r]} for {', '.join(m.name for m in models if m.strands == r)}" for r in rules)
 

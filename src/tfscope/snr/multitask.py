@@ -193,10 +193,6 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     (train, valid, valid_windows, sites, tfs) : MultiTaskData, MultiTaskData (chr7, no masks), the chr7 window
     sequences in genomic order, dict TF -> SiteIntervals, TF names (sorted tfbs-snr table names by default)
     """
-    from .genomic import HOLDOUT_CHROMS, site_intervals
-    from .data import snr_table_path
-    from ..multilabel.data import load_windows
-
     t0 = time.time()
     w, tr, va, sites, tfs = _load_windows(windows_path, snr_dir, tfs)
     if max_train_windows is not None and len(tr) > max_train_windows:
