@@ -26,7 +26,7 @@ Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``j
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
 Motifs never seen (issue 18; :mod:`tfscope.tfclass.splits`): ``--protocols temporal grouped`` adds, for knn-kmer,
-knn-kmer-dedup and the shipped default knn-kmer-clogit (``--models`` to pick), the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
+knn-kmer-dedup, knn-kmer-clogit and the shipped default knn-kmer-vote (``--models`` to pick), the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
 2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
 (``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
 coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
@@ -34,7 +34,7 @@ only those and the 10-fold CV of the grouped ``--models`` and keeps every other 
 ``benchmarks/checkpoints/family_protocols/``).
 
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-clogit ...]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-vote ...]``
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from tfscope.tfclass.knn import (METRICS, all_similarities, knn_ensemble_proba, 
                                 tomtom_similarity)
 from tfscope.tfclass.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
 from tfscope.tfclass.stack import (DEFAULT_MODEL, RECIPES, KnnKmer, make_model, normalise_similarity,  # noqa: E402
-                                  uses_groups)
+                                  uses_gapped, uses_groups)
 from tfscope.tfclass.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -123,12 +123,13 @@ def fold_job(task):
     probas["knn-stack"] = kk.stack.predict_proba(query)
     probas["kmer-lr"] = kk.kmer.predict_proba_profile(kmers[te])
     probas["knn-kmer"] = kk.predict_proba(query, kmers[te])
-    if dname == "jaspar2024-cv10":  # the grouped recipes (knn-kmer-dedup, the default knn-kmer-clogit)
-        g = _STATE["groups"]
+    if dname == "jaspar2024-cv10":  # the grouped recipes (knn-kmer-dedup, -clogit, the default knn-kmer-vote)
+        g, gk = _STATE["groups"], _STATE["gkmers"]
         for name in GROUPED_MODELS:
+            gtr, gte = (gk[tr], gk[te]) if uses_gapped(name) else (None, None)
             nd = make_model(name, C, k=KMER_K, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr], y[tr],
-                                                              g[tr])
-            probas[name] = nd.predict_proba(query, kmers[te])
+                                                              g[tr], gapped=gtr)
+            probas[name] = nd.predict_proba(query, kmers[te], gte)
     return dname, i, probas, kk.stack.C_, kk.weight_, time.time() - t
 
 
@@ -210,7 +211,8 @@ def main(argv=None) -> int:
     oof = {}  # out-of-fold predictions of the 10-fold CV per model
     cnn_models = []
     stack_C, pool_w = {}, {}
-    _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C, groups=groups)
+    _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C, groups=groups,
+                  gkmers=kmer_profile(ds.pfms, KMER_K, gapped=True))
     tasks = [(f"jaspar2024-cv{K}", i, tr, te, 0, True) for K in args.folds for i, (tr, te) in enumerate(folds(y, K))]
     tasks += [(f"jaspar2024-cv10-seed{sd}", i, tr, te, sd, False) for sd in args.repeat_seeds
               for i, (tr, te) in enumerate(folds(y, 10, sd))]
@@ -321,7 +323,7 @@ def main(argv=None) -> int:
 # --- motifs the model has never seen: temporal split and grouped CV (issue 18) ----------------------------------
 
 PROTO_CACHE = Path(__file__).parent / "checkpoints" / "family_protocols"
-PROTO_MODELS = tuple(RECIPES)  # knn-kmer, knn-kmer-dedup, knn-kmer-clogit (the default)
+PROTO_MODELS = tuple(RECIPES)  # knn-kmer, knn-kmer-dedup, knn-kmer-clogit, knn-kmer-vote (the default)
 TEMPORAL = (("JASPAR2020", "JASPAR2022"), ("JASPAR2020", "JASPAR2024"))
 _PSTATE = {}  # per protocol dataset: normalised similarities, k-mer profiles, labels, groups (inherited by forks)
 
@@ -347,6 +349,7 @@ def temporal_state(train_rel, test_rel):
         "sims_tr": [normalise_similarity(s, m, L_tr) for s, m in zip(s_tr, METRICS)],
         "sims_q": [normalise_similarity(s, m, L_q) for s, m in zip(s_q, METRICS)],
         "kmers_tr": kmer_profile(tr.pfms, KMER_K), "kmers_q": kmer_profile(q, KMER_K), "y": tr.labels,
+        "gkmers_tr": kmer_profile(tr.pfms, KMER_K, gapped=True), "gkmers_q": kmer_profile(q, KMER_K, gapped=True),
         "groups": np.array([paralog_group(n) for n in tr.names]), "C": len(tr.classes), "n_known": len(te),
         "pfms_tr": tr.pfms, "pfms_q": q}
 
@@ -367,14 +370,17 @@ def protocol_job(task):
     st = _PSTATE[dname.split("-grouped")[0].split("-cv")[0] if tr is not None else dname]
     m = make_model(model, st["C"], k=KMER_K)
     g = st["groups"] if uses_groups(model) else None
+    gap = uses_gapped(model)
     if tr is None:
-        m.fit(st["sims_tr"], st["kmers_tr"], st["y"], g)
-        p = m.predict_proba(st["sims_q"], st["kmers_q"])
+        m.fit(st["sims_tr"], st["kmers_tr"], st["y"], g, gapped=st["gkmers_tr"] if gap else None)
+        p = m.predict_proba(st["sims_q"], st["kmers_q"], st["gkmers_q"] if gap else None)
     else:
-        m.fit([s[np.ix_(tr, tr)] for s in st["nsims"]], st["kmers"][tr], st["y"][tr], None if g is None else g[tr])
-        p = m.predict_proba([s[np.ix_(te, tr)] for s in st["nsims"]], st["kmers"][te])
+        m.fit([s[np.ix_(tr, tr)] for s in st["nsims"]], st["kmers"][tr], st["y"][tr], None if g is None else g[tr],
+              gapped=st["gkmers"][tr] if gap else None)
+        p = m.predict_proba([s[np.ix_(te, tr)] for s in st["nsims"]], st["kmers"][te],
+                            st["gkmers"][te] if gap else None)
     fit = {"weight": m.weight_, "temperature": m.temperature_, "min_confidence": m.min_confidence_,
-           "stack_C": m.stack.C_}
+           "stack_C": m.stack.C_, **({"pool_temperature": m.pool_temperature_} if m.vote else {})}
     secs = time.time() - t
     PROTO_CACHE.mkdir(parents=True, exist_ok=True)
     tmp = f.with_name(f.stem + ".tmp.npz")
@@ -402,7 +408,9 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
     the 10-fold CV rows of the new default; fold jobs run in ``args.jobs`` forked processes."""
     y = ds.labels
     groups24 = np.array([paralog_group(n) for n in ds.names])
-    _PSTATE["jaspar2024"] = {"nsims": nsims24, "kmers": kmers24, "y": y, "groups": groups24, "C": len(ds.classes)}
+    _PSTATE["jaspar2024"] = {"nsims": nsims24, "kmers": kmers24, "y": y, "groups": groups24, "C": len(ds.classes),
+                             "gkmers": (kmer_profile(ds.pfms, KMER_K, gapped=True)
+                                        if any(uses_gapped(m) for m in args.models) else None)}
     tasks, temporal = [], {}
     if "temporal" in args.protocols:
         for a, b in TEMPORAL:
@@ -586,7 +594,7 @@ def render(doc, ds) -> str:
                    key=lambda s: (int(s.split("cv")[1].split("-")[0]), s))
     out = [f"# TF class from a motif (JASPAR 2024, {len(ds)} motifs, {len(ds.classes)} TFClass classes)\n\n",
            f"Machine: {doc['machine']}; date {doc['date']}. Stratified K-fold CV (seed 0); mean ± SD over folds.\n\n",
-           (f"Only the temporal / grouped rows and the 10-fold rows of {' and '.join(GROUPED_MODELS)} were run on "
+           (f"Only the temporal / grouped rows and the 10-fold rows of {', '.join(GROUPED_MODELS)} were run on "
             f"{doc['date']} "
             f"(`--new-only`); all other rows are from the run of {doc['kept_rows_date']} on the same machine type."
             "\n\n" if doc.get("kept_rows_date") and doc["kept_rows_date"] != doc["date"] else ""),

@@ -13,7 +13,8 @@ CV, never by a test split):
 * ``clogit-cnn``: the thesis CNN (:class:`~tfscope.tfclass.model.FamilyCNN`) as a third expert of the conditional
   logit (its inner out-of-fold log probabilities from CNNs trained on the same grouped inner folds).
 * ``avg-gap5-gap5pool``: the equal-weight soft vote of ``clogit-gap5`` and its own pooled parts (ideas 1 and 3
-  together; added after the first temporal screen).
+  together; added after the first temporal screen). Shipped in the fourth round as the package recipe
+  ``knn-kmer-vote`` (:data:`tfscope.tfclass.stack.RECIPES`, the default), which this harness now fits.
 * ``gapkmer-lr``: logistic regression on row-standardised gapped 6-mer profiles
   (:func:`~tfscope.tfclass.kmer_profile.kmer_profile` with ``gapped=True``); ``clogit-gapexpert``: it as a third
   expert of the conditional logit; ``clogit-gap5``: knn-kmer-clogit with the gapped-profile correlation as a fifth
@@ -23,8 +24,8 @@ Reuses :mod:`family` (similarities, temporal states, folds). Per-split outputs a
 ``benchmarks/checkpoints/family_explore/`` (git-ignored), so the run resumes. Prints accuracy / macro-F1 per
 candidate and protocol (temporal: over the classes present in the test set; grouped: pooled out-of-fold; 10-fold:
 mean over folds, as ``benchmarks/family.py`` reports them) and writes them to
-``benchmarks/results/family_explore.json`` / ``.md`` (rows of protocols not rerun are kept). A winner would be added
-to ``tfscope.tfclass.stack.RECIPES`` and measured by ``benchmarks/family.py``.
+``benchmarks/results/family_explore.json`` / ``.md`` (rows of protocols not rerun are kept). The winner,
+``avg-gap5-gap5pool``, is ``knn-kmer-vote`` in ``tfscope.tfclass.stack.RECIPES``, measured by ``benchmarks/family.py``.
 
 Usage: ``python benchmarks/family_explore.py [--protocols temporal grouped cv10] [--parts cl dedup gap gap5 cnn]``
 """
@@ -51,7 +52,7 @@ from tfscope.tfclass.knn import METRICS  # noqa: E402
 from tfscope.tfclass.splits import grouped_folds, paralog_group  # noqa: E402
 from tfscope.tfclass.stack import (RECIPES, KnnKmer, conditional_logit_log_proba, fit_conditional_logit,  # noqa: E402
                                   fit_temperature, inner_splits, make_model, normalise_similarity,
-                                  pool_log_proba)
+                                  pool_log_proba, soft_vote_log_proba)
 from tfscope.tfclass.train import predict_cnn, train_cnn  # noqa: E402
 
 OUT = Path(__file__).parent / "checkpoints" / "family_explore"
@@ -61,28 +62,26 @@ MIX = np.round(np.linspace(0, 1, 11), 1)
 def part_cl(sp, fifth=False):
     """knn-kmer-clogit fitted once: its own and its pooled parts' calibrated log probabilities (test and grouped
     inner out-of-fold) and what a refit of the conditional logit with more experts needs. With ``fifth`` the
-    gapped-profile correlation is a fifth stack metric (keys prefixed ``gap5``)."""
-    sims_tr, sims_q = list(sp["sims_tr"]), list(sp["sims_q"])
-    if fifth:
-        sims_tr.append(kmer_similarity(sp["gk_tr"], sp["gk_tr"], exclude_self=True))
-        sims_q.append(kmer_similarity(sp["gk_q"], sp["gk_tr"]))
-    m = KnnKmer(sp["C"], k=fam.KMER_K, seed=sp["seed"], **RECIPES["knn-kmer-clogit"]).fit(sims_tr, sp["k_tr"],
-                                                                                          sp["y"], sp["g"])
+    gapped-profile correlation is a fifth stack metric (keys prefixed ``gap5``): the package's ``knn-kmer-vote``,
+    whose two combiners are ``gap5`` and ``gap5pool``. Without it, the same vote machinery on knn-kmer-clogit's
+    recipe gives ``clogit`` and ``z4pool`` (the vote does not change the conditional logit's fit)."""
+    recipe = RECIPES["knn-kmer-vote"] if fifth else {**RECIPES["knn-kmer-clogit"], "vote": True}
+    gk_tr, gk_q = (sp["gk_tr"], sp["gk_q"]) if fifth else (None, None)
+    m = KnnKmer(sp["C"], k=fam.KMER_K, seed=sp["seed"], **recipe).fit(sp["sims_tr"], sp["k_tr"], sp["y"], sp["g"],
+                                                                       gapped=gk_tr)
     io = m.inner_oof_
     y = sp["y"]
-    kk = kmer_similarity(sp["k_tr"], sp["k_tr"], exclude_self=True)
-    F_tr = m.stack.features(sims_tr + [kk])
-    f_q = m.stack.features(m.stack_sims(sims_q, sp["k_q"]))
-    lps_q, lpk_q = m.stack.head.log_proba(f_q), m.kmer.log_proba_profile(sp["k_q"])
     shape = (len(y), -1, sp["C"], m.top)
     cl_oof = conditional_logit_log_proba(io["stack_features"].reshape(shape), np.stack([io["kmer"], io["stack"]]),
                                          *m.clogit_, m.temperature_)
-    pool_oof = pool_log_proba(io["stack"], io["kmer"], m.weight_)
-    T = fit_temperature(pool_oof, y)
+    lp = m.combiner_log_proba(sp["sims_q"], sp["k_q"], gk_q)
     a, b = ("gap5", "gap5pool") if fifth else ("clogit", "z4pool")
-    out = {f"{a}_q": m.predict_log_proba(sims_q, sp["k_q"]), f"{a}_oof": cl_oof,
-           f"{b}_q": pool_log_proba(lps_q, lpk_q, m.weight_, T), f"{b}_oof": log_softmax(pool_oof / T, axis=1)}
+    out = {f"{a}_q": lp["clogit"], f"{a}_oof": cl_oof, f"{b}_q": lp["pool"],
+           f"{b}_oof": pool_log_proba(io["stack"], io["kmer"], m.weight_, m.pool_temperature_)}
     if not fifth:
+        F_tr = m.stack.features(list(sp["sims_tr"]) + [kmer_similarity(sp["k_tr"], sp["k_tr"], exclude_self=True)])
+        f_q = m.stack.features(m.stack_sims(sp["sims_q"], sp["k_q"]))
+        lps_q, lpk_q = m.stack.head.log_proba(f_q), m.kmer.log_proba_profile(sp["k_q"])
         out.update({"F_tr": F_tr, "F_q": f_q, "lps_oof": io["stack"], "lpk_oof": io["kmer"],
                     "f_oof": io["stack_features"], "lps_q": lps_q, "lpk_q": lpk_q, "top": m.top, "weight": m.weight_})
     return out
@@ -139,8 +138,7 @@ def clogit_extra(r, y, C, extra_oof, extra_q):
     return conditional_logit_log_proba(r["F_q"].reshape(len(r["F_q"]), -1, C, int(r["top"])), Eq, *theta, T)
 
 
-def mix(a, b, w):
-    return np.log((1 - w) * np.exp(a) + w * np.exp(b))
+mix = soft_vote_log_proba  # log((1 - w) p_a + w p_b)
 
 
 def candidates(r, y, C):

@@ -231,9 +231,9 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
 
     assert main(["family", "predict", str(hox), "--json", "-"]) == 0
     r = json.loads(capsys.readouterr().out)[0]
-    assert r["model"] == "knn-kmer-clogit"
-    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-clogit"}
-    assert r["models"]["knn-kmer-clogit"] == r["tf_class"] and 0.05 < r["probability"] <= 1
+    assert r["model"] == "knn-kmer-vote"
+    assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-vote"}
+    assert r["models"]["knn-kmer-vote"] == r["tf_class"] and 0.05 < r["probability"] <= 1
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -304,8 +304,8 @@ def test_cli_evaluate_labelled_file_and_bad_labels(tmp_path, capsys):
     assert main(["family", "evaluate", str(mf), "--labels", str(lab), "--folds", "3", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "cv" and set(doc["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer",
-                                                          "knn-kmer-dedup", "knn-kmer-clogit"}
-    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup", "knn-kmer-clogit"):
+                                                          "knn-kmer-dedup", "knn-kmer-clogit", "knn-kmer-vote"}
+    for m in ("knn-stack", "knn-kmer", "knn-kmer-dedup", "knn-kmer-clogit", "knn-kmer-vote"):
         assert doc["models"][m]["accuracy"]["mean"] >= 0.9
         assert len(doc["models"][m]["accuracy"]["folds"]) == 3
     # duplicate key -> file and line
@@ -534,7 +534,7 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
     assert main(["tfclass", "predict", str(f), "--json", "-", "--abstain", "--nearest", "1"]) == 0
     hox, flat = json.loads(capsys.readouterr().out)
-    assert hox["model"] == "knn-kmer-clogit" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
+    assert hox["model"] == "knn-kmer-vote" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
     assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
     assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
     # a near-uniform motif is less informative than every JASPAR 2024 motif: never confident, whatever its p
@@ -642,3 +642,45 @@ def test_information_content():
     assert np.allclose(information_content(m), [2.0, 0.0, 1.0])
     with pytest.raises(ValueError, match="probability matrix"):
         information_content(np.ones((3, 2)))
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
+    from tfscope.tfclass.data import FamilyDataset
+    from tfscope.tfclass.kmer_profile import kmer_profile
+    from tfscope.tfclass.knn import METRICS, all_similarities
+    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
+    from tfscope.tfclass.stack import DEFAULT_MODEL, make_model, normalise_similarity, soft_vote_log_proba
+
+    assert DEFAULT_MODEL == "knn-kmer-vote"
+    rng = np.random.default_rng(7)
+    pfms, names, cls = planted_collection(rng, 8)
+    classes = sorted(set(cls))
+    ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)],
+                       pfms, np.array([classes.index(c) for c in cls]), classes, release="planted")
+    model = fit_reference_model(ds, tmp_path / "vote", variant="knn-kmer-vote", k=4, progress=lambda m: None)
+    # five stack metrics: 3 column metrics, the gapped- and the ungapped-profile correlation
+    assert model.vote and model.gapped_metric and model.clogit_[0].shape == (5, 2)
+    assert model.pool_temperature_ > 0 and 0 < model.min_confidence_ <= 1
+    q = [pfms[2], pfms[17], np.full((4, 6), 0.25)]
+    L = np.array([p.shape[1] for p in q])
+    sims = [normalise_similarity(s, m, L) for s, m in zip(all_similarities(q, pfms)[0], METRICS)]
+    km, gk = kmer_profile(q, 4), kmer_profile(q, 4, gapped=True)
+    parts = model.combiner_log_proba(sims, km, gk)
+    p = model.predict_proba(sims, km, gk)
+    # the vote is the mean of the calibrated conditional logit's and the calibrated pool's probabilities
+    assert np.allclose(p, 0.5 * np.exp(parts["clogit"]) + 0.5 * np.exp(parts["pool"]), atol=1e-12)
+    assert np.allclose(p.sum(1), 1) and np.allclose(np.exp(parts["pool"]).sum(1), 1)
+    assert np.allclose(soft_vote_log_proba(parts["clogit"], parts["pool"], 0.0), parts["clogit"])
+    with pytest.raises(ValueError, match="gapped k-mer profiles"):
+        model.predict_proba(sims, km)
+    with pytest.raises(ValueError, match="needs combiner"):
+        make_model("knn-kmer-dedup", 3).__class__(3, vote=True)
+    # saved and loaded: identical predictions; classify (the CLI's path) reports the vote
+    loaded = load_reference_model(ds, tmp_path / "vote")
+    assert loaded.variant == "knn-kmer-vote" and loaded.vote and loaded.pool_temperature_ == model.pool_temperature_
+    assert np.array_equal(loaded.predict_proba(sims, km, gk), p)
+    res = classify(q, ds, model_path=tmp_path / "vote")
+    assert res["model"] == "knn-kmer-vote" and np.allclose(res["proba"]["knn-kmer-vote"], p)
+    assert res["min_confidence"] == model.min_confidence_
+    assert p[:2].argmax(1).tolist() == [ds.labels[2], ds.labels[17]]

@@ -60,8 +60,8 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     min_information_bits: a motif less informative than every reference motif is out of the models' range), the
     class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
     and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
-    p-value. The class and probability are the default model's, ``knn-kmer-clogit`` (the shipped checkpoint, or
-    ``checkpoint`` when it is a ``family_knn_kmer`` one). With ``abstain`` a motif below the threshold gets
+    p-value. The class and probability are the shipped default model's, ``knn-kmer-vote``, or those of
+    ``checkpoint`` when it is a ``family_knn_kmer`` one (e.g. ``tfscope tfclass train --model knn-kmer-clogit``). With ``abstain`` a motif below the threshold gets
     ``tf_class`` ``"unknown"`` (its best class stays in ``best_class``). With a ``family_cnn`` checkpoint
     (``tfscope family train --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the
     CNN softmax (no threshold).
@@ -200,8 +200,8 @@ def add_cli(sub) -> None:
                       "2,112 motifs; save a checkpoint")
     t.add_argument("--out", required=True, help="checkpoint directory")
     t.add_argument("--model", choices=(*RECIPES, "cnn"), default=DEFAULT_MODEL,
-                   help=f"{DEFAULT_MODEL}: the shipped default of predict; knn-kmer, knn-kmer-dedup: earlier "
-                        "defaults; cnn: the thesis CNN")
+                   help=f"{DEFAULT_MODEL}: the shipped default of predict; knn-kmer, knn-kmer-dedup, "
+                        "knn-kmer-clogit: earlier defaults (predict them with --checkpoint); cnn: the thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0)
@@ -212,8 +212,9 @@ def add_cli(sub) -> None:
 
     pr = fs.add_parser("predict", help="TF class, probability and nearest JASPAR motifs of motif files")
     pr.add_argument("motif_files", nargs="+", metavar="MOTIF_FILE", help="JASPAR, MEME or plain PFM file")
-    pr.add_argument("--checkpoint", help="family checkpoint: a knn-kmer one (default: the shipped model) or a thesis CNN "
-                    "(then the class is the KNN vote + CNN soft vote)")
+    pr.add_argument("--checkpoint", help=f"family checkpoint: a knn-kmer one from 'tfscope tfclass train' (default: "
+                    f"the shipped {DEFAULT_MODEL}; e.g. --model knn-kmer-clogit, the previous default) or a thesis "
+                    "CNN (then the class is the KNN vote + CNN soft vote)")
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
     pr.add_argument("--abstain", action="store_true",
                     help="call a motif 'unknown' when its confidence is below the model's calibrated threshold")

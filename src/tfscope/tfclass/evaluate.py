@@ -11,10 +11,11 @@ Labels come from a TSV file: the first column is the motif key (the first word o
 e.g. the JASPAR matrix ID), and the class is the column named ``tf_class`` (or the second column when there is no
 header). ``tfscope family build --out m.jaspar --labels m.tsv`` writes a pair that this module reads back.
 
-Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer``, ``knn-kmer-dedup`` and the
-shipped default ``knn-kmer-clogit`` (see ``docs/family.md``). In ``reference`` mode the fitted models come from the
-shipped ``knn-kmer-clogit`` checkpoint (:func:`tfscope.tfclass.reference.load_reference_model`), so ``knn-kmer`` and
-``knn-kmer-dedup`` are not available there. The CNN is not cross-validated here (it needs a training run
+Models: ``knn-ensemble-k1`` (thesis KNN vote), ``knn-stack``, ``kmer-lr``, ``knn-kmer``, ``knn-kmer-dedup``,
+``knn-kmer-clogit`` and the shipped default ``knn-kmer-vote`` (see ``docs/family.md``). In ``reference`` mode the
+fitted models come from the shipped ``knn-kmer-vote`` checkpoint
+(:func:`tfscope.tfclass.reference.load_reference_model`), so ``knn-kmer``, ``knn-kmer-dedup`` and
+``knn-kmer-clogit`` are not available there. The CNN is not cross-validated here (it needs a training run
 per fold; see ``benchmarks/family.py``).
 """
 
@@ -27,9 +28,9 @@ import numpy as np
 from ..errors import InputError
 from .kmer_profile import KmerLogistic, kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import RECIPES, StackedKNN, make_model, normalise_similarity, uses_groups
+from .stack import RECIPES, StackedKNN, make_model, normalise_similarity, uses_gapped, uses_groups
 
-EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES)  # RECIPES: knn-kmer, -dedup, -clogit
+EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES)  # RECIPES: knn-kmer, -dedup, -clogit, -vote
 KMER_K = 6  # k-mer length of kmer-lr and knn-kmer
 
 
@@ -86,7 +87,7 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
 
     ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.tfclass.splits.paralog_group` of its TF name)
-    for the grouped recipes' (``knn-kmer-dedup``, ``knn-kmer-clogit``) grouped inner CV and one-neighbour-per-group
+    for the grouped recipes' (``knn-kmer-dedup``, ``knn-kmer-clogit``, ``knn-kmer-vote``) grouped inner CV and one-neighbour-per-group
     features; default: each motif its own group.
 
     Returns ``{model: {"accuracy": [per fold], "macro_f1": [per fold]}}``. All-vs-all similarities are computed
@@ -112,6 +113,7 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     lengths = np.array([p.shape[1] for p in pfms])
     nsims = [normalise_similarity(s, m, lengths) for s, m in zip(raw, METRICS)] if raw else None
     kmers = kmer_profile(pfms, k) if set(models) & {"kmer-lr", *RECIPES} else None
+    gapped = kmer_profile(pfms, k, gapped=True) if any(m in RECIPES and uses_gapped(m) for m in models) else None
     groups = np.arange(len(y)) if groups is None else np.asarray(groups)
     res = {m: {"accuracy": [], "macro_f1": []} for m in models}
     for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
@@ -124,9 +126,11 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
             elif m == "kmer-lr":
                 p = KmerLogistic(n_classes, k=k).fit_profile(kmers[tr], y[tr]).predict_proba_profile(kmers[te])
             else:
+                gk = (None, None) if not uses_gapped(m) else (gapped[tr], gapped[te])
                 kk = make_model(m, n_classes, k=k, seed=seed).fit([s[np.ix_(tr, tr)] for s in nsims], kmers[tr],
-                                                                  y[tr], groups[tr] if uses_groups(m) else None)
-                p = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te])
+                                                                  y[tr], groups[tr] if uses_groups(m) else None,
+                                                                  gapped=gk[0])
+                p = kk.predict_proba([s[np.ix_(te, tr)] for s in nsims], kmers[te], gk[1])
             mm = multiclass_metrics(y[te], p.argmax(1), n_classes)
             res[m]["accuracy"].append(mm["accuracy"])
             res[m]["macro_f1"].append(mm["macro_f1"])

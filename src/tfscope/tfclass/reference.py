@@ -2,13 +2,15 @@
 ``tfscope family evaluate --mode reference``).
 
 The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.tfclass.model.KnnKmerHeads`, the one
-checkpoint format) holds the default model, ``knn-kmer-clogit`` (:data:`tfscope.tfclass.stack.DEFAULT_MODEL`): the
-knn-stack (4 metrics: 3 column metrics and the k-mer profile correlation) and kmer-lr heads fitted on all 2,112
-JASPAR 2024 motifs and the class-shared conditional logit over both, with its temperature and abstain threshold
-calibrated on grouped inner out-of-fold predictions. Its ``meta`` names the recipe (``variant``) and lists the
-JASPAR matrix IDs it was fitted on: the stack's features are similarities to exactly those motifs, so a checkpoint
-fitted on another reference set is refused. Built by :func:`fit_reference_model` (``tfscope family train``;
-``--model knn-kmer-dedup`` / ``knn-kmer`` for the earlier defaults).
+checkpoint format) holds the default model, ``knn-kmer-vote`` (:data:`tfscope.tfclass.stack.DEFAULT_MODEL`): the
+knn-stack (5 metrics: 3 column metrics, the gapped and the ungapped k-mer profile correlations) and kmer-lr heads
+fitted on all 2,112 JASPAR 2024 motifs, the class-shared conditional logit over both and the soft vote of that
+conditional logit with the heads' log-linear pool; its two temperatures, pool weight and abstain threshold are
+calibrated on grouped inner out-of-fold predictions (``config.json`` ``meta``). Its ``meta`` names the recipe
+(``variant``) and lists the JASPAR matrix IDs it was fitted on: the stack's features are similarities to exactly
+those motifs, so a checkpoint fitted on another reference set is refused. Built by :func:`fit_reference_model`
+(``tfscope tfclass train``; ``--model knn-kmer-clogit`` / ``knn-kmer-dedup`` / ``knn-kmer`` for the earlier
+defaults).
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ from ..errors import CheckpointError
 from ..motif import information_content
 from .kmer_profile import kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_groups
+from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_gapped, uses_groups
 
 MODEL_NAME = "family_knn_kmer"
 
 
 def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
                         ) -> KnnKmer:
-    """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-clogit``, the default,
-    ``knn-kmer-dedup`` or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`)
+    """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-vote``, the default,
+    ``knn-kmer-clogit``, ``knn-kmer-dedup`` or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`)
     and save it to the checkpoint directory ``out`` (atomic). Returns the fitted model. Raises ValueError for an
     unknown variant."""
     import time
@@ -44,9 +46,11 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
     L = np.array([p.shape[1] for p in ds.pfms])
     sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
     groups = [paralog_group(n) for n in ds.names] if uses_groups(variant) else None
-    model.fit(sims, kmer_profile(ds.pfms, k), ds.labels, groups)
+    model.fit(sims, kmer_profile(ds.pfms, k), ds.labels, groups,
+              gapped=kmer_profile(ds.pfms, k, gapped=True) if uses_gapped(variant) else None)
     progress(f"fitted {variant}: stack C {model.stack.C_}, pooling weight {model.weight_}"
-             + (f" (not used: conditional logit beta {np.round(model.clogit_[0], 3).tolist()}, gamma "
+             + (f" ({'pool temperature ' + format(model.pool_temperature_, '.3f') if model.vote else 'not used'}; "
+                f"conditional logit beta {np.round(model.clogit_[0], 3).tolist()}, gamma "
                 f"{np.round(model.clogit_[1], 3).tolist()})" if model.clogit_ is not None else "")
              + f", temperature {model.temperature_:.3f}, abstain below {model.min_confidence_}")
     mod = model.to_module()
@@ -61,7 +65,7 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
 
 
 def load_reference_model(ds, path=None) -> KnnKmer:
-    """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-clogit``) for the reference set
+    """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-vote``) for the reference set
     ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one).
 
     Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
@@ -86,13 +90,18 @@ def load_reference_model(ds, path=None) -> KnnKmer:
 
         groups = [paralog_group(n) for n in ds.names]
     try:
-        kmer_ref = kmer_profile(ds.pfms, int(cfg["hparams"]["k"])) if meta.get("kmer_metric") else None
+        k = int(cfg["hparams"]["k"])
+        kmer_ref = kmer_profile(ds.pfms, k) if meta.get("kmer_metric") else None
+        gapped_ref = kmer_profile(ds.pfms, k, gapped=True) if meta.get("gapped_metric") else None
         model = KnnKmer.from_module(net, ds.labels, top=int(meta.get("top", 2)), train_groups=groups,
                                     dedup=bool(meta.get("dedup", False)),
                                     temperature=float(meta.get("temperature", 1.0)),
                                     min_confidence=meta.get("min_confidence"),
                                     row_standardise=bool(meta.get("row_standardise", False)),
-                                    kmer_metric=bool(meta.get("kmer_metric", False)), kmer_reference=kmer_ref)
+                                    kmer_metric=bool(meta.get("kmer_metric", False)), kmer_reference=kmer_ref,
+                                    gapped_metric=bool(meta.get("gapped_metric", False)),
+                                    gapped_reference=gapped_ref, vote=bool(meta.get("vote", False)),
+                                    pool_temperature=float(meta.get("pool_temperature", 1.0)))
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
     model.variant = meta.get("variant", "knn-kmer")
@@ -105,7 +114,7 @@ def classify(pfms, ds=None, *, model_path=None) -> dict:
     Returns ``{"dataset": ds, "sims": raw similarity matrices (METRICS order), "tomtom_p": (n, n_reference),
     "proba": {model: (n, n_classes)}, "model": the checkpoint's recipe name, "min_confidence": its abstain
     threshold (None if it has none)}`` for the models ``knn-ensemble-k1`` (thesis vote), ``knn-stack``, ``kmer-lr``
-    and the checkpoint's model (``knn-kmer-clogit`` for the shipped one; its knn-stack and kmer-lr heads give the
+    and the checkpoint's model (``knn-kmer-vote`` for the shipped one; its knn-stack and kmer-lr heads give the
     two before; ``model_path`` default: shipped), plus ``"information_bits"`` ``(n,)`` (each query's total
     information content), ``"min_information_bits"`` (the least informative reference motif's) and
     ``"informative"`` ``(n,)`` bool (query at least as informative as that). The models' features are all relative
@@ -121,10 +130,11 @@ def classify(pfms, ds=None, *, model_path=None) -> dict:
     L = np.array([p.shape[1] for p in pfms])
     sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
     kmers = kmer_profile(pfms, model.k)
-    lp_stack, lp_kmer = model.part_log_proba(sims, kmers)
+    gapped = kmer_profile(pfms, model.k, gapped=True) if model.gapped_metric else None
+    lp_stack, lp_kmer = model.part_log_proba(sims, kmers, gapped)
     proba = {"knn-ensemble-k1": knn_ensemble_proba(raw, ds.labels, len(ds.classes), 1),
              "knn-stack": np.exp(lp_stack), "kmer-lr": np.exp(lp_kmer),
-             model.variant: np.exp(model.predict_log_proba(sims, kmers))}
+             model.variant: np.exp(model.predict_log_proba(sims, kmers, gapped))}
     bits = np.array([information_content(p).sum() for p in pfms])
     floor = float(min(information_content(p).sum() for p in ds.pfms))
     return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba, "model": model.variant,
