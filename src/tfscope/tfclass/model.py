@@ -157,7 +157,10 @@ class KnnKmerHeads(nn.Module):
     ``cl_gamma`` ``(2,)`` (weights of log p_kmer and log p_stack) and ``cl_alpha`` ``(n_classes,)``; ``forward``
     then returns ``log_softmax(sum beta * stack_x + gamma . (log p_kmer, log p_stack) + alpha)``, with ``stack_x``
     read as ``(N, n_metrics, n_classes, clogit_top)`` (the kmer-row standardisation, if any, is applied by the
-    caller). The temperature is kept outside (checkpoint meta)."""
+    caller). The temperature is kept outside (checkpoint meta). The default ``knn-kmer-vote`` holds the same heads
+    (5 stack metrics); its soft vote of the temperature-scaled conditional logit and the pool (weight ``weight``,
+    ``pool_temperature`` in the checkpoint meta) is computed by :meth:`tfscope.tfclass.stack.KnnKmer.predict_log_proba`,
+    not by ``forward``."""
 
     def __init__(self, n_classes: int = 20, n_stack_features: int = 120, k: int = 6, clogit_top: int = 0):
         super().__init__()
