@@ -26,12 +26,12 @@ Repeated 10-fold CV with other split seeds (``--repeat-seeds 1 2``, datasets ``j
 much the seed-0 estimate depends on the split, for the models without a CNN.
 
 Motifs never seen (issue 18; :mod:`tfscope.tfclass.splits`): ``--protocols temporal grouped`` adds, for knn-kmer,
-knn-kmer-dedup, knn-kmer-clogit and the shipped default knn-kmer-vote (``--models`` to pick), the temporal split (train JASPAR 2020, test the motifs first in JASPAR 2022 /
-2024: datasets ``jaspar2020-to-2022``, ``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024
-(``jaspar2024-grouped``, paralog groups kept together): accuracy, macro-F1, per-class recall (``class_accuracy:``),
-coverage at the calibrated confidence threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs
-only those and the 10-fold CV of the grouped ``--models`` and keeps every other row (fits cached in
-``benchmarks/checkpoints/family_protocols/``).
+knn-kmer-dedup, knn-kmer-clogit and the shipped default knn-kmer-vote (``--models`` to pick), the temporal split
+(train JASPAR 2020, test the motifs first in JASPAR 2022 / 2024: datasets ``jaspar2020-to-2022``,
+``jaspar2020-to-2024``) and a grouped 10-fold CV on JASPAR 2024 (``jaspar2024-grouped``, paralog groups kept
+together): accuracy, macro-F1, per-class recall (``class_accuracy:``), coverage at the calibrated confidence
+threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs only those and the 10-fold CV of the
+grouped ``--models`` and keeps every other row (fits cached in ``benchmarks/checkpoints/family_protocols/``).
 
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
 [--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-vote ...]``
@@ -296,7 +296,8 @@ def main(argv=None) -> int:
     for m in ("knn-stack", "kmer-lr", DEFAULT_MODEL):
         add(m, "jaspar2024-all", "predict_seconds", [t],
             note="one tfscope.tfclass.reference.classify call with the shipped model gives all three: 3 similarity "
-                 f"matrices, 6-mer profiles ({kmer_secs:.1f} s), both heads")
+                 f"matrices, 6-mer profiles ({kmer_secs:.1f} s; gapped ones too for the reference set at load and "
+                 "the queries), both heads")
     t = time.time()
     KnnKmer(C, k=KMER_K).fit(nsims, kmers, y)
     analysis_fit_s = time.time() - t

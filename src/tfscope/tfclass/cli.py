@@ -61,8 +61,9 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
     and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
     p-value. The class and probability are the shipped default model's, ``knn-kmer-vote``, or those of
-    ``checkpoint`` when it is a ``family_knn_kmer`` one (e.g. ``tfscope tfclass train --model knn-kmer-clogit``). With ``abstain`` a motif below the threshold gets
-    ``tf_class`` ``"unknown"`` (its best class stays in ``best_class``). With a ``family_cnn`` checkpoint
+    ``checkpoint`` when it is a ``family_knn_kmer`` one (e.g. ``tfscope tfclass train --model knn-kmer-clogit``).
+    With ``abstain`` a motif below the threshold gets ``tf_class`` ``"unknown"`` (its best class stays in
+    ``best_class``). With a ``family_cnn`` checkpoint
     (``tfscope family train --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the
     CNN softmax (no threshold).
 

@@ -87,8 +87,8 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     """Stratified ``folds``-fold CV of the KNN models on motifs ``(4, L_i)`` with integer labels.
 
     ``groups`` ``(N,)``: paralog group of each motif (:func:`tfscope.tfclass.splits.paralog_group` of its TF name)
-    for the grouped recipes' (``knn-kmer-dedup``, ``knn-kmer-clogit``, ``knn-kmer-vote``) grouped inner CV and one-neighbour-per-group
-    features; default: each motif its own group.
+    for the grouped recipes' (``knn-kmer-dedup``, ``knn-kmer-clogit``, ``knn-kmer-vote``) grouped inner CV and
+    one-neighbour-per-group features; default: each motif its own group.
 
     Returns ``{model: {"accuracy": [per fold], "macro_f1": [per fold]}}``. All-vs-all similarities are computed
     once (self excluded) and restricted to each fold's training motifs; k-mer profiles (length ``k``) once.

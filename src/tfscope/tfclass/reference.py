@@ -31,9 +31,9 @@ MODEL_NAME = "family_knn_kmer"
 def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
                         ) -> KnnKmer:
     """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-vote``, the default,
-    ``knn-kmer-clogit``, ``knn-kmer-dedup`` or ``knn-kmer``) on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`)
-    and save it to the checkpoint directory ``out`` (atomic). Returns the fitted model. Raises ValueError for an
-    unknown variant."""
+    ``knn-kmer-clogit``, ``knn-kmer-dedup`` or ``knn-kmer``) on all motifs of ``ds`` (a
+    :class:`~tfscope.tfclass.data.FamilyDataset`) and save it to the checkpoint directory ``out`` (atomic). Returns
+    the fitted model. Raises ValueError for an unknown variant."""
     import time
 
     from ..checkpoint import save_checkpoint
