@@ -270,6 +270,16 @@ def planted_collection(rng, n_per=8):
     return pfms, names, cls
 
 
+def planted_dataset(seed):
+    """Planted collection as a FamilyDataset, each motif its own TF (for reference-model fits): (ds, pfms)."""
+    from tfscope.tfclass.data import FamilyDataset
+
+    pfms, _, cls = planted_collection(np.random.default_rng(seed), 8)
+    classes = sorted(set(cls))
+    return FamilyDataset([f"M{i}.1" for i in range(len(pfms))], [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)],
+                         pfms, np.array([classes.index(c) for c in cls]), classes, release="planted"), pfms
+
+
 def planted_labelled(seed):
     """Planted collection with integer labels: (pfms, y)."""
     pfms, _, cls = planted_collection(np.random.default_rng(seed))
@@ -599,17 +609,12 @@ def test_conditional_logit_gradient_shared_weights_and_fit():
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_knn_kmer_clogit_fit_checkpoint_forward_and_classify(tmp_path):
     from tfscope.checkpoint import load_checkpoint
-    from tfscope.tfclass.data import FamilyDataset
     from tfscope.tfclass.kmer_profile import kmer_profile
     from tfscope.tfclass.knn import METRICS, all_similarities
     from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
     from tfscope.tfclass.stack import normalise_similarity
 
-    rng = np.random.default_rng(5)
-    pfms, names, cls = planted_collection(rng, 8)
-    classes = sorted(set(cls))
-    ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)],
-                       pfms, np.array([classes.index(c) for c in cls]), classes, release="planted")
+    ds, pfms = planted_dataset(5)
     model = fit_reference_model(ds, tmp_path / "cl", variant="knn-kmer-clogit", k=4, progress=lambda m: None)
     beta, gamma, alpha = model.clogit_
     assert model.combiner == "clogit" and beta.shape == (4, 2) and gamma.shape == (2,) and alpha.shape == (3,)
@@ -646,18 +651,13 @@ def test_information_content():
 
 @pytest.mark.filterwarnings("ignore:tomtom was given")
 def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
-    from tfscope.tfclass.data import FamilyDataset
     from tfscope.tfclass.kmer_profile import kmer_profile
     from tfscope.tfclass.knn import METRICS, all_similarities
     from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
-    from tfscope.tfclass.stack import DEFAULT_MODEL, make_model, normalise_similarity, soft_vote_log_proba
+    from tfscope.tfclass.stack import DEFAULT_MODEL, KnnKmer, normalise_similarity, soft_vote_log_proba
 
     assert DEFAULT_MODEL == "knn-kmer-vote"
-    rng = np.random.default_rng(7)
-    pfms, names, cls = planted_collection(rng, 8)
-    classes = sorted(set(cls))
-    ds = FamilyDataset([f"M{i}.1" for i in range(len(pfms))], [f"{c}-{chr(97 + i)}" for i, c in enumerate(cls)],
-                       pfms, np.array([classes.index(c) for c in cls]), classes, release="planted")
+    ds, pfms = planted_dataset(7)
     model = fit_reference_model(ds, tmp_path / "vote", variant="knn-kmer-vote", k=4, progress=lambda m: None)
     # five stack metrics: 3 column metrics, the gapped- and the ungapped-profile correlation
     assert model.vote and model.gapped_metric and model.clogit_[0].shape == (5, 2)
@@ -675,7 +675,7 @@ def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
     with pytest.raises(ValueError, match="gapped k-mer profiles"):
         model.predict_proba(sims, km)
     with pytest.raises(ValueError, match="needs combiner"):
-        make_model("knn-kmer-dedup", 3).__class__(3, vote=True)
+        KnnKmer(3, vote=True)  # a vote needs the conditional logit
     # saved and loaded: identical predictions; classify (the CLI's path) reports the vote
     loaded = load_reference_model(ds, tmp_path / "vote")
     assert loaded.variant == "knn-kmer-vote" and loaded.vote and loaded.pool_temperature_ == model.pool_temperature_
