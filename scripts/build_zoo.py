@@ -64,8 +64,6 @@ def jaspar_record(tf: str) -> dict:
 
 def build_multitask(args) -> None:
     """Train (unless done) and install the multi-TF genomic zoo (see the module docstring)."""
-    from tfscope.resources import resource
-
     src = Path(args.checkpoints) / "multitask"
     done = (src / "config.json").exists() and json.loads((src / "config.json").read_text())["meta"].get("per_tf")
     if not done:
@@ -84,13 +82,39 @@ def build_multitask(args) -> None:
 
         recalibrate(src, args.windows, args.train, strands=args.strands or DEFAULTS["strands"])
         print(f"recalibrated {src} on chr7 (strands: {args.strands or DEFAULTS['strands']})", flush=True)
-    if args.no_install:
-        return
+    if not args.no_install:
+        install_multi(src, args.zoo or "genomic")
+
+
+def build_gated(args) -> None:
+    """Gate the finished ``CKPTS/multitask`` detector with the bundled shuffled zoo's per-TF localizers
+    (:func:`tfscope.snr.gated.build_gated_zoo`: gate chosen on chr7 + tfbs-snr validation rows, thresholds on chr7)
+    into ``CKPTS/gated`` (skipped when it exists), then install it as the genomic zoo."""
+    from tfscope.resources import resource
+
+    det, out = Path(args.checkpoints) / "multitask", Path(args.checkpoints) / "gated"
+    if not (out / "config.json").exists():
+        if not (args.train and args.windows):
+            raise SystemExit("--gated needs --train DATA_DIR and --windows WINDOWS")
+        from tfscope.snr.gated import build_gated_zoo
+
+        r = build_gated_zoo(det, resource("zoo", "shuffled"), args.windows, args.train, out=out)
+        print(f"gate {r['gate']}: chr7 window AUPRC {r['detector']['chr7_window_auprc']:.4f} (detector) -> "
+              f"{sum(v['calibration']['window_auprc'] for v in r['per_tf'].values()) / len(r['per_tf']):.4f}",
+              flush=True)
+    if not args.no_install:
+        install_multi(out, args.zoo or "genomic")
+
+
+def install_multi(src: Path, kind: str) -> None:
+    """Copy a multi-TF checkpoint into ``resources/zoo/<kind>`` with each TF's JASPAR record."""
+    from tfscope.resources import resource
+
     cfg = json.loads((src / "config.json").read_text())
     for tf, rec in cfg["meta"]["per_tf"].items():
         rec.update(jaspar_record(tf))
     cfg["meta"].pop("history", None)
-    dst = resource("zoo", args.zoo or "genomic")
+    dst = resource("zoo", kind)
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
@@ -131,7 +155,12 @@ def main():
     ap.add_argument("--recalibrate", action="store_true",
                     help="--multitask: re-choose the chr7 call thresholds of a finished CKPTS/multitask (e.g. for "
                          "another --strands) before installing")
+    ap.add_argument("--gated", action="store_true",
+                    help="gate the finished CKPTS/multitask with the shuffled zoo's per-TF localizers "
+                         "(tfscope.snr.gated) into CKPTS/gated and install that as the genomic zoo")
     args = ap.parse_args()
+    if args.gated:
+        return build_gated(args)
     if args.multitask:
         return build_multitask(args)
     src = Path(args.checkpoints) / args.model

@@ -277,11 +277,18 @@ def calibrate_all(net, tfs: list[str], valid: MultiTaskData, valid_windows: list
     dict TF -> ``threshold``, ``precision``, ``recall``, ``window_auroc``, ``window_auprc``, ``n_windows``,
     ``n_positive``, ``set``
     """
-    from ..metrics import best_f1_threshold, binary_metrics
     from .scan import ScanModel, window_max_scores
 
     models = [ScanModel(tf, net, output=t, strands=strands) for t, tf in enumerate(tfs)]
-    score = window_max_scores(models, valid_windows, workers=workers)
+    return window_calibration(window_max_scores(models, valid_windows, workers=workers), tfs, valid)
+
+
+def window_calibration(score: np.ndarray, tfs: list[str], valid: MultiTaskData) -> dict:
+    """Per-TF call threshold (best window-level F1) and its chr7 precision, recall, AUROC and AUPRC from window
+    scores ``(T, N)`` of the chr7 windows ``valid`` (a window is positive for a TF when it holds a site nucleotide
+    of it). Returns dict TF -> calibration record (see :func:`calibrate_all`)."""
+    from ..metrics import best_f1_threshold, binary_metrics
+
     out = {}
     for t, tf in enumerate(tfs):
         y = valid.y[:, t].max(axis=1)

@@ -1,0 +1,320 @@
+"""Detection x localization: the genomic zoo's network says *whether* a TF binds near a nucleotide, each TF's
+nucleotide model says *where*.
+
+Why: the multi-TF genomic network (:mod:`tfscope.snr.multitask`) ranks real genome windows well (it was trained on
+them) but localizes sites poorly inside a bound window; the per-TF models of the shuffled zoo (BertSNR protocol)
+localize sites to the nucleotide but over-call genome background. Measured on the tfbs-snr test rows (2026-11-24):
+window AUPRC, bound windows against their shuffles, 0.972 (network) vs 0.974 (per-TF models), but nucleotide AUPRC
+*inside bound windows* 0.711 vs 0.963. :class:`GatedZoo` multiplies the network's evidence, max-pooled over
+``pool`` bp each side, by the per-TF model's shape relative to its own local maximum:
+
+    q(i) = G(i)^a * S(i)^(1 - a) * (s(i) / S(i))^beta,   G = maxpool(g), S = maxpool(s)
+
+with ``g`` the network's and ``s`` the per-TF model's probability at nucleotide ``i`` (one strand; the scanner
+combines the two strands of ``q``). ``a = 1`` ranks regions by the network alone; ``beta`` sharpens the shape.
+The three numbers are chosen by ``scripts/build_zoo.py --gated`` on tfbs-snr validation rows and chr7 genome windows
+(never chr8 or chr9); see ``docs/genomic.md``. This is a two-stage detector/localizer in the spirit of BertSNR's
+sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the two stages trained separately.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.dilated import DilatedResNet
+
+#: probabilities are clipped to [EPS, 1 - EPS] before the logit (the scanner applies a sigmoid to model outputs)
+EPS = 1e-6
+
+
+def gate_probabilities(g: torch.Tensor, s: torch.Tensor, *, pool: int, shape_power: float,
+                       detector_weight: float) -> torch.Tensor:
+    """Gated probability track ``q`` (see the module docstring) from detector and localizer probabilities.
+
+    Parameters
+    ----------
+    g, s : torch.Tensor, same shape ``(..., L)``
+        Detector and localizer probabilities in [0, 1] along the last axis (nucleotides).
+    pool : int
+        Max-pool half width (bp): each nucleotide sees ``[i - pool, i + pool]``.
+    shape_power : float
+        ``beta``, the exponent of the localizer's relative shape ``s / maxpool(s)``.
+    detector_weight : float
+        ``a`` in [0, 1], the detector's share of the region level (geometric weighting).
+
+    Returns
+    -------
+    torch.Tensor, the shape of ``g``, probabilities in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, ``pool < 0`` or ``detector_weight`` is outside [0, 1].
+    """
+    if g.shape != s.shape:
+        raise ValueError(f"detector and localizer shapes differ: {tuple(g.shape)} vs {tuple(s.shape)}")
+    if pool < 0 or not 0.0 <= detector_weight <= 1.0:
+        raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
+    L = g.shape[-1]
+    q = _gate(g.reshape(1, -1, L), s.reshape(1, -1, L), pool, shape_power, detector_weight)
+    return q.reshape(g.shape)
+
+
+def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float) -> torch.Tensor:
+    """:func:`gate_probabilities` on ``(N, C, L)`` tensors without checks (traceable by torch.fx)."""
+    big_g = F.max_pool1d(g, 2 * pool + 1, stride=1, padding=pool)
+    big_s = F.max_pool1d(s, 2 * pool + 1, stride=1, padding=pool).clamp_min(EPS)
+    return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
+
+
+class GatedZoo(nn.Module):
+    """A multi-TF detector (one dilated CNN with ``n_outputs`` tracks) gated with one localizer per TF.
+
+    Parameters
+    ----------
+    detector : dict
+        :class:`tfscope.models.dilated.DilatedResNet` hyper-parameters of the detector (``n_outputs`` = TFs).
+    localizer : dict
+        DilatedResNet hyper-parameters shared by the per-TF localizers (single output each).
+    pool, shape_power, detector_weight :
+        See :func:`gate_probabilities`.
+
+    Input ``(N, 4, L)`` one-hot; output ``(N, n_outputs, L)`` logits of ``q`` (clipped to [EPS, 1 - EPS]); positions
+    without a base (N, padding) give both networks probability 0 before pooling, so a scan near N runs and sequence
+    ends pools real nucleotides only. Fully
+    convolutional: ``receptive_field`` covers both networks and the pooling, so :mod:`tfscope.snr.scan` runs it in
+    chunk mode like any zoo network.
+    """
+
+    def __init__(self, detector: dict, localizer: dict, *, pool: int = 25, shape_power: float = 2.0,
+                 detector_weight: float = 1.0):
+        super().__init__()
+        n = detector.get("n_outputs")
+        if not n:
+            raise ValueError("the detector needs n_outputs (one track per TF)")
+        self.detector = DilatedResNet(**detector)
+        self.localizers = nn.ModuleList(DilatedResNet(**{**localizer, "n_outputs": None}) for _ in range(n))
+        self.detector_hparams, self.localizer_hparams = dict(detector), dict(localizer)
+        self.n_outputs = n
+        self.set_gate(pool=pool, shape_power=shape_power, detector_weight=detector_weight)
+
+    def set_gate(self, *, pool: int, shape_power: float, detector_weight: float) -> "GatedZoo":
+        """Change the gate (no weights involved); raises ValueError as :func:`gate_probabilities`."""
+        if pool < 0 or not 0.0 <= detector_weight <= 1.0:
+            raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
+        self.pool, self.shape_power, self.detector_weight = int(pool), float(shape_power), float(detector_weight)
+        self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
+        return self
+
+    def hparams(self) -> dict:
+        """Constructor arguments (what the checkpoint's ``config.json`` stores)."""
+        return {"detector": self.detector_hparams, "localizer": self.localizer_hparams, "pool": self.pool,
+                "shape_power": self.shape_power, "detector_weight": self.detector_weight}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        base = (x.sum(1, keepdim=True) > 0).to(x.dtype)  # N (all-zero one-hot) and padding carry no evidence
+        g = torch.sigmoid(self.detector(x)) * base
+        s = torch.sigmoid(torch.stack([m(x) for m in self.localizers], dim=1)) * base
+        q = _gate(g, s, self.pool, self.shape_power, self.detector_weight)
+        return torch.logit(q.clamp(EPS, 1 - EPS))
+
+
+#: the gate settings tried by :func:`build_gated_zoo` (fixed before any run; see docs/genomic.md)
+GRID = {"pool": (10, 25, 50), "shape_power": (1.0, 2.0, 4.0), "detector_weight": (1.0, 0.9, 0.8, 0.7)}
+#: the selection rule's tolerance: chr7 mean window AUPRC may fall at most this much below the detector's alone
+MAX_WINDOW_DROP = 0.003
+
+
+def assemble(detector, localizers, tfs: list[str] | None = None, **gate) -> tuple[GatedZoo, dict]:
+    """A :class:`GatedZoo` from a multi-TF detector checkpoint and a folder of per-TF localizer checkpoints
+    (``localizers/<TF>``, e.g. the bundled shuffled zoo), weights copied.
+
+    Returns
+    -------
+    (model, detector config)
+
+    Raises
+    ------
+    CheckpointError
+        If a checkpoint is missing or mismatched (:func:`tfscope.checkpoint.load_checkpoint`), the detector is not
+        multi-TF, or the localizers differ in architecture.
+    """
+    from pathlib import Path
+
+    from ..checkpoint import load_checkpoint
+    from ..errors import CheckpointError
+
+    det, cfg = load_checkpoint(detector, task="snr")
+    names = list(cfg.get("meta", {}).get("tfs", []))
+    if not names:
+        raise CheckpointError(f"{detector}: the detector must be a multi-TF checkpoint (meta.tfs)")
+    if tfs is not None and list(tfs) != names:
+        raise CheckpointError(f"{detector}: the detector's TFs differ from the ones asked for")
+    locs, hp = [], None
+    for tf in names:
+        net, lcfg = load_checkpoint(Path(localizers) / tf, task="snr")
+        if hp is not None and lcfg["hparams"] != hp:
+            raise CheckpointError(f"{Path(localizers) / tf}: localizers must share one architecture")
+        hp = lcfg["hparams"]
+        locs.append(net)
+    model = GatedZoo(cfg["hparams"], hp, **gate)
+    model.detector.load_state_dict(det.state_dict())
+    for m, net in zip(model.localizers, locs):
+        m.load_state_dict(net.state_dict())
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def _part_tracks(model: GatedZoo, windows: list[str], record_bp: int = 100_000):
+    """Forward and reverse probability tracks ``(2, 2T, N, L)`` (detector outputs, then localizers) of genome
+    windows scanned in genomic order as records of about ``record_bp`` (:func:`tfscope.snr.scan.scan_tracks`)."""
+    import numpy as np
+
+    from .scan import ScanModel, scan_tracks
+
+    parts = _Parts(model).eval()
+    ms = [ScanModel(str(i), parts, output=i) for i in range(2 * model.n_outputs)]
+    L = len(windows[0])
+    per = max(1, record_bp // L)
+    fwd, rev = [], []
+    for i in range(0, len(windows), per):
+        f, r = scan_tracks(ms, "".join(windows[i:i + per]))
+        fwd.append(f.reshape(len(ms), -1, L))
+        rev.append(r.reshape(len(ms), -1, L))
+    return np.stack([np.concatenate(fwd, 1), np.concatenate(rev, 1)])
+
+
+class _Parts(nn.Module):
+    """Detector and localizer logits of a GatedZoo side by side ``(N, 2T, L)`` (fully convolutional)."""
+
+    def __init__(self, model: GatedZoo):
+        super().__init__()
+        self.model = model
+        self.receptive_field = model.receptive_field
+
+    def forward(self, x):
+        return torch.cat([self.model.detector(x), torch.stack([m(x) for m in self.model.localizers], 1)], 1)
+
+
+def _window_scores(tracks, pool: int, shape_power: float, detector_weight: float):
+    """``(T, N)`` window maxima of the strand-mean gated track from :func:`_part_tracks` output."""
+    T = tracks.shape[1] // 2
+    q = 0
+    for strand in tracks:
+        g = torch.from_numpy(strand[:T].reshape(T, -1))
+        s = torch.from_numpy(strand[T:].reshape(T, -1))
+        q = q + gate_probabilities(g, s, pool=pool, shape_power=shape_power, detector_weight=detector_weight) / 2
+    return q.reshape(T, tracks.shape[2], tracks.shape[3]).amax(-1).numpy()
+
+
+def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 0) -> dict:
+    """TF -> (detector probs, localizer probs, nucleotide labels, window labels) on a tfbs-snr split (``valid``:
+    the seeded validation rows of :func:`tfscope.snr.data.train_valid_test`, as the localizers were trained;
+    ``test``: the paper's test rows). Forward strand only, as the paper protocol."""
+    from ..train import predict
+    from .data import load_snr, snr_table_path, train_valid_test
+
+    out = {}
+    for t, tf in enumerate(tfs):
+        d = load_snr(snr_table_path(tf, snr_dir))
+        rows = train_valid_test(d, seed=seed)[1] if split == "valid" else d.subset(d.split == "test")
+        if not len(rows):
+            continue
+        base = rows.x.sum(1) > 0  # as GatedZoo.forward: no evidence where there is no base
+        g = predict(model.detector, rows.x)[:, t] * base
+        s = predict(model.localizers[t], rows.x) * base
+        out[tf] = (g, s, rows.y_nt, rows.y_seq)
+    return out
+
+
+def _nt_auprc(rows: dict, **gate) -> dict:
+    """TF -> paper-protocol metrics (:func:`tfscope.metrics.snr_metrics`) of the gated track on :func:`_snr_rows`."""
+    from ..metrics import snr_metrics
+
+    out = {}
+    for tf, (g, s, y, ys) in rows.items():
+        q = gate_probabilities(torch.from_numpy(g), torch.from_numpy(s), **gate).numpy() if gate else g
+        out[tf] = snr_metrics(y, q, ys, q.max(axis=1))
+    return out
+
+
+def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: dict | None = None,
+                    max_window_drop: float = MAX_WINDOW_DROP, verbose: bool = True) -> dict:
+    """Choose the gate, calibrate the calls on chr7 and save a :class:`GatedZoo` checkpoint.
+
+    Selection rule (fixed before the first run): among the settings of ``grid`` (default :data:`GRID`) whose chr7
+    mean window AUPRC is at most ``max_window_drop`` below the detector's own, take the one with the highest mean
+    nucleotide AUPRC on the tfbs-snr *validation* rows; chr8, chr9 and the tfbs-snr test rows are not looked at.
+    Then each TF's call threshold is the best window-level F1 on chr7 (:func:`tfscope.snr.multitask.window_calibration`)
+    and its paper-protocol test metrics are measured on the tfbs-snr test rows. Scans combine the two strands by
+    their mean (``meta.strands``).
+
+    Parameters
+    ----------
+    detector : path of a multi-TF genomic checkpoint (:mod:`tfscope.snr.multitask`)
+    localizers : folder of per-TF checkpoints (``<TF>/``), e.g. the shuffled zoo
+    windows_path, snr_dir : the tfbs-multilabel windows table and the tfbs-snr tables
+    out : checkpoint directory written (atomically)
+
+    Returns
+    -------
+    dict: ``gate`` (the chosen setting), ``grid`` (every setting's chr7 window AUPRC and validation nt AUPRC),
+    ``detector`` (the detector's own two numbers), ``per_tf``.
+    """
+    import itertools
+    import time
+    from pathlib import Path
+
+    from ..checkpoint import save_checkpoint
+    from ..sequence import decode
+    from .multitask import _load_windows, genome_window_data, window_calibration
+
+    t0 = time.time()
+    grid = grid or GRID
+    model, cfg = assemble(detector, localizers)
+    tfs = list(cfg["meta"]["tfs"])
+    w, _, va, sites, _ = _load_windows(windows_path, snr_dir, tfs)
+    valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
+    tracks = _part_tracks(model, decode(w.x[va]))
+    if verbose:
+        print(f"[gated] chr7 tracks of {len(tfs)} TFs ({time.time() - t0:.0f}s)", flush=True)
+    rows = _snr_rows(model, tfs, snr_dir, "valid")
+    T = len(tfs)
+    det_score = ((tracks[0, :T] + tracks[1, :T]) / 2).max(-1)
+    base = {"chr7_window_auprc": _mean(window_calibration(det_score, tfs, valid), "window_auprc"),
+            "valid_nt_auprc": _mean(_nt_auprc(rows), "nt_auprc")}
+    results = []
+    for pool, beta, a in itertools.product(grid["pool"], grid["shape_power"], grid["detector_weight"]):
+        gate = {"pool": int(pool), "shape_power": float(beta), "detector_weight": float(a)}
+        cal = window_calibration(_window_scores(tracks, **gate), tfs, valid)
+        results.append({**gate, "chr7_window_auprc": _mean(cal, "window_auprc"),
+                        "valid_nt_auprc": _mean(_nt_auprc(rows, **gate), "nt_auprc")})
+        if verbose:
+            print(f"[gated] {gate}: chr7 window AUPRC {results[-1]['chr7_window_auprc']:.4f}, tfbs-snr valid nt "
+                  f"AUPRC {results[-1]['valid_nt_auprc']:.4f}", flush=True)
+    ok = [r for r in results if r["chr7_window_auprc"] >= base["chr7_window_auprc"] - max_window_drop]
+    best = max(ok, key=lambda r: r["valid_nt_auprc"])
+    gate = {k: best[k] for k in ("pool", "shape_power", "detector_weight")}
+    model.set_gate(**gate)
+    cal = window_calibration(_window_scores(tracks, **gate), tfs, valid)
+    test = _nt_auprc(_snr_rows(model, tfs, snr_dir, "test"), **gate)
+    meta = dict(cfg["meta"])
+    meta.pop("history", None)
+    per_tf = meta.get("per_tf", {})
+    for tf in tfs:
+        per_tf[tf] = {**per_tf.get(tf, {}), "threshold": cal[tf]["threshold"], "calibration": cal[tf],
+                      "test_metrics": test.get(tf, {})}
+    selection = {"rule": f"highest tfbs-snr validation nt AUPRC among settings within {max_window_drop} of the "
+                         "detector's chr7 window AUPRC", "detector": base, "grid": results, "chosen": gate,
+                 "localizers": str(localizers), "seconds": round(time.time() - t0, 1)}
+    meta.update({"strands": "mean", "per_tf": per_tf, "gate": selection,
+                 "recipe": f"{meta.get('recipe', 'multi-TF detector')}; gated by the per-TF localizers of "
+                           f"{Path(localizers).name} (tfscope.snr.gated)"})
+    save_checkpoint(out, model, model_name="gated", task="snr", hparams=model.hparams(), meta=meta)
+    return {"gate": gate, "grid": results, "detector": base, "per_tf": per_tf}
+
+
+def _mean(records: dict, key: str) -> float:
+    return float(sum(r[key] for r in records.values()) / len(records))

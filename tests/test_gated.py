@@ -1,0 +1,97 @@
+"""The gated genomic zoo (tfscope.snr.gated): detector x localizer math, checkpoints, scanning, N handling."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tfscope.checkpoint import load_checkpoint, save_checkpoint
+from tfscope.errors import CheckpointError
+from tfscope.models.dilated import DilatedResNet
+from tfscope.snr.gated import GatedZoo, _part_tracks, _window_scores, assemble, gate_probabilities
+from tfscope.snr.scan import ScanModel, load_scan_models, scan, window_max_scores
+
+TFS = ["TFA", "TFB"]
+DET = {"channels": 4, "n_blocks": 2, "n_outputs": 2}
+LOC = {"channels": 4, "n_blocks": 2}
+
+
+def _parts(tmp_path):
+    """A tiny multi-TF detector checkpoint and a folder of per-TF localizer checkpoints."""
+    torch.manual_seed(0)
+    det = save_checkpoint(tmp_path / "det", DilatedResNet(**DET).eval(), model_name="dilated", task="snr",
+                          hparams=DET, meta={"tfs": TFS, "per_tf": {t: {"threshold": 0.5} for t in TFS}})
+    for tf in TFS:
+        save_checkpoint(tmp_path / "loc" / tf, DilatedResNet(**LOC).eval(), model_name="dilated", task="snr",
+                        hparams=LOC, meta={"tf": tf})
+    return det, tmp_path / "loc"
+
+
+def _one_hot(seq: str) -> torch.Tensor:
+    idx = torch.tensor(["ACGT".index(c) for c in seq])
+    return F.one_hot(idx, 4).T.float()[None]
+
+
+def test_gate_formula_and_limits():
+    g = torch.tensor([[0.1, 0.9, 0.2, 0.05, 0.3]])
+    s = torch.tensor([[0.2, 0.4, 0.8, 0.1, 0.2]])
+    q = gate_probabilities(g, s, pool=1, shape_power=2.0, detector_weight=0.8)
+    big_g = torch.tensor([[0.9, 0.9, 0.9, 0.3, 0.3]])
+    big_s = torch.tensor([[0.4, 0.8, 0.8, 0.8, 0.2]])
+    assert torch.allclose(q, big_g ** 0.8 * big_s ** 0.2 * (s / big_s) ** 2)
+    # detector_weight 1 and shape_power 0: the detector's max-pooled track alone
+    assert torch.allclose(gate_probabilities(g, s, pool=1, shape_power=0.0, detector_weight=1.0), big_g)
+    # the local maximum of the localizer gets the region level; q never exceeds max(G, S)
+    assert torch.all(q <= torch.maximum(big_g, big_s) + 1e-7)
+    with pytest.raises(ValueError):
+        gate_probabilities(g, s[:, :3], pool=1, shape_power=1.0, detector_weight=1.0)
+    with pytest.raises(ValueError):
+        gate_probabilities(g, s, pool=1, shape_power=1.0, detector_weight=1.5)
+
+
+def test_assemble_forward_checkpoint_round_trip(tmp_path):
+    det, loc = _parts(tmp_path)
+    model, cfg = assemble(det, loc, pool=3, shape_power=2.0, detector_weight=0.9)
+    assert cfg["meta"]["tfs"] == TFS and model.n_outputs == 2
+    x = _one_hot("".join(random.Random(0).choice("ACGT") for _ in range(80)))
+    d_net, _ = load_checkpoint(det, task="snr")
+    with torch.no_grad():
+        g = torch.sigmoid(d_net(x))
+        s = torch.stack([torch.sigmoid(load_checkpoint(loc / tf, task="snr")[0](x)) for tf in TFS], 1)
+        q = torch.sigmoid(model(x))
+    assert torch.allclose(q, gate_probabilities(g, s, pool=3, shape_power=2.0, detector_weight=0.9), atol=1e-5)
+    assert model.receptive_field == d_net.receptive_field + 6
+    out = save_checkpoint(tmp_path / "gated", model, model_name="gated", task="snr", hparams=model.hparams(),
+                          meta={"tfs": TFS, "strands": "mean"})
+    back, cfg2 = load_checkpoint(out, task="snr")
+    assert isinstance(back, GatedZoo) and cfg2["class"] == "tfscope.snr.gated:GatedZoo"
+    with torch.no_grad():
+        assert torch.equal(back(x), model(x))
+    # a per-TF checkpoint is not a detector
+    with pytest.raises(CheckpointError, match="multi-TF"):
+        assemble(loc / "TFA", loc)
+
+
+def test_scan_equals_parts_and_n_runs_carry_no_evidence(tmp_path):
+    det, loc = _parts(tmp_path)
+    model, _ = assemble(det, loc, pool=5, shape_power=2.0, detector_weight=0.8)
+    rng = random.Random(1)
+    wins = ["".join(rng.choice("ACGT") for _ in range(100)) for _ in range(12)]
+    ms = [ScanModel(tf, model, output=i, strands="mean") for i, tf in enumerate(TFS)]
+    # the scanner's chunked composite equals the gate applied to the two networks' own strand tracks
+    ref = window_max_scores(ms, wins)
+    mine = _window_scores(_part_tracks(model, wins), pool=5, shape_power=2.0, detector_weight=0.8)
+    assert np.abs(ref - mine).max() < 1e-5
+    # N positions score 0 and do not lift their neighbours: a sequence with an N run scores like its pieces
+    left, right = wins[0] * 3, wins[1] * 3
+    _, tr = scan(ms, {"gap": left + "N" * 200 + right, "l": left, "r": right}, keep_tracks=True)
+    assert np.all(tr["gap"][:, len(left):len(left) + 200] == 0)
+    assert np.allclose(tr["gap"][:, :len(left)], tr["l"], atol=1e-5)
+    assert np.allclose(tr["gap"][:, -len(right):], tr["r"], atol=1e-5)
+    # a saved gated checkpoint loads as one ScanModel per TF with the stored rule
+    out = save_checkpoint(tmp_path / "g", model, model_name="gated", task="snr", hparams=model.hparams(),
+                          meta={"tfs": TFS, "strands": "mean", "per_tf": {t: {"threshold": 0.3} for t in TFS}})
+    loaded = load_scan_models([out])
+    assert [m.name for m in loaded] == TFS and all(m.strands == "mean" and m.threshold == 0.3 for m in loaded)
