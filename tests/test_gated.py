@@ -57,10 +57,15 @@ def test_assemble_forward_checkpoint_round_trip(tmp_path):
     assert cfg["meta"]["tfs"] == TFS and model.n_outputs == 2
     x = _one_hot("".join(random.Random(0).choice("ACGT") for _ in range(80)))
     d_net, _ = load_checkpoint(det, task="snr")
+    xr = x.flip(-1).flip(-2)  # reverse complement
     with torch.no_grad():
-        g = torch.sigmoid(d_net(x))
-        s = torch.stack([torch.sigmoid(load_checkpoint(loc / tf, task="snr")[0](x)) for tf in TFS], 1)
+        # detector strands averaged, localizer strands max-combined, then the gate
+        g = (torch.sigmoid(d_net(x)) + torch.sigmoid(d_net(xr)).flip(-1)) / 2
+        locs = [load_checkpoint(loc / tf, task="snr")[0] for tf in TFS]
+        s = torch.stack([torch.maximum(torch.sigmoid(m(x)), torch.sigmoid(m(xr)).flip(-1)) for m in locs], 1)
         q = torch.sigmoid(model(x))
+        # strand-symmetric: the reverse complement's output is the forward output reversed
+        assert torch.allclose(torch.sigmoid(model(xr)).flip(-1), q, atol=1e-5)
     assert torch.allclose(q, gate_probabilities(g, s, pool=3, shape_power=2.0, detector_weight=0.9), atol=1e-5)
     assert model.receptive_field == d_net.receptive_field + 6
     out = save_checkpoint(tmp_path / "gated", model, model_name="gated", task="snr", hparams=model.hparams(),
@@ -79,14 +84,15 @@ def test_scan_equals_parts_and_n_runs_carry_no_evidence(tmp_path):
     model, _ = assemble(det, loc, pool=5, shape_power=2.0, detector_weight=0.8)
     rng = random.Random(1)
     wins = ["".join(rng.choice("ACGT") for _ in range(100)) for _ in range(12)]
-    ms = [ScanModel(tf, model, output=i, strands="mean") for i, tf in enumerate(TFS)]
+    ms = [ScanModel(tf, model, threshold=0.01, output=i, strands="mean") for i, tf in enumerate(TFS)]
     # the scanner's chunked composite equals the gate applied to the two networks' own strand tracks
     ref = window_max_scores(ms, wins)
     mine = _window_scores(_part_tracks(model, wins), pool=5, shape_power=2.0, detector_weight=0.8)
     assert np.abs(ref - mine).max() < 1e-5
     # N positions score 0 and do not lift their neighbours: a sequence with an N run scores like its pieces
     left, right = wins[0] * 3, wins[1] * 3
-    _, tr = scan(ms, {"gap": left + "N" * 200 + right, "l": left, "r": right}, keep_tracks=True)
+    sites, tr = scan(ms, {"gap": left + "N" * 200 + right, "l": left, "r": right}, keep_tracks=True)
+    assert sites and all(r.strand == "." for r in sites)  # strand-symmetric model: calls carry no strand
     assert np.all(tr["gap"][:, len(left):len(left) + 200] == 0)
     assert np.allclose(tr["gap"][:, :len(left)], tr["l"], atol=1e-5)
     assert np.allclose(tr["gap"][:, -len(right):], tr["r"], atol=1e-5)

@@ -17,10 +17,11 @@ any size (a genome) through chunk-mode models in bounded pieces, with the same o
 
 Both strands are predicted (reverse complements flipped back) and combined per nucleotide by the model's
 ``strands`` rule (:func:`combine_strands`): the max of the two strands (per-TF zoo checkpoints), or their mean
-(reverse-complement averaging as in DeepSEA, Zhou & Troyanskaya 2015; checkpoints with ``meta.strands = "mean"``,
-the genomic zoo). Positions that are N get probability 0. A site is a run of
-at least ``min_length`` nucleotides with probability >= the model's threshold; its score is the run's mean
-probability and its strand the strand with the higher mean.
+(reverse-complement averaging as in DeepSEA, Zhou & Troyanskaya 2015; checkpoints with ``meta.strands = "mean"``).
+A model with ``strand_symmetric = True`` (the gated genomic zoo, :mod:`tfscope.snr.gated`) combines the strands
+itself and runs once per piece. Positions that are N get probability 0. A site is a run of at least ``min_length``
+nucleotides with probability >= the model's threshold; its score is the run's mean probability and its strand the
+strand with the higher mean (``.`` for a strand-symmetric model).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key) -> tuple[np.
     k = (id(m.inference_model), key)
     out = cache.get(k) if cache is not None else None
     if out is None:
-        out = _both_strands(m.inference_model, xt, xr, batch)
+        out = _both_strands(m.inference_model, xt, None if getattr(m.model, "strand_symmetric", False) else xr, batch)
         if cache is not None:
             cache[k] = out
     pf, pr = out
@@ -185,18 +186,22 @@ def _chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache:
     return out[0], out[1]
 
 
-def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor, batch: int):
+def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | None, batch: int):
     """Sigmoid outputs of forward pieces and of their reverse complements flipped back, each ``(n, L)`` (or
-    ``(n, T, L)`` for a multi-output model); runs on the device of ``net``'s parameters."""
+    ``(n, T, L)`` for a multi-output model); runs on the device of ``net``'s parameters. ``xr`` None: the model
+    is strand-symmetric (it combines the strands itself, e.g. :class:`tfscope.snr.gated.GatedZoo`), so the forward
+    output is returned for both strands."""
     p = next(net.parameters(), None)
     dev = p.device if p is not None else torch.device("cpu")
     pf, pr = [], []
     for i in range(0, len(xt), batch):
         b = min(batch, len(xt) - i)
-        out = torch.sigmoid(net(torch.cat([xt[i:i + b], xr[i:i + b]]).to(dev))).float().cpu()
+        inp = xt[i:i + b] if xr is None else torch.cat([xt[i:i + b], xr[i:i + b]])
+        out = torch.sigmoid(net(inp.to(dev))).float().cpu()
         pf.append(out[:b])
-        pr.append(out[b:].flip(-1))
-    return torch.cat(pf).numpy(), torch.cat(pr).numpy()
+        pr.append(out[:b] if xr is None else out[b:].flip(-1))
+    pf = torch.cat(pf).numpy()
+    return pf, (pf if xr is None else torch.cat(pr).numpy())
 
 
 @torch.no_grad()
@@ -271,7 +276,8 @@ def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, thresho
     for a, b in zip(edges[::2], edges[1::2]):
         if b - a < min_length:
             continue
-        strand = "+" if fwd[a:b].mean() >= rev[a:b].mean() else "-"
+        f, r = fwd[a:b].mean(), rev[a:b].mean()
+        strand = "." if fwd is rev or np.array_equal(fwd[a:b], rev[a:b]) else "+" if f >= r else "-"
         out.append(BedRecord(seq_id, int(a) + offset, int(b) + offset, name, float(p[a:b].mean()), strand,
                              [f"{float(p[a:b].max()):.4f}"]))
     return out
