@@ -19,8 +19,9 @@ Sizes 10 and 50 Mbp run with a fixed subset of TFs (``--tfs``, default 5) so tha
 whole zoo (the full-zoo hg38 projection).
 
 ``--zoo`` picks the zoo: ``shuffled`` (default; 45 per-TF 16-channel CNNs, the architecture of the first rows, which
-ran on the then per-TF genomic zoo) or ``genomic`` (the multi-TF network: one pass for all TFs; rows
-``zoo-multitf64-...``).
+ran on the then per-TF genomic zoo) or ``genomic`` (the gated genomic zoo since 2026-11-24: multi-TF detector +
+per-TF localizers, rows ``zoo-gated-...``; the recorded ``zoo-multitf64-...`` rows were measured on the multi-TF
+network alone, before it was gated).
 
 Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1] [--zoo genomic]``
 """
@@ -50,7 +51,7 @@ from tfscope.snr.zoo import zoo_tfs  # noqa: E402
 HG38_BP = 3.1e9
 #: model-name prefix of each zoo's rows (architecture, not zoo name: the first rows ran on the per-TF genomic zoo,
 #: the same 16-channel per-TF CNNs as today's shuffled zoo)
-ZOO_ROWS = {"shuffled": "zoo-dilated16", "genomic": "zoo-multitf64"}
+ZOO_ROWS = {"shuffled": "zoo-dilated16", "genomic": "zoo-gated"}
 DEFAULT_TFS = ["CTCFL", "E2F1", "FOXK1", "KLF4", "YY1"]
 
 

@@ -26,10 +26,16 @@ def _table(rows: list[dict], cols: list[str]) -> str:
 
 def _strand_rules(models) -> str:
     """How the report's models combine the two strands, in words (:func:`tfscope.snr.scan.combine_strands`)."""
-    words = {"max": "the higher of the two strands", "mean": "the mean of the two strands"}
-    rules = sorted({m.strands for m in models})
+    words = {"max": "the higher of the two strands", "mean": "the mean of the two strands",
+             "inside": "inside the model (gated zoo: detector strands averaged, localizer strands' maximum; calls "
+                       "carry no strand)"}
+
+    def rule(m):
+        return "inside" if getattr(m.model, "strand_symmetric", False) else m.strands
+
+    rules = sorted({rule(m) for m in models})
     return "; ".join(words[r] for r in rules) if len(rules) == 1 else \
-        "; ".join(f"{words[r]} for {', '.join(m.name for m in models if m.strands == r)}" for r in rules)
+        "; ".join(f"{words[r]} for {', '.join(m.name for m in models if rule(m) == r)}" for r in rules)
 
 
 def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models, model_rows: list[dict] | None = None,

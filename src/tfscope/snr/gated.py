@@ -226,7 +226,7 @@ def _window_scores(tracks: list, pool: int, shape_power: float, detector_weight:
 def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 0) -> dict:
     """TF -> (detector probs, localizer probs, nucleotide labels, window labels) on a tfbs-snr split (``valid``:
     the seeded validation rows of :func:`tfscope.snr.data.train_valid_test`, as the localizers were trained;
-    ``test``: the paper's test rows). Forward strand only, as the paper protocol."""
+    ``test``: the paper's test rows). Forward strand only, as the paper protocol of every zoo (:class:`_OneTF`)."""
     from ..train import predict
     from .data import load_snr, snr_table_path, train_valid_test
 
@@ -243,20 +243,19 @@ def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 
 
 
 class _OneTF(nn.Module):
-    """Detector and localizer probabilities ``(N, 2, L)`` of one TF (:meth:`GatedZoo.parts` restricted to it)."""
+    """Forward-strand detector and localizer probabilities ``(N, 2, L)`` of one TF: the paper protocol scores each
+    tfbs-snr window as given, on its forward strand, for every zoo (BertSNR; :func:`tfscope.snr.multitask.
+    paper_protocol_metrics`), whereas scans combine the strands (:meth:`GatedZoo.parts`)."""
 
     def __init__(self, model: GatedZoo, index: int):
         super().__init__()
         self.model, self.index = model, index
 
     def forward(self, x):
-        m = self.model
-        n = x.shape[0]
-        both = torch.cat([x, x.flip(-1).flip(-2)])
-        g = torch.sigmoid(m.detector(both)[:, self.index])
-        s = torch.sigmoid(m.localizers[self.index](both))
         base = (x.sum(1) > 0).to(x.dtype)
-        return torch.stack([(g[:n] + g[n:].flip(-1)) / 2 * base, torch.maximum(s[:n], s[n:].flip(-1)) * base], 1)
+        g = torch.sigmoid(self.model.detector(x)[:, self.index])
+        s = torch.sigmoid(self.model.localizers[self.index](x))
+        return torch.stack([g * base, s * base], 1)
 
 
 def _nt_auprc(rows: dict, **gate) -> dict:

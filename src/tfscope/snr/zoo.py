@@ -3,11 +3,12 @@
 Two zoos ship in ``resources/zoo/<kind>/`` as standard tfscope checkpoints (safetensors + config.json), in one of
 two layouts that every function here reads:
 
-- ``genomic`` (the default of ``tfscope scan``): **one** multi-TF dilated CNN (``resources/zoo/genomic/`` is the
-  checkpoint; :mod:`tfscope.snr.multitask`) trained on every genome window of the tfbs-multilabel train chromosomes
-  with all 45 TFs' sites, plus dinucleotide shuffles; each TF's call threshold is calibrated on the real chr7
-  genome windows, and ``meta.per_tf[TF].calibration`` records the window-level precision and recall it gave there.
-  This is the zoo for calls on a user's DNA.
+- ``genomic`` (the default of ``tfscope scan``): **one** checkpoint (``resources/zoo/genomic/``), a
+  :class:`tfscope.snr.gated.GatedZoo`: a multi-TF dilated CNN (:mod:`tfscope.snr.multitask`, trained on every
+  genome window of the tfbs-multilabel train chromosomes with all 45 TFs' sites, plus dinucleotide shuffles) says
+  whether a TF binds near a nucleotide, and the TF's per-TF model of the shuffled zoo says where; each TF's call
+  threshold is calibrated on the real chr7 genome windows, and ``meta.per_tf[TF].calibration`` records the
+  window-level precision and recall it gave there. This is the zoo for calls on a user's DNA.
 - ``shuffled``: one 16-channel dilated CNN per TF (``resources/zoo/shuffled/<TF>/``) trained against dinucleotide
   shuffles only (the BertSNR paper protocol), threshold = best nucleotide F1 on shuffled validation windows. It
   over-calls on genome background; kept for the paper protocol.
