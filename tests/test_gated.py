@@ -101,3 +101,25 @@ def test_scan_equals_parts_and_n_runs_carry_no_evidence(tmp_path):
                           meta={"tfs": TFS, "strands": "mean", "per_tf": {t: {"threshold": 0.3} for t in TFS}})
     loaded = load_scan_models([out])
     assert [m.name for m in loaded] == TFS and all(m.strands == "mean" and m.threshold == 0.3 for m in loaded)
+
+
+def test_one_tf_is_the_forward_strand_gate_and_the_shipped_zoo_keeps_its_paper_metrics(tmp_path):
+    det, loc = _parts(tmp_path)
+    model, _ = assemble(det, loc, pool=4, shape_power=4.0, detector_weight=0.8)
+    x = _one_hot("".join(random.Random(2).choice("ACGT") for _ in range(120)))
+    with torch.no_grad():
+        g = torch.sigmoid(model.detector(x))[:, 1]
+        s = torch.sigmoid(model.localizers[1](x))
+        one = torch.sigmoid(ScanModel("TFB", model, output=1).single_output()(x))
+    assert one.shape == (1, 120)
+    assert torch.allclose(one, gate_probabilities(g, s, pool=4, shape_power=4.0, detector_weight=0.8), atol=1e-5)
+    # the shipped zoo: the paper protocol of `tfscope snr evaluate` reproduces the stored test metric
+    import json
+
+    from tfscope.resources import resource
+    from tfscope.snr.train import evaluate_snr
+
+    zoo = resource("zoo", "genomic")
+    stored = json.loads((zoo / "config.json").read_text())["meta"]["per_tf"]["KLF4"]["test_metrics"]["nt_auprc"]
+    got = evaluate_snr(zoo, resource("snr_tables", "KLF4.tsv.gz"), device="cpu")["nt_auprc"]
+    assert got == pytest.approx(stored, abs=1e-3)  # stored: unclipped gate; here: logits clipped at EPS

@@ -113,6 +113,10 @@ class GatedZoo(nn.Module):
         self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
         return self
 
+    def one_output(self, index: int) -> "GatedOne":
+        """TF ``index`` alone, forward strand (:class:`GatedOne`: paper protocol and attributions)."""
+        return GatedOne(self, index)
+
     def hparams(self) -> dict:
         """Constructor arguments (what the checkpoint's ``config.json`` stores)."""
         return {"detector": self.detector_hparams, "localizer": self.localizer_hparams, "pool": self.pool,
@@ -143,7 +147,7 @@ GRID = {"pool": (10, 25, 50), "shape_power": (1.0, 2.0, 4.0), "detector_weight":
 MAX_WINDOW_DROP = 0.003
 
 
-def assemble(detector, localizers, tfs: list[str] | None = None, **gate) -> tuple[GatedZoo, dict]:
+def assemble(detector, localizers, **gate) -> tuple[GatedZoo, dict]:
     """A :class:`GatedZoo` from a multi-TF detector checkpoint and a folder of per-TF localizer checkpoints
     (``localizers/<TF>``, e.g. the bundled shuffled zoo), weights copied.
 
@@ -166,8 +170,6 @@ def assemble(detector, localizers, tfs: list[str] | None = None, **gate) -> tupl
     names = list(cfg.get("meta", {}).get("tfs", []))
     if not names:
         raise CheckpointError(f"{detector}: the detector must be a multi-TF checkpoint (meta.tfs)")
-    if tfs is not None and list(tfs) != names:
-        raise CheckpointError(f"{detector}: the detector's TFs differ from the ones asked for")
     locs, hp = [], None
     for tf in names:
         net, lcfg = load_checkpoint(Path(localizers) / tf, task="snr")
@@ -226,7 +228,7 @@ def _window_scores(tracks: list, pool: int, shape_power: float, detector_weight:
 def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 0) -> dict:
     """TF -> (detector probs, localizer probs, nucleotide labels, window labels) on a tfbs-snr split (``valid``:
     the seeded validation rows of :func:`tfscope.snr.data.train_valid_test`, as the localizers were trained;
-    ``test``: the paper's test rows). Forward strand only, as the paper protocol of every zoo (:class:`_OneTF`)."""
+    ``test``: the paper's test rows). Forward strand only, as the paper protocol of every zoo (:class:`GatedOne`)."""
     from ..train import predict
     from .data import load_snr, snr_table_path, train_valid_test
 
@@ -236,26 +238,36 @@ def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 
         rows = train_valid_test(d, seed=seed)[1] if split == "valid" else d.subset(d.split == "test")
         if not len(rows):
             continue
-        one = _OneTF(model, t).eval()
+        one = GatedOne(model, t, parts=True).eval()
         p = predict(one, rows.x, activation=None)
         out[tf] = (p[:, 0], p[:, 1], rows.y_nt, rows.y_seq)
     return out
 
 
-class _OneTF(nn.Module):
-    """Forward-strand detector and localizer probabilities ``(N, 2, L)`` of one TF: the paper protocol scores each
-    tfbs-snr window as given, on its forward strand, for every zoo (BertSNR; :func:`tfscope.snr.multitask.
-    paper_protocol_metrics`), whereas scans combine the strands (:meth:`GatedZoo.parts`)."""
+class GatedOne(nn.Module):
+    """One TF of a :class:`GatedZoo` on the forward strand only: ``(N, 4, L)`` -> ``(N, L)`` logits of the gate
+    (or, with ``parts=True``, ``(N, 2, L)`` detector and localizer probabilities).
 
-    def __init__(self, model: GatedZoo, index: int):
+    This is what the paper protocol scores (each tfbs-snr window as given, on its forward strand, as for every zoo:
+    BertSNR; :func:`tfscope.snr.train.evaluate_snr`), and what attributions explain
+    (:meth:`tfscope.snr.scan.ScanModel.single_output`); scans combine the strands before the gate
+    (:meth:`GatedZoo.parts`). It runs the detector and one localizer.
+    """
+
+    def __init__(self, model: GatedZoo, index: int, *, parts: bool = False):
         super().__init__()
-        self.model, self.index = model, index
+        self.model, self.index, self.parts = model, index, parts
+        self.receptive_field = model.receptive_field
 
     def forward(self, x):
+        m = self.model
         base = (x.sum(1) > 0).to(x.dtype)
-        g = torch.sigmoid(self.model.detector(x)[:, self.index])
-        s = torch.sigmoid(self.model.localizers[self.index](x))
-        return torch.stack([g * base, s * base], 1)
+        g = torch.sigmoid(m.detector(x)[:, self.index]) * base
+        s = torch.sigmoid(m.localizers[self.index](x)) * base
+        if self.parts:
+            return torch.stack([g, s], 1)
+        q = _gate(g[:, None], s[:, None], m.pool, m.shape_power, m.detector_weight)[:, 0]
+        return torch.logit(q.clamp(EPS, 1 - EPS))
 
 
 def _nt_auprc(rows: dict, **gate) -> dict:
@@ -277,8 +289,9 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
     mean window AUPRC is at most ``max_window_drop`` below the detector's own, take the one with the highest mean
     nucleotide AUPRC on the tfbs-snr *validation* rows; chr8, chr9 and the tfbs-snr test rows are not looked at.
     Then each TF's call threshold is the best window-level F1 on chr7 (:func:`tfscope.snr.multitask.window_calibration`)
-    and its paper-protocol test metrics are measured on the tfbs-snr test rows. Scans combine the two strands by
-    their mean (``meta.strands``).
+    and its paper-protocol test metrics are measured on the tfbs-snr test rows (forward strand, :class:`GatedOne`).
+    The model combines the two strands itself (:meth:`GatedZoo.parts`; ``meta.strands`` is kept as ``mean``, which
+    leaves its identical strand tracks unchanged).
 
     Parameters
     ----------
@@ -313,11 +326,11 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
     det_score = _window_scores(tracks, pool=0, shape_power=0.0, detector_weight=1.0)  # the detector alone
     base = {"chr7_window_auprc": _mean(window_calibration(det_score, tfs, valid), "window_auprc"),
             "valid_nt_auprc": _mean(_nt_auprc(rows), "nt_auprc")}
-    results = []
+    results, cals = [], []
     for pool, beta, a in itertools.product(grid["pool"], grid["shape_power"], grid["detector_weight"]):
         gate = {"pool": int(pool), "shape_power": float(beta), "detector_weight": float(a)}
-        cal = window_calibration(_window_scores(tracks, **gate), tfs, valid)
-        results.append({**gate, "chr7_window_auprc": _mean(cal, "window_auprc"),
+        cals.append(window_calibration(_window_scores(tracks, **gate), tfs, valid))
+        results.append({**gate, "chr7_window_auprc": _mean(cals[-1], "window_auprc"),
                         "valid_nt_auprc": _mean(_nt_auprc(rows, **gate), "nt_auprc")})
         if verbose:
             print(f"[gated] {gate}: chr7 window AUPRC {results[-1]['chr7_window_auprc']:.4f}, tfbs-snr valid nt "
@@ -327,7 +340,7 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
     best = max(ok, key=lambda r: r["valid_nt_auprc"]) if ok else max(results, key=lambda r: r["chr7_window_auprc"])
     gate = {k: best[k] for k in ("pool", "shape_power", "detector_weight")}
     model.set_gate(**gate)
-    cal = window_calibration(_window_scores(tracks, **gate), tfs, valid)
+    cal = cals[results.index(best)]
     test = _nt_auprc(_snr_rows(model, tfs, snr_dir, "test"), **gate)
     meta = dict(cfg["meta"])
     meta.pop("history", None)

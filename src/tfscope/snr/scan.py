@@ -89,8 +89,14 @@ class ScanModel:
             self.inference_model = _FUSED[self.model]
 
     def single_output(self) -> torch.nn.Module:
-        """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions)."""
-        return self.model if self.output is None else SelectOutput(self.model, self.output)
+        """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions and the paper
+        protocol); a model with ``one_output(index)`` (the gated zoo, :meth:`tfscope.snr.gated.GatedZoo.one_output`)
+        provides its own."""
+        if self.output is None:
+            return self.model
+        if hasattr(self.model, "one_output"):
+            return self.model.one_output(self.output)
+        return SelectOutput(self.model, self.output)
 
     def __getstate__(self):  # the fused torch.fx copy does not pickle (Ray actors): it is rebuilt on unpickling
         return {k: v for k, v in self.__dict__.items() if k != "inference_model"}
