@@ -11,6 +11,11 @@ into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and f
 phases were trained; see ``src/tfscope/resources/README.md``). ``--recalibrate [--strands mean]`` re-chooses the
 chr7 call thresholds of a finished checkpoint for a strand rule (:func:`tfscope.snr.scan.combine_strands`).
 
+Since 2026-11-24 the shipped genomic zoo gates that network (the detector) with the shuffled zoo's per-TF models
+(:mod:`tfscope.snr.gated`): ``python scripts/build_zoo.py CKPTS --gated --train ../shared/data/tfbs-snr --windows
+../shared/data/tfbs-multilabel/windows.tsv.gz`` chooses the gate on chr7 and the tfbs-snr validation rows,
+re-chooses the thresholds on chr7, writes ``CKPTS/gated`` and installs it (``CKPTS/multitask`` = the detector).
+
 **Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
 With ``--train DATA_DIR`` it first trains the zoo model (the dilated residual CNN, ``--channels`` wide) for every
