@@ -8,7 +8,8 @@ module          what
 ``genomic``     real-genome background windows and labels (tfbs-multilabel), held-out chromosomes
 ``train``       train / evaluate one model per TF (:func:`train_snr`, :func:`evaluate_snr`), PWM baseline
 ``bertsnr``     BertSNR (k-mer DNA BERT) and its loss; ``kmer``: k-mer tokens; ``pretrain``: MLM pretraining
-``multitask``   one multi-TF network with a nucleotide track per TF (the default genomic zoo)
+``multitask``   one multi-TF network with a nucleotide track per TF (the genomic zoo's detector)
+``gated``       the default genomic zoo: that detector gated with per-TF nucleotide localizers
 ``scan``        predict: scan sequences of any length with many models -> sites (BED), tracks
 ``zoo``         the bundled zoos of scanning models
 ``demo``        the README's main job; ``cli``, ``cli_scan``: the commands
