@@ -55,11 +55,15 @@ def gate_probabilities(g: torch.Tensor, s: torch.Tensor, *, pool: int, shape_pow
     """
     if g.shape != s.shape:
         raise ValueError(f"detector and localizer shapes differ: {tuple(g.shape)} vs {tuple(s.shape)}")
-    if pool < 0 or not 0.0 <= detector_weight <= 1.0:
-        raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
+    _check_gate(pool, detector_weight)
     L = g.shape[-1]
     q = _gate(g.reshape(1, -1, L), s.reshape(1, -1, L), pool, shape_power, detector_weight)
     return q.reshape(g.shape)
+
+
+def _check_gate(pool: int, detector_weight: float) -> None:
+    if pool < 0 or not 0.0 <= detector_weight <= 1.0:
+        raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
 
 
 def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float) -> torch.Tensor:
@@ -107,8 +111,7 @@ class GatedZoo(nn.Module):
 
     def set_gate(self, *, pool: int, shape_power: float, detector_weight: float) -> "GatedZoo":
         """Change the gate (no weights involved); raises ValueError as :func:`gate_probabilities`."""
-        if pool < 0 or not 0.0 <= detector_weight <= 1.0:
-            raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
+        _check_gate(pool, detector_weight)
         self.pool, self.shape_power, self.detector_weight = int(pool), float(shape_power), float(detector_weight)
         self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
         return self
