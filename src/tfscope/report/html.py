@@ -31,7 +31,7 @@ def _strand_rules(models) -> str:
                        "carry no strand)"}
 
     def rule(m):
-        return "inside" if getattr(m.model, "strand_symmetric", False) else m.strands
+        return "inside" if m.strand_symmetric else m.strands
 
     rules = sorted({rule(m) for m in models})
     return "; ".join(words[r] for r in rules) if len(rules) == 1 else \

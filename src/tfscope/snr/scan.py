@@ -88,6 +88,11 @@ class ScanModel:
                 _FUSED[self.model] = fuse(self.model)
             self.inference_model = _FUSED[self.model]
 
+    @property
+    def strand_symmetric(self) -> bool:
+        """The network combines the two strands itself (the gated zoo): scans run it on the forward strand only."""
+        return bool(getattr(self.model, "strand_symmetric", False))
+
     def single_output(self) -> torch.nn.Module:
         """The model as a function of one TF: ``(N, 4, L)`` -> ``(N, L)`` logits (for attributions and the paper
         protocol); a model with ``one_output(index)`` (the gated zoo, :meth:`tfscope.snr.gated.GatedZoo.one_output`)
@@ -130,7 +135,7 @@ def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key) -> tuple[np.
     k = (id(m.inference_model), key)
     out = cache.get(k) if cache is not None else None
     if out is None:
-        out = _both_strands(m.inference_model, xt, None if getattr(m.model, "strand_symmetric", False) else xr, batch)
+        out = _both_strands(m.inference_model, xt, None if m.strand_symmetric else xr, batch)
         if cache is not None:
             cache[k] = out
     pf, pr = out
@@ -205,7 +210,8 @@ def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | Non
         inp = xt[i:i + b] if xr is None else torch.cat([xt[i:i + b], xr[i:i + b]])
         out = torch.sigmoid(net(inp.to(dev))).float().cpu()
         pf.append(out[:b])
-        pr.append(out[:b] if xr is None else out[b:].flip(-1))
+        if xr is not None:
+            pr.append(out[b:].flip(-1))
     pf = torch.cat(pf).numpy()
     return pf, (pf if xr is None else torch.cat(pr).numpy())
 
