@@ -77,7 +77,7 @@ def build_multitask(args) -> None:
         from tfscope.snr.multitask import train_multitask
 
         r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs, init=args.init, lam=args.lam, lr=args.lr,
-                            seed=args.seed, pairs_per_tf=args.pairs_per_tf, strands=args.strands, context=args.context,
+                            seed=args.seed, pairs_per_tf=args.pairs_per_tf, strands=args.strands,
                             max_seconds=args.max_minutes * 60 if args.max_minutes else None, device=args.device)
         print(f"trained {len(r['tfs'])} TFs in {r['train_seconds']:.0f} s", flush=True)
     elif args.recalibrate:
@@ -154,8 +154,6 @@ def main():
     ap.add_argument("--lam", type=float, help="--multitask: weight of the window term of the loss (default 0)")
     ap.add_argument("--lr", type=float, help="--multitask: learning rate (default 1e-3)")
     ap.add_argument("--seed", type=int, default=0, help="--multitask: seed (also draws the tfbs-snr pair sample)")
-    ap.add_argument("--context", type=int, help="--multitask: windows per training example, joined as a scan "
-                    "sees them (default 1: isolated windows)")
     ap.add_argument("--pairs-per-tf", type=int, help="--multitask: tfbs-snr (bound, shuffled) pairs per TF")
     ap.add_argument("--strands", choices=["max", "mean"],
                     help="--multitask: how scans combine the two strands (default mean; stored in the checkpoint)")

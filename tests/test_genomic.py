@@ -192,22 +192,6 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     nt = masked_nucleotide_loss(logits, y, torch.ones(1, 1))
     window = torch.nn.functional.softplus(torch.tensor(-2.0))  # BCE(logit 2, label 1)
     assert torch.isclose(masked_nucleotide_loss(logits, y, torch.ones(1, 1), lam=0.25), 0.25 * window + 0.75 * nt)
-    # windows joined in a row (context): the same loss as scoring each window on its own
-    from tfscope.snr.multitask import in_context
-
-    x3, y3, m3 = in_context(train, 3, np.arange(len(train)))
-    assert x3.shape == (len(train) // 3, 4, 300) and y3.shape == (len(train) // 3, 2, 300) and m3.shape[-1] == 3
-    assert (x3[1, :, 100:200] == train.x[4]).all() and (y3[1, :, 200:] == train.y[5]).all()
-    assert (m3[1, :, 2] == train.mask[5]).all()
-    lg3 = torch.randn(len(x3), 2, 300)
-    per_window = (lg3.reshape(-1, 2, 3, 100).permute(0, 2, 1, 3).reshape(-1, 2, 100),
-                  torch.from_numpy(y3).reshape(-1, 2, 3, 100).permute(0, 2, 1, 3).reshape(-1, 2, 100),
-                  torch.from_numpy(m3).permute(0, 2, 1).reshape(-1, 2))
-    pw = torch.tensor([2.0, 3.0])
-    assert torch.isclose(masked_nucleotide_loss(lg3, torch.from_numpy(y3), torch.from_numpy(m3), pw, lam=0.5),
-                         masked_nucleotide_loss(*per_window, pw, lam=0.5))
-    with pytest.raises(InputError, match="context"):
-        in_context(train, 0)
 
     r = train_multitask(wins, snr, out=tmp_path / "zoo", channels=4, n_blocks=2, epochs=1, pairs_per_tf=5,
                         verbose=False)
@@ -238,9 +222,6 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
 
     with pytest.raises(CheckpointError, match="cannot continue"):
         train_multitask(wins, snr, tfs=["TFX"], init=tmp_path / "zoo", channels=4, n_blocks=2, verbose=False)
-    r3 = train_multitask(wins, snr, init=tmp_path / "zoo", channels=4, n_blocks=2, epochs=1, pairs_per_tf=5,
-                         context=3, lam=0.5, verbose=False)  # continued in the scan's regime
-    assert r3["history"]["train_loss"] and set(r3["per_tf"]) == {"TFX", "TFY"}
     # the strand rule is stored and used by the calibration; recalibrating for the other rule rewrites the meta
     from tfscope.snr.multitask import recalibrate
 

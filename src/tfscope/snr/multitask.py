@@ -40,7 +40,7 @@ from ..errors import InputError
 
 #: hyper-parameters of the shipped genomic zoo (chosen for a 2-core CPU budget; see docs/genomic.md)
 DEFAULTS = {"channels": 64, "n_blocks": 5, "kernel": 3, "dropout": 0.1, "pairs_per_tf": 2000, "batch_size": 256,
-            "lr": 1e-3, "epochs": 4, "patience": 2, "lam": 0.0, "strands": "mean", "context": 1}
+            "lr": 1e-3, "epochs": 4, "patience": 2, "lam": 0.0, "strands": "mean"}
 
 
 @dataclass
@@ -155,8 +155,7 @@ def masked_nucleotide_loss(logits: torch.Tensor, y: torch.Tensor, mask: torch.Te
 
     Parameters
     ----------
-    logits : (B, T, L); y : (B, T, L) 0/1 (any dtype); mask : (B, T) 0/1, or (B, T, K) when each example is K
-        windows of L / K bp in a row (:func:`in_context`; the window term then takes each window's maximum)
+    logits : (B, T, L); y : (B, T, L) 0/1 (any dtype); mask : (B, T) 0/1
     pos_weight : (T,) weight of positive nucleotides per TF, optional (nucleotide term only)
     lam : weight of the window term in [0, 1] (0: nucleotide BCE only)
 
@@ -164,10 +163,7 @@ def masked_nucleotide_loss(logits: torch.Tensor, y: torch.Tensor, mask: torch.Te
     -------
     Scalar: mean loss over the unmasked (window, TF) pairs.
     """
-    if mask.dim() == 3:  # (B, T, K): each example is K windows in a row (see in_context)
-        B, T, KL = logits.shape
-        logits, y = logits.reshape(B, T, mask.shape[-1], -1), y.reshape(B, T, mask.shape[-1], -1)
-    pw = None if pos_weight is None else pos_weight.to(logits.device).reshape(-1, *[1] * (logits.dim() - 2))
+    pw = None if pos_weight is None else pos_weight.to(logits.device)[:, None]
     y = y.float()
     loss = F.binary_cross_entropy_with_logits(logits, y, pos_weight=pw, reduction="none").mean(-1)
     if lam:
@@ -175,47 +171,6 @@ def masked_nucleotide_loss(logits: torch.Tensor, y: torch.Tensor, mask: torch.Te
         loss = lam * window + (1 - lam) * loss
     m = mask.float()
     return (loss * m).sum() / m.sum().clamp_min(1.0)
-
-
-def in_context(data: MultiTaskData, k: int, order: np.ndarray | None = None, seed: int = 0):
-    """Training arrays with each example made of ``k`` windows in a row, as a scan sees them.
-
-    A scanner reads windows inside long stretches of DNA, so a window's flanks are other sequence, not the zero
-    padding of an isolated 100 bp window; a model trained only on isolated windows lets a neighbour's site lift the
-    edges of a window (chr7 window AUPRC of the shipped detector: 0.589 scored on isolated windows, 0.556 scanned in
-    genomic order). Grouping genome windows in genomic order (``order``) trains the model in the scan's regime; the
-    window term of :func:`masked_nucleotide_loss` still scores each window on its own.
-
-    Parameters
-    ----------
-    data : MultiTaskData with N windows of L bp
-    k : windows per example (1: the arrays unchanged, mask ``(N, T)``)
-    order : (N,) row order before grouping (e.g. genomic order); default a seeded permutation
-    seed : seed of that permutation
-
-    Returns
-    -------
-    (x, y, mask) : (M, 4, k L) float32, (M, T, k L) uint8, (M, T, k) uint8 with M = N // k (the last N mod k rows
-    of ``order`` are dropped)
-
-    Raises
-    ------
-    InputError
-        If ``k < 1`` or there are fewer than ``k`` windows.
-    """
-    if k < 1 or len(data) < k:
-        raise InputError(f"context needs 1 <= k <= number of windows, got k={k} for {len(data)} windows")
-    if k == 1:
-        return data.x, data.y, data.mask
-    if order is None:
-        order = np.random.default_rng(seed).permutation(len(data))
-    idx = np.asarray(order)[:len(data) // k * k].reshape(-1, k)
-    M, (_, T, L) = len(idx), data.y.shape
-
-    def join(a):  # (N, C, L) -> (M, C, k L), windows side by side
-        return np.ascontiguousarray(a[idx].transpose(0, 2, 1, 3).reshape(M, a.shape[1], k * L))
-
-    return join(data.x), join(data.y), np.ascontiguousarray(data.mask[idx].transpose(0, 2, 1))
 
 
 def _pos_weight(data: MultiTaskData) -> torch.Tensor:
@@ -235,15 +190,13 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
 
     Returns
     -------
-    (train, valid, valid_windows, sites, tfs) : MultiTaskData (genome windows first, in genomic order, then the
-    tfbs-snr rows), MultiTaskData (chr7 in genomic order, no masks), the chr7 window
+    (train, valid, valid_windows, sites, tfs) : MultiTaskData, MultiTaskData (chr7, no masks), the chr7 window
     sequences in genomic order, dict TF -> SiteIntervals, TF names (sorted tfbs-snr table names by default)
     """
     t0 = time.time()
     w, tr, va, sites, tfs = _load_windows(windows_path, snr_dir, tfs)
     if max_train_windows is not None and len(tr) > max_train_windows:
         tr = np.sort(np.random.default_rng(seed).choice(tr, max_train_windows, replace=False))
-    tr = tr[np.lexsort((w.start[tr], w.chrom[tr]))]  # genomic order (for in_context)
     genome = genome_window_data(w, tr, sites, tfs)
     valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
     train = MultiTaskData.concat([genome, snr_rows_data(snr_dir, tfs, pairs_per_tf=pairs_per_tf, seed=seed)])
@@ -370,7 +323,6 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
                     channels: int | None = None, n_blocks: int | None = None, epochs: int | None = None,
                     lr: float | None = None, batch_size: int | None = None, patience: int | None = None,
                     pairs_per_tf: int | None = None, lam: float | None = None, strands: str | None = None,
-                    context: int | None = None,
                     max_seconds: float | None = None, max_train_windows: int | None = None, init=None, device: str = "auto",
                     amp: str | None = None, workers: int = 1, verbose: bool = True) -> dict:
     """Train, calibrate and evaluate the multi-TF genomic zoo model (see the module docstring).
@@ -383,8 +335,6 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
         epoch so far)
     tfs : TF names (default: every table in ``snr_dir``, sorted)
     lam : weight of the window term of :func:`masked_nucleotide_loss` (default 0: nucleotide BCE only)
-    context : windows per training example (:func:`in_context`; default 1, isolated windows): genome windows are
-        joined in genomic order, tfbs-snr rows in a seeded random order, chr7 validation windows in genomic order
     strands : how the scan combines the two strands (:func:`tfscope.snr.scan.combine_strands`, default ``mean``);
         stored in ``meta.strands`` and used for the chr7 calibration
     max_seconds : wall-time budget of training (:func:`tfscope.train.fit`)
@@ -413,7 +363,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     cfg = {**DEFAULTS, **{k: v for k, v in dict(channels=channels, n_blocks=n_blocks, epochs=epochs, lr=lr,
                                                  batch_size=batch_size, patience=patience,
                                                  pairs_per_tf=pairs_per_tf, lam=lam,
-                                                 strands=strands, context=context).items() if v is not None}}
+                                                 strands=strands).items() if v is not None}}
     train, valid, valid_windows, _, tfs = build_data(windows_path, snr_dir, tfs, pairs_per_tf=cfg["pairs_per_tf"],
                                                      seed=seed, max_train_windows=max_train_windows,
                                                      verbose=verbose)
@@ -437,8 +387,7 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             "window": int(train.x.shape[-1]), "negatives": "genomic+shuffled", "multitask": True, "seed": seed,
             "train_rows": int(len(train)), "valid_rows": int(len(valid)),
             "train_sources": {s: int((train.source == s).sum()) for s in ("genome", "bound", "shuffled")},
-            "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience", "lam",
-                                           "context")},
+            "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience", "lam")},
             "pos_weight": [round(float(v), 3) for v in pw], "strands": cfg["strands"]}
     if init is not None:
         meta["continued_from"] = {"checkpoint": str(init), "history": history0}
@@ -448,13 +397,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             save_checkpoint(out, net, model_name="dilated", task=TASK, hparams=hp,
                             meta={**meta, "per_tf": per_tf or {}, "history": history or {}})
 
-    k = cfg["context"]
-    genome = np.flatnonzero(train.source == "genome")
-    rest = np.random.default_rng(seed).permutation(np.flatnonzero(train.source != "genome"))
-    train_arrays = in_context(train, k, np.concatenate([genome[:len(genome) // k * k], rest]))
-    valid_arrays = in_context(valid, k, np.arange(len(valid)))
     t0 = time.time()
-    res = fit(net, train_arrays, valid_arrays,
+    res = fit(net, (train.x, train.y, train.mask), (valid.x, valid.y, valid.mask),
               loss_fn=lambda o, y, m: masked_nucleotide_loss(o, y, m, pw, lam=cfg["lam"]), epochs=cfg["epochs"], lr=cfg["lr"],
               batch_size=cfg["batch_size"], patience=cfg["patience"], seed=seed, device=device, amp=amp,
               max_seconds=max_seconds, verbose=verbose, desc="multitask",
