@@ -123,3 +123,48 @@ def test_one_tf_is_the_forward_strand_gate_and_the_shipped_zoo_keeps_its_paper_m
     stored = json.loads((zoo / "config.json").read_text())["meta"]["per_tf"]["KLF4"]["test_metrics"]["nt_auprc"]
     got = evaluate_snr(zoo, resource("snr_tables", "KLF4.tsv.gz"), device="cpu")["nt_auprc"]
     assert got == pytest.approx(stored, abs=1e-3)  # stored: unclipped gate; here: logits clipped at EPS
+
+
+def test_calls_only_scan_skips_localizers_but_keeps_every_call(tmp_path):
+    """The calls-only copy (GatedCalls) runs each localizer only where the detector lets q reach the threshold:
+    on real DNA its calls equal the full model's, its track equals the full one wherever that reaches the floor and
+    stays below it elsewhere, and a TF with floor inf costs no localizer work. Streaming without tracks uses it."""
+    from tfscope.io.fasta import read_fasta
+    from tfscope.resources import resource
+    from tfscope.snr.gated import EPS
+    from tfscope.snr.scan import call_sites, combine_strands, scan_fasta, scan_tracks
+    from tfscope.snr.zoo import load_zoo
+
+    models = load_zoo(["KLF4", "SP1", "NFYA", "CTCFL"], kind="genomic")
+    seq = "".join(read_fasta(resource("example_regions")).values())
+    f_full, r_full = scan_tracks(models, seq)
+    f_fast, r_fast = scan_tracks(models, seq, calls_only=True)
+    n_calls = 0
+    for i, m in enumerate(models):
+        full, fast = (combine_strands(f, r, m.strands) for f, r in ((f_full[i], r_full[i]), (f_fast[i], r_fast[i])))
+        on = full >= m.threshold
+        np.testing.assert_allclose(fast[on], full[on], atol=1e-6)
+        assert np.all(fast[~on] < m.threshold)
+        a = call_sites("x", m.name, f_full[i], r_full[i], m.threshold, strands=m.strands)
+        b = call_sites("x", m.name, f_fast[i], r_fast[i], m.threshold, strands=m.strands)
+        assert [(r.start, r.end) for r in a] == [(r.start, r.end) for r in b]
+        n_calls += len(a)
+    assert n_calls > 0
+    assert (f_fast < f_full - 1e-6).any()  # work was skipped somewhere
+    # only the scanned TFs have floors; the others never reach the localizers
+    net = models[0].model.calls_network([m.threshold if i == models[0].output else float("inf")
+                                         for i in range(models[0].model.n_outputs)])
+    x = _one_hot(seq[:3000])
+    with torch.no_grad():
+        q = torch.sigmoid(net(x))
+    others = [i for i in range(net.n_outputs) if i != models[0].output]
+    assert torch.all(q[0, others] <= EPS * 1.01)
+    with pytest.raises(ValueError, match="one floor per TF"):
+        models[0].model.calls_network([0.5])
+    # streaming without tracks (calls only) writes the same BED as with a bedGraph (full tracks)
+    fa = tmp_path / "r.fa"
+    fa.write_text(f">r\n{seq}\n")
+    scan_fasta(models, fa, tmp_path / "fast.bed")
+    scan_fasta(models, fa, tmp_path / "full.bed", bedgraph=tmp_path / "bg")
+    assert (tmp_path / "fast.bed").read_text() == (tmp_path / "full.bed").read_text()
+    assert (tmp_path / "fast.bed").read_text().count("\n") == n_calls

@@ -19,6 +19,8 @@ sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the t
 
 from __future__ import annotations
 
+import weakref
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -141,6 +143,101 @@ class GatedZoo(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, s = self.parts(x)
         q = _gate(g, s, self.pool, self.shape_power, self.detector_weight)
+        return torch.logit(q.clamp(EPS, 1 - EPS))
+
+    def calls_network(self, floor) -> "GatedCalls":
+        """An inference copy for calls only (:class:`GatedCalls`): exact where ``q >= floor`` (per TF), below
+        ``floor`` elsewhere, running each TF's localizer only where the detector lets ``q`` reach its floor."""
+        return GatedCalls(self, floor)
+
+
+#: conv/BN-fused inference copies of a GatedZoo's detector and localizers (not submodules: the checkpoint's
+#: state_dict stays the model's own)
+_FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, tuple]" = weakref.WeakKeyDictionary()
+
+
+class GatedCalls(nn.Module):
+    """:class:`GatedZoo` for calls only: the same track wherever it can reach the call threshold, and no localizer
+    work elsewhere.
+
+    Because ``S <= 1`` and ``s <= S``, the gate is bounded by the detector alone: ``q(i) <= G(i)^a``. Each TF's
+    localizer therefore runs only on the stretches where ``G^a >= floor`` (plus the localizer's receptive field and
+    the pool on each side, so ``q`` there is computed from the same inputs as in :meth:`GatedZoo.forward`); other
+    positions get ``q = 0`` (logit of :data:`EPS`), which is below any floor. Calls (runs of ``q >= threshold``
+    for a threshold ``>= floor``, their mean and peak) are those of the full model; the track itself is not, so
+    scans that keep or write tracks use the full model. A TF with floor ``inf`` (not scanned) never runs its
+    localizer. On the chr8 windows of ``benchmarks/genomic.py`` this skips most of the localizer work
+    (``docs/genomic.md``).
+
+    Parameters
+    ----------
+    zoo : GatedZoo
+    floor : sequence of T probabilities (``inf``: no calls wanted for that TF)
+
+    Raises
+    ------
+    ValueError
+        If ``floor`` does not have one value per TF.
+    """
+
+    strand_symmetric = True
+    #: nucleotides per forward pass in chunk mode (:func:`tfscope.snr.scan._chunk_track`): many chunks per pass, so
+    #: each localizer runs once on the stretches of all of them
+    batch_positions = 72_000
+
+    def __init__(self, zoo: GatedZoo, floor):
+        super().__init__()
+        floor = torch.as_tensor(floor, dtype=torch.float32).flatten()
+        if len(floor) != zoo.n_outputs:
+            raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
+        if zoo not in _FUSED_PARTS:
+            from torch.fx.experimental.optimization import fuse
+
+            _FUSED_PARTS[zoo] = (fuse(zoo.detector.eval()), [fuse(m.eval()) for m in zoo.localizers])
+        self.detector, localizers = _FUSED_PARTS[zoo]
+        self.localizers = nn.ModuleList(localizers)
+        self.floor = floor
+        self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
+        self.receptive_field = zoo.receptive_field
+        self.n_outputs = zoo.n_outputs
+        #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
+        self.reach = zoo.pool + zoo.localizers[0].receptive_field // 2 + 1
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, L = x.shape
+        base = (x.sum(1, keepdim=True) > 0).to(x.dtype)
+        g = torch.sigmoid(self.detector(torch.cat([x, x.flip(-1).flip(-2)])))
+        g = (g[:n] + g[n:].flip(-1)) / 2 * base
+        big_g = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool)
+        lift = big_g ** self.detector_weight  # q <= G^a
+        need = lift >= self.floor.to(x.device)[None, :, None]
+        q = torch.zeros_like(g)
+        reach = self.reach
+        for t in torch.nonzero(need.any(-1).any(0)).flatten().tolist():
+            spans = []  # (row, first, end) of stretches of needed positions, close ones merged
+            for i in torch.nonzero(need[:, t].any(-1)).flatten().tolist():
+                pos = torch.nonzero(need[i, t]).flatten()
+                cut = torch.nonzero(pos[1:] - pos[:-1] > 2 * reach).flatten().tolist()
+                starts = [int(pos[0])] + [int(pos[c + 1]) for c in cut]
+                ends = [int(pos[c]) + 1 for c in cut] + [int(pos[-1]) + 1]
+                spans += [(i, a, b) for a, b in zip(starts, ends)]
+            # the stretches' inputs (with their context) laid end to end, `reach` N between them: one localizer pass
+            crops, at = [], 0
+            for i, a, b in spans:
+                c0, c1 = max(0, a - reach), min(L, b + reach)
+                crops.append((i, a, b, c0, c1, at))
+                at += c1 - c0 + reach
+            xc = x.new_zeros(1, 4, -(-at // 1024) * 1024)  # few distinct lengths: convolution plans are reused
+            for i, _, _, c0, c1, o in crops:
+                xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
+            s = torch.sigmoid(self.localizers[t](torch.cat([xc, xc.flip(-1).flip(-2)])))
+            s = torch.maximum(s[:1], s[1:].flip(-1))[0] * (xc[0].sum(0) > 0).to(x.dtype)
+            big_s = F.max_pool1d(s[None], 2 * self.pool + 1, stride=1, padding=self.pool)[0].clamp_min(EPS)
+            for i, a, b, c0, _, o in crops:
+                r = slice(o + a - c0, o + b - c0)
+                q[i, t, a:b] = (lift[i, t, a:b] * big_s[r] ** (1.0 - self.detector_weight)
+                                * (s[r] / big_s[r]) ** self.shape_power)
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
 

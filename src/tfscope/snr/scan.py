@@ -128,14 +128,15 @@ class SelectOutput(torch.nn.Module):
 _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.WeakKeyDictionary()
 
 
-def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key) -> tuple[np.ndarray, np.ndarray]:
+def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key, net=None) -> tuple[np.ndarray, np.ndarray]:
     """Both-strand outputs of ``m`` on inputs ``xt``/``xr`` (:func:`_both_strands`), computed once per network and
     input ``key`` in ``cache`` so that the ScanModels of one multi-output model share one pass; ``m.output``'s
-    track is returned."""
-    k = (id(m.inference_model), key)
+    track is returned. ``net`` replaces ``m.inference_model`` (the calls-only copy of :func:`_calls_networks`)."""
+    net = m.inference_model if net is None else net
+    k = (id(net), key)
     out = cache.get(k) if cache is not None else None
     if out is None:
-        out = _both_strands(m.inference_model, xt, None if m.strand_symmetric else xr, batch)
+        out = _both_strands(net, xt, None if m.strand_symmetric else xr, batch)
         if cache is not None:
             cache[k] = out
     pf, pr = out
@@ -181,15 +182,16 @@ def _chunk_input(x: np.ndarray, chunk: int, margin: int, *, left: int = 0, lengt
     return keep, xt, reverse_complement_one_hot(xt), len(c)
 
 
-def _chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: dict | None = None
+def _chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: dict | None = None, net=None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Forward and reverse ``(length,)`` probability tracks of one chunk-mode model from :func:`_chunk_input`
-    (``cache``: network outputs shared by the ScanModels of one multi-output model, see :func:`_run`)."""
+    (``cache``, ``net``: see :func:`_run`)."""
     keep, xt, xr, n = inp
     out = []
     if not len(keep):
         return np.zeros(length, np.float32), np.zeros(length, np.float32)
-    pf, pr = _run(m, xt, xr, max(1, CHUNK_BATCH_POSITIONS // (2 * xt.shape[-1])), cache, ("chunk", margin))
+    positions = getattr(net, "batch_positions", CHUNK_BATCH_POSITIONS)
+    pf, pr = _run(m, xt, xr, max(1, positions // (2 * xt.shape[-1])), cache, ("chunk", margin), net)
     for p in (pf, pr):
         full = np.zeros((n, chunk), np.float32)
         full[keep] = p[:, margin:margin + chunk]
@@ -216,9 +218,23 @@ def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | Non
     return pf, (pf if xr is None else torch.cat(pr).numpy())
 
 
+def _calls_networks(models: list[ScanModel]) -> dict:
+    """Calls-only inference copies (``model.calls_network(floor)``, e.g.
+    :meth:`tfscope.snr.gated.GatedZoo.calls_network`) of the chunk-mode multi-output networks that have one, keyed
+    by ``id(model)``; each output's floor is the lowest threshold of the ScanModels that read it (``inf`` for
+    outputs nobody reads)."""
+    floors = {}
+    for m in models:
+        if m.output is not None and m.receptive_field is not None and hasattr(m.model, "calls_network"):
+            f = floors.setdefault(id(m.model), (m.model, np.full(m.model.n_outputs, np.inf)))[1]
+            f[m.output] = min(f[m.output], m.threshold)
+    return {k: net.calls_network(f) for k, (net, f) in floors.items()}
+
+
 @torch.no_grad()
 def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_size: int = 512,
-                max_n_fraction: float = 0.5, chunk: int = 6000, mode: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+                max_n_fraction: float = 0.5, chunk: int = 6000, mode: str = "auto",
+                calls_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per-nucleotide probability tracks of one sequence for every model.
 
     Parameters
@@ -234,6 +250,10 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
     mode : {"auto", "window"}
         ``auto``: chunk mode for models with a receptive field, window mode for the others; ``window``: window mode
         for every model (the way the models were trained; slower).
+    calls_only : bool
+        The tracks only feed calls (:func:`call_sites` at each model's threshold): networks with a calls-only copy
+        (the gated zoo) skip work where no call can arise, so their tracks equal the full ones only where they
+        reach the threshold (below it elsewhere).
 
     Returns
     -------
@@ -249,12 +269,13 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
     rev = np.zeros_like(fwd)
     pieces = {}  # shared inputs per (mode, size)
     cache = {}  # network outputs shared by the ScanModels of one multi-output model
+    calls = _calls_networks(models) if calls_only and mode == "auto" else {}
     for m_i, m in enumerate(models):
         if m.receptive_field is not None and mode == "auto":
             margin = m.receptive_field // 2 + 1
             if margin not in pieces:
                 pieces[margin] = _chunk_input(x, chunk, margin)
-            fwd[m_i], rev[m_i] = _chunk_track(m, pieces[margin], chunk, margin, Sp, cache)
+            fwd[m_i], rev[m_i] = _chunk_track(m, pieces[margin], chunk, margin, Sp, cache, calls.get(id(m.model)))
         else:
             key = ("window", m.window)
             if key not in pieces:
@@ -371,7 +392,8 @@ def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_trac
     sites: list[BedRecord] = []
     tracks = {}
     for sid, seq in tqdm(sequences.items(), disable=None if verbose else True, desc="scan", unit="seq"):
-        fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode, chunk=chunk)
+        fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode, chunk=chunk,
+                               calls_only=not keep_tracks)
         for m_i, m in enumerate(models):
             sites += call_sites(sid, m.name, fwd[m_i], rev[m_i], m.threshold, min_length=min_length,
                                 strands=m.strands)
@@ -524,12 +546,13 @@ def _scan_piece(models, task):
     x = one_hot([ctx])[0]
     is_base = x[:, left:left + length].sum(0) > 0
     inputs, out, cache = {}, [], {}
+    calls = _calls_networks([models[i] for i in share]) if digits is None else {}  # no tracks written: calls only
     for i in share:
         m = models[i]
         margin = m.receptive_field // 2 + 1
         if margin not in inputs:
             inputs[margin] = _chunk_input(x, chunk, margin, left=left, length=length)
-        f, r = _chunk_track(m, inputs[margin], chunk, margin, length, cache)
+        f, r = _chunk_track(m, inputs[margin], chunk, margin, length, cache, calls.get(id(m.model)))
         f, r = f * is_base, r * is_base
         p = combine_strands(f, r, m.strands)
         below = np.flatnonzero(p < m.threshold)
