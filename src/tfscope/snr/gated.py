@@ -180,7 +180,6 @@ class GatedCalls(nn.Module):
         If ``floor`` does not have one value per TF.
     """
 
-    strand_symmetric = True
     #: nucleotides per forward pass in chunk mode (:func:`tfscope.snr.scan._chunk_track`): many chunks per pass, so
     #: each localizer runs once on the stretches of all of them
     batch_positions = 72_000
@@ -198,7 +197,6 @@ class GatedCalls(nn.Module):
         self.localizers = nn.ModuleList(localizers)
         self.floor = floor
         self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
-        self.receptive_field = zoo.receptive_field
         self.n_outputs = zoo.n_outputs
         #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
         self.reach = zoo.pool + zoo.localizers[0].receptive_field // 2 + 1

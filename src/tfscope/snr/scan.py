@@ -336,6 +336,9 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     executor : tfscope.executor.LocalExecutor or RayExecutor, optional
         Where the model shares run (default: ``LocalExecutor(workers)``, the forked processes above).
 
+    Without ``keep_tracks`` the scan only needs calls (``scan_tracks(calls_only=True)``: the gated zoo then skips
+    work where no call can arise; the sites are the same).
+
     Returns
     -------
     (sites, tracks) : (list of BedRecord sorted by sequence, start, name; dict id -> (T, S) array or empty)
@@ -578,7 +581,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     computed exactly as in a whole-record scan and the BED (and bedGraph) equals that of :func:`scan` of the same
     records, byte for byte; sites that cross piece boundaries are merged exactly (their values carried to the next
     piece). Work goes to the executor by (record, piece, TF share); memory is bounded by the pieces in flight, not
-    by record length.
+    by record length. Without bedGraph/bigWig output, networks with a calls-only copy (the gated zoo,
+    :class:`tfscope.snr.gated.GatedCalls`) skip work where no call can arise; the BED is the same.
 
     Parameters
     ----------
