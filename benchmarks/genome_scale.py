@@ -23,7 +23,8 @@ ran on the then per-TF genomic zoo) or ``genomic`` (the gated genomic zoo since 
 per-TF localizers, rows ``zoo-gated-...``; the recorded ``zoo-multitf64-...`` rows were measured on the multi-TF
 network alone, before it was gated).
 
-Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1] [--zoo genomic]``
+Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1] [--zoo genomic]
+[--resume] [--render-only]``
 """
 
 from __future__ import annotations
@@ -141,8 +142,13 @@ def main():
                     help="FASTA inputs and BED outputs (kept for --resume)")
     ap.add_argument("--resume", action="store_true", help="keep the measured rows of genome_scale.json and run "
                     "only the missing configurations")
+    ap.add_argument("--render-only", action="store_true", help="rewrite genome_scale.md from genome_scale.json "
+                    "and exit")
     args = ap.parse_args()
     doc = load_results("genome_scale")
+    if args.render_only:
+        save_results(doc, _markdown(doc, _table(doc), args))
+        return
     if not args.resume:
         doc["rows"] = []
     n_zoo = len(zoo_tfs(kind=args.zoo))
