@@ -75,6 +75,25 @@ def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detec
     return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
 
 
+def _base(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, L)``: 1 at nucleotides with a base, 0 at N (all-zero one-hot) and padding, which carry no
+    evidence."""
+    return (x.sum(1, keepdim=True) > 0).to(x.dtype)
+
+
+def _strand_probabilities(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sigmoid of ``net`` on ``x`` and on its reverse complement (flipped back), in one batch."""
+    n = x.shape[0]
+    p = torch.sigmoid(net(torch.cat([x, x.flip(-1).flip(-2)])))
+    return p[:n], p[n:].flip(-1)
+
+
+def _detector_probabilities(detector: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The detector's probabilities ``(N, T, L)``, strands averaged (the genomic zoo's rule)."""
+    fwd, rev = _strand_probabilities(detector, x)
+    return (fwd + rev) / 2
+
+
 class GatedZoo(nn.Module):
     """A multi-TF detector (one dilated CNN with ``n_outputs`` tracks) gated with one localizer per TF.
 
@@ -131,14 +150,9 @@ class GatedZoo(nn.Module):
         """Detector and localizer probabilities ``(N, T, L)`` of ``x``, each with its two strands combined by its
         own zoo's rule (detector: mean, the genomic zoo's; localizers: max, the shuffled zoo's) and 0 where there
         is no base."""
-        n = x.shape[0]
-        both = torch.cat([x, x.flip(-1).flip(-2)])  # forward and reverse complement in one batch
-        g = torch.sigmoid(self.detector(both))
-        s = torch.sigmoid(torch.stack([m(both) for m in self.localizers], dim=1))
-        base = (x.sum(1, keepdim=True) > 0).to(x.dtype)  # N (all-zero one-hot) and padding carry no evidence
-        g = (g[:n] + g[n:].flip(-1)) / 2 * base
-        s = torch.maximum(s[:n], s[n:].flip(-1)) * base
-        return g, s
+        base = _base(x)
+        s = torch.stack([torch.maximum(*_strand_probabilities(m, x)) for m in self.localizers], dim=1)
+        return _detector_probabilities(self.detector, x) * base, s * base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         g, s = self.parts(x)
@@ -203,12 +217,9 @@ class GatedCalls(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n, _, L = x.shape
-        base = (x.sum(1, keepdim=True) > 0).to(x.dtype)
-        g = torch.sigmoid(self.detector(torch.cat([x, x.flip(-1).flip(-2)])))
-        g = (g[:n] + g[n:].flip(-1)) / 2 * base
-        big_g = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool)
-        lift = big_g ** self.detector_weight  # q <= G^a
+        L = x.shape[-1]
+        g = _detector_probabilities(self.detector, x) * _base(x)
+        lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
         need = lift >= self.floor.to(x.device)[None, :, None]
         q = torch.zeros_like(g)
         reach = self.reach
@@ -220,22 +231,22 @@ class GatedCalls(nn.Module):
                 starts = [int(pos[0])] + [int(pos[c + 1]) for c in cut]
                 ends = [int(pos[c]) + 1 for c in cut] + [int(pos[-1]) + 1]
                 spans += [(i, a, b) for a, b in zip(starts, ends)]
-            # the stretches' inputs (with their context) laid end to end, `reach` N between them: one localizer pass
+            # the stretches' inputs and detector values (with their context) laid end to end, `reach` N between
+            # them, gated in one pass: every position of a stretch pools and convolves only its own context
             crops, at = [], 0
             for i, a, b in spans:
                 c0, c1 = max(0, a - reach), min(L, b + reach)
                 crops.append((i, a, b, c0, c1, at))
                 at += c1 - c0 + reach
-            xc = x.new_zeros(1, 4, -(-at // 1024) * 1024)  # few distinct lengths: convolution plans are reused
+            width = -(-at // 1024) * 1024  # few distinct lengths: convolution plans are reused
+            xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
             for i, _, _, c0, c1, o in crops:
                 xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
-            s = torch.sigmoid(self.localizers[t](torch.cat([xc, xc.flip(-1).flip(-2)])))
-            s = torch.maximum(s[:1], s[1:].flip(-1))[0] * (xc[0].sum(0) > 0).to(x.dtype)
-            big_s = F.max_pool1d(s[None], 2 * self.pool + 1, stride=1, padding=self.pool)[0].clamp_min(EPS)
+                gc[0, 0, o:o + c1 - c0] = g[i, t, c0:c1]
+            sc = torch.maximum(*_strand_probabilities(self.localizers[t], xc))[:, None] * _base(xc)
+            qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight)[0, 0]
             for i, a, b, c0, _, o in crops:
-                r = slice(o + a - c0, o + b - c0)
-                q[i, t, a:b] = (lift[i, t, a:b] * big_s[r] ** (1.0 - self.detector_weight)
-                                * (s[r] / big_s[r]) ** self.shape_power)
+                q[i, t, a:b] = qc[o + a - c0:o + b - c0]
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
 
