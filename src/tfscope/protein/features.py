@@ -33,19 +33,28 @@ def encode(seq: str, reduced: bool = False) -> np.ndarray:
     return (_RED_INDEX if reduced else _AA_INDEX)[b]
 
 
-def _kmer_freq(codes: np.ndarray, k: int, size: int, gap: int = 0) -> np.ndarray:
-    """Frequencies of (gapped) k-mers over an alphabet of ``size``; windows with a -1 code are skipped."""
-    span = (k - 1) * (gap + 1) + 1
-    n = len(codes) - span + 1
-    out = np.zeros(size ** k, dtype=np.float64)
-    if n <= 0:
-        return out
+def kmer_index(codes: np.ndarray, k: int, size: int, gap: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the (gapped) k-mer starting at each position of integer ``codes`` (alphabet of ``size``; -1 =
+    other letter).
+
+    A gapped k-mer takes ``k`` residues ``gap + 1`` apart. Returns ``(idx, ok)``, both of length
+    ``len(codes) - (k - 1) * (gap + 1)`` (empty if the sequence is shorter): ``idx`` in ``[0, size ** k)`` and
+    ``ok`` False where the window holds a -1 code (its ``idx`` is then meaningless).
+    """
+    n = max(0, len(codes) - (k - 1) * (gap + 1))
     idx = np.zeros(n, dtype=np.int64)
     ok = np.ones(n, dtype=bool)
     for j in range(k):
         c = codes[j * (gap + 1): j * (gap + 1) + n]
         ok &= c >= 0
         idx = idx * size + np.where(c >= 0, c, 0)
+    return idx, ok
+
+
+def _kmer_freq(codes: np.ndarray, k: int, size: int, gap: int = 0) -> np.ndarray:
+    """Frequencies of (gapped) k-mers over an alphabet of ``size``; windows with a -1 code are skipped."""
+    out = np.zeros(size ** k, dtype=np.float64)
+    idx, ok = kmer_index(codes, k, size, gap)
     if ok.any():
         out += np.bincount(idx[ok], minlength=size ** k)
         out /= ok.sum()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import _AA_INDEX, AMINO_ACIDS, encode
+from .features import _AA_INDEX, AMINO_ACIDS, encode, kmer_index
 
 
 def _kmer_sets(seqs, k):
@@ -71,19 +71,11 @@ def linear_residue_importance(model, seq: str) -> np.ndarray:
 
     def block(c, k, size, gap):
         nonlocal off
-        span = (k - 1) * (gap + 1) + 1
-        n = len(c) - span + 1
-        if n > 0:
-            idx = np.zeros(n, dtype=np.int64)
-            ok = np.ones(n, dtype=bool)
+        idx, ok = kmer_index(c, k, size, gap)
+        if ok.any():
+            contrib = np.where(ok, w[off + idx], 0.0) / ok.sum()
             for j in range(k):
-                cj = c[j * (gap + 1): j * (gap + 1) + n]
-                ok &= cj >= 0
-                idx = idx * size + np.where(cj >= 0, cj, 0)
-            if ok.any():
-                contrib = np.where(ok, w[off + idx], 0.0) / ok.sum()
-                for j in range(k):
-                    out[j * (gap + 1): j * (gap + 1) + n] += contrib / k
+                out[j * (gap + 1): j * (gap + 1) + len(idx)] += contrib / k
         off += size ** k
 
     if spec.get("aac", True):
