@@ -184,7 +184,7 @@ class GatedCalls(nn.Module):
     positions get ``q = 0`` (logit of :data:`EPS`), which is below any floor. Calls (runs of ``q >= threshold``
     for a threshold ``>= floor``, their mean and peak) are those of the full model; the track itself is not, so
     scans that keep or write tracks use the full model. A TF with floor ``inf`` (not scanned) never runs its
-    localizer. On 100 kb of chr8 windows it skips 89% of the localizer positions; streamed 45-TF scans run 2-2.6x
+    localizer. On 100 kb of chr8 windows it skips 89% of the localizer positions; streamed 45-TF scans run 2.6-3.5x
     faster (``docs/genomic.md``).
 
     Parameters
