@@ -54,7 +54,7 @@ def _train_one(state, job):
     table, tf = job
     r = train_snr(table, model=state["model"], tf=tf, out=state["src"] / tf, hparams=state["hparams"],
                   patience=state["patience"], verbose=False, background=state["background"],
-                  max_seconds=state["max_seconds"])
+                  max_seconds=state["max_seconds"], exclude_chroms=state.get("exclude_chroms", ()))
     return tf, r["metrics"].get("nt_auprc", float("nan")), r["threshold"], r["train_seconds"]
 
 
@@ -103,7 +103,7 @@ def build_gated(args) -> None:
             raise SystemExit("--gated needs --train DATA_DIR and --windows WINDOWS")
         from tfscope.snr.gated import build_gated_zoo
 
-        r = build_gated_zoo(det, resource("zoo", "shuffled"), args.windows, args.train, out=out)
+        r = build_gated_zoo(det, args.localizers or resource("zoo", "shuffled"), args.windows, args.train, out=out)
         print(f"gate {r['gate']}: chr7 window AUPRC {r['detector']['chr7_window_auprc']:.4f} (detector) -> "
               f"{sum(v['calibration']['window_auprc'] for v in r['per_tf'].values()) / len(r['per_tf']):.4f}",
               flush=True)
@@ -142,6 +142,11 @@ def main():
     ap.add_argument("--windows", help="tfbs-multilabel windows table (with --negatives genomic)")
     ap.add_argument("--max-minutes", type=float, help="training budget per TF (with --train)")
     ap.add_argument("--tfs", nargs="+", help="train only these TFs (with --train)")
+    ap.add_argument("--exclude-chroms", nargs="+", metavar="CHROM",
+                    help="with --train: drop tfbs-snr train/validation rows on these chromosomes (the genomic zoo's "
+                         "localizers: chr7 chr8 chr9)")
+    ap.add_argument("--localizers", help="--gated: per-TF checkpoints to gate with (default: the bundled shuffled "
+                    "zoo)")
     ap.add_argument("--zoo", choices=["genomic", "shuffled"], help="package zoo folder to write "
                     "(default: the --negatives kind)")
     ap.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -182,7 +187,8 @@ def main():
                 and not (args.tfs and tf not in args.tfs)]
         state = {"model": args.model, "src": src.resolve(), "hparams": {"channels": args.channels},
                  "patience": args.patience, "background": background,
-                 "max_seconds": args.max_minutes * 60 if args.max_minutes else None}
+                 "max_seconds": args.max_minutes * 60 if args.max_minutes else None,
+                 "exclude_chroms": tuple(args.exclude_chroms or ())}
         executor = make_executor(args.executor, args.workers)
         try:
             for tf, auprc, thr, secs in executor.imap(_train_one, jobs, state=state, in_flight=args.workers):

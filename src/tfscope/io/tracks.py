@@ -107,19 +107,32 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
     return _write_bbi(bigwig, ".bw", lambda w: w.write(dict(chrom_sizes), _bedgraph_records(bedgraph)))
 
 
-#: autoSql of the bigBed of calls: BED6 (score = round(1000 x mean P), the browser's shading scale) + mean and
-#: peak probability
+#: the extra columns of a call (BED6+8, in this order after the strand): peak probability, peak position (0-based,
+#: same coordinates as the call), estimated precision of the call for its TF and for its paralog group (-1: the model
+#: has no call calibration), empirical p-value of the peak against genome background and its Benjamini-Hochberg
+#: q-value over the run (-1: no background), the paralog group, and the group's TFs ranked by peak probability
+#: (``TF:peakP,...``; the call's own TF alone unless ``--collapse group``)
+CALL_COLUMNS = ("peakP", "peak", "precision", "groupPrecision", "pValue", "qValue", "group", "members")
+
+#: autoSql declaring the BED6+8 calls of ``tfscope scan`` (the BED beside it and the bigBed share it): score =
+#: round(1000 x precision) when the model is calibrated, else round(1000 x peak P)
 CALLS_AUTOSQL = """table tfscopeCalls
-"tfscope TFBS calls"
+"tfscope TFBS calls: one call per binding event"
 (
-    string chrom;      "Reference sequence"
-    uint   chromStart; "Start (0-based)"
-    uint   chromEnd;   "End (exclusive)"
-    string name;       "TF"
-    uint   score;      "round(1000 x mean P(binding))"
-    char[1] strand;    "Strand with the higher mean probability"
-    float  meanP;      "Mean P(binding) over the site"
-    float  peakP;      "Peak P(binding) in the site"
+    string chrom;          "Reference sequence"
+    uint   chromStart;     "Start (0-based)"
+    uint   chromEnd;       "End (exclusive)"
+    string name;           "TF (or paralog group with --collapse group)"
+    uint   score;          "round(1000 x estimated precision), or round(1000 x peak P) without calibration"
+    char[1] strand;        "Strand with the higher probability (. for strand-symmetric models)"
+    float  peakP;          "Peak P(binding) of the track in the call"
+    uint   peak;           "Peak position (0-based)"
+    float  precision;      "Estimated P(call overlaps a true site of its TF), chr7-calibrated; -1 if unknown"
+    float  groupPrecision; "Estimated P(call overlaps a true site of its paralog group); -1 if unknown"
+    float  pValue;         "Empirical p-value of the peak against genome background; -1 if unknown"
+    float  qValue;         "Benjamini-Hochberg q-value over the run; -1 if unknown"
+    string group;          "Paralog group (TFs with similar JASPAR motifs)"
+    string members;        "Group TFs called here, ranked: TF:peakP,..."
 )
 """
 

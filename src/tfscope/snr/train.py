@@ -80,7 +80,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
               epochs: int | None = None, lr: float | None = None, batch_size: int | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
               min_samples: int | None = None, backbone=None, lam: float | None = None,
-              background=None, device: str = "auto", amp: str | None = None, verbose: bool = True) -> dict:
+              background=None, exclude_chroms=(), device: str = "auto", amp: str | None = None,
+              verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -107,6 +108,10 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         (its sites + sampled genomic negatives, :meth:`~tfscope.snr.genomic.GenomicBackground.train_valid`) are
         added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
         level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
+    exclude_chroms : sequence of str
+        Drop train and validation rows whose window lies on these chromosomes (a shuffle goes with its bound row):
+        the localizers of the genomic zoo train without chr7, chr8 and chr9 so that no per-site number on the
+        calibration (chr7), test (chr8) or withheld (chr9) chromosome measures memorised sites. Test rows stay.
     device : str
         ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]`` for training and prediction; the saved
         checkpoint is device-free. ``amp``: ``bf16``/``fp16`` autocast on CUDA.
@@ -127,6 +132,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
     data = load_snr(table)
     tr, va, te = train_valid_test(data, seed=seed)
+    if len(exclude_chroms):
+        tr, va = (d.subset(~np.isin(d.chrom[pair_groups(d.y_seq)], list(exclude_chroms))) for d in (tr, va))
     if background is not None:
         from .genomic import HOLDOUT_CHROMS, site_intervals
 
@@ -184,6 +191,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
                  "table": Path(table).name, "seed": seed, "test_metrics": metrics,
                  "train_seconds": round(train_seconds, 2), "history": history,
                  "negatives": "genomic+shuffled" if background is not None else "shuffled"})
+    if len(exclude_chroms):
+        meta["excluded_chroms"] = sorted(exclude_chroms)
     if calibration is not None:
         meta["calibration"] = calibration
     ckpt = None
