@@ -111,6 +111,35 @@ def build_gated(args) -> None:
         install_multi(out, args.zoo or "genomic")
 
 
+def swap(args) -> None:
+    """The installed genomic zoo with the per-TF localizers of ``--swap-localizers DIR`` (detector and gate kept;
+    tfbs-snr test metrics re-measured) into ``CKPTS/gated-swapped`` (:func:`tfscope.snr.gated.swap_localizers`)."""
+    from tfscope.resources import resource
+    from tfscope.snr.gated import swap_localizers
+
+    if not args.train:
+        raise SystemExit("--swap-localizers needs --train DATA_DIR (the tfbs-snr tables, for the test metrics)")
+    out = Path(args.checkpoints) / "gated-swapped"
+    swap_localizers(resource("zoo", "genomic"), args.swap_localizers, args.train, out=out)
+    print(f"wrote {out}; calibrate its calls with --calibrate-calls {out}", flush=True)
+
+
+def calibrate(args) -> None:
+    """Calibrate the calls of a multi-TF zoo checkpoint on chr7 (:func:`tfscope.snr.sites.calibrate_zoo`: paralog
+    groups, site widths, site-F1 thresholds, per-call precision maps, p-value backgrounds) into
+    ``CKPTS/calibrated``, then install it as the genomic zoo."""
+    from tfscope.snr.sites import calibrate_zoo
+
+    if not (args.windows and args.sites and args.train):
+        raise SystemExit("--calibrate-calls needs --windows WINDOWS --sites SITES --train DATA_DIR")
+    out = Path(args.checkpoints) / "calibrated"
+    res = calibrate_zoo(args.calibrate_calls, args.windows, args.sites, args.train, out=out, workers=args.workers)
+    f1 = [r["site_calibration"]["f1"] for r in res.values()]
+    print(f"chr7 mean site F1 {sum(f1) / len(f1):.4f} over {len(f1)} TFs", flush=True)
+    if not args.no_install:
+        install_multi(out, args.zoo or "genomic")
+
+
 def install_multi(src: Path, kind: str) -> None:
     """Copy a multi-TF checkpoint into ``resources/zoo/<kind>`` with each TF's JASPAR record."""
     from tfscope.resources import resource
@@ -168,7 +197,18 @@ def main():
     ap.add_argument("--gated", action="store_true",
                     help="gate the finished CKPTS/multitask with the shuffled zoo's per-TF localizers "
                          "(tfscope.snr.gated) into CKPTS/gated and install that as the genomic zoo")
+    ap.add_argument("--swap-localizers", metavar="DIR",
+                    help="put these per-TF localizers (DIR/<TF>) into the installed genomic zoo, detector and gate "
+                         "kept, into CKPTS/gated-swapped (then --calibrate-calls it)")
+    ap.add_argument("--calibrate-calls", metavar="ZOO",
+                    help="calibrate the calls of this multi-TF zoo checkpoint on chr7 (groups, site widths, site-F1 "
+                         "thresholds, per-call precision and p-values) into CKPTS/calibrated and install it")
+    ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
     args = ap.parse_args()
+    if args.swap_localizers:
+        return swap(args)
+    if args.calibrate_calls:
+        return calibrate(args)
     if args.gated:
         return build_gated(args)
     if args.multitask:

@@ -145,9 +145,9 @@ def test_calls_only_scan_skips_localizers_but_keeps_every_call(tmp_path):
         on = full >= m.threshold
         np.testing.assert_allclose(fast[on], full[on], atol=1e-6)
         assert np.all(fast[~on] < m.threshold)
-        a = call_sites("x", m.name, f_full[i], r_full[i], m.threshold, strands=m.strands)
-        b = call_sites("x", m.name, f_fast[i], r_fast[i], m.threshold, strands=m.strands)
-        assert [(r.start, r.end) for r in a] == [(r.start, r.end) for r in b]
+        a = call_sites("x", m, f_full[i], r_full[i])
+        b = call_sites("x", m, f_fast[i], r_fast[i])
+        assert [(r.start, r.end, r.extra) for r in a] == [(r.start, r.end, r.extra) for r in b]
         n_calls += len(a)
     assert n_calls > 0
     assert (f_fast < f_full - 1e-6).any()  # work was skipped somewhere

@@ -45,10 +45,25 @@ def test_scan_strand_symmetry_and_n_runs():
     assert np.all(np.maximum(f3, r3)[0, 100:200] == 0)
 
 
-def test_call_sites_merges_runs():
+def _toy(width: int, strands: str = "max") -> ScanModel:
+    import torch
+
+    from tfscope.snr.calls import CallSpec
+
+    return ScanModel("TF", torch.nn.Identity(), 0.5, strands=strands, call=CallSpec(site_width=width, group="G"))
+
+
+def test_call_sites_one_call_per_event():
+    """A track that dips below the threshold inside one site gives one call of the site's width, centred on the
+    peak (moved inside the sequence at its ends); peaks a site width apart give separate calls."""
     p = np.array([0, 0.9, 0.95, 0.9, 0.2, 0.8, 0.85, 0.9, 0.7, 0], np.float32)
-    sites = call_sites("s", "TF", p, np.zeros_like(p), 0.5, min_length=3)
-    assert [(s.start, s.end) for s in sites] == [(1, 4), (5, 9)] and sites[0].strand == "+"
+    z = np.zeros_like(p)
+    one = call_sites("s", _toy(10), p, z)
+    assert [(s.start, s.end, s.name, s.strand) for s in one] == [(0, 10, "TF", "+")]
+    assert one[0].extra[:2] == ["0.9500", "2"] and one[0].extra[-2:] == ["G", "TF:0.9500"]
+    assert one[0].score == 950  # no calibration: round(1000 x peak P), an integer 0-1000
+    two = call_sites("s", _toy(3), p, z)
+    assert [(s.start, s.end, int(s.extra[1])) for s in two] == [(1, 4, 2), (6, 9, 7)]
 
 
 def test_strand_rules():
@@ -59,9 +74,9 @@ def test_strand_rules():
     f = np.array([0, 0.9, 0.9, 0.9, 0.9, 0], np.float32)
     r = np.array([0, 0.9, 0.9, 0.9, 0.0, 0], np.float32)
     np.testing.assert_allclose(combine_strands(f, r, "mean"), [0, 0.9, 0.9, 0.9, 0.45, 0])
-    assert [(s.start, s.end) for s in call_sites("s", "T", f, r, 0.5)] == [(1, 5)]
-    mean = call_sites("s", "T", f, r, 0.5, strands="mean")
-    assert [(s.start, s.end) for s in mean] == [(1, 4)] and mean[0].score == pytest.approx(0.9)
+    assert [int(s.extra[1]) for s in call_sites("s", _toy(4), f, r)] == [2]  # plateau 1-4: its centre
+    mean = call_sites("s", _toy(3, "mean"), f, r)
+    assert [(s.start, s.end, int(s.extra[1])) for s in mean] == [(1, 4, 2)] and mean[0].score == 900
     with pytest.raises(ValueError, match="strands must be one of"):
         combine_strands(f, r, "min")
     with pytest.raises(ValueError, match="strands must be one of"):

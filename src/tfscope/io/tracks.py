@@ -137,20 +137,25 @@ CALLS_AUTOSQL = """table tfscopeCalls
 """
 
 
+def _bed_call(c: list[str]):
+    if len(c) != 6 + len(CALL_COLUMNS) or not 0 <= int(c[4]) <= 1000:
+        raise ValueError
+    return c[0], int(c[1]), int(c[2]), "\t".join(c[3:]).rstrip("\n")
+
+
 def _bed_calls(path):
-    return _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]),
-                                    f"{c[3]}\t{round(1000 * float(c[4]))}\t{c[5]}\t{c[4]}\t{c[6]}"),
-                   "a tfscope scan BED line (BED6 + peak P)")
+    return _parsed(path, _bed_call, f"a tfscope scan BED6+{len(CALL_COLUMNS)} line (score 0-1000, "
+                   f"{', '.join(CALL_COLUMNS)})")
 
 
 def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int]) -> Path:
-    """Convert the BED of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
-    bigBed 6+2 (:data:`CALLS_AUTOSQL`).
+    """Convert the BED6+8 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start)
+    into a bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`).
 
     Raises
     ------
     InputError
-        A line that is not BED6 + peak probability.
+        A line that is not a BED6+8 call line.
     """
     return _write_bbi(bigbed, ".bb", lambda w: w.write(dict(chrom_sizes), _bed_calls(bed), autosql=CALLS_AUTOSQL))
 

@@ -38,6 +38,9 @@ def _models(args):
         models = load_zoo(args.tfs, kind=args.zoo, device=args.device)
         names = {m.name for m in models}
         rows = [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
+    for opt, v in (("--min-precision", args.min_precision), ("--max-q", args.max_q)):
+        if v is not None and not 0 <= v <= 1:
+            raise InputError(f"{opt} must lie in [0, 1], not {v}")
     if args.threshold is not None:
         if not 0 < args.threshold < 1:
             raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
@@ -74,6 +77,7 @@ def run_scan(args) -> int:
 
             res = scan_fasta(models, _fasta(args), args.out, bedgraph=tracks.get("bedgraph"),
                              bigwig=tracks.get("bigwig"), bigbed=args.bigbed, executor=executor,
+                             collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q,
                              verbose=not args.quiet)
             n_seqs, bp, n_sites = res["records"], res["bp"], res["sites"]
         else:
@@ -81,11 +85,29 @@ def run_scan(args) -> int:
     finally:
         executor.close()
     dt = time.time() - t0
+    write_autosql(args.out)
     print(f"scanned {n_seqs} sequence(s), {bp} bp, with {len(models)} TF model(s) in {dt:.1f} s "
           f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {n_sites} site(s)"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
           + (f"; report {args.report}" if args.report else ""))
     return 0
+
+
+def autosql_path(out) -> Path:
+    """Where the autoSql declaring the calls BED goes: ``OUT_STEM.as`` beside the BED ``out``."""
+    return Path((str(out)[:-4] if str(out).endswith(".bed") else str(out)) + ".as")
+
+
+def write_autosql(out) -> Path:
+    """Write the autoSql of the BED6+8 calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`, the bigBed's) beside ``out``
+    (``bedToBigBed -as=OUT_STEM.as -type=bed6+8``)."""
+    from ..io.atomic import atomic_write
+    from ..io.tracks import CALLS_AUTOSQL
+
+    path = autosql_path(out)
+    with atomic_write(path) as fh:
+        fh.write(CALLS_AUTOSQL)
+    return path
 
 
 def _scan_in_memory(args, models, rows, executor, paths: dict):
@@ -94,12 +116,14 @@ def _scan_in_memory(args, models, rows, executor, paths: dict):
 
     from ..io.bed import write_bed as _write_bed
     from ..io.fasta import read_fasta
+    from .calls import finalize_calls
     from .scan import scan, write_bedgraphs, write_browser_tracks, write_tracks_tsv
 
     seqs = read_fasta(_fasta(args))
     names = [m.name for m in models]
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(paths or args.report),
                          batch_size=args.batch_size, verbose=not args.quiet, mode=args.mode, executor=executor)
+    sites = finalize_calls(sites, collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q)
     _write_bed(args.out, sites)
     if "tsv" in paths:
         write_tracks_tsv(paths["tsv"], tracks, names)
@@ -125,8 +149,8 @@ def cmd_zoo_list(args) -> int:
     from .zoo import list_zoo
 
     rows = list_zoo(kind=args.zoo)
-    print(markdown_table(rows, ["TF", "model", "jaspar_id", "tf_class", "tf_family", "threshold", "call_precision",
-                                "call_recall", "nt_auprc", "nt_auroc", "seq_auroc"]), end="")
+    print(markdown_table(rows, ["TF", "group", "site_width", "jaspar_id", "tf_class", "threshold", "call_precision",
+                                "group_precision", "call_recall", "nt_auprc", "seq_auroc"]), end="")
     return 0
 
 
@@ -140,11 +164,21 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     if not checkpoint_required:
         p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
         p.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
-    p.add_argument("--out", default="tfscope-scan.bed", help="BED6 of called sites (+ column 7: peak probability)")
+    p.add_argument("--out", default="tfscope-scan.bed",
+                   help="BED6+8 of the calls (score = round(1000 x estimated precision); columns 7-14: peak P, peak "
+                        "position, precision, group precision, p-value, q-value, paralog group, members), with its "
+                        "autoSql OUT_STEM.as beside it")
+    p.add_argument("--collapse", choices=["group"],
+                   help="group: one call per paralog group and site, named by the group, members ranked")
+    p.add_argument("--min-precision", type=float, metavar="P",
+                   help="keep calls whose estimated precision (chr7-calibrated) is at least P (default: all calls "
+                        "at the model thresholds)")
+    p.add_argument("--max-q", type=float, metavar="Q",
+                   help="keep calls whose q-value (Benjamini-Hochberg over the run) is at most Q (default: all)")
     p.add_argument("--tracks", nargs="+", choices=TRACK_FORMATS, metavar="FORMAT",
                    help="per-nucleotide probability tracks beside --out: tsv (OUT_STEM.tracks.tsv), bedgraph "
                         "(OUT_STEM.bedgraph/<TF>.bedGraph), bigwig (OUT_STEM.bigwig/<TF>.bw)")
-    p.add_argument("--bigbed", help="bigBed file of the called sites (BED6+2: mean and peak P)")
+    p.add_argument("--bigbed", help="bigBed file of the calls (bigBed 6+8, the BED's columns)")
     p.add_argument("--report", help="also write a self-contained HTML report here (holds the tracks in memory; "
                    "without it, fully convolutional models stream the FASTA in bounded memory)")
     p.add_argument("--threshold", type=float, help="one probability cut for every model (default: each model's "

@@ -475,3 +475,53 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
 
 def _mean(records: dict, key: str) -> float:
     return float(sum(r[key] for r in records.values()) / len(records))
+
+
+def swap_localizers(zoo, localizers, snr_dir, *, out, verbose: bool = True) -> dict:
+    """A copy of the gated zoo checkpoint ``zoo`` with other per-TF localizers (``localizers/<TF>``: e.g. retrained
+    without the tfbs-snr rows of chr7, chr8 and chr9), the detector and gate kept, each TF's tfbs-snr test metrics
+    re-measured (forward strand, :class:`GatedOne`), saved to ``out``. Call thresholds and confidence are then
+    re-fitted by :func:`tfscope.snr.sites.calibrate_calls` (``scripts/build_zoo.py --calibrate-calls``).
+
+    Returns
+    -------
+    dict TF -> test metrics.
+
+    Raises
+    ------
+    CheckpointError
+        A missing or mismatched checkpoint, or localizers of another architecture than the zoo's.
+    """
+    import json
+    from pathlib import Path
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import CheckpointError
+
+    model, cfg = load_checkpoint(zoo, task="snr")
+    meta = dict(cfg["meta"])
+    tfs = list(meta["tfs"])
+    loc_meta = {}
+    for i, tf in enumerate(tfs):
+        net, lcfg = load_checkpoint(Path(localizers) / tf, task="snr")
+        if lcfg["hparams"] != cfg["hparams"]["localizer"]:
+            raise CheckpointError(f"{Path(localizers) / tf}: localizer architecture {lcfg['hparams']} differs from "
+                                  f"the zoo's {cfg['hparams']['localizer']}")
+        model.localizers[i].load_state_dict(net.state_dict())
+        loc_meta[tf] = lcfg["meta"]
+    gate = {k: cfg["hparams"][k] for k in ("pool", "shape_power", "detector_weight")}
+    test = _nt_auprc(_snr_rows(model, tfs, snr_dir, "test"), **gate)
+    for tf in tfs:
+        rec = meta["per_tf"].setdefault(tf, {})
+        rec["test_metrics"] = test.get(tf, {})
+        rec["site_width"] = int(loc_meta[tf].get("site_width", rec.get("site_width", 10)))
+        if verbose:
+            print(f"[gated] {tf}: tfbs-snr test nt AUPRC {test.get(tf, {}).get('nt_auprc', float('nan')):.4f}",
+                  flush=True)
+    excluded = sorted({c for m in loc_meta.values() for c in m.get("excluded_chroms", [])})
+    meta["localizers"] = {"source": str(localizers), "excluded_chroms": excluded,
+                          "note": "per-TF localizers trained on the tfbs-snr paper split without the rows on "
+                                  + (", ".join(excluded) or "no chromosome")}
+    meta["gate"] = {**meta.get("gate", {}), "localizers_swapped": json.dumps(meta["localizers"])}
+    save_checkpoint(out, model, model_name="gated", task="snr", hparams=model.hparams(), meta=meta)
+    return test

@@ -19,21 +19,24 @@ Both strands are predicted (reverse complements flipped back) and combined per n
 ``strands`` rule (:func:`combine_strands`): the max of the two strands (per-TF zoo checkpoints), or their mean
 (reverse-complement averaging as in DeepSEA, Zhou & Troyanskaya 2015; checkpoints with ``meta.strands = "mean"``).
 A model with ``strand_symmetric = True`` (the gated genomic zoo, :mod:`tfscope.snr.gated`) combines the strands
-itself and runs once per piece. Positions that are N get probability 0. A site is a run of at least ``min_length``
-nucleotides with probability >= the model's threshold; its score is the run's mean probability and its strand the
-strand with the higher mean (``.`` for a strand-symmetric model).
+itself and runs once per piece. Positions that are N get probability 0. Calls are binding events
+(:mod:`tfscope.snr.calls`): peaks of the track at or above the model's threshold, one per site width, each call the
+TF's site width centred on its peak, with its paralog group, estimated precision, p-value and q-value (BED6+8,
+:data:`tfscope.io.tracks.CALL_COLUMNS`); its strand is the strand with the higher probability at the peak (``.`` for
+a strand-symmetric model).
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from ..io.bed import BedRecord
 from ..sequence import one_hot, reverse_complement_one_hot
+from .calls import CallSpec, StreamCaller, fill_qvalues, make_calls, qvalue_map
 
 
 #: per-nucleotide rules that combine the forward and reverse-complement probability tracks
@@ -74,6 +77,8 @@ class ScanModel:
     output: int | None = None
     #: how the two strands combine per nucleotide (:func:`combine_strands`): ``max`` or ``mean``
     strands: str = "max"
+    #: how the track becomes calls: site width, paralog group, confidence (:class:`tfscope.snr.calls.CallSpec`)
+    call: CallSpec = field(default_factory=CallSpec)
 
     def __post_init__(self):
         if self.strands not in STRAND_RULES:
@@ -297,26 +302,18 @@ def scan_tracks(models: list[ScanModel], seq: str, *, stride: int = 50, batch_si
     return fwd[:, :S].astype(np.float32), rev[:, :S].astype(np.float32)
 
 
-def call_sites(seq_id: str, name: str, fwd: np.ndarray, rev: np.ndarray, threshold: float, *,
-               min_length: int = 3, offset: int = 0, strands: str = "max") -> list[BedRecord]:
-    """Merge runs of ``combine_strands(fwd, rev, strands) >= threshold`` into BED6 records (score = mean
-    probability; extra column = peak probability); ``offset`` is added to the coordinates (the tracks start there in
-    the sequence)."""
-    p = combine_strands(fwd, rev, strands)
-    on = np.concatenate([[False], p >= threshold, [False]])
-    edges = np.flatnonzero(on[1:] != on[:-1])
-    out = []
-    for a, b in zip(edges[::2], edges[1::2]):
-        if b - a < min_length:
-            continue
-        f, r = fwd[a:b].mean(), rev[a:b].mean()
-        strand = "." if fwd is rev or np.array_equal(fwd[a:b], rev[a:b]) else "+" if f >= r else "-"
-        out.append(BedRecord(seq_id, int(a) + offset, int(b) + offset, name, float(p[a:b].mean()), strand,
-                             [f"{float(p[a:b].max()):.4f}"]))
-    return out
+def call_sites(seq_id: str, m: ScanModel, fwd: np.ndarray, rev: np.ndarray, *, offset: int = 0,
+               threshold: float | None = None) -> list[BedRecord]:
+    """Calls of model ``m`` on one sequence's forward/reverse tracks ``(S,)`` (:func:`tfscope.snr.calls.make_calls`:
+    peaks at or above ``threshold``, default ``m.threshold``; q-values left at -1 until the run is complete);
+    ``offset`` is added to the coordinates."""
+    p = combine_strands(fwd, rev, m.strands)
+    pos = np.flatnonzero(p >= (m.threshold if threshold is None else threshold))
+    return make_calls(seq_id, m.name, m.call, pos, p[pos], fwd[pos], rev[pos], len(p), offset=offset,
+                      symmetric=m.strand_symmetric)
 
 
-def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50, min_length: int = 3,
+def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50,
          batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False, mode: str = "auto",
          chunk: int = 6000, workers: int = 1, executor=None):
     """Scan every sequence (held in memory) with every model; :func:`scan_fasta` streams a FASTA file instead.
@@ -341,13 +338,14 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
 
     Returns
     -------
-    (sites, tracks) : (list of BedRecord sorted by sequence, start, name; dict id -> (T, S) array or empty)
+    (sites, tracks) : (list of BedRecord calls (BED6+8, :data:`tfscope.io.tracks.CALL_COLUMNS`, q-values over all
+    calls of the run) sorted by sequence, start, name; dict id -> (T, S) array or empty)
     """
     from ..executor import LocalExecutor
 
     executor = executor or LocalExecutor(workers)
     shares = _shares(models, executor.workers)
-    args = dict(stride=stride, min_length=min_length, batch_size=batch_size, keep_tracks=keep_tracks,
+    args = dict(stride=stride, batch_size=batch_size, keep_tracks=keep_tracks,
                 mode=mode, chunk=chunk)
     # fewer model shares than workers (e.g. one multi-TF network): the sequences are split between workers too
     ids = list(sequences)
@@ -365,6 +363,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
                 tracks[sid][sh] = part_tracks[sid]
     order = {sid: i for i, sid in enumerate(sequences)}
     sites.sort(key=lambda r: (order[r.chrom], r.start, r.name))
+    fill_qvalues(sites, qvalue_map([float(r.extra[4]) for r in sites]))
     return sites, tracks
 
 
@@ -389,7 +388,7 @@ def _scan_share(state, task):
     return _scan_serial([models[i] for i in share], {sid: sequences[sid] for sid in ids}, verbose=verbose, **args)
 
 
-def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_tracks, verbose, mode, chunk):
+def _scan_serial(models, sequences, *, stride, batch_size, keep_tracks, verbose, mode, chunk):
     from tqdm.auto import tqdm
 
     sites: list[BedRecord] = []
@@ -398,8 +397,7 @@ def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_trac
         fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode, chunk=chunk,
                                calls_only=not keep_tracks)
         for m_i, m in enumerate(models):
-            sites += call_sites(sid, m.name, fwd[m_i], rev[m_i], m.threshold, min_length=min_length,
-                                strands=m.strands)
+            sites += call_sites(sid, m, fwd[m_i], rev[m_i])
         if keep_tracks:
             tracks[sid] = np.stack([combine_strands(fwd[m_i], rev[m_i], m.strands) for m_i, m in enumerate(models)])
     return sites, tracks
@@ -465,19 +463,33 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
         window = int(meta.get("window", 100))
         strands = meta.get("strands", "max")
         if "tfs" not in meta:
-            out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)), window,
-                                 strands=strands))
+            name = meta.get("tf", str(c))
+            out.append(ScanModel(name, net, float(meta.get("threshold", 0.5)), window, strands=strands,
+                                 call=call_spec(meta, meta.get("group") or name)))
             continue
         names = list(meta["tfs"])
         lookup = {t.upper(): i for i, t in enumerate(names)}
         want = [t.upper() for t in tfs] if tfs else [t.upper() for t in names]
+        groups = meta.get("groups", {})
         for t in want:
             if t not in lookup:
                 raise InputError(f"unknown TF {t!r}; the model has: {', '.join(names)}", str(c))
             i = lookup[t]
-            thr = float(meta.get("per_tf", {}).get(names[i], {}).get("threshold", 0.5))
-            out.append(ScanModel(names[i], net, thr, window, output=i, strands=strands))
+            rec = meta.get("per_tf", {}).get(names[i], {})
+            thr = float(rec.get("threshold", 0.5))
+            out.append(ScanModel(names[i], net, thr, window, output=i, strands=strands,
+                                 call=call_spec(rec, groups.get(names[i], names[i]))))
     return out
+
+
+def call_spec(rec: dict, group: str) -> CallSpec:
+    """The :class:`tfscope.snr.calls.CallSpec` of one TF from its checkpoint record (``meta`` of a per-TF checkpoint,
+    ``meta.per_tf[TF]`` of a multi-TF one): ``site_width`` (default :data:`tfscope.snr.calls.DEFAULT_SITE_WIDTH`)
+    and ``call_confidence`` (:meth:`tfscope.snr.calls.CallConfidence.from_meta`)."""
+    from .calls import DEFAULT_SITE_WIDTH, CallConfidence
+
+    return CallSpec(int(rec.get("site_width", DEFAULT_SITE_WIDTH)), group,
+                    CallConfidence.from_meta(rec.get("call_confidence")))
 
 
 def window_max_scores(models: list[ScanModel], windows: list[str], *, record_bp: int = 100_000,
@@ -540,12 +552,11 @@ def _stream_pieces(records, piece: int, margin: int, sizes: dict):
 @torch.no_grad()
 def _scan_piece(models, task):
     """Worker side of :func:`scan_fasta`: one piece scanned by a share of the models. Returns, per model,
-    ``(lead, inner, trail_start, trail, runs)``: the forward/reverse values of the above-threshold run touching the
-    piece start (``lead``, the whole piece if it never drops below threshold), the sites strictly inside, the
-    start and values of the run touching the piece end (``trail``), and the rounded bedGraph runs (or None)."""
+    ``((pos, p, fwd, rev), runs)``: the piece's nucleotides at or above the model's threshold (record coordinates,
+    combined and per-strand probabilities) for the caller, and the rounded bedGraph runs (or None)."""
     from ..io.tracks import value_runs
 
-    sid, start, ctx, left, length, share, chunk, min_length, digits = task
+    sid, start, ctx, left, length, share, chunk, digits = task
     x = one_hot([ctx])[0]
     is_base = x[:, left:left + length].sum(0) > 0
     inputs, out, cache = {}, [], {}
@@ -558,45 +569,47 @@ def _scan_piece(models, task):
         f, r = _chunk_track(m, inputs[margin], chunk, margin, length, cache, calls.get(id(m.model)))
         f, r = f * is_base, r * is_base
         p = combine_strands(f, r, m.strands)
-        below = np.flatnonzero(p < m.threshold)
-        i0 = int(below[0]) if len(below) else length
-        i1 = int(below[-1]) + 1 if len(below) else length
-        inner = call_sites(sid, m.name, f[i0:i1], r[i0:i1], m.threshold, min_length=min_length, offset=start + i0,
-                           strands=m.strands)
+        idx = np.flatnonzero(p >= m.threshold)
         runs = None
         if digits is not None:
             a, b, v = value_runs(np.round(p, digits))
             runs = (a + start, b + start, v)
-        out.append(((f[:i0].copy(), r[:i0].copy()), inner, start + i1, (f[i1:].copy(), r[i1:].copy()), runs))
+        out.append(((idx + start, p[idx], f[idx], r[idx]), runs))
     return out
 
 
 def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
-               min_length: int = 3, chunk: int = 6000, piece: int | None = None, executor=None,
-               digits: int = 3, verbose: bool = False) -> dict:
-    """Stream a FASTA file (any size: a genome) through fully convolutional models and write sites and tracks.
+               chunk: int = 6000, piece: int | None = None, executor=None, digits: int = 3,
+               collapse: str | None = None, min_precision: float | None = None, max_q: float | None = None,
+               verbose: bool = False) -> dict:
+    """Stream a FASTA file (any size: a genome) through fully convolutional models and write calls and tracks.
 
     Records are read lazily (:func:`tfscope.io.fasta.iter_fasta`: plain, gzip, bgzip/faidx) and cut into pieces
     of ``piece`` bp, each with the chunk-mode margins of :func:`scan_tracks` on both sides, so every nucleotide is
-    computed exactly as in a whole-record scan and the BED (and bedGraph) equals that of :func:`scan` of the same
-    records, byte for byte; sites that cross piece boundaries are merged exactly (their values carried to the next
-    piece). Work goes to the executor by (record, piece, TF share); memory is bounded by the pieces in flight, not
-    by record length. Without bedGraph/bigWig output, networks with a calls-only copy (the gated zoo,
-    :class:`tfscope.snr.gated.GatedCalls`) skip work where no call can arise; the BED is the same.
+    computed exactly as in a whole-record scan, and the calls equal those of :func:`scan` of the same records: each
+    cluster of above-threshold nucleotides is called once no later nucleotide can reach it
+    (:class:`tfscope.snr.calls.StreamCaller`). Work goes to the executor by (record, piece, TF share); memory is
+    bounded by the pieces in flight, not by record length. Calls go to a private temporary file first; q-values
+    need every p-value of the run, so a second pass writes the BED (atomically). Without bedGraph/bigWig output,
+    networks with a calls-only copy (the gated zoo, :class:`tfscope.snr.gated.GatedCalls`) skip work where no call
+    can arise; the calls are the same.
 
     Parameters
     ----------
     models : list of ScanModel, all with a ``receptive_field`` (chunk mode)
     fasta : path of the DNA FASTA
-    bed : output BED6 (+ peak P) of the calls, sorted by record (file order), start, TF; written atomically
+    bed : output BED6+8 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`), sorted by record (file order),
+        start, name; written atomically
     bedgraph : directory for one bedGraph per TF (``<TF>.bedGraph``), optional
     bigwig : directory for one bigWig per TF (``<TF>.bw``), optional
-    bigbed : path of a bigBed 6+2 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
-    min_length : shortest site (bp)
+    bigbed : path of a bigBed 6+8 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
     chunk : chunk length (bp) of chunk mode
     piece : bp per piece (a multiple of ``chunk``; default :data:`PIECE_CHUNKS` chunks)
     executor : :class:`tfscope.executor.LocalExecutor` (default, one process) or ``RayExecutor``
     digits : decimals of the bedGraph/bigWig values
+    collapse : ``"group"``: one call per paralog group and site (:func:`tfscope.snr.calls.collapse_groups`)
+    min_precision, max_q : keep calls with at least this estimated precision / at most this q-value
+        (:func:`tfscope.snr.calls.select_calls`; q-values are computed over all calls first)
     verbose : progress bar (bp)
 
     Returns
@@ -612,6 +625,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         Bad FASTA input (nothing is written then).
     """
     import collections
+    import os
     import shutil
     import tempfile
     from pathlib import Path
@@ -619,7 +633,6 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     from tqdm.auto import tqdm
 
     from ..executor import LocalExecutor
-    from ..io.atomic import atomic_write
     from ..io.bed import bed_line
     from ..io.fasta import iter_fasta
     from ..io.tracks import BedGraphWriter
@@ -632,6 +645,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         raise ValueError(f"piece ({piece}) must be a positive multiple of chunk ({chunk})")
     executor = executor or LocalExecutor(1)
     margin = max(m.receptive_field // 2 + 1 for m in models)
+    max_w = max(m.call.site_width for m in models)
     shares = _shares(models, executor.workers)
     tmp = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if bigwig and not bedgraph else None
     track_dir = Path(bedgraph) if bedgraph else tmp
@@ -645,54 +659,55 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                                                   sizes):
             for j, sh in enumerate(shares):
                 metas.append((sid, start, length, last, j))
-                yield sid, start, ctx, left, length, sh, chunk, min_length, digits if graphs else None
+                yield sid, start, ctx, left, length, sh, chunk, digits if graphs else None
 
-    n_sites, ok = 0, False
+    bed = Path(bed)
+    fd, raw = tempfile.mkstemp(prefix=f".{bed.name}.", suffix=".calls.tmp", dir=bed.parent if str(bed.parent)
+                               else ".")
+    n_sites, ok, p_values = 0, False, []
     try:
-        with atomic_write(bed) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
-                                            unit_scale=True) as bar:
-            carry: list = [None] * len(models)  # per model: (start, fwd, rev) of a run open at the last piece end
-            pending: list[BedRecord] = []  # sites not yet written (a site crossing into later pieces may precede)
+        with os.fdopen(fd, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
+                                           unit_scale=True) as bar:
+            callers: list[StreamCaller] = []
+            cur = None
+            pending: list[BedRecord] = []  # calls not yet written (a call of a later point may precede them)
             outs = [None] * len(shares)
             for res in executor.imap(_scan_piece, tasks(), state=models, in_process=_on_gpu(models)):
                 sid, start, length, last, j = metas.popleft()
                 outs[j] = res
                 if j < len(shares) - 1:
                     continue
+                if sid != cur:
+                    callers = [StreamCaller(sid, m.name, m.call, m.strand_symmetric) for m in models]
+                    cur = sid
+                end = start + length
                 for sh, out in zip(shares, outs):
-                    for i, (lead, inner, trail_start, trail, runs) in zip(sh, out):
-                        m = models[i]
+                    for i, (points, runs) in zip(sh, out):
                         if runs is not None:
                             graphs[i].add(sid, *runs)
-                        whole = len(lead[0]) == length  # the piece never drops below the threshold
-                        c = carry[i]
-                        cs, cf, cr = (c[0], np.concatenate([c[1], lead[0]]), np.concatenate([c[2], lead[1]])) \
-                            if c is not None else (start, *lead)
-                        carry[i] = None
-                        if whole and not last:
-                            carry[i] = (cs, cf, cr)
-                            continue
-                        pending += call_sites(sid, m.name, cf, cr, m.threshold, min_length=min_length, offset=cs,
-                                              strands=m.strands)
-                        pending += inner
-                        if len(trail[0]) and not whole:
-                            if last:
-                                pending += call_sites(sid, m.name, *trail, m.threshold, min_length=min_length,
-                                                      offset=trail_start, strands=m.strands)
-                            else:
-                                carry[i] = (trail_start, *trail)
-                open_from = min([c[0] for c in carry if c is not None], default=start + length)
-                ready = [r for r in pending if last or r.start < open_from]
+                        callers[i].add(*points)
+                for c in callers:
+                    pending += c.finish(end) if last else c.ready(end, end + max_w)
+                if last:
+                    ready, pending = pending, []
+                else:
+                    opens = [c.first_open() for c in callers]
+                    open_from = min([o - max_w for o in opens if o is not None] + [end - max_w])
+                    ready = [r for r in pending if r.start < open_from]
+                    pending = [r for r in pending if r.start >= open_from]
                 if ready:
-                    pending = [r for r in pending if not (last or r.start < open_from)]
                     ready.sort(key=lambda r: (r.start, r.name))
                     fh.writelines(bed_line(r) for r in ready)
-                    n_sites += len(ready)
+                    p_values.append(np.array([float(r.extra[4]) for r in ready]))
                 bar.update(length)
+        n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0),
+                                  collapse=collapse, min_precision=min_precision, max_q=max_q)
         ok = True
     finally:
         for g in graphs:
             g.close(ok)
+        if os.path.exists(raw):
+            os.unlink(raw)
         if not ok and tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     paths = {"bed": Path(bed)}
@@ -706,6 +721,40 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             shutil.rmtree(tmp, ignore_errors=True)
     return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
             "paths": paths}
+
+
+def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precision=None, max_q=None) -> int:
+    """Second pass of :func:`scan_fasta`: the raw calls (sorted per record) with q-values over the run, collapsed
+    and selected per block of overlapping calls, written atomically to ``bed``. Returns the number written."""
+    from ..io.atomic import atomic_write
+    from ..io.bed import bed_line
+    from .calls import finalize_calls
+
+    qmap = qvalue_map(p_values)
+    n = 0
+    with atomic_write(bed) as out, open(raw) as fh:
+        block: list[BedRecord] = []
+        block_end, chrom = -1, None
+
+        def flush():
+            nonlocal n
+            if block:
+                fill_qvalues(block, qmap)
+                recs = finalize_calls(block, collapse=collapse, min_precision=min_precision, max_q=max_q)
+                out.writelines(bed_line(r) for r in recs)
+                n += len(recs)
+                block.clear()
+
+        for line in fh:
+            c = line.rstrip("\n").split("\t")
+            r = BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:])
+            if r.chrom != chrom or r.start >= block_end:
+                flush()
+                chrom, block_end = r.chrom, r.end
+            block.append(r)
+            block_end = max(block_end, r.end)
+        flush()
+    return n
 
 
 def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,

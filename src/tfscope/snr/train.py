@@ -193,6 +193,9 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
                  "negatives": "genomic+shuffled" if background is not None else "shuffled"})
     if len(exclude_chroms):
         meta["excluded_chroms"] = sorted(exclude_chroms)
+    bound = tr.y_seq > 0
+    if bound.any():  # the width of one call (tfscope.snr.calls): the median site length of the training sites
+        meta["site_width"] = int(np.median(tr.y_nt[bound].sum(1)))
     if calibration is not None:
         meta["calibration"] = calibration
     ckpt = None

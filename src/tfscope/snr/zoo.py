@@ -49,12 +49,14 @@ def _multi_config(d: Path) -> dict | None:
 
 
 def _records(d: Path) -> dict[str, tuple[str, dict]]:
-    """TF -> (model name, per-TF record) for either zoo layout (see the module docstring)."""
+    """TF -> (model name, per-TF record) for either zoo layout (see the module docstring); a multi-TF zoo's record
+    also carries the TF's paralog ``group`` (``meta.groups``)."""
     multi = _multi_config(d)
     if multi is not None:
         per_tf = multi["meta"].get("per_tf", {})
+        groups = multi["meta"].get("groups", {})
         name = f"{multi.get('model')}-multitask"
-        return {tf: (name, per_tf.get(tf, {})) for tf in sorted(multi["meta"]["tfs"])}
+        return {tf: (name, {"group": groups.get(tf, tf), **per_tf.get(tf, {})}) for tf in sorted(multi["meta"]["tfs"])}
     out = {}
     for p in sorted(d.iterdir()) if d.exists() else []:
         if (p / "config.json").exists():
@@ -72,6 +74,12 @@ def call_meaning(meta: dict) -> str:
     """One sentence saying what a call of a zoo model means (its threshold and where it was chosen)."""
     thr = float(meta.get("threshold", 0.5))
     cal = meta.get("calibration")
+    site = meta.get("site_calibration")
+    if site:
+        return (f"peak P >= {thr:.3f}: on held-out chr7 genome windows, {site['precision']:.0%} of the calls "
+                f"overlapped a ChIP-seq JASPAR site of the TF and {site['group_precision']:.0%} one of its paralog "
+                f"group; {site['recall']:.0%} of its sites were called. Each call also carries its own estimated "
+                f"precision, p-value and q-value")
     if cal:
         return (f"P >= {thr:.3f}: on held-out chr7 genome windows, {cal['precision']:.0%} of windows with a call "
                 f"held a ChIP-seq JASPAR site of the TF (recall {cal['recall']:.0%}, {cal['n_positive']} of "
@@ -81,8 +89,9 @@ def call_meaning(meta: dict) -> str:
 
 
 def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
-    """One row per TF of the zoo: TF, model, JASPAR id, TF class, family, threshold, its chr7 genome-window
-    precision and recall (``call_precision``/``call_recall``; NaN for the shuffled zoo), test
+    """One row per TF of the zoo: TF, model, paralog ``group``, ``site_width`` (bp, the width of one call), JASPAR id,
+    TF class, family, threshold, its chr7 call precision and recall (``call_precision``/``call_recall``: per site
+    when the zoo is site-calibrated, else per genome window; NaN for the shuffled zoo), ``group_precision``, test
     nt_auprc/nt_auroc/seq_auroc, and ``call_meaning`` (:func:`call_meaning`).
 
     Raises
@@ -97,12 +106,14 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
     rows = []
     for tf, (model, meta) in recs.items():
         m = meta.get("test_metrics", {})
-        cal = meta.get("calibration") or {}
-        rows.append({"TF": tf, "model": model, "jaspar_id": meta.get("jaspar_id", ""),
+        cal = meta.get("site_calibration") or meta.get("calibration") or {}
+        rows.append({"TF": tf, "model": model, "group": meta.get("group", tf),
+                     "site_width": meta.get("site_width", float("nan")), "jaspar_id": meta.get("jaspar_id", ""),
                      "tf_class": meta.get("tf_class", ""), "tf_family": meta.get("tf_family", ""),
                      "threshold": meta.get("threshold", 0.5),
                      "call_precision": cal.get("precision", float("nan")),
                      "call_recall": cal.get("recall", float("nan")),
+                     "group_precision": cal.get("group_precision", float("nan")),
                      "nt_auprc": m.get("nt_auprc", float("nan")),
                      "nt_auroc": m.get("nt_auroc", float("nan")), "seq_auroc": m.get("seq_auroc", float("nan")),
                      "call_meaning": call_meaning(meta)})
