@@ -61,12 +61,11 @@ def run_calls(windows, names, workers, window_thr: dict):
     from tfscope.snr.zoo import load_zoo
 
     models = load_zoo(names)
-    t0 = time.time()
     weights = resource("zoo", "genomic") / "model.safetensors"
     key = f"{hashlib.sha256(weights.read_bytes()).hexdigest()[:16]}:{windows.chrom}:{len(windows)}"
-    points = cached_window_points(models, windows, HERE / "checkpoints" / f"sites-points-{windows.chrom}.npz",
-                                  key=key, workers=workers)  # a rerun of the same zoo scans once
-    dt = time.time() - t0
+    # a rerun of the same zoo scans once; dt is the wall time of the scan that made the points
+    points, dt = cached_window_points(models, windows, HERE / "checkpoints" / f"sites-points-{windows.chrom}.npz",
+                                      key=key, workers=workers)
     peaks, runs, prec = {}, {}, {}
     for m, pts in zip(models, points):
         c = calls_from_points(pts, m.call.site_width, windows.length)
@@ -121,7 +120,7 @@ def run_fimo(windows, names, n_matched: dict | None):
             h = h.sort_values("p-value", kind="stable").head(n_matched[tf])
         w = h["sequence_name"].to_numpy().astype(np.int64)
         st, en = h["start"].to_numpy().astype(np.int64), h["end"].to_numpy().astype(np.int64)
-        out[tf] = WindowCalls(w, st, en, (st + en) // 2, -np.log10(h["p-value"].to_numpy().astype(float)))
+        out[tf] = WindowCalls(w, st, en, (st + en) // 2, -np.log10(np.maximum(h["p-value"].to_numpy().astype(float), 1e-300)))
     return out, dt
 
 

@@ -148,10 +148,10 @@ def calls_from_points(points, width: int, length: int = 100, *, suppress: int | 
     calls = peak_calls(g[order], p[order], width, int(g.max()) + length + gap, suppress=suppress)
     peak = np.array([c[2] for c in calls], np.int64)
     win = peak // (length + gap)
-    st = np.array([c[0] for c in calls], np.int64) - win * (length + gap)
-    en = np.array([c[1] for c in calls], np.int64) - win * (length + gap)
-    return WindowCalls(win, np.clip(st, 0, length), np.clip(en, 0, length), peak - win * (length + gap),
-                       p[order][[c[3] for c in calls]].astype(float))
+    # as a scan of each window as its own record does: the call moved inside the window, keeping its width
+    st = np.clip(np.array([c[0] for c in calls], np.int64) - win * (length + gap), 0, max(0, length - width))
+    en = np.minimum(st + width, length)
+    return WindowCalls(win, st, en, peak - win * (length + gap), p[order][[c[3] for c in calls]].astype(float))
 
 
 def _overlap(calls: WindowCalls, sites) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +267,13 @@ def fit_confidence(ev: dict, bg_peaks: np.ndarray, *, min_calls: int = 30, poole
 
 def cached_window_points(models, windows: GenomeWindows, cache=None, *, key: str = "", workers: int = 2):
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given) under ``key`` (e.g.
-    the weights' checksum and the chromosome), so that calibration and benchmark runs of one model scan once."""
+    the weights' checksum and the chromosome), so that calibration and benchmark runs of one model scan once.
+
+    Returns
+    -------
+    (points, seconds) : the points and the wall time of the scan that made them (when it was run, not loaded)
+    """
+    import time
     from pathlib import Path
 
     if cache is not None and Path(cache).exists():
@@ -275,16 +281,19 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, key: str
         if str(z["key"]) == key and int(z["n_models"]) == len(models):
             n = z["counts"]
             cut = np.concatenate([[0], np.cumsum(n)])
-            return [(z["win"][a:b], z["pos"][a:b], z["p"][a:b]) for a, b in zip(cut[:-1], cut[1:])]
+            secs = float(z["seconds"]) if "seconds" in z else float("nan")
+            return [(z["win"][a:b], z["pos"][a:b], z["p"][a:b]) for a, b in zip(cut[:-1], cut[1:])], secs
+    t0 = time.time()
     points = window_points(models, windows, workers=workers)
+    secs = time.time() - t0
     if cache is not None:
         from ..io.atomic import atomic_write
 
         with atomic_write(cache, "wb", suffix=".tmp.npz") as fh:
-            np.savez(fh, key=key, n_models=len(models), counts=np.array([len(p[0]) for p in points]),
+            np.savez(fh, key=key, n_models=len(models), seconds=secs, counts=np.array([len(p[0]) for p in points]),
                      win=np.concatenate([p[0] for p in points]), pos=np.concatenate([p[1] for p in points]),
                      p=np.concatenate([p[2] for p in points]))
-    return points
+    return points, secs
 
 
 def calibrate_calls(models, windows: GenomeWindows, groups: dict[str, str], widths: dict[str, int], *,
@@ -379,7 +388,7 @@ def calibrate_zoo(zoo, windows_path, sites_path, snr_dir, *, out, chrom: str = "
     import hashlib
 
     key = f"{hashlib.sha256((zoo / 'model.safetensors').read_bytes()).hexdigest()[:16]}:{chrom}:{len(windows)}"
-    points = cached_window_points(models, windows, out.parent / f"points-{chrom}.npz", key=key, workers=workers)
+    points, _ = cached_window_points(models, windows, out.parent / f"points-{chrom}.npz", key=key, workers=workers)
     res = calibrate_calls(models, windows, groups, widths, workers=workers, points=points)
     cfg = json.loads((zoo / "config.json").read_text())
     meta = cfg["meta"]
