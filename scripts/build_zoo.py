@@ -16,6 +16,15 @@ Since 2026-11-24 the shipped genomic zoo gates that network (the detector) with 
 ../shared/data/tfbs-multilabel/windows.tsv.gz`` chooses the gate on chr7 and the tfbs-snr validation rows,
 re-chooses the thresholds on chr7, writes ``CKPTS/gated`` and installs it (``CKPTS/multitask`` = the detector).
 
+Since 2026-12-02 its localizers are retrained without the tfbs-snr rows of chr7, chr8 and chr9 and its calls are
+calibrated per site on chr7 (site widths, paralog groups, site-F1 thresholds, per-call precision and p-values):
+
+``python scripts/build_zoo.py CKPTS --train ../shared/data/tfbs-snr --channels 16 --exclude-chroms chr7 chr8 chr9
+--no-install --workers 2`` (the localizers, ``CKPTS/dilated``), then ``--swap-localizers CKPTS/dilated --train
+../shared/data/tfbs-snr`` (``CKPTS/gated-swapped``), then ``--calibrate-calls CKPTS/gated-swapped --windows
+../shared/data/tfbs-multilabel/windows.tsv.gz --sites ../shared/data/tfbs-multilabel/sites.bed.gz --train
+../shared/data/tfbs-snr`` (``CKPTS/calibrated``, installed).
+
 **Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
 With ``--train DATA_DIR`` it first trains the zoo model (the dilated residual CNN, ``--channels`` wide) for every

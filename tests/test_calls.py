@@ -82,7 +82,7 @@ def test_confidence_precision_pvalue_and_qvalues():
 
 def _rec(start, name, group, score, peak_p, q=-1):
     ex = [f"{peak_p:.4f}", str(start + 5), f"{score / 1000:.4f}", "0.9000", "0.001", str(q), group,
-          f"{name}:{peak_p:.4f}"]
+          f"{name}:{score / 1000:.3f}"]
     return BedRecord("chr1", start, start + 11, name, score, ".", ex)
 
 
@@ -92,7 +92,7 @@ def test_collapse_groups_and_select():
     out = collapse_groups(recs)
     assert [(r.start, r.name) for r in out] == [(12, "E2F1/E2F4"), (14, "KLF4"), (100, "E2F1/E2F4")]
     first = dict(zip(CALL_COLUMNS, out[0].extra))
-    assert first["members"] == "E2F1:0.6000,E2F4:0.7000" and out[0].score == 900  # group precision as score
+    assert first["members"] == "E2F1:0.800,E2F4:0.300" and out[0].score == 900  # group precision as score
     assert [r.name for r in select_calls(recs, min_precision=0.4)] == ["E2F1", "KLF4"]
     fill_qvalues(recs, qvalue_map(np.array([0.001] * 4)))
     assert all(r.extra[5] == "0.001" for r in recs)

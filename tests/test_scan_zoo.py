@@ -60,7 +60,7 @@ def test_call_sites_one_call_per_event():
     z = np.zeros_like(p)
     one = call_sites("s", _toy(10), p, z)
     assert [(s.start, s.end, s.name, s.strand) for s in one] == [(0, 10, "TF", "+")]
-    assert one[0].extra[:2] == ["0.9500", "2"] and one[0].extra[-2:] == ["G", "TF:0.9500"]
+    assert one[0].extra[:2] == ["0.9500", "2"] and one[0].extra[-2:] == ["G", "TF:0.950"]
     assert one[0].score == 950  # no calibration: round(1000 x peak P), an integer 0-1000
     two = call_sites("s", _toy(3), p, z)
     assert [(s.start, s.end, int(s.extra[1])) for s in two] == [(1, 4, 2), (6, 9, 7)]

@@ -110,8 +110,8 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
 #: the extra columns of a call (BED6+8, in this order after the strand): peak probability, peak position (0-based,
 #: same coordinates as the call), estimated precision of the call for its TF and for its paralog group (-1: the model
 #: has no call calibration), empirical p-value of the peak against genome background and its Benjamini-Hochberg
-#: q-value over the run (-1: no background), the paralog group, and the group's TFs ranked by peak probability
-#: (``TF:peakP,...``; the call's own TF alone unless ``--collapse group``)
+#: q-value over the run (-1: no background), the paralog group, and the group's TFs called there ranked by score
+#: (``TF:score/1000,...``, i.e. their estimated precision; the call's own TF alone unless ``--collapse group``)
 CALL_COLUMNS = ("peakP", "peak", "precision", "groupPrecision", "pValue", "qValue", "group", "members")
 
 #: autoSql declaring the BED6+8 calls of ``tfscope scan`` (the BED beside it and the bigBed share it): score =
@@ -132,7 +132,7 @@ CALLS_AUTOSQL = """table tfscopeCalls
     float  pValue;         "Empirical p-value of the peak against genome background; -1 if unknown"
     float  qValue;         "Benjamini-Hochberg q-value over the run; -1 if unknown"
     string group;          "Paralog group (TFs with similar JASPAR motifs)"
-    string members;        "Group TFs called here, ranked: TF:peakP,..."
+    string members;        "Group TFs called here, ranked: TF:score/1000,..."
 )
 """
 

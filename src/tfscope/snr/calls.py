@@ -168,7 +168,7 @@ def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.nd
         score = round(1000 * (pr if pr >= 0 else pp))
         out.append(BedRecord(seq_id, start + offset, end + offset, name, int(min(1000, max(0, score))), strand,
                              [f"{pp:.4f}", str(peak + offset), f"{pr:.4f}", f"{gp:.4f}", f"{pv:.3g}", "-1",
-                              spec.group or name, f"{name}:{pp:.4f}"]))
+                              spec.group or name, f"{name}:{min(1000, max(0, score)) / 1000:.3f}"]))
     return out
 
 
@@ -227,9 +227,10 @@ def fill_qvalues(records: list[BedRecord], qmap) -> None:
 
 
 def collapse_groups(records: list[BedRecord]) -> list[BedRecord]:
-    """One call per paralog group and site: overlapping calls of TFs of one group (records of one sequence, sorted by
-    start) become the call of the best-ranked member (by score, then peak probability), named by the group, with
-    ``groupPrecision`` as its precision and score, and ``members`` listing the group's TFs called there, ranked."""
+    """One call per paralog group and site: overlapping calls of TFs of one group (records sorted by sequence and
+    start) become the call of the best-ranked member (by score, i.e. estimated precision, then peak probability),
+    named by the group, scored by its ``groupPrecision``, with ``members`` listing the group's TFs called there as
+    ``TF:score/1000``, ranked."""
     gi, mi = CALL_COLUMNS.index("group"), CALL_COLUMNS.index("members")
     out, open_ = [], {}  # group -> (end, [records])
 
@@ -241,7 +242,7 @@ def collapse_groups(records: list[BedRecord]) -> list[BedRecord]:
         for r in ranked:
             if r.name not in seen:
                 seen.add(r.name)
-                members.append(f"{r.name}:{float(r.extra[0]):.4f}")
+                members.append(f"{r.name}:{r.score / 1000:.3f}")
         ex = list(best.extra)
         ex[mi] = ",".join(members)
         gp = float(ex[CALL_COLUMNS.index("groupPrecision")])
