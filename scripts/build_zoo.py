@@ -147,6 +147,23 @@ def calibrate(args) -> None:
     print(f"chr7 mean site F1 {sum(f1) / len(f1):.4f} over {len(f1)} TFs", flush=True)
     if not args.no_install:
         install_multi(out, args.zoo or "genomic")
+        stamp_shuffled(out)
+
+
+def stamp_shuffled(calibrated: Path) -> None:
+    """Give each checkpoint of the bundled shuffled zoo its TF's site width and paralog group (from the calibrated
+    genomic zoo), so that its calls have the TF's width and group too (no confidence: it has no genome calibration)."""
+    from tfscope.resources import resource
+
+    meta = json.loads((Path(calibrated) / "config.json").read_text())["meta"]
+    for d in sorted(resource("zoo", "shuffled").iterdir()):
+        p = d / "config.json"
+        if not p.exists() or d.name not in meta["per_tf"]:
+            continue
+        cfg = json.loads(p.read_text())
+        cfg["meta"]["site_width"] = meta["per_tf"][d.name]["site_width"]
+        cfg["meta"]["group"] = meta["groups"][d.name]
+        p.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
 def install_multi(src: Path, kind: str) -> None:
