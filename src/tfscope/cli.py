@@ -1,4 +1,4 @@
-"""``tfscope`` command line: thin subcommands over the Python API.
+"""tfscope command line: thin subcommands over the Python API.
 
 Every task module contributes its subcommands through an ``add_cli(subparsers)`` function listed in
 :data:`CLI_MODULES`; each command's handler is a plain function ``(args) -> int``. User errors
@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from . import __version__
+from .cli_common import use_help_formatter
 from .errors import TfscopeError
 
 # modules that define add_cli(subparsers); each adds its own subcommands
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in CLI_MODULES:
         importlib.import_module(mod).add_cli(sub)
+    use_help_formatter(p)
     return p
 
 
