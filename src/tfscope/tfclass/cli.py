@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg, add_json_arg
+from ..cli_common import add_device_arg, add_json_arg, plural, write_json
 from ..errors import InputError
 
 
@@ -18,9 +18,12 @@ def cmd_family_build(args) -> int:
             fh.write("matrix_id\tname\ttf_class\n")
             for i, n, c in zip(ds.ids, ds.names, ds.labels):
                 fh.write(f"{i}\t{n}\t{ds.classes[c]}\n")
-    print(f"wrote {len(ds)} motifs in {len(ds.classes)} TF classes to {args.out}")
+    print(f"wrote {plural(len(ds), 'motif')} in {plural(len(ds.classes), 'TF class', 'TF classes')} to {args.out}")
     for c, n in ds.counts().items():
         print(f"  {n:4d}  {c}")
+    if args.json:
+        write_json(args.json, {"release": ds.release, "motifs": len(ds), "classes": ds.counts(), "out": str(args.out),
+                               "labels": args.labels})
     return 0
 
 
@@ -33,7 +36,12 @@ def cmd_family_train(args) -> int:
 
         fit_reference_model(ds, args.out, variant=args.model, seed=args.seed,
                             progress=(lambda m: None) if args.quiet else print)
-        print(f"saved {args.model} fitted on {len(ds)} motifs to {args.out}")
+        print(f"saved {args.model} fitted on {plural(len(ds), 'motif')} to {args.out}")
+        if args.json:
+            from ..checkpoint import read_config
+
+            write_json(args.json, {"model": args.model, "motifs": len(ds), "classes": ds.classes,
+                                   "checkpoint": str(args.out), "meta": read_config(args.out).get("meta", {})})
         return 0
     import torch
 
@@ -46,7 +54,11 @@ def cmd_family_train(args) -> int:
     save_checkpoint(args.out, net, model_name="family_cnn", task="family", hparams=net.hparams,
                     meta={"classes": ds.classes, "release": ds.release, "augment": args.augment,
                           "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
-    print(f"trained family_cnn for {len(res.train_loss)} epochs (best {res.best_epoch + 1}); saved to {args.out}")
+    print(f"trained family_cnn for {plural(len(res.train_loss), 'epoch')} (best {res.best_epoch + 1}); "
+          f"saved to {args.out}")
+    if args.json:
+        write_json(args.json, {"model": "cnn", "motifs": len(ds), "classes": ds.classes, "checkpoint": str(args.out),
+                               "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch + 1})
     return 0
 
 
@@ -194,7 +206,9 @@ def add_cli(sub) -> None:
     b = fs.add_parser("build", help="write the JASPAR 2024 TF-class dataset (2,112 motifs, 20 classes)")
     b.add_argument("--out", required=True, help="JASPAR-format motif file to write")
     b.add_argument("--labels", help="TSV of matrix_id, name, tf_class to write")
-    b.add_argument("--release", default="JASPAR2024")
+    b.add_argument("--release", default="JASPAR2024", help="pyjaspar release (offline; the 2,112-motif check "
+                   "applies to JASPAR2024 only)")
+    add_json_arg(b, "a summary (motifs per class, output paths)")
     b.set_defaults(func=cmd_family_build)
 
     t = fs.add_parser("train", help=f"fit {DEFAULT_MODEL} (default), another knn-kmer recipe or the thesis CNN on all "
@@ -205,9 +219,10 @@ def add_cli(sub) -> None:
                         "knn-kmer-clogit: earlier defaults (predict them with --checkpoint); cnn: the thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--seed", type=int, default=0, help="random seed (inner CV folds; CNN initialisation)")
+    t.add_argument("--threads", type=int, default=1, help="CNN only: torch intra-op threads")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    add_json_arg(t, "a summary (model, classes, fitted choices)")
     add_device_arg(t)
     t.set_defaults(func=cmd_family_train)
 
@@ -229,8 +244,9 @@ def add_cli(sub) -> None:
                                      "else column 2); e.g. from 'tfscope family build --labels'")
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
-    ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--folds", type=int, default=10, help="--mode cv: number of stratified folds")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all",
+                    help="model to evaluate")
+    ev.add_argument("--seed", type=int, default=0, help="random seed of the CV folds")
     add_json_arg(ev, "the results")
     ev.set_defaults(func=cmd_family_evaluate)
