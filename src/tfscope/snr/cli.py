@@ -52,7 +52,8 @@ def cmd_snr_train(args) -> int:
         background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
                     lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
-                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp)
+                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp,
+                    matrix=args.matrix)
     res.pop("net")
     res.pop("history")
     emit_json(res, args.json)
@@ -126,6 +127,10 @@ def add_cli(sub) -> None:
                                                           "bertsnr-single", "bertsnr-scratch"],
                    help="dilated: tfscope's dilated residual CNN; deepsnr, daednet: published CNNs; pwm: a JASPAR "
                         "matrix scan (see --matrix); bertsnr*: k-mer DNA BERT (needs a backbone)")
+    t.add_argument("--matrix", metavar="ID_OR_FILE",
+                   help="pwm: a JASPAR matrix ID (MA0524.1) or a motif file (JASPAR, MEME, PFM; with several motifs "
+                        "the best-fitting is used) (default: of the TF's JASPAR 2022 CORE matrices, the one whose "
+                        "scan fits the training sites best; printed and stored in the checkpoint)")
     t.add_argument("--backbone", help="DNABERT-style pretrained model directory (bertsnr, bertsnr-single)")
     t.add_argument("--lam", type=float, help="BertSNR multi-task weight of the sequence loss (default 0.5)")
     t.add_argument("--out", help="checkpoint directory (default: none written, metrics only)")
