@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..cli_common import add_device_arg, add_json_arg, plural, write_json
-from ..executor import EXECUTORS
+from ..executor import EXECUTORS, default_workers
 from ..errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
 
@@ -167,8 +167,9 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
                         "window: 100 bp windows for every model")
     p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
     p.add_argument("--batch-size", type=int, default=1024, help="windows per forward pass in window mode")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes (or Ray actors) sharing the work, one thread each (default: CPU cores)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes (or Ray actors) sharing the work, one thread each (default: the available CPU "
+                        "cores, at most 4)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; "
                         "embedded on this machine, or the cluster at RAY_ADDRESS)")
