@@ -44,3 +44,24 @@ def test_sites_frame_full_call_columns():
                                                                             "score", "strand"]
     with pytest.raises(ValueError, match="at most 8"):
         sites_frame([BedRecord("c", 0, 1, "X", 0, ".", ["1"] * 9)])
+
+
+def test_scan_and_zoo_list_json(tmp_path, capsys):
+    import json
+
+    from tfscope.cli import main
+    from tfscope.io import read_bed
+
+    out, js = tmp_path / "calls.bed", tmp_path / "run.json"
+    assert main(["scan", "--example", "--zoo", "shuffled", "--tfs", "FOXK1", "KLF4", "--out", str(out),
+                 "--tracks", "bedgraph", "--json", str(js), "--quiet", "--workers", "1"]) == 0
+    said = capsys.readouterr().out
+    run = json.loads(js.read_text())
+    seqs = read_fasta(resource("example_regions"))
+    assert run["sequences"] == len(seqs) and run["bp"] == sum(map(len, seqs.values())) == 2106
+    assert run["models"] == ["FOXK1", "KLF4"] and run["sites"] == len(read_bed(out)) and run["seconds"] > 0
+    assert run["outputs"] == {"bed": str(out), "tracks_bedgraph": str(tmp_path / "calls.bedgraph")}
+    assert f"scanned {len(seqs)} sequences, 2,106 bp, with 2 TF models" in said
+    assert main(["zoo", "list", "--json", "-"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 45 and all(0 < r["threshold"] < 1 for r in rows)
