@@ -3,7 +3,6 @@ required), and ``tfscope zoo list``. Options follow ``docs/cli.md``."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
