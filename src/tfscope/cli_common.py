@@ -2,39 +2,10 @@
 
 from __future__ import annotations
 
-import argparse
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """``--help`` with every option's default shown, except where there is none to show.
-
-    argparse's :class:`~argparse.ArgumentDefaultsHelpFormatter` appends ``(default: None)`` to options without a
-    default and ``(default: False)`` to flags; this one appends ``(default: X)`` only when ``X`` is a real value and
-    the help text does not already say what the default is. List defaults print space-separated."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        default = action.default
-        if ("default" in text or default is None or default is False or default is argparse.SUPPRESS
-                or isinstance(action, (argparse._HelpAction, argparse._VersionAction))
-                or (not action.option_strings and action.nargs in ("?", "*"))):
-            return text
-        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
-        return f"{text} (default: {shown.replace('%', '%%')})"
-
-
-def use_help_formatter(parser) -> None:
-    """Give ``parser`` and every sub-parser below it :class:`HelpFormatter` (defaults shown in ``--help``)."""
-    parser.formatter_class = HelpFormatter
-    for a in parser._actions:
-        if isinstance(a, argparse._SubParsersAction):
-            for p in a.choices.values():
-                use_help_formatter(p)
-
 
 def plural(n: int, word: str, words: str | None = None) -> str:
-    """``"1 sequence"``, ``"2 sequences"``, ``"1,024 bp"``-style counts: ``n`` with ``word`` or its plural
-    (``words``, default ``word + "s"``), thousands separated."""
+    """A count with its noun: ``plural(1, "sequence")`` is ``"1 sequence"``, ``plural(2, "sequence")`` is
+    ``"2 sequences"`` (``words``: the plural when it is not ``word + "s"``); thousands separated (``"12,345 sites"``)."""
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
