@@ -55,7 +55,7 @@ def test_pwm_model_train(tmp_path, capsys):
     # default: of KLF4's four JASPAR 2022 matrices (MA0039.1-4), the one whose scan fits the training sites best
     assert main(["snr", "train", "--tf", "KLF4", "--model", "pwm", "--out", str(tmp_path / "p"),
                  "--json", str(tmp_path / "p.json")]) == 0
-    said = capsys.readouterr().out
+    said = capsys.readouterr().err  # progress and choices go to standard error, as the progress bars do
     meta = read_config(tmp_path / "p")["meta"]
     cands = meta["pwm_candidates"]
     assert [c["matrix_id"] for c in cands] == ["MA0039.1", "MA0039.2", "MA0039.3", "MA0039.4"]

@@ -65,3 +65,15 @@ def test_scan_and_zoo_list_json(tmp_path, capsys):
     assert main(["zoo", "list", "--json", "-"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 45 and all(0 < r["threshold"] < 1 for r in rows)
+
+
+def test_json_to_standard_output_stays_valid_json(tmp_path, capsys):
+    """With --json -, standard output holds the JSON only; the human-readable report goes to standard error."""
+    import json
+
+    from tfscope.cli import main
+
+    assert main(["scan", "--example", "--zoo", "shuffled", "--tfs", "FOXK1", "--out", str(tmp_path / "c.bed"),
+                 "--json", "-", "--quiet", "--workers", "1"]) == 0
+    cap = capsys.readouterr()
+    assert json.loads(cap.out)["models"] == ["FOXK1"] and cap.err.startswith("scanned 6 sequences, 2,106 bp")

@@ -9,6 +9,14 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
+def report_stream(args):
+    """Where a command prints its human-readable report: standard error when ``--json -`` sends the JSON result to
+    standard output (which then holds valid JSON only), else standard output."""
+    import sys
+
+    return sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
+
+
 def add_device_arg(parser, *, amp: bool = False) -> None:
     """Add ``--device {auto,cpu,cuda,cuda:N}`` (default ``auto``: CUDA when torch sees one, else CPU) and, with
     ``amp``, ``--amp {bf16,fp16}`` (mixed precision on CUDA; ignored on CPU)."""

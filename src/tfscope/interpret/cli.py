@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, plural, write_json
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
 
 
@@ -45,7 +45,7 @@ def cmd_explain(args) -> int:
             for i, (rid, s) in enumerate(zip(ids, seqs)):
                 for j in range(len(s)):
                     fh.write(f"{rid}\t{j}\t{s[j]}\t{score[i, j]:.6g}\n")  # 0-based, as BED
-    print(f"wrote {args.method} attributions of {plural(len(ids), 'sequence')} to {out}")
+    print(f"wrote {args.method} attributions of {plural(len(ids), 'sequence')} to {out}", file=report_stream(args))
     if args.json:
         write_json(args.json, {"checkpoint": str(args.checkpoint), "method": args.method, "sequences": len(ids),
                                "bp": int(sum(map(len, seqs))), "out": str(out),

@@ -54,7 +54,7 @@ def cmd_protein_predict(args) -> int:
     import math
     import sys
 
-    from ..cli_common import plural, write_json
+    from ..cli_common import plural, report_stream, write_json
     from ..io.fasta import read_fasta
     from .pipeline import TwoLayerPredictor, prediction_lines, write_predictions
 
@@ -62,13 +62,14 @@ def cmd_protein_predict(args) -> int:
     pred = TwoLayerPredictor(args.checkpoint, device=args.device)
     rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
     if args.out == "-":
-        sys.stdout.writelines(prediction_lines(rows))
+        if args.json != "-":  # standard output holds one of the two
+            sys.stdout.writelines(prediction_lines(rows))
     else:
         write_predictions(args.out, rows)
         n_tf = sum(r["is_tf"] for r in rows)
         n_tfpm = sum(bool(r["is_tfpm"]) for r in rows)
         print(f"{plural(len(rows), 'protein')}, {plural(n_tf, 'predicted TF')} ({n_tfpm} preferring methylated "
-              f"DNA) -> {args.out}", file=sys.stderr if args.json == "-" else sys.stdout)
+              f"DNA) -> {args.out}", file=report_stream(args))
     if args.json:
         thr = pred.thresholds
         write_json(args.json, {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, plural, write_json
+from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, plural, report_stream, write_json
 from ..errors import InputError
 from ..resources import resource
 
@@ -34,7 +34,7 @@ def cmd_data_windows(args) -> int:
     summary = {"windows": len(bound), "bound": int(bound.sum()), "shuffled": int((bound == 0).sum()) - genomic,
                "genomic": genomic, "out": str(args.out)}
     print(f"wrote {plural(summary['windows'], 'window')} ({summary['bound']} bound, {summary['shuffled']} "
-          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}")
+          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}", file=report_stream(args))
     if args.json:
         write_json(args.json, summary)
     return 0
@@ -237,7 +237,7 @@ def cmd_snr_motifs(args) -> int:
     if args.json:
         write_json(args.json, res)
     print(f"{tf}: motif from {plural(n, 'predicted site')}; best Tomtom match {best['matrix_id']} {best['name']} "
-          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}")
+          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}", file=report_stream(args))
     return 0
 
 

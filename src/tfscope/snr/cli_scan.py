@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, plural, write_json
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..executor import EXECUTORS, default_workers
 from ..errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
@@ -83,7 +83,7 @@ def run_scan(args) -> int:
     print(f"scanned {plural(n_seqs, 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
           f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'site')}"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
-          + (f"; report {args.report}" if args.report else ""))
+          + (f"; report {args.report}" if args.report else ""), file=report_stream(args))
     if args.json:
         write_json(args.json, {
             "sequences": n_seqs, "bp": bp, "models": [m.name for m in models], "sites": n_sites,

@@ -7,6 +7,7 @@ a window is its highest nucleotide probability. Models: ``dilated`` (tfscope's d
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -206,7 +207,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         if verbose:
             print(f"{tf}/pwm: JASPAR matrix {meta['jaspar_id']} {meta['jaspar_name']} ({hp['width']} bp; "
                   f"{meta['pwm_choice']}: " + ", ".join(f"{r['matrix_id']} {r['width']} bp {r['train_nt_auprc']}"
-                                                         for r in meta["pwm_candidates"]) + ")", flush=True)
+                                                         for r in meta["pwm_candidates"]) + ")", file=sys.stderr,
+                  flush=True)
         model_name = "pwm"
     else:
         cfg = {**DEFAULTS[model]}

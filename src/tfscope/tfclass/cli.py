@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg, add_json_arg, plural, write_json
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
 
 
@@ -18,9 +18,11 @@ def cmd_family_build(args) -> int:
             fh.write("matrix_id\tname\ttf_class\n")
             for i, n, c in zip(ds.ids, ds.names, ds.labels):
                 fh.write(f"{i}\t{n}\t{ds.classes[c]}\n")
-    print(f"wrote {plural(len(ds), 'motif')} in {plural(len(ds.classes), 'TF class', 'TF classes')} to {args.out}")
+    out = report_stream(args)
+    print(f"wrote {plural(len(ds), 'motif')} in {plural(len(ds.classes), 'TF class', 'TF classes')} to {args.out}",
+          file=out)
     for c, n in ds.counts().items():
-        print(f"  {n:4d}  {c}")
+        print(f"  {n:4d}  {c}", file=out)
     if args.json:
         write_json(args.json, {"release": ds.release, "motifs": len(ds), "classes": ds.counts(), "out": str(args.out),
                                "labels": args.labels})
@@ -34,9 +36,10 @@ def cmd_family_train(args) -> int:
     if args.model != "cnn":
         from .reference import fit_reference_model
 
+        out = report_stream(args)
         fit_reference_model(ds, args.out, variant=args.model, seed=args.seed,
-                            progress=(lambda m: None) if args.quiet else print)
-        print(f"saved {args.model} fitted on {plural(len(ds), 'motif')} to {args.out}")
+                            progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=out)))
+        print(f"saved {args.model} fitted on {plural(len(ds), 'motif')} to {args.out}", file=out)
         if args.json:
             from ..checkpoint import read_config
 
@@ -55,7 +58,7 @@ def cmd_family_train(args) -> int:
                     meta={"classes": ds.classes, "release": ds.release, "augment": args.augment,
                           "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
     print(f"trained family_cnn for {plural(len(res.train_loss), 'epoch')} (best {res.best_epoch + 1}); "
-          f"saved to {args.out}")
+          f"saved to {args.out}", file=report_stream(args))
     if args.json:
         write_json(args.json, {"model": "cnn", "motifs": len(ds), "classes": ds.classes, "checkpoint": str(args.out),
                                "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch + 1})
@@ -196,8 +199,7 @@ def cmd_family_predict(args) -> int:
         with atomic_write(args.out) as fh:
             fh.writelines(prediction_text(doc))
         n_unknown = sum(r["tf_class"] == "unknown" for r in doc["motifs"])
-        print(f"{plural(len(doc['motifs']), 'motif')} ({n_unknown} unknown) -> {args.out}",
-              file=sys.stderr if args.json == "-" else sys.stdout)
+        print(f"{plural(len(doc['motifs']), 'motif')} ({n_unknown} unknown) -> {args.out}", file=report_stream(args))
     return 0
 
 
