@@ -4,9 +4,8 @@ import os
 import stat
 
 import pytest
-import torch
 
-from tfscope.checkpoint import read_config, save_checkpoint
+from tfscope.checkpoint import load_checkpoint, save_checkpoint
 from tfscope.io.atomic import atomic_write, respect_umask
 
 
@@ -21,14 +20,21 @@ def umask(request):
     os.umask(old)
 
 
+def _pwm():
+    from tfscope.models import build_model
+
+    return build_model("pwm", width=4)
+
+
 def test_checkpoint_files_and_directory_follow_umask(tmp_path, umask):
-    ck = save_checkpoint(tmp_path / "ck", torch.nn.Linear(3, 2), model_name="x", task="snr", hparams={})
+    ck = save_checkpoint(tmp_path / "ck", _pwm(), model_name="pwm", task="snr", hparams={"width": 4})
     assert _mode(ck) == 0o777 & ~umask  # mkdtemp would leave 0700
     for f in ("model.safetensors", "config.json"):
         assert _mode(ck / f) == 0o666 & ~umask, f  # safetensors would leave 0600
-    save_checkpoint(ck, torch.nn.Linear(3, 2), model_name="x", task="snr", hparams={})  # overwrite keeps it
+    save_checkpoint(ck, _pwm(), model_name="pwm", task="snr", hparams={"width": 4})  # overwrite keeps it
     assert _mode(ck) == 0o777 & ~umask and _mode(ck / "model.safetensors") == 0o666 & ~umask
-    assert read_config(ck)["model"] == "x"
+    net, cfg = load_checkpoint(ck, task="snr")  # and it still loads
+    assert cfg["model"] == "pwm" and net.log_odds.shape == (4, 4)
 
 
 def test_atomic_write_and_browser_tracks_follow_umask(tmp_path, umask):
