@@ -45,8 +45,37 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     assert covered(tmp_path / "strict.bed") < covered(out)
 
 
-def test_pwm_model_train(tmp_path):
-    assert main(["snr", "train", "--tf", "KLF4", "--model", "pwm", "--out", str(tmp_path / "p"), "--quiet"]) == 0
+def test_pwm_model_train(tmp_path, capsys):
+    import json
+
+    from tfscope.checkpoint import read_config
+    from tfscope.io.jaspar import jaspar_matrix, motif_pfm
+    from tfscope.io.motifs import write_jaspar
+
+    # default: of KLF4's four JASPAR 2022 matrices (MA0039.1-4), the one whose scan fits the training sites best
+    assert main(["snr", "train", "--tf", "KLF4", "--model", "pwm", "--out", str(tmp_path / "p"),
+                 "--json", str(tmp_path / "p.json")]) == 0
+    said = capsys.readouterr().err  # progress and choices go to standard error, as the progress bars do
+    meta = read_config(tmp_path / "p")["meta"]
+    cands = meta["pwm_candidates"]
+    assert [c["matrix_id"] for c in cands] == ["MA0039.1", "MA0039.2", "MA0039.3", "MA0039.4"]
+    best = max(cands, key=lambda c: c["train_nt_auprc"])
+    assert meta["jaspar_id"] == best["matrix_id"] and f"JASPAR matrix {best['matrix_id']} KLF4" in said
+    assert json.loads((tmp_path / "p.json").read_text())["matrix"]["jaspar_id"] == best["matrix_id"]
+    # --matrix ID: that matrix, however it fits
+    assert main(["snr", "train", "--tf", "KLF4", "--model", "pwm", "--matrix", "MA0039.1", "--out",
+                 str(tmp_path / "q"), "--quiet"]) == 0
+    q = read_config(tmp_path / "q")
+    assert q["meta"]["jaspar_id"] == "MA0039.1" and q["meta"]["pwm_choice"] == "given" and q["hparams"]["width"] == 10
+    # --matrix FILE: a motif file (here MA0039.3 written as JASPAR)
+    write_jaspar(tmp_path / "m.jaspar", [("MA0039.3 KLF4", motif_pfm(jaspar_matrix("MA0039.3")))])
+    assert main(["snr", "train", "--tf", "KLF4", "--model", "pwm", "--matrix", str(tmp_path / "m.jaspar"), "--out",
+                 str(tmp_path / "r"), "--quiet"]) == 0
+    r = read_config(tmp_path / "r")["meta"]
+    assert r["jaspar_id"] == "MA0039.3" and r["jaspar_release"] == str(tmp_path / "m.jaspar")
+    assert "MA9999.1" in _err(capsys, ["snr", "train", "--tf", "KLF4", "--model", "pwm", "--matrix", "MA9999.1"])
+    assert "nor a motif file" in _err(capsys, ["snr", "train", "--tf", "KLF4", "--model", "pwm", "--matrix", "x.txt"])
+    assert "only used by --model pwm" in _err(capsys, ["snr", "train", "--tf", "KLF4", "--matrix", "MA0039.1"])
 
 
 def _err(capsys, argv):

@@ -44,6 +44,51 @@ def test_one_vocabulary_everywhere():
             assert not any(s.endswith("-seconds") for s in a.option_strings), (cmd, a.option_strings)
 
 
+# commands in which torch never runs (no --device needed); every other command trains or predicts with torch
+TORCH_FREE = {"data windows", "zoo list", "tfclass build", "tfclass evaluate"}
+
+
+def test_every_command_has_json_help_and_device():
+    """Every leaf command writes a JSON summary (--json PATH), every option says what it does, and every command
+    in which torch runs takes --device (docs/cli.md)."""
+    leaves = list(_commands(build_parser()))
+    names = {" ".join(w) for w, _ in leaves}
+    assert TORCH_FREE <= names  # the exemptions name real commands
+    for words, p in leaves:
+        cmd = " ".join(words)
+        opts = {s: a for a in p._actions for s in a.option_strings}
+        assert "--json" in opts, f"{cmd}: no --json PATH"
+        assert ("--device" in opts) != (cmd in TORCH_FREE), f"{cmd}: --device where torch runs, only there"
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction):
+                continue
+            assert a.help and a.help.strip(), f"{cmd}: {a.option_strings or a.dest} has no help text"
+            assert "``" not in a.help, f"{cmd}: RST quoting in the help of {a.option_strings}"
+
+
+def test_help_shows_defaults_without_noise():
+    parser = build_parser()
+    top = parser.format_help()
+    assert "``" not in top and "per-TF" not in top
+    for words, p in _commands(parser):
+        text = " ".join(p.format_help().split())  # argparse wraps lines
+        cmd = " ".join(words)
+        assert "(default: None)" not in text and "(default: False)" not in text, cmd
+        assert text.count("(default:") <= sum(1 for a in p._actions if a.option_strings and a.help), cmd
+    scan = dict((" ".join(w), p) for w, p in _commands(parser))["scan"]
+    text = " ".join(scan.format_help().split())
+    assert "(default: tfscope-scan.bed)" in text and "chr7" in text and "validation-tuned threshold)" not in text
+    demo = " ".join(dict((" ".join(w), p) for w, p in _commands(parser))["demo"].format_help().split())
+    assert "(default: all bundled)" in demo and "(default: 4)" in demo
+
+
+def test_plural():
+    from tfscope.cli_common import plural
+
+    assert plural(1, "sequence") == "1 sequence" and plural(2, "sequence") == "2 sequences"
+    assert plural(0, "TF class", "TF classes") == "0 TF classes" and plural(12345, "site") == "12,345 sites"
+
+
 def test_family_is_an_alias_of_tfclass():
     a = build_parser().parse_args(["family", "predict", "m.jaspar", "--json", "-"])
     b = build_parser().parse_args(["tfclass", "predict", "m.jaspar", "--json", "-"])

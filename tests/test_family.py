@@ -225,15 +225,18 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     hox = tmp_path / "hox.pfm"
     hox.write_text("1 1 18 18 1 2\n1 1 0 0 1 3\n1 1 1 1 1 14\n17 17 1 1 17 1\n")
     assert main(["family", "predict", str(hox), "--nearest", "3"]) == 0
-    out = capsys.readouterr().out.splitlines()
-    assert out[0].split("\t")[2] == "Homeo domain factors" and len(out) == 4
+    out = [ln for ln in capsys.readouterr().out.splitlines() if not ln.startswith("#")]
+    assert out[0] == "file\tid\tname\ttf_class\tclass_prob\tknown_prob\tnote"
+    assert out[1].split("\t")[3] == "Homeo domain factors" and len(out) == 5
     import json
 
     assert main(["family", "predict", str(hox), "--json", "-"]) == 0
-    r = json.loads(capsys.readouterr().out)[0]
-    assert r["model"] == "knn-kmer-vote"
+    doc = json.loads(capsys.readouterr().out)
+    r = doc["motifs"][0]
+    assert doc["model"] == "knn-kmer-vote" and len(doc["classes"]) == 20 and r["tf_class"] in doc["classes"]
     assert set(r["models"]) == {"knn-ensemble-k1", "knn-stack", "kmer-lr", "knn-kmer-vote"}
-    assert r["models"]["knn-kmer-vote"] == r["tf_class"] and 0.05 < r["probability"] <= 1
+    assert r["models"]["knn-kmer-vote"] == r["tf_class"] and 0.05 < r["class_prob"] <= 1
+    assert r["id"] == "hox" and r["name"] is None  # a plain PFM file: the file stem names the motif
 
 
 # --- stacked KNN and `tfscope family evaluate` --------------------------------------------------------------------
@@ -543,15 +546,58 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
     f.write_text(">hox\nA 1 1 18 18 1 2\nC 1 1 0 0 1 3\nG 1 1 1 1 1 14\nT 17 17 1 1 17 1\n"
                  ">flat\nA 5 5 5 6\nC 5 5 6 5\nG 5 6 5 5\nT 6 5 5 5\n")
     assert main(["tfclass", "predict", str(f), "--json", "-", "--abstain", "--nearest", "1"]) == 0
-    hox, flat = json.loads(capsys.readouterr().out)
-    assert hox["model"] == "knn-kmer-vote" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
-    assert 0 < hox["min_confidence"] < 1 and hox["confidence"] == hox["probability"] >= hox["min_confidence"]
+    doc = json.loads(capsys.readouterr().out)
+    hox, flat = doc["motifs"]
+    assert doc["model"] == "knn-kmer-vote" and hox["confident"] and hox["tf_class"] == "Homeo domain factors"
+    assert 0 < doc["min_confidence"] < 1 and hox["class_prob"] >= doc["min_confidence"]
     assert not flat["confident"] and flat["tf_class"] == "unknown" and flat["best_class"] != "unknown"
-    # a near-uniform motif is less informative than every JASPAR 2024 motif: never confident, whatever its p
-    assert flat["information_bits"] < 0.1 < flat["min_information_bits"] <= hox["information_bits"]
-    assert main(["family", "predict", str(f), "--nearest", "0"]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert "low confidence" in lines[1] and lines[1].split("\t")[2] == flat["best_class"]
+    assert (hox["id"], hox["name"], flat["id"]) == ("hox", None, "flat")
+    # a near-uniform motif is less informative than every JASPAR 2024 motif: never confident, whatever its p, and
+    # its Tomtom matches (p-values of the flat stretches of long motifs) are not listed
+    assert flat["information_bits"] < 0.1 < doc["min_information_bits"] <= hox["information_bits"]
+    assert flat["nearest"] == [] and len(hox["nearest"]) == 1
+    assert main(["family", "predict", str(f), "--nearest", "0", "--out", str(tmp_path / "p.txt")]) == 0
+    lines = (tmp_path / "p.txt").read_text().splitlines()
+    assert lines[0].startswith("# tfscope tfclass predict: knn-kmer-vote") and "Homeo domain factors" in lines[0]
+    row = lines[-1].split("\t")
+    assert "uninformative motif" in row[6] and row[3] == flat["best_class"] and row[1] == "flat"
+
+
+def test_cli_predict_open_set(tmp_path, capsys):
+    """Motifs unlike every known class are called unknown (the known-class detector); its threshold can be moved,
+    and the known classes are named in --help and the output."""
+    import json
+
+    from tfscope.cli import build_parser, main
+    from tfscope.tfclass.reference import load_reference_model, reference_dataset
+
+    det = load_reference_model(reference_dataset()).novelty_
+    assert 0 < det["min_known"] < 0.5 and det["flag_rate"] == 0.02 and det["held_out_auroc"] > 0.8
+    assert [p["flag_rate"] for p in det["operating_points"]] == [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
+    from tfscope.io.jaspar import jaspar_matrix, motif_pfm
+    from tfscope.io.motifs import write_jaspar
+
+    hox = np.array([[1, 1, 18, 18, 1, 2], [1, 1, 0, 0, 1, 3], [1, 1, 1, 1, 1, 14], [17, 17, 1, 1, 17, 1]], float)
+    f = tmp_path / "m.jaspar"  # TP53 (p53 class, not among the 20) and a homeodomain TAAT core
+    write_jaspar(f, [("MA0106.3 TP53", motif_pfm(jaspar_matrix("MA0106.3", release="JASPAR2024"))), ("hox", hox)])
+    # the 10% operating point (10% of held-in motifs flagged in the held-out-class simulation)
+    at10 = next(p["min_known"] for p in det["operating_points"] if p["flag_rate"] == 0.1)
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--min-known", str(at10)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    p53, hox = doc["motifs"]
+    assert doc["min_known"] == at10 and "p53 domain factors" not in doc["classes"]
+    assert p53["known_prob"] < at10 <= hox["known_prob"]
+    assert (p53["id"], p53["name"], p53["tf_class"], p53["known"]) == ("MA0106.3", "TP53", "unknown", False)
+    assert p53["best_class"] in doc["classes"] and hox["tf_class"] == "Homeo domain factors"
+    # the default threshold is the conservative 2% point: TP53 still gets a class (docs/family.md)
+    assert main(["tfclass", "predict", str(f), "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["min_known"] == det["min_known"] and doc["motifs"][0]["tf_class"] == p53["best_class"]
+    assert main(["tfclass", "predict", str(f), "--min-known", "2"]) == 2
+    assert "--min-known must lie in [0, 1]" in capsys.readouterr().err
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["tfclass"]._subparsers
+                         ._group_actions[0].choices["predict"].format_help().split())
+    assert "Known classes (20)" in help_text and "Homeo domain factors" in help_text
 
 
 def test_kmer_row_standardisation_and_profile_correlation():
@@ -653,7 +699,7 @@ def test_information_content():
 def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
     from tfscope.tfclass.kmer_profile import kmer_profile
     from tfscope.tfclass.knn import METRICS, all_similarities
-    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
+    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model, reference_dataset
     from tfscope.tfclass.stack import DEFAULT_MODEL, KnnKmer, normalise_similarity, soft_vote_log_proba
 
     assert DEFAULT_MODEL == "knn-kmer-vote"
@@ -679,8 +725,18 @@ def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
     # saved and loaded: identical predictions; classify (the CLI's path) reports the vote
     loaded = load_reference_model(ds, tmp_path / "vote")
     assert loaded.variant == "knn-kmer-vote" and loaded.vote and loaded.pool_temperature_ == model.pool_temperature_
-    assert np.array_equal(loaded.predict_proba(sims, km, gk), p)
+    # the reference k-mer profiles come from the checkpoint's reference pack (float16 z-scores): equal to ~1e-5
+    assert np.allclose(loaded.predict_proba(sims, km, gk), p, atol=1e-5, rtol=0)
+    assert (tmp_path / "vote" / "reference.npz").exists()
+    pack_ds = reference_dataset(tmp_path / "vote")  # the reference motifs travel with the checkpoint
+    assert pack_ds.ids == ds.ids and pack_ds.classes == ds.classes and all(
+        np.array_equal(a, b) for a, b in zip(pack_ds.pfms, ds.pfms))
     res = classify(q, ds, model_path=tmp_path / "vote")
-    assert res["model"] == "knn-kmer-vote" and np.allclose(res["proba"]["knn-kmer-vote"], p)
+    assert res["model"] == "knn-kmer-vote" and np.allclose(res["proba"]["knn-kmer-vote"], p, atol=1e-5)
+    # the known-class detector: fitted with the vote, a probability per query, its threshold in the result
+    assert 0 <= res["min_known"] <= 1 and res["known_prob"].shape == (3,) and loaded.novelty_["held_out_auroc"] > 0.5
+    chunked = classify(q, ds, model_path=tmp_path / "vote", chunk=1)  # queries scored apart: same numbers
+    assert np.allclose(chunked["proba"]["knn-kmer-vote"], res["proba"]["knn-kmer-vote"], atol=1e-12)
+    assert np.allclose(chunked["tomtom_p"], res["tomtom_p"]) and np.allclose(chunked["known_prob"], res["known_prob"])
     assert res["min_confidence"] == model.min_confidence_
     assert p[:2].argmax(1).tolist() == [ds.labels[2], ds.labels[17]]

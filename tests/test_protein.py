@@ -191,11 +191,27 @@ def test_cli_predict_tsv_and_bad_fasta(tmp_path, capsys):
     zf = "MSEPRKLCPECGKSFSQSSNLQKHQRTHTGEKPYKCEECGKAFSQSSHLIRHQRTH" * 3
     fa.write_text(">zf\n" + zf + "\n>b\nMKTAYIAKQRQISFVKSHF\n")
     out = tmp_path / "pred.tsv"
-    assert cli_main(["protein", "predict", str(fa), "-o", str(out)]) == 0
+    js = tmp_path / "pred.json"
+    assert cli_main(["protein", "predict", str(fa), "--out", str(out), "--json", str(js), "--device", "cpu"]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "id\tp_tf\tis_tf\tp_tfpm" and len(lines) == 3
+    assert lines[0] == "id\tp_tf\tis_tf\tp_tfpm\tis_tfpm" and len(lines) == 3
     cols = lines[1].split("\t")
     assert cols[0] == "zf" and 0 <= float(cols[1]) <= 1 and (cols[3] == "") == (cols[2] == "0")
+    doc = json.loads(js.read_text())
+    assert doc["tfpm_threshold"] == pytest.approx(0.7612, abs=1e-4) and doc["tf_threshold"] == pytest.approx(0.4474,
+                                                                                                              abs=1e-4)
+    for r, line in zip(doc["proteins"], lines[1:]):
+        cols = line.split("\t")
+        assert r["id"] == cols[0] and int(r["is_tf"]) == int(cols[2])
+        if r["is_tf"]:  # the layer-2 call is P(TFPM) >= the documented 0.761
+            assert r["is_tfpm"] == (r["p_tfpm"] >= doc["tfpm_threshold"]) and cols[4] == str(int(r["is_tfpm"]))
+        else:
+            assert r["is_tfpm"] is None and r["p_tfpm"] is None and cols[3] == cols[4] == ""
+    # a lower layer-2 cut calls every TF a TFPM
+    assert cli_main(["protein", "predict", str(fa), "-o", str(out), "--tfpm-threshold", "0.0001"]) == 0
+    assert all(r.split("\t")[4] == "1" for r in out.read_text().splitlines()[1:] if r.split("\t")[2] == "1")
+    assert cli_main(["protein", "predict", str(fa), "--tfpm-threshold", "1.5"]) == 2
+    assert "tfpm_threshold must lie in (0, 1)" in capsys.readouterr().err
     bad = {"letters": (">a\nMKV1Q\n", r"bad.fasta:2: invalid amino-acid letter '1'"),
            "empty": (">a\n>b\nMKV\n", r"bad.fasta:1: record 'a' has no sequence"),
            "dup": (">a\nMKV\n>a\nMKV\n", r"bad.fasta:3: duplicate sequence id 'a'"),

@@ -51,6 +51,9 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
                   "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
         (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+        from .io.atomic import respect_umask
+
+        respect_umask(tmp)  # mkdtemp makes 0700, safetensors 0600: readable by others as the umask allows
         if path.exists():
             old = path.with_name("." + path.name + ".old")
             shutil.rmtree(old, ignore_errors=True)

@@ -3,6 +3,20 @@
 from __future__ import annotations
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """A count with its noun: ``plural(1, "sequence")`` is ``"1 sequence"``, ``plural(2, "sequence")`` is
+    ``"2 sequences"`` (``words``: the plural when it is not ``word + "s"``); thousands separated (``"12,345 sites"``)."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def report_stream(args):
+    """Where a command prints its human-readable report: standard error when ``--json -`` sends the JSON result to
+    standard output (which then holds valid JSON only), else standard output."""
+    import sys
+
+    return sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
+
+
 def add_device_arg(parser, *, amp: bool = False) -> None:
     """Add ``--device {auto,cpu,cuda,cuda:N}`` (default ``auto``: CUDA when torch sees one, else CPU) and, with
     ``amp``, ``--amp {bf16,fp16}`` (mixed precision on CUDA; ignored on CPU)."""

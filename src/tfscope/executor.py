@@ -38,6 +38,20 @@ def _single_thread():
     torch.set_num_threads(1)
 
 
+#: the most worker processes a default scan uses (more rarely pays off for the in-memory scan of a few sequences)
+MAX_DEFAULT_WORKERS = 4
+
+
+def default_workers() -> int:
+    """The default number of local worker processes: the CPU cores this process may run on
+    (``os.sched_getaffinity``, else ``os.cpu_count()``), at most :data:`MAX_DEFAULT_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
 class LocalExecutor:
     """Forked local worker processes, one torch thread each (Linux ``fork``; elsewhere, or with ``workers=1`` or
     CUDA models, everything runs in this process).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
 
 
@@ -45,7 +45,11 @@ def cmd_explain(args) -> int:
             for i, (rid, s) in enumerate(zip(ids, seqs)):
                 for j in range(len(s)):
                     fh.write(f"{rid}\t{j}\t{s[j]}\t{score[i, j]:.6g}\n")  # 0-based, as BED
-    print(f"wrote {args.method} attributions of {len(ids)} sequences to {out}")
+    print(f"wrote {args.method} attributions of {plural(len(ids), 'sequence')} to {out}", file=report_stream(args))
+    if args.json:
+        write_json(args.json, {"checkpoint": str(args.checkpoint), "method": args.method, "sequences": len(ids),
+                               "bp": int(sum(map(len, seqs))), "out": str(out),
+                               "max_abs_attribution": float(np.abs(score).max()) if score.size else 0.0})
     return 0
 
 
@@ -55,12 +59,15 @@ def add_cli(sub) -> None:
     x.add_argument("--checkpoint", required=True, help="any tfscope checkpoint with one-hot input")
     x.add_argument("fasta", nargs="?", metavar="FASTA", help="DNA FASTA to explain")
     x.add_argument("--deepbind", metavar="FILE", help="a DeepBind-format table instead of a FASTA")
-    x.add_argument("--method", default="shiftsmooth", choices=["gradient", "integrated_gradients", "shiftsmooth"])
-    x.add_argument("--shift", type=int, default=3)
+    x.add_argument("--method", default="shiftsmooth", choices=["gradient", "integrated_gradients", "shiftsmooth"],
+                   help="vanilla gradient x input, integrated gradients (captum), or ShiftSmooth (gradients "
+                        "averaged over shifted copies)")
+    x.add_argument("--shift", type=int, default=3, help="ShiftSmooth: largest shift (bp) each way")
     x.add_argument("--target", type=int, default=None,
                    help="0-based output position for (N, L) models (default: sum over positions)")
-    x.add_argument("--batch-size", type=int, default=128)
+    x.add_argument("--batch-size", type=int, default=128, help="sequences per forward/backward pass")
     x.add_argument("--out", required=True, help=".tsv (per-position sums, 0-based positions) or .npz (full "
                    "(N, 4, L) arrays)")
+    add_json_arg(x, "a summary (method, sequences, output path)")
     add_device_arg(x)
     x.set_defaults(func=cmd_explain)

@@ -75,3 +75,22 @@ def read_lines(path):
             raise InputError("file not found", str(path)) from e
         raise InputError(f"cannot read compressed file ({e.__class__.__name__}: truncated or corrupt)",
                          str(path)) from e
+
+
+def respect_umask(path) -> None:
+    """Give ``path`` (a file, or a directory and everything below it) the permissions a plain ``open``/``mkdir``
+    would have: ``0o666 & ~umask`` for files, ``0o777 & ~umask`` for directories.
+
+    ``tempfile.mkdtemp``/``mkstemp`` and safetensors create 0700 directories and 0600 files, which colleagues on a
+    shared server cannot read; call this on a temporary output before renaming it into place.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    path = Path(path)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            os.chmod(root, 0o777 & ~umask)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o666 & ~umask)
+    else:
+        os.chmod(path, 0o666 & ~umask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 
 import numpy as np
 
@@ -52,6 +53,63 @@ def jaspar_motif(tf: str, *, release: str = DEFAULT_RELEASE):
     if m is None:
         raise InputError(f"no JASPAR {release} CORE vertebrate motif named {tf!r}")
     return m
+
+
+@functools.lru_cache(maxsize=4)
+def _core_vertebrate_all_versions(release: str) -> dict[str, list]:
+    from pyjaspar import jaspardb
+
+    db = jaspardb(release=release)
+    index: dict[str, list] = {}
+    for m in db.fetch_motifs(collection=["CORE"], tax_group=["vertebrates"], all_versions=True):
+        index.setdefault(_key(m.name), []).append(m)
+    return {k: sorted(v, key=lambda m: m.matrix_id) for k, v in index.items()}
+
+
+def jaspar_matrices(tf: str, *, release: str = DEFAULT_RELEASE) -> list:
+    """Every JASPAR CORE vertebrate matrix of a TF name in ``release``: all matrix IDs and all their versions
+    (e.g. TFAP2C in JASPAR 2022: MA0524.1, MA0524.2, MA0814.1, MA0814.2, MA0815.1), sorted by matrix ID. Names
+    match as in :func:`jaspar_motif`.
+
+    Returns
+    -------
+    list of Bio.motifs.jaspar.Motif
+
+    Raises
+    ------
+    InputError
+        If no matrix has that name in the release.
+    """
+    found = _core_vertebrate_all_versions(release).get(_key(tf))
+    if not found:
+        raise InputError(f"no JASPAR {release} CORE vertebrate motif named {tf!r}")
+    return list(found)
+
+
+MATRIX_ID = re.compile(r"^[A-Z]{2}\d{4}\.\d+$")
+
+
+def jaspar_matrix(matrix_id: str, *, release: str = DEFAULT_RELEASE):
+    """The JASPAR matrix ``matrix_id`` (e.g. ``MA0524.1``; any collection) from ``release``, or from the newest
+    release pyjaspar ships when ``release`` lacks it.
+
+    Raises
+    ------
+    InputError
+        A string that is not a versioned matrix ID, or an ID no shipped release holds.
+    """
+    from pyjaspar import jaspardb
+
+    if not MATRIX_ID.match(matrix_id):
+        raise InputError(f"{matrix_id!r} is not a JASPAR matrix ID with version (like MA0524.1) nor a motif file")
+    for rel in dict.fromkeys((release, "JASPAR2024")):
+        with warnings.catch_warnings():  # pyjaspar warns before returning None for an unknown ID
+            warnings.simplefilter("ignore")
+            m = jaspardb(release=rel).fetch_motif_by_id(matrix_id)
+        if m is not None:
+            m.release = rel
+            return m
+    raise InputError(f"no JASPAR matrix {matrix_id} in {release} or JASPAR2024")
 
 
 def motif_pfm(motif) -> np.ndarray:

@@ -18,7 +18,7 @@ def _load(path):
 
 def cmd_moe_train(args) -> int:
     from ..checkpoint import save_checkpoint
-    from ..cli_common import print_json
+    from ..cli_common import emit_json
     from . import load_training_set, tf_name, train_expert, train_moe
 
     hp = {"filters": args.filters, "width": args.width, "hidden": args.hidden, "dropout": args.dropout}
@@ -44,7 +44,7 @@ def cmd_moe_train(args) -> int:
                     hparams={"expert_hparams": [hp] * len(experts), "expert_names": names},
                     meta={"train_files": [str(p) for p in args.train], "history": hist})
     report["moe"] = str(Path(args.out) / "moe")
-    print_json(report)
+    emit_json(report, args.json)
     return 0
 
 
@@ -54,7 +54,10 @@ def cmd_moe_evaluate(args) -> int:
     from . import mc_dropout_metrics, tf_name
     from ..sequence import one_hot
 
+    from ..train import resolve_device
+
     model, cfg = _load(args.checkpoint)
+    model.to(resolve_device(args.device))  # MC-dropout passes run where the model is
     res = {}
     for path in args.data:
         t = read_deepbind(path)
@@ -76,23 +79,26 @@ def add_cli(sub) -> None:
     t = ms.add_parser("train", help="train one DeepBind expert per DeepBind-format file, then the MoE")
     t.add_argument("--train", nargs="+", required=True, help="DeepBind-format files (one per expert TF)")
     t.add_argument("--out", required=True, help="output directory (expert-<TF>/ and moe/ checkpoints)")
-    t.add_argument("--epochs", type=int, default=4)
-    t.add_argument("--moe-epochs", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=4, help="training epochs of each DeepBind expert")
+    t.add_argument("--moe-epochs", type=int, default=10, help="training epochs of the gate (experts frozen)")
     t.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: end-to-end fine-tuning epochs")
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--filters", type=int, default=64)
-    t.add_argument("--width", type=int, default=24)
-    t.add_argument("--hidden", type=int, default=32)
-    t.add_argument("--dropout", type=float, default=0.5)
-    t.add_argument("--max-positives", type=int, default=None)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--lr", type=float, default=3e-3, help="learning rate of the experts")
+    t.add_argument("--filters", type=int, default=64, help="convolution filters per expert")
+    t.add_argument("--width", type=int, default=24, help="convolution filter width (bp)")
+    t.add_argument("--hidden", type=int, default=32, help="hidden units of each expert's head")
+    t.add_argument("--dropout", type=float, default=0.5, help="dropout rate (also used by MC dropout)")
+    t.add_argument("--max-positives", type=int, default=None,
+                   help="use at most this many bound rows per file (default: all)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (subsampling, initialisation, batches)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_arg(t, "the training summary")
     add_device_arg(t)
     t.set_defaults(func=cmd_moe_train)
     e = ms.add_parser("evaluate", help="MC-dropout AUROC/AUPRC of a checkpoint on DeepBind-format files")
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--data", nargs="+", required=True)
-    e.add_argument("--trials", type=int, default=30)
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--checkpoint", required=True, metavar="DIR", help="moe/ or expert-<TF>/ checkpoint directory")
+    e.add_argument("--data", nargs="+", required=True, help="DeepBind-format files with Bound 0 and 1 rows")
+    e.add_argument("--trials", type=int, default=30, help="MC-dropout passes (metrics: mean and SD over them)")
+    e.add_argument("--seed", type=int, default=0, help="random seed of the dropout masks")
     add_json_arg(e, "the metrics")
+    add_device_arg(e)
     e.set_defaults(func=cmd_moe_evaluate)

@@ -21,7 +21,7 @@ def _data(args, model_labels=None):
 
 
 def cmd_train(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import emit_json
     from . import train_multilabel
 
     budget = max_seconds(args)
@@ -33,7 +33,7 @@ def cmd_train(args) -> int:
                "windows_seen": r["windows_seen"], "valid": {k: r["valid"][k] for k in ("macro", "micro")}}
     if r["test"] is not None:
         summary["test"] = {k: r["test"][k] for k in ("macro", "micro")}
-    print_json(summary)
+    emit_json(summary, args.json)
     return 0
 
 
@@ -82,34 +82,36 @@ def add_cli(subparsers) -> None:
         q.add_argument("--labels", help="label-set file, one TF per line (default: label_set.txt next to --data, "
                                         "or the checkpoint's labels)")
         q.add_argument("--max-rows", type=int, default=None, help="read only the first N windows")
-        q.add_argument("--quiet", action="store_true")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
 
     t = sub.add_parser("train", help="train a model; thresholds tuned on the valid split")
     common(t)
-    t.add_argument("--model", choices=MULTILABEL_MODELS, default="tcn")
+    t.add_argument("--model", choices=MULTILABEL_MODELS, default="tcn", help="architecture")
     t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--batch-size", type=int, default=128)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping on valid)")
+    t.add_argument("--batch-size", type=int, default=128, help="windows per batch")
+    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (AdamW)")
     add_max_minutes_arg(t, "training")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (initialisation, batches)")
+    add_json_arg(t, "the training summary (valid and test macro/micro metrics)")
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="per-TF and macro/micro AP, AUROC, F1 of a checkpoint")
     common(e)
-    e.add_argument("--checkpoint", required=True)
-    e.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    e.add_argument("--checkpoint", required=True, metavar="DIR", help="multilabel checkpoint directory")
+    e.add_argument("--split", choices=("train", "valid", "test"), default="test", help="windows to evaluate")
     add_json_arg(e, "the full metrics")
     add_device_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="IG per TF head -> TF-MoDISco -> Tomtom vs JASPAR 2022")
     common(x)
-    x.add_argument("--checkpoint", required=True)
-    x.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    x.add_argument("--checkpoint", required=True, metavar="DIR", help="multilabel checkpoint directory")
+    x.add_argument("--split", choices=("train", "valid", "test"), default="test",
+                   help="positives of this split are explained")
     x.add_argument("--tfs", nargs="+", default=None, help="TFs to explain (default all)")
-    x.add_argument("--max-per-tf", type=int, default=150)
+    x.add_argument("--max-per-tf", type=int, default=150, help="explain at most this many positives per TF")
     x.add_argument("--steps", type=int, default=16, help="integrated-gradients steps")
     add_max_minutes_arg(x, "the explanations (later TFs are skipped)")
     add_json_arg(x, "the rows")

@@ -1,7 +1,7 @@
 """CLI of the protein layer: ``tfscope protein train`` and ``tfscope protein predict``.
 
-``predict proteins.fasta`` writes a TSV: ``id``, ``p_tf`` (layer 1), ``is_tf``, and ``p_tfpm`` (layer 2,
-prefers methylated DNA) for proteins called TFs. The default models are the shipped offline models
+``predict proteins.fasta`` writes a TSV: ``id``, ``p_tf`` (layer 1), ``is_tf``, and for proteins called TFs
+``p_tfpm`` (layer 2, prefers methylated DNA) and ``is_tfpm``. The default models are the shipped offline models
 (``tfscope/resources/protein/default_model``); ``--checkpoint DIR`` uses a directory written by ``tfscope protein train``.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg
+from ..cli_common import add_device_arg, add_json_arg
 from ..errors import InputError
 
 
 def cmd_protein_train(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import emit_json
 
     out = Path(args.out)
     if args.model == "linear":
@@ -22,7 +22,7 @@ def cmd_protein_train(args) -> int:
 
         prov = train_default(out, data_dir=args.data_dir, protocol=args.protocol, seed=args.seed,
                              verbose=not args.quiet)
-        print_json(prov)
+        emit_json(prov, args.json)
         return 0
     from .data import load_layer
     from .esm import save_esm_classifier, tiny_esm_config, train_esm
@@ -46,28 +46,37 @@ def cmd_protein_train(args) -> int:
                       allow_download=args.allow_download, verbose=not args.quiet, device=args.device, amp=args.amp)
         save_esm_classifier(out / layer, m)
         summary[layer] = m.meta
-    print_json(summary)
+    emit_json(summary, args.json)
     return 0
 
 
 def cmd_protein_predict(args) -> int:
+    import math
+    import sys
+
+    from ..cli_common import plural, report_stream, write_json
     from ..io.fasta import read_fasta
-    from .pipeline import TwoLayerPredictor, write_predictions
+    from .pipeline import TwoLayerPredictor, prediction_lines, write_predictions
 
     records = read_fasta(args.fasta, alphabet="protein")
-    pred = TwoLayerPredictor(args.checkpoint)
-    rows = pred.predict(records, tf_threshold=args.tf_threshold)
+    pred = TwoLayerPredictor(args.checkpoint, device=args.device)
+    rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
     if args.out == "-":
-        import sys
-
-        print("id\tp_tf\tis_tf\tp_tfpm")
-        for r in rows:
-            p2 = "" if r["p_tfpm"] != r["p_tfpm"] else f"{r['p_tfpm']:.4f}"
-            sys.stdout.write(f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\n")
+        if args.json != "-":  # standard output holds one of the two
+            sys.stdout.writelines(prediction_lines(rows))
     else:
         write_predictions(args.out, rows)
         n_tf = sum(r["is_tf"] for r in rows)
-        print(f"{len(rows)} protein(s), {n_tf} predicted TF(s) -> {args.out}")
+        n_tfpm = sum(bool(r["is_tfpm"]) for r in rows)
+        print(f"{plural(len(rows), 'protein')}, {plural(n_tf, 'predicted TF')} ({n_tfpm} preferring methylated "
+              f"DNA) -> {args.out}", file=report_stream(args))
+    if args.json:
+        thr = pred.thresholds
+        write_json(args.json, {
+            "checkpoint": str(pred.directory),
+            "tf_threshold": thr["tf"] if args.tf_threshold is None else args.tf_threshold,
+            "tfpm_threshold": thr["tfpm"] if args.tfpm_threshold is None else args.tfpm_threshold,
+            "proteins": [{**r, "p_tfpm": None if math.isnan(r["p_tfpm"]) else r["p_tfpm"]} for r in rows]})
     return 0
 
 
@@ -87,23 +96,32 @@ def add_cli(sub) -> None:
     t.add_argument("--allow-download", action="store_true", help="let transformers fetch the backbone")
     t.add_argument("--tiny-random", action="store_true", help="random tiny ESM backbone (smoke test only)")
     t.add_argument("--full-finetune", action="store_true", help="train all weights instead of LoRA")
-    t.add_argument("--lora-r", type=int, default=8)
-    t.add_argument("--lora-alpha", type=int, default=16)
-    t.add_argument("--lora-dropout", type=float, default=0.05)
-    t.add_argument("--max-residues", type=int, default=1022)
-    t.add_argument("--long-mode", choices=["truncate", "window"], default="truncate")
-    t.add_argument("--epochs", type=int, default=5)
-    t.add_argument("--batch-size", type=int, default=8)
-    t.add_argument("--lr", type=float, default=None)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--lora-r", type=int, default=8, help="esm: LoRA rank")
+    t.add_argument("--lora-alpha", type=int, default=16, help="esm: LoRA scaling alpha")
+    t.add_argument("--lora-dropout", type=float, default=0.05, help="esm: dropout on the LoRA adapters")
+    t.add_argument("--max-residues", type=int, default=1022, help="esm: residues per input (ESM-2's limit: 1022)")
+    t.add_argument("--long-mode", choices=["truncate", "window"], default="truncate",
+                   help="esm: longer proteins are truncated, or scored in overlapping windows and averaged")
+    t.add_argument("--epochs", type=int, default=5, help="esm: training epochs")
+    t.add_argument("--batch-size", type=int, default=8, help="esm: proteins per batch")
+    t.add_argument("--lr", type=float, default=None,
+                   help="esm: learning rate (default: 5e-4 with LoRA, 1e-4 for full fine-tuning)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (CV folds, initialisation, batches)")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    add_json_arg(t, "the training summary (model choice, CV metrics per layer)")
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_protein_train)
 
     q = ps.add_parser("predict", help="P(TF) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
-    q.add_argument("fasta", help="protein FASTA")
-    q.add_argument("-o", "--out", default="-", help="output TSV (default: stdout)")
+    q.add_argument("fasta", metavar="FASTA", help="protein FASTA")
+    q.add_argument("--out", "-o", default="-", help="output TSV: id, p_tf, is_tf, p_tfpm, is_tfpm ('-' = standard "
+                   "output)")
     q.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="model directory written by `tfscope protein train` (default: the shipped offline model)")
-    q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for layer 2 (default: the layer-1 model's CV-chosen threshold)")
+    q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for is_tf and layer 2 (default: "
+                   "the layer-1 model's CV-chosen threshold, 0.447 for the shipped model)")
+    q.add_argument("--tfpm-threshold", type=float, default=None, help="P(TFPM) cut-off for is_tfpm (default: the "
+                   "layer-2 model's CV-chosen threshold, 0.761 for the shipped model)")
+    add_json_arg(q, "the predictions and thresholds")
+    add_device_arg(q)
     q.set_defaults(func=cmd_protein_predict)

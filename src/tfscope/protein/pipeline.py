@@ -23,9 +23,11 @@ class TwoLayerPredictor:
     directory : model directory (default: the shipped offline default) with one tfscope checkpoint per layer,
         ``layer1/`` and ``layer2/``: classic models (:func:`tfscope.protein.models.save_protein_model`) or ESM
         classifiers (:func:`tfscope.protein.esm.save_esm_classifier`).
+    device : where torch models (ESM classifiers) run: ``auto`` (CUDA when available), ``cpu``, ``cuda[:N]``; the
+        classic models of the shipped default are numpy and ignore it.
     """
 
-    def __init__(self, directory=None):
+    def __init__(self, directory=None, *, device: str = "auto"):
         from ..resources import resource
 
         d = Path(directory) if directory is not None else resource("protein_model")
@@ -35,35 +37,70 @@ class TwoLayerPredictor:
         self.layers = {}
         for layer in ("layer1", "layer2"):
             self.layers[layer] = load_protein_model(d, layer)
+            net = getattr(self.layers[layer], "net", None)
+            if net is not None and hasattr(net, "to"):  # torch models predict where they are
+                from ..train import resolve_device
 
-    def predict(self, records: dict[str, str], *, tf_threshold: float | None = None) -> list[dict]:
-        """Rows ``{"id", "p_tf", "is_tf", "p_tfpm"}``; ``p_tfpm`` is NaN for proteins not called TFs.
+                net.to(resolve_device(device))
 
-        ``tf_threshold`` defaults to the layer-1 model's threshold (shipped default: 0.447, chosen on out-of-fold CV).
+    def predict(self, records: dict[str, str], *, tf_threshold: float | None = None,
+                tfpm_threshold: float | None = None) -> list[dict]:
+        """Rows ``{"id", "p_tf", "is_tf", "p_tfpm", "is_tfpm"}``, one per record, in input order.
+
+        ``p_tf`` is layer 1's P(TF); ``is_tf`` is ``p_tf >= tf_threshold``, which defaults to the layer-1 model's
+        threshold (shipped default: 0.447, the max-MCC point of out-of-fold CV). For proteins called TFs,
+        ``p_tfpm`` is layer 2's P(TFPM) (prefers methylated DNA) and ``is_tfpm`` is ``p_tfpm >= tfpm_threshold``,
+        which defaults to the layer-2 model's threshold (shipped default: 0.761, the max-MCC point of out-of-fold
+        CV on the methyl-HT-SELEX set; docs/protein.md). For proteins not called TFs ``p_tfpm`` is NaN and
+        ``is_tfpm`` is None.
+
+        Raises InputError for no records or a threshold outside (0, 1).
         """
+        for name, t in (("tf_threshold", tf_threshold), ("tfpm_threshold", tfpm_threshold)):
+            if t is not None and not 0 < t < 1:
+                raise InputError(f"{name} must lie in (0, 1), not {t}")
         if not records:
             raise InputError("no protein sequences to predict")
         ids, seqs = list(records), list(records.values())
         m1, m2 = self.layers["layer1"], self.layers["layer2"]
         thr = m1.threshold if tf_threshold is None else tf_threshold
+        thr2 = m2.threshold if tfpm_threshold is None else tfpm_threshold
         p1 = np.asarray(m1.predict_proba(seqs), dtype=float)
         is_tf = p1 >= thr
         p2 = np.full(len(seqs), math.nan)
         if is_tf.any():
             p2[is_tf] = m2.predict_proba([s for s, t in zip(seqs, is_tf) if t])
-        return [{"id": i, "p_tf": float(a), "is_tf": bool(t), "p_tfpm": float(b)}
+        return [{"id": i, "p_tf": float(a), "is_tf": bool(t), "p_tfpm": float(b),
+                 "is_tfpm": bool(b >= thr2) if t else None}
                 for i, a, t, b in zip(ids, p1, is_tf, p2)]
+
+    @property
+    def thresholds(self) -> dict:
+        """The models' own thresholds: ``{"tf": P(TF) cut of layer 1, "tfpm": P(TFPM) cut of layer 2}``."""
+        return {"tf": float(self.layers["layer1"].threshold), "tfpm": float(self.layers["layer2"].threshold)}
+
+
+PREDICTION_COLUMNS = ("id", "p_tf", "is_tf", "p_tfpm", "is_tfpm")
+
+
+def prediction_lines(rows: list[dict]):
+    """The TSV lines (with newline) of :meth:`TwoLayerPredictor.predict` rows: a header of
+    :data:`PREDICTION_COLUMNS`, probabilities to 4 decimals, calls as 0/1, ``p_tfpm`` and ``is_tfpm`` empty for
+    proteins not called TFs."""
+    yield "\t".join(PREDICTION_COLUMNS) + "\n"
+    for r in rows:
+        tf = not math.isnan(r["p_tfpm"])
+        p2 = f"{r['p_tfpm']:.4f}" if tf else ""
+        c2 = str(int(r["is_tfpm"])) if tf and r.get("is_tfpm") is not None else ""
+        yield f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\t{c2}\n"
 
 
 def write_predictions(path, rows: list[dict]) -> None:
-    """TSV ``id  p_tf  is_tf  p_tfpm`` (``p_tfpm`` empty for non-TFs), written atomically."""
+    """TSV of :func:`prediction_lines` (``id  p_tf  is_tf  p_tfpm  is_tfpm``), written atomically."""
     from ..io.atomic import atomic_write
 
     with atomic_write(path) as fh:
-        fh.write("id\tp_tf\tis_tf\tp_tfpm\n")
-        for r in rows:
-            p2 = "" if math.isnan(r["p_tfpm"]) else f"{r['p_tfpm']:.4f}"
-            fh.write(f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\n")
+        fh.writelines(prediction_lines(rows))
 
 
 def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int = 0, verbose: bool = False,

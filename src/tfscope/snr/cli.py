@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg
+from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, plural, report_stream, write_json
 from ..errors import InputError
 from ..resources import resource
 
@@ -31,13 +31,17 @@ def cmd_data_windows(args) -> int:
     write_snr_table(args.out, table)
     bound = np.asarray(table["bound"])
     genomic = int(((bound == 0) & (np.asarray(table["window_start"]) >= 0)).sum())
-    print(f"wrote {len(bound)} windows ({int(bound.sum())} bound, {int((bound == 0).sum()) - genomic} "
-          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}")
+    summary = {"windows": len(bound), "bound": int(bound.sum()), "shuffled": int((bound == 0).sum()) - genomic,
+               "genomic": genomic, "out": str(args.out)}
+    print(f"wrote {plural(summary['windows'], 'window')} ({summary['bound']} bound, {summary['shuffled']} "
+          f"dinucleotide-shuffled, {genomic} GC-matched genomic negatives) to {args.out}", file=report_stream(args))
+    if args.json:
+        write_json(args.json, summary)
     return 0
 
 
 def cmd_snr_train(args) -> int:
-    from ..cli_common import print_json
+    from ..cli_common import emit_json
     from .train import train_snr
 
     table = _table_from_args(args)
@@ -48,10 +52,11 @@ def cmd_snr_train(args) -> int:
         background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
                     lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
-                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp)
+                    lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp,
+                    matrix=args.matrix)
     res.pop("net")
     res.pop("history")
-    print_json(res)
+    emit_json(res, args.json)
     return 0
 
 
@@ -66,9 +71,7 @@ def cmd_snr_evaluate(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    import json
-
-    from ..cli_common import max_seconds
+    from ..cli_common import emit_json, max_seconds
     from .pretrain import pretrain, pretraining_windows
 
     if args.snr_dir is None and args.multilabel is None:
@@ -80,34 +83,35 @@ def cmd_pretrain(args) -> int:
     rec = pretrain(train, held, args.out, k=args.k, bert=bert, epochs=args.epochs, batch_size=args.batch_size,
                    lr=args.lr, max_seconds=max_seconds(args), seed=args.seed,
                    data_summary=summary, verbose=not args.quiet, device=args.device, amp=args.amp)
-    print(json.dumps({k: v for k, v in rec.items() if k != "train_loss"}, indent=2))
+    emit_json({k: v for k, v in rec.items() if k != "train_loss"}, args.json)
     return 0
 
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
-    run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples,
-             device=args.device)
+    res = run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples,
+                   device=args.device)
+    if args.json:
+        write_json(args.json, res)
     return 0
 
 
 def add_cli(sub) -> None:
     """Register ``data``, ``snr`` and ``demo`` subcommands."""
-    import argparse
-
     d = sub.add_parser("data", help="build datasets").add_subparsers(dest="data_cmd", required=True)
     w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + negatives")
-    w.add_argument("--bed", required=True)
+    w.add_argument("--bed", required=True, help="BED of binding sites (a window is centred on each site)")
     w.add_argument("--genome", required=True, help="genome FASTA (indexed with pyfaidx)")
     w.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
-    w.add_argument("--window", type=int, default=100)
-    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--window", type=int, default=100, help="window length (bp)")
+    w.add_argument("--seed", type=int, default=0, help="random seed of the shuffles, negatives and split")
     w.add_argument("--name", help="id prefix (default: BED name column)")
-    w.add_argument("--test-fraction", type=float, default=0.2)
+    w.add_argument("--test-fraction", type=float, default=0.2, help="share of sites held out as test rows")
     w.add_argument("--negatives", choices=["shuffled", "genomic", "both"], default="shuffled",
                    help="dinucleotide shuffles (BertSNR protocol), GC-matched genome windows without a site "
                         "(for models that scan real DNA), or both")
+    add_json_arg(w, "a summary (window counts, output path)")
     w.set_defaults(func=cmd_data_windows)
 
     s = sub.add_parser("snr", help="nucleotide-resolution TFBS models").add_subparsers(dest="snr_cmd", required=True)
@@ -120,26 +124,33 @@ def add_cli(sub) -> None:
     t = s.add_parser("train", help="train a model on a TFBS table and report test metrics")
     table_args(t)
     t.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet", "pwm", "bertsnr",
-                                                          "bertsnr-single", "bertsnr-scratch"])
+                                                          "bertsnr-single", "bertsnr-scratch"],
+                   help="dilated: tfscope's dilated residual CNN; deepsnr, daednet: published CNNs; pwm: a JASPAR "
+                        "matrix scan (see --matrix); bertsnr*: k-mer DNA BERT (needs a backbone)")
+    t.add_argument("--matrix", metavar="ID_OR_FILE",
+                   help="pwm: a JASPAR matrix ID (MA0524.1) or a motif file (JASPAR, MEME, PFM; with several motifs "
+                        "the best-fitting is used) (default: of the TF's JASPAR 2022 CORE matrices, the one whose "
+                        "scan fits the training sites best; printed and stored in the checkpoint)")
     t.add_argument("--backbone", help="DNABERT-style pretrained model directory (bertsnr, bertsnr-single)")
     t.add_argument("--lam", type=float, help="BertSNR multi-task weight of the sequence loss (default 0.5)")
-    t.add_argument("--out", help="checkpoint directory")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", type=int)
+    t.add_argument("--out", help="checkpoint directory (default: none written, metrics only)")
+    t.add_argument("--epochs", type=int, help="training epochs, a floor raised for small tables (default per model)")
+    t.add_argument("--lr", type=float, help="learning rate (default per model)")
+    t.add_argument("--batch-size", type=int, help="windows per batch (default per model)")
     t.add_argument("--min-samples", type=int, help="train on at least this many windows (more epochs on small "
                    "tables; default per model)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="random seed (initialisation, validation split, batches)")
     t.add_argument("--genomic-background", metavar="WINDOWS",
                    help="also train against real genome windows (tfbs-multilabel windows.tsv.gz: the TF's sites + "
                         "genomic negatives of the train chromosomes; chr7 validates and calibrates the call "
                         "threshold; chr7/chr8 rows never train); needs genome coordinates in the table")
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_arg(t, "the test metrics and training summary")
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_snr_train)
 
     e = s.add_parser("evaluate", help="metrics of a checkpoint on a TFBS table")
-    e.add_argument("--checkpoint", required=True)
+    e.add_argument("--checkpoint", required=True, metavar="DIR", help="snr checkpoint directory")
     table_args(e)
     e.add_argument("--split", default="test", help="test, train or all")
     add_json_arg(e, "the metrics")
@@ -156,27 +167,29 @@ def add_cli(sub) -> None:
     pt.add_argument("--snr-dir", help="directory of tfbs-snr tables (bound train rows are used)")
     pt.add_argument("--multilabel", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
     pt.add_argument("--out", required=True, help="backbone directory to write")
-    pt.add_argument("--k", type=int, default=3)
-    pt.add_argument("--hidden", type=int, default=64)
-    pt.add_argument("--layers", type=int, default=3)
-    pt.add_argument("--heads", type=int, default=4)
-    pt.add_argument("--epochs", type=int, default=1)
-    pt.add_argument("--batch-size", type=int, default=128)
-    pt.add_argument("--lr", type=float, default=5e-4)
-    pt.add_argument("--max-windows", type=int)
+    pt.add_argument("--k", type=int, default=3, help="k-mer length of the tokens")
+    pt.add_argument("--hidden", type=int, default=64, help="BERT hidden size")
+    pt.add_argument("--layers", type=int, default=3, help="BERT layers")
+    pt.add_argument("--heads", type=int, default=4, help="attention heads per layer")
+    pt.add_argument("--epochs", type=int, default=1, help="passes over the pretraining windows")
+    pt.add_argument("--batch-size", type=int, default=128, help="windows per batch")
+    pt.add_argument("--lr", type=float, default=5e-4, help="learning rate (AdamW)")
+    pt.add_argument("--max-windows", type=int, help="use at most this many windows (default: all)")
     add_max_minutes_arg(pt, "pretraining")
-    pt.add_argument("--seed", type=int, default=0)
-    pt.add_argument("--quiet", action="store_true")
+    pt.add_argument("--seed", type=int, default=0, help="random seed (masking, initialisation, window sample)")
+    pt.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_arg(pt, "the pretraining summary")
     add_device_arg(pt, amp=True)
     pt.set_defaults(func=cmd_pretrain)
 
-    m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)",
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    m.add_argument("--out", default="tfscope-demo")
+    m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)")
+    m.add_argument("--out", default="tfscope-demo", help="output directory (checkpoints, BEDs, report.html)")
     m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
-    m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"])
-    m.add_argument("--epochs", type=int, default=4)
+    m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"],
+                   help="architecture trained per TF")
+    m.add_argument("--epochs", type=int, default=4, help="training epochs per TF (a floor; see --min-samples)")
     m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
+    add_json_arg(m, "the metrics rows and scan summary")
     add_device_arg(m)
     m.set_defaults(func=cmd_demo)
 
@@ -221,20 +234,23 @@ def cmd_snr_motifs(args) -> int:
     best = res["matches"][0]
     own = (f"own JASPAR {res['own_id']} rank {res['own_rank']} (p={res['own_p']:.2e}, q={res['own_q']:.2e})"
            if "own_id" in res else "no own JASPAR motif")
-    print(f"{tf}: motif from {n} predicted sites; best Tomtom match {best['matrix_id']} {best['name']} "
-          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}")
+    if args.json:
+        write_json(args.json, res)
+    print(f"{tf}: motif from {plural(n, 'predicted site')}; best Tomtom match {best['matrix_id']} {best['name']} "
+          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}", file=report_stream(args))
     return 0
 
 
 def add_motifs_cli(s) -> None:
     """``tfscope snr motifs``."""
     mo = s.add_parser("motifs", help="motif from predicted sites + Tomtom against JASPAR + logo")
-    mo.add_argument("--checkpoint", required=True)
-    mo.add_argument("--table")
-    mo.add_argument("--tf")
-    mo.add_argument("--data-dir")
-    mo.add_argument("--split", default="test")
+    mo.add_argument("--checkpoint", required=True, metavar="DIR", help="snr checkpoint directory")
+    mo.add_argument("--table", help="TFBS window table (.tsv[.gz])")
+    mo.add_argument("--tf", help="TF name: uses <data-dir>/<TF>.tsv.gz (default: the checkpoint's TF for Tomtom)")
+    mo.add_argument("--data-dir", help="directory of TF tables (default: the bundled examples)")
+    mo.add_argument("--split", default="test", help="bound windows of this split give the sites (test or train)")
     mo.add_argument("--width", type=int, help="motif width (default: the TF's JASPAR matrix width)")
     mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
+    add_json_arg(mo, "the motif and its Tomtom matches (as motif.json)")
     add_device_arg(mo)
     mo.set_defaults(func=cmd_snr_motifs)

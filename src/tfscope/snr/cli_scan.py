@@ -3,12 +3,11 @@ required), and ``tfscope zoo list``. Options follow ``docs/cli.md``."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-from ..cli_common import add_device_arg
-from ..executor import EXECUTORS
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..executor import EXECUTORS, default_workers
 from ..errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
 
@@ -86,10 +85,17 @@ def run_scan(args) -> int:
         executor.close()
     dt = time.time() - t0
     write_autosql(args.out)
-    print(f"scanned {n_seqs} sequence(s), {bp} bp, with {len(models)} TF model(s) in {dt:.1f} s "
-          f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {n_sites} site(s)"
+    print(f"scanned {plural(n_seqs, 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
+          f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'call')}"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
-          + (f"; report {args.report}" if args.report else ""))
+          + (f"; report {args.report}" if args.report else ""), file=report_stream(args))
+    if args.json:
+        write_json(args.json, {
+            "sequences": n_seqs, "bp": bp, "models": [m.name for m in models], "sites": n_sites,
+            "seconds": round(dt, 3), "threshold": args.threshold, "streamed": streaming,
+            "outputs": {"bed": str(args.out), **{f"tracks_{f}": str(p) for f, p in tracks.items()},
+                        **({"bigbed": str(args.bigbed)} if args.bigbed else {}),
+                        **({"report": str(args.report)} if args.report else {})}})
     return 0
 
 
@@ -149,6 +155,10 @@ def cmd_zoo_list(args) -> int:
     from .zoo import list_zoo
 
     rows = list_zoo(kind=args.zoo)
+    if args.json:
+        write_json(args.json, rows)
+        if args.json == "-":
+            return 0
     print(markdown_table(rows, ["TF", "group", "site_width", "jaspar_id", "tf_class", "threshold", "call_precision",
                                 "group_precision", "call_recall", "nt_auprc", "seq_auroc"]), end="")
     return 0
@@ -167,7 +177,7 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--out", default="tfscope-scan.bed",
                    help="BED6+8 of the calls (score = round(1000 x estimated precision); columns 7-14: peak P, peak "
                         "position, precision, group precision, p-value, q-value, paralog group, members), with its "
-                        "autoSql OUT_STEM.as beside it")
+                        "autoSql OUT_STEM.as beside it; relative paths are in the current directory")
     p.add_argument("--collapse", choices=["group"],
                    help="group: one call per paralog group and site, named by the group, members ranked")
     p.add_argument("--min-precision", type=float, metavar="P",
@@ -182,28 +192,32 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--report", help="also write a self-contained HTML report here (holds the tracks in memory; "
                    "without it, fully convolutional models stream the FASTA in bounded memory)")
     p.add_argument("--threshold", type=float, help="one probability cut for every model (default: each model's "
-                   "validation-tuned threshold)")
+                   "own threshold: for the genomic zoo calibrated on chr7 genome windows, best per-site F1; "
+                   "for other checkpoints tuned on their validation rows)")
     p.add_argument("--mode", choices=["auto", "window"], default="auto",
                    help="auto: fully convolutional models (the zoo) scan long chunks, others 100 bp windows; "
                         "window: 100 bp windows for every model")
     p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
-    p.add_argument("--batch-size", type=int, default=1024)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes (or Ray actors) sharing the work, one thread each (default: CPU cores)")
+    p.add_argument("--batch-size", type=int, default=1024, help="windows per forward pass in window mode")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="processes (or Ray actors) sharing the work, one thread each (default: the available CPU "
+                        "cores, at most 4)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; "
                         "embedded on this machine, or the cluster at RAY_ADDRESS)")
     add_device_arg(p)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_arg(p, "a run summary (sequences, bp, models, sites, seconds, output paths)")
     p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO)
 
 
 def add_cli(sub) -> None:
     """Register ``zoo`` and ``scan``."""
-    z = sub.add_parser("zoo", help="the bundled per-TF model zoo").add_subparsers(dest="zoo_cmd", required=True)
+    z = sub.add_parser("zoo", help="the bundled model zoos (45 TFs)").add_subparsers(dest="zoo_cmd", required=True)
     zl = z.add_parser("list", help="each model's TF, JASPAR id, class/family, call threshold with its chr7 "
                       "precision/recall, and test metrics")
     zl.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
+    add_json_arg(zl, "the rows")
     zl.set_defaults(func=cmd_zoo_list)
     add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6 (+ peak P), "
                                  "tracks, HTML report"))

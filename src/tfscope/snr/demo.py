@@ -58,8 +58,9 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     n_known = sum(k.name in tfs for k in known)
     summary = {"predicted_sites": len(sites), "known_heldout_sites": n_known, "recovered": hit,
                "sequences": len(seqs), "bp": sum(map(len, seqs.values())), "seconds": round(time.time() - t0, 1)}
-    print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with {len(models)} models: "
-          f"{len(sites)} predicted sites -> {out / 'predicted_sites.bed'}; "
+    print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with {len(models)} "
+          f"model{'' if len(models) == 1 else 's'}: {len(sites)} predicted site{'' if len(sites) == 1 else 's'} -> "
+          f"{out / 'predicted_sites.bed'}; "
           f"{hit}/{n_known} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
     from ..report.html import write_report

@@ -155,6 +155,10 @@ def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3,
     out.mkdir(parents=True, exist_ok=True)
     model.mlm.save_pretrained(str(out), safe_serialization=True)
     (out / "vocab.txt").write_text("\n".join(model.vocab) + "\n")
+    from ..io.atomic import respect_umask
+
+    for f in out.glob("*.safetensors"):  # safetensors writes 0600 weights; only touch what was written here
+        respect_umask(f)
     record = {"k": k, "bert": {kk: v for kk, v in model.config.to_dict().items()
                                if kk in ("hidden_size", "num_hidden_layers", "num_attention_heads",
                                          "intermediate_size", "max_position_embeddings", "vocab_size")},

@@ -28,6 +28,7 @@ a strand-symmetric model).
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from dataclasses import dataclass, field
 
@@ -315,7 +316,7 @@ def call_sites(seq_id: str, m: ScanModel, fwd: np.ndarray, rev: np.ndarray, *, o
 
 def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50,
          batch_size: int = 512, keep_tracks: bool = False, verbose: bool = False, mode: str = "auto",
-         chunk: int = 6000, workers: int = 1, executor=None):
+         chunk: int = 6000, workers: int | None = None, executor=None):
     """Scan every sequence (held in memory) with every model; :func:`scan_fasta` streams a FASTA file instead.
 
     Parameters
@@ -323,8 +324,9 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     models : list of ScanModel
     sequences : dict id -> DNA string (any length; validated upstream by :func:`tfscope.io.read_fasta`)
     stride, batch_size, mode, chunk : see :func:`scan_tracks`
-    workers : int
-        Processes that share the work (CPU models only: models on a GPU scan in this process): the models are
+    workers : int, optional
+        Processes that share the work (default: :func:`tfscope.executor.default_workers`, the available cores, at
+        most 4; CPU models only: models on a GPU scan in this process): the models are
         split between them (the ScanModels of one multi-output model count as one), and when there are fewer
         model shares than workers the sequences are split too. Each runs one torch thread (the output equals a
         one-thread serial scan; torch's multi-thread reductions differ from it by ~1e-7). On this project's 2-core machines two single-thread workers scan the zoo about
@@ -343,7 +345,10 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     """
     from ..executor import LocalExecutor
 
-    executor = executor or LocalExecutor(workers)
+    if executor is None:
+        from ..executor import default_workers
+
+        executor = LocalExecutor(default_workers() if workers is None else workers)
     shares = _shares(models, executor.workers)
     args = dict(stride=stride, batch_size=batch_size, keep_tracks=keep_tracks,
                 mode=mode, chunk=chunk)
@@ -352,8 +357,9 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
     n_groups = max(1, min(len(ids), executor.workers // len(shares)))
     tasks = [(sh, ids[j::n_groups], args, verbose and i == 0 and j == 0)
              for i, sh in enumerate(shares) for j in range(n_groups)]
-    parts = list(executor.imap(_scan_share, tasks, state=(models, sequences),
-                               in_process=len(tasks) == 1 or _on_gpu(models)))
+    with _one_torch_thread():  # in-process shares compute as the one-thread workers do: same output for any workers
+        parts = list(executor.imap(_scan_share, tasks, state=(models, sequences),
+                                   in_process=len(tasks) == 1 or _on_gpu(models)))
     sites = [r for part_sites, _ in parts for r in part_sites]
     tracks = {}
     if keep_tracks:
@@ -781,3 +787,61 @@ def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(),
     if bigbed:
         out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes)
     return out
+
+
+@contextlib.contextmanager
+def _one_torch_thread():
+    """Run the block with one torch intra-op thread (as each forked or Ray worker does), then restore."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
+
+def sites_frame(sites):
+    """The calls of :func:`scan` (or :func:`tfscope.io.bed.read_bed` of a ``tfscope scan`` BED) as a pandas
+    DataFrame, one row per call.
+
+    Columns: ``chrom`` (sequence id), ``start``, ``end`` (0-based half-open, int64), ``name`` (TF), ``score``
+    (BED score), ``strand``, then the call columns :data:`tfscope.io.tracks.CALL_COLUMNS` that the records carry
+    in ``extra``, in that order (``peakP`` always; ``peak``, ``precision``, ``groupPrecision``, ``pValue``,
+    ``qValue``, ``group``, ``members`` where the scan wrote them; a record with fewer values gets NaN / None).
+    Every call column except ``group`` and ``members`` is numeric (float64; ``peak``, a 0-based position, is
+    Int64); ``.``, ``NA`` and empty values become NaN.
+
+    Parameters
+    ----------
+    sites : iterable of tfscope.io.bed.BedRecord
+
+    Returns
+    -------
+    pandas.DataFrame (empty with these columns when there are no sites)
+
+    Raises
+    ------
+    ValueError
+        A record with more extra values than :data:`~tfscope.io.tracks.CALL_COLUMNS` names.
+    """
+    import pandas as pd
+
+    from ..io.tracks import CALL_COLUMNS
+
+    sites = list(sites)
+    width = max((len(r.extra) for r in sites), default=1)
+    if width > len(CALL_COLUMNS):
+        raise ValueError(f"a call has {width} extra columns; tfscope calls have at most {len(CALL_COLUMNS)} "
+                         f"({', '.join(CALL_COLUMNS)})")
+    extra = CALL_COLUMNS[:max(width, 1)]
+    rows = [(r.chrom, r.start, r.end, r.name, r.score, r.strand,
+             *(list(r.extra) + [None] * (len(extra) - len(r.extra)))) for r in sites]
+    df = pd.DataFrame(rows, columns=["chrom", "start", "end", "name", "score", "strand", *extra])
+    df = df.astype({"chrom": str, "start": "int64", "end": "int64", "name": str, "strand": str})
+    df["score"] = pd.to_numeric(df["score"], errors="coerce")
+    for c in extra:
+        if c in ("group", "members"):
+            continue
+        df[c] = pd.to_numeric(df[c].replace({".": None, "NA": None, "": None}), errors="coerce")
+        if c == "peak":
+            df[c] = df[c].astype("Int64")
+    return df

@@ -7,6 +7,7 @@ a window is its highest nucleotide probability. Models: ``dilated`` (tfscope's d
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -56,24 +57,75 @@ def predict_windows(model, x: np.ndarray, *, batch_size: int = 512,
     return p, p.max(axis=1) if len(p) else np.zeros(0, np.float32)
 
 
-def fit_pwm(tf: str, train: SnrData, *, release: str | None = None):
-    """PWM baseline: the TF's JASPAR matrix; relative-score threshold chosen for best nucleotide F1 on ``train``.
+def pwm_candidates(tf: str, *, matrix=None, release: str | None = None) -> list[dict]:
+    """The matrices :func:`fit_pwm` chooses from: ``{"matrix_id", "name", "source", "pfm" (4, W)}`` each.
 
-    Returns ``(model, hparams, meta)``. Raises :class:`InputError` for TFs without a JASPAR motif.
+    ``matrix`` None: every JASPAR CORE vertebrate matrix named ``tf`` in ``release`` (all IDs and versions,
+    :func:`tfscope.io.jaspar.jaspar_matrices`). ``matrix`` a path to an existing motif file (JASPAR, MEME or plain
+    PFM; :func:`tfscope.io.motifs.read_motifs`): its motifs. Otherwise a JASPAR matrix ID such as ``MA0524.1``
+    (:func:`tfscope.io.jaspar.jaspar_matrix`).
+
+    Raises InputError for an unknown TF, ID or unreadable file.
     """
-    from ..io.jaspar import DEFAULT_RELEASE, jaspar_motif, motif_pfm, pfm_to_log_odds
-    from ..models.pwm import PWMScanner
+    from ..io.jaspar import DEFAULT_RELEASE, jaspar_matrices, jaspar_matrix, motif_pfm
 
     release = release or DEFAULT_RELEASE
-    motif = jaspar_motif(tf, release=release)
-    lo = pfm_to_log_odds(motif_pfm(motif))
-    model = PWMScanner(width=lo.shape[1]).set_pwm(lo)
-    n = min(len(train), 4000)
-    rel = model.relative_scores(torch.from_numpy(train.x[:n])).numpy()
-    thr = best_f1_threshold(train.y_nt[:n], rel)
+    if matrix is None:
+        return [{"matrix_id": m.matrix_id, "name": m.name, "source": release, "pfm": motif_pfm(m)}
+                for m in jaspar_matrices(tf, release=release)]
+    if Path(matrix).is_file():
+        from ..io.motifs import read_motifs
+
+        return [{"matrix_id": name.split()[0] if name.split() else f"motif{i + 1}",
+                 "name": " ".join(name.split()[1:]) or name, "source": str(matrix), "pfm": pfm}
+                for i, (name, pfm) in enumerate(read_motifs(matrix))]
+    m = jaspar_matrix(str(matrix), release=release)
+    return [{"matrix_id": m.matrix_id, "name": m.name, "source": m.release, "pfm": motif_pfm(m)}]
+
+
+def fit_pwm(tf: str, train: SnrData, *, release: str | None = None, matrix=None, max_windows: int = 4000):
+    """PWM baseline: the TF's best-fitting JASPAR matrix; relative-score threshold for best nucleotide F1 on
+    ``train``.
+
+    The candidates are :func:`pwm_candidates` (``matrix``: a JASPAR ID or a motif file; default all the TF's JASPAR
+    CORE vertebrate matrices of ``release``, JASPAR 2022 by default). Each is scanned over the first
+    ``max_windows`` training windows (both strands, best relative score per nucleotide), and the one whose scan
+    ranks the training sites' nucleotides best (nucleotide average precision, which also rewards a width that
+    matches the sites) is used. JASPAR's newest matrix by ID is often a different experiment: for TFAP2C it is
+    MA0815.1 (13 bp) while the tfbs-snr-style sites are 15 bp and match MA0524.1.
+
+    Returns ``(model, hparams, meta)``; ``meta`` names the matrix (``jaspar_id``, ``jaspar_name``,
+    ``jaspar_release`` = its source) and lists every candidate's width and training AUPRC (``pwm_candidates``).
+    Raises :class:`InputError` for TFs without a JASPAR motif, unknown IDs and bad motif files.
+    """
+    from sklearn.metrics import average_precision_score
+
+    from ..io.jaspar import pfm_to_log_odds
+    from ..models.pwm import PWMScanner
+
+    cands = pwm_candidates(tf, matrix=matrix, release=release)
+    n = min(len(train), max_windows)
+    x, y = torch.from_numpy(train.x[:n]), train.y_nt[:n]
+    has_sites = 0 < y.sum() < y.size
+    rows, best = [], None
+    for c in cands:
+        lo = pfm_to_log_odds(c["pfm"])
+        model = PWMScanner(width=lo.shape[1]).set_pwm(lo)
+        rel = model.relative_scores(x).numpy()
+        ap = float(average_precision_score(y.ravel(), rel.ravel())) if has_sites else float("nan")
+        rows.append({"matrix_id": c["matrix_id"], "width": int(lo.shape[1]), "train_nt_auprc": round(ap, 4)})
+        if best is None or (has_sites and ap > best[0]):
+            best = (ap, c, model, rel)
+    _, c, model, rel = best
+    thr = best_f1_threshold(y, rel)
     model.set_threshold(thr)
-    hparams = {"width": int(lo.shape[1]), "threshold": float(thr), "scale": model.scale}
-    return model, hparams, {"jaspar_id": motif.matrix_id, "jaspar_release": release, "jaspar_name": motif.name}
+    width = int(model.log_odds.shape[1])
+    hparams = {"width": width, "threshold": float(thr), "scale": model.scale}
+    sites = y.sum(1)
+    meta = {"jaspar_id": c["matrix_id"], "jaspar_name": c["name"], "jaspar_release": c["source"],
+            "pwm_choice": "given" if len(cands) == 1 and matrix is not None else "best train nucleotide AUPRC",
+            "pwm_candidates": rows, "train_site_width": float(np.median(sites[sites > 0])) if has_sites else None}
+    return model, hparams, meta
 
 
 def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None, seed: int = 0,
@@ -81,7 +133,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
               min_samples: int | None = None, backbone=None, lam: float | None = None,
               background=None, exclude_chroms=(), device: str = "auto", amp: str | None = None,
-              verbose: bool = True) -> dict:
+              matrix=None, verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -94,6 +146,9 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         Checkpoint directory to write (safetensors + config.json).
     tf : str, optional
         TF name (default: the table's file name stem); needed by ``pwm`` to find the JASPAR matrix.
+    matrix : str or path, optional
+        ``pwm`` only: a JASPAR matrix ID (``MA0524.1``) or a motif file to scan with; default: the TF's JASPAR
+        matrix whose scan fits the training sites best (:func:`fit_pwm`). Printed and stored in ``meta``.
     min_samples : int, optional
         Small tables get more epochs so that at least this many windows are seen (``epochs`` is a floor; default
         per model in :data:`DEFAULTS`); early stopping still applies.
@@ -121,6 +176,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     dict
         ``{"tf", "model", "metrics": {...}, "train_seconds", "threshold", "checkpoint", "history"}``;
         metrics are those of :func:`tfscope.metrics.snr_metrics` on the test rows (empty if there are none).
+        ``pwm`` adds ``"matrix"``: the JASPAR ID, name and source used, how it was chosen and every candidate's
+        width and training AUPRC (:func:`fit_pwm`).
 
     Raises
     ------
@@ -130,6 +187,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     tf = tf or Path(table).name.split(".")[0]
     if model not in (*NEURAL_MODELS, "pwm"):
         raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
+    if matrix is not None and model != "pwm":
+        raise InputError(f"a matrix ({matrix}) is only used by --model pwm, not {model}")
     data = load_snr(table)
     tr, va, te = train_valid_test(data, seed=seed)
     if len(exclude_chroms):
@@ -144,7 +203,12 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     t0 = time.time()
     history = {}
     if model == "pwm":
-        net, hp, meta = fit_pwm(tf, tr)
+        net, hp, meta = fit_pwm(tf, tr, matrix=matrix)
+        if verbose:
+            print(f"{tf}/pwm: JASPAR matrix {meta['jaspar_id']} {meta['jaspar_name']} ({hp['width']} bp; "
+                  f"{meta['pwm_choice']}: " + ", ".join(f"{r['matrix_id']} {r['width']} bp {r['train_nt_auprc']}"
+                                                         for r in meta["pwm_candidates"]) + ")", file=sys.stderr,
+                  flush=True)
         model_name = "pwm"
     else:
         cfg = {**DEFAULTS[model]}
@@ -203,8 +267,12 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     if out is not None:
         meta["variant"] = model
         ckpt = str(save_checkpoint(out, net, model_name=model_name, task=TASK, hparams=hp, meta=meta))
-    return {"tf": tf, "model": model, "metrics": metrics, "train_seconds": train_seconds, "threshold": threshold,
-            "checkpoint": ckpt, "history": history, "net": net}
+    res = {"tf": tf, "model": model, "metrics": metrics, "train_seconds": train_seconds, "threshold": threshold,
+           "checkpoint": ckpt, "history": history, "net": net}
+    if model == "pwm":  # which matrix was used, and how it was chosen
+        res["matrix"] = {k: meta[k] for k in ("jaspar_id", "jaspar_name", "jaspar_release", "pwm_choice",
+                                              "pwm_candidates")}
+    return res
 
 
 def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg, add_json_arg
+from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
 
 
@@ -18,9 +18,14 @@ def cmd_family_build(args) -> int:
             fh.write("matrix_id\tname\ttf_class\n")
             for i, n, c in zip(ds.ids, ds.names, ds.labels):
                 fh.write(f"{i}\t{n}\t{ds.classes[c]}\n")
-    print(f"wrote {len(ds)} motifs in {len(ds.classes)} TF classes to {args.out}")
+    out = report_stream(args)
+    print(f"wrote {plural(len(ds), 'motif')} in {plural(len(ds.classes), 'TF class', 'TF classes')} to {args.out}",
+          file=out)
     for c, n in ds.counts().items():
-        print(f"  {n:4d}  {c}")
+        print(f"  {n:4d}  {c}", file=out)
+    if args.json:
+        write_json(args.json, {"release": ds.release, "motifs": len(ds), "classes": ds.counts(), "out": str(args.out),
+                               "labels": args.labels})
     return 0
 
 
@@ -31,9 +36,15 @@ def cmd_family_train(args) -> int:
     if args.model != "cnn":
         from .reference import fit_reference_model
 
+        out = report_stream(args)
         fit_reference_model(ds, args.out, variant=args.model, seed=args.seed,
-                            progress=(lambda m: None) if args.quiet else print)
-        print(f"saved {args.model} fitted on {len(ds)} motifs to {args.out}")
+                            progress=(lambda m: None) if args.quiet else (lambda m: print(m, file=out)))
+        print(f"saved {args.model} fitted on {plural(len(ds), 'motif')} to {args.out}", file=out)
+        if args.json:
+            from ..checkpoint import read_config
+
+            write_json(args.json, {"model": args.model, "motifs": len(ds), "classes": ds.classes,
+                                   "checkpoint": str(args.out), "meta": read_config(args.out).get("meta", {})})
         return 0
     import torch
 
@@ -46,90 +57,149 @@ def cmd_family_train(args) -> int:
     save_checkpoint(args.out, net, model_name="family_cnn", task="family", hparams=net.hparams,
                     meta={"classes": ds.classes, "release": ds.release, "augment": args.augment,
                           "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
-    print(f"trained family_cnn for {len(res.train_loss)} epochs (best {res.best_epoch + 1}); saved to {args.out}")
+    print(f"trained family_cnn for {plural(len(res.train_loss), 'epoch')} (best {res.best_epoch + 1}); "
+          f"saved to {args.out}", file=report_stream(args))
+    if args.json:
+        write_json(args.json, {"model": "cnn", "motifs": len(ds), "classes": ds.classes, "checkpoint": str(args.out),
+                               "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch + 1})
     return 0
 
 
-def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool = False) -> list[dict]:
-    """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024.
+def _split_name(name: str) -> tuple[str, str | None]:
+    """A motif file's motif name -> (id, name): ``"MA0139.2\tCTCF"`` -> ``("MA0139.2", "CTCF")``, ``"hox"`` ->
+    ``("hox", None)``."""
+    words = name.split()
+    return (words[0], " ".join(words[1:]) or None) if words else (name, None)
 
-    Returns one dict per motif: file, motif, tf_class, probability and confidence (the same number: the calibrated
-    probability of the best class), min_confidence (the checkpoint's calibrated abstain threshold, None without one),
-    information_bits (the motif's total information content) and min_information_bits (that of the least
-    informative JASPAR 2024 motif), confident (confidence >= min_confidence and information_bits >=
-    min_information_bits: a motif less informative than every reference motif is out of the models' range), the
-    class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr
-    and the checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs by Tomtom
-    p-value. The class and probability are the shipped default model's, ``knn-kmer-vote``, or those of
-    ``checkpoint`` when it is a ``family_knn_kmer`` one (e.g. ``tfscope tfclass train --model knn-kmer-clogit``).
-    With ``abstain`` a motif below the threshold gets ``tf_class`` ``"unknown"`` (its best class stays in
-    ``best_class``). With a ``family_cnn`` checkpoint
-    (``tfscope family train --model cnn``) they are instead the soft vote of the thesis KNN vote shares and the
-    CNN softmax (no threshold).
 
-    Raises InputError for unreadable motif files and CheckpointError for a checkpoint of another task or reference.
+def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool = False, min_known=None,
+                   device: str = "auto", progress: bool = False) -> dict:
+    """Classify the motifs of ``paths`` (JASPAR/MEME/PFM files) against JASPAR 2024, as an open-set classifier.
+
+    Returns ``{"model", "classes" (the classes the model knows), "min_confidence", "min_known",
+    "min_information_bits", "abstain", "motifs": [...]}`` with one dict per motif: ``file``, ``id`` and ``name``
+    (the motif name's first word and the rest, None without one), ``tf_class`` (the class, or ``"unknown"``),
+    ``best_class`` (the model's best class, always), ``class_prob`` (its calibrated probability; or the KNN+CNN
+    soft vote with a CNN checkpoint), ``known_prob`` (the known-class detector's probability that the motif's class
+    is one of ``classes``, :mod:`tfscope.tfclass.novelty`; None without a detector), ``known`` (``known_prob >=
+    min_known``), ``information_bits`` (total information content), ``confident`` (informative and ``class_prob
+    >= min_confidence``), the class of each model (``models``: the thesis KNN vote, knn-stack, kmer-lr and the
+    checkpoint's model), the KNN vote of each column metric, and the nearest JASPAR motifs with their Tomtom
+    p-value (none for a motif less informative than every reference motif, ``min_information_bits``: Tomtom matches
+    such a near-flat matrix to the flat stretches of long motifs with p-values that mean nothing).
+
+    ``tf_class`` is ``"unknown"`` when the motif is unlike every known class (``known_prob < min_known``;
+    ``min_known`` default: the checkpoint's threshold, chosen on held-out classes), and with ``abstain`` also when it
+    is not ``confident``. The class and probability are the shipped default model's, ``knn-kmer-vote``, or those of
+    ``checkpoint`` when it is a ``family_knn_kmer`` one (e.g. ``tfscope tfclass train --model knn-kmer-clogit``). With
+    a ``family_cnn`` checkpoint (``tfscope tfclass train --model cnn``, run on ``device``) they are the soft vote of
+    the thesis KNN vote shares and the CNN softmax (no confidence threshold).
+
+    Raises InputError for unreadable motif files or ``min_known`` outside [0, 1], CheckpointError for a checkpoint
+    of another task or reference.
     """
     import numpy as np
 
     from ..checkpoint import read_config
-    from .data import build_dataset
     from ..io.motifs import read_motifs
     from .knn import METRICS, knn_proba
-    from .reference import MODEL_NAME, classify
+    from .reference import MODEL_NAME, classify, reference_dataset
 
+    if min_known is not None and not 0 <= min_known <= 1:
+        raise InputError(f"--min-known must lie in [0, 1], not {min_known}")
     queries = [(str(p), name, m) for p in paths for name, m in read_motifs(p)]
-    ds = build_dataset()
+    cnn = checkpoint is not None and read_config(checkpoint).get("model") != MODEL_NAME
+    ds = reference_dataset(None if cnn else checkpoint)
     C = len(ds.classes)
     Q = [m for _, _, m in queries]
-    cnn = checkpoint is not None and read_config(checkpoint).get("model") != MODEL_NAME
-    res = classify(Q, ds, model_path=None if cnn else checkpoint)
+    res = classify(Q, ds, model_path=None if cnn else checkpoint, progress=progress)
     proba, thr = res["proba"][res["model"]], res["min_confidence"]
     if cnn:
         from ..checkpoint import load_checkpoint
+        from ..train import resolve_device
         from .train import ensemble_proba, predict_cnn
 
         net, cfg = load_checkpoint(checkpoint, task="family")
         if cfg.get("meta", {}).get("classes") != ds.classes:
             raise InputError("checkpoint classes differ from the JASPAR 2024 dataset's", checkpoint)
+        net.to(resolve_device(device))
         proba, thr = ensemble_proba([res["proba"]["knn-ensemble-k1"], predict_cnn(net, Q)]), None
+    known_thr = res["min_known"] if min_known is None else min_known
     pv = res["tomtom_p"]
-    out = []
+    motifs = []
     for i, (path, name, _) in enumerate(queries):
         c = int(proba[i].argmax())
-        near = np.argsort(pv[i], kind="stable")[:n_nearest]
         informative = bool(res["informative"][i])
         confident = informative and (thr is None or bool(proba[i, c] >= thr))
-        out.append({"file": path, "motif": name,
-                    "tf_class": ds.classes[c] if confident or not abstain else "unknown",
-                    "best_class": ds.classes[c], "probability": float(proba[i, c]),
-                    "confidence": float(proba[i, c]), "min_confidence": thr,
-                    "information_bits": float(res["information_bits"][i]),
-                    "min_information_bits": res["min_information_bits"], "confident": confident,
-                    "model": "knn-cnn" if cnn else res["model"],
-                    "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
-                    "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
-                                  for m, s in zip(METRICS, res["sims"])},
-                    "nearest": [{"matrix_id": ds.ids[j], "name": ds.names[j], "tf_class": ds.classes[ds.labels[j]],
-                                 "tomtom_p": float(pv[i, j])} for j in near]})
-    return out
+        kp = None if res["known_prob"] is None else float(res["known_prob"][i])
+        known = kp is None or known_thr is None or kp >= known_thr
+        near = np.argsort(pv[i], kind="stable")[:n_nearest] if informative else []
+        mid, mname = _split_name(name)
+        motifs.append({"file": path, "id": mid, "name": mname,
+                       "tf_class": ds.classes[c] if known and (confident or not abstain) else "unknown",
+                       "best_class": ds.classes[c], "class_prob": float(proba[i, c]), "known_prob": kp,
+                       "known": known, "confident": confident, "information_bits": float(res["information_bits"][i]),
+                       "models": {m: ds.classes[int(p[i].argmax())] for m, p in res["proba"].items()},
+                       "knn_votes": {m: ds.classes[int(knn_proba(s[i:i + 1], ds.labels, C, 1).argmax())]
+                                     for m, s in zip(METRICS, res["sims"])},
+                       "nearest": [{"matrix_id": ds.ids[j], "name": ds.names[j],
+                                    "tf_class": ds.classes[ds.labels[j]], "tomtom_p": float(pv[i, j])}
+                                   for j in near]})
+    return {"model": "knn-cnn" if cnn else res["model"], "classes": list(ds.classes),
+            "reference": f"{len(ds):,} {ds.release.replace('JASPAR', 'JASPAR ')} motifs", "min_confidence": thr,
+            "min_known": known_thr, "min_information_bits": res["min_information_bits"], "abstain": abstain,
+            "motifs": motifs}
+
+
+def prediction_text(doc: dict):
+    """The lines (with newline) of ``tfscope tfclass predict``'s text output for :func:`predict_motifs`' result: a
+    ``#`` header naming the model, the known classes and when a motif is called unknown, a column header, one line
+    per motif and its nearest JASPAR motifs (indented)."""
+    yield (f"# tfscope tfclass predict: {doc['model']} against {doc['reference']}; "
+           f"{len(doc['classes'])} known classes: {'; '.join(doc['classes'])}\n")
+    rule = []
+    if doc["min_known"] is not None:
+        rule.append(f"the motif is unlike every known class (known_prob < {doc['min_known']:.3f})")
+    if doc["abstain"] and doc["min_confidence"] is not None:
+        rule.append(f"class_prob < {doc['min_confidence']:.3f}")
+    if doc["abstain"]:
+        rule.append(f"the motif carries < {doc['min_information_bits']:.1f} bits")
+    if rule:
+        yield "# tf_class = unknown when " + " or ".join(rule) + "\n"
+    yield "file\tid\tname\ttf_class\tclass_prob\tknown_prob\tnote\n"
+    for r in doc["motifs"]:
+        notes = []
+        if not r["known"]:
+            notes.append(f"unlike every known class (best class {r['best_class']})")
+        if r["information_bits"] < doc["min_information_bits"]:
+            notes.append(f"uninformative motif: {r['information_bits']:.1f} bits < {doc['min_information_bits']:.1f}, "
+                         "the least informative JASPAR 2024 motif; no Tomtom matches")
+        elif not r["confident"]:
+            notes.append(f"low confidence (class_prob < {doc['min_confidence']:.3f})")
+        kp = "" if r["known_prob"] is None else f"{r['known_prob']:.3f}"
+        yield (f"{r['file']}\t{r['id']}\t{r['name'] or ''}\t{r['tf_class']}\t{r['class_prob']:.3f}\t{kp}\t"
+               f"{'; '.join(notes)}\n")
+        for n in r["nearest"]:
+            yield f"    {n['matrix_id']}\t{n['name']}\t{n['tf_class']}\tTomtom p={n['tomtom_p']:.2e}\n"
 
 
 def cmd_family_predict(args) -> int:
-    res = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain)
-    if args.json:
-        from ..cli_common import write_json
+    import sys
 
-        write_json(args.json, res)
-        if args.json == "-":
-            return 0
-    for r in res:
-        low = "" if r["confident"] else (
-            f"\tlow confidence (< {r['min_confidence']:.3f})" if r["information_bits"] >= r["min_information_bits"]
-            else f"\tlow confidence (uninformative motif: {r['information_bits']:.1f} bits < "
-                 f"{r['min_information_bits']:.1f}, the least informative JASPAR 2024 motif)")
-        print(f"{r['file']}\t{r['motif']}\t{r['tf_class']}\tp={r['probability']:.3f}{low}")
-        for n in r["nearest"]:
-            print(f"    {n['matrix_id']}\t{n['name']}\t{n['tf_class']}\tTomtom p={n['tomtom_p']:.2e}")
+    doc = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain,
+                         min_known=args.min_known, device=args.device, progress=not args.quiet)
+    if args.json:
+        write_json(args.json, doc)
+    if args.out == "-":
+        if args.json != "-":
+            sys.stdout.writelines(prediction_text(doc))
+    else:
+        from ..io.atomic import atomic_write
+
+        with atomic_write(args.out) as fh:
+            fh.writelines(prediction_text(doc))
+        n_unknown = sum(r["tf_class"] == "unknown" for r in doc["motifs"])
+        print(f"{plural(len(doc['motifs']), 'motif')} ({n_unknown} unknown) -> {args.out}", file=report_stream(args))
     return 0
 
 
@@ -183,6 +253,17 @@ def cmd_family_evaluate(args) -> int:
     return 0
 
 
+def _known_classes() -> list[str]:
+    """The classes of the shipped model (from its config; no JASPAR access), for --help."""
+    from ..checkpoint import read_config
+    from ..resources import resource
+
+    try:
+        return list(read_config(resource("tfclass_model"))["meta"]["classes"])
+    except Exception:  # a broken installation still gets a help text; predict reports the real error
+        return []
+
+
 def add_cli(sub) -> None:
     """Register ``tfscope tfclass ...`` (alias ``tfscope family``)."""
     from .stack import DEFAULT_MODEL, RECIPES
@@ -194,7 +275,9 @@ def add_cli(sub) -> None:
     b = fs.add_parser("build", help="write the JASPAR 2024 TF-class dataset (2,112 motifs, 20 classes)")
     b.add_argument("--out", required=True, help="JASPAR-format motif file to write")
     b.add_argument("--labels", help="TSV of matrix_id, name, tf_class to write")
-    b.add_argument("--release", default="JASPAR2024")
+    b.add_argument("--release", default="JASPAR2024", help="pyjaspar release (offline; the 2,112-motif check "
+                   "applies to JASPAR2024 only)")
+    add_json_arg(b, "a summary (motifs per class, output paths)")
     b.set_defaults(func=cmd_family_build)
 
     t = fs.add_parser("train", help=f"fit {DEFAULT_MODEL} (default), another knn-kmer recipe or the thesis CNN on all "
@@ -205,21 +288,34 @@ def add_cli(sub) -> None:
                         "knn-kmer-clogit: earlier defaults (predict them with --checkpoint); cnn: the thesis CNN")
     t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1)
-    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--seed", type=int, default=0, help="random seed (inner CV folds; CNN initialisation)")
+    t.add_argument("--threads", type=int, default=1, help="CNN only: torch intra-op threads")
+    t.add_argument("--quiet", action="store_true", help="no progress output")
+    add_json_arg(t, "a summary (model, classes, fitted choices)")
     add_device_arg(t)
     t.set_defaults(func=cmd_family_train)
 
-    pr = fs.add_parser("predict", help="TF class, probability and nearest JASPAR motifs of motif files")
+    known = _known_classes()
+    pr = fs.add_parser("predict", help="TF class (or unknown), probability and nearest JASPAR motifs of motif files",
+                       description="Classify motifs into the TFClass classes of JASPAR 2024 that the model knows, "
+                       f"or 'unknown'. Known classes ({len(known)}): {'; '.join(known)}. A motif of another class "
+                       "(e.g. Runt, STAT, SMAD, p53) can still get a known class: see docs/family.md.")
     pr.add_argument("motif_files", nargs="+", metavar="MOTIF_FILE", help="JASPAR, MEME or plain PFM file")
     pr.add_argument("--checkpoint", help=f"family checkpoint: a knn-kmer one from 'tfscope tfclass train' (default: "
                     f"the shipped {DEFAULT_MODEL}; e.g. --model knn-kmer-clogit, the previous default) or a thesis "
                     "CNN (then the class is the KNN vote + CNN soft vote)")
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
     pr.add_argument("--abstain", action="store_true",
-                    help="call a motif 'unknown' when its confidence is below the model's calibrated threshold")
-    add_json_arg(pr, "the predictions")
+                    help="also call a motif 'unknown' when its class probability is below the model's calibrated "
+                         "threshold or it is less informative than every JASPAR 2024 motif")
+    pr.add_argument("--min-known", type=float, metavar="P",
+                    help="call a motif 'unknown' when the known-class detector's probability is below P (default: "
+                         "the model's threshold, chosen on held-out classes; 0 turns it off)")
+    pr.add_argument("--out", default="-", help="text output: a header with the known classes, one line per motif, "
+                    "its nearest JASPAR motifs ('-' = standard output)")
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_arg(pr, "the predictions, the known classes and thresholds")
+    add_device_arg(pr)
     pr.set_defaults(func=cmd_family_predict)
 
     ev = fs.add_parser("evaluate", help="cross-validate the family models on JASPAR 2024 or on a labelled motif file")
@@ -229,8 +325,9 @@ def add_cli(sub) -> None:
                                      "else column 2); e.g. from 'tfscope family build --labels'")
     ev.add_argument("--mode", choices=("cv", "reference"), default="cv",
                     help="cv: K-fold CV within the motifs (default); reference: classify them against JASPAR 2024")
-    ev.add_argument("--folds", type=int, default=10)
-    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--folds", type=int, default=10, help="--mode cv: number of stratified folds")
+    ev.add_argument("--model", choices=("all", "knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES), default="all",
+                    help="model to evaluate")
+    ev.add_argument("--seed", type=int, default=0, help="random seed of the CV folds")
     add_json_arg(ev, "the results")
     ev.set_defaults(func=cmd_family_evaluate)
