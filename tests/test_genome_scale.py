@@ -101,6 +101,33 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
         scan_fasta(models, fa, tmp_path / "x.bed", piece=PIECE + 1, chunk=CHUNK)
 
 
+def test_short_records_are_packed_and_scan_as_alone(tmp_path, records, models):
+    """Many short records (a peak set from bedtools getfasta) are packed into shared pieces with N spacers; the BED
+    and bedGraphs equal the in-memory scan of each record on its own, in file order, and the work units are few."""
+    from tfscope.snr.scan import _packed_tasks, _stream_pieces
+
+    seq = records["r1"][:48000].replace("N", "")
+    rng = np.random.default_rng(3)
+    lens = rng.integers(3, 400, 120)
+    short = {f"p{i}": seq[j:j + n] for i, (j, n) in enumerate(zip(rng.integers(0, 40000, 120), lens))}
+    short["p_n"] = "N" * 50
+    short["long"] = seq[:PIECE + 700]  # one record over a piece between the short ones
+    short.update({f"q{i}": seq[100 * i:100 * i + 100] for i in range(30)})
+    fa = tmp_path / "peaks.fa"
+    write_fasta(fa, short)
+    sites, tracks = scan(models, read_fasta(fa), keep_tracks=True, workers=1, chunk=CHUNK)
+    write_bed(tmp_path / "ref.bed", sites)
+    write_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
+    res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", piece=PIECE, chunk=CHUNK,
+                     executor=LocalExecutor(2))
+    assert filecmp.cmp(tmp_path / "ref.bed", tmp_path / "stream.bed", shallow=False) and res["sites"] == len(sites)
+    for m in models:
+        assert filecmp.cmp(tmp_path / "ref" / f"{m.name}.bedGraph", tmp_path / "stream" / f"{m.name}.bedGraph",
+                           shallow=False)
+    units = list(_packed_tasks(_stream_pieces(iter_fasta(fa, block=PIECE), PIECE, 200, {}), PIECE, 200))
+    assert len(units) <= 8 and sum(len(u[3]) for u in units) == len(short) + 1  # the long record: 2 pieces
+
+
 def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
     import pybigtools
 
