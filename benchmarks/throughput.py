@@ -1,0 +1,138 @@
+"""Scanning throughput against a PWM scanner, on the same input in one run.
+
+Input: the first ``--bp`` (default 1,000,000) bp of chr8 windows of tfbs-multilabel (genomic order), written as one
+FASTA record (``one-record``), and the first 100,000 bp of it as 1,000 records of 100 bp (``short-records``, the shape
+of a peak set from ``bedtools getfasta``) and as one record of 100 kbp (``one-record-100k``).
+
+Rows (``tfscope scan`` through its Python entry point, the default 45-TF zoo, ``--workers`` processes; memelite FIMO
+with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before timing):
+
+- ``zoo-genomic-calls``: calls only (the streamed path, no tracks);
+- ``zoo-genomic-tracks``: calls + a bigWig per TF (``--tracks bigwig``);
+- ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
+- ``zoo-genomic-short-records``: 1,000 records of 100 bp, calls only, against one record of the same 100 kbp;
+- ``fimo-jaspar``: the reference.
+
+Metrics (long format, dataset ``chr8-<bp>``): ``seconds``, ``bp_per_s``, ``ratio_to_fimo`` (tfscope seconds / FIMO
+seconds on the same bases) and, for the short records, ``ratio_to_one_record``. Start-up (imports, loading the zoo) is
+timed separately as ``startup_seconds`` of the zoo rows.
+
+Writes ``benchmarks/results/throughput.json`` and ``throughput.md``.
+
+Usage: ``python benchmarks/throughput.py [--bp 1000000] [--workers 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import load_results, real_sequence, save_results  # noqa: E402
+
+from tfscope.metrics import markdown_table  # noqa: E402
+
+
+def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: int) -> tuple[float, float]:
+    """(start-up seconds, scan seconds) of ``tfscope scan`` on ``fasta`` with the ``kind`` zoo."""
+    from tfscope.executor import make_executor
+    from tfscope.snr.scan import scan_fasta
+    from tfscope.snr.zoo import load_zoo
+
+    t0 = time.time()
+    models = load_zoo(kind=kind)
+    executor = make_executor("local", workers)
+    t1 = time.time()
+    try:
+        scan_fasta(models, fasta, out, bigwig=out.parent / f"{out.stem}.bigwig" if tracks else None,
+                   executor=executor)
+    finally:
+        executor.close()
+    return t1 - t0, time.time() - t1
+
+
+def fimo_seconds(seqs: dict) -> float:
+    """memelite FIMO at p < 1e-4 over ``seqs`` (one core), after a warm-up call that compiles it."""
+    from memelite import fimo
+
+    from tfscope.io.jaspar import jaspar_motif, motif_pfm
+    from tfscope.sequence import one_hot
+    from tfscope.snr.zoo import zoo_tfs
+
+    pwms = {}
+    for tf in zoo_tfs():
+        pfm = motif_pfm(jaspar_motif(tf))
+        pwms[tf] = pfm / pfm.sum(0, keepdims=True)
+    lens = {len(s) for s in seqs.values()}
+    x = one_hot(list(seqs.values()), length=max(lens))
+    fimo(pwms, x[:1, :, :200], threshold=1e-4)
+    t0 = time.time()
+    fimo(pwms, x, threshold=1e-4)
+    return time.time() - t0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bp", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args()
+    doc = load_results("throughput")
+    if args.render_only:
+        save_results(doc, render(doc))
+        return
+    from tfscope.io.fasta import write_fasta
+
+    seqs, _ = real_sequence(args.bp)
+    whole = "".join(seqs.values())
+    ds = f"chr8-{args.bp // 1000}k"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        write_fasta(tmp / "one.fa", {"chr8_windows": whole})
+        write_fasta(tmp / "one100k.fa", {"chr8_windows_100k": whole[:100_000]})
+        write_fasta(tmp / "short.fa", {f"w{i}": whole[i * 100:(i + 1) * 100] for i in range(1000)})
+        fimo_all = fimo_seconds({"chr8_windows": whole})
+        rows.append(("fimo-jaspar", ds, "seconds", fimo_all))
+        rows.append(("fimo-jaspar", ds, "bp_per_s", args.bp / fimo_all))
+        for name, kind, tracks in (("zoo-genomic-calls", "genomic", False), ("zoo-genomic-tracks", "genomic", True),
+                                   ("zoo-shuffled-calls", "shuffled", False)):
+            start, secs = scan_seconds(tmp / "one.fa", tmp / f"{name}.bed", kind=kind, tracks=tracks,
+                                       workers=args.workers)
+            rows += [(name, ds, "seconds", secs), (name, ds, "startup_seconds", start),
+                     (name, ds, "bp_per_s", args.bp / secs), (name, ds, "ratio_to_fimo", secs / fimo_all)]
+            print(name, f"{secs:.1f} s (start-up {start:.1f} s), {secs / fimo_all:.1f}x FIMO", flush=True)
+        _, one = scan_seconds(tmp / "one100k.fa", tmp / "one100k.bed", kind="genomic", tracks=False,
+                              workers=args.workers)
+        _, short = scan_seconds(tmp / "short.fa", tmp / "short.bed", kind="genomic", tracks=False,
+                                workers=args.workers)
+        fimo_short = fimo_seconds({f"w{i}": whole[i * 100:(i + 1) * 100] for i in range(1000)})
+        rows += [("zoo-genomic-calls", "chr8-100k-one-record", "seconds", one),
+                 ("zoo-genomic-short-records", "chr8-100k-1000x100bp", "seconds", short),
+                 ("zoo-genomic-short-records", "chr8-100k-1000x100bp", "ratio_to_one_record", short / one),
+                 ("zoo-genomic-short-records", "chr8-100k-1000x100bp", "ratio_to_fimo", short / fimo_short),
+                 ("fimo-jaspar", "chr8-100k-1000x100bp", "seconds", fimo_short)]
+        print(f"short records: {short:.1f} s vs one record {one:.1f} s ({short / one:.2f}x)", flush=True)
+    doc["rows"] = [{"model": m, "dataset": d, "metric": k, "value": round(float(v), 4)} for m, d, k, v in rows]
+    doc["workers"] = args.workers
+    save_results(doc, render(doc))
+    print(json.dumps(doc["rows"][:4]))
+
+
+def render(doc: dict) -> str:
+    rows = [{"model": r["model"], "dataset": r["dataset"], "metric": r["metric"], "value": r["value"]}
+            for r in doc["rows"]]
+    return ("# Scanning throughput against memelite FIMO\n\n"
+            f"Machine: {doc.get('machine')}; date {doc.get('date')}; tfscope with {doc.get('workers')} worker "
+            "processes, FIMO on one core (numba-compiled before timing). 45 TFs. ratio_to_fimo = tfscope seconds / "
+            "FIMO seconds on the same bases; ratio_to_one_record = 1,000 records of 100 bp against the same 100 kbp "
+            "as one record. Start-up (imports and loading the zoo) is not in the scan seconds.\n\n"
+            + markdown_table(rows, ["model", "dataset", "metric", "value"], floatfmt=".3f"))
+
+
+if __name__ == "__main__":
+    main()
