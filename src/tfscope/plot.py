@@ -56,8 +56,23 @@ def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names
     return png_uri(fig)
 
 
-def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True) -> str:
-    """Sequence logo of a ``(4, W)`` PFM (information content) or of ``(4, W)`` attributions; PNG data URI."""
+def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True, start: int | None = None,
+              highlight: tuple[int, int] | None = None, axis_label: str = "position") -> str:
+    """Sequence logo of a ``(4, W)`` PFM (information content) or of ``(4, W)`` attributions; PNG data URI.
+
+    Parameters
+    ----------
+    matrix : ``(4, W)`` counts/probabilities (``information=True``) or attributions (A, C, G, T rows)
+    title : figure title
+    start : position of column 0 (0-based, e.g. a genome coordinate): the x axis is then labelled with positions
+        (ticks every 5 or 10 bp); without it the axis is bare (a motif)
+    highlight : ``(a, b)`` columns ``[a, b)`` shaded (the called site)
+    axis_label : x-axis label when ``start`` is given
+
+    Library warnings of logomaker/matplotlib are silenced (they are not the user's business).
+    """
+    import warnings
+
     import logomaker
     import matplotlib
 
@@ -72,8 +87,20 @@ def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True) -> st
         p = counts_to_probs(m, pseudocount=0.25)
         m = p * information_content(p)
     df = pd.DataFrame(m.T, columns=list("ACGT"))
-    fig, ax = plt.subplots(figsize=(max(3.0, 0.28 * m.shape[1]), 1.6))
-    logomaker.Logo(df, ax=ax)
-    ax.set_title(title, fontsize=9)
-    ax.set_xticks([])
-    return png_uri(fig)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fig, ax = plt.subplots(figsize=(max(3.0, 0.22 * m.shape[1]), 1.8 if start is not None else 1.6))
+        logomaker.Logo(df, ax=ax)
+        if highlight is not None:
+            ax.axvspan(highlight[0] - 0.5, highlight[1] - 0.5, color="#ffd54f", alpha=0.35, lw=0, zorder=-1)
+        ax.set_title(title, fontsize=9)
+        if start is None:
+            ax.set_xticks([])
+        else:
+            step = 5 if m.shape[1] <= 40 else 10
+            first = (-start) % step
+            ticks = np.arange(first, m.shape[1], step)
+            ax.set_xticks(ticks)
+            ax.set_xticklabels([f"{start + t:,}" for t in ticks], fontsize=7)
+            ax.set_xlabel(axis_label, fontsize=8)
+        return png_uri(fig)
