@@ -32,6 +32,9 @@ N_ATTRIBUTIONS = 4
 LOGO_FLANK = 15
 #: decimals of the probability tracks in the browser (runs of equal rounded value become one feature)
 TRACK_DIGITS = 2
+#: at most this many track features (runs) are inlined for the browser, about 30 bytes each; lanes past it are
+#: left out and named on the page (a report of a long scan: load the bigWigs of ``--tracks bigwig`` instead)
+MAX_TRACK_FEATURES = 1_000_000
 
 _SORT_JS = """
 document.querySelectorAll('table.sortable').forEach(function (table) {
@@ -243,7 +246,7 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
     if tracks and not shown:  # nothing called: the five TFs with the highest peaks
         peak = {n: max(float(t[i].max()) for t in tracks.values()) for i, n in enumerate(names)}
         shown = sorted(names, key=lambda n: -peak[n])[:5]
-    track_data = []
+    track_data, n_features = [], 0
     for j, n in enumerate(shown):
         i = names.index(n)
         rows = []
@@ -252,8 +255,12 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
             ci = frame.chrom_index(chrom)
             a, b, v = value_runs(np.round(t[i], TRACK_DIGITS))
             rows += [[ci, int(x) + off, int(y) + off, float(z)] for x, y, z in zip(a, b, v)]
+        n_features += len(rows)
+        if n_features > MAX_TRACK_FEATURES:
+            break
         track_data.append({"name": n, "threshold": float(models[i].threshold), "color": _COLOURS[j % len(_COLOURS)],
                            "rows": rows})
+    shown = [t["name"] for t in track_data]
     first = next(iter(sequences))
     data = {"chroms": frame.chroms, "fasta": fasta, "reference_name": "scanned sequences",
             "locus": frame.locus(first, 0, len(sequences[first])), "annotations": annotations, "tracks": track_data}
@@ -362,8 +369,9 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     parts += ["<section id=browser-section><h2 id=browser>Genome browser</h2>",
               f"<p class=regions>Scanned regions: {links}</p>", "<div id=igv-div></div>",
               (f"<p>Probability lanes are shown for the TFs with calls{' or known sites' if known else ''}; "
-               f"{len(hidden)} other TF(s) without calls are left out ({html.escape(', '.join(hidden))}).</p>"
-               if hidden and len(hidden) < len(names) else "") + "</section>"]
+               f"{len(hidden)} other TF(s) are left out (without calls, or past the page's track budget of "
+               f"{MAX_TRACK_FEATURES:,} features: {html.escape(', '.join(hidden))}).</p>"
+               if hidden else "") + "</section>"]
     # static overview (for printing)
     if tracks:
         parts.append("<h2>Overview (static, for printing)</h2>")
