@@ -430,6 +430,9 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                             information=False, start=off + a + lo + 1,
                             highlight=(s.start - a - lo, s.end - a - lo), axis_label=f"{chrom} position")
             parts.append(f'<img alt="attribution {html.escape(s.name)}" src="{uri}">')
+            if not np.abs(attr[:, lo:hi]).max() > 1e-6:
+                parts.append("<p><i>Flat: no single base changes this model's forward-strand output here (a gated "
+                             "model whose gate is saturated or closed on this strand gives no gradient).</i></p>")
         parts.append("</div>")
     if model_rows:
         parts += ["<h2>Models: what a call means, and test metrics (BertSNR benchmark split)</h2>",
