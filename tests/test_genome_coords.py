@@ -69,7 +69,9 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     streamed = tmp_path / "g.bed"
     assert main(["scan", str(faidx_fa), "--tfs", "FOXK1", "--out", str(streamed), "--parse-genomic-coord",
                  "--tracks", "bedgraph", "bigwig", "--bigbed", str(tmp_path / "g.bb"), "--chrom-sizes",
-                 str(tmp_path / "hg19.sizes"), "--workers", "1", "--quiet"]) == 0
+                 str(tmp_path / "hg19.sizes"), "--known", str(resource("example_sites")), "--workers", "1",
+                 "--quiet"]) == 0
+    assert "known sites found: 1/2 by a call of their TF (FOXK1 1/1, KLF4 0/1)" in capsys.readouterr().out
     gen = read_bed(streamed)
     assert [(r.chrom, r.start, r.end) for r in gen] == [("chr1", r.start + 27490124, r.end + 27490124) for r in rel]
     assert all(27490329 <= r.start and r.end <= 27490343 for r in gen)

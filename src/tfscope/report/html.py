@@ -237,11 +237,13 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
 
     annotations = [{"name": "tfscope calls", "color": "#3f6fb5", "rows": rows_of(sites)}]
     for label, calls in (other_calls or {}).items():
+        calls = calls[0] if isinstance(calls, tuple) else calls
         annotations.append({"name": label, "color": "#8e44ad", "rows": rows_of(calls)})
     if known:
         annotations.append({"name": "known sites", "color": "#1b7a1b", "rows": rows_of(known)})
     wanted = list(dict.fromkeys([s.name for s in sites] + [k.name for k in known or []]
-                                + [s.name for c in (other_calls or {}).values() for s in c]))
+                                + [s.name for c in (other_calls or {}).values()
+                                   for s in (c[0] if isinstance(c, tuple) else c)]))
     shown = [n for n in names if n in wanted] if tracks else []
     if tracks and not shown:  # nothing called: the five TFs with the highest peaks
         peak = {n: max(float(t[i].max()) for t in tracks.values()) for i, n in enumerate(names)}
@@ -274,11 +276,12 @@ def _igv_script() -> str:
     return "\n".join(ln for ln in js.splitlines() if not ln.startswith("//# sourceMappingURL"))
 
 
-def _known_section(known, sites, other_calls, frame: _Frame, sequences) -> list[str]:
+def _known_section(known, sites, other_calls, frame: _Frame, sequences, models) -> list[str]:
     from ..snr.known import known_recall
 
-    sets = {"tfscope calls": sites, **(other_calls or {})}
-    results = {label: known_recall(known, calls) for label, calls in sets.items()}
+    sets = {"tfscope calls": (sites, [m.name for m in models]),
+            **{label: v if isinstance(v, tuple) else (v, None) for label, v in (other_calls or {}).items()}}
+    results = {label: known_recall(known, calls, tfs) for label, (calls, tfs) in sets.items()}
     parts = ["<h2>Known sites: found and missed</h2>",
              "<p>A known site is <span class=found>found</span> when a call of the same TF overlaps it by at least "
              "one base, and found <i>by its group</i> when a call of a TF of its paralog group does (the calls' "
@@ -300,13 +303,17 @@ def _known_section(known, sites, other_calls, frame: _Frame, sequences) -> list[
         row = {"chrom": chrom, "start": k.start + off, "end": k.end + off, "TF": k.name,
                "site": sequences[k.chrom][k.start:k.end], "_locus": frame.locus(k.chrom, k.start, k.end, pad=40)}
         for label, r in results.items():
+            if r["per_site"][i] is None:
+                row[label] = "not scanned"
+                continue
             f_tf, f_gr, over = r["per_site"][i]
             row[label] = ("found" if f_tf else "group" if f_gr else "missed") + (
                 f" ({', '.join(over)})" if over and not f_tf else "")
         rows.append(row)
     labels = list(results)
     parts.append(_table(rows, ["chrom", "start", "end", "TF", *labels, "site"], locus_key="_locus",
-                        classes={lb: (lambda r, lb=lb: "found" if r[lb].startswith("found") else "missed")
+                        classes={lb: (lambda r, lb=lb: "found" if r[lb].startswith("found") else
+                                              "" if r[lb] == "not scanned" else "missed")
                                  for lb in labels}))
     return parts
 
@@ -332,8 +339,9 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     coords : :class:`tfscope.io.coords.GenomeCoords` to show genome coordinates, optional
     known : known sites in record coordinates (:func:`tfscope.snr.known.read_known`), optional: a browser track,
         and the found/missed table with recall by TF (and by paralog group)
-    other_calls : ``{label: calls}`` of other models over the same records (e.g. the demo's freshly trained
-        models), optional: one browser track each, and their recall of the known sites
+    other_calls : ``{label: calls}`` or ``{label: (calls, TFs scanned)}`` of other models over the same records
+        (e.g. the demo's freshly trained models), optional: one browser track each, and their recall of the known
+        sites (of the TFs scanned, when given)
     verbose : progress bar over the attributions
     """
     from tqdm.auto import tqdm
@@ -391,7 +399,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
               "<i>pValue</i>/<i>qValue</i>: the peak against genome background (- : unknown).</p>",
               "<div class=scroll>" + _table(rows, show, locus_key="_locus") + "</div>"]
     if known:
-        parts += _known_section(known, sites, other_calls, frame, sequences)
+        parts += _known_section(known, sites, other_calls, frame, sequences, models)
     # JASPAR logos
     called = sorted({s.name for s in sites})
     if called:

@@ -108,12 +108,12 @@ def run_scan(args) -> int:
             shutil.rmtree(stage, ignore_errors=True)
     dt = time.time() - t0
     bp = sum(sizes.values())
+    known = _read_known(known_path, sizes, coords) if known_path else None
     report_note = ""
     if args.report:
         from ..report.html import write_report
 
         t1 = time.time()
-        known = _read_known(known_path, sizes, coords) if known_path else None
         write_report(args.report, sequences=seqs, sites=sites, tracks=scanned, models=models, model_rows=rows,
                      title=f"tfscope binding map: {Path(_fasta(args)).name}", coords=coords, known=known,
                      n_attributions=args.attributions, verbose=not args.quiet)
@@ -122,11 +122,21 @@ def run_scan(args) -> int:
           f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {n_sites} site(s)"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
           + (f"; genome coordinates ({genome[0]} headers)" if genome else "") + report_note)
-    if args.report and known_path:
-        from .known import recall_line
-
-        print(recall_line(known, sites))
+    if known:
+        print(_known_summary(args, known, coords, n_sites, models))
     return 0
+
+
+def _known_summary(args, known, coords, n_sites, models) -> str:
+    """The recall line of ``--known``, from the written BED (either scan path) and the known sites moved to the
+    same coordinates."""
+    from ..io.bed import BedRecord, read_bed
+    from .known import recall_line
+
+    if coords is not None:
+        known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],
+                           k.end + coords.locate(k.chrom)[1], k.name) for k in known]
+    return recall_line(known, read_bed(args.out) if n_sites else [], tfs=[m.name for m in models])
 
 
 def _genome_options(args, tracks):
@@ -183,21 +193,28 @@ def publish_genome_outputs(coords, stage: Path, bed: Path, paths: dict, *, final
 
 
 def _known_path(args):
-    """``--known`` (checked to exist before the scan); it needs ``--report``."""
+    """``--known`` (checked to exist before the scan)."""
     path = getattr(args, "known", None)
     if path is None:
         return None
-    if not args.report:
-        raise InputError("--known overlays known sites in the report: give --report too")
-    if not Path(path).exists():
-        raise InputError("file not found", path)
+    from ..io.bed import read_bed
+
+    read_bed(path)  # a malformed BED stops the scan before it starts
     return path
 
 
 def _read_known(path, sizes, coords):
+    """Known sites in record coordinates; a known-site BED that does not fit the scanned sequences is reported on
+    stderr (the scan's outputs stand) and gives none."""
+    import sys
+
     from .known import read_known
 
-    return read_known(path, sizes, coords)
+    try:
+        return read_known(path, sizes, coords)
+    except InputError as e:
+        print(f"tfscope: warning: --known: {e}", file=sys.stderr)
+        return []
 
 
 def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
@@ -264,7 +281,8 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--chrom-sizes", metavar="FILE", help="the genome's chromosome sizes (UCSC chrom.sizes or the "
                    "genome FASTA's .fai) for bigWig/bigBed with --parse-genomic-coord")
     p.add_argument("--known", metavar="BED", help="known sites (BED: chrom start end TF; in record or, with "
-                   "--parse-genomic-coord, genome coordinates) overlaid in the --report, with their recall")
+                   "--parse-genomic-coord, genome coordinates): their recall by TF (and paralog group) in the summary, "
+                   "and a track and found/missed table in the --report")
     p.add_argument("--attributions", type=int, default=4, metavar="N",
                    help="attribution logos for the N strongest calls in the --report (default 4; 0: none)")
     p.add_argument("--threshold", type=float, help="one probability cut for every model (default: each model's "

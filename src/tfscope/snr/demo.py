@@ -79,7 +79,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     t2 = time.time()
     write_report(out / "report.html", sequences=seqs, sites=zoo_sites, tracks=zoo_tracks, models=zoo_models,
                  model_rows=list_zoo(), title="tfscope binding map of the bundled hg19 regions", coords=coords,
-                 known=known, other_calls={f"demo-trained models ({', '.join(tfs)})": sites}, verbose=verbose)
+                 known=known, other_calls={f"demo-trained models ({', '.join(tfs)})": (sites, tfs)}, verbose=verbose)
     summary["zoo_models"] = len(zoo_models)
     summary["zoo_sites"] = len(zoo_sites)
     summary["zoo_recovered"] = known_recall(known, zoo_sites)["found"]

@@ -59,8 +59,9 @@ def call_group(call: BedRecord) -> str:
     return call.name if g in (None, "", "-1", ".") else g
 
 
-def known_recall(known: list[BedRecord], calls: list[BedRecord]) -> dict:
-    """Recall of known sites.
+def known_recall(known: list[BedRecord], calls: list[BedRecord], tfs=None) -> dict:
+    """Recall of known sites (of the TFs in ``tfs`` only, case-insensitive, when given: the TFs that were scanned
+    for; the others cannot be found and are left out; ``per_site`` holds None for them).
 
     Returns
     -------
@@ -74,7 +75,11 @@ def known_recall(known: list[BedRecord], calls: list[BedRecord]) -> dict:
     for c in calls:
         by_seq[c.chrom].append(c)
     per_site = []
+    want = None if tfs is None else {t.upper() for t in tfs}
     for k in known:
+        if want is not None and k.name.upper() not in want:
+            per_site.append(None)
+            continue
         over = [c for c in by_seq.get(k.chrom, ()) if c.start < k.end and k.start < c.end]
         group = tf_group.get(k.name, k.name)
         per_site.append((any(c.name == k.name for c in over), any(call_group(c) == group for c in over),
@@ -82,7 +87,10 @@ def known_recall(known: list[BedRecord], calls: list[BedRecord]) -> dict:
 
     def rows(key, label):
         agg: dict[str, list] = defaultdict(lambda: [0, 0])
-        for k, (f_tf, f_gr, _) in zip(known, per_site):
+        for k, site in zip(known, per_site):
+            if site is None:
+                continue
+            f_tf, f_gr, _ = site
             a = agg[key(k)]
             a[0] += 1
             a[1] += f_gr if label == "group" else f_tf
@@ -90,14 +98,18 @@ def known_recall(known: list[BedRecord], calls: list[BedRecord]) -> dict:
 
     return {"per_site": per_site, "by_tf": rows(lambda k: k.name, "TF"),
             "by_group": rows(lambda k: tf_group.get(k.name, k.name), "group") if has_group else None,
-            "known": len(known), "found": sum(p[0] for p in per_site), "found_group": sum(p[1] for p in per_site)}
+            "known": sum(p is not None for p in per_site), "found": sum(p[0] for p in per_site if p),
+            "found_group": sum(p[1] for p in per_site if p)}
 
 
-def recall_line(known: list[BedRecord], calls: list[BedRecord]) -> str:
-    """One summary line: known sites found by a call of their TF (and of their paralog group), per TF."""
-    r = known_recall(known, calls)
+def recall_line(known: list[BedRecord], calls: list[BedRecord], tfs=None) -> str:
+    """One summary line: known sites (of the TFs in ``tfs``, when given) found by a call of their TF (and of their
+    paralog group), per TF."""
+    r = known_recall(known, calls, tfs)
     per_tf = ", ".join(f"{x['TF']} {x['found']}/{x['known']}" for x in r["by_tf"])
     line = f"known sites found: {r['found']}/{r['known']} by a call of their TF ({per_tf})"
+    if r["known"] < len(known):
+        line += f"; {len(known) - r['known']} site(s) of TFs not scanned left out"
     if r["by_group"] is not None:
         per_gr = ", ".join(f"{x['group']} {x['found']}/{x['known']}" for x in r["by_group"])
         line += f"; {r['found_group']}/{r['known']} by a call of their paralog group ({per_gr})"
