@@ -23,6 +23,7 @@ import math
 import numpy as np
 
 from ..io.atomic import atomic_write
+from ..io.coords import _REGION
 from ..io.tracks import CALL_COLUMNS
 from ..plot import logo_plot, track_plot
 
@@ -64,7 +65,8 @@ _IGV_JS = """
   var tracks = [];
   D.annotations.forEach(function (a) {
     tracks.push({name: a.name, type: 'annotation', format: 'bed', displayMode: 'EXPANDED', color: a.color,
-                 height: 60, features: feats(a.rows, ['start', 'end', 'name', 'score', 'strand']), order: tracks.length});
+                 height: 60, autoHeight: true, minHeight: 30, maxHeight: 240,
+                 features: feats(a.rows, ['start', 'end', 'name', 'score', 'strand']), order: tracks.length});
   });
   D.tracks.forEach(function (t) {
     tracks.push({name: t.name + ' P', type: 'wig', autoscale: false, min: 0, max: 1, height: 38, color: t.color,
@@ -77,6 +79,7 @@ _IGV_JS = """
   window.tfscopeBrowser = null;
   igv.createBrowser(document.getElementById('igv-div'), opts).then(function (b) {
     window.tfscopeBrowser = b;
+    window.dispatchEvent(new Event('resize'));
     document.body.setAttribute('data-igv', 'ready');
   });
   document.querySelectorAll('[data-locus]').forEach(function (el) {
@@ -369,6 +372,10 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
              ", and the DNA sequence when zoomed in. Click a row of a table to go there; click a column header to "
              "sort. A call's <i>TF chr7 precision</i> is the share of that model's calls on held-out chromosome 7 "
              "that held a real (ChIP-seq-supported) site of the TF: how far to trust a call of this TF.</p></div>"]
+    if coords is None and any(_REGION.match(sid) for sid in sequences):
+        parts.append("<p><b>Note:</b> the FASTA headers look like genome positions (<code>chrom:start-end</code>); "
+                     "scan with <code>--parse-genomic-coord</code> to see this page, and the BED and tracks, in genome "
+                     "coordinates.</p>")
     parts.append(f"<p>Strands: probabilities combine both strands ({html.escape(_strand_rules(models))}).</p>")
     # genome browser
     data, hidden = _browser_data(frame, sequences, sites, tracks, models, known, other_calls)
