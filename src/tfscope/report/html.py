@@ -4,7 +4,8 @@ the strongest calls, and what each model's call means.
 
 One HTML file, offline: igv.js (3.1.4, MIT, vendored in ``tfscope/resources/igv``; see the README there) is inlined
 in a ``<script>`` element, the browser's data (tracks as run-length features, the sequence as a gzipped FASTA data
-URI) is inlined as JSON, and the figures (matplotlib/logomaker) are base64 PNGs. No network access is needed to
+URI) is inlined as JSON, the overview plots (matplotlib) are base64 PNGs and the logos inline SVG
+(:func:`tfscope.plot.logo_svg`). No network access is needed to
 open it; igv's default genome list is switched off (``loadDefaultGenomes: false``).
 
 Coordinates: with :class:`tfscope.io.coords.GenomeCoords` (``tfscope scan --parse-genomic-coord``) the browser,
@@ -25,7 +26,7 @@ import numpy as np
 from ..io.atomic import atomic_write
 from ..io.coords import _REGION
 from ..io.tracks import CALL_COLUMNS
-from ..plot import logo_plot, track_plot
+from ..plot import logo_svg, track_plot
 
 #: the default number of strongest calls (by score) whose attribution logos the report computes
 N_ATTRIBUTIONS = 4
@@ -95,8 +96,8 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1250p
         "table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px solid #ccc;padding:2px 6px}"
         "th{background:#f3f3f3;position:sticky;top:0}th[data-dir=asc]::after{content:' \\25B2'}"
         "th[data-dir=desc]::after{content:' \\25BC'}tr[data-locus]{cursor:pointer}tr[data-locus]:hover{background:#eef5ff}"
-        "img{max-width:100%;height:auto}img.track{display:block;margin:6px 0}.logos img{margin:4px}"
-        ".attr img{display:block;margin:8px 0}#igv-div{border:1px solid #ccc;min-height:300px}"
+        "img,svg.logo{max-width:100%;height:auto}img.track{display:block;margin:6px 0}.logos svg{margin:4px}"
+        ".attr svg{display:block;margin:8px 0}#igv-div{border:1px solid #ccc;min-height:300px}"
         ".lede{background:#f7f9fc;border-left:4px solid #3f6fb5;padding:.6em 1em}.found{color:#1b7a1b}"
         ".missed{color:#b3261e}.regions a{margin-right:1em;cursor:pointer;color:#1a56a6}"
         ".scroll{max-height:480px;overflow:auto}"
@@ -414,7 +415,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
         for tf in called:
             try:
                 m = jaspar_motif(tf)
-                parts.append(f'<img alt="logo {tf}" src="{logo_plot(motif_pfm(m), f"{tf} {m.matrix_id}")}">')
+                parts.append(logo_svg(motif_pfm(m), f"{tf} {m.matrix_id}"))
             except Exception as e:  # a TF without a JASPAR matrix still gets a report
                 parts.append(f"<p>{html.escape(tf)}: no JASPAR motif ({html.escape(str(e))})</p>")
         parts.append("</div>")
@@ -441,10 +442,9 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
             lo = max(0, s.start - LOGO_FLANK - a)
             hi = min(attr.shape[1], s.end + LOGO_FLANK - a, len(seq) - a)
             chrom, off = frame.locate(s.chrom)
-            uri = logo_plot(attr[:, lo:hi], f"{s.name} call {chrom}:{off + s.start + 1}-{off + s.end}",
-                            information=False, start=off + a + lo + 1,
-                            highlight=(s.start - a - lo, s.end - a - lo), axis_label=f"{chrom} position")
-            parts.append(f'<img alt="attribution {html.escape(s.name)}" src="{uri}">')
+            parts.append(logo_svg(attr[:, lo:hi], f"{s.name} call {chrom}:{off + s.start + 1}-{off + s.end}",
+                                  information=False, start=off + a + lo + 1,
+                                  highlight=(s.start - a - lo, s.end - a - lo), axis_label=f"{chrom} position"))
             if not np.abs(attr[:, lo:hi]).max() > 1e-6:
                 parts.append("<p><i>Flat: no single base changes this model's forward-strand output here (a gated "
                              "model whose gate is saturated or closed on this strand gives no gradient).</i></p>")
