@@ -22,8 +22,12 @@ def png_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names: list[str]) -> str:
+def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names: list[str], *,
+               chrom: str | None = None, offset: int = 0) -> str:
     """Binding map of one sequence: one lane per TF with calls; probability track (if given) and site boxes.
+
+    ``sites`` are in record coordinates; with ``chrom``/``offset`` (genome coordinates of the record, e.g. from
+    :meth:`tfscope.io.coords.GenomeCoords.locate`) the x axis is labelled with genome positions (0-based).
 
     Returns a PNG data URI.
     """
@@ -49,7 +53,11 @@ def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names
     ax.set_yticklabels(lanes[::-1])
     ax.set_xlim(0, length)
     ax.set_ylim(-0.6, len(lanes) - 0.4)
-    ax.set_xlabel(f"{seq_id} position (bp)")
+    if chrom is not None:
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{int(offset + v):,}"))
+        ax.set_xlabel(f"{chrom} position (bp, 0-based)")
+    else:
+        ax.set_xlabel(f"{seq_id} position (bp)")
     ax.set_title(f"TF binding map of {seq_id} (grey: P(binding); bars: called sites, colour = mean P)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
     fig.colorbar(sm, ax=ax, pad=0.01, fraction=0.02, label="P")

@@ -392,8 +392,9 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     if tracks:
         parts.append("<h2>Overview (static, for printing)</h2>")
         for sid, seq in sequences.items():
+            where = dict(zip(("chrom", "offset"), coords.locate(sid))) if coords is not None else {}
             parts.append(f'<img class="track" alt="track plot {html.escape(sid)}" '
-                         f'src="{track_plot(sid, len(seq), sites, tracks.get(sid), names)}">')
+                         f'src="{track_plot(sid, len(seq), sites, tracks.get(sid), names, **where)}">')
     # sites
     cols = _call_columns(sites)
     rows = _site_rows(sites, frame, sequences, chr7, cols)
