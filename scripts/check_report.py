@@ -32,7 +32,8 @@ PROBE = """<script>
 (function () {
   var R = {errors: [], tracks: [], sorted: null, igv: false};
   var ce = console.error;
-  console.error = function () { R.errors.push(Array.prototype.join.call(arguments, ' ')); ce.apply(console, arguments); };
+  console.error = function () {
+    R.errors.push(Array.prototype.join.call(arguments, ' ')); ce.apply(console, arguments); };
   window.addEventListener('error', function (e) { R.errors.push('uncaught: ' + e.message); });
   window.addEventListener('unhandledrejection', function (e) { R.errors.push('unhandled rejection: ' + e.reason); });
   function cellValues(table, col) { return Array.prototype.map.call(table.tBodies[0].rows, function (r) {

@@ -95,7 +95,8 @@ _IGV_JS = """
 _CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1250px;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px solid #ccc;padding:2px 6px}"
         "th{background:#f3f3f3;position:sticky;top:0}th[data-dir=asc]::after{content:' \\25B2'}"
-        "th[data-dir=desc]::after{content:' \\25BC'}tr[data-locus]{cursor:pointer}tr[data-locus]:hover{background:#eef5ff}"
+        "th[data-dir=desc]::after{content:' \\25BC'}tr[data-locus]{cursor:pointer}"
+        "tr[data-locus]:hover{background:#eef5ff}"
         "img,svg.logo{max-width:100%;height:auto}img.track{display:block;margin:6px 0}.logos svg{margin:4px}"
         ".attr svg{display:block;margin:8px 0}#igv-div{border:1px solid #ccc;min-height:300px}"
         ".lede{background:#f7f9fc;border-left:4px solid #3f6fb5;padding:.6em 1em}.found{color:#1b7a1b}"
@@ -428,7 +429,8 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                      f"({html.escape(attribution_method)} attributions)</h2>"
                      "<p>Each base's contribution to the model's output at the centre of the call (letters above the "
                      "line pushed the probability up); the called site is shaded, positions are "
-                     f"{'genome positions (1-based, as in the browser)' if coords is not None else '1-based within the sequence'}."
+                     + ("genome positions (1-based, as in the browser)" if coords is not None else
+                        "1-based within the sequence") + "."
                      f" Only the {len(strongest)} strongest calls by score are explained (<code>--attributions N"
                      "</code>).</p><div class=attr>")
         by_name = {m.name: m for m in models}

@@ -100,7 +100,7 @@ def run_scan(args) -> int:
 
             convention, chrom_sizes, source = genome
             coords = GenomeCoords(sizes, convention, chrom_sizes, source)
-            publish_genome_outputs(coords, stage, out, paths, final_bed=args.out, final_tracks=tracks,
+            publish_genome_outputs(coords, out, paths, final_bed=args.out, final_tracks=tracks,
                                    bigbed=args.bigbed, names=[m.name for m in models])
     finally:
         executor.close()
@@ -158,11 +158,20 @@ def _genome_options(args, tracks):
     return conv, sizes, args.chrom_sizes
 
 
-def publish_genome_outputs(coords, stage: Path, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
+def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
                            bigbed=None, names=()) -> None:
     """Move the staged record-coordinate outputs of a scan into genome coordinates (:mod:`tfscope.io.coords`):
     the BED (start, end and the ``peak`` column shifted, sorted), the bedGraphs, the TSV tracks; then the bigWigs
     and the bigBed from them with the genome's chromosome sizes.
+
+    Parameters
+    ----------
+    coords : :class:`tfscope.io.coords.GenomeCoords` of the scanned records
+    bed : the staged BED of the calls (record coordinates)
+    paths : staged track outputs: ``tsv`` (file) and ``bedgraph`` (directory of ``<TF>.bedGraph``), as present
+    final_bed, final_tracks : where the user asked for the BED and the tracks (:func:`track_paths`)
+    bigbed : bigBed path, optional
+    names : the models' TF names (the bedGraph/bigWig file names)
 
     Raises
     ------
