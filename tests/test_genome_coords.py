@@ -153,3 +153,17 @@ def test_report_renders_in_headless_chromium(tmp_path):
                        text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "console errors: 0" in r.stdout and "known sites" in r.stdout
+
+
+def test_logo_svg_letters_axis_and_highlight():
+    import numpy as np
+
+    from tfscope.plot import logo_svg
+
+    pfm = np.array([[10, 0, 0], [0, 10, 0], [0, 0, 10], [0, 0, 0]], dtype=float)  # A, C, G: one letter a column
+    svg = logo_svg(pfm, "toy")
+    assert svg.startswith("<svg") and svg.endswith("</svg>") and "viewBox" in svg
+    assert [svg.count(f">{b}</text>") for b in "ACGT"] >= [1, 1, 1, 0]
+    attr = np.array([[0.5, -0.2], [0, 0], [0, 0], [0, 0.3]])
+    svg = logo_svg(attr, "attr", information=False, start=1001, highlight=(0, 1), axis_label="chr1 position")
+    assert "1,001" in svg and "chr1 position" in svg and "<rect" in svg and ">T</text>" in svg
