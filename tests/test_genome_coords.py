@@ -165,5 +165,5 @@ def test_logo_svg_letters_axis_and_highlight():
     assert svg.startswith("<svg") and svg.endswith("</svg>") and "viewBox" in svg
     assert [svg.count(f">{b}</text>") for b in "ACGT"] >= [1, 1, 1, 0]
     attr = np.array([[0.5, -0.2], [0, 0], [0, 0], [0, 0.3]])
-    svg = logo_svg(attr, "attr", information=False, start=1001, highlight=(0, 1), axis_label="chr1 position")
-    assert "1,001" in svg and "chr1 position" in svg and "<rect" in svg and ">T</text>" in svg
+    svg = logo_svg(attr, "attr", information=False, start=1000, highlight=(0, 1), axis_label="chr1 position")
+    assert "1,000" in svg and "chr1 position" in svg and "<rect" in svg and ">T</text>" in svg
