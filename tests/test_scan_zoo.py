@@ -100,7 +100,7 @@ def test_cli_scan_report(tmp_path, capsys):
     assert keys == sorted(keys, key=lambda k: (order.index(k[0]), k[1]))
     assert (tmp_path / "sites.bedgraph" / "FOXK1.bedGraph").read_text().startswith("track type=bedGraph")
     html = rep.read_text()
-    assert 'alt="track plot' in html and "data:image/png;base64," in html and "<table>" in html
+    assert 'alt="track plot' in html and "data:image/png;base64," in html and "<table" in html and "igv.createBrowser" in html
     assert main(["zoo", "list"]) == 0 and "FOXK1" in capsys.readouterr().out
     bad = tmp_path / "bad.fa"
     bad.write_text(">a\nACGTJ\n")

@@ -8,10 +8,69 @@ from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, wr
 from ..errors import InputError
 
 
+def _checkpoint_dir(args) -> Path:
+    """The checkpoint ``explain`` reads: ``--checkpoint DIR``, else the bundled zoo of ``--zoo`` (default: the
+    default zoo; in a per-TF zoo the directory of ``--tf``)."""
+    from ..snr.zoo import DEFAULT_ZOO, _dir, zoo_tfs
+
+    if args.checkpoint and args.zoo:
+        raise InputError("give --checkpoint DIR or --zoo, not both")
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    d = _dir(None, args.zoo or DEFAULT_ZOO)
+    if (d / "config.json").exists():  # one multi-TF checkpoint (the genomic zoo)
+        return d
+    if not args.tf:
+        raise InputError(f"the {args.zoo} zoo holds one model per TF: choose one with --tf TF")
+    lookup = {t.upper(): t for t in zoo_tfs(d)}
+    if args.tf.upper() not in lookup:
+        raise InputError(f"unknown TF {args.tf!r}; the {args.zoo} zoo has: {', '.join(sorted(lookup.values()))}")
+    return d / lookup[args.tf.upper()]
+
+
+def explain_model(checkpoint, tf: str | None = None):
+    """The model ``explain`` attributes: a checkpoint's network, or for a multi-TF checkpoint (the genomic zoo's
+    :class:`tfscope.snr.gated.GatedZoo`, a multi-task snr model with ``meta.tfs``, a multi-label model with
+    ``meta.labels``) the one output of TF ``tf`` (``(N, L)`` or ``(N,)``; ``one_output`` where the model has it,
+    else :class:`tfscope.snr.scan.SelectOutput`).
+
+    Returns
+    -------
+    ``(model, name)``: the torch module and the TF it explains (None when the checkpoint names none).
+
+    Raises
+    ------
+    InputError
+        A multi-TF checkpoint without ``tf`` or with a TF it lacks (the message lists them); a single-TF checkpoint
+        of another TF than ``tf``; checkpoint errors (:func:`tfscope.checkpoint.load_checkpoint`).
+    """
+    from ..checkpoint import load_checkpoint
+
+    model, cfg = load_checkpoint(checkpoint)  # any task: the checkpoint names its class
+    meta = cfg.get("meta", {})
+    names = list(meta.get("tfs") or meta.get("labels") or [])
+    if not names:
+        own = meta.get("tf")
+        if tf and own and tf.upper() != str(own).upper():
+            raise InputError(f"this checkpoint is a model of {own}, not {tf}", str(checkpoint))
+        return model, own
+    lookup = {t.upper(): i for i, t in enumerate(names)}
+    if not tf:
+        raise InputError(f"this checkpoint predicts {len(names)} TFs; choose one with --tf TF "
+                         f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})", str(checkpoint))
+    if tf.upper() not in lookup:
+        raise InputError(f"unknown TF {tf!r}; the model has: {', '.join(names)}", str(checkpoint))
+    i = lookup[tf.upper()]
+    if hasattr(model, "one_output"):
+        return model.one_output(i), names[i]
+    from ..snr.scan import SelectOutput
+
+    return SelectOutput(model, i), names[i]
+
+
 def cmd_explain(args) -> int:
     import numpy as np
 
-    from ..checkpoint import load_checkpoint
     from ..io import read_fasta
     from ..io.atomic import atomic_write
     from ..io.deepbind import read_deepbind
@@ -19,7 +78,8 @@ def cmd_explain(args) -> int:
     from ..train import resolve_device
     from . import attribute
 
-    model, cfg = load_checkpoint(args.checkpoint)  # any task: the checkpoint names its class
+    model, tf = explain_model(_checkpoint_dir(args), args.tf)
+    model.eval()
     model.to(resolve_device(args.device))  # attributions run where the model is
     if args.fasta and args.deepbind:
         raise InputError("give a FASTA file or --deepbind FILE, not both")
@@ -45,7 +105,7 @@ def cmd_explain(args) -> int:
             for i, (rid, s) in enumerate(zip(ids, seqs)):
                 for j in range(len(s)):
                     fh.write(f"{rid}\t{j}\t{s[j]}\t{score[i, j]:.6g}\n")  # 0-based, as BED
-    print(f"wrote {args.method} attributions of {plural(len(ids), 'sequence')} to {out}", file=report_stream(args))
+    print(f"wrote {args.method} attributions{f' of {tf}' if tf else ''} for {plural(len(ids), 'sequence')} to {out}", file=report_stream(args))
     if args.json:
         write_json(args.json, {"checkpoint": str(args.checkpoint), "method": args.method, "sequences": len(ids),
                                "bp": int(sum(map(len, seqs))), "out": str(out),
@@ -56,7 +116,12 @@ def cmd_explain(args) -> int:
 def add_cli(sub) -> None:
     """Register ``explain``."""
     x = sub.add_parser("explain", help="per-nucleotide attributions (gradient, integrated gradients, ShiftSmooth)")
-    x.add_argument("--checkpoint", required=True, help="any tfscope checkpoint with one-hot input")
+    x.add_argument("--checkpoint", help="any tfscope checkpoint with one-hot input")
+    x.add_argument("--zoo", nargs="?", const="genomic", choices=["genomic", "shuffled"],
+                   help="explain a model of the bundled zoo (the default without --checkpoint; bare --zoo: "
+                        "genomic, the default zoo)")
+    x.add_argument("--tf", help="the TF to explain in a multi-TF checkpoint (the genomic zoo, multi-task and "
+                   "multi-label models) or a per-TF zoo")
     x.add_argument("fasta", nargs="?", metavar="FASTA", help="DNA FASTA to explain")
     x.add_argument("--deepbind", metavar="FILE", help="a DeepBind-format table instead of a FASTA")
     x.add_argument("--method", default="shiftsmooth", choices=["gradient", "integrated_gradients", "shiftsmooth"],

@@ -14,6 +14,7 @@ name                path under ``tfscope/resources``               what
 ``tfclass_model``   ``family/knn_kmer/``                           default TF-class-from-motif checkpoint
 ``protein_model``   ``protein/default_model/``                     default two-layer protein model
 ``protein_layer2``  ``protein_layer2/``                            methyl-SELEX calls joined to proteins (layer 2)
+``igv_js``          ``igv/igv.iife.js``                            igv.js 3.1.4 (MIT), inlined in the HTML reports
 =================== ============================================== ===============================================
 """
 
@@ -30,6 +31,7 @@ BUNDLED: dict[str, str] = {
     "tfclass_model": "family/knn_kmer",
     "protein_model": "protein/default_model",
     "protein_layer2": "protein_layer2",
+    "igv_js": "igv/igv.iife.js",
 }
 
 

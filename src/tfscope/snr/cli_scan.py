@@ -61,42 +61,183 @@ def _fasta(args) -> Path:
 def run_scan(args) -> int:
     """Scan a FASTA: streamed through :func:`tfscope.snr.scan.scan_fasta` (fully convolutional models, no report, no
     TSV tracks), or held in memory (:func:`tfscope.snr.scan.scan`: window-mode models, ``--mode window``, the HTML
-    report, TSV tracks)."""
+    report, TSV tracks). With ``--parse-genomic-coord`` every output is written in record coordinates into a
+    staging directory first and then moved to genome coordinates by :func:`publish_genome_outputs`."""
+    import shutil
+    import tempfile
+
     from ..executor import make_executor
 
     models, rows = _models(args)
     tracks = track_paths(args.out, args.tracks)
+    genome = _genome_options(args, tracks)
+    known_path = _known_path(args)
     streaming = not args.report and "tsv" not in tracks and args.mode == "auto" and all(
         m.receptive_field is not None for m in models)
+    stage = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if genome else None
+    # where the scan writes: the final paths, or record-coordinate files in the staging directory
+    out = stage / "calls.bed" if stage else Path(args.out)
+    paths = dict(tracks)
+    if stage:
+        paths = {f: stage / p.name for f, p in tracks.items() if f == "tsv"}
+        if "bedgraph" in tracks or "bigwig" in tracks:
+            paths["bedgraph"] = stage / "bedgraph"
     executor = make_executor(args.executor, args.workers)
     t0 = time.time()
     try:
         if streaming:
             from .scan import scan_fasta
 
-            res = scan_fasta(models, _fasta(args), args.out, bedgraph=tracks.get("bedgraph"),
-                             bigwig=tracks.get("bigwig"), bigbed=args.bigbed, executor=executor,
+            res = scan_fasta(models, _fasta(args), out, bedgraph=paths.get("bedgraph"),
+                             bigwig=paths.get("bigwig"), bigbed=None if stage else args.bigbed, executor=executor,
                              collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q,
                              verbose=not args.quiet)
-            n_seqs, bp, n_sites = res["records"], res["bp"], res["sites"]
+            sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
         else:
-            n_seqs, bp, n_sites = _scan_in_memory(args, models, rows, executor, tracks)
+            seqs, sites, scanned = _scan_in_memory(args, models, executor, out, paths, bigbed=None if stage else
+                                                   args.bigbed)
+            sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
+        coords = None
+        if genome:
+            from ..io.coords import GenomeCoords
+
+            convention, chrom_sizes, source = genome
+            coords = GenomeCoords(sizes, convention, chrom_sizes, source)
+            publish_genome_outputs(coords, out, paths, final_bed=args.out, final_tracks=tracks,
+                                   bigbed=args.bigbed, names=[m.name for m in models])
     finally:
         executor.close()
+        if stage:
+            shutil.rmtree(stage, ignore_errors=True)
     dt = time.time() - t0
+    bp = sum(sizes.values())
+    known = _read_known(known_path, sizes, coords) if known_path else None
+    report_note = ""
+    if args.report:
+        from ..report.html import write_report
+
+        t1 = time.time()
+        write_report(args.report, sequences=seqs, sites=sites, tracks=scanned, models=models, model_rows=rows,
+                     title=f"tfscope binding map: {Path(_fasta(args)).name}", coords=coords, known=known,
+                     n_attributions=args.attributions, verbose=not args.quiet)
+        report_note = f"; report {args.report} in {time.time() - t1:.1f} s"
     write_autosql(args.out)
-    print(f"scanned {plural(n_seqs, 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
+    print(f"scanned {plural(len(sizes), 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
           f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'call')}"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
-          + (f"; report {args.report}" if args.report else ""), file=report_stream(args))
+          + (f"; genome coordinates ({genome[0]} headers)" if genome else "") + report_note, file=report_stream(args))
+    recall = _known_summary(args, known, coords, n_sites, models) if known else None
+    if recall:
+        print(recall, file=report_stream(args))
     if args.json:
         write_json(args.json, {
-            "sequences": n_seqs, "bp": bp, "models": [m.name for m in models], "sites": n_sites,
+            "sequences": len(sizes), "bp": bp, "models": [m.name for m in models], "sites": n_sites,
             "seconds": round(dt, 3), "threshold": args.threshold, "streamed": streaming,
-            "outputs": {"bed": str(args.out), **{f"tracks_{f}": str(p) for f, p in tracks.items()},
+            "genome_coordinates": genome[0] if genome else None, "known_recall": recall,
+            "outputs": {"bed": str(args.out), "autosql": str(autosql_path(args.out)),
+                        **{f"tracks_{f}": str(p) for f, p in tracks.items()},
                         **({"bigbed": str(args.bigbed)} if args.bigbed else {}),
                         **({"report": str(args.report)} if args.report else {})}})
     return 0
+
+
+def _known_summary(args, known, coords, n_sites, models) -> str:
+    """The recall line of ``--known``, from the written BED (either scan path) and the known sites moved to the
+    same coordinates."""
+    from ..io.bed import BedRecord, read_bed
+    from .known import recall_line
+
+    if coords is not None:
+        known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],
+                           k.end + coords.locate(k.chrom)[1], k.name) for k in known]
+    return recall_line(known, read_bed(args.out) if n_sites else [], tfs=[m.name for m in models])
+
+
+def _genome_options(args, tracks):
+    """``(convention, chrom_sizes or None, sizes file)`` of ``--parse-genomic-coord``, or None; checks the options
+    before any scanning."""
+    conv = getattr(args, "parse_genomic_coord", None)
+    if conv is None:
+        if getattr(args, "chrom_sizes", None):
+            raise InputError("--chrom-sizes goes with --parse-genomic-coord")
+        return None
+    sizes = None
+    if args.chrom_sizes:
+        from ..io.coords import read_chrom_sizes
+
+        sizes = read_chrom_sizes(args.chrom_sizes)
+    elif "bigwig" in tracks or args.bigbed:
+        raise InputError("--parse-genomic-coord with bigWig/bigBed output needs the genome's chromosome sizes: "
+                         "--chrom-sizes FILE (UCSC chrom.sizes, or the genome FASTA's .fai)")
+    return conv, sizes, args.chrom_sizes
+
+
+def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
+                           bigbed=None, names=()) -> None:
+    """Move the staged record-coordinate outputs of a scan into genome coordinates (:mod:`tfscope.io.coords`):
+    the BED (start, end and the ``peak`` column shifted, sorted), the bedGraphs, the TSV tracks; then the bigWigs
+    and the bigBed from them with the genome's chromosome sizes.
+
+    Parameters
+    ----------
+    coords : :class:`tfscope.io.coords.GenomeCoords` of the scanned records
+    bed : the staged BED of the calls (record coordinates)
+    paths : staged track outputs: ``tsv`` (file) and ``bedgraph`` (directory of ``<TF>.bedGraph``), as present
+    final_bed, final_tracks : where the user asked for the BED and the tracks (:func:`track_paths`)
+    bigbed : bigBed path, optional
+    names : the models' TF names (the bedGraph/bigWig file names)
+
+    Raises
+    ------
+    InputError
+        Tracks were asked for but two records overlap in the genome (their bedGraph runs would overlap); checked
+        before anything is written.
+    """
+    from ..io.coords import relocate_bed, relocate_tracks_tsv
+    from ..io.tracks import CALL_COLUMNS
+    from .scan import write_browser_tracks
+
+    if "bedgraph" in paths:
+        pair = coords.overlapping()
+        if pair:
+            raise InputError(f"records {pair[0]} and {pair[1]} overlap in the genome, so their tracks would "
+                             "overlap in one bedGraph/bigWig; merge the regions first (bedtools merge) or drop "
+                             "--tracks bedgraph/bigwig")
+    relocate_bed(bed, final_bed, coords, position_columns=(1, 2, 6 + CALL_COLUMNS.index("peak")))
+    if "tsv" in final_tracks:
+        relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords)
+    graphs = []
+    if "bedgraph" in paths:
+        graph_dir = final_tracks.get("bedgraph") or paths["bedgraph"]
+        graphs = [relocate_bed(Path(paths["bedgraph"]) / f"{n}.bedGraph", Path(graph_dir) / f"{n}.bedGraph",
+                               coords) for n in names]
+    write_browser_tracks(coords.chrom_sizes(), bedgraphs=graphs, names=names, bigwig=final_tracks.get("bigwig"),
+                         bed=final_bed, bigbed=bigbed)
+
+
+def _known_path(args):
+    """``--known`` (checked to exist before the scan)."""
+    path = getattr(args, "known", None)
+    if path is None:
+        return None
+    from ..io.bed import read_bed
+
+    read_bed(path)  # a malformed BED stops the scan before it starts
+    return path
+
+
+def _read_known(path, sizes, coords):
+    """Known sites in record coordinates; a known-site BED that does not fit the scanned sequences is reported on
+    stderr (the scan's outputs stand) and gives none."""
+    import sys
+
+    from .known import read_known
+
+    try:
+        return read_known(path, sizes, coords)
+    except InputError as e:
+        print(f"tfscope: warning: --known: {e}", file=sys.stderr)
+        return []
 
 
 def autosql_path(out) -> Path:
@@ -116,7 +257,8 @@ def write_autosql(out) -> Path:
     return path
 
 
-def _scan_in_memory(args, models, rows, executor, paths: dict):
+def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
+    """Scan in memory and write the BED and the asked tracks; returns ``(sequences, sites, tracks)``."""
     import shutil
     import tempfile
 
@@ -130,7 +272,7 @@ def _scan_in_memory(args, models, rows, executor, paths: dict):
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(paths or args.report),
                          batch_size=args.batch_size, verbose=not args.quiet, mode=args.mode, executor=executor)
     sites = finalize_calls(sites, collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q)
-    _write_bed(args.out, sites)
+    _write_bed(out, sites)
     if "tsv" in paths:
         write_tracks_tsv(paths["tsv"], tracks, names)
     bigwig = paths.get("bigwig")
@@ -138,16 +280,11 @@ def _scan_in_memory(args, models, rows, executor, paths: dict):
     try:
         graphs = write_bedgraphs(track_dir, tracks, names) if track_dir else []
         write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=graphs, names=names,
-                             bigwig=bigwig, bed=args.out, bigbed=args.bigbed)
+                             bigwig=bigwig, bed=out, bigbed=bigbed)
     finally:
         if track_dir and "bedgraph" not in paths:
             shutil.rmtree(track_dir, ignore_errors=True)
-    if args.report:
-        from ..report.html import write_report
-
-        write_report(args.report, sequences=seqs, sites=sites, tracks=tracks, models=models, model_rows=rows,
-                     title=f"tfscope binding map: {Path(_fasta(args)).name}")
-    return len(seqs), sum(map(len, seqs.values())), len(sites)
+    return seqs, sites, tracks
 
 
 def cmd_zoo_list(args) -> int:
@@ -191,6 +328,19 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--bigbed", help="bigBed file of the calls (bigBed 6+8, the BED's columns)")
     p.add_argument("--report", help="also write a self-contained HTML report here (holds the tracks in memory; "
                    "without it, fully convolutional models stream the FASTA in bounded memory)")
+    p.add_argument("--parse-genomic-coord", nargs="?", const="auto", choices=("auto", "faidx", "bedtools"),
+                   metavar="{auto,faidx,bedtools}",
+                   help="read chrom:start-end FASTA headers and write every output in genome coordinates: faidx = "
+                        "1-based inclusive (samtools faidx), bedtools = 0-based half-open (bedtools getfasta, also "
+                        "NAME::chrom:start-end); auto (the default when the option is given bare) picks, per record, "
+                        "the convention its length agrees with. Other headers keep their id, offset 0 (as FIMO)")
+    p.add_argument("--chrom-sizes", metavar="FILE", help="the genome's chromosome sizes (UCSC chrom.sizes or the "
+                   "genome FASTA's .fai) for bigWig/bigBed with --parse-genomic-coord")
+    p.add_argument("--known", metavar="BED", help="known sites (BED: chrom start end TF; in record or, with "
+                   "--parse-genomic-coord, genome coordinates): their recall by TF (and paralog group) in the summary, "
+                   "and a track and found/missed table in the --report")
+    p.add_argument("--attributions", type=int, default=4, metavar="N",
+                   help="attribution logos for the N strongest calls in the --report (default 4; 0: none)")
     p.add_argument("--threshold", type=float, help="one probability cut for every model (default: each model's "
                    "own threshold: for the genomic zoo calibrated on chr7 genome windows, best per-site F1; "
                    "for other checkpoints tuned on their validation rows)")

@@ -3,7 +3,9 @@
 For each bundled TF (real BertSNR benchmark tables, see ``resources/README.md``): train a nucleotide-resolution
 model on the paper's train split, evaluate on its test split beside the PWM-matching baseline, print a metrics
 table, then scan the bundled real hg19 regions with all trained models and write predicted sites as BED; finally
-scan the same regions with the bundled 45-TF zoo and write the HTML binding-map report.
+scan the same regions with the bundled 45-TF zoo and write the HTML binding-map report, which shows both sets of
+calls beside the bundled known sites (``resources/example_sites.bed``), in hg19 coordinates (the regions' headers
+are ``chrom:start-end``, 0-based half-open as bedtools getfasta writes them).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from pathlib import Path
 from ..resources import resource
 from ..io.atomic import atomic_write
 from ..io.bed import read_bed, write_bed
+from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
 from ..metrics import markdown_table
+from .known import known_recall, recall_line
 from .scan import load_scan_models, scan
 
 
@@ -25,7 +29,8 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     """Train + evaluate + scan on the bundled data; writes into directory ``out``.
 
     Outputs: ``checkpoints/<TF>/``, ``metrics.json``, ``metrics.md``, ``predicted_sites.bed`` (the freshly trained
-    models), ``zoo_sites.bed`` and ``report.html`` (all bundled zoo models over the same regions).
+    models), ``zoo_sites.bed`` and ``report.html`` (all bundled zoo models over the same regions, with the trained
+    models' calls and the known sites beside them); the BEDs are in hg19 coordinates.
     Returns the metrics rows and the site-recovery summary.
     """
     from .data import snr_table_path
@@ -50,31 +55,38 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     print("\nTest-split metrics (paper split, threshold 0.5):\n" + table_md)
     models = load_scan_models(ckpts)
     seqs = read_fasta(resource("example_regions"))
+    coords = GenomeCoords({k: len(v) for k, v in seqs.items()}, "bedtools")
     sites, _ = scan(models, seqs)
     write_bed(out / "predicted_sites.bed", sites)
-    known = read_bed(resource("example_sites"))
-    hit = sum(any(s.chrom == k.chrom and s.name == k.name and s.start < k.end and k.start < s.end for s in sites)
-              for k in known if k.name in tfs)
-    n_known = sum(k.name in tfs for k in known)
-    summary = {"predicted_sites": len(sites), "known_heldout_sites": n_known, "recovered": hit,
+    relocate_bed(out / "predicted_sites.bed", out / "predicted_sites.bed", coords)
+    known = [k for k in read_bed(resource("example_sites"))]
+    mine = [k for k in known if k.name in tfs]
+    hit = known_recall(mine, sites)["found"]
+    summary = {"predicted_sites": len(sites), "known_heldout_sites": len(mine), "recovered": hit,
                "sequences": len(seqs), "bp": sum(map(len, seqs.values())), "seconds": round(time.time() - t0, 1)}
-    print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with {len(models)} "
-          f"model{'' if len(models) == 1 else 's'}: {len(sites)} predicted site{'' if len(sites) == 1 else 's'} -> "
-          f"{out / 'predicted_sites.bed'}; "
-          f"{hit}/{n_known} known held-out JASPAR sites recovered.")
+    print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with "
+          f"{plural(len(models), 'model')}: {plural(len(sites), 'predicted site')} -> "
+          f"{out / 'predicted_sites.bed'}; {hit}/{len(mine)} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
     from ..report.html import write_report
     from .zoo import list_zoo, load_zoo
 
+    t1 = time.time()
     zoo_models = load_zoo()
     zoo_sites, zoo_tracks = scan(zoo_models, seqs, keep_tracks=True)
     write_bed(out / "zoo_sites.bed", zoo_sites)
+    relocate_bed(out / "zoo_sites.bed", out / "zoo_sites.bed", coords)
+    t2 = time.time()
     write_report(out / "report.html", sequences=seqs, sites=zoo_sites, tracks=zoo_tracks, models=zoo_models,
-                 model_rows=list_zoo(), title="tfscope binding map of the bundled hg19 regions")
+                 model_rows=list_zoo(), title="tfscope binding map of the bundled hg19 regions", coords=coords,
+                 known=known, other_calls={f"demo-trained models ({', '.join(tfs)})": (sites, tfs)}, verbose=verbose)
     summary["zoo_models"] = len(zoo_models)
     summary["zoo_sites"] = len(zoo_sites)
-    print(f"Scanned the same regions with the {len(zoo_models)}-TF zoo: {len(zoo_sites)} sites -> "
-          f"{out / 'zoo_sites.bed'}; report -> {out / 'report.html'}")
+    summary["zoo_recovered"] = known_recall(known, zoo_sites)["found"]
+    summary["zoo_scan_seconds"], summary["report_seconds"] = round(t2 - t1, 1), round(time.time() - t2, 1)
+    print(f"Scanned the same regions with the {len(zoo_models)}-TF zoo in {t2 - t1:.1f} s: {len(zoo_sites)} sites "
+          f"-> {out / 'zoo_sites.bed'}; {recall_line(known, zoo_sites)}; report -> {out / 'report.html'} "
+          f"in {time.time() - t2:.1f} s")
     with atomic_write(out / "metrics.json") as fh:
         json.dump({"rows": rows, "scan": summary}, fh, indent=2, default=float)
     with atomic_write(out / "metrics.md") as fh:
