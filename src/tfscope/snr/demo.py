@@ -19,6 +19,7 @@ from ..io.atomic import atomic_write
 from ..io.bed import read_bed, write_bed
 from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
+from ..cli_common import plural
 from ..metrics import markdown_table
 from .known import known_recall, recall_line
 from .scan import load_scan_models, scan
