@@ -2,17 +2,23 @@
 
 Every task module contributes its subcommands through an ``add_cli(subparsers)`` function listed in
 :data:`CLI_MODULES`; each command's handler is a plain function ``(args) -> int``. User errors
-(:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2.
+(:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2; so do
+file-system errors (``OSError``: permissions, full or read-only disks). SIGINT exits 130 and SIGTERM/SIGHUP
+128 + signal number (143 for SIGTERM), after the same cleanup (temporary files removed, workers stopped). Library
+warnings print as one line ``tfscope: warning: message``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
+import warnings
 
 from . import __version__
-from .errors import TfscopeError
+from .errors import Terminated, TfscopeError
 
 # modules that define add_cli(subparsers); each adds its own subcommands
 CLI_MODULES = [
@@ -36,18 +42,49 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _terminate(signum, frame):
+    raise Terminated(signum)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"tfscope: warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _cli_signals():
+    """SIGTERM and SIGHUP raise :class:`tfscope.errors.Terminated` in the main thread (cleanup as for Ctrl-C);
+    the previous handlers come back afterwards (``main`` may be called from Python)."""
+    old = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
+            old[sig] = signal.signal(sig, _terminate)
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``tfscope`` command; returns the exit code."""
+    """Entry point of the ``tfscope`` command; returns the exit code (0 success, 2 bad input or unwritable output,
+    130 interrupted by SIGINT, 128 + N terminated by signal N)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except TfscopeError as e:
-        print(f"tfscope: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tfscope: interrupted", file=sys.stderr)
-        return 130
+    with _cli_signals(), warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        try:
+            return int(args.func(args) or 0)
+        except TfscopeError as e:
+            print(f"tfscope: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # a file-system error outside tfscope's own checks: still one line
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"tfscope: error: {where}{e.strerror or e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+            print(f"tfscope: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+            return 128 + signum
 
 
 if __name__ == "__main__":

@@ -13,6 +13,12 @@ is never materialised. ``state`` (e.g. the loaded TF models) is made resident in
 
 Each worker runs one torch thread, so a result does not depend on the executor or on which worker computed it
 (byte-identical output of local and Ray runs, tested in ``tests/test_genome_scale.py``).
+
+Workers never outlive their parent: local workers ignore SIGINT and die on SIGTERM (the parent handles both and
+terminates the pool on the way out), and on Linux they ask the kernel to SIGKILL them when the parent dies
+(``prctl(PR_SET_PDEATHSIG)``), so even a SIGKILLed parent leaves no workers behind; Ray actors are killed and an
+embedded Ray is shut down when the parent leaves :meth:`RayExecutor.imap` / :meth:`RayExecutor.close`, including
+on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
@@ -36,6 +42,41 @@ def _single_thread():
     import torch
 
     torch.set_num_threads(1)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent: int, sig: int = 9) -> bool:
+    """Make this (forked) process receive ``sig`` (default SIGKILL) when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), and exit at once if ``parent`` is already gone. Returns False where prctl is not
+    available (not Linux)."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        ok = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    return ok
+
+
+def _worker_init(parent: int):
+    """Initializer of forked local workers: die with the parent, leave SIGINT to it (a terminal's Ctrl-C reaches
+    the whole process group), die quietly on SIGTERM (the parent's pool.terminate), one torch thread."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    die_with_parent(parent)
+    _single_thread()
 
 
 class LocalExecutor:
@@ -74,7 +115,7 @@ class LocalExecutor:
         global _STATE
         _STATE = state
         try:
-            with mp.get_context("fork").Pool(self.workers, initializer=_single_thread) as pool:
+            with mp.get_context("fork").Pool(self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 yield from _ordered(lambda it: pool.apply_async(_call, (fn, it)), lambda h: h.get(), items,
                                     in_flight or 2 * self.workers)
         finally:

@@ -89,9 +89,7 @@ def run_scan(args) -> int:
 
 
 def _scan_in_memory(args, models, rows, executor, paths: dict):
-    import shutil
-    import tempfile
-
+    from ..io.atomic import Outputs
     from ..io.bed import write_bed as _write_bed
     from ..io.fasta import read_fasta
     from .scan import scan, write_bedgraphs, write_browser_tracks, write_tracks_tsv
@@ -100,18 +98,16 @@ def _scan_in_memory(args, models, rows, executor, paths: dict):
     names = [m.name for m in models]
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(paths or args.report),
                          batch_size=args.batch_size, verbose=not args.quiet, mode=args.mode, executor=executor)
-    _write_bed(args.out, sites)
-    if "tsv" in paths:
-        write_tracks_tsv(paths["tsv"], tracks, names)
-    bigwig = paths.get("bigwig")
-    track_dir = paths.get("bedgraph") or (tempfile.mkdtemp(prefix="tfscope-scan-") if bigwig else None)
-    try:
-        graphs = write_bedgraphs(track_dir, tracks, names) if track_dir else []
-        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=graphs, names=names,
-                             bigwig=bigwig, bed=args.out, bigbed=args.bigbed)
-    finally:
-        if track_dir and "bedgraph" not in paths:
-            shutil.rmtree(track_dir, ignore_errors=True)
+    with Outputs() as outputs:  # this run's files, renamed into place together (concurrent runs stay apart)
+        _write_bed(args.out, sites, outputs=outputs)
+        if "tsv" in paths:
+            write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
+        bigwig = paths.get("bigwig")
+        track_dir = paths.get("bedgraph") or (outputs.tempdir(Path(bigwig)) if bigwig else None)
+        graphs = write_bedgraphs(track_dir, tracks, names, outputs=outputs) if track_dir else []
+        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=[outputs.staged(g) for g in graphs],
+                             names=names, bigwig=bigwig, bed=outputs.staged(args.out), bigbed=args.bigbed,
+                             outputs=outputs)
     if args.report:
         from ..report.html import write_report
 

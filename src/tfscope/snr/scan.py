@@ -405,16 +405,17 @@ def _scan_serial(models, sequences, *, stride, min_length, batch_size, keep_trac
     return sites, tracks
 
 
-def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3) -> list:
+def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3, outputs=None) -> list:
     """Write one bedGraph per model (``<directory>/<name>.bedGraph``): runs of equal rounded probability merged,
-    zero runs omitted. Returns the written paths."""
+    zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed at its commit). Returns the
+    paths."""
     from pathlib import Path
 
     from ..io.tracks import BedGraphWriter, value_runs
 
     paths = []
     for m_i, name in enumerate(names):
-        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits)
+        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits, outputs=outputs)
         for sid, t in tracks.items():
             w.add(sid, *value_runs(np.round(t[m_i], digits)))
         w.close()
@@ -422,11 +423,12 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     return paths
 
 
-def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
-    """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``."""
+def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> None:
+    """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``
+    (atomically; with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed at its commit)."""
     from ..io.atomic import atomic_write
 
-    with atomic_write(path) as fh:
+    with atomic_write(path, outputs=outputs) as fh:
         fh.write("\t".join(["seq_id", "position", *names]) + "\n")
         for sid, t in tracks.items():
             for i in range(t.shape[1]):
@@ -612,14 +614,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         Bad FASTA input (nothing is written then).
     """
     import collections
-    import shutil
-    import tempfile
     from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from ..executor import LocalExecutor
-    from ..io.atomic import atomic_write
+    from ..io.atomic import Outputs, atomic_write
     from ..io.bed import bed_line
     from ..io.fasta import iter_fasta
     from ..io.tracks import BedGraphWriter
@@ -633,9 +633,10 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     executor = executor or LocalExecutor(1)
     margin = max(m.receptive_field // 2 + 1 for m in models)
     shares = _shares(models, executor.workers)
-    tmp = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if bigwig and not bedgraph else None
+    outputs = Outputs()  # this run's files, renamed into place together at the end (concurrent runs stay apart)
+    tmp = outputs.tempdir(Path(bigwig)) if bigwig and not bedgraph else None
     track_dir = Path(bedgraph) if bedgraph else tmp
-    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits)
+    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits, outputs=outputs)
               for m in models] if track_dir else []
     sizes: dict[str, int] = {}
     metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
@@ -649,7 +650,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 
     n_sites, ok = 0, False
     try:
-        with atomic_write(bed) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
+        with atomic_write(bed, outputs=outputs) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
                                             unit_scale=True) as bar:
             carry: list = [None] * len(models)  # per model: (start, fwd, rev) of a run open at the last piece end
             pending: list[BedRecord] = []  # sites not yet written (a site crossing into later pieces may precede)
@@ -693,33 +694,35 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     finally:
         for g in graphs:
             g.close(ok)
-        if not ok and tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            outputs.discard()
     paths = {"bed": Path(bed)}
     if bedgraph:
         paths["bedgraph"] = [g.path for g in graphs]
     try:
-        paths.update(write_browser_tracks(sizes, bedgraphs=[g.path for g in graphs], names=[m.name for m in models],
-                                          bigwig=bigwig, bed=bed, bigbed=bigbed))
+        paths.update(write_browser_tracks(sizes, bedgraphs=[outputs.staged(g.path) for g in graphs],
+                                          names=[m.name for m in models], bigwig=bigwig, bed=outputs.staged(bed),
+                                          bigbed=bigbed, outputs=outputs))
+        outputs.commit()
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        outputs.discard()
     return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
             "paths": paths}
 
 
 def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
-                         bigbed=None) -> dict:
+                         bigbed=None, outputs=None) -> dict:
     """Genome-browser files from scan output: ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls
     in ``bed`` (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
 
     Parameters
     ----------
     chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the files are renamed into place at its commit
 
     Returns
     -------
-    dict with the written ``bigwig`` paths (list) and ``bigbed`` path.
+    dict with the ``bigwig`` paths (list) and ``bigbed`` path (final paths).
     """
     from pathlib import Path
 
@@ -727,8 +730,8 @@ def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(),
 
     out = {}
     if bigwig:
-        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes)
+        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes, outputs=outputs)
                          for g, n in zip(bedgraphs, names)]
     if bigbed:
-        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes)
+        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes, outputs=outputs)
     return out
