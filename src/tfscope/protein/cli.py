@@ -54,7 +54,7 @@ def cmd_protein_predict(args) -> int:
     from ..io.fasta import read_fasta
     from .pipeline import TwoLayerPredictor, write_predictions
 
-    records = read_fasta(args.fasta, alphabet="protein")
+    records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
     pred = TwoLayerPredictor(args.checkpoint)
     rows = pred.predict(records, tf_threshold=args.tf_threshold)
     if args.out == "-":
@@ -106,4 +106,5 @@ def add_cli(sub) -> None:
     q.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="model directory written by `tfscope protein train` (default: the shipped offline model)")
     q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for layer 2 (default: the layer-1 model's CV-chosen threshold)")
+    q.add_argument("--force-protein", action="store_true", help="predict records that look like DNA (>= 90%% ACGTN)")
     q.set_defaults(func=cmd_protein_predict)

@@ -30,8 +30,10 @@ def track_paths(out, formats) -> dict[str, Path]:
 def _models(args):
     from .scan import load_scan_models
 
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
     if args.checkpoint:
-        models, rows = load_scan_models(args.checkpoint, device=args.device), None
+        models, rows = load_scan_models(args.checkpoint, device=args.device, threshold=args.threshold), None
     else:
         from .zoo import list_zoo, load_zoo
 
@@ -39,8 +41,6 @@ def _models(args):
         names = {m.name for m in models}
         rows = [r for r in list_zoo(kind=args.zoo) if r["TF"] in names]
     if args.threshold is not None:
-        if not 0 < args.threshold < 1:
-            raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
         for m in models:
             m.threshold = args.threshold
     return models, rows

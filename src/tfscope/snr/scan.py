@@ -435,7 +435,8 @@ def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> N
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
 
 
-def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[ScanModel]:
+def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: float | None = None
+                     ) -> list[ScanModel]:
     """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
     ``auto``, ``cpu``, ``cuda``).
 
@@ -447,15 +448,28 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
     ----------
     tfs : list of str, optional
         Keep only these TFs of multi-TF checkpoints (case-insensitive; default all).
+    threshold : float, optional
+        One call threshold for every model instead of the checkpoints' own (``meta.threshold`` /
+        ``meta.per_tf[TF].threshold``, required otherwise).
 
     Raises
     ------
     InputError
         For a TF in ``tfs`` that a multi-TF checkpoint lacks, and any checkpoint error
         (:func:`tfscope.checkpoint.load_checkpoint`).
+    CheckpointError
+        A checkpoint without its call threshold (and no ``threshold``).
     """
     from ..checkpoint import load_checkpoint
-    from ..errors import InputError
+    from ..errors import CheckpointError, InputError
+
+    def own(thr, field, c):
+        if threshold is not None:
+            return float(threshold)
+        if thr is None:
+            raise CheckpointError(f"{c}/config.json: {field}: missing (the validation-tuned call threshold); give "
+                                  "--threshold to scan with it anyway")
+        return float(thr)
     from ..train import resolve_device
 
     device = resolve_device(device)
@@ -467,8 +481,8 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
         window = int(meta.get("window", 100))
         strands = meta.get("strands", "max")
         if "tfs" not in meta:
-            out.append(ScanModel(meta.get("tf", str(c)), net, float(meta.get("threshold", 0.5)), window,
-                                 strands=strands))
+            out.append(ScanModel(meta.get("tf", str(c)), net, own(meta.get("threshold"), "meta.threshold", c),
+                                 window, strands=strands))
             continue
         names = list(meta["tfs"])
         lookup = {t.upper(): i for i, t in enumerate(names)}
@@ -477,7 +491,8 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
             if t not in lookup:
                 raise InputError(f"unknown TF {t!r}; the model has: {', '.join(names)}", str(c))
             i = lookup[t]
-            thr = float(meta.get("per_tf", {}).get(names[i], {}).get("threshold", 0.5))
+            thr = own(meta.get("per_tf", {}).get(names[i], {}).get("threshold"), f"meta.per_tf.{names[i]}.threshold",
+                      c)
             out.append(ScanModel(names[i], net, thr, window, output=i, strands=strands))
     return out
 
