@@ -118,7 +118,10 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
 
     path = Path(path)
     tmp = private_tempdir(path)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; a checkpoint directory gets the usual permissions
         if isinstance(model, nn.Module):
             from safetensors.torch import save_file
 

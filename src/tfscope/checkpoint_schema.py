@@ -38,7 +38,7 @@ HPARAM_BOUNDS: dict[str, dict[str, float]] = {
     "shape_power": {"gt": 0},
 }
 
-Probability = Annotated[float, Field(gt=0, lt=1, strict=False)]  # ints are refused by the bounds anyway
+Probability = Annotated[float, Field(gt=0, lt=1)]
 Hex64 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 

@@ -3,7 +3,8 @@
 Every task module contributes its subcommands through an ``add_cli(subparsers)`` function listed in
 :data:`CLI_MODULES`; each command's handler is a plain function ``(args) -> int``. User errors
 (:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2; so do
-file-system errors (``OSError``: permissions, full or read-only disks). SIGINT exits 130 and SIGTERM/SIGHUP
+file-system errors (``OSError``: permissions, full or read-only disks; ``TFSCOPE_DEBUG=1`` shows their
+traceback). SIGINT exits 130 and SIGTERM/SIGHUP
 128 + signal number (143 for SIGTERM), after the same cleanup (temporary files removed, workers stopped). Library
 warnings print as one line ``tfscope: warning: message``.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import signal
 import sys
 import warnings
@@ -78,6 +80,8 @@ def main(argv=None) -> int:
             print(f"tfscope: error: {e}", file=sys.stderr)
             return 2
         except OSError as e:  # a file-system error outside tfscope's own checks: still one line
+            if os.environ.get("TFSCOPE_DEBUG"):  # the traceback, for a bug report
+                raise
             where = f"{e.filename}: " if e.filename else ""
             print(f"tfscope: error: {where}{e.strerror or e}", file=sys.stderr)
             return 2
