@@ -115,6 +115,36 @@ def test_f1_flipped_byte_refused_by_scan_and_nothing_written(kit, tmp_path):
     assert not out.parent.exists() or not any(out.parent.iterdir())
 
 
+SCAN_COPY = """
+import sys
+from pathlib import Path
+import tfscope.resources as r
+r.resources_dir = lambda: Path(sys.argv[1])
+from tfscope.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("zoo, victim", [("genomic", "zoo/genomic"), ("shuffled", "zoo/shuffled/KLF4")])
+def test_f1_scan_example_with_a_flipped_byte_in_a_bundled_zoo(tmp_path, zoo, victim):
+    """``tfscope scan --example`` over a copy of the bundled resources with one byte of one zoo checkpoint flipped
+    (the genomic zoo is stamped first if it is not yet)."""
+    res_copy = tmp_path / "resources"
+    shutil.copytree(RESOURCES / "zoo" / zoo, res_copy / "zoo" / zoo)
+    shutil.copy(RESOURCES / "example_regions.fa", res_copy / "example_regions.fa")
+    if "weights_sha256" not in json.loads((res_copy / victim / "config.json").read_text()):
+        stamp_checksums(res_copy / victim)
+    _flip_tensor_byte(res_copy / victim / WEIGHTS)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "TQDM_DISABLE": "1"}
+    res = subprocess.run([sys.executable, "-c", SCAN_COPY, str(res_copy), "scan", "--example", "--zoo", zoo, "--out",
+                          str(out / "calls.bed"), "--tracks", "bedgraph", "--quiet"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert one_error_line(res) == (f"tfscope: error: {res_copy / victim / WEIGHTS}: checksum mismatch, the file is "
+                                   "corrupt or was changed")
+    assert not out.exists()
+
+
 @pytest.mark.parametrize("ckpt", sorted(str(p.parent.relative_to(RESOURCES)) for p in RESOURCES.rglob(WEIGHTS)
                                         if json.loads((p.parent / "config.json").read_text()).get("format")
                                         == FORMAT))
