@@ -462,15 +462,15 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: f
     """
     from ..checkpoint import load_checkpoint
     from ..errors import CheckpointError, InputError
+    from ..train import resolve_device
 
-    def own(thr, field, c):
+    def own(thr, field, c):  # the call threshold: the override, else the checkpoint's own (required)
         if threshold is not None:
             return float(threshold)
         if thr is None:
             raise CheckpointError(f"{c}/config.json: {field}: missing (the validation-tuned call threshold); give "
                                   "--threshold to scan with it anyway")
         return float(thr)
-    from ..train import resolve_device
 
     device = resolve_device(device)
     out = []
@@ -665,8 +665,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 
     n_sites, ok = 0, False
     try:
-        with atomic_write(bed, outputs=outputs) as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
-                                            unit_scale=True) as bar:
+        with atomic_write(bed, outputs=outputs) as fh, tqdm(disable=None if verbose else True, desc="scan",
+                                                             unit="bp", unit_scale=True) as bar:
             carry: list = [None] * len(models)  # per model: (start, fwd, rev) of a run open at the last piece end
             pending: list[BedRecord] = []  # sites not yet written (a site crossing into later pieces may precede)
             outs = [None] * len(shares)
