@@ -44,7 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_signal_received: list[int] = []  # termination signals seen (a library may re-raise Terminated as a plain Ctrl-C)
+
+
 def _terminate(signum, frame):
+    _signal_received.append(signum)
     raise Terminated(signum)
 
 
@@ -72,6 +76,7 @@ def main(argv=None) -> int:
     130 interrupted by SIGINT, 128 + N terminated by signal N)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _signal_received.clear()
     with _cli_signals(), warnings.catch_warnings():
         warnings.showwarning = _show_warning
         try:
@@ -86,7 +91,7 @@ def main(argv=None) -> int:
             print(f"tfscope: error: {where}{e.strerror or e}", file=sys.stderr)
             return 2
         except KeyboardInterrupt as e:
-            signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+            signum = e.signum if isinstance(e, Terminated) else (_signal_received or [signal.SIGINT])[-1]
             print(f"tfscope: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
             return 128 + signum
 

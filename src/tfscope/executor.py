@@ -24,6 +24,7 @@ on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 
@@ -125,6 +126,24 @@ class LocalExecutor:
         """Nothing to release (the pool lives only inside :meth:`imap`)."""
 
 
+@contextlib.contextmanager
+def _keep_signal_handlers():
+    """Restore the SIGTERM/SIGINT/SIGHUP handlers after the block (main thread only), so the CLI's cleanup on
+    SIGTERM (:func:`tfscope.cli.main`) survives libraries that install their own."""
+    import signal
+    import threading
+
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.getsignal(s) for s in sigs} if main else {}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None:
+                signal.signal(s, h)
+
+
 class RayExecutor:
     """Ray actors holding the state resident; ``ray.init`` embedded on this machine or on a cluster.
 
@@ -158,7 +177,8 @@ class RayExecutor:
                 # any other job on the machine starve the scan); set RAY_worker_niceness to override
                 os.environ.setdefault("RAY_worker_niceness", "0")
             kw = {"address": address} if address else {"num_cpus": self.workers}
-            ray.init(include_dashboard=False, log_to_driver=False, **kw)
+            with _keep_signal_handlers():  # ray.init installs its own SIGTERM handler (abort, exit 134)
+                ray.init(include_dashboard=False, log_to_driver=False, **kw)
             self._owns = True
 
     def imap(self, fn: Callable, items: Iterable, *, state=None, in_flight: int | None = None,
