@@ -386,6 +386,44 @@ def test_f6_sigterm_releases_ray_actors(kit, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+def test_stale_temps_of_dead_runs_only_are_swept(tmp_path):
+    from tfscope.io.atomic import remove_stale_temps, temp_prefix
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = tmp_path / (temp_prefix(tmp_path / "calls.bed") + "abcdefgh.tmp")
+    theirs = tmp_path / mine.name.replace(f"-{os.getpid()}-", f"-{dead.pid}-")
+    other_host = tmp_path / re.sub(r"\.tfscope-[^-]+-", ".tfscope-otherhost-", theirs.name)
+    stale_dir = tmp_path / (theirs.name[:-4] + "_d")
+    for f in (mine, theirs, other_host):
+        f.write_text("x")
+    stale_dir.mkdir()
+    (stale_dir / "TF.bedGraph").write_text("x")
+    assert sorted(remove_stale_temps(tmp_path, force=True)) == sorted([theirs, stale_dir])
+    assert mine.exists() and other_host.exists()
+
+
+def test_outputs_appear_together_or_not_at_all(tmp_path):
+    from tfscope.io.atomic import Outputs
+
+    (tmp_path / "a.txt").write_text("old a")
+    with pytest.raises(RuntimeError):
+        with Outputs() as outs:
+            with outs.open(tmp_path / "a.txt") as fh:
+                fh.write("new a")
+            assert outs.staged(tmp_path / "a.txt").read_text() == "new a"  # readable before the commit
+            assert (tmp_path / "a.txt").read_text() == "old a"
+            raise RuntimeError("a later step fails")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"] and (tmp_path / "a.txt").read_text() == "old a"
+    with Outputs() as outs:
+        for name in ("a.txt", "b.txt"):
+            with outs.open(tmp_path / name) as fh:
+                fh.write("new " + name)
+        d = outs.tempdir(tmp_path / "c")
+    assert sorted(os.listdir(tmp_path)) == ["a.txt", "b.txt"] and not d.exists()
+    assert (tmp_path / "b.txt").read_text() == "new b.txt"
+
+
 # ---------------------------------------------------------------- F7: output errors
 
 

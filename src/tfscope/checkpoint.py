@@ -140,7 +140,7 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
                   "weights_sha256": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
         (tmp / "config.json").write_text(_dump_config(config))
         if path.exists():
-            old = path.with_name("." + path.name + ".old")
+            old = tmp.with_name(tmp.name + ".old")  # private to this run, swept if the run is killed
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
             os.replace(tmp, path)
