@@ -114,7 +114,8 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
     :mod:`tfscope.protein`) with ``checkpoint_arrays() -> dict[str, np.ndarray]`` and a classmethod
     ``from_checkpoint(arrays, config)``. Returns the checkpoint directory.
     """
-    from .io.atomic import private_tempdir
+    from .errors import OutputError
+    from .io.atomic import OUTPUT_ERRNOS, blocked_signals, private_tempdir
 
     path = Path(path)
     tmp = private_tempdir(path)
@@ -139,16 +140,20 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
                   "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {},
                   "weights_sha256": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
         (tmp / "config.json").write_text(_dump_config(config))
-        if path.exists():
-            old = tmp.with_name(tmp.name + ".old")  # private to this run, swept if the run is killed
+        with blocked_signals():  # the swap completes or does not start
+            if path.exists():
+                old = tmp.with_name(tmp.name + ".old")  # private to this run, swept if the run is killed
+                os.replace(path, old)
+                os.replace(tmp, path)
+            else:
+                old = None
+                os.replace(tmp, path)
+        if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS:
+            raise OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path)) from e
         raise
     return path
 

@@ -132,7 +132,7 @@ def _own_write_error(e: BaseException, tmp: str) -> bool:
 
 
 @contextlib.contextmanager
-def _blocked_signals():
+def blocked_signals():
     """Hold SIGINT/SIGTERM while a group of renames runs (main thread only), so it completes or does not start."""
     main = threading.current_thread() is threading.main_thread()
     if main:
@@ -209,7 +209,7 @@ class Outputs:
         """Rename every staged file into place (in the order written), then remove the temporary directories."""
         staged = list(self._staged.items())
         try:
-            with _blocked_signals(), _dir_locks(p.parent for p, _ in staged):
+            with blocked_signals(), _dir_locks(p.parent for p, _ in staged):
                 while staged:
                     path, tmp = staged[0]
                     try:
