@@ -9,7 +9,7 @@ Formats (auto-detected by content):
 * **plain PFM** (``.pfm`` as distributed by JASPAR): an optional ``>`` header and four whitespace-separated rows of
   counts or probabilities (A, C, G, T).
 
-Limits (far beyond real motifs, which are 5-40 columns wide; JASPAR 2024's widest is ~35): a motif may be at most
+Limits (far beyond real motifs: JASPAR 2024 CORE's 2,346 matrices are 4-33 columns wide): a motif may be at most
 :data:`MAX_MOTIF_WIDTH` columns wide, a file may hold at most :data:`MAX_MOTIFS` motifs and
 :data:`MAX_MOTIF_FILE_BYTES` bytes; beyond them the reader stops with a clear error instead of allocating what
 downstream models would need for such a matrix.
