@@ -24,14 +24,14 @@ from pathlib import Path
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, TfscopeWarning
 from .sequence import ALPHABET
 
 FORMAT = "tfscope-checkpoint/1"
 WEIGHTS = "model.safetensors"
 
 
-class UncheckedCheckpointWarning(UserWarning):
+class UncheckedCheckpointWarning(TfscopeWarning):
     """A checkpoint without a recorded weights checksum (written before tfscope recorded them): loaded unverified."""
 
 

@@ -5,8 +5,8 @@ Every task module contributes its subcommands through an ``add_cli(subparsers)``
 (:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2; so do
 file-system errors (``OSError``: permissions, full or read-only disks; ``TFSCOPE_DEBUG=1`` shows their
 traceback). SIGINT exits 130 and SIGTERM/SIGHUP
-128 + signal number (143 for SIGTERM), after the same cleanup (temporary files removed, workers stopped). Library
-warnings print as one line ``tfscope: warning: message``.
+128 + signal number (143 for SIGTERM), after the same cleanup (temporary files removed, workers stopped). tfscope's
+own warnings (:class:`tfscope.errors.TfscopeWarning`) print as one line ``tfscope: warning: message``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import warnings
 
 from . import __version__
-from .errors import Terminated, TfscopeError
+from .errors import Terminated, TfscopeError, TfscopeWarning
 
 # modules that define add_cli(subparsers); each adds its own subcommands
 CLI_MODULES = [
@@ -52,8 +52,14 @@ def _terminate(signum, frame):
     raise Terminated(signum)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None):
-    print(f"tfscope: warning: {message}", file=sys.stderr)
+def _one_line_warnings(show):
+    """A ``warnings.showwarning`` that prints tfscope's own warnings as one line and hands others to ``show``."""
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TfscopeWarning):
+            print(f"tfscope: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return show_warning
 
 
 @contextlib.contextmanager
@@ -78,7 +84,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     _signal_received.clear()
     with _cli_signals(), warnings.catch_warnings():
-        warnings.showwarning = _show_warning
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
             return int(args.func(args) or 0)
         except TfscopeError as e:

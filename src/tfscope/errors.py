@@ -37,6 +37,10 @@ class CheckpointError(TfscopeError):
     """A checkpoint is missing, truncated, or was written for another model/task."""
 
 
+class TfscopeWarning(UserWarning):
+    """Base class of tfscope's warnings (the CLI prints them as one line ``tfscope: warning: message``)."""
+
+
 class OutputError(InputError):
     """An output cannot be written: no permission, a read-only or full file system, a parent path that is not a
     directory. The message names the path; the old output, if any, is kept (outputs are written atomically)."""

@@ -48,21 +48,35 @@ def _single_thread():
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
+_LIBC = []
+
+
+def _libc():
+    """The C library with ``prctl`` (Linux), loaded once without spawning anything (``CDLL(None)``: the symbols of
+    this process); None elsewhere."""
+    import ctypes
+    import sys
+
+    if not _LIBC:
+        lib = None
+        if sys.platform.startswith("linux"):
+            try:
+                lib = ctypes.CDLL(None, use_errno=True)
+                lib.prctl  # noqa: B018 (raises AttributeError when absent)
+            except (OSError, AttributeError):
+                lib = None
+        _LIBC.append(lib)
+    return _LIBC[0]
+
+
 def die_with_parent(parent: int, sig: int = 9) -> bool:
     """Make this (forked) process receive ``sig`` (default SIGKILL) when its parent dies (Linux
     ``prctl(PR_SET_PDEATHSIG)``), and exit at once if ``parent`` is already gone. Returns False where prctl is not
     available (not Linux)."""
-    import ctypes
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        ok = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
+    ok = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(1)
     return ok
@@ -115,6 +129,7 @@ class LocalExecutor:
             return
         global _STATE
         _STATE = state
+        _libc()  # resolve prctl before forking (the workers call it, see die_with_parent)
         try:
             with mp.get_context("fork").Pool(self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 yield from _ordered(lambda it: pool.apply_async(_call, (fn, it)), lambda h: h.get(), items,
