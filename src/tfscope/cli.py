@@ -47,7 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
 _signal_received: list[int] = []  # termination signals seen (a library may re-raise Terminated as a plain Ctrl-C)
 
 
+_handler_owner: list[int] = []  # pid of the process that installed _terminate
+
+
 def _terminate(signum, frame):
+    if _handler_owner and os.getpid() != _handler_owner[-1]:
+        # a forked child (a worker killed by its pool before its initializer reset the handler) must not raise into
+        # a copy of the parent's stack: it dies of the signal, as by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
     _signal_received.append(signum)
     raise Terminated(signum)
 
@@ -67,6 +76,7 @@ def _cli_signals():
     """SIGTERM and SIGHUP raise :class:`tfscope.errors.Terminated` in the main thread (cleanup as for Ctrl-C);
     the previous handlers come back afterwards (``main`` may be called from Python)."""
     old = {}
+    _handler_owner.append(os.getpid())
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
             old[sig] = signal.signal(sig, _terminate)
@@ -75,6 +85,7 @@ def _cli_signals():
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+        _handler_owner.pop()
 
 
 def main(argv=None) -> int:
