@@ -352,6 +352,25 @@ def test_f6_sigkill_of_the_parent_kills_workers_and_next_run_sweeps(kit, tmp_pat
     assert leftovers(tmp_path) == []  # ... the next run into the same directory does
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_f6_forked_child_dies_of_sigterm_instead_of_raising():
+    """A pool worker terminated before its initializer ran still holds the CLI's SIGTERM handler: it must die of the
+    signal, not raise into its copy of the parent's stack (where it would carry on running the caller's code)."""
+    from tfscope.cli import _cli_signals
+
+    with _cli_signals():
+        pid = os.fork()
+        if pid == 0:  # the child: whatever happens, never return into pytest
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(5)
+                os._exit(3)
+            except BaseException:
+                os._exit(4)
+        _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_f6_sigterm_releases_ray_actors(kit, tmp_path):
     """Ray installs its own SIGTERM handler and turns interrupts into plain KeyboardInterrupts: still exit 143,
