@@ -86,7 +86,7 @@ def test_reader_empty_and_missing(tmp_path):
     (tmp_path / "e.pfm").write_text("\n# comment\n")
     with pytest.raises(InputError, match="empty"):
         read_motifs(tmp_path / "e.pfm")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="file not found"):
         read_motifs(tmp_path / "missing.pfm")
 
 

@@ -178,7 +178,7 @@ def test_kmer_tfidf_and_ensemble_roundtrip(tmp_path):
     assert [m["class"] for m in json.loads((tmp_path / "layer1" / "config.json").read_text())["hparams"]["members"]] \
         == ["tfscope.protein.classic:LinearProteinModel", "tfscope.protein.classic:KmerTfidfModel"]
     (tmp_path / "layer1" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot read weights"):
+    with pytest.raises(CheckpointError, match="checksum mismatch|cannot read weights"):
         load_protein_model(tmp_path, "layer1")
     m = select_default(seqs, y, labels=("TF", "non-TF"), c_grid=(0.1,),
                        feature_sets={"aac": {"aac": True, "dpc": False, "gaps": [], "reduced_k": []}})
@@ -351,7 +351,7 @@ def test_stack_tfidf_matches_sklearn_fit_roundtrip_and_corruption(tmp_path):
     assert isinstance(back, StackModel) and np.allclose(back.predict_proba(tseqs), p)
     assert back.threshold == m.threshold and back.labels == ("TF", "non-TF")
     (tmp_path / "layer1" / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot read weights"):
+    with pytest.raises(CheckpointError, match="checksum mismatch|cannot read weights"):
         load_protein_model(tmp_path, "layer1")
 
 

@@ -5,23 +5,106 @@ class as ``"module:Class"``), ``hparams``, ``alphabet``, and free-form ``meta`` 
 summary, metrics, thresholds). Loading imports the class the checkpoint names (so it does not depend on which
 tfscope modules were imported before; checkpoints without ``class`` are resolved through the registry
 :data:`tfscope.models.MODELS`), rebuilds the model and never unpickles code.
+
+Integrity: ``config.json`` records ``weights_sha256`` (``{"model.safetensors": sha256 hex}``); loading verifies it
+and refuses a mismatch, refuses non-finite weights, and validates every field of ``config.json`` first
+(:mod:`tfscope.checkpoint_schema`). Checkpoints written before checksums existed load with one
+:class:`UncheckedCheckpointWarning` each; :func:`stamp_checksums` records their checksum.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
-import tempfile
+import warnings
 from pathlib import Path
 
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError
+from .errors import CheckpointError, TfscopeWarning
 from .sequence import ALPHABET
 
 FORMAT = "tfscope-checkpoint/1"
+WEIGHTS = "model.safetensors"
+
+
+class UncheckedCheckpointWarning(TfscopeWarning):
+    """A checkpoint without a recorded weights checksum (written before tfscope recorded them): loaded unverified."""
+
+
+def file_sha256(path) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _dump_config(config: dict) -> str:
+    return json.dumps(config, indent=2, default=_json_default) + "\n"
+
+
+def stamp_checksums(path) -> dict:
+    """Record the sha256 of a checkpoint's weights in its ``config.json`` (``weights_sha256``), rewriting the file
+    atomically; everything else in the config is kept as it is. For checkpoints written before checksums existed
+    (``save_checkpoint`` records them itself). Run it on a directory of checkpoints with
+    ``python scripts/stamp_checksums.py DIR ...``.
+
+    Parameters
+    ----------
+    path : checkpoint directory (``config.json`` + ``model.safetensors``)
+
+    Returns
+    -------
+    ``{file name: sha256 hex}`` now recorded.
+
+    Raises
+    ------
+    CheckpointError
+        Not a checkpoint, or weights that do not load or hold non-finite values (nothing is stamped then).
+    """
+    from .io.atomic import atomic_write
+
+    path = Path(path)
+    cfg = read_config(path, verify=False)
+    _read_weights(path, cfg, numpy=True)  # refuse to vouch for weights that do not load or are not finite
+    sums = {WEIGHTS: file_sha256(path / WEIGHTS)}
+    cfg["weights_sha256"] = sums
+    with atomic_write(path / "config.json") as fh:
+        fh.write(_dump_config(cfg))
+    return sums
+
+
+def verify_checksums(path, cfg: dict) -> bool:
+    """Check the weights of checkpoint ``path`` against the sha256 recorded in ``cfg`` (``weights_sha256``).
+
+    Returns
+    -------
+    True when verified; False when the config records no checksum (a one-line
+    :class:`UncheckedCheckpointWarning` is issued).
+
+    Raises
+    ------
+    CheckpointError
+        ``FILE: checksum mismatch, the file is corrupt or was changed``.
+    """
+    path = Path(path)
+    sums = cfg.get("weights_sha256")
+    if not sums:
+        warnings.warn(f"{path}: no weights checksum recorded (checkpoint written before tfscope recorded them); "
+                      "loaded unverified", UncheckedCheckpointWarning, stacklevel=3)
+        return False
+    for name, digest in sums.items():
+        f = path / name
+        if not f.is_file():
+            raise CheckpointError(f"{f}: missing (config.json records its checksum)")
+        if file_sha256(f) != digest:
+            raise CheckpointError(f"{f}: checksum mismatch, the file is corrupt or was changed")
+    return True
 
 
 def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, meta: dict | None = None) -> Path:
@@ -31,39 +114,49 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
     :mod:`tfscope.protein`) with ``checkpoint_arrays() -> dict[str, np.ndarray]`` and a classmethod
     ``from_checkpoint(arrays, config)``. Returns the checkpoint directory.
     """
+    from .errors import OutputError
+    from .io.atomic import OUTPUT_ERRNOS, blocked_signals, private_tempdir
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="." + path.name + ".", dir=path.parent))
+    tmp = private_tempdir(path)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        tmp.chmod(0o777 & ~umask)  # mkdtemp creates 0700; a checkpoint directory gets the usual permissions
         if isinstance(model, nn.Module):
             from safetensors.torch import save_file
 
             state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            save_file(state, str(tmp / "model.safetensors"))
+            save_file(state, str(tmp / WEIGHTS))
         else:
             import numpy as np
             from safetensors.numpy import save_file
 
             save_file({k: np.ascontiguousarray(v) for k, v in model.checkpoint_arrays().items()},
-                      str(tmp / "model.safetensors"))
+                      str(tmp / WEIGHTS))
         from .models import class_path
 
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
-                  "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {}}
-        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=_json_default) + "\n")
+                  "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {},
+                  "weights_sha256": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
+        (tmp / "config.json").write_text(_dump_config(config))
         from .io.atomic import respect_umask
 
         respect_umask(tmp)  # mkdtemp makes 0700, safetensors 0600: readable by others as the umask allows
-        if path.exists():
-            old = path.with_name("." + path.name + ".old")
+        with blocked_signals():  # the swap completes or does not start
+            if path.exists():
+                old = tmp.with_name(tmp.name + ".old")  # private to this run, swept if the run is killed
+                os.replace(path, old)
+                os.replace(tmp, path)
+            else:
+                old = None
+                os.replace(tmp, path)
+        if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS:
+            raise OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path)) from e
         raise
     return path
 
@@ -80,19 +173,27 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o)}")
 
 
-def read_config(path) -> dict:
-    """Read and check a checkpoint's ``config.json``.
+def read_config(path, *, verify: bool = True) -> dict:
+    """Read and check a checkpoint's ``config.json`` against the schema (:func:`tfscope.checkpoint_schema.
+    validate_config`; ``hparams`` are checked when the model is built) and, with ``verify``, the weights' checksum
+    (:func:`verify_checksums`).
 
     Raises
     ------
     CheckpointError
-        Missing directory/files, invalid JSON or a format other than :data:`FORMAT`.
+        Missing directory/files, invalid JSON, a format other than :data:`FORMAT`, a field of the wrong type or
+        range (``FILE: field: problem``), or a checksum mismatch.
     """
+    from .checkpoint_schema import validate_config
+
     path = Path(path)
     cfg_path = path / "config.json"
-    if not cfg_path.exists() or not (path / "model.safetensors").exists():
-        raise CheckpointError(f"{path}: not a tfscope checkpoint (needs config.json and model.safetensors)")
-    return read_format_json(cfg_path, FORMAT)
+    if not cfg_path.exists() or not (path / WEIGHTS).exists():
+        raise CheckpointError(f"{path}: not a tfscope checkpoint (needs config.json and {WEIGHTS})")
+    cfg = validate_config(read_format_json(cfg_path, FORMAT), cfg_path)
+    if verify:
+        verify_checksums(path, cfg)
+    return cfg
 
 
 def read_format_json(path, expected_format: str) -> dict:
@@ -106,8 +207,12 @@ def read_format_json(path, expected_format: str) -> dict:
     path = Path(path)
     try:
         cfg = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path}: invalid JSON ({e})") from e
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from e
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path}: expected a JSON object, got {type(cfg).__name__}")
     if cfg.get("format") != expected_format:
         raise CheckpointError(f"{path}: unknown checkpoint format {cfg.get('format')!r}, expected {expected_format!r}")
     return cfg
@@ -156,23 +261,28 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     Raises
     ------
     CheckpointError
-        Wrong task, unknown model, or weights that do not match the model (truncated/mismatched file).
+        Wrong task, unknown model, a config field of the wrong type/range or an unknown hyper-parameter
+        (``FILE: field: problem``), a ``meta.tfs`` whose length differs from the model's outputs, a weights
+        checksum mismatch, non-finite weights, or weights that do not match the model (truncated/mismatched file).
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    from .checkpoint_schema import check_outputs, validate_config
 
     cfg = read_config(path)
+    cfg_path = Path(path) / "config.json"
     if task is not None and cfg.get("task") != task:
         raise CheckpointError(f"{path}: checkpoint is for task {cfg.get('task')!r}, not {task!r}")
     name = cfg.get("model")
     cls = model_class(cfg, path, registry)
     if not issubclass(cls, nn.Module):
         return _load_array_model(cls, path, cfg), cfg
-    model = cls(**cfg.get("hparams", {}))
+    validate_config(cfg, cfg_path, model_cls=cls)
     try:
-        state = load_file(str(Path(path) / "model.safetensors"))
-    except (SafetensorError, OSError, Exception) as e:  # safetensors raises several types on truncation
-        raise CheckpointError(f"{path}/model.safetensors: cannot read weights ({e})") from e
+        model = cls(**cfg.get("hparams", {}))
+    except (TypeError, ValueError, RuntimeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{cfg_path}: hparams: cannot build model {name!r} ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from e
+    check_outputs(model, cfg, cfg_path)
+    state = _read_weights(path, cfg)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
@@ -181,14 +291,39 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     return model, cfg
 
 
+def _read_weights(path, cfg: dict, *, numpy: bool = False) -> dict:
+    """The tensors of ``path/model.safetensors`` (torch, or numpy arrays with ``numpy``), all finite.
+
+    Raises
+    ------
+    CheckpointError
+        Unreadable/truncated weights, or a NaN/infinite value (``FILE: tensor NAME holds N non-finite values``).
+    """
+    import numpy as np
+
+    if numpy:
+        from safetensors.numpy import load_file
+    else:
+        from safetensors.torch import load_file
+    f = Path(path) / WEIGHTS
+    try:
+        state = load_file(str(f))
+    except Exception as e:  # safetensors raises several types on truncation
+        raise CheckpointError(f"{f}: cannot read weights ({e})") from e
+    for key, t in state.items():
+        a = t if numpy else t.detach().float().numpy() if t.is_floating_point() else None
+        if a is None or not np.issubdtype(a.dtype, np.floating):
+            continue
+        bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+        if bad:
+            raise CheckpointError(f"{f}: tensor {key!r} holds {bad} non-finite value(s) (NaN/inf); the weights are "
+                                  "corrupt")
+    return state
+
+
 def _load_array_model(cls, path, cfg: dict):
     """An array model (see :func:`save_checkpoint`) from its weights and config. Raises CheckpointError."""
-    from safetensors.numpy import load_file
-
-    try:
-        arrays = load_file(str(Path(path) / "model.safetensors"))
-    except Exception as e:  # safetensors raises several types on truncation
-        raise CheckpointError(f"{path}/model.safetensors: cannot read weights ({e})") from e
+    arrays = _read_weights(path, cfg, numpy=True)
     try:
         return cls.from_checkpoint(arrays, cfg)
     except CheckpointError as e:

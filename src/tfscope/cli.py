@@ -2,17 +2,25 @@
 
 Every task module contributes its subcommands through an ``add_cli(subparsers)`` function listed in
 :data:`CLI_MODULES`; each command's handler is a plain function ``(args) -> int``. User errors
-(:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2.
+(:class:`tfscope.errors.TfscopeError`) print one line ``tfscope: error: FILE:LINE: message`` and exit 2; so do
+file-system errors (``OSError``: permissions, full or read-only disks; ``TFSCOPE_DEBUG=1`` shows their
+traceback). SIGINT exits 130 and SIGTERM/SIGHUP
+128 + signal number (143 for SIGTERM), after the same cleanup (temporary files removed, workers stopped). tfscope's
+own warnings (:class:`tfscope.errors.TfscopeWarning`) print as one line ``tfscope: warning: message``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
+import signal
 import sys
+import warnings
 
 from . import __version__
-from .errors import TfscopeError
+from .errors import Terminated, TfscopeError, TfscopeWarning
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -65,18 +73,73 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_signal_received: list[int] = []  # termination signals seen (a library may re-raise Terminated as a plain Ctrl-C)
+
+
+_handler_owner: list[int] = []  # pid of the process that installed _terminate
+
+
+def _terminate(signum, frame):
+    if _handler_owner and os.getpid() != _handler_owner[-1]:
+        # a forked child (a worker killed by its pool before its initializer reset the handler) must not raise into
+        # a copy of the parent's stack: it dies of the signal, as by default
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _signal_received.append(signum)
+    raise Terminated(signum)
+
+
+def _one_line_warnings(show):
+    """A ``warnings.showwarning`` that prints tfscope's own warnings as one line and hands others to ``show``."""
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, TfscopeWarning):
+            print(f"tfscope: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+    return show_warning
+
+
+@contextlib.contextmanager
+def _cli_signals():
+    """SIGTERM and SIGHUP raise :class:`tfscope.errors.Terminated` in the main thread (cleanup as for Ctrl-C);
+    the previous handlers come back afterwards (``main`` may be called from Python)."""
+    old = {}
+    _handler_owner.append(os.getpid())
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
+            old[sig] = signal.signal(sig, _terminate)
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+        _handler_owner.pop()
+
+
 def main(argv=None) -> int:
-    """Entry point of the ``tfscope`` command; returns the exit code."""
+    """Entry point of the ``tfscope`` command; returns the exit code (0 success, 2 bad input or unwritable output,
+    130 interrupted by SIGINT, 128 + N terminated by signal N)."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except TfscopeError as e:
-        print(f"tfscope: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("tfscope: interrupted", file=sys.stderr)
-        return 130
+    _signal_received.clear()
+    with _cli_signals(), warnings.catch_warnings():
+        warnings.showwarning = _one_line_warnings(warnings.showwarning)
+        try:
+            return int(args.func(args) or 0)
+        except TfscopeError as e:
+            print(f"tfscope: error: {e}", file=sys.stderr)
+            return 2
+        except OSError as e:  # a file-system error outside tfscope's own checks: still one line
+            if os.environ.get("TFSCOPE_DEBUG"):  # the traceback, for a bug report
+                raise
+            where = f"{e.filename}: " if e.filename else ""
+            print(f"tfscope: error: {where}{e.strerror or e}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as e:
+            signum = e.signum if isinstance(e, Terminated) else (_signal_received or [signal.SIGINT])[-1]
+            print(f"tfscope: interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+            return 128 + signum
 
 
 if __name__ == "__main__":

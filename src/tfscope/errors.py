@@ -35,3 +35,26 @@ class InputError(TfscopeError, ValueError):
 
 class CheckpointError(TfscopeError):
     """A checkpoint is missing, truncated, or was written for another model/task."""
+
+
+class TfscopeWarning(UserWarning):
+    """Base class of tfscope's warnings (the CLI prints them as one line ``tfscope: warning: message``)."""
+
+
+class OutputError(InputError):
+    """An output cannot be written: no permission, a read-only or full file system, a parent path that is not a
+    directory. The message names the path; the old output, if any, is kept (outputs are written atomically)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process received a termination signal (SIGTERM, SIGHUP): raised in the main thread by the handler that
+    :func:`tfscope.cli.main` installs, so cleanup runs exactly as for Ctrl-C (SIGINT).
+
+    Parameters
+    ----------
+    signum : the signal number (the CLI exits with ``128 + signum``: 143 for SIGTERM)
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

@@ -13,11 +13,18 @@ is never materialised. ``state`` (e.g. the loaded TF models) is made resident in
 
 Each worker runs one torch thread, so a result does not depend on the executor or on which worker computed it
 (byte-identical output of local and Ray runs, tested in ``tests/test_genome_scale.py``).
+
+Workers never outlive their parent: local workers ignore SIGINT and die on SIGTERM (the parent handles both and
+terminates the pool on the way out), and on Linux they ask the kernel to SIGKILL them when the parent dies
+(``prctl(PR_SET_PDEATHSIG)``), so even a SIGKILLed parent leaves no workers behind; Ray actors are killed and an
+embedded Ray is shut down when the parent leaves :meth:`RayExecutor.imap` / :meth:`RayExecutor.close`, including
+on SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 
@@ -50,6 +57,55 @@ def default_workers() -> int:
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+_LIBC = []
+
+
+def _libc():
+    """The C library with ``prctl`` (Linux), loaded once without spawning anything (``CDLL(None)``: the symbols of
+    this process); None elsewhere."""
+    import ctypes
+    import sys
+
+    if not _LIBC:
+        lib = None
+        if sys.platform.startswith("linux"):
+            try:
+                lib = ctypes.CDLL(None, use_errno=True)
+                lib.prctl  # noqa: B018 (raises AttributeError when absent)
+            except (OSError, AttributeError):
+                lib = None
+        _LIBC.append(lib)
+    return _LIBC[0]
+
+
+def die_with_parent(parent: int, sig: int = 9) -> bool:
+    """Make this (forked) process receive ``sig`` (default SIGKILL) when its parent dies (Linux
+    ``prctl(PR_SET_PDEATHSIG)``), and exit at once if ``parent`` is already gone. Returns False where prctl is not
+    available (not Linux)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    ok = libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    return ok
+
+
+def _worker_init(parent: int):
+    """Initializer of forked local workers: die with the parent, leave SIGINT to it (a terminal's Ctrl-C reaches
+    the whole process group), die quietly on SIGTERM (the parent's pool.terminate), one torch thread."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    die_with_parent(parent)
+    _single_thread()
 
 
 class LocalExecutor:
@@ -87,8 +143,9 @@ class LocalExecutor:
             return
         global _STATE
         _STATE = state
+        _libc()  # resolve prctl before forking (the workers call it, see die_with_parent)
         try:
-            with mp.get_context("fork").Pool(self.workers, initializer=_single_thread) as pool:
+            with mp.get_context("fork").Pool(self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 yield from _ordered(lambda it: pool.apply_async(_call, (fn, it)), lambda h: h.get(), items,
                                     in_flight or 2 * self.workers)
         finally:
@@ -96,6 +153,24 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Nothing to release (the pool lives only inside :meth:`imap`)."""
+
+
+@contextlib.contextmanager
+def _keep_signal_handlers():
+    """Restore the SIGTERM/SIGINT/SIGHUP handlers after the block (main thread only), so the CLI's cleanup on
+    SIGTERM (:func:`tfscope.cli.main`) survives libraries that install their own."""
+    import signal
+    import threading
+
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.getsignal(s) for s in sigs} if main else {}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            if h is not None:
+                signal.signal(s, h)
 
 
 class RayExecutor:
@@ -131,7 +206,8 @@ class RayExecutor:
                 # any other job on the machine starve the scan); set RAY_worker_niceness to override
                 os.environ.setdefault("RAY_worker_niceness", "0")
             kw = {"address": address} if address else {"num_cpus": self.workers}
-            ray.init(include_dashboard=False, log_to_driver=False, **kw)
+            with _keep_signal_handlers():  # ray.init installs its own SIGTERM handler (abort, exit 134)
+                ray.init(include_dashboard=False, log_to_driver=False, **kw)
             self._owns = True
 
     def imap(self, fn: Callable, items: Iterable, *, state=None, in_flight: int | None = None,

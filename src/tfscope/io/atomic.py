@@ -1,41 +1,308 @@
-"""Atomic file output: write to a temporary file beside the target, then rename over it."""
+"""Atomic file output and checked file input.
+
+Output: every file is written to a temporary file beside its target and renamed over it only when complete, so a
+failed or interrupted run leaves the old output intact and no partial one. Temporary names are private to the run:
+``.<name>.tfscope-<host>-<pid>-<random><suffix>``; a run that was killed (SIGKILL, power loss) leaves them behind,
+and the next tfscope run that writes into the same directory removes those whose process is gone
+(:func:`remove_stale_temps`). :class:`Outputs` defers the renames of several files to one :meth:`Outputs.commit`,
+so outputs derived from one another (a bigWig from a bedGraph) are read from this run's own temporary files, never
+from another run's, and a set of outputs appears together. Write errors (no permission, read-only or full file
+system, a parent that is not a directory) become :class:`tfscope.errors.OutputError` naming the path.
+
+Input: :func:`check_input_file` and :func:`read_lines` refuse a missing path, a directory, and lines longer than a
+bound that real inputs never reach (:data:`MAX_LINE_CHARS`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import gzip
 import os
+import re
+import shutil
+import signal
+import socket
 import tempfile
+import threading
 from pathlib import Path
+
+from ..errors import InputError, OutputError
+
+#: longest line :func:`read_lines` accepts by default (characters): a real line never comes close (an unwrapped
+#: human chr1 is 249 Mbp; a FASTA line of a genome longer than this must be wrapped)
+MAX_LINE_CHARS = 1 << 30
+
+#: errno values that mean "this output cannot be written here"
+OUTPUT_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOTDIR,
+                           errno.EISDIR, errno.EFBIG, errno.ENAMETOOLONG, errno.EEXIST, errno.ENOENT})
+
+_HOST = re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname() or "host")
+_TEMP = re.compile(r"\.tfscope-(?P<host>[A-Za-z0-9_.]+)-(?P<pid>\d+)-[A-Za-z0-9_]{8}")
+_swept: set = set()
+_sweep_lock = threading.Lock()
+
+
+def temp_prefix(path) -> str:
+    """Prefix of this run's temporary files for output ``path``: ``.<name>.tfscope-<host>-<pid>-``."""
+    return f".{Path(path).name}.tfscope-{_HOST}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(directory, *, force: bool = False) -> list[Path]:
+    """Remove tfscope temporary files and directories in ``directory`` left by runs on this host whose process no
+    longer exists (killed runs). Checked once per directory and process unless ``force``.
+
+    Returns
+    -------
+    The removed paths.
+    """
+    directory = Path(directory)
+    key = str(directory.resolve()) if directory.exists() else str(directory)
+    with _sweep_lock:
+        if key in _swept and not force:
+            return []
+        _swept.add(key)
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith("."):
+            continue
+        m = _TEMP.search(e.name)
+        if m is None or m["host"] != _HOST or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path)
+            else:
+                os.unlink(e.path)
+            removed.append(Path(e.path))
+    return removed
+
+
+def _output_error(path, e: OSError) -> OutputError:
+    return OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path))
+
+
+def _prepare_dir(path: Path) -> None:
+    """Create the parent directory of output ``path`` and sweep it for stale temporary files."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _output_error(path.parent if e.errno != errno.EEXIST else path, e) from None
+    if not path.parent.is_dir():
+        raise OutputError("cannot write (a parent path is not a directory)", str(path))
+    remove_stale_temps(path.parent)
+
+
+def private_tempdir(near) -> Path:
+    """A new temporary directory beside output ``near`` (same file system), private to this run (its name carries
+    host and pid, so a later run removes it if this one is killed). The caller removes it.
+
+    Raises
+    ------
+    OutputError
+        The directory cannot be created (permissions, read-only or full file system).
+    """
+    near = Path(near)
+    _prepare_dir(near)
+    try:
+        return Path(tempfile.mkdtemp(prefix=temp_prefix(near), dir=near.parent))
+    except OSError as e:
+        raise _output_error(near, e) from None
+
+
+def _own_write_error(e: BaseException, tmp: str) -> bool:
+    """An OSError about writing ``tmp`` (no file name, or ``tmp``): a full/read-only/quota-exceeded disk."""
+    return (isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS and e.filename in (None, tmp))
 
 
 @contextlib.contextmanager
-def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffix: str = ".tmp"):
-    """Open a temporary file beside ``path`` (name ending in ``suffix``) and move it to ``path`` only if the block
-    succeeds.
+def blocked_signals():
+    """Hold SIGINT/SIGTERM while a group of renames runs (main thread only), so it completes or does not start."""
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        if main:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _dir_locks(dirs):
+    """Exclusive ``flock`` on each directory (sorted, so two runs cannot deadlock): renames of one run's output set
+    do not interleave with another tfscope run's."""
+    import fcntl
+
+    fds = []
+    try:
+        for d in sorted({str(Path(d).resolve()) for d in dirs}):
+            try:
+                fd = os.open(d, os.O_RDONLY)
+            except OSError:
+                continue
+            fds.append(fd)
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fd in fds:
+            os.close(fd)  # closing releases the lock
+
+
+class Outputs:
+    """Several output files that appear together: each is written to a private temporary file (:meth:`open`, or
+    ``atomic_write(path, outputs=...)``) and all are renamed into place by one :meth:`commit` (signals held, under a
+    lock on their directories, so concurrent tfscope runs writing the same paths leave one run's complete set).
+    Until then :meth:`staged` gives where a file's content is, so derived outputs read this run's own data.
+    :meth:`discard` (or leaving the ``with`` block by an exception) removes every temporary file and directory.
+
+    Raises
+    ------
+    OutputError
+        (from :meth:`commit`) a rename fails; outputs renamed before stay, the rest are discarded.
+    """
+
+    def __init__(self):
+        self._staged: dict[Path, Path] = {}  # final path -> temporary file
+        self._dirs: list[Path] = []
+
+    def add(self, tmp, path) -> None:
+        """Register a finished temporary file ``tmp`` to be renamed to ``path`` by :meth:`commit`."""
+        old = self._staged.pop(Path(path), None)
+        if old is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(old)
+        self._staged[Path(path)] = Path(tmp)
+
+    def staged(self, path) -> Path:
+        """Where the content of output ``path`` is now: its temporary file until :meth:`commit`, else ``path``."""
+        return self._staged.get(Path(path), Path(path))
+
+    def open(self, path, mode: str = "w", **kw):
+        """:func:`atomic_write` whose rename waits for :meth:`commit`."""
+        return atomic_write(path, mode, outputs=self, **kw)
+
+    def tempdir(self, near) -> Path:
+        """A private temporary directory beside ``near`` (:func:`private_tempdir`), removed with this set."""
+        d = private_tempdir(near)
+        self._dirs.append(d)
+        return d
+
+    def commit(self) -> None:
+        """Rename every staged file into place (in the order written), then remove the temporary directories."""
+        staged = list(self._staged.items())
+        try:
+            with blocked_signals(), _dir_locks(p.parent for p, _ in staged):
+                while staged:
+                    path, tmp = staged[0]
+                    try:
+                        os.replace(tmp, path)
+                    except OSError as e:
+                        raise _output_error(path, e) from None
+                    staged.pop(0)
+                    self._staged.pop(path)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Remove the temporary files not yet committed and the temporary directories."""
+        for tmp in self._staged.values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self._staged.clear()
+        for d in self._dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        self._dirs.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+        return False
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffix: str = ".tmp",
+                 outputs: Outputs | None = None):
+    """Open a temporary file beside ``path`` (a name private to this run, ending in ``suffix``) and move it to
+    ``path`` only if the block succeeds (with ``outputs``, at :meth:`Outputs.commit`).
 
     A ``.gz`` suffix of ``path`` writes gzip-compressed text. On any exception the temporary file is removed and an
-    existing ``path`` is left untouched, so failed runs leave no partial output.
+    existing ``path`` is left untouched, so failed runs leave no partial output. A missing parent directory is
+    created.
+
+    Raises
+    ------
+    OutputError
+        ``path`` cannot be written: no permission, read-only or full file system, a parent that is not a directory
+        (the message names the path; an existing ``path`` is kept).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=suffix, dir=path.parent)
+    _prepare_dir(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
+    except OSError as e:
+        raise _output_error(path, e) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
     try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
         if path.suffix == ".gz":
             fh = gzip.open(tmp, mode + ("t" if "b" not in mode else ""), encoding=encoding if "b" not in mode else None)
         else:
             fh = open(tmp, mode, encoding=encoding if "b" not in mode else None)
         with fh:
             yield fh
-        os.replace(tmp, path)
-    except BaseException:
+        if outputs is not None:
+            outputs.add(tmp, path)
+        else:
+            os.replace(tmp, path)
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if _own_write_error(e, tmp):
+            raise _output_error(path, e) from None
         raise
+
+
+def check_input_file(path) -> Path:
+    """``path`` as a Path if it names a readable regular file (or a FIFO such as ``/dev/stdin``).
+
+    Raises
+    ------
+    InputError
+        ``file not found``, ``is a directory, not a file``, or ``cannot read (Permission denied)``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError("is a directory, not a file", str(path))
+    if not path.exists():
+        raise InputError("file not found", str(path))
+    if not os.access(path, os.R_OK):
+        raise InputError("cannot read (permission denied)", str(path))
+    return path
 
 
 def open_text(path):
@@ -44,32 +311,41 @@ def open_text(path):
     Raises
     ------
     InputError
-        If the file does not exist.
+        If the file does not exist or is a directory (:func:`check_input_file`).
     """
-    from ..errors import InputError
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError("file not found", str(path))
+    path = check_input_file(path)
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8", errors="replace")
     return open(path, encoding="utf-8", errors="replace")
 
 
-def read_lines(path):
+def read_lines(path, *, max_chars: int = MAX_LINE_CHARS):
     """Yield ``(line_number, line_without_newline)`` from a text or gzip file.
+
+    Parameters
+    ----------
+    max_chars : longest line accepted (characters; default :data:`MAX_LINE_CHARS`); memory stays bounded by it
+        even on a file without newlines
 
     Raises
     ------
     InputError
-        If the file is missing or a gzip stream is truncated/corrupt.
+        If the file is missing or a directory, a gzip stream is truncated/corrupt, or a line is longer than
+        ``max_chars``.
     """
-    from ..errors import InputError
-
     try:
         with open_text(path) as fh:
-            for i, line in enumerate(fh, 1):
-                yield i, line.rstrip("\r\n")
+            i = 0
+            while True:
+                line = fh.readline(max_chars + 1)
+                if not line:
+                    break
+                i += 1
+                body = line.rstrip("\r\n")
+                if len(body) > max_chars:
+                    raise InputError(f"line longer than {max_chars:,} characters (not a text file of this kind?)",
+                                     str(path), i)
+                yield i, body
     except (EOFError, gzip.BadGzipFile, OSError) as e:
         if isinstance(e, FileNotFoundError):
             raise InputError("file not found", str(path)) from e

@@ -59,9 +59,10 @@ def bed_line(r: BedRecord) -> str:
     return "\t".join([r.chrom, str(r.start), str(r.end), r.name, score, r.strand, *map(str, r.extra)]) + "\n"
 
 
-def write_bed(path, records, *, header: str | None = None) -> None:
-    """Write BED6 records (plus extra columns) atomically. Float scores are written with 4 decimals."""
-    with atomic_write(path) as fh:
+def write_bed(path, records, *, header: str | None = None, outputs=None) -> None:
+    """Write BED6 records (plus extra columns) atomically (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`,
+    renamed at its commit). Float scores are written with 4 decimals."""
+    with atomic_write(path, outputs=outputs) as fh:
         if header:
             fh.write(header.rstrip("\n") + "\n")
         fh.writelines(bed_line(r) for r in records)

@@ -5,8 +5,27 @@ from __future__ import annotations
 from ..errors import InputError
 from .atomic import atomic_write, read_lines
 
+#: longest protein accepted (residues): the longest known protein, titin, has ~35,000
+MAX_PROTEIN_LENGTH = 100_000
+#: most records in one protein FASTA file (UniProt/Swiss-Prot holds ~570,000 entries)
+MAX_PROTEIN_RECORDS = 1_000_000
+#: a protein record whose residues are at least this share A, C, G, T, U or N looks like a nucleotide sequence
+#: (real proteins: ~25%)
+DNA_LIKE_SHARE = 0.9
+#: records shorter than this are not judged DNA-like (too few residues to tell)
+DNA_LIKE_MIN_LENGTH = 10
 
-def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -> dict[str, str]:
+
+def dna_like_share(seq: str) -> float:
+    """Share of the letters of ``seq`` that are nucleotide codes (A, C, G, T, U, N; case-insensitive), in [0, 1]."""
+    if not seq:
+        return 0.0
+    s = seq.upper()
+    return sum(s.count(c) for c in "ACGTUN") / len(s)
+
+
+def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False,
+               allow_dna_like: bool = False) -> dict[str, str]:
     """Read a multi-record FASTA file.
 
     Parameters
@@ -19,6 +38,9 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -
         ``protein`` accepts the 20 amino acids plus B, J, O, U, X, Z and a trailing ``*``.
     allow_duplicates : bool
         If False, a repeated id raises.
+    allow_dna_like : bool
+        ``protein`` only: accept records that look like nucleotides (at least :data:`DNA_LIKE_SHARE` of their
+        residues A/C/G/T/U/N, :data:`DNA_LIKE_MIN_LENGTH` residues or more), which are otherwise refused.
 
     Returns
     -------
@@ -28,8 +50,10 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -
     Raises
     ------
     InputError
-        Empty file, sequence before the first header, empty header/record, invalid letter, duplicate id;
-        the message names the file and line.
+        A directory or missing file, empty file, sequence before the first header, empty header/record, invalid
+        letter, duplicate id; for ``protein``: a record longer than :data:`MAX_PROTEIN_LENGTH`, more than
+        :data:`MAX_PROTEIN_RECORDS` records, or a DNA-looking record ("looks like DNA, not protein"); the message
+        names the file and line.
     """
     from ..sequence import invalid_letter
 
@@ -49,9 +73,17 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -
             raise InputError(f"record {name!r} has no sequence", str(path), header_line)
         if seq.endswith("*") and alphabet == "protein":
             seq = seq[:-1]
+        if alphabet == "protein" and not allow_dna_like and len(seq) >= DNA_LIKE_MIN_LENGTH:
+            share = dna_like_share(seq)
+            if share >= DNA_LIKE_SHARE:
+                raise InputError(f"record {name!r} looks like DNA, not protein ({share:.0%} A/C/G/T/U/N); give "
+                                 "protein sequences (or force it: --force-protein)", str(path), header_line)
         records[name] = seq.upper()
 
-    for lineno, line in read_lines(path):
+    n_records, length = 0, 0
+
+    lines = read_lines(path, max_chars=MAX_PROTEIN_LENGTH + 10_000) if alphabet == "protein" else read_lines(path)
+    for lineno, line in lines:
         line = line.strip()
         if not line or line.startswith(";"):
             continue
@@ -64,7 +96,11 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -
             if name in records and not allow_duplicates:
                 raise InputError(f"duplicate sequence id {name!r}", str(path), lineno)
             header_line = lineno
-            chunks = []
+            chunks, length = [], 0
+            n_records += 1
+            if alphabet == "protein" and n_records > MAX_PROTEIN_RECORDS:
+                raise InputError(f"more than {MAX_PROTEIN_RECORDS:,} protein records; split the file", str(path),
+                                 lineno)
             continue
         if name is None:
             raise InputError("sequence data before the first '>' header (not FASTA?)", str(path), lineno)
@@ -77,6 +113,10 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False) -
             badc = next((c for c in body.upper() if c not in protein_ok), None)
             if badc is not None:
                 raise InputError(f"invalid amino-acid letter {badc!r} in record {name!r}", str(path), lineno)
+            length += len(body)
+            if length > MAX_PROTEIN_LENGTH:
+                raise InputError(f"record {name!r} is longer than {MAX_PROTEIN_LENGTH:,} residues (the longest "
+                                 "known protein, titin, has ~35,000)", str(path), lineno)
         chunks.append(line)
     flush()
     if not records:
@@ -215,7 +255,7 @@ def _iter_lines(path, block: int):
             pass
 
 
-def read_protein_records(path) -> list[tuple[str, str]]:
+def read_protein_records(path, *, allow_dna_like: bool = False) -> list[tuple[str, str]]:
     """All records of a protein FASTA file as ``[(id, SEQUENCE), ...]`` in file order, duplicate ids kept.
 
     The file is first validated by :func:`read_fasta` (protein alphabet; empty records and bad
@@ -225,9 +265,9 @@ def read_protein_records(path) -> list[tuple[str, str]]:
     Raises
     ------
     InputError
-        As :func:`tfscope.io.read_fasta` (``allow_duplicates=True``).
+        As :func:`tfscope.io.read_fasta` (``allow_duplicates=True``; ``allow_dna_like`` passed on).
     """
-    read_fasta(path, alphabet="protein", allow_duplicates=True)  # validation with file:line messages
+    read_fasta(path, alphabet="protein", allow_duplicates=True, allow_dna_like=allow_dna_like)  # file:line checks
     out: list[tuple[str, str]] = []
     name, chunks = None, []
     for _, line in read_lines(path):

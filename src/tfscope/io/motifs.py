@@ -9,6 +9,11 @@ Formats (auto-detected by content):
 * **plain PFM** (``.pfm`` as distributed by JASPAR): an optional ``>`` header and four whitespace-separated rows of
   counts or probabilities (A, C, G, T).
 
+Limits (far beyond real motifs: JASPAR 2024 CORE's 2,346 matrices are 4-33 columns wide): a motif may be at most
+:data:`MAX_MOTIF_WIDTH` columns wide, a file may hold at most :data:`MAX_MOTIFS` motifs and
+:data:`MAX_MOTIF_FILE_BYTES` bytes; beyond them the reader stops with a clear error instead of allocating what
+downstream models would need for such a matrix.
+
 Own parser rather than ``Bio.motifs``/``memelite.io.read_meme`` because every error must name the file and line
 (:class:`tfscope.errors.InputError`), and those readers fail with bare exceptions or silently truncate.
 """
@@ -22,6 +27,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..motif import counts_to_probs
+
+#: widest motif accepted (columns)
+MAX_MOTIF_WIDTH = 1000
+#: most motifs in one file
+MAX_MOTIFS = 100_000
+#: largest motif file (bytes)
+MAX_MOTIF_FILE_BYTES = 256 << 20
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 
@@ -37,8 +49,15 @@ def _numbers(text: str, path, lineno) -> list[float]:
     return out
 
 
+def _check_width(width: int, name, path, lineno) -> None:
+    if width > MAX_MOTIF_WIDTH:
+        raise InputError(f"motif {name!r} is {width:,} columns wide; tfscope reads motifs up to {MAX_MOTIF_WIDTH:,} "
+                         f"columns (real motifs are 5-40)", path, lineno)
+
+
 def _finish(rows, path, lineno, name) -> np.ndarray:
     m = np.array(rows, dtype=np.float64)
+    _check_width(m.shape[1], name, path, lineno)
     try:
         return counts_to_probs(m)
     except ValueError as e:
@@ -64,6 +83,7 @@ def _read_rows_format(lines, path) -> list[tuple[str, np.ndarray]]:
         vals = _numbers(s, path, lineno)
         if not vals:
             raise InputError("empty matrix row", path, lineno)
+        _check_width(len(vals), name, path, lineno)
         if rows and len(vals) != len(rows[0]):
             raise InputError(f"row has {len(vals)} columns, previous rows have {len(rows[0])}", path, lineno)
         rows.append(vals)
@@ -93,6 +113,7 @@ def _read_meme(lines, path) -> list[tuple[str, np.ndarray]]:
             if not mw or int(mw.group(1)) < 1:
                 raise InputError("'letter-probability matrix' line without a valid w=", path, lineno)
             width = int(mw.group(1))
+            _check_width(width, name, path, lineno)
         elif width is not None and len(rows) < width and (s[:1].isdigit() or s[:1] in ".-+"):
             vals = _numbers(s, path, lineno)
             if len(vals) != 4:
@@ -116,10 +137,16 @@ def read_motifs(path) -> list[tuple[str, np.ndarray]]:
     Raises
     ------
     InputError
-        Missing/empty file, non-numeric values, ragged or truncated matrices, zero columns; the message names the
-        file and the 1-based line.
+        Missing/empty file, a directory, non-numeric values, ragged or truncated matrices, zero columns, a motif
+        wider than :data:`MAX_MOTIF_WIDTH`, more than :data:`MAX_MOTIFS` motifs, a file larger than
+        :data:`MAX_MOTIF_FILE_BYTES`; the message names the file and the 1-based line.
     """
-    p = Path(path)
+    from .atomic import check_input_file
+
+    p = check_input_file(path)
+    if p.is_file() and p.stat().st_size > MAX_MOTIF_FILE_BYTES:
+        raise InputError(f"{p.stat().st_size:,} bytes; tfscope reads motif files up to {MAX_MOTIF_FILE_BYTES:,} "
+                         "bytes", path)
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -133,6 +160,8 @@ def read_motifs(path) -> list[tuple[str, np.ndarray]]:
         motifs = _read_rows_format(lines, path)
     if not motifs:
         raise InputError("no motif found", path)
+    if len(motifs) > MAX_MOTIFS:
+        raise InputError(f"{len(motifs):,} motifs; tfscope reads up to {MAX_MOTIFS:,} per file", path)
     return motifs
 
 

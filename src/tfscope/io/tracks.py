@@ -33,12 +33,14 @@ class BedGraphWriter:
     path : output path (``.gz`` compresses)
     name : track name (``track`` line)
     digits : decimals of the values (the runs given must already be rounded to them)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the file is renamed into place at its commit (until
+        then ``outputs.staged(path)`` holds it)
     """
 
-    def __init__(self, path, name: str, *, digits: int = 3):
+    def __init__(self, path, name: str, *, digits: int = 3, outputs=None):
         self.path = Path(path)
         self.digits = digits
-        self._ctx = atomic_write(self.path)
+        self._ctx = atomic_write(self.path, outputs=outputs)
         self._fh = self._ctx.__enter__()
         self._fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
         self._last = None  # (chrom, start, end, value) not yet written
@@ -86,7 +88,7 @@ def _bedgraph_records(path):
                    "value)")
 
 
-def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
+def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
     """Convert a bedGraph (sorted by chromosome in ``chrom_sizes`` order, then start) into a bigWig.
 
     Parameters
@@ -94,6 +96,7 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
     bedgraph : path of the input bedGraph (streamed)
     bigwig : output path (written beside, then renamed: atomic)
     chrom_sizes : ``{chromosome: length in bp}`` (e.g. from the FASTA or its ``.fai`` index)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: rename at its commit
 
     Returns
     -------
@@ -104,7 +107,8 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int]) -> Path:
     InputError
         A malformed bedGraph line.
     """
-    return _write_bbi(bigwig, ".bw", lambda w: w.write(dict(chrom_sizes), _bedgraph_records(bedgraph)))
+    return _write_bbi(bigwig, ".bw", lambda w: w.write(dict(chrom_sizes), _bedgraph_records(bedgraph)),
+                      outputs=outputs)
 
 
 #: the extra columns of a call (BED6+8, in this order after the strand): peak probability, peak position (0-based,
@@ -148,23 +152,32 @@ def _bed_calls(path):
                    f"{', '.join(CALL_COLUMNS)})")
 
 
-def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int]) -> Path:
+def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
     """Convert the BED6+8 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start)
-    into a bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`).
+    into a bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs``
+    (:class:`tfscope.io.atomic.Outputs`) renamed at its commit.
 
     Raises
     ------
     InputError
         A line that is not a BED6+8 call line.
     """
-    return _write_bbi(bigbed, ".bb", lambda w: w.write(dict(chrom_sizes), _bed_calls(bed), autosql=CALLS_AUTOSQL))
+    return _write_bbi(bigbed, ".bb", lambda w: w.write(dict(chrom_sizes), _bed_calls(bed), autosql=CALLS_AUTOSQL),
+                      outputs=outputs)
 
 
-def _write_bbi(path, kind: str, write) -> Path:
+def _write_bbi(path, kind: str, write, *, outputs=None) -> Path:
+    import errno
+
     import pybigtools
 
     path = Path(path)
     # pybigtools writes the temporary file by name (its extension tells the format); renamed on success
-    with atomic_write(path, "wb", suffix=".tmp" + kind) as fh:
-        write(pybigtools.open(fh.name, "w"))
+    with atomic_write(path, "wb", suffix=".tmp" + kind, outputs=outputs) as fh:
+        try:
+            write(pybigtools.open(fh.name, "w"))
+        except (InputError, OSError):
+            raise
+        except Exception as e:  # pybigtools reports write failures (a full disk) as its own exception types
+            raise OSError(errno.EIO, f"{type(e).__name__}: {e}") from e
     return path

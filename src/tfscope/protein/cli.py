@@ -58,7 +58,7 @@ def cmd_protein_predict(args) -> int:
     from ..io.fasta import read_fasta
     from .pipeline import TwoLayerPredictor, prediction_lines, write_predictions
 
-    records = read_fasta(args.fasta, alphabet="protein")
+    records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
     pred = TwoLayerPredictor(args.checkpoint, device=args.device)
     rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
     if args.out == "-":
@@ -124,4 +124,5 @@ def add_cli(sub) -> None:
                    "layer-2 model's CV-chosen threshold, 0.761 for the shipped model)")
     add_json_arg(q, "the predictions and thresholds")
     add_device_arg(q)
+    q.add_argument("--force-protein", action="store_true", help="predict records that look like DNA (>= 90%% ACGTN)")
     q.set_defaults(func=cmd_protein_predict)

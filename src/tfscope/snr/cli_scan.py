@@ -29,8 +29,10 @@ def track_paths(out, formats) -> dict[str, Path]:
 def _models(args):
     from .scan import load_scan_models
 
+    if args.threshold is not None and not 0 < args.threshold < 1:
+        raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
     if args.checkpoint:
-        models, rows = load_scan_models(args.checkpoint, device=args.device), None
+        models, rows = load_scan_models(args.checkpoint, device=args.device, threshold=args.threshold), None
     else:
         from .zoo import list_zoo, load_zoo
 
@@ -41,8 +43,6 @@ def _models(args):
         if v is not None and not 0 <= v <= 1:
             raise InputError(f"{opt} must lie in [0, 1], not {v}")
     if args.threshold is not None:
-        if not 0 < args.threshold < 1:
-            raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
         for m in models:
             m.threshold = args.threshold
     return models, rows
@@ -259,8 +259,7 @@ def write_autosql(out) -> Path:
 
 def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
     """Scan in memory and write the BED and the asked tracks; returns ``(sequences, sites, tracks)``."""
-    import shutil
-    import tempfile
+    from ..io.atomic import Outputs
 
     from ..io.bed import write_bed as _write_bed
     from ..io.fasta import read_fasta
@@ -272,18 +271,15 @@ def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(paths or args.report),
                          batch_size=args.batch_size, verbose=not args.quiet, mode=args.mode, executor=executor)
     sites = finalize_calls(sites, collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q)
-    _write_bed(out, sites)
-    if "tsv" in paths:
-        write_tracks_tsv(paths["tsv"], tracks, names)
-    bigwig = paths.get("bigwig")
-    track_dir = paths.get("bedgraph") or (tempfile.mkdtemp(prefix="tfscope-scan-") if bigwig else None)
-    try:
-        graphs = write_bedgraphs(track_dir, tracks, names) if track_dir else []
-        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=graphs, names=names,
-                             bigwig=bigwig, bed=out, bigbed=bigbed)
-    finally:
-        if track_dir and "bedgraph" not in paths:
-            shutil.rmtree(track_dir, ignore_errors=True)
+    with Outputs() as outputs:  # this run's files, renamed into place together (concurrent runs stay apart)
+        _write_bed(out, sites, outputs=outputs)
+        if "tsv" in paths:
+            write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
+        bigwig = paths.get("bigwig")
+        track_dir = paths.get("bedgraph") or (outputs.tempdir(Path(bigwig)) if bigwig else None)
+        graphs = write_bedgraphs(track_dir, tracks, names, outputs=outputs) if track_dir else []
+        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=[outputs.staged(g) for g in graphs],
+                             names=names, bigwig=bigwig, bed=outputs.staged(out), bigbed=bigbed, outputs=outputs)
     return seqs, sites, tracks
 
 

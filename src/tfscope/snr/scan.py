@@ -409,16 +409,17 @@ def _scan_serial(models, sequences, *, stride, batch_size, keep_tracks, verbose,
     return sites, tracks
 
 
-def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3) -> list:
+def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3, outputs=None) -> list:
     """Write one bedGraph per model (``<directory>/<name>.bedGraph``): runs of equal rounded probability merged,
-    zero runs omitted. Returns the written paths."""
+    zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed at its commit). Returns the
+    paths."""
     from pathlib import Path
 
     from ..io.tracks import BedGraphWriter, value_runs
 
     paths = []
     for m_i, name in enumerate(names):
-        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits)
+        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits, outputs=outputs)
         for sid, t in tracks.items():
             w.add(sid, *value_runs(np.round(t[m_i], digits)))
         w.close()
@@ -426,18 +427,20 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     return paths
 
 
-def write_tracks_tsv(path, tracks: dict, names: list[str]) -> None:
-    """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``."""
+def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> None:
+    """Write per-nucleotide probabilities as TSV: ``seq_id position(0-based) base-called-probabilities...``
+    (atomically; with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed at its commit)."""
     from ..io.atomic import atomic_write
 
-    with atomic_write(path) as fh:
+    with atomic_write(path, outputs=outputs) as fh:
         fh.write("\t".join(["seq_id", "position", *names]) + "\n")
         for sid, t in tracks.items():
             for i in range(t.shape[1]):
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
 
 
-def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[ScanModel]:
+def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: float | None = None
+                     ) -> list[ScanModel]:
     """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
     ``auto``, ``cpu``, ``cuda``).
 
@@ -449,16 +452,29 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
     ----------
     tfs : list of str, optional
         Keep only these TFs of multi-TF checkpoints (case-insensitive; default all).
+    threshold : float, optional
+        One call threshold for every model instead of the checkpoints' own (``meta.threshold`` /
+        ``meta.per_tf[TF].threshold``, required otherwise).
 
     Raises
     ------
     InputError
         For a TF in ``tfs`` that a multi-TF checkpoint lacks, and any checkpoint error
         (:func:`tfscope.checkpoint.load_checkpoint`).
+    CheckpointError
+        A checkpoint without its call threshold (and no ``threshold``).
     """
     from ..checkpoint import load_checkpoint
-    from ..errors import InputError
+    from ..errors import CheckpointError, InputError
     from ..train import resolve_device
+
+    def own(thr, field, c):  # the call threshold: the override, else the checkpoint's own (required)
+        if threshold is not None:
+            return float(threshold)
+        if thr is None:
+            raise CheckpointError(f"{c}/config.json: {field}: missing (the validation-tuned call threshold); give "
+                                  "--threshold to scan with it anyway")
+        return float(thr)
 
     device = resolve_device(device)
     out = []
@@ -470,8 +486,8 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
         strands = meta.get("strands", "max")
         if "tfs" not in meta:
             name = meta.get("tf", str(c))
-            out.append(ScanModel(name, net, float(meta.get("threshold", 0.5)), window, strands=strands,
-                                 call=call_spec(meta, meta.get("group") or name)))
+            out.append(ScanModel(name, net, own(meta.get("threshold"), "meta.threshold", c), window,
+                                 strands=strands, call=call_spec(meta, meta.get("group") or name)))
             continue
         names = list(meta["tfs"])
         lookup = {t.upper(): i for i, t in enumerate(names)}
@@ -482,7 +498,7 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None) -> list[Scan
                 raise InputError(f"unknown TF {t!r}; the model has: {', '.join(names)}", str(c))
             i = lookup[t]
             rec = meta.get("per_tf", {}).get(names[i], {})
-            thr = float(rec.get("threshold", 0.5))
+            thr = own(rec.get("threshold"), f"meta.per_tf.{names[i]}.threshold", c)
             out.append(ScanModel(names[i], net, thr, window, output=i, strands=strands,
                                  call=call_spec(rec, groups.get(names[i], names[i]))))
     return out
@@ -671,14 +687,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         Bad FASTA input (nothing is written then).
     """
     import collections
-    import os
-    import shutil
-    import tempfile
     from pathlib import Path
 
     from tqdm.auto import tqdm
 
     from ..executor import LocalExecutor
+    from ..io.atomic import Outputs
     from ..io.bed import bed_line
     from ..io.fasta import iter_fasta
     from ..io.tracks import BedGraphWriter
@@ -693,9 +707,10 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     margin = max(m.receptive_field // 2 + 1 for m in models)
     max_w = max(m.call.site_width for m in models)
     shares = _shares(models, executor.workers)
-    tmp = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if bigwig and not bedgraph else None
+    outputs = Outputs()  # this run's files, renamed into place together at the end (concurrent runs stay apart)
+    tmp = outputs.tempdir(Path(bigwig)) if bigwig and not bedgraph else None
     track_dir = Path(bedgraph) if bedgraph else tmp
-    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits)
+    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits, outputs=outputs)
               for m in models] if track_dir else []
     sizes: dict[str, int] = {}
     metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
@@ -708,12 +723,11 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                 yield ctx, left, span, segments, sh, chunk, digits if graphs else None
 
     bed = Path(bed)
-    fd, raw = tempfile.mkstemp(prefix=f".{bed.name}.", suffix=".calls.tmp", dir=bed.parent if str(bed.parent)
-                               else ".")
+    raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
     n_sites, ok, p_values = 0, False, []
     try:
-        with os.fdopen(fd, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
-                                           unit_scale=True) as bar:
+        with open(raw, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
+                                        unit_scale=True) as bar:
             callers: list[StreamCaller] = []
             cur = None
             pending: list[BedRecord] = []  # calls not yet written (a call of a later point may precede them)
@@ -749,38 +763,39 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                         p_values.append(np.array([float(r.extra[4]) for r in ready]))
                     bar.update(length)
         n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0),
-                                  collapse=collapse, min_precision=min_precision, max_q=max_q)
+                                  collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
     finally:
         for g in graphs:
             g.close(ok)
-        if os.path.exists(raw):
-            os.unlink(raw)
-        if not ok and tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        if not ok:
+            outputs.discard()
     paths = {"bed": Path(bed)}
     if bedgraph:
         paths["bedgraph"] = [g.path for g in graphs]
     try:
-        paths.update(write_browser_tracks(sizes, bedgraphs=[g.path for g in graphs], names=[m.name for m in models],
-                                          bigwig=bigwig, bed=bed, bigbed=bigbed))
+        paths.update(write_browser_tracks(sizes, bedgraphs=[outputs.staged(g.path) for g in graphs],
+                                          names=[m.name for m in models], bigwig=bigwig, bed=outputs.staged(bed),
+                                          bigbed=bigbed, outputs=outputs))
+        outputs.commit()
     finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        outputs.discard()
     return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
             "paths": paths}
 
 
-def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precision=None, max_q=None) -> int:
+def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precision=None, max_q=None,
+                    outputs=None) -> int:
     """Second pass of :func:`scan_fasta`: the raw calls (sorted per record) with q-values over the run, collapsed
-    and selected per block of overlapping calls, written atomically to ``bed``. Returns the number written."""
+    and selected per block of overlapping calls, written atomically to ``bed`` (renamed at the commit of
+    ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when given). Returns the number written."""
     from ..io.atomic import atomic_write
     from ..io.bed import bed_line
     from .calls import finalize_calls
 
     qmap = qvalue_map(p_values)
     n = 0
-    with atomic_write(bed) as out, open(raw) as fh:
+    with atomic_write(bed, outputs=outputs) as out, open(raw) as fh:
         block: list[BedRecord] = []
         block_end, chrom = -1, None
 
@@ -806,17 +821,18 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precis
 
 
 def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
-                         bigbed=None) -> dict:
+                         bigbed=None, outputs=None) -> dict:
     """Genome-browser files from scan output: ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls
     in ``bed`` (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
 
     Parameters
     ----------
     chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the files are renamed into place at its commit
 
     Returns
     -------
-    dict with the written ``bigwig`` paths (list) and ``bigbed`` path.
+    dict with the ``bigwig`` paths (list) and ``bigbed`` path (final paths).
     """
     from pathlib import Path
 
@@ -824,10 +840,10 @@ def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(),
 
     out = {}
     if bigwig:
-        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes)
+        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes, outputs=outputs)
                          for g, n in zip(bedgraphs, names)]
     if bigbed:
-        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes)
+        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes, outputs=outputs)
     return out
 
 

@@ -116,13 +116,31 @@ def alignment_similarity(queries: list[np.ndarray], targets: list[np.ndarray], m
     return out
 
 
+#: widest query motif compared with Tomtom (columns): memelite's workspace grows as ~3.2 kB x width^3 (100 columns
+#: -> 3.2 GB, 1000 -> 3 TB), and real motifs are 5-40 columns wide
+MAX_TOMTOM_WIDTH = 100
+
+
 def tomtom_similarity(queries: list[np.ndarray], targets: list[np.ndarray], *, exclude_self: bool = False,
                       n_jobs: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Tomtom (memelite) similarity ``-log10 p`` and the raw p-values, both ``(n_queries, n_targets)``.
 
     Uses ``memelite.tomtom`` (Euclidean column score, complete scoring, reverse complement on).
+
+    Raises
+    ------
+    InputError
+        A query wider than :data:`MAX_TOMTOM_WIDTH` columns (Tomtom's memory grows with the cube of the width).
     """
     from memelite import tomtom
+
+    from ..errors import InputError
+
+    widest = max((np.asarray(q).shape[-1] for q in queries), default=0)
+    if widest > MAX_TOMTOM_WIDTH:
+        raise InputError(f"a motif is {widest:,} columns wide; Tomtom comparison needs about "
+                         f"{3.2e3 * widest ** 3 / 1e9:,.0f} GB for that, so tfscope compares motifs up to "
+                         f"{MAX_TOMTOM_WIDTH} columns (real motifs are 5-40)")
 
     p = tomtom([np.asarray(q, dtype=np.float64) for q in queries], [np.asarray(t, dtype=np.float64)
                                                                     for t in targets], n_jobs=n_jobs)[0]
