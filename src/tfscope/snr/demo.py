@@ -19,7 +19,6 @@ from ..io.atomic import atomic_write
 from ..io.bed import read_bed, write_bed
 from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
-from ..cli_common import plural
 from ..metrics import markdown_table
 from .known import known_recall, recall_line
 from .scan import load_scan_models, scan
@@ -66,7 +65,8 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     summary = {"predicted_sites": len(sites), "known_heldout_sites": len(mine), "recovered": hit,
                "sequences": len(seqs), "bp": sum(map(len, seqs.values())), "seconds": round(time.time() - t0, 1)}
     print(f"Scanned {summary['sequences']} real hg19 regions ({summary['bp']} bp) with "
-          f"{plural(len(models), 'model')}: {plural(len(sites), 'predicted site')} -> "
+          f"{len(models)} model{'' if len(models) == 1 else 's'}: "
+          f"{len(sites)} predicted site{'' if len(sites) == 1 else 's'} -> "
           f"{out / 'predicted_sites.bed'}; {hit}/{len(mine)} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
     from ..report.html import write_report
