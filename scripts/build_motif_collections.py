@@ -10,7 +10,8 @@ a temporary folder (PyPI only; nothing is installed). Steps (counts of each go i
 2. label each motif with the JASPAR 2024 CORE TFClass class of its factor genes (pyjaspar, offline; upper-cased
    symbols, genes of several classes left out, motifs whose factors disagree left out; ``--by-group`` also labels
    genes unknown to JASPAR through an unambiguous paralog group) and keep the 20 classes of the JASPAR 2024
-   family dataset;
+   family dataset, and only motifs at least as wide (4 columns) and informative (total information content) as the
+   narrowest / least informative motif of that dataset;
 3. drop every motif near-identical (:func:`~tfscope.tfclass.collections.near_identical_pairs`) to a CORE matrix
    (any version) of JASPAR 2020, 2022 or 2024;
 4. drop near-identical copies among the extra motifs (first collection in ``COLLECTIONS`` order wins);
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tfscope.motif import counts_to_probs
+from tfscope.motif import counts_to_probs, information_content
 from tfscope.tfclass.collections import (COLLECTIONS, MAX_WIDTH_DIFF, NEAR_IDENTICAL, ExtraMotifs, default_path,
                                          gene_class_map, gene_symbol, greedy_unique, group_class_map, label_motifs,
                                          near_identical_pairs, read_gimme_pfm, read_motif2factors)
@@ -103,14 +104,20 @@ def main(argv=None) -> int:
     group_map = group_class_map(gene_map, ambiguous) if a.by_group else None
     labels, sources = label_motifs(facs, gene_map, group_map)
     src_cnt = Counter(sources)
-    keep = [i for i, lab in enumerate(labels) if lab in ref.classes]
+    # quality floor: as wide and as informative as the narrowest / least informative JASPAR 2024 family motif
+    min_w = min(p.shape[1] for p in ref.pfms)
+    min_bits = min(float(information_content(p).sum()) for p in ref.pfms)
+    ok = [p.shape[1] >= min_w and float(information_content(p).sum()) >= min_bits for p in pfms]
+    keep = [i for i, lab in enumerate(labels) if lab in ref.classes and ok[i]]
+    n_low = sum(1 for i, lab in enumerate(labels) if lab in ref.classes and not ok[i])
     for i in keep:
         meta_c[cols[i]]["labelled_20_classes"] = meta_c[cols[i]].get("labelled_20_classes", 0) + 1
     ex = ExtraMotifs([ids[i] for i in keep], [cols[i] for i in keep],
                      [[gene_symbol(f) for f in facs[i]] for i in keep], [pfms[i] for i in keep],
                      [labels[i] for i in keep], [sources[i] for i in keep])
     print(f"parsed {len(ids)} motifs with a factor, {len(ex)} labelled in the 20 classes "
-          f"({dict(src_cnt)}), {time.time() - t0:.0f} s", flush=True)
+          f"({dict(src_cnt)}; {n_low} below {min_w} columns or {min_bits:.2f} bits dropped), "
+          f"{time.time() - t0:.0f} s", flush=True)
     jas = jaspar_matrices()
     pj = near_identical_pairs(ex.pfms, jas, threshold=a.threshold)
     dup_j = np.zeros(len(ex), dtype=bool)
@@ -132,7 +139,8 @@ def main(argv=None) -> int:
     ex.meta = {"source": f"PyPI gimmemotifs=={VERSION} sdist, data/motif_databases", "collections": meta_c,
                "labels": "JASPAR 2024 CORE TFClass class of the factor gene (pyjaspar)"
                          + (", else of its paralog group" if a.by_group else ""),
-               "by_group": bool(a.by_group), "near_identical_threshold": a.threshold,
+               "by_group": bool(a.by_group), "min_width": int(min_w), "min_information_bits": round(min_bits, 3),
+               "n_below_quality_floor": n_low, "near_identical_threshold": a.threshold,
                "max_width_diff": MAX_WIDTH_DIFF, "n_jaspar_matrices_dedup": len(jas),
                "n_genes_ambiguous_in_jaspar": len(ambiguous), "n_motifs": len(ex),
                "n_genes": len({g for gs in ex.genes for g in gs}), "class_counts": ex.counts(),
