@@ -133,6 +133,8 @@ def main(argv=None) -> int:
     ap.add_argument("--extra", type=Path, default=default_path())
     ap.add_argument("--protocols", nargs="*", choices=("temporal", "grouped"), default=["temporal", "grouped"])
     ap.add_argument("--leaky", action="store_true", help="temporal control with the test genes' extra motifs kept")
+    ap.add_argument("--variants", nargs="*", choices=("jaspar", "extra"), default=["jaspar", "extra"],
+                    help="which fits to run: JASPAR only and/or JASPAR + extra (default both)")
     ap.add_argument("--jobs", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -196,8 +198,11 @@ def main(argv=None) -> int:
             tasks.append((f"grouped{i}_{EXTRA}", "g2024_union", len(ds.classes),
                           np.concatenate([tr, n + np.flatnonzero(clean)]), te, False))
         doc["analysis"]["jaspar2024-grouped"] = {"folds": 10, "n_extra": len(extra), "n_extra_used_per_fold": used}
-    # the JASPAR-only and +extra fits of each split first, the leaky controls last
-    tasks.sort(key=lambda t: t[0].endswith("leaky"))
+    run = {"jaspar": BASE, "extra": EXTRA}
+    wanted = {run[v] for v in args.variants} | ({LEAKY} if args.leaky else set())
+    tasks = [t for t in tasks if t[0].split("_", 1)[1] in wanted]
+    # +extra fits first (the new ones), then JASPAR only, the leaky controls last
+    tasks.sort(key=lambda t: (t[0].endswith("leaky"), not t[0].endswith("+extra")))
     res = {}
     if args.jobs > 1:
         with mp.get_context("fork").Pool(args.jobs) as pool:
@@ -216,7 +221,8 @@ def main(argv=None) -> int:
                          **kw})
         return mm
 
-    models = [BASE, EXTRA] + ([LEAKY] if args.leaky else [])
+    models = [m for m in (BASE, EXTRA, LEAKY) if m in wanted]
+    pair = BASE in wanted and EXTRA in wanted
     for dname, s in setups.items():
         y, known, C = s["test"].labels, s["known"], len(s["classes"])
         preds = {m: res[f"{dname}_{m}"][0].argmax(1) for m in models}
@@ -226,13 +232,14 @@ def main(argv=None) -> int:
             for m in models:
                 mm = add(m, dname + sub, y[mask], preds[m][mask], C)
                 doc["analysis"][dname].setdefault("confusion", {})[f"{m}{sub}"] = mm["confusion"]
-            doc["analysis"][dname]["bootstrap_macro_f1_diff_95"][dname + sub] = bootstrap_diff(
-                y[mask], preds[BASE][mask], preds[EXTRA][mask], C)
+            if pair:
+                doc["analysis"][dname]["bootstrap_macro_f1_diff_95"][dname + sub] = bootstrap_diff(
+                    y[mask], preds[BASE][mask], preds[EXTRA][mask], C)
     if "grouped" in args.protocols:
         dname = "jaspar2024-grouped"
         y = ds.labels
         preds = {}
-        for m in (BASE, EXTRA):
+        for m in (m for m in (BASE, EXTRA) if m in wanted):
             p = np.zeros((len(y), len(ds.classes)))
             for i, (tr, te) in enumerate(folds):
                 p[te] = res[f"grouped{i}_{m}"][0]
@@ -243,8 +250,9 @@ def main(argv=None) -> int:
                              "note": "pooled out-of-fold, macro-F1 over the 20 classes"})
             doc["analysis"][dname].setdefault("per_class_recall", {})[m] = dict(zip(ds.classes,
                                                                                     mm["per_class_accuracy"]))
-        doc["analysis"][dname]["bootstrap_macro_f1_diff_95"] = bootstrap_diff(y, preds[BASE], preds[EXTRA],
-                                                                              len(ds.classes))
+        if pair:
+            doc["analysis"][dname]["bootstrap_macro_f1_diff_95"] = bootstrap_diff(y, preds[BASE], preds[EXTRA],
+                                                                                  len(ds.classes))
     save_results(doc, render(doc))
     print(render(doc))
     return 0
@@ -257,7 +265,8 @@ def render(doc) -> str:
     models = list(dict.fromkeys(r["model"] for r in doc["rows"]))
     table = []
     for d in dsets:
-        row = {"dataset": d, "n test": str(get[(models[0], d, "accuracy")]["n"])}
+        row = {"dataset": d, "n test": str(next(get[(m, d, "accuracy")]["n"] for m in models
+                                                if (m, d, "accuracy") in get))}
         for m in models:
             a, f = get.get((m, d, "accuracy")), get.get((m, d, "macro_f1"))
             row[m] = f"{a['value']:.3f} / {f['value']:.3f}" if a else ""
