@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import save_results  # noqa: E402
+from common import machine, save_results  # noqa: E402
 
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 from tfscope.tfclass.collections import default_path, gene_symbol, load_extra  # noqa: E402
@@ -257,6 +257,9 @@ def main(argv=None) -> int:
         if pair:
             doc["analysis"][dname]["bootstrap_macro_f1_diff_95"] = bootstrap_diff(y, preds[BASE], preds[EXTRA],
                                                                                   len(ds.classes))
+    import datetime
+
+    doc["date"], doc["machine"] = str(datetime.date.today()), machine()
     save_results(doc, render(doc))
     print(render(doc))
     return 0
