@@ -1,6 +1,7 @@
 """Family task (TF class from a motif): does training on more motif collections than JASPAR help (issue 33)?
 
-    python benchmarks/family_collections.py [--extra PATH] [--protocols temporal grouped] [--leaky] [--jobs 1]
+    python benchmarks/family_collections.py [--extra PATH] [--protocols temporal grouped] [--leaky]
+        [--variants jaspar extra] [--folds 0 1 ...] [--jobs 1]
 
 Compares the shipped recipe ``knn-kmer-vote`` fitted on JASPAR only (exactly as ``benchmarks/family.py`` fits it)
 with the same recipe fitted on JASPAR + the extra-collection motifs of ``resources/family_extra``

@@ -14,6 +14,7 @@ name                path under ``tfscope/resources``               what
 ``tfclass_model``   ``family/knn_kmer/``                           default TF-class-from-motif checkpoint
 ``protein_model``   ``protein/default_model/``                     default two-layer protein model
 ``protein_layer2``  ``protein_layer2/``                            methyl-SELEX calls joined to proteins (layer 2)
+``family_extra``    ``family_extra/extra_motifs.json.gz``          non-JASPAR motifs with TFClass labels (issue 33)
 =================== ============================================== ===============================================
 """
 
@@ -30,6 +31,7 @@ BUNDLED: dict[str, str] = {
     "tfclass_model": "family/knn_kmer",
     "protein_model": "protein/default_model",
     "protein_layer2": "protein_layer2",
+    "family_extra": "family_extra/extra_motifs.json.gz",
 }
 
 

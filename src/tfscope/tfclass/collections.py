@@ -347,8 +347,11 @@ class ExtraMotifs:
 
 
 def default_path() -> Path:
-    """Path of the shipped extra-collection file (``resources/family_extra/extra_motifs.json.gz``)."""
-    return Path(__file__).resolve().parent.parent / "resources" / "family_extra" / "extra_motifs.json.gz"
+    """Path of the shipped extra-collection file (bundled resource ``family_extra``:
+    ``resources/family_extra/extra_motifs.json.gz``)."""
+    from ..resources import resource
+
+    return resource("family_extra")
 
 
 def load_extra(path=None) -> ExtraMotifs:
