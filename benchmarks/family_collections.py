@@ -23,7 +23,8 @@ leakage-aware protocols:
 Similarities: the JASPAR-only fits use the similarities of JASPAR motifs among themselves (as ``family.py``); the
 +extra fits use one all-vs-all computation over JASPAR + all extra motifs, restricted to each fit's training
 motifs (memelite's Tomtom null comes from all targets, so it also sees removed extra motifs; no labels involved).
-Similarities and every fit's test probabilities are cached in ``benchmarks/checkpoints/family_collections/``.
+Similarities and every fit's test probabilities are cached in ``benchmarks/checkpoints/family_collections/`` (those
+that involve the extra motifs in ``extra-<digest of the extra file's content>/``).
 Writes ``benchmarks/results/family_collections.json`` / ``.md``: accuracy and macro-F1 (over the classes present
 in the scored motifs) per model and dataset, the paired bootstrap 95% interval of the +extra minus JASPAR-only
 macro-F1 difference, and the counts of every filter step.
@@ -57,18 +58,35 @@ TEMPORAL = (("JASPAR2020", "JASPAR2022"), ("JASPAR2020", "JASPAR2024"))
 BASE, EXTRA, LEAKY = DEFAULT_MODEL, f"{DEFAULT_MODEL}+extra", f"{DEFAULT_MODEL}+extra-leaky"
 N_BOOT = 2000
 _S = {}  # feature state per similarity set (inherited by forked fit jobs)
+_TAG = {"extra": ""}  # content digest of the extra motifs: caches of +extra similarities and fits live under it
+
+
+def extra_digest(extra) -> str:
+    """Short SHA-1 of the extra motifs' ids and matrices (rounded to 4 decimals), naming their cache folder."""
+    import hashlib
+
+    h = hashlib.sha1("\n".join(extra.ids).encode())
+    for p in extra.pfms:
+        h.update(np.round(p, 4).tobytes())
+    return h.hexdigest()[:10]
+
+
+def cache_dir(name: str) -> Path:
+    """Cache folder of a similarity set or fit: a per-extra-file subfolder for anything built on the extra motifs
+    (names containing ``union``), the top folder for JASPAR only."""
+    return CKPT / f"extra-{_TAG['extra']}" if "union" in name else CKPT
 
 
 def cached_sims(name, queries, targets, exclude_self):
     """Raw similarity matrices (METRICS order) of ``queries`` x ``targets``, cached by ``name``."""
-    f = CKPT / f"sims_{name}.npz"
+    f = cache_dir(name) / f"sims_{name}.npz"
     if f.exists():
         z = np.load(f)
         return [z[m] for m in METRICS]
     t = time.time()
     s = all_similarities(queries, targets, exclude_self=exclude_self)[0]
     print(f"similarities {name} ({len(queries)} x {len(targets)}): {time.time() - t:.0f} s", flush=True)
-    CKPT.mkdir(parents=True, exist_ok=True)
+    f.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f, **dict(zip(METRICS, s)))
     return s
 
@@ -90,7 +108,7 @@ def fit_job(task):
     """Fit knn-kmer-vote on rows ``tr`` of state ``name`` and predict ``te`` (query rows when ``query``, else
     training-set rows: a CV fold). Cached per ``key``. Returns (key, proba, fit summary, seconds)."""
     key, name, C, tr, te, query = task
-    f = CKPT / f"fit_{key}.npz"
+    f = cache_dir(name) / f"fit_{key}.npz"
     if f.exists():
         z = np.load(f, allow_pickle=True)
         return key, z["proba"], z["fit"].item(), float(z["seconds"])
@@ -142,6 +160,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     extra = load_extra(args.extra)
+    _TAG["extra"] = extra_digest(extra)
     egenes = [[gene_symbol(g) for g in gs] for gs in extra.genes]
     egroups = [{paralog_group(g) for g in gs} for gs in egenes]
     doc = {"suite": "family_collections", "extra": {"path": str(args.extra), "n_motifs": len(extra),
