@@ -15,6 +15,7 @@ name                path under ``tfscope/resources``               what
 ``protein_model``   ``protein/default_model/``                     default two-layer protein model
 ``protein_layer2``  ``protein_layer2/``                            methyl-SELEX calls joined to proteins (layer 2)
 ``igv_js``          ``igv/igv.iife.js``                            igv.js 3.1.4 (MIT), inlined in the HTML reports
+``family_extra``    ``family_extra/extra_motifs.json.gz``          non-JASPAR motifs with TFClass labels (issue 33)
 =================== ============================================== ===============================================
 """
 
@@ -32,6 +33,7 @@ BUNDLED: dict[str, str] = {
     "protein_model": "protein/default_model",
     "protein_layer2": "protein_layer2",
     "igv_js": "igv/igv.iife.js",
+    "family_extra": "family_extra/extra_motifs.json.gz",
 }
 
 
