@@ -159,7 +159,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         BertSNR multi-task weight lambda of the sequence loss (default 0.5; single-task uses the token loss).
     background : tfscope.snr.genomic.GenomicBackground, optional
         Train against real genome too (the ``--negatives genomic`` recipe of the zoo): the table's train rows
-        whose site lies on a held-out chromosome (chr7, chr8) are dropped, the TF's genomic training windows
+        whose site lies on a held-out chromosome (chr7, chr8, chr9: :data:`tfscope.snr.genomic.HOLDOUT_CHROMS`)
+        are dropped, the TF's genomic training windows
         (its sites + sampled genomic negatives, :meth:`~tfscope.snr.genomic.GenomicBackground.train_valid`) are
         added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
         level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
