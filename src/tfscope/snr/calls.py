@@ -26,7 +26,7 @@ build time with memelite's Tomtom and the JASPAR TFClass family; stored in the z
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -102,7 +102,6 @@ class CallSpec:
     site_width: int = DEFAULT_SITE_WIDTH
     group: str = ""
     confidence: CallConfidence | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
@@ -172,9 +171,13 @@ def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.nd
     return out
 
 
-def call_fields(r: BedRecord) -> dict:
-    """The named extra columns of a call record (:data:`tfscope.io.tracks.CALL_COLUMNS`)."""
-    return dict(zip(CALL_COLUMNS, r.extra))
+#: index of the ``pValue`` column in a call's ``extra`` (q-values follow it)
+P_COLUMN = CALL_COLUMNS.index("pValue")
+
+
+def call_p_values(records) -> np.ndarray:
+    """The ``pValue`` column of call records (``-1`` where uncalibrated)."""
+    return np.array([float(r.extra[P_COLUMN]) for r in records])
 
 
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
@@ -198,8 +201,10 @@ def qvalue_map(p_values: np.ndarray):
     if not len(p_values):
         return lambda p: np.full(np.shape(p), -1.0)
     q = bh_qvalues(p_values)
-    uniq, idx = np.unique(p_values, return_index=True)
-    qu = np.array([q[p_values == u].min() for u in uniq]) if len(uniq) < 2000 else _qmin(p_values, q, uniq)
+    order = np.argsort(p_values, kind="stable")
+    ps, qs = p_values[order], q[order]
+    uniq = np.unique(ps)
+    qu = np.minimum.reduceat(qs, np.searchsorted(ps, uniq))  # one q per distinct p: the smallest of its ties
 
     def f(p):
         p = np.asarray(p, float)
@@ -209,21 +214,12 @@ def qvalue_map(p_values: np.ndarray):
     return f
 
 
-def _qmin(p, q, uniq):
-    order = np.argsort(p, kind="stable")
-    ps, qs = p[order], q[order]
-    starts = np.searchsorted(ps, uniq)
-    return np.minimum.reduceat(qs, starts)
-
-
 def fill_qvalues(records: list[BedRecord], qmap) -> None:
     """Write q-values (``qmap`` of :func:`qvalue_map`) into the call records in place."""
     if not records:
         return
-    i = CALL_COLUMNS.index("pValue")
-    qs = qmap(np.array([float(r.extra[i]) for r in records]))
-    for r, q in zip(records, qs):
-        r.extra[i + 1] = f"{q:.3g}" if q >= 0 else "-1"
+    for r, q in zip(records, qmap(call_p_values(records))):
+        r.extra[P_COLUMN + 1] = f"{q:.3g}" if q >= 0 else "-1"
 
 
 def collapse_groups(records: list[BedRecord]) -> list[BedRecord]:

@@ -37,7 +37,7 @@ import torch
 
 from ..io.bed import BedRecord
 from ..sequence import one_hot, reverse_complement_one_hot
-from .calls import CallSpec, StreamCaller, fill_qvalues, make_calls, qvalue_map
+from .calls import CallSpec, StreamCaller, call_p_values, fill_qvalues, make_calls, qvalue_map
 
 
 #: per-nucleotide rules that combine the forward and reverse-complement probability tracks
@@ -369,7 +369,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
                 tracks[sid][sh] = part_tracks[sid]
     order = {sid: i for i, sid in enumerate(sequences)}
     sites.sort(key=lambda r: (order[r.chrom], r.start, r.name))
-    fill_qvalues(sites, qvalue_map([float(r.extra[4]) for r in sites]))
+    fill_qvalues(sites, qvalue_map(call_p_values(sites)))
     return sites, tracks
 
 
@@ -760,7 +760,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                     if ready:
                         ready.sort(key=lambda r: (r.start, r.name))
                         fh.writelines(bed_line(r) for r in ready)
-                        p_values.append(np.array([float(r.extra[4]) for r in ready]))
+                        p_values.append(call_p_values(ready))
                     bar.update(length)
         n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0),
                                   collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
