@@ -49,6 +49,8 @@ def paralog_groups(tfs: list[str], *, release: str = "JASPAR2022") -> dict[str, 
     """TF -> group name (its members joined by ``/``, sorted; a singleton's name is the TF), by the rule of the module
     docstring."""
     from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
     from scipy.spatial.distance import squareform
 
     from ..io.jaspar import jaspar_motif
@@ -58,19 +60,11 @@ def paralog_groups(tfs: list[str], *, release: str = "JASPAR2022") -> dict[str, 
     np.fill_diagonal(dist, 0.0)
     lab = fcluster(linkage(squareform(dist, checks=False), "average"), 1.0 / (1.0 - np.log10(MOTIF_P)), "distance")
     fam = [{f.strip() for f in jaspar_motif(t, release=release).tf_family} - GENERIC_FAMILIES for t in tfs]
-    parent = list(range(len(tfs)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for i in range(len(tfs)):
-        for j in range(i + 1, len(tfs)):
-            if lab[i] == lab[j] or (fam[i] & fam[j] and s[i, j] > -np.log10(FAMILY_P)):
-                parent[find(i)] = find(j)
+    n = len(tfs)
+    link = np.array([[lab[i] == lab[j] or bool(fam[i] & fam[j] and s[i, j] > -np.log10(FAMILY_P))
+                      for j in range(n)] for i in range(n)])
+    _, comp_of = connected_components(csr_matrix(link), directed=False)
     comp: dict[int, list[str]] = {}
-    for i, t in enumerate(tfs):
-        comp.setdefault(find(i), []).append(t)
+    for t, c in zip(tfs, comp_of):
+        comp.setdefault(int(c), []).append(t)
     return {t: "/".join(sorted(m)) for m in comp.values() for t in m}
