@@ -54,18 +54,14 @@ FIGURE = HERE / "results" / "figures" / "sites_reliability.png"
 def run_calls(windows, names, workers, window_thr: dict):
     """Per TF :class:`tfscope.snr.sites.WindowCalls` of the zoo with the shipped caller and with runs, the calls'
     estimated precision, the groups, and the scan seconds."""
-    import hashlib
-
     from tfscope.resources import resource
     from tfscope.snr.sites import WindowCalls, cached_window_points, calls_from_points
     from tfscope.snr.zoo import load_zoo
 
     models = load_zoo(names)
-    weights = resource("zoo", "genomic") / "model.safetensors"
-    key = f"{hashlib.sha256(weights.read_bytes()).hexdigest()[:16]}:{windows.chrom}:{len(windows)}"
     # a rerun of the same zoo scans once; dt is the wall time of the scan that made the points
     points, dt = cached_window_points(models, windows, HERE / "checkpoints" / f"sites-points-{windows.chrom}.npz",
-                                      key=key, workers=workers)
+                                      weights=resource("zoo", "genomic") / "model.safetensors", workers=workers)
     peaks, runs, prec = {}, {}, {}
     for m, pts in zip(models, points):
         c = calls_from_points(pts, m.call.site_width, windows.length)
@@ -126,7 +122,7 @@ def run_fimo(windows, names, n_matched: dict | None):
 
 def score_rows(calls: dict, windows, groups: dict, names, bp: int, prec: dict | None = None):
     """Metrics of one row (see the module docstring): ``(mean metrics, per-TF metrics, reliability bins)``."""
-    from tfscope.snr.sites import _group_sites, _overlap, peak_distances
+    from tfscope.snr.sites import _overlap, evaluate_tf, peak_distances, site_scores
 
     members = {}
     for tf, g in groups.items():
@@ -135,24 +131,20 @@ def score_rows(calls: dict, windows, groups: dict, names, bp: int, prec: dict | 
     z = np.zeros(0, np.int64)
     for tf in names:
         c = calls[tf]
+        ev = evaluate_tf(c, windows, tf, members[groups[tf]])
+        if not ev["n_sites"]:
+            continue
         own = windows.sites.get(tf, (z, z, z))
         inside = (own[1] >= 0) & (own[2] <= windows.length)
-        if not inside.any():
-            continue
-        match, best = _overlap(c, own)
-        gmatch, _ = _overlap(c, _group_sites(windows, members[groups[tf]]))
-        recalled = best[inside] >= 0 if len(c) else np.zeros(int(inside.sum()), bool)
-        grec = np.zeros(int(inside.sum()), bool)
+        grec = np.zeros(int(inside.sum()), bool)  # a site recalled by a call of any TF of its group
         for other in members[groups[tf]]:
-            _, b2 = _overlap(calls[other], own)
-            grec |= b2[inside] >= 0
-        n = len(c)
-        p_ = match.mean() if n else 0.0
-        r_ = recalled.mean()
-        gp, gr = (gmatch.mean() if n else 0.0), grec.mean()
-        per_tf[tf] = {"site_precision": p_, "site_recall": r_, "site_f1": 2 * p_ * r_ / (p_ + r_) if p_ + r_ else 0.0,
+            grec |= _overlap(calls[other], own)[1][inside] >= 0
+        sc = site_scores(ev, 0.0)  # every call: peak scores are >= 0 (zoo P, FIMO -log10 p)
+        gp, gr = sc["group_precision"], grec.mean()
+        n, match = sc["calls"], ev["match"]
+        per_tf[tf] = {"site_precision": sc["precision"], "site_recall": sc["recall"], "site_f1": sc["f1"],
                       "group_site_f1": 2 * gp * gr / (gp + gr) if gp + gr else 0.0, "calls": n,
-                      "true_sites": int(inside.sum())}
+                      "true_sites": ev["n_sites"]}
         n_calls += n
         n_short += int(((c.end - c.start) < 6).sum())
         d = peak_distances(c, windows, tf)[match]

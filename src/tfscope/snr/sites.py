@@ -265,9 +265,10 @@ def fit_confidence(ev: dict, bg_peaks: np.ndarray, *, min_calls: int = 30, poole
     return CallConfidence(prec, gprec, counts.astype(float), int(len(bg_peaks)))
 
 
-def cached_window_points(models, windows: GenomeWindows, cache=None, *, key: str = "", workers: int = 2):
-    """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given) under ``key`` (e.g.
-    the weights' checksum and the chromosome), so that calibration and benchmark runs of one model scan once.
+def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=None, workers: int = 2):
+    """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given), keyed by the sha256 of
+    the models' ``weights`` file, the chromosome and the window count, so that calibration and benchmark runs of one
+    model scan once.
 
     Returns
     -------
@@ -276,6 +277,9 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, key: str
     import time
     from pathlib import Path
 
+    from ..checkpoint import file_sha256
+
+    key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}"
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z["key"]) == key and int(z["n_models"]) == len(models):
@@ -385,10 +389,8 @@ def calibrate_zoo(zoo, windows_path, sites_path, snr_dir, *, out, chrom: str = "
     for m in models:
         m.call.site_width, m.call.group, m.call.confidence = widths[m.name], groups[m.name], None
     windows = GenomeWindows.load(windows_path, sites_path, chrom)
-    import hashlib
-
-    key = f"{hashlib.sha256((zoo / 'model.safetensors').read_bytes()).hexdigest()[:16]}:{chrom}:{len(windows)}"
-    points, _ = cached_window_points(models, windows, out.parent / f"points-{chrom}.npz", key=key, workers=workers)
+    points, _ = cached_window_points(models, windows, out.parent / f"points-{chrom}.npz",
+                                     weights=zoo / "model.safetensors", workers=workers)
     res = calibrate_calls(models, windows, groups, widths, workers=workers, points=points)
     cfg = json.loads((zoo / "config.json").read_text())
     meta = cfg["meta"]
