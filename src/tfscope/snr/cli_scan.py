@@ -365,5 +365,5 @@ def add_cli(sub) -> None:
     zl.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
     add_json_arg(zl, "the rows")
     zl.set_defaults(func=cmd_zoo_list)
-    add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6 (+ peak P), "
-                                 "tracks, HTML report"))
+    add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6+8 calls "
+                                 "(one per site, with paralog group and confidence), tracks, HTML report"))
