@@ -137,3 +137,39 @@ def test_shipped_fp16_backbone_matches_fp32_original():
     with torch.no_grad():
         a, b = (torch.sigmoid(n(x)) for n in nets)
     assert float((a - b).abs().max()) < 1e-3
+
+
+def test_seq_pool_and_frozen_layers(tmp_path):
+    """The sequence head can read the mean token state (recorded in the checkpoint); frozen lower layers keep their
+    weights through fine-tuning; both options refuse what does not apply (issue 31 ablation)."""
+    from tfscope.resources import resource
+    from tfscope.snr.train import _unfrozen, train_snr
+    from tfscope.sequence import one_hot
+
+    net = BertSNR(k=3, bert={**TINY, "num_hidden_layers": 2}, seq_pool="mean")
+    x = torch.as_tensor(one_hot(["ACGT" * 25, "TTGA" * 25]))
+    out = net.forward_all(x)
+    assert out["seq"].shape == (2,) and net.hparams()["seq_pool"] == "mean"
+    assert "seq_pool" not in BertSNR(k=3, bert=TINY).hparams()  # the paper's [CLS] head: hparams as before
+    with pytest.raises(InputError, match="seq_pool"):
+        BertSNR(k=3, bert=TINY, seq_pool="max")
+    params = _unfrozen(net, 1)
+    assert not any(p.requires_grad for p in net.bert.embeddings.parameters())
+    assert all(p.requires_grad for p in net.bert.encoder.layer[1].parameters()) and len(params) > 0
+    with pytest.raises(InputError, match="freeze_layers"):
+        _unfrozen(BertSNR(k=3, bert={**TINY, "num_hidden_layers": 2}), 2)
+
+    from pathlib import Path
+
+    real = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tfbs-snr" / "STAT1STAT2.tsv.gz"
+    if not real.exists():
+        pytest.skip("needs ../shared/data/tfbs-snr")
+    with pytest.raises(InputError, match="freeze_layers"):
+        train_snr(real, model="dilated", freeze_layers=1, verbose=False)
+    before = BertSNR.from_backbone(resource("backbone")).bert.encoder.layer[0].state_dict()
+    res = train_snr(real, model="bertsnr", hparams={"seq_pool": "mean"}, freeze_layers=2, epochs=1,
+                    min_samples=1, max_seconds=3, verbose=False, out=tmp_path / "m")
+    after = res["net"].bert.encoder.layer[0].state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    net2, cfg = load_checkpoint(tmp_path / "m", task="snr")
+    assert cfg["meta"]["frozen_layers"] == 2 and cfg["hparams"]["seq_pool"] == "mean"

@@ -44,6 +44,13 @@ class BertSNR(nn.Module):
         True: sequence and token heads (BertSNR); False: token head only (the paper's single-task variant).
     vocab : list of str, optional
         Token order of a pretrained backbone (DNABERT ``vocab.txt``); default lexicographic k-mers.
+    seq_pool : {"cls", "mean"}
+        Input of the sequence head: the ``[CLS]`` state (the paper's) or the mean of the k-mer token states.
+
+    Raises
+    ------
+    InputError
+        Unknown ``seq_pool``.
 
     Shapes
     ------
@@ -52,8 +59,12 @@ class BertSNR(nn.Module):
     optionally attentions (one ``(N, heads, T, T)`` tensor per layer, T = L - k + 3).
     """
 
-    def __init__(self, k: int = 3, bert: dict | None = None, multitask: bool = True, vocab: list[str] | None = None):
+    def __init__(self, k: int = 3, bert: dict | None = None, multitask: bool = True, vocab: list[str] | None = None,
+                 seq_pool: str = "cls"):
         super().__init__()
+        if seq_pool not in ("cls", "mean"):
+            raise InputError(f"seq_pool must be 'cls' or 'mean', got {seq_pool!r}")
+        self.seq_pool = seq_pool
         from transformers import BertConfig, BertModel
 
         self.k = k
@@ -69,11 +80,14 @@ class BertSNR(nn.Module):
     def hparams(self) -> dict:
         """Constructor arguments that rebuild this module (stored in checkpoints)."""
         d = self.config.to_dict()
-        return {"k": self.k, "bert": {f: d[f] for f in BERT_FIELDS if f in d}, "multitask": self.multitask,
-                "vocab": self.vocab if self.vocab != kmer_vocab(self.k) else None}
+        hp = {"k": self.k, "bert": {f: d[f] for f in BERT_FIELDS if f in d}, "multitask": self.multitask,
+              "vocab": self.vocab if self.vocab != kmer_vocab(self.k) else None}
+        if self.seq_pool != "cls":  # older checkpoints (and the paper's model) read [CLS]
+            hp["seq_pool"] = self.seq_pool
+        return hp
 
     @classmethod
-    def from_backbone(cls, path, *, k: int | None = None, multitask: bool = True) -> "BertSNR":
+    def from_backbone(cls, path, *, k: int | None = None, multitask: bool = True, seq_pool: str = "cls") -> "BertSNR":
         """Build BertSNR on a DNABERT-style pretrained encoder saved in a local directory.
 
         The directory holds a ``transformers`` BERT (``config.json`` + ``model.safetensors``/``pytorch_model.bin``)
@@ -110,7 +124,8 @@ class BertSNR(nn.Module):
             if bars:
                 hf_logging.enable_progress_bar()
         d = encoder.config.to_dict()
-        model = cls(k=kk, bert={f: d[f] for f in BERT_FIELDS if f in d}, multitask=multitask, vocab=vocab)
+        model = cls(k=kk, bert={f: d[f] for f in BERT_FIELDS if f in d}, multitask=multitask, vocab=vocab,
+                    seq_pool=seq_pool)
         missing = model.bert.load_state_dict(encoder.state_dict(), strict=False)
         if missing.missing_keys:
             raise InputError(f"backbone lacks encoder weights: {missing.missing_keys[:3]}", str(path))
@@ -125,7 +140,7 @@ class BertSNR(nn.Module):
         h = self.dropout(out.last_hidden_state)
         res = {"token": self.token_head(h[:, 1:-1]).squeeze(-1)}
         if self.seq_head is not None:
-            res["seq"] = self.seq_head(h[:, 0]).squeeze(-1)
+            res["seq"] = self.seq_head(h[:, 0] if self.seq_pool == "cls" else h[:, 1:-1].mean(1)).squeeze(-1)
         if output_attentions:
             res["attentions"] = out.attentions
         return res

@@ -133,7 +133,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
               patience: int | None = None, hparams: dict | None = None, max_seconds: float | None = None,
               min_samples: int | None = None, backbone=None, lam: float | None = None,
               background=None, exclude_chroms=(), device: str = "auto", amp: str | None = None,
-              matrix=None, verbose: bool = True) -> dict:
+              matrix=None, freeze_layers: int = 0, verbose: bool = True) -> dict:
     """Train one nucleotide-resolution model on a TFBS table and evaluate it on the table's ``test`` rows.
 
     Parameters
@@ -157,6 +157,9 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         shipped in ``resources/backbone``).
     lam : float, optional
         BertSNR multi-task weight lambda of the sequence loss (default 0.5; single-task uses the token loss).
+    freeze_layers : int
+        BertSNR variants only: keep the k-mer embeddings and the lowest ``freeze_layers`` encoder layers fixed
+        (fewer gradients to compute and store on CPU; recorded as ``meta.frozen_layers``). 0: fine-tune everything.
     background : tfscope.snr.genomic.GenomicBackground, optional
         Train against real genome too (the ``--negatives genomic`` recipe of the zoo): the table's train rows
         whose site lies on a held-out chromosome (chr7, chr8, chr9: :data:`tfscope.snr.genomic.HOLDOUT_CHROMS`)
@@ -188,6 +191,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     tf = tf or Path(table).name.split(".")[0]
     if model not in (*NEURAL_MODELS, "pwm"):
         raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
+    if freeze_layers and model not in BERT_MODELS:
+        raise InputError(f"freeze_layers applies to the BertSNR models, not {model}")
     if matrix is not None and model != "pwm":
         raise InputError(f"a matrix ({matrix}) is only used by --model pwm, not {model}")
     data = load_snr(table)
@@ -227,10 +232,14 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         if model in BERT_MODELS:
             net, meta = _build_bertsnr(model, hp, backbone)
             lam_ = cfg["lam"] if lam is None else lam
+            params = _unfrozen(net, freeze_layers)
             res = fit(MultiTaskView(net), (tr.x, tr.y_nt, tr.y_seq), (va.x, va.y_nt, va.y_seq),
-                      loss_fn=lambda out, y, ys: bertsnr_loss(out, y, ys, k=net.k, lam=lam_), **common)
+                      loss_fn=lambda out, y, ys: bertsnr_loss(out, y, ys, k=net.k, lam=lam_), parameters=params,
+                      **common)
             hp = net.hparams()
             meta["lambda"] = lam_
+            if freeze_layers:
+                meta["frozen_layers"] = int(freeze_layers)
             model_name = "bertsnr"
         else:
             net = build_model(model, **hp)
@@ -304,19 +313,36 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
             "set": f"tfbs-multilabel genome windows on {chroms}, scanned in genomic order; best window-level F1"}
 
 
+def _unfrozen(net, freeze_layers: int):
+    """Parameters of a BertSNR left to train when its embeddings and lowest ``freeze_layers`` encoder layers are
+    frozen (``requires_grad`` off for those). Raises InputError when ``freeze_layers`` is negative or not below the
+    number of encoder layers."""
+    layers = net.bert.encoder.layer
+    if not 0 <= freeze_layers < len(layers):
+        raise InputError(f"freeze_layers must lie in [0, {len(layers) - 1}], got {freeze_layers}")
+    if freeze_layers:
+        for module in [net.bert.embeddings, *layers[:freeze_layers]]:
+            for p in module.parameters():
+                p.requires_grad_(False)
+    return [p for p in net.parameters() if p.requires_grad]
+
+
 def _build_bertsnr(variant: str, hp: dict, backbone):
     """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
     from .bertsnr import BertSNR
 
     if variant == "bertsnr-scratch":
         return BertSNR(**{"k": 3, **hp}), {"backbone": None}
+    unknown = set(hp) - {"seq_pool"}
+    if unknown:  # the encoder's shape comes from the backbone; only the heads can be chosen
+        raise InputError(f"hparams {sorted(unknown)} do not apply to a pretrained backbone (only seq_pool)")
     from ..resources import resource
 
     path = Path(backbone) if backbone else resource("backbone")
     if not (path / "config.json").exists():
         raise InputError("no pretrained DNA BERT backbone found (run `tfscope pretrain` or pass --backbone DIR "
                          "with a DNABERT-style model); `--model bertsnr-scratch` trains without one", str(path))
-    net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"))
+    net = BertSNR.from_backbone(path, multitask=(variant == "bertsnr"), seq_pool=hp.get("seq_pool", "cls"))
     meta = {"backbone": "shipped:" + str(path.name) if path == resource("backbone") else str(path)}
     rec = path / "pretraining.json"
     if rec.exists():  # name the backbone in the checkpoint: its size, pretraining result and source
