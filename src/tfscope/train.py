@@ -79,12 +79,13 @@ class TrainResult:
     lr: list[float] = field(default_factory=list)
     stop_reason: str = "epochs"
     partial_epoch: bool = False
+    final_lr: float = float("nan")
 
     def as_dict(self) -> dict:
         d = {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
              "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early,
              "samples_seen": self.samples_seen, "stop_reason": self.stop_reason, "partial_epoch": self.partial_epoch,
-             "lr": self.lr}
+             "lr": self.lr, "final_lr": self.final_lr}
         if self.valid_score:
             d["valid_score"] = self.valid_score
         return d
@@ -153,7 +154,8 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
     scheduler : callable, optional
         ``scheduler(optimizer) -> torch.optim.lr_scheduler`` object, stepped once after every epoch;
         ``ReduceLROnPlateau`` is stepped with the monitored value (the score with ``score_fn``, else the validation
-        loss), so build it with ``mode="max"`` for a score. The learning rate of each epoch goes to ``result.lr``.
+        loss), so build it with ``mode="max"`` for a score. The learning rate of each epoch goes to ``result.lr``, the
+        one after the last step to ``result.final_lr``.
 
     Returns
     -------
@@ -246,6 +248,7 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         if max_seconds is not None and time.time() - t0 > max_seconds:
             result.stopped_early, result.stop_reason = True, "time"
             break
+    result.final_lr = float(opt.param_groups[0]["lr"])  # after the last scheduler step (where a next phase starts)
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.time() - t0
