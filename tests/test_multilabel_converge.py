@@ -148,19 +148,9 @@ def test_converged_flag(curve, reason, partial, prior, expected):
 
 
 def test_cli_init_and_converged_in_json(data, tmp_path, capsys):
-    import gzip
-
     from tfscope.cli import main
 
-    table = tmp_path / "w.tsv.gz"
-    lines = ["id\tchrom\tstart\tend\tsplit\ttfs\tsequence"]
-    for i in range(len(data)):
-        seq = "".join("ACGT"[j] for j in data.x[i].argmax(0))
-        tfs = ",".join(t for t, v in zip(data.labels, data.y[i]) if v)
-        lines.append(f"w{i}\tchr1\t{i * 40}\t{(i + 1) * 40}\t{data.split[i]}\t{tfs}\t{seq}")
-    with gzip.open(table, "wt") as fh:
-        fh.write("\n".join(lines) + "\n")
-    (tmp_path / "label_set.txt").write_text("\n".join(data.labels) + "\n")
+    table = _write_table(data, tmp_path)
     out = tmp_path / "ck"
     base = ["multilabel", "train", "--data", str(table), "--out", str(out), "--epochs", "1", "--quiet",
             "--device", "cpu", "--json", "-"]
@@ -173,3 +163,45 @@ def test_cli_init_and_converged_in_json(data, tmp_path, capsys):
         "phases": 2, "epochs": 2, "windows_seen": 2 * s1["windows_seen"]} and isinstance(s2["converged"], bool)
     assert main([*base, "--init", str(out), "--model", "tcn"]) == 2
     assert "architecture 'cnn' vs 'tcn'" in capsys.readouterr().err
+
+
+def _write_table(data, tmp_path):
+    import gzip
+
+    table = tmp_path / "w.tsv.gz"
+    lines = ["id\tchrom\tstart\tend\tsplit\ttfs\tsequence"]
+    for i in range(len(data)):
+        seq = "".join("ACGT"[j] for j in data.x[i].argmax(0))
+        tfs = ",".join(t for t, v in zip(data.labels, data.y[i]) if v)
+        lines.append(f"w{i}\tchr1\t{i * 40}\t{(i + 1) * 40}\t{data.split[i]}\t{tfs}\t{seq}")
+    with gzip.open(table, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    (tmp_path / "label_set.txt").write_text("\n".join(data.labels) + "\n")
+    return table
+
+
+def test_converge_runner_appends_phases_and_keeps_rows(data, tmp_path):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import multilabel_converge as mc
+
+    res = tmp_path / "results"
+    res.mkdir()
+    old = [{"model": "tcn", "dataset": "macro", "metric": "ap", "value": 0.5}]
+    (res / "multilabel.json").write_text(json.dumps({"suite": "multilabel", "machine": "m", "date": "d",
+                                                     "rows": old, "settings": {"max_seconds": 330}}))
+    args = ["--data", str(_write_table(data, tmp_path)), "--models", "cnn", "--minutes", "0.05", "--epochs", "1",
+            "--results-dir", str(res), "--checkpoints", str(tmp_path / "ck"), "--device", "cpu"]
+    for _ in range(2):
+        assert mc.main(args) == 0
+    doc = json.loads((res / "multilabel.json").read_text())
+    assert old[0] in doc["rows"]
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
+    assert val[("cnn-converge", "all", "phases")] == 2 and val[("cnn-converge", "all", "epochs")] == 2
+    assert val[("cnn-converge", "all", "converged")] in (0, 1) and ("cnn-converge", "macro", "ap") in val
+    assert [p["phase"] for p in doc["converge"]["phases"]["cnn"]] == [1, 2]
+    assert (res / "figures" / mc.CONVERGE_FIG).stat().st_size > 0
+    assert "Training to convergence" in (res / "multilabel.md").read_text()
+    assert not [p for p in res.rglob("*") if p.name.endswith(".tmp")]
