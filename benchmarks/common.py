@@ -33,24 +33,27 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, torch {torch.__version__} ({torch.get_num_threads()} threads)"
 
 
-def load_results(suite: str) -> dict:
-    """Existing results of a suite (for resuming), or an empty document."""
-    p = RESULTS / f"{suite}.json"
+def load_results(suite: str, results_dir=None) -> dict:
+    """Existing results of a suite (for resuming), or an empty document (``results_dir``: default
+    :data:`RESULTS`)."""
+    p = Path(results_dir or RESULTS) / f"{suite}.json"
     if p.exists():
         return json.loads(p.read_text())
     return {"suite": suite, "machine": machine(), "date": str(datetime.date.today()), "rows": []}
 
 
-def save_results(doc: dict, markdown: str) -> None:
-    """Write ``results/<suite>.json`` and ``results/<suite>.md`` atomically."""
+def save_results(doc: dict, markdown: str, results_dir=None) -> None:
+    """Write ``results/<suite>.json`` and ``results/<suite>.md`` atomically (a temp file moved into place with
+    ``os.replace``; ``results_dir``: default :data:`RESULTS`)."""
     from tfscope.io.atomic import atomic_write
 
     doc["date"] = str(datetime.date.today())
     doc["machine"] = machine()
     suite = doc["suite"]
-    with atomic_write(RESULTS / f"{suite}.json") as fh:
+    root = Path(results_dir or RESULTS)
+    with atomic_write(root / f"{suite}.json") as fh:
         json.dump(doc, fh, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else float(o))
-    with atomic_write(RESULTS / f"{suite}.md") as fh:
+    with atomic_write(root / f"{suite}.md") as fh:
         fh.write(markdown)
 
 

@@ -33,6 +33,8 @@ CKPT = HERE / "checkpoints" / "multilabel"
 FIG = HERE / "figures" / "multilabel_cooccurrence.png"
 TABLE = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 MODELS = ["tcn", "bilstm", "danq", "cnn"]
+CONVERGE_SUFFIX = "-converge"  # rows of benchmarks/multilabel_converge.py
+CONVERGE_FIG = "multilabel_converge.png"  # in benchmarks/results/figures/
 # extra configurations: benchmark name -> (registry name, hparams); run with --models tcn-stem
 VARIANTS = {"tcn-stem": ("tcn", {"stem_kernel": 11, "n_blocks": 4})}
 
@@ -51,7 +53,7 @@ def render(doc: dict) -> str:
     rows = doc["rows"]
     val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in rows}
     models = [m for m in [*MODELS, *VARIANTS] if (m, "macro", "ap") in val] + sorted(
-        {r["model"] for r in rows} - set(MODELS) - set(VARIANTS))
+        {r["model"] for r in rows if not r["model"].endswith(CONVERGE_SUFFIX)} - set(MODELS) - set(VARIANTS))
     labels = doc.get("labels", [])
     out = [f"# Multi-label TF binding benchmark (tfbs-multilabel, chr8 test)\n\nMachine: {doc['machine']}; date "
            f"{doc['date']}.\n\n{setup_note(doc)}\n"]
@@ -119,7 +121,44 @@ def render(doc: dict) -> str:
         out.append(markdown_table(mrows, ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus",
                                                 "verdict", "best_name", "best_q", "own_id", "own_q", "own_rank",
                                                 "partner", "seconds"], floatfmt=".3g"))
+    if doc.get("converge"):
+        out.append(render_converge(doc))
     return "\n".join(out)
+
+
+def render_converge(doc: dict) -> str:
+    """The section of ``benchmarks/multilabel_converge.py``: models trained in resumable phases until the chr7
+    macro AP converged (rows of the models ``<model>-converge``)."""
+    conv = doc["converge"]
+    st = conv.get("settings", {})
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
+    rows = []
+    for m in MODELS:
+        name = m + CONVERGE_SUFFIX
+        if (name, "all", "epochs") not in val:
+            continue
+        ph = conv.get("phases", {}).get(m, [])
+        rows.append({"model": name, "phases": len(ph), "epochs": val.get((name, "all", "epochs"), math.nan),
+                     "windows_seen": val.get((name, "all", "windows_seen"), math.nan),
+                     "seconds_per_epoch": val.get((name, "all", "seconds_per_epoch"), math.nan),
+                     "best chr7 macro ap": val.get((name, "all", "valid_macro_ap"), math.nan),
+                     "chr8 macro ap": val.get((name, "macro", "ap"), math.nan),
+                     f"chr8 macro ap ({doc.get('settings', {}).get('max_seconds', '?')} s budget)":
+                         val.get((m, "macro", "ap"), math.nan),
+                     "converged": "yes" if val.get((name, "all", "converged")) else "no",
+                     "last stop": ph[-1].get("stop_reason", "") if ph else ""})
+    cols = list(rows[0]) if rows else ["model"]
+    return (f"\n## Training to convergence (`benchmarks/multilabel_converge.py`)\n\n"
+            f"Each model is trained in resumable phases of at most {st.get('minutes', '?')} min (`tfscope multilabel "
+            f"train --init`: a phase continues the model's checkpoint; same data, loss, positive weights and chr7 "
+            f"thresholds as above; early stopping on the chr7 macro AP with patience {st.get('patience', '?')}, "
+            f"learning-rate schedule `{st.get('schedule', '?')}`, batch {st.get('batch_size', '?')}). `converged`: "
+            f"the last phase ran out of patience, or its last full epoch raised the best chr7 macro AP by less than "
+            f"0.005; `no` means the last phase ended on its time budget while still improving (run another phase). "
+            f"`epochs` and `windows_seen` add up all phases; `seconds_per_epoch` = wall seconds per pass over the "
+            f"training windows, validation included. AP on chr8 (test) with the chr7-tuned thresholds. "
+            f"Learning curves (chr7 macro AP per epoch, phase starts marked): "
+            f"`benchmarks/results/figures/{CONVERGE_FIG}`.\n\n" + markdown_table(rows, cols))
 
 
 def main():

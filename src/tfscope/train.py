@@ -1,7 +1,8 @@
 """The one training loop of tfscope (every model of every task trains here).
 
-Seeded, mini-batch Adam(W), early stopping on validation loss with the best weights restored, a tqdm progress bar,
-an optional wall-time budget and an optional per-epoch checkpoint callback.
+Seeded, mini-batch Adam(W), early stopping on validation loss (or on a validation score, ``score_fn``) with the best
+weights restored, an optional per-epoch learning-rate schedule, a tqdm progress bar, an optional wall-time budget and
+an optional per-epoch checkpoint callback.
 """
 
 from __future__ import annotations
@@ -63,7 +64,10 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` did: per-epoch losses, the best epoch, wall time in seconds, training samples seen."""
+    """What :func:`fit` did: per-epoch losses (and scores, with ``score_fn``), the learning rate of each epoch, the
+    best epoch (-1: no epoch beat ``score_baseline``, the initial weights were kept), wall time in seconds, training
+    samples seen, why training stopped (``stop_reason``: ``"patience"``, ``"time"`` or ``"epochs"``) and whether the
+    last epoch was cut short by the time budget (``partial_epoch``)."""
 
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
@@ -71,11 +75,20 @@ class TrainResult:
     seconds: float = 0.0
     stopped_early: bool = False
     samples_seen: int = 0
+    valid_score: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    stop_reason: str = "epochs"
+    partial_epoch: bool = False
+    final_lr: float = float("nan")
 
     def as_dict(self) -> dict:
-        return {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
-                "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early,
-                "samples_seen": self.samples_seen}
+        d = {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
+             "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early,
+             "samples_seen": self.samples_seen, "stop_reason": self.stop_reason, "partial_epoch": self.partial_epoch,
+             "lr": self.lr, "final_lr": self.final_lr}
+        if self.valid_score:
+            d["valid_score"] = self.valid_score
+        return d
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
@@ -94,7 +107,9 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         verbose: bool = True, desc: str = "train", max_seconds: float | None = None,
         on_epoch_end: Callable[[int, nn.Module, TrainResult], None] | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        parameters=None, amp: str | None = None) -> TrainResult:
+        parameters=None, amp: str | None = None, score_fn: Callable[[nn.Module], float] | None = None,
+        score_baseline: float | None = None, min_delta: float = 0.0,
+        scheduler: Callable[[torch.optim.Optimizer], object] | None = None) -> TrainResult:
     """Train ``model`` in place.
 
     Parameters
@@ -108,7 +123,8 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         ``loss_fn(model_output, *targets) -> scalar tensor``.
     epochs, batch_size, lr, weight_decay : training settings (AdamW).
     patience : int
-        Stop after this many epochs without a better validation loss; the best weights are restored.
+        Stop after this many epochs without a better validation loss (or score, with ``score_fn``); the best
+        weights are restored.
     seed : int
         Seeds initialisation-independent randomness (batch order, dropout).
     max_seconds : float, optional
@@ -125,6 +141,21 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         stays there after training.
     amp : {None, "bf16", "fp16"}
         Mixed-precision autocast on CUDA (ignored on CPU). fp16 uses a gradient scaler.
+    score_fn : callable, optional
+        ``score_fn(model) -> float``, higher is better (e.g. a validation macro AP), called after every epoch with
+        the model in eval mode; when given, it replaces the validation loss for early stopping and for choosing the
+        best weights (the validation loss is still recorded when ``valid`` is given). Scores go to
+        ``result.valid_score``.
+    score_baseline : float, optional
+        The score of the initial weights (e.g. of a checkpoint being continued): an epoch must beat it to count as
+        an improvement, and when none does the initial weights are restored (``best_epoch = -1``).
+    min_delta : float
+        An improvement must exceed this (score or loss) to reset the patience counter.
+    scheduler : callable, optional
+        ``scheduler(optimizer) -> torch.optim.lr_scheduler`` object, stepped once after every epoch;
+        ``ReduceLROnPlateau`` is stepped with the monitored value (the score with ``score_fn``, else the validation
+        loss), so build it with ``mode="max"`` for a score. The learning rate of each epoch goes to ``result.lr``, the
+        one after the last step to ``result.final_lr``.
 
     Returns
     -------
@@ -139,12 +170,19 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
     scaler = torch.amp.GradScaler("cuda") if amp == "fp16" and device.startswith("cuda") else None
     params = [p for p in (parameters if parameters is not None else model.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    sched = scheduler(opt) if scheduler is not None else None
+    plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
     n = len(train[0])
     result = TrainResult()
+    # the monitored value, always minimised: the validation loss, or minus the score
     best_loss, best_state, bad = math.inf, None, 0
+    if score_fn is not None and score_baseline is not None:
+        best_loss = -float(score_baseline)
+        best_state = copy.deepcopy(model.state_dict())  # kept unless an epoch beats the baseline
     t0 = time.time()
     for epoch in range(epochs):
         model.train()
+        result.lr.append(float(opt.param_groups[0]["lr"]))
         total, seen = 0.0, 0
         bar = tqdm(total=n, desc=f"{desc} epoch {epoch + 1}/{epochs}", unit="seq", disable=None if verbose else True,
                    leave=False, mininterval=1.0)
@@ -168,32 +206,49 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
             bar.update(len(idx))
             bar.set_postfix(loss=f"{total / seen:.4f}", refresh=False)
             if max_seconds is not None and time.time() - t0 > max_seconds:
+                result.partial_epoch = seen < n
                 break  # budget spent mid-epoch: validate what we have, then stop below
         bar.close()
         result.samples_seen += seen
         result.train_loss.append(total / max(seen, 1))
+        monitored = None
         if valid is not None and len(valid[0]):
             vloss = evaluate_loss(model, valid, loss_fn=loss_fn, batch_size=batch_size * 4, device=device)
             result.valid_loss.append(vloss)
-            if vloss < best_loss - 1e-6:
-                best_loss, bad, result.best_epoch = vloss, 0, epoch
+            monitored = vloss
+        if score_fn is not None:
+            model.eval()
+            score = float(score_fn(model))
+            result.valid_score.append(score)
+            monitored = -score
+        if monitored is not None:
+            if monitored < best_loss - max(min_delta, 1e-6):
+                best_loss, bad, result.best_epoch = monitored, 0, epoch
                 best_state = copy.deepcopy(model.state_dict())
             else:
                 bad += 1
         else:
             result.best_epoch = epoch
+        if sched is not None:
+            if plateau:
+                if monitored is not None:
+                    sched.step(-monitored if score_fn is not None else monitored)
+            else:
+                sched.step()
         if verbose:
             v = f" valid {result.valid_loss[-1]:.4f}" if result.valid_loss else ""
+            v += f" score {result.valid_score[-1]:.4f}" if result.valid_score else ""
             print(f"[{desc}] epoch {epoch + 1}: train {result.train_loss[-1]:.4f}{v} ({time.time() - t0:.0f}s)",
                   flush=True)
         if on_epoch_end is not None:
             on_epoch_end(epoch, model, result)
-        if valid is not None and bad >= patience:
-            result.stopped_early = True
+        if monitored is not None and bad >= patience:
+            result.stopped_early, result.stop_reason = True, "patience"
             break
         if max_seconds is not None and time.time() - t0 > max_seconds:
-            result.stopped_early = True
+            result.stopped_early, result.stop_reason = True, "time"
             break
+    result.final_lr = float(opt.param_groups[0]["lr"])  # after the last scheduler step (where a next phase starts)
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.time() - t0

@@ -1,7 +1,8 @@
 """CLI of the multi-label TF-binding task: ``tfscope multilabel train | evaluate | explain``.
 
 - ``train``: windows table (``id, chrom, start, end, split, tfs, sequence``) -> checkpoint directory with per-TF
-  thresholds tuned on the ``valid`` split; prints macro/micro metrics (JSON).
+  thresholds tuned on the ``valid`` split; prints macro/micro metrics and whether the phase converged (JSON).
+  ``--init DIR`` continues a checkpoint in a new phase (train to convergence in resumable phases).
 - ``evaluate``: checkpoint + table -> per-TF and macro/micro AP, AUROC, F1 on one split (JSON, optional file).
 - ``explain``: checkpoint + table -> IG per TF head on that TF's positives of a split, TF-MoDISco, Tomtom vs JASPAR
   (JSON rows, optional file).
@@ -27,10 +28,17 @@ def cmd_train(args) -> int:
     budget = max_seconds(args)
     data = _data(args)
     r = train_multilabel(data, model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                         max_seconds=budget, seed=args.seed, out=args.out, verbose=not args.quiet,
-                         device=args.device, amp=args.amp)
-    summary = {"checkpoint": str(r["checkpoint"]), "model": args.model, "train_seconds": round(r["train_seconds"], 1),
-               "windows_seen": r["windows_seen"], "valid": {k: r["valid"][k] for k in ("macro", "micro")}}
+                         patience=args.patience, max_seconds=budget, seed=args.seed, out=args.out,
+                         verbose=not args.quiet, device=args.device, amp=args.amp, init=args.init,
+                         schedule=args.schedule)
+    ph = r["phase"]
+    summary = {"checkpoint": str(r["checkpoint"]), "model": r["model"], "train_seconds": round(r["train_seconds"], 1),
+               "windows_seen": r["windows_seen"], "phase": ph["phase"], "epochs": ph["epochs"],
+               "stop_reason": ph["stop_reason"], "converged": r["converged"],
+               "valid_macro_ap_curve": ph["valid_macro_ap"], "best_valid_macro_ap": ph["best_valid_macro_ap"],
+               "total": {"phases": len(r["phases"]), "epochs": r["epochs_total"],
+                         "windows_seen": r["windows_seen_total"]},
+               "valid": {k: r["valid"][k] for k in ("macro", "micro")}}
     if r["test"] is not None:
         summary["test"] = {k: r["test"][k] for k in ("macro", "micro")}
     emit_json(summary, args.json)
@@ -72,6 +80,7 @@ def cmd_explain(args) -> int:
 def add_cli(subparsers) -> None:
     """Register ``tfscope multilabel train|evaluate|explain``."""
     from . import MULTILABEL_MODELS
+    from .train import SCHEDULES
 
     p = subparsers.add_parser("multilabel", help="multi-label TF binding (TCN and RNN/CNN baselines)",
                               description=__doc__.splitlines()[0])
@@ -86,14 +95,27 @@ def add_cli(subparsers) -> None:
 
     t = sub.add_parser("train", help="train a model; thresholds tuned on the valid split")
     common(t)
-    t.add_argument("--model", choices=MULTILABEL_MODELS, default="tcn", help="architecture")
-    t.add_argument("--out", required=True, help="checkpoint directory")
-    t.add_argument("--epochs", type=int, default=20, help="maximum training epochs (early stopping on valid)")
+    t.add_argument("--model", choices=MULTILABEL_MODELS, default=None,
+                   help="architecture (default: that of --init, else tcn)")
+    t.add_argument("--out", required=True, help="checkpoint directory (may be the --init directory)")
+    t.add_argument("--init", metavar="DIR", default=None,
+                   help="continue training from this multilabel checkpoint (a new phase, recorded in its "
+                        "meta.phases); architecture, hyper-parameters and label set must match")
+    t.add_argument("--epochs", type=int, default=20,
+                   help="maximum training epochs of this phase (early stopping on the valid macro AP)")
+    t.add_argument("--patience", type=int, default=3,
+                   help="stop after this many epochs without a better valid macro AP (best weights kept)")
     t.add_argument("--batch-size", type=int, default=128, help="windows per batch")
-    t.add_argument("--lr", type=float, default=1e-3, help="learning rate (AdamW)")
-    add_max_minutes_arg(t, "training")
+    t.add_argument("--lr", type=float, default=None,
+                   help="learning rate (AdamW) at the start of the phase (default: 0.001, or continuing a plateau "
+                        "phase with --schedule plateau, the rate it ended at)")
+    t.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                   help="learning-rate schedule: constant; cosine (one cycle over --epochs, restarted by each "
+                        "phase); plateau (halve the rate when the valid macro AP stops improving)")
+    add_max_minutes_arg(t, "this training phase")
     t.add_argument("--seed", type=int, default=0, help="random seed (initialisation, batches)")
-    add_json_arg(t, "the training summary (valid and test macro/micro metrics)")
+    add_json_arg(t, "the training summary (phase, converged, valid macro-AP curve, valid and test macro/micro "
+                    "metrics)")
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_train)
 
