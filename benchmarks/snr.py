@@ -91,6 +91,30 @@ def paired_ttests(doc: dict) -> list[dict]:
     return out
 
 
+SIGN_TESTS = [(m, ref) for m in ("bertsnr", "bertsnr-single") for ref in ("daednet", "dilated")]
+
+
+def sign_tests(doc: dict) -> list[dict]:
+    """Two-sided sign tests (scipy ``binomtest``, ties dropped) of per-TF nucleotide AUPRC for the BertSNR models
+    against D-AEDNet and the dilated CNN (:data:`SIGN_TESTS`), over the TFs both models have: the paper's test of
+    BertSNR vs D-AEDNet (p = 2e-15 over 45 TFs)."""
+    from scipy.stats import binomtest
+
+    val = {(r["model"], r["dataset"]): r["value"] for r in doc["rows"] if r["metric"] == "nt_auprc"
+           and r["value"] is not None}
+    out = []
+    for m, ref in SIGN_TESTS:
+        tfs = sorted(t for (mm, t) in val if mm == m and (ref, t) in val)
+        if not tfs:
+            continue
+        d = np.array([val[(m, t)] - val[(ref, t)] for t in tfs])
+        wins, losses = int((d > 0).sum()), int((d < 0).sum())
+        p = binomtest(wins, wins + losses).pvalue if wins + losses else float("nan")
+        out.append({"model": m, "versus": ref, "tfs": len(tfs), "wins": wins, "losses": losses,
+                    "median_difference": round(float(np.median(d)), 4), "p_value": float(f"{p:.3g}")})
+    return out
+
+
 def render(doc: dict) -> str:
     rows = doc["rows"]
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -125,6 +149,11 @@ def render(doc: dict) -> str:
         out.append("\n## Paired t-tests of per-TF nucleotide AUPRC (best model vs each other; BertSNR vs D-AEDNet)\n\n"
                    + markdown_table(tests, ["model", "versus", "tfs", "mean_model", "mean_versus", "mean_difference",
                                             "t", "p_value"], floatfmt=".4g"))
+    signs = sign_tests(doc)
+    if signs:
+        out.append("\n## Sign tests of per-TF nucleotide AUPRC (BertSNR models vs D-AEDNet and the dilated CNN)\n\n"
+                   + markdown_table(signs, ["model", "versus", "tfs", "wins", "losses", "median_difference",
+                                            "p_value"], floatfmt=".4g"))
     out.append("\n## Nucleotide AUPRC per TF\n\n" + markdown_table(per, ["TF", *models]))
     return "\n".join(out)
 
