@@ -42,13 +42,15 @@ def load_results(suite: str, results_dir=None) -> dict:
     return {"suite": suite, "machine": machine(), "date": str(datetime.date.today()), "rows": []}
 
 
-def save_results(doc: dict, markdown: str, results_dir=None) -> None:
+def save_results(doc: dict, markdown: str, results_dir=None, *, stamp: bool = True) -> None:
     """Write ``results/<suite>.json`` and ``results/<suite>.md`` atomically (a temp file moved into place with
-    ``os.replace``; ``results_dir``: default :data:`RESULTS`)."""
+    ``os.replace``; ``results_dir``: default :data:`RESULTS`). ``stamp``: set the document's date and machine to
+    today's and this one's (False when only re-rendering rows measured elsewhere)."""
     from tfscope.io.atomic import atomic_write
 
-    doc["date"] = str(datetime.date.today())
-    doc["machine"] = machine()
+    if stamp:
+        doc["date"] = str(datetime.date.today())
+        doc["machine"] = machine()
     suite = doc["suite"]
     root = Path(results_dir or RESULTS)
     with atomic_write(root / f"{suite}.json") as fh:

@@ -172,7 +172,7 @@ def main():
     if args.render_only:
         doc = load_results("snr")
         doc["paired_ttests"] = paired_ttests(doc)
-        save_results(doc, render(doc))
+        save_results(doc, render(doc), stamp=False)
         return
     tfs = args.tfs or all_tfs()
     if args.tfs == ["ablation"]:
