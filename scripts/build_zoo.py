@@ -55,6 +55,8 @@ import json
 import shutil
 from pathlib import Path
 
+from tfscope.checkpoint import dump_config
+
 
 def _train_one(state, job):
     """Executor task: train one TF's checkpoint (``state`` = the shared settings and genome background)."""
@@ -163,7 +165,7 @@ def stamp_shuffled(calibrated: Path) -> None:
         cfg = json.loads(p.read_text())
         cfg["meta"]["site_width"] = meta["per_tf"][d.name]["site_width"]
         cfg["meta"]["group"] = meta["groups"][d.name]
-        p.write_text(json.dumps(cfg, indent=2) + "\n")
+        p.write_text(dump_config(cfg))
 
 
 def install_multi(src: Path, kind: str) -> None:
@@ -178,7 +180,7 @@ def install_multi(src: Path, kind: str) -> None:
     shutil.rmtree(dst, ignore_errors=True)
     dst.mkdir(parents=True)
     shutil.copyfile(src / "model.safetensors", dst / "model.safetensors")
-    (dst / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    (dst / "config.json").write_text(dump_config(cfg))
     size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file()) / 2**20
     print(f"zoo: one {len(cfg['meta']['tfs'])}-TF model, {size:.1f} MiB in {dst}")
 
@@ -278,7 +280,7 @@ def main():
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         shutil.copyfile(d / "model.safetensors", out / "model.safetensors")
-        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+        (out / "config.json").write_text(dump_config(cfg))
         n += 1
     size = sum(p.stat().st_size for p in dst.rglob("*") if p.is_file()) / 2**20
     print(f"zoo: {n} models, {size:.1f} MiB in {dst}")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -44,8 +45,14 @@ def file_sha256(path) -> str:
     return h.hexdigest()
 
 
-def _dump_config(config: dict) -> str:
-    return json.dumps(config, indent=2, default=_json_default) + "\n"
+_NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)\s*\]")
+
+
+def dump_config(config: dict) -> str:
+    """A checkpoint's ``config.json`` text: indented JSON with every list of plain numbers on one line (a calibrated
+    zoo holds thousands of numbers: 2.3x smaller than one number per line, and still readable)."""
+    text = json.dumps(config, indent=2, default=_json_default)
+    return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
 
 
 def stamp_checksums(path) -> dict:
@@ -75,7 +82,7 @@ def stamp_checksums(path) -> dict:
     sums = {WEIGHTS: file_sha256(path / WEIGHTS)}
     cfg["weights_sha256"] = sums
     with atomic_write(path / "config.json") as fh:
-        fh.write(_dump_config(cfg))
+        fh.write(dump_config(cfg))
     return sums
 
 
@@ -139,7 +146,7 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
                   "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {},
                   "weights_sha256": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
-        (tmp / "config.json").write_text(_dump_config(config))
+        (tmp / "config.json").write_text(dump_config(config))
         from .io.atomic import respect_umask
 
         respect_umask(tmp)  # mkdtemp makes 0700, safetensors 0600: readable by others as the umask allows

@@ -382,6 +382,8 @@ def calibrate_zoo(zoo, windows_path, sites_path, snr_dir, *, out, chrom: str = "
     from .scan import load_scan_models
 
     zoo, out = Path(zoo), Path(out)
+    from ..checkpoint import dump_config
+
     models = load_scan_models([zoo], device="cpu")
     tfs = [m.name for m in models]
     groups = paralog_groups(tfs)
@@ -403,5 +405,5 @@ def calibrate_zoo(zoo, windows_path, sites_path, snr_dir, *, out, chrom: str = "
     if out.resolve() != zoo.resolve():
         shutil.copyfile(zoo / "model.safetensors", out / "model.safetensors")
     with atomic_write(out / "config.json") as fh:
-        fh.write(json.dumps(cfg, indent=2) + "\n")
+        fh.write(dump_config(cfg))
     return res
