@@ -10,7 +10,7 @@ import pytest
 
 from tfscope.cli import main
 from tfscope.errors import InputError
-from tfscope.io import BedRecord, read_bed
+from tfscope.io import BedRecord, atomic, read_bed
 from tfscope.io.coords import GenomeCoords, Locus, parse_genomic_coord, read_chrom_sizes
 from tfscope.io.fasta import read_fasta, write_fasta
 from tfscope.resources import resource
@@ -55,6 +55,10 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     import pybigtools
 
     (tmp_path / "hg19.sizes").write_text(HG19)
+    # a killed run's staging directory (a directory is swept once per process, before its first output is written)
+    stale = tmp_path / f".g.bed.tfscope-{atomic._HOST}-999999999-k1ll3d0x"
+    stale.mkdir()
+    (stale / "calls.bed").write_text("x\n")
     rec = [(r.start, r.end) for r in read_bed(resource("example_sites")) if r.name == "FOXK1"]
     assert rec == [(205, 219)]
     seqs = read_fasta(resource("example_regions"))
@@ -75,6 +79,8 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
                  str(tmp_path / "hg19.sizes"), "--known", str(known_genome), "--workers", "1", "--quiet"]) == 0
     assert "known sites found: 1/1 by a call of their TF (FOXK1 1/1); 1 site(s) of TFs not scanned left out" in \
         capsys.readouterr().out
+    # staging happens beside the output, and a killed run's staging directory is swept by the next run
+    assert not stale.exists() and not [p for p in tmp_path.iterdir() if ".tfscope-" in p.name]
     gen = read_bed(streamed)
     assert [(r.chrom, r.start, r.end) for r in gen] == [("chr1", r.start + 27490124, r.end + 27490124) for r in rel]
     assert all(r.start < 27490343 and 27490329 < r.end and 27490329 <= int(r.extra[1]) < 27490343 for r in gen)

@@ -64,9 +64,9 @@ def run_scan(args) -> int:
     report, TSV tracks). With ``--parse-genomic-coord`` every output is written in record coordinates into a
     staging directory first and then moved to genome coordinates by :func:`publish_genome_outputs`."""
     import shutil
-    import tempfile
 
     from ..executor import make_executor
+    from ..io.atomic import private_tempdir
 
     models, rows = _models(args)
     tracks = track_paths(args.out, args.tracks)
@@ -74,7 +74,8 @@ def run_scan(args) -> int:
     known_path = _known_path(args)
     streaming = not args.report and "tsv" not in tracks and args.mode == "auto" and all(
         m.receptive_field is not None for m in models)
-    stage = Path(tempfile.mkdtemp(prefix="tfscope-scan-")) if genome else None
+    # beside the output (same file system) and named after this run, so a later run sweeps it if this one is killed
+    stage = private_tempdir(Path(args.out)) if genome else None
     # where the scan writes: the final paths, or record-coordinate files in the staging directory
     out = stage / "calls.bed" if stage else Path(args.out)
     paths = dict(tracks)
