@@ -385,6 +385,15 @@ class GatedOne(nn.Module):
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
 
+def localizer_record(localizers, metas) -> dict:
+    """``meta.localizers`` of a gated zoo: where its per-TF localizers came from and which chromosomes' tfbs-snr rows
+    they never saw (the union of their checkpoints' ``meta.excluded_chroms``)."""
+    excluded = sorted({c for m in metas for c in m.get("excluded_chroms", [])})
+    return {"source": str(localizers), "excluded_chroms": excluded,
+            "note": "per-TF localizers trained on the tfbs-snr paper split without the rows on "
+                    + (", ".join(excluded) or "no chromosome")}
+
+
 def _nt_auprc(rows: dict, **gate) -> dict:
     """TF -> paper-protocol metrics (:func:`tfscope.metrics.snr_metrics`) of the gated track on :func:`_snr_rows`."""
     from ..metrics import snr_metrics
@@ -421,6 +430,7 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
     ``detector`` (the detector's own two numbers), ``per_tf``.
     """
     import itertools
+    import json
     import time
     from pathlib import Path
 
@@ -463,6 +473,8 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
     for tf in tfs:
         per_tf[tf] = {**per_tf.get(tf, {}), "threshold": cal[tf]["threshold"], "calibration": cal[tf],
                       "test_metrics": test.get(tf, {})}
+    meta["localizers"] = localizer_record(localizers, [json.loads((Path(localizers) / tf / "config.json").read_text())
+                                                       .get("meta", {}) for tf in tfs])
     selection = {"rule": f"highest tfbs-snr validation nt AUPRC among settings within {max_window_drop} of the "
                          "detector's chr7 window AUPRC", "detector": base, "grid": results, "chosen": gate,
                  "localizers": str(localizers), "seconds": round(time.time() - t0, 1)}
@@ -518,10 +530,7 @@ def swap_localizers(zoo, localizers, snr_dir, *, out, verbose: bool = True) -> d
         if verbose:
             print(f"[gated] {tf}: tfbs-snr test nt AUPRC {test.get(tf, {}).get('nt_auprc', float('nan')):.4f}",
                   flush=True)
-    excluded = sorted({c for m in loc_meta.values() for c in m.get("excluded_chroms", [])})
-    meta["localizers"] = {"source": str(localizers), "excluded_chroms": excluded,
-                          "note": "per-TF localizers trained on the tfbs-snr paper split without the rows on "
-                                  + (", ".join(excluded) or "no chromosome")}
+    meta["localizers"] = localizer_record(localizers, loc_meta.values())
     meta["gate"] = {**meta.get("gate", {}), "localizers_swapped": json.dumps(meta["localizers"])}
     save_checkpoint(out, model, model_name="gated", task="snr", hparams=model.hparams(), meta=meta)
     return test

@@ -360,8 +360,9 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     """
     from ..checkpoint import save_checkpoint
     from ..models import build_model
-    from .train import TASK
     from ..train import fit, resolve_device
+    from .genomic import HOLDOUT_CHROMS
+    from .train import TASK
 
     cfg = {**DEFAULTS, **{k: v for k, v in dict(channels=channels, n_blocks=n_blocks, epochs=epochs, lr=lr,
                                                  batch_size=batch_size, patience=patience,
@@ -391,7 +392,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
             "train_rows": int(len(train)), "valid_rows": int(len(valid)),
             "train_sources": {s: int((train.source == s).sum()) for s in ("genome", "bound", "shuffled")},
             "recipe": {k: cfg[k] for k in ("pairs_per_tf", "batch_size", "lr", "epochs", "patience", "lam")},
-            "pos_weight": [round(float(v), 3) for v in pw], "strands": cfg["strands"]}
+            "pos_weight": [round(float(v), 3) for v in pw], "strands": cfg["strands"],
+            "excluded_chroms": list(HOLDOUT_CHROMS)}  # no tfbs-snr pair and no genome window of these trained it
     if init is not None:
         meta["continued_from"] = {"checkpoint": str(init), "history": history0}
 
