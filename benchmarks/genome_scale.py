@@ -147,7 +147,7 @@ def main():
     args = ap.parse_args()
     doc = load_results("genome_scale")
     if args.render_only:
-        save_results(doc, _markdown(doc, _table(doc), args))
+        save_results(doc, _markdown(doc, _table(doc), args), stamp=False)
         return
     if not args.resume:
         doc["rows"] = []

@@ -138,7 +138,7 @@ def main():
     names = zoo_tfs()
     doc = load_results("genomic")
     if args.render_only:
-        save_results(doc, render(doc, names, args.bp))
+        save_results(doc, render(doc, names, args.bp), stamp=False)
         return
     seqs, labels = real_sequence(args.bp)
     keep = [r for r in doc["rows"] if r["model"] not in args.models]

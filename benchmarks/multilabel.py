@@ -183,7 +183,7 @@ def main():
     suite = "multilabel"
     if args.render_only:
         doc = load_results(suite)
-        save_results(doc, render(doc))
+        save_results(doc, render(doc), stamp=False)
         return
     from tfscope.multilabel import load_windows, train_multilabel
 

@@ -209,8 +209,10 @@ def main():
     names = zoo_tfs()
     doc = load_results("sites")
     if args.render_only:
-        save_results(doc, render(doc, names))
+        save_results(doc, render(doc, names), stamp=False)
         return
+    if "zoo-genomic" in args.models:
+        doc["provenance"] = zoo_provenance()
     windows = GenomeWindows.load(WINDOWS, SITES, "chr8", max_bp=args.bp)
     bp = len(windows) * windows.length
     doc["rows"] = [r for r in doc["rows"] if r["model"] not in args.models]
@@ -247,6 +249,32 @@ def main():
         save_results(doc, render(doc, names))
 
 
+#: what the zoo of the committed rows saw, for results written before the zoo recorded it (``meta.excluded_chroms``)
+PROVENANCE_BEFORE = ("The zoo's localizers (45 per-TF 16-channel CNNs) were retrained on the tfbs-snr paper split "
+                     "*without* the rows on chr7, chr8 and chr9. The detector (the 45-TF network) was trained on the "
+                     "tfbs-multilabel train-chromosome windows (never chr7, chr8 or chr9) plus tfbs-snr train pairs "
+                     "off chr7 and chr8; those pairs include tfbs-snr rows on chr9 (the withheld chromosome). FIMO "
+                     "uses each TF's JASPAR 2022 matrix (built from the same ChIP-seq sites on every chromosome).")
+
+
+def zoo_provenance() -> str:
+    """What the installed genomic zoo's networks trained on, from its checkpoint (``meta.excluded_chroms`` of the
+    detector, ``meta.localizers`` of the gate)."""
+    from tfscope.resources import resource
+
+    meta = json.loads((resource("zoo", "genomic") / "config.json").read_text())["meta"]
+    det = meta.get("excluded_chroms")
+    loc = (meta.get("localizers") or {}).get("excluded_chroms")
+    if not det or not loc:
+        return PROVENANCE_BEFORE
+    return (f"The zoo's localizers (45 per-TF CNNs) were trained on the tfbs-snr paper split without its rows on "
+            f"{', '.join(loc)} (`scripts/build_zoo.py --train ... --exclude-chroms {' '.join(loc)}`). The detector "
+            f"(the 45-TF network) was trained on the tfbs-multilabel windows and the tfbs-snr train pairs off "
+            f"{', '.join(det)} (`tfscope.snr.genomic.HOLDOUT_CHROMS`). So no model behind these calls saw a tfbs-snr "
+            "row of chr7 (calibration), chr8 (this page) or chr9 (withheld). FIMO uses each TF's JASPAR 2022 "
+            "matrix (built from the same ChIP-seq sites on every chromosome).")
+
+
 def render(doc: dict, names) -> str:
     val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
     models = [m for m in MODELS if (m, "chr8", "site_f1") in val]
@@ -269,13 +297,7 @@ def render(doc: dict, names) -> str:
             "expected calibration error of each call's estimated precision (10 bins, all calls pooled). "
             "peak_to_site_bp: median distance from a matched call's peak to the site centre. Every threshold, "
             "precision map and p-value background was fitted on chr7; nothing here is tuned on chr8.\n\n"
-            "**What each model saw.** The zoo's localizers (45 per-TF 16-channel CNNs) were retrained on the "
-            "tfbs-snr paper split *without* the rows on chr7, chr8 and chr9 (`scripts/build_zoo.py --train ... "
-            "--exclude-chroms chr7 chr8 chr9`). The detector (the 45-TF network) was trained on the tfbs-multilabel "
-            "train-chromosome windows (never chr7, chr8 or chr9) plus tfbs-snr train pairs off chr7 and chr8; "
-            "those pairs include tfbs-snr rows on chr9 (the withheld chromosome), none on chr7 or chr8, so no "
-            "number on this page measures a memorised chr7 or chr8 site. FIMO uses each TF's JASPAR 2022 matrix "
-            "(built from the same ChIP-seq sites on every chromosome).\n\n"
+            f"**What each model saw.** {doc.get('provenance') or PROVENANCE_BEFORE}\n\n"
             + markdown_table(summary, ["model", *cols], floatfmt=".3f")
             + "\n## Reliability of the per-call precision (zoo-genomic, chr8)\n\n"
             "![reliability diagram](figures/sites_reliability.png)\n\n"

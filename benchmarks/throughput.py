@@ -89,7 +89,7 @@ def main():
     args = ap.parse_args()
     doc = load_results("throughput")
     if args.render_only:
-        save_results(doc, render(doc))
+        save_results(doc, render(doc), stamp=False)
         return
     from tfscope.io.fasta import write_fasta
 
