@@ -74,7 +74,7 @@ def test_train_snr_bertsnr_variants(tmp_path):
                   out=tmp_path / "ck", verbose=False)
     assert set(r["metrics"]) >= {"nt_auprc", "seq_auroc"} and r["metrics"]["nt_auroc"] > 0.5
     net, cfg = load_checkpoint(tmp_path / "ck", task="snr")
-    assert isinstance(net, BertSNR) and cfg["meta"]["variant"] == "bertsnr-scratch" and cfg["meta"]["lambda"] == 0.5
+    assert isinstance(net, BertSNR) and cfg["meta"]["variant"] == "bertsnr-scratch" and cfg["meta"]["lambda"] == 0.1
     assert abs(evaluate_snr(tmp_path / "ck", table)["nt_auprc"] - r["metrics"]["nt_auprc"]) < 1e-6
 
 

@@ -160,7 +160,7 @@ class MultiTaskView(nn.Module):
         return self.model.forward_all(x)
 
 
-def bertsnr_loss(out: dict, y_nt: torch.Tensor, y_seq: torch.Tensor, *, k: int, lam: float = 0.5) -> torch.Tensor:
+def bertsnr_loss(out: dict, y_nt: torch.Tensor, y_seq: torch.Tensor, *, k: int, lam: float = 0.1) -> torch.Tensor:
     """``lam * BCE(seq) + (1 - lam) * BCE(token)``; token labels from nucleotide labels by the BertSNR rule.
 
     Single-task models (no ``seq`` output) use the token loss only.
