@@ -78,7 +78,7 @@ def kit(tmp_path_factory):
                           "per_tf": {t: {"threshold": 0.3} for t in ("T1", "T2", "T3")}})
     return {"dir": d, "tiny": d / "tiny", "multi": d / "multi",
             "small": _fasta(d / "small.fa", {"recA": 3000}), "other": _fasta(d / "other.fa", {"recB": 2500}, 1),
-            "long": _fasta(d / "long.fa", {"r1": 1_500_000}, 2)}
+            "long": _fasta(d / "long.fa", {"r1": 6_000_000}, 2)}  # long enough to interrupt on a busy machine
 
 
 def _copy(src: Path, dst: Path) -> Path:
