@@ -305,7 +305,10 @@ def _start_long_scan(kit, out: Path):
     env = {**os.environ, "PYTHONPATH": str(SRC), "TQDM_DISABLE": "1"}
     p = subprocess.Popen([sys.executable, "-m", "tfscope", "scan", str(kit["long"]), "--checkpoint", str(kit["tiny"]),
                           "--out", str(out), "--tracks", "bigwig", "--workers", "2", "--quiet"], env=env,
-                         stderr=subprocess.PIPE, text=True)
+                         stderr=subprocess.PIPE, text=True,
+                         # as from a shell: SIGINT at its default even if this test process ignores it (an ignored
+                         # signal is inherited across exec, and Python then leaves it ignored)
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     t0 = time.time()
     while time.time() - t0 < 60:  # until the workers run and the private track directory exists
         kids = [k for k in _children(p.pid) if _alive(k)]
