@@ -86,44 +86,59 @@ def render(doc: dict) -> str:
     cols = ["TF", "n_pos test"] + [f"{m} AP" for m in models] + [f"{m} AUROC" for m in models] + (
         ["tcn F1"] if "tcn" in models else [])
     out.append("\n## Per TF (chr8 test)\n\n" + markdown_table(per, cols))
-    coop = doc.get("cooperative")
-    if coop:
-        out.append("\n## Cooperative binding (co-occurrence in the same 100 bp window)\n\n"
-                   "Fisher exact test (two-sided) per TF pair, Benjamini-Hochberg over the "
-                   f"{coop.get('n_pairs', '?')} pairs; odds ratio with +0.5 correction. Every window holds >= 1 "
-                   "site, so independence is judged among bound windows (unrelated pairs fall below OR 1). "
-                   f"Figure: `benchmarks/figures/{FIG.name}` (left: observed labels, all windows; right: "
-                   f"{coop.get('model', 'tcn')} predictions thresholded at the valid-tuned thresholds, chr8 test).\n")
-        for key, title in (("observed_all", "Observed labels, all 307k windows"),
-                           ("observed_test", "Observed labels, chr8 test windows"),
-                           ("predicted_test", f"{coop.get('model', 'tcn')} predictions, chr8 test windows")):
-            if key in coop:
-                out.append(f"\n### Top pairs: {title}\n\n" + markdown_table(
-                    coop[key], ["a", "b", "n11", "expected", "odds_ratio", "log2_or", "q", "complex"], floatfmt=".3g"))
-        if "known" in coop:
-            out.append(f"\n### Known complexes (observed, all windows, vs {coop.get('model', 'tcn')} predicted on "
-                       "chr8)\n\n" + markdown_table(
-                coop["known"], ["a", "b", "complex", "obs n11", "obs log2_or", "obs q", "pred log2_or", "pred q"],
-                floatfmt=".3g"))
-        if "spearman_obs_vs_pred" in coop:
-            out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs predicted "
-                       f"(chr8): {coop['spearman_obs_vs_pred']:.3f} over {coop['n_pairs']} pairs.\n")
-    mod = doc.get("modisco")
-    if mod:
-        counts = {}
-        for r in mod["rows"]:
-            counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-        out.append(f"\n## Interpretation: IG -> TF-MoDISco -> Tomtom ({mod.get('model', 'tcn')}, chr8 test "
-                   "positives)\n\n"
-                   f"{mod['note']}\n\nVerdicts: " + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
-                   + f" (of {len(mod['rows'])} TFs).\n\n")
-        mrows = [{k: ("" if v is None else v) for k, v in r.items()} for r in mod["rows"]]
-        out.append(markdown_table(mrows, ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus",
-                                                "verdict", "best_name", "best_q", "own_id", "own_q", "own_rank",
-                                                "partner", "seconds"], floatfmt=".3g"))
+    if doc.get("cooperative"):
+        out.append(render_cooperative(doc["cooperative"], f"benchmarks/figures/{FIG.name}", "##"))
+    if doc.get("modisco"):
+        out.append(render_modisco(doc["modisco"], "chr8 test", "##"))
     if doc.get("converge"):
         out.append(render_converge(doc))
     return "\n".join(out)
+
+
+def render_cooperative(coop: dict, fig: str, level: str) -> str:
+    """Markdown of a :func:`cooperative_record` (``level``: heading prefix of the section)."""
+    model = coop.get("model", "tcn")
+    out = [f"\n{level} Cooperative binding (co-occurrence in the same 100 bp window, {model})\n\n"
+           "Fisher exact test (two-sided) per TF pair, Benjamini-Hochberg over the "
+           f"{coop.get('n_pairs', '?')} pairs; odds ratio with +0.5 correction. Every window holds >= 1 "
+           "site, so independence is judged among bound windows (unrelated pairs fall below OR 1). "
+           f"Figure: `{fig}` (left: observed labels, all windows; right: {model} predictions thresholded at the "
+           "valid-tuned thresholds, chr8 test).\n"]
+    for key, title in (("observed_all", "Observed labels, all 307k windows"),
+                       ("observed_test", "Observed labels, chr8 test windows"),
+                       ("predicted_test", f"{model} predictions, chr8 test windows")):
+        if key in coop:
+            out.append(f"\n{level}# Top pairs: {title}\n\n" + markdown_table(
+                coop[key], ["a", "b", "n11", "expected", "odds_ratio", "log2_or", "q", "complex"], floatfmt=".3g"))
+    if "known" in coop:
+        known = coop["known"]
+        cols = ["a", "b", "complex", "obs n11", "obs log2_or", "obs q", "pred log2_or", "pred q"]
+        head = f"\n{level}# Known complexes (observed, all windows, vs {model} predicted on chr8)\n\n"
+        if known and "recovered" in known[0]:
+            cols.append("recovered")
+            obs = [r for r in known if r["obs q"] < 0.05 and r["obs log2_or"] > 0]
+            head += (f"Recovered (predicted log2 OR > 0 at q < 0.05): {sum(r['recovered'] for r in known)} of "
+                     f"{len(known)} known pairs; {sum(r['recovered'] for r in obs)} of the {len(obs)} that are "
+                     "significantly enriched in the observed labels.\n\n")
+        out.append(head + markdown_table(known, cols, floatfmt=".3g"))
+    if "spearman_obs_vs_pred" in coop:
+        out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs predicted "
+                   f"(chr8): {coop['spearman_obs_vs_pred']:.3f} over {coop['n_pairs']} pairs.\n")
+    return "".join(out)
+
+
+def render_modisco(mod: dict, positives: str, level: str) -> str:
+    """Markdown of a :func:`modisco_record`: verdict counts and the per-TF table."""
+    counts = {}
+    for r in mod["rows"]:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    mrows = [{k: ("" if v is None else v) for k, v in r.items()} for r in mod["rows"]]
+    return (f"\n{level} Interpretation: IG -> TF-MoDISco -> Tomtom ({mod.get('model', 'tcn')}, "
+            f"{mod.get('positives', positives)} positives)\n\n{mod['note']}\n\nVerdicts: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(counts.items())) + f" (of {len(mod['rows'])} TFs).\n\n"
+            + markdown_table(mrows, ["tf", "n_seqs", "n_patterns", "top_n_seqlets", "consensus", "verdict",
+                                     "best_name", "best_q", "own_id", "own_q", "own_rank", "partner", "seconds"],
+                             floatfmt=".3g"))
 
 
 def render_converge(doc: dict) -> str:
@@ -158,7 +173,32 @@ def render_converge(doc: dict) -> str:
             f"`epochs` and `windows_seen` add up all phases; `seconds_per_epoch` = wall seconds per pass over the "
             f"training windows, validation included. AP on chr8 (test) with the chr7-tuned thresholds. "
             f"Learning curves (chr7 macro AP per epoch, phase starts marked): "
-            f"`benchmarks/results/figures/{CONVERGE_FIG}`.\n\n" + markdown_table(rows, cols))
+            f"`benchmarks/results/figures/{CONVERGE_FIG}`.\n\n" + markdown_table(rows, cols) + render_converge_post(doc))
+
+
+def render_converge_post(doc: dict) -> str:
+    """Per-TF chr8 AP of the converged models, the TCN's sign tests and the co-binding / MoDISco analyses of
+    ``benchmarks/multilabel_converge.py --post``."""
+    conv = doc["converge"]
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
+    names = [m + CONVERGE_SUFFIX for m in MODELS if (m + CONVERGE_SUFFIX, doc.get("labels", [""])[0], "ap") in val]
+    out = []
+    if conv.get("sign_tests"):
+        out.append("\n### Does the TCN beat the RNNs at convergence? Sign tests over the TFs (chr8 AP)\n\n"
+                   "Two-sided exact binomial test of per-TF wins (ties dropped), `tfscope.metrics.sign_test`.\n\n"
+                   + markdown_table(conv["sign_tests"], ["model", "versus", "n", "wins", "losses",
+                                                         "median_difference", "p_value"], floatfmt=".3g"))
+    if names:
+        per = [{"TF": t, "n_pos test": val.get((names[0], t, "n_pos"), math.nan),
+                **{f"{n} AP": val.get((n, t, "ap"), math.nan) for n in names}} for t in doc.get("labels", [])]
+        out.append("\n### Per TF at convergence (chr8 test AP)\n\n"
+                   + markdown_table(per, ["TF", "n_pos test", *[f"{n} AP" for n in names]]))
+    for m, coop in conv.get("cooperative", {}).items():
+        out.append(render_cooperative(coop, f"benchmarks/results/figures/multilabel_converge_cooccurrence_{m}.png",
+                                      "###"))
+    for m, mod in conv.get("modisco", {}).items():
+        out.append(render_modisco(mod, "held-out", "###"))
+    return "".join(out)
 
 
 def main():
@@ -233,59 +273,82 @@ def main():
 
     # cooperative binding: observed vs TCN predictions
     if xm is not None and ("cooperative" not in doc or doc["cooperative"].get("model") != xm or args.redo_post):
-        from scipy.stats import spearmanr
-
-        from tfscope.multilabel import cooccurrence, log2_or_matrix, plot_heatmaps, top_pairs
         from tfscope.multilabel.train import load_multilabel
 
         t1 = time.time()
         _, _, thr = load_multilabel(CKPT / xm)
-        probs = np.load(CKPT / xm / "test_probs.npy")
-        obs_all = cooccurrence(data.y, data.labels)
-        obs_te = cooccurrence(te.y, data.labels)
-        pred_te = cooccurrence(probs >= thr[None, :], data.labels)
-        keep = ["a", "b", "n_a", "n_b", "n11", "expected", "odds_ratio", "log2_or", "p", "q", "complex"]
-        pick = lambda rows: [{k: r[k] for k in keep} for r in top_pairs(rows, 15)]  # noqa: E731
-        pidx = {(r["a"], r["b"]): r for r in pred_te}
-        known = [{"a": r["a"], "b": r["b"], "complex": r["complex"], "obs n11": r["n11"], "obs log2_or": r["log2_or"],
-                  "obs q": r["q"], "pred log2_or": pidx[(r["a"], r["b"])]["log2_or"],
-                  "pred q": pidx[(r["a"], r["b"])]["q"]}
-                 for r in obs_all if r["complex"] and not r["complex"].startswith("family:")]
-        rho = spearmanr([r["log2_or"] for r in obs_te], [r["log2_or"] for r in pred_te]).statistic
-        doc["cooperative"] = {"model": xm, "n_pairs": len(obs_all), "observed_all": pick(obs_all),
-                              "observed_test": pick(obs_te),
-                              "predicted_test": pick(pred_te), "known": known, "spearman_obs_vs_pred": float(rho),
-                              "n_significant_all": sum(r["significant"] for r in obs_all),
-                              "n_significant_positive_all": sum(r["significant"] and r["log2_or"] > 0
-                                                                for r in obs_all)}
-        plot_heatmaps(log2_or_matrix(obs_all, data.labels), log2_or_matrix(pred_te, data.labels), data.labels, FIG,
-                      titles=("observed labels, all windows", f"{xm} predictions, chr8 test"))
+        doc["cooperative"] = cooperative_record(data, np.load(CKPT / xm / "test_probs.npy"), thr, xm, FIG)
         save_results(doc, render(doc))
-        print(f"cooperative: {time.time() - t1:.0f}s, spearman {rho:.3f}", flush=True)
+        print(f"cooperative: {time.time() - t1:.0f}s, spearman {doc['cooperative']['spearman_obs_vs_pred']:.3f}",
+              flush=True)
 
     # interpretation on the TCN
     doc = load_results(suite)
     if not args.skip_explain and xm is not None and (
             "modisco" not in doc or doc["modisco"].get("model") != xm or args.redo_post):
-        from tfscope.multilabel import explain_multilabel
         from tfscope.multilabel.train import load_multilabel
 
-        t1 = time.time()
         net, labels, _ = load_multilabel(CKPT / xm)
-        rows = explain_multilabel(net, te.x, te.y, labels, max_per_tf=args.explain_per_tf, n_steps=16,
-                                  time_budget=args.explain_budget, seed=args.seed, verbose=True)
-        n_done = sum(r["verdict"] != "skipped" for r in rows)
+        rec = modisco_record(net, te.x, te.y, labels, xm, per_tf=args.explain_per_tf, budget=args.explain_budget,
+                             seed=args.seed, positives="chr8 test", why="the TCN configuration with the best chr7 "
+                             "macro-AP")
         doc = load_results(suite)
-        doc["modisco"] = {"model": xm, "rows": rows, "note": (
-            f"Model: `{xm}` (the TCN configuration with the best chr7 macro-AP). Integrated gradients (captum "
-            f"via tfscope.interpret.attribute, zero baseline, 16 steps) of each TF "
-            f"head on up to {args.explain_per_tf} of its chr8 positives; modisco-lite with windows scaled to 100 bp; "
-            f"top pattern (most seqlets) trimmed and matched to JASPAR 2022 CORE vertebrates with memelite Tomtom. "
-            f"`own`: the TF's own JASPAR matrix at q < 0.05; `partner`: another label-set TF's matrix at q < 0.05. "
-            f"{n_done} of {len(rows)} TFs ran within the {args.explain_budget:.0f} s budget "
-            f"({time.time() - t1:.0f} s).")}
+        doc["modisco"] = rec
         save_results(doc, render(doc))
-        print(f"explain: {time.time() - t1:.0f}s", flush=True)
+
+
+def cooperative_record(data, probs: np.ndarray, thr: np.ndarray, model: str, fig: Path | None = None) -> dict:
+    """Co-binding statistics (:mod:`tfscope.multilabel.coop`): Fisher tests of every TF pair on the observed labels
+    (all windows, chr8 test) and on ``model``'s chr8 predictions ``probs (N_test, T)`` thresholded at ``thr (T,)``;
+    top pairs, the known complexes of ``../shared/README.md`` (observed vs predicted; ``recovered``: predicted
+    log2 OR > 0 at q < 0.05) and the Spearman correlation of pair log2 odds ratios. Draws the heatmaps to ``fig``."""
+    from scipy.stats import spearmanr
+
+    from tfscope.multilabel import cooccurrence, log2_or_matrix, plot_heatmaps, top_pairs
+
+    te = data.part("test")
+    obs_all = cooccurrence(data.y, data.labels)
+    obs_te = cooccurrence(te.y, data.labels)
+    pred_te = cooccurrence(probs >= thr[None, :], data.labels)
+    keep = ["a", "b", "n_a", "n_b", "n11", "expected", "odds_ratio", "log2_or", "p", "q", "complex"]
+    pick = lambda rows: [{k: r[k] for k in keep} for r in top_pairs(rows, 15)]  # noqa: E731
+    pidx = {(r["a"], r["b"]): r for r in pred_te}
+    known = []
+    for r in obs_all:
+        if r["complex"] and not r["complex"].startswith("family:"):
+            pr = pidx[(r["a"], r["b"])]
+            known.append({"a": r["a"], "b": r["b"], "complex": r["complex"], "obs n11": r["n11"],
+                          "obs log2_or": r["log2_or"], "obs q": r["q"], "pred log2_or": pr["log2_or"],
+                          "pred q": pr["q"], "recovered": bool(pr["q"] < 0.05 and pr["log2_or"] > 0)})
+    rho = spearmanr([r["log2_or"] for r in obs_te], [r["log2_or"] for r in pred_te]).statistic
+    if fig is not None:
+        plot_heatmaps(log2_or_matrix(obs_all, data.labels), log2_or_matrix(pred_te, data.labels), data.labels, fig,
+                      titles=("observed labels, all windows", f"{model} predictions, chr8 test"))
+    return {"model": model, "n_pairs": len(obs_all), "observed_all": pick(obs_all), "observed_test": pick(obs_te),
+            "predicted_test": pick(pred_te), "known": known, "spearman_obs_vs_pred": float(rho),
+            "n_significant_all": sum(r["significant"] for r in obs_all),
+            "n_significant_positive_all": sum(r["significant"] and r["log2_or"] > 0 for r in obs_all)}
+
+
+def modisco_record(net, x: np.ndarray, y: np.ndarray, labels: list[str], model: str, *, per_tf: int, budget: float,
+                   seed: int, positives: str, why: str) -> dict:
+    """IG -> TF-MoDISco -> Tomtom for every TF head of ``net`` on up to ``per_tf`` of its positives among the
+    windows ``x (N, 4, L)``, ``y (N, T)`` (:func:`tfscope.multilabel.explain_multilabel`): ``{"model", "rows",
+    "note", "positives"}``; ``positives`` and ``why`` (why this model) go into the note."""
+    from tfscope.multilabel import explain_multilabel
+
+    t1 = time.time()
+    rows = explain_multilabel(net, x, y, labels, max_per_tf=per_tf, n_steps=16, time_budget=budget, seed=seed,
+                              verbose=True)
+    n_done = sum(r["verdict"] != "skipped" for r in rows)
+    note = (f"Model: `{model}` ({why}). Integrated gradients (captum via tfscope.interpret.attribute, zero "
+            f"baseline, 16 steps) of each TF head on up to {per_tf} of its {positives} positives; modisco-lite with "
+            f"windows scaled to 100 bp; top pattern (most seqlets) trimmed and matched to JASPAR 2022 CORE "
+            f"vertebrates with memelite Tomtom. `own`: the TF's own JASPAR matrix at q < 0.05; `partner`: another "
+            f"label-set TF's matrix at q < 0.05. {n_done} of {len(rows)} TFs ran within the {budget:.0f} s budget "
+            f"({time.time() - t1:.0f} s).")
+    print(f"explain {model}: {time.time() - t1:.0f}s", flush=True)
+    return {"model": model, "rows": rows, "note": note, "positives": positives}
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import RESULTS, load_results, save_results  # noqa: E402
-from multilabel import CONVERGE_FIG, CONVERGE_SUFFIX, MODELS, TABLE, render  # noqa: E402
+from multilabel import (CONVERGE_FIG, CONVERGE_SUFFIX, MODELS, TABLE, cooperative_record,  # noqa: E402
+                        modisco_record, render)
 
 HERE = Path(__file__).parent
 CKPT = HERE / "checkpoints" / "multilabel-converge"
@@ -124,6 +125,79 @@ def record(doc: dict, model: str, meta: dict, settings: dict, hparams: dict | No
     return doc
 
 
+#: models the converged TCN is compared with by a sign test over the TFs (per-TF chr8 AP)
+SIGN_VERSUS = ("bilstm", "danq", "cnn")
+
+
+def per_tf_rows(model: str, metrics: dict) -> list[dict]:
+    """Long-format per-TF rows (dataset = TF; ap, auroc, f1, threshold, n_pos) of ``<model>-converge``."""
+    return [{"model": model + CONVERGE_SUFFIX, "dataset": pl["label"], "metric": k, "value": pl[k]}
+            for pl in metrics["per_label"] for k in ("ap", "auroc", "f1", "threshold", "n_pos")]
+
+
+def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget: float, seed: int,
+         redo: bool) -> dict:
+    """After training: per-TF chr8 metrics of every model's checkpoint (test probabilities kept in
+    ``<ckpt>/test_probs.npy``), sign tests of the TCN against the RNNs and the CNN over the TFs, and the co-binding
+    and IG -> TF-MoDISco -> Tomtom analyses of the converged model with the best chr7 macro AP and of the converged
+    TCN (held-out positives: chr7 and chr8 windows, which no model trained on). Resumable: an analysis already in
+    ``doc["converge"]`` for the same model is kept unless ``redo``."""
+    from tfscope.metrics import multilabel_metrics, sign_test
+    from tfscope.multilabel.train import load_multilabel
+    from tfscope.train import predict
+
+    conv = doc.setdefault("converge", {})
+    te = data.part("test")
+    ap = {}
+    for m in MODELS:
+        if read_meta(ckpts / m) is None:
+            continue
+        net, labels, thr = load_multilabel(ckpts / m)
+        probs = predict(net, te.x, batch_size=1024)
+        np.save(ckpts / m / "test_probs.npy", probs)
+        met = multilabel_metrics(te.y, probs, thresholds=thr, labels=labels)
+        name = m + CONVERGE_SUFFIX
+        doc["rows"] = [r for r in doc["rows"] if not (r["model"] == name and r["dataset"] in labels)] + per_tf_rows(
+            m, met)
+        ap[m] = [pl["ap"] for pl in met["per_label"]]
+    conv["sign_tests"] = [{"model": "tcn" + CONVERGE_SUFFIX, "versus": o + CONVERGE_SUFFIX,
+                           **{k: (round(v, 4) if k == "median_difference" else v)
+                              for k, v in sign_test(ap["tcn"], ap[o]).items()}}
+                          for o in SIGN_VERSUS if "tcn" in ap and o in ap]
+    done = [m for m in MODELS if (read_meta(ckpts / m) or {}).get("converged")]
+    vap = {m: max(p.get("best_valid_macro_ap") or 0 for p in read_meta(ckpts / m)["phases"]) for m in done}
+    targets = list(dict.fromkeys([*([max(vap, key=vap.get)] if vap else []), *(["tcn"] if "tcn" in done else [])]))
+    conv["best_model"] = max(vap, key=vap.get) if vap else None
+    held = data.subset(data.split != "train")
+    for m in targets:
+        why = "the converged model with the best chr7 macro AP" if m == conv["best_model"] else "the converged TCN"
+        net, _, thr = load_multilabel(ckpts / m)
+        coop = conv.setdefault("cooperative", {})
+        if m not in coop or redo:
+            coop[m] = cooperative_record(data, np.load(ckpts / m / "test_probs.npy"), thr, m + CONVERGE_SUFFIX,
+                                         results_dir / "figures" / f"multilabel_converge_cooccurrence_{m}.png")
+            save_results(doc, render(doc), results_dir)
+        mod = conv.setdefault("modisco", {})
+        if m not in mod or redo:
+            mod[m] = modisco_record(net, held.x, held.y, data.labels, m + CONVERGE_SUFFIX, per_tf=per_tf,
+                                    budget=budget, seed=seed, positives="held-out (chr7 valid + chr8 test)",
+                                    why=why)
+            save_results(doc, render(doc), results_dir)
+    return doc
+
+
+def load_data(args):
+    """The windows table (``--max-rows``: a seeded sample of it, for smoke tests)."""
+    from tfscope.multilabel import load_windows
+
+    t0 = time.time()
+    data = load_windows(args.data)
+    if args.max_rows is not None and len(data) > args.max_rows:
+        data = data.subset(np.sort(np.random.default_rng(args.seed).permutation(len(data))[:args.max_rows]))
+    print(f"loaded {len(data)} windows in {time.time() - t0:.0f}s", flush=True)
+    return data
+
+
 def main(argv=None) -> int:
     import torch
 
@@ -144,9 +218,14 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed (phase k trains with seed + k - 1)")
     ap.add_argument("--threads", type=int, default=1, help="torch threads")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    ap.add_argument("--post", action="store_true",
+                    help="after training: per-TF chr8 rows, sign tests, co-binding and MoDISco (see post())")
+    ap.add_argument("--explain-per-tf", type=int, default=300, help="MoDISco: held-out positives per TF")
+    ap.add_argument("--explain-budget", type=float, default=1800.0, help="MoDISco: seconds per model")
+    ap.add_argument("--redo-post", action="store_true", help="recompute the co-binding and MoDISco analyses")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from tfscope.multilabel import load_windows, train_multilabel
+    from tfscope.multilabel import train_multilabel
 
     settings = {"minutes": args.minutes, "schedule": args.schedule, "patience": args.patience,
                 "batch_size": args.batch_size, "max_epochs": args.epochs, "seed": args.seed, "lr": args.lr,
@@ -158,13 +237,7 @@ def main(argv=None) -> int:
         if meta is not None and meta.get("converged"):
             print(f"{m}: converged after {len(meta.get('phases', []))} phase(s), skipped", flush=True)
         else:
-            if data is None:
-                t0 = time.time()
-                data = load_windows(args.data)
-                if args.max_rows is not None and len(data) > args.max_rows:
-                    data = data.subset(np.sort(np.random.default_rng(args.seed).permutation(len(data))[
-                        :args.max_rows]))
-                print(f"loaded {len(data)} windows in {time.time() - t0:.0f}s", flush=True)
+            data = data if data is not None else load_data(args)
             r = train_multilabel(data, model=m, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                  patience=args.patience, max_seconds=args.minutes * 60, seed=args.seed,
                                  out=ckpt, init=ckpt if meta is not None else None, schedule=args.schedule,
@@ -176,6 +249,11 @@ def main(argv=None) -> int:
             meta = read_meta(ckpt)
         doc = record(load_results(SUITE, args.results_dir), m, meta, settings, hparams=read_hparams(ckpt))
         plot_curves(doc["converge"]["phases"], args.results_dir / "figures" / CONVERGE_FIG)
+        save_results(doc, render(doc), args.results_dir)
+    if args.post:
+        data = data if data is not None else load_data(args)
+        doc = post(load_results(SUITE, args.results_dir), data, args.checkpoints, args.results_dir,
+                   per_tf=args.explain_per_tf, budget=args.explain_budget, seed=args.seed, redo=args.redo_post)
         save_results(doc, render(doc), args.results_dir)
     return 0
 

@@ -100,7 +100,7 @@ def sign_tests(doc: dict) -> list[dict]:
     """Two-sided sign tests (scipy ``binomtest``, ties dropped) of per-TF nucleotide AUPRC for the BertSNR models
     against D-AEDNet and the dilated CNN (:data:`SIGN_TESTS`), over the TFs both models have: the paper's test of
     BertSNR vs D-AEDNet (p = 2e-15 over 45 TFs)."""
-    from scipy.stats import binomtest
+    from tfscope.metrics import sign_test
 
     val = {(r["model"], r["dataset"]): r["value"] for r in doc["rows"] if r["metric"] == "nt_auprc"
            and r["value"] is not None}
@@ -109,11 +109,9 @@ def sign_tests(doc: dict) -> list[dict]:
         tfs = sorted(t for (mm, t) in val if mm == m and (ref, t) in val)
         if not tfs:
             continue
-        d = np.array([val[(m, t)] - val[(ref, t)] for t in tfs])
-        wins, losses = int((d > 0).sum()), int((d < 0).sum())
-        p = binomtest(wins, wins + losses).pvalue if wins + losses else float("nan")
-        out.append({"model": m, "versus": ref, "tfs": len(tfs), "wins": wins, "losses": losses,
-                    "median_difference": round(float(np.median(d)), 4), "p_value": float(f"{p:.3g}")})
+        st = sign_test([val[(m, t)] for t in tfs], [val[(ref, t)] for t in tfs])
+        out.append({"model": m, "versus": ref, "tfs": len(tfs), "wins": st["wins"], "losses": st["losses"],
+                    "median_difference": round(st["median_difference"], 4), "p_value": float(f"{st['p_value']:.3g}")})
     return out
 
 

@@ -205,3 +205,54 @@ def test_converge_runner_appends_phases_and_keeps_rows(data, tmp_path):
     assert (res / "figures" / mc.CONVERGE_FIG).stat().st_size > 0
     assert "Training to convergence" in (res / "multilabel.md").read_text()
     assert not [p for p in res.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_converge_post_sign_tests_cobinding_and_modisco(data, tmp_path):
+    """--post: per-TF chr8 rows of every checkpoint, sign tests of the TCN, co-binding and MoDISco of the best
+    converged model, rendered into multilabel.md; a second --post keeps the analyses (resumable)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import multilabel_converge as mc
+
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "multilabel.json").write_text(json.dumps({"suite": "multilabel", "machine": "m", "date": "d", "rows": [],
+                                                     "settings": {}, "labels": list(MOTIFS)}))
+    ck = tmp_path / "ck"
+    args = ["--data", str(_write_table(data, tmp_path)), "--minutes", "0.05", "--epochs", "1", "--results-dir",
+            str(res), "--checkpoints", str(ck), "--device", "cpu"]
+    assert mc.main([*args, "--models", "tcn", "bilstm"]) == 0
+    cfg = json.loads((ck / "tcn" / "config.json").read_text())
+    cfg["meta"]["converged"] = True  # as if its last phase had run out of patience
+    (ck / "tcn" / "config.json").write_text(json.dumps(cfg))
+    post = [*args, "--models", "tcn", "--post", "--explain-per-tf", "20", "--explain-budget", "60"]
+    assert mc.main(post) == 0
+    doc = json.loads((res / "multilabel.json").read_text())
+    val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
+    for m in ("tcn", "bilstm"):
+        assert all((f"{m}-converge", t, "ap") in val for t in MOTIFS)
+        assert (ck / m / "test_probs.npy").exists()
+    st = doc["converge"]["sign_tests"]
+    assert [s["versus"] for s in st] == ["bilstm-converge"] and st[0]["n"] == 2
+    assert st[0]["wins"] + st[0]["losses"] <= 2 and 0 <= st[0]["p_value"] <= 1
+    conv = doc["converge"]
+    assert conv["best_model"] == "tcn" and set(conv["cooperative"]) == {"tcn"} and set(conv["modisco"]) == {"tcn"}
+    assert [r["tf"] for r in conv["modisco"]["tcn"]["rows"]] == list(MOTIFS)
+    assert all("recovered" in r for r in conv["cooperative"]["tcn"]["known"])
+    md = (res / "multilabel.md").read_text()
+    assert "Sign tests over the TFs" in md and "Per TF at convergence" in md and "tcn-converge" in md
+    note = conv["modisco"]["tcn"]["note"]
+    assert mc.main(post) == 0  # resumable: the analyses are kept
+    assert json.loads((res / "multilabel.json").read_text())["converge"]["modisco"]["tcn"]["note"] == note
+
+
+def test_sign_test():
+    from tfscope.metrics import sign_test
+
+    s = sign_test([0.9, 0.8, 0.7, 0.5, float("nan")], [0.5, 0.5, 0.7, 0.6, 0.1])
+    assert (s["n"], s["wins"], s["losses"]) == (4, 2, 1) and s["p_value"] == pytest.approx(1.0)
+    assert sign_test([1.0] * 10, [0.0] * 10)["p_value"] == pytest.approx(2 * 0.5 ** 10)
+    with pytest.raises(ValueError):
+        sign_test([1.0], [1.0, 2.0])

@@ -165,3 +165,28 @@ def multilabel_metrics(y_true, y_score, *, thresholds=0.5, labels=None) -> dict:
              "auroc": float(roc_auc_score(y, s, average="micro")),
              "f1": float(2 * T / (2 * T + F + N)) if (2 * T + F + N) else math.nan}
     return {"per_label": per, "macro": macro, "micro": micro}
+
+
+def sign_test(a, b) -> dict:
+    """Two-sided sign test of paired scores ``a`` vs ``b`` (e.g. per-TF AUPRC of two models), ties dropped.
+
+    Parameters
+    ----------
+    a, b : (n,) paired scores; pairs with a NaN are dropped
+
+    Returns
+    -------
+    dict with ``n`` (pairs compared), ``wins`` (a > b), ``losses`` (a < b), ``median_difference`` (median of
+    ``a - b``) and ``p_value`` (exact binomial test at 0.5, :func:`scipy.stats.binomtest`; NaN with no untied pair).
+    This is the test BertSNR (Luo et al. 2024) reports over its 45 TFs.
+    """
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores must have the same shape, got {a.shape} and {b.shape}")
+    d = (a - b)[~(np.isnan(a) | np.isnan(b))]
+    wins, losses = int((d > 0).sum()), int((d < 0).sum())
+    return {"n": int(len(d)), "wins": wins, "losses": losses,
+            "median_difference": float(np.median(d)) if len(d) else math.nan,
+            "p_value": float(binomtest(wins, wins + losses).pvalue) if wins + losses else math.nan}
