@@ -13,6 +13,8 @@ been chosen on it. Variants:
 * ``multitask-mean``: the sequence head reads the mean of the token states instead of ``[CLS]``.
 * ``single`` (today's ``bertsnr-single``): token loss only.
 * ``*-freeze2``: embeddings and the lowest 2 of 4 encoder layers frozen (the CPU-cost cut of item 2).
+* ``*-bf16``: bfloat16 autocast while fine-tuning (:func:`tfscope.train.autocast`; AMX on the project's Xeon),
+  fp32 master weights, fp32 scoring.
 
 Resumable: (variant, TF) pairs already in ``benchmarks/results/bertsnr_ablation.json`` are skipped unless
 ``--redo``; the JSON and ``.md`` are rewritten atomically after every run.
@@ -49,6 +51,8 @@ VARIANTS = {
     "single": {"model": "bertsnr-single"},
     "multitask-lam0.1-freeze2": {"model": "bertsnr", "lam": 0.1, "freeze_layers": 2},
     "single-freeze2": {"model": "bertsnr-single", "freeze_layers": 2},
+    "multitask-lam0.1-bf16": {"model": "bertsnr", "lam": 0.1, "amp": "bf16"},
+    "single-bf16": {"model": "bertsnr-single", "amp": "bf16"},
 }
 TFS = ["KLF4", "E2F1", "FOXK1"]  # the three TFs of the committed bertsnr rows of snr.json
 METRICS = ("valid_nt_auprc", "valid_nt_auroc", "valid_seq_auroc", "train_seconds", "windows_per_second",

@@ -167,6 +167,9 @@ def main():
     ap.add_argument("--reverse", action="store_true", help="largest TFs first (to run two processes from both ends)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    ap.add_argument("--amp", choices=["bf16"], default=None,
+                    help="bf16 autocast while fine-tuning/training (recorded as the row metric `amp_bf16`; "
+                         "evaluation stays fp32)")
     ap.add_argument("--render-only", action="store_true", help="rewrite snr.md from snr.json and exit")
     args = ap.parse_args()
     if args.render_only:
@@ -188,7 +191,8 @@ def main():
                 continue
             out = Path(args.save_checkpoints) / model / tf if args.save_checkpoints else None
             settings = {"model": model, **SETTINGS[model]}
-            r = train_snr(table, tf=tf, seed=args.seed, out=out, verbose=False, device=args.device, **settings)
+            r = train_snr(table, tf=tf, seed=args.seed, out=out, verbose=False, device=args.device, amp=args.amp,
+                          **settings)
             # prediction throughput on the test windows (after a warm-up batch)
             from tfscope.snr.data import load_snr
             te = load_snr(table)
@@ -201,6 +205,7 @@ def main():
             new = [{"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]} for k in METRICS]
             new.append({"model": model, "dataset": tf, "metric": "train_seconds", "value": round(r["train_seconds"], 2)})
             new.append({"model": model, "dataset": tf, "metric": "predict_windows_per_second", "value": round(wps, 1)})
+            new.append({"model": model, "dataset": tf, "metric": "amp_bf16", "value": int(args.amp == "bf16")})
             # re-read before writing so that several runs (e.g. one per model) can share the results file
             doc = load_results("snr")
             doc["rows"] = [x for x in doc["rows"] if not (x["model"] == model and x["dataset"] == tf)] + new

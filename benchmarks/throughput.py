@@ -17,6 +17,13 @@ Metrics (long format, dataset ``chr8-<bp>``): ``seconds``, ``bp_per_s``, ``ratio
 seconds on the same bases) and, for the short records, ``ratio_to_one_record``. Start-up (imports, loading the zoo) is
 timed separately as ``startup_seconds`` of the zoo rows.
 
+The compute floor (model ``zoo-genomic-calls``, dataset ``chr8-100k-one-record``): ``gflop_per_mbp``, the floating
+point operations the calls scan executes per Mbp (``torch.utils.flop_counter.FlopCounterMode`` around an in-process
+scan of the 100 kbp record, so the gate's skipped work is not counted), ``detector_gflop_per_mbp`` (the multi-TF
+detector's share, which every position needs), ``in_process_seconds`` (the same scan, one process, one thread) and
+``achieved_gflop_per_s``; ``gflop_per_s_needed_for_3x_fimo`` = the 1 Mbp calls FLOPs / (3 x FIMO's 1 Mbp seconds):
+the rate any CPU would need to run these networks within 3x FIMO.
+
 Writes ``benchmarks/results/throughput.json`` and ``throughput.md``.
 
 Usage: ``python benchmarks/throughput.py [--bp 1000000] [--workers 2]``
@@ -81,6 +88,39 @@ def fimo_seconds(seqs: dict) -> float:
         numba.set_num_threads(threads)
 
 
+def compute_floor(fasta: Path, out: Path, bp: int) -> dict[str, float]:
+    """FLOPs of the default zoo's calls scan of ``fasta`` (``bp`` bases; one process, one thread), its detector's
+    share, and the seconds of the same scan without the counter (see the module docstring)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from tfscope.executor import make_executor
+    from tfscope.snr.scan import scan_fasta
+    from tfscope.snr.zoo import load_zoo
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        models = load_zoo(kind="genomic")
+        ex = make_executor("local", 1)
+        scan_fasta(models, fasta, out, executor=ex)  # warm-up
+        t0 = time.time()
+        scan_fasta(models, fasta, out, executor=ex)
+        secs = time.time() - t0
+        with FlopCounterMode(display=False) as fc:
+            scan_fasta(models, fasta, out, executor=ex)
+        total = fc.get_total_flops()
+        det = models[0].model.detector
+        with FlopCounterMode(display=False) as fd:  # the detector alone on the same bases, both strands
+            x = torch.zeros(2, 4, bp)
+            det(x)
+        per_mbp = 1e6 / bp / 1e9
+        return {"gflop_per_mbp": total * per_mbp, "detector_gflop_per_mbp": fd.get_total_flops() * per_mbp,
+                "in_process_seconds": secs, "achieved_gflop_per_s": total / secs / 1e9}
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bp", type=int, default=1_000_000)
@@ -123,6 +163,10 @@ def main():
                  ("zoo-genomic-short-records", "chr8-100k-1000x100bp", "ratio_to_fimo", short / fimo_short),
                  ("fimo-jaspar", "chr8-100k-1000x100bp", "seconds", fimo_short)]
         print(f"short records: {short:.1f} s vs one record {one:.1f} s ({short / one:.2f}x)", flush=True)
+        floor = compute_floor(tmp / "one100k.fa", tmp / "floor.bed", 100_000)
+        floor["gflop_per_s_needed_for_3x_fimo"] = floor["gflop_per_mbp"] * args.bp / 1e6 / (3 * fimo_all)
+        rows += [("zoo-genomic-calls", "chr8-100k-one-record", k, v) for k, v in floor.items()]
+        print("compute floor:", {k: round(v, 2) for k, v in floor.items()}, flush=True)
     doc["rows"] = [{"model": m, "dataset": d, "metric": k, "value": round(float(v), 4)} for m, d, k, v in rows]
     doc["workers"] = args.workers
     save_results(doc, render(doc))

@@ -41,3 +41,22 @@ def test_cli_cuda_without_gpu_is_a_clean_error(tmp_path, capsys):
     assert main(["snr", "train", "--table", str(resource("snr_tables", "FOXK1.tsv.gz")), "--device", "cuda",
                  "--epochs", "1", "--out", str(tmp_path / "ck"), "--quiet"]) == 2
     assert "no CUDA" in capsys.readouterr().err and not (tmp_path / "ck").exists()
+
+
+def test_autocast_bf16_on_cpu_fp16_ignored_bad_value_refused():
+    """--amp bf16 runs convolutions in bfloat16 on CPU too (AMX/AVX512-BF16 speed up BertSNR fine-tuning); fp16 is
+    CUDA-only and a no-op on CPU; anything else is refused."""
+    import torch
+
+    from tfscope.train import autocast
+
+    conv = torch.nn.Conv1d(4, 8, 3)
+    x = torch.randn(2, 4, 10)
+    with autocast("cpu", "bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    with autocast("cpu", "fp16"):
+        assert conv(x).dtype == torch.float32
+    with autocast("cpu", None):
+        assert conv(x).dtype == torch.float32
+    with pytest.raises(ValueError, match="amp must be"):
+        autocast("cpu", "int8")

@@ -19,11 +19,13 @@ def report_stream(args):
 
 def add_device_arg(parser, *, amp: bool = False) -> None:
     """Add ``--device {auto,cpu,cuda,cuda:N}`` (default ``auto``: CUDA when torch sees one, else CPU) and, with
-    ``amp``, ``--amp {bf16,fp16}`` (mixed precision on CUDA; ignored on CPU)."""
+    ``amp``, ``--amp {bf16,fp16}`` (mixed precision: bf16 on CUDA or CPU, fp16 on CUDA only; see
+    :func:`tfscope.train.autocast`)."""
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     if amp:
-        parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision autocast on CUDA")
+        parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision autocast: bf16 (CUDA, or a CPU with AMX/AVX512-BF16) or "
+                            "fp16 (CUDA; ignored on CPU)")
 
 
 def print_json(obj) -> None:

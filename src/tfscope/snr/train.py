@@ -176,7 +176,8 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         calibration (chr7), test (chr8) or withheld (chr9) chromosome measures memorised sites. Test rows stay.
     device : str
         ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]`` for training and prediction; the saved
-        checkpoint is device-free. ``amp``: ``bf16``/``fp16`` autocast on CUDA.
+        checkpoint is device-free. ``amp``: autocast while training (``bf16`` on CUDA or CPU, ``fp16`` on CUDA;
+        :func:`tfscope.train.autocast`); evaluation runs in fp32.
 
     Returns
     -------
