@@ -35,6 +35,10 @@ TABLE = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 MODELS = ["tcn", "bilstm", "danq", "cnn"]
 CONVERGE_SUFFIX = "-converge"  # rows of benchmarks/multilabel_converge.py
 CONVERGE_FIG = "multilabel_converge.png"  # in benchmarks/results/figures/
+# co-occurring pairs named by ../shared/README.md (tfbs-multilabel): "HNF4A/HNF4G, USF1/USF2, FOSL1/JUNB, NFYA/NFYB,
+# MYC/MXI1, E2F4/E2F6, NFY with SP1/USF at promoters"
+README_PAIRS = [("HNF4A", "HNF4G"), ("USF1", "USF2"), ("FOSL1", "JUNB"), ("NFYA", "NFYB"), ("MYC", "MXI1"),
+                ("E2F4", "E2F6")] + [(n, o) for n in ("NFYA", "NFYB", "NFYC") for o in ("SP1", "USF1", "USF2")]
 # extra configurations: benchmark name -> (registry name, hparams); run with --models tcn-stem
 VARIANTS = {"tcn-stem": ("tcn", {"stem_kernel": 11, "n_blocks": 4})}
 
@@ -121,6 +125,12 @@ def render_cooperative(coop: dict, fig: str, level: str) -> str:
                      f"{len(known)} known pairs; {sum(r['recovered'] for r in obs)} of the {len(obs)} that are "
                      "significantly enriched in the observed labels.\n\n")
         out.append(head + markdown_table(known, cols, floatfmt=".3g"))
+    if coop.get("readme_pairs"):
+        rp = coop["readme_pairs"]
+        out.append(f"\n{level}# The co-occurring pairs named in `../shared/README.md`\n\n{model} recovers "
+                   f"{sum(r['recovered'] for r in rp)} of {len(rp)} (predicted log2 OR > 0 at q < 0.05, chr8).\n\n"
+                   + markdown_table(rp, ["a", "b", "obs n11", "obs log2_or", "obs q", "pred log2_or", "pred q",
+                                         "recovered"], floatfmt=".3g"))
     if "spearman_obs_vs_pred" in coop:
         out.append(f"\nSpearman correlation of pair log2 odds ratios, observed (chr8 labels) vs predicted "
                    f"(chr8): {coop['spearman_obs_vs_pred']:.3f} over {coop['n_pairs']} pairs.\n")
@@ -320,12 +330,22 @@ def cooperative_record(data, probs: np.ndarray, thr: np.ndarray, model: str, fig
             known.append({"a": r["a"], "b": r["b"], "complex": r["complex"], "obs n11": r["n11"],
                           "obs log2_or": r["log2_or"], "obs q": r["q"], "pred log2_or": pr["log2_or"],
                           "pred q": pr["q"], "recovered": bool(pr["q"] < 0.05 and pr["log2_or"] > 0)})
+    oidx = {(r["a"], r["b"]): r for r in obs_all}
+    readme = []
+    for a, b in README_PAIRS:
+        key = (a, b) if (a, b) in oidx else (b, a)
+        if key in oidx:
+            o, pr = oidx[key], pidx[key]
+            readme.append({"a": a, "b": b, "obs n11": o["n11"], "obs log2_or": o["log2_or"], "obs q": o["q"],
+                           "pred log2_or": pr["log2_or"], "pred q": pr["q"],
+                           "recovered": bool(pr["q"] < 0.05 and pr["log2_or"] > 0)})
     rho = spearmanr([r["log2_or"] for r in obs_te], [r["log2_or"] for r in pred_te]).statistic
     if fig is not None:
         plot_heatmaps(log2_or_matrix(obs_all, data.labels), log2_or_matrix(pred_te, data.labels), data.labels, fig,
                       titles=("observed labels, all windows", f"{model} predictions, chr8 test"))
     return {"model": model, "n_pairs": len(obs_all), "observed_all": pick(obs_all), "observed_test": pick(obs_te),
-            "predicted_test": pick(pred_te), "known": known, "spearman_obs_vs_pred": float(rho),
+            "predicted_test": pick(pred_te), "known": known, "readme_pairs": readme,
+            "spearman_obs_vs_pred": float(rho),
             "n_significant_all": sum(r["significant"] for r in obs_all),
             "n_significant_positive_all": sum(r["significant"] and r["log2_or"] > 0 for r in obs_all)}
 
