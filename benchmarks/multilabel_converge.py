@@ -135,6 +135,24 @@ def per_tf_rows(model: str, metrics: dict) -> list[dict]:
             for pl in metrics["per_label"] for k in ("ap", "auroc", "f1", "threshold", "n_pos")]
 
 
+def _merge_saved(doc: dict, results_dir: Path) -> dict:
+    """Save ``doc``'s post-training results (per-TF ``-converge`` rows and the ``converge`` analyses) into the JSON
+    as it is on disk now, so that rows another process wrote meanwhile (a phase of a model that was still training)
+    are kept; returns the merged document."""
+    disk = load_results(SUITE, results_dir)
+    mine = {(r["model"], r["dataset"], r["metric"]) for r in doc["rows"]}
+    disk["rows"] = [r for r in disk["rows"] if (r["model"], r["dataset"], r["metric"]) not in mine] + doc["rows"]
+    conv = disk.setdefault("converge", {})
+    for k in ("sign_tests", "best_model", "cooperative", "modisco"):
+        if k in doc.get("converge", {}):
+            conv[k] = doc["converge"][k]
+    for k in ("labels",):
+        if k in doc:
+            disk[k] = doc[k]
+    save_results(disk, render(disk), results_dir)
+    return disk
+
+
 def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget: float, seed: int,
          redo: bool) -> dict:
     """After training: per-TF chr8 metrics of every model's checkpoint (test probabilities kept in
@@ -169,20 +187,21 @@ def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget
     targets = list(dict.fromkeys([*([max(vap, key=vap.get)] if vap else []), *(["tcn"] if "tcn" in done else [])]))
     conv["best_model"] = max(vap, key=vap.get) if vap else None
     held = data.subset(data.split != "train")
+    doc = _merge_saved(doc, results_dir)
     for m in targets:
         why = "the converged model with the best chr7 macro AP" if m == conv["best_model"] else "the converged TCN"
         net, _, thr = load_multilabel(ckpts / m)
-        coop = conv.setdefault("cooperative", {})
+        coop = doc["converge"].setdefault("cooperative", {})
         if m not in coop or redo:
             coop[m] = cooperative_record(data, np.load(ckpts / m / "test_probs.npy"), thr, m + CONVERGE_SUFFIX,
                                          results_dir / "figures" / f"multilabel_converge_cooccurrence_{m}.png")
-            save_results(doc, render(doc), results_dir)
-        mod = conv.setdefault("modisco", {})
+            doc = _merge_saved(doc, results_dir)
+        mod = doc["converge"].setdefault("modisco", {})
         if m not in mod or redo:
             mod[m] = modisco_record(net, held.x, held.y, data.labels, m + CONVERGE_SUFFIX, per_tf=per_tf,
                                     budget=budget, seed=seed, positives="held-out (chr7 valid + chr8 test)",
                                     why=why)
-            save_results(doc, render(doc), results_dir)
+            doc = _merge_saved(doc, results_dir)
     return doc
 
 
