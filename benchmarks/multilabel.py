@@ -188,7 +188,8 @@ def render_converge(doc: dict) -> str:
             f"`epochs` and `windows_seen` add up all phases; `seconds_per_epoch` = wall seconds per pass over the "
             f"training windows, validation included. AP on chr8 (test) with the chr7-tuned thresholds. "
             f"Learning curves (chr7 macro AP per epoch, phase starts marked): "
-            f"`benchmarks/results/figures/{CONVERGE_FIG}`.\n\n" + markdown_table(rows, cols) + render_converge_post(doc))
+            f"`benchmarks/results/figures/{CONVERGE_FIG}`.\n\n" + markdown_table(rows, cols)
+            + render_converge_post(doc))
 
 
 def render_converge_post(doc: dict) -> str:

@@ -24,8 +24,9 @@ def add_device_arg(parser, *, amp: bool = False) -> None:
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     if amp:
-        parser.add_argument("--amp", choices=["bf16", "fp16"], help="mixed-precision autocast: bf16 (CUDA, or a CPU with AMX/AVX512-BF16) or "
-                            "fp16 (CUDA; ignored on CPU)")
+        parser.add_argument("--amp", choices=["bf16", "fp16"],
+                            help="mixed-precision autocast: bf16 (CUDA, or a CPU with AMX/AVX512-BF16) or fp16 (CUDA; "
+                                 "ignored on CPU)")
 
 
 def print_json(obj) -> None:

@@ -746,7 +746,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     try:
         with open(raw, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
                                         unit_scale=True) as bar:
-            callers: dict[int, StreamCaller] = {}  # model index -> caller of the current record, made at its first point
+            callers: dict[int, StreamCaller] = {}  # model index -> caller of this record, from its 1st point
             cur = None
             pending: list[BedRecord] = []  # calls not yet written (a call of a later point may precede them)
             outs = [None] * len(shares)
