@@ -156,6 +156,16 @@ def render_modisco(mod: dict, positives: str, level: str) -> str:
                              floatfmt=".3g"))
 
 
+def phase_settings(conv: dict) -> str:
+    """``model: 60 min / patience 3 / plateau, ...`` for every recorded phase of every model."""
+    out = []
+    for m, phases in conv.get("phases", {}).items():
+        out.append(f"{m} " + ", ".join(
+            f"{(p.get('max_seconds') or 0) / 60:.0f} min / patience {p.get('patience', '?')} / {p.get('schedule', '?')}"
+            for p in phases))
+    return "; ".join(out) or "none recorded"
+
+
 def render_converge(doc: dict) -> str:
     """The section of ``benchmarks/multilabel_converge.py``: models trained in resumable phases until the chr7
     macro AP converged (rows of the models ``<model>-converge``)."""
@@ -179,10 +189,10 @@ def render_converge(doc: dict) -> str:
                      "last stop": ph[-1].get("stop_reason", "") if ph else ""})
     cols = list(rows[0]) if rows else ["model"]
     return (f"\n## Training to convergence (`benchmarks/multilabel_converge.py`)\n\n"
-            f"Each model is trained in resumable phases of at most {st.get('minutes', '?')} min (`tfscope multilabel "
-            f"train --init`: a phase continues the model's checkpoint; same data, loss, positive weights and chr7 "
-            f"thresholds as above; early stopping on the chr7 macro AP with patience {st.get('patience', '?')}, "
-            f"learning-rate schedule `{st.get('schedule', '?')}`, batch {st.get('batch_size', '?')}). `converged`: "
+            f"Each model is trained in resumable phases (`tfscope multilabel train --init`: a phase continues the "
+            f"model's checkpoint; same data, loss, positive weights and chr7 thresholds as above; early stopping on "
+            f"the chr7 macro AP; batch {st.get('batch_size', '?')}). Phase settings (wall-time budget, patience, "
+            f"learning-rate schedule), per model in order: {phase_settings(conv)}. `converged`: "
             f"the last phase ran out of patience, or its last full epoch raised the best chr7 macro AP by less than "
             f"0.005; `no` means the last phase ended on its time budget while still improving (run another phase). "
             f"`epochs` and `windows_seen` add up all phases; `seconds_per_epoch` = wall seconds per pass over the "
