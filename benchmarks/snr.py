@@ -54,8 +54,10 @@ TIMING_NOTE = ("Timing caveat: the committed run used one torch thread per proce
                "on one thread beside two zoo-training processes. `bertsnr` and `bertsnr-single` use "
                "the shipped GPU-pretrained backbone (k = 3, hidden 256, 4 layers, 3.3M parameters, held-out MLM "
                "accuracy 0.536; about 18-32 training windows/s here); `bertsnr-scratch` is the older run of the "
-               "small random-init architecture (hidden 64), kept for reference. The full 45-TF BertSNR run needs a "
-               "GPU session.")
+               "small random-init architecture (hidden 64), kept for reference. The 45-TF BertSNR rows (issue 31) "
+               "are being added with bf16 autocast on the CPU (row metric `amp_bf16` = 1; bf16 cost <= 0.003 "
+               "validation AUPRC in benchmarks/bertsnr_ablation.py), two one-thread processes; the three bundled "
+               "TFs' rows are fp32.")
 
 
 def all_tfs() -> list[str]:
