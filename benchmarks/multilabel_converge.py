@@ -51,6 +51,13 @@ def read_hparams(ckpt: Path) -> dict:
     return read_config(ckpt)["hparams"]
 
 
+def best_valid_ap(phases: list[dict]) -> float:
+    """Best chr7 macro AP over a model's recorded phases (NaN when none recorded one; a phase trained before phases
+    were recorded has none and is skipped, instead of a NaN that ``max`` would keep or drop by position)."""
+    vals = [p["best_valid_macro_ap"] for p in phases if p.get("best_valid_macro_ap") is not None]
+    return max(vals) if vals else float("nan")
+
+
 def rows_of(model: str, meta: dict) -> list[dict]:
     """Long-format rows of ``<model>-converge`` from its checkpoint meta (chr8 test metrics, convergence record)."""
     name = model + CONVERGE_SUFFIX
@@ -61,7 +68,7 @@ def rows_of(model: str, meta: dict) -> list[dict]:
     phases = meta.get("phases", [])
     seconds = sum(float(p.get("seconds") or 0) for p in phases)
     passes = meta.get("windows_seen", 0) / max(meta.get("train_rows", 1), 1)
-    best = max((p.get("best_valid_macro_ap") or float("nan") for p in phases), default=float("nan"))
+    best = best_valid_ap(phases)
     for k, v in (("converged", int(bool(meta.get("converged")))), ("epochs", meta.get("epochs")),
                  ("windows_seen", meta.get("windows_seen")),
                  ("seconds_per_epoch", round(seconds / passes, 2) if passes else None),
@@ -146,9 +153,8 @@ def _merge_saved(doc: dict, results_dir: Path) -> dict:
     for k in ("sign_tests", "best_model", "cooperative", "modisco"):
         if k in doc.get("converge", {}):
             conv[k] = doc["converge"][k]
-    for k in ("labels",):
-        if k in doc:
-            disk[k] = doc[k]
+    if "labels" in doc:
+        disk["labels"] = doc["labels"]
     save_results(disk, render(disk), results_dir)
     return disk
 
@@ -166,11 +172,11 @@ def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget
 
     conv = doc.setdefault("converge", {})
     te = data.part("test")
-    ap = {}
+    ap, loaded, metas = {}, {}, {m: read_meta(ckpts / m) for m in MODELS}
     for m in MODELS:
-        if read_meta(ckpts / m) is None:
+        if metas[m] is None:
             continue
-        net, labels, thr = load_multilabel(ckpts / m)
+        net, labels, thr = loaded[m] = load_multilabel(ckpts / m)
         probs = predict(net, te.x, batch_size=1024)
         np.save(ckpts / m / "test_probs.npy", probs)
         met = multilabel_metrics(te.y, probs, thresholds=thr, labels=labels)
@@ -182,15 +188,14 @@ def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget
                            **{k: (round(v, 4) if k == "median_difference" else v)
                               for k, v in sign_test(ap["tcn"], ap[o]).items()}}
                           for o in SIGN_VERSUS if "tcn" in ap and o in ap]
-    done = [m for m in MODELS if (read_meta(ckpts / m) or {}).get("converged")]
-    vap = {m: max(p.get("best_valid_macro_ap") or 0 for p in read_meta(ckpts / m)["phases"]) for m in done}
-    targets = list(dict.fromkeys([*([max(vap, key=vap.get)] if vap else []), *(["tcn"] if "tcn" in done else [])]))
+    vap = {m: best_valid_ap(metas[m]["phases"]) for m in MODELS if (metas[m] or {}).get("converged")}
     conv["best_model"] = max(vap, key=vap.get) if vap else None
+    targets = list(dict.fromkeys([*([conv["best_model"]] if vap else []), *(["tcn"] if "tcn" in vap else [])]))
     held = data.subset(data.split != "train")
     doc = _merge_saved(doc, results_dir)
     for m in targets:
         why = "the converged model with the best chr7 macro AP" if m == conv["best_model"] else "the converged TCN"
-        net, _, thr = load_multilabel(ckpts / m)
+        net, _, thr = loaded[m]
         coop = doc["converge"].setdefault("cooperative", {})
         if m not in coop or redo:
             coop[m] = cooperative_record(data, np.load(ckpts / m / "test_probs.npy"), thr, m + CONVERGE_SUFFIX,
@@ -271,9 +276,8 @@ def main(argv=None) -> int:
         save_results(doc, render(doc), args.results_dir)
     if args.post:
         data = data if data is not None else load_data(args)
-        doc = post(load_results(SUITE, args.results_dir), data, args.checkpoints, args.results_dir,
-                   per_tf=args.explain_per_tf, budget=args.explain_budget, seed=args.seed, redo=args.redo_post)
-        save_results(doc, render(doc), args.results_dir)
+        post(load_results(SUITE, args.results_dir), data, args.checkpoints, args.results_dir,
+             per_tf=args.explain_per_tf, budget=args.explain_budget, seed=args.seed, redo=args.redo_post)  # saves
     return 0
 
 
