@@ -48,16 +48,14 @@ TIMING_NOTE = ("Timing caveat: the committed run used one torch thread per proce
                "processes (and, early on, other jobs) sharing the 2 cores, so `train_seconds` and throughput are "
                "pessimistic; metrics are unaffected. Training: AdamW, early stopping on 10% of train, at least "
                "30k (dilated, daednet) or 300k (deepsnr) windows seen; metrics at threshold 0.5 on the test split. "
-               "BertSNR rows: 12k fine-tuning windows each (lr 3e-4, batch 64, patience 4), on the 3 bundled "
-               "example TFs only; `bertsnr` with the multi-task weight lambda 0.1 chosen on validation rows "
-               "(benchmarks/bertsnr_ablation.py; rerun 2026-12-02 on 2 threads beside a CI run), `bertsnr-single` "
-               "on one thread beside two zoo-training processes. `bertsnr` and `bertsnr-single` use "
-               "the shipped GPU-pretrained backbone (k = 3, hidden 256, 4 layers, 3.3M parameters, held-out MLM "
-               "accuracy 0.536; about 18-32 training windows/s here); `bertsnr-scratch` is the older run of the "
-               "small random-init architecture (hidden 64), kept for reference. The 45-TF BertSNR rows (issue 31) "
-               "are being added with bf16 autocast on the CPU (row metric `amp_bf16` = 1; bf16 cost <= 0.003 "
-               "validation AUPRC in benchmarks/bertsnr_ablation.py), two one-thread processes; the three bundled "
-               "TFs' rows are fp32.")
+               "BertSNR rows (all 45 TFs): the shipped GPU-pretrained backbone (k = 3, hidden 256, 4 layers, 3.3M "
+               "parameters, held-out MLM accuracy 0.536) fine-tuned for at least 12k windows, or one epoch of the "
+               "train rows where that is more (up to 27k), lr 3e-4, batch 64, patience 4; `bertsnr` with the "
+               "multi-task weight lambda 0.1 chosen on validation rows (benchmarks/bertsnr_ablation.py). The three "
+               "bundled TFs (KLF4, E2F1, FOXK1) were fine-tuned in fp32, the other 42 with bf16 autocast on the CPU "
+               "(row metric `amp_bf16` = 1; bf16 cost <= 0.003 validation AUPRC in the ablation), two one-thread "
+               "processes sharing the 2 cores. `bertsnr-scratch` is the older run of the small random-init "
+               "architecture (hidden 64), kept for reference.")
 
 
 def all_tfs() -> list[str]:
