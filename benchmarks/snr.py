@@ -54,7 +54,8 @@ TIMING_NOTE = ("Timing caveat: the committed run used one torch thread per proce
                "multi-task weight lambda 0.1 chosen on validation rows (benchmarks/bertsnr_ablation.py). The three "
                "bundled TFs (KLF4, E2F1, FOXK1) were fine-tuned in fp32, the other 42 with bf16 autocast on the CPU "
                "(row metric `amp_bf16` = 1; bf16 cost <= 0.003 validation AUPRC in the ablation), two one-thread "
-               "processes sharing the 2 cores. `bertsnr-scratch` is the older run of the small random-init "
+               "processes sharing the 2 cores; the prediction throughput of most of them was timed on 1,024 test "
+               "windows (4,096 elsewhere). `bertsnr-scratch` is the older run of the small random-init "
                "architecture (hidden 64), kept for reference.")
 
 
@@ -153,7 +154,8 @@ def render(doc: dict) -> str:
                                             "t", "p_value"], floatfmt=".4g"))
     signs = sign_tests(doc)
     if signs:
-        out.append("\n## Sign tests of per-TF nucleotide AUPRC (BertSNR models vs D-AEDNet, the dilated CNN and each other)\n\n"
+        out.append("\n## Sign tests of per-TF nucleotide AUPRC (BertSNR models vs D-AEDNet, the dilated CNN and "
+                   "each other)\n\n"
                    + markdown_table(signs, ["model", "versus", "tfs", "wins", "losses", "median_difference",
                                             "p_value"], floatfmt=".4g"))
     out.append("\n## Nucleotide AUPRC per TF\n\n" + markdown_table(per, ["TF", *models]))
@@ -172,6 +174,8 @@ def main():
     ap.add_argument("--amp", choices=["bf16"], default=None,
                     help="bf16 autocast while fine-tuning/training (recorded as the row metric `amp_bf16`; "
                          "evaluation stays fp32)")
+    ap.add_argument("--throughput-windows", type=int, default=4096,
+                    help="test windows timed for `predict_windows_per_second` (the 45-TF BertSNR rows used 1024)")
     ap.add_argument("--render-only", action="store_true", help="rewrite snr.md from snr.json and exit")
     args = ap.parse_args()
     if args.render_only:
@@ -199,9 +203,9 @@ def main():
             from tfscope.snr.data import load_snr
             te = load_snr(table)
             te = te.subset(te.split == "test")
-            predict_windows(r["net"], te.x[:256], device=args.device)
+            predict_windows(r["net"], te.x[:128], device=args.device)
             t0 = time.time()
-            n_pred = min(len(te), 4096)
+            n_pred = min(len(te), args.throughput_windows)
             predict_windows(r["net"], te.x[:n_pred], device=args.device)
             wps = n_pred / max(time.time() - t0, 1e-9)
             new = [{"model": model, "dataset": tf, "metric": k, "value": r["metrics"][k]} for k in METRICS]
