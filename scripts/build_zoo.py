@@ -43,6 +43,11 @@ The per-TF trainings fan out over an executor (:mod:`tfscope.executor`): ``--exe
 processes (default 1: this process), ``--executor ray`` trains on Ray actors (embedded on this machine, or the cluster
 at ``RAY_ADDRESS``), each TF a task with one torch thread; the genome background is shipped to the workers once.
 
+Since 2026-12-05 (the hg38 coordinates of 14 TFs corrected in ``../shared``) the detector continues the shipped
+one on the corrected windows: ``--unpack src/tfscope/resources/zoo/genomic`` writes ``CKPTS/multitask`` and
+``CKPTS/dilated``; then a ``--multitask --init`` phase, ``--gated --localizers CKPTS/dilated`` and
+``--calibrate-calls`` as above (commands in ``docs/genomic.md``).
+
 Usage: ``python scripts/build_zoo.py CKPTS [--model dilated] [--train ../shared/data/tfbs-snr --channels 16]
 [--negatives genomic --windows WINDOWS] [--tfs TF ...] [--executor local|ray --workers N] [--zoo genomic]
 [--no-install]`` or with ``--multitask``.
@@ -232,7 +237,17 @@ def main():
                     help="calibrate the calls of this multi-TF zoo checkpoint on chr7 (groups, site widths, site-F1 "
                          "thresholds, per-call precision and p-values) into CKPTS/calibrated and install it")
     ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
+    ap.add_argument("--unpack", metavar="ZOO",
+                    help="write a gated zoo's detector to CKPTS/multitask and its localizers to CKPTS/dilated/<TF> "
+                         "(to continue the detector's training with --multitask --init, or to re-gate with --gated "
+                         "--localizers CKPTS/dilated)")
     args = ap.parse_args()
+    if args.unpack:
+        from tfscope.snr.gated import unpack
+
+        r = unpack(args.unpack, args.checkpoints)
+        print(f"detector -> {r['detector']}; {len(r['tfs'])} localizers -> {r['localizers']}", flush=True)
+        return None
     if args.swap_localizers:
         return swap(args)
     if args.calibrate_calls:

@@ -31,7 +31,7 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     known = [k for k in read_bed(resource("example_sites")) if k.name == "FOXK1"]
     assert any(s.chrom == k.chrom and s.start < k.end and k.start < s.end for s in sites for k in known)
     lines = (tmp_path / "sites.tracks.tsv").read_text().splitlines()
-    assert lines[0] == "seq_id\tposition\tFOXK1" and len(lines) == 1 + 2003
+    assert lines[0] == "seq_id\tposition\tFOXK1" and len(lines) == 1 + 2226
     # snr predict is an alias of scan: the same call through `tfscope scan` writes the same files
     assert main(["scan", str(resource("example_regions")), "--checkpoint", str(trained), "--out",
                  str(tmp_path / "again.bed"), "--tracks", "tsv", "--quiet"]) == 0

@@ -18,7 +18,7 @@ def test_demo_main_job(tmp_path, capsys):
     assert 'alt="track plot' in html and "igv.createBrowser" in html
     # the report shows the known sites and the freshly trained model's calls beside the zoo's, in hg19 coordinates
     assert '"name":"known sites"' in html and "demo-trained models (FOXK1)" in html
-    assert "Known sites: found and missed" in html and "chr1:27490125-27490424" in html
+    assert "Known sites: found and missed" in html and "chr1:27816600-27816935" in html
     assert (out / "zoo_sites.bed").read_text().startswith("chr")
     assert all(not ln.split("\t")[0].count(":") for ln in (out / "zoo_sites.bed").read_text().splitlines())
     assert "zoo_recovered" in m["scan"] and "report_seconds" in m["scan"]

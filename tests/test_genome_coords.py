@@ -48,8 +48,8 @@ def test_genome_coords_sizes_order_and_overlap(tmp_path):
 
 
 def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
-    """The known FOXK1 site of the first bundled region (bedtools-style header chr1:27490124-27490424, site at
-    205-219 of the record) lies at chr1:27490329-27490343; the calls on it move there, in the streamed and the
+    """The known FOXK1 site of the first bundled region (bedtools-style header chr1:27816599-27816935, site at
+    241-255 of the record) lies at chr1:27816840-27816854; the calls on it move there, in the streamed and the
     in-memory path, from bedtools- and from faidx-style headers alike; bigWig and bigBed use the genome's sizes."""
     pytest.importorskip("pybigtools")
     import pybigtools
@@ -60,19 +60,19 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     stale.mkdir()
     (stale / "calls.bed").write_text("x\n")
     rec = [(r.start, r.end) for r in read_bed(resource("example_sites")) if r.name == "FOXK1"]
-    assert rec == [(205, 219)]
+    assert rec == [(241, 255)]
     seqs = read_fasta(resource("example_regions"))
-    first = {"chr1:27490124-27490424": seqs["chr1:27490124-27490424"]}
+    first = {"chr1:27816599-27816935": seqs["chr1:27816599-27816935"]}
     bed_fa, faidx_fa = tmp_path / "bedtools.fa", tmp_path / "faidx.fa"
     write_fasta(bed_fa, first)
-    write_fasta(faidx_fa, {"chr1:27490125-27490424": first["chr1:27490124-27490424"]})  # samtools faidx style
+    write_fasta(faidx_fa, {"chr1:27816600-27816935": first["chr1:27816599-27816935"]})  # samtools faidx style
     known_genome = tmp_path / "known.bed"  # the two known sites of that region, in hg19 coordinates
-    known_genome.write_text("chr1\t27490172\t27490183\tKLF4\t0\t.\nchr1\t27490329\t27490343\tFOXK1\t0\t.\n")
+    known_genome.write_text("chr1\t27816683\t27816694\tKLF4\t0\t.\nchr1\t27816840\t27816854\tFOXK1\t0\t.\n")
     plain = tmp_path / "plain.bed"
     assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(plain), "--workers", "1", "--quiet"]) == 0
     rel = read_bed(plain)
     # one call on the site: the FOXK1 site width (14 bp) around a peak inside the site
-    assert len(rel) == 1 and all(r.start < 219 and 205 < r.end and 205 <= int(r.extra[1]) < 219 for r in rel)
+    assert len(rel) == 1 and all(r.start < 255 and 241 < r.end and 241 <= int(r.extra[1]) < 255 for r in rel)
     streamed = tmp_path / "g.bed"
     assert main(["scan", str(faidx_fa), "--tfs", "FOXK1", "--out", str(streamed), "--parse-genomic-coord",
                  "--tracks", "bedgraph", "bigwig", "--bigbed", str(tmp_path / "g.bb"), "--chrom-sizes",
@@ -82,10 +82,10 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     # staging happens beside the output, and a killed run's staging directory is swept by the next run
     assert not stale.exists() and not [p for p in tmp_path.iterdir() if ".tfscope-" in p.name]
     gen = read_bed(streamed)
-    assert [(r.chrom, r.start, r.end) for r in gen] == [("chr1", r.start + 27490124, r.end + 27490124) for r in rel]
-    assert all(r.start < 27490343 and 27490329 < r.end and 27490329 <= int(r.extra[1]) < 27490343 for r in gen)
+    assert [(r.chrom, r.start, r.end) for r in gen] == [("chr1", r.start + 27816599, r.end + 27816599) for r in rel]
+    assert all(r.start < 27816854 and 27816840 < r.end and 27816840 <= int(r.extra[1]) < 27816854 for r in gen)
     graph = (tmp_path / "g.bedgraph" / "FOXK1.bedGraph").read_text().splitlines()[1].split("\t")
-    assert graph[0] == "chr1" and 27490124 <= int(graph[1]) < 27490424
+    assert graph[0] == "chr1" and 27816599 <= int(graph[1]) < 27816935
     bw = pybigtools.open(str(tmp_path / "g.bigwig" / "FOXK1.bw"))
     assert bw.chroms()["chr1"] == 249250621
     bb = list(pybigtools.open(str(tmp_path / "g.bb")).records("chr1"))
@@ -98,7 +98,7 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "genome coordinates" in out and "report" in out and "known sites found: 1/1" in out
     html = (tmp_path / "r.html").read_text()
-    assert "chr1:27490125-27490424" in html and "igv.createBrowser" in html and "class=sortable" in html
+    assert "chr1:27816600-27816935" in html and "igv.createBrowser" in html and "class=sortable" in html
     # wrong convention, missing sizes: one error line, no output
     assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(tmp_path / "x.bed"), "--parse-genomic-coord",
                  "faidx", "--quiet"]) == 2
@@ -124,13 +124,13 @@ def test_known_recall_by_tf_and_group(tmp_path):
     assert r["found"] == 1 and r["found_group"] == 2
     assert "2/3 by a call of their paralog group" in recall_line(known, grouped)
     bed = tmp_path / "k.bed"
-    bed.write_text("chr1\t27490329\t27490343\tFOXK1\t0\t.\nchr9\t5\t9\tX\t0\t.\n")
-    g = GenomeCoords({"chr1:27490124-27490424": 300})
-    assert [(k.chrom, k.start, k.end) for k in read_known(bed, {"chr1:27490124-27490424": 300}, g)] == \
-        [("chr1:27490124-27490424", 205, 219)]
+    bed.write_text("chr1\t27816840\t27816854\tFOXK1\t0\t.\nchr9\t5\t9\tX\t0\t.\n")
+    g = GenomeCoords({"chr1:27816599-27816935": 336})
+    assert [(k.chrom, k.start, k.end) for k in read_known(bed, {"chr1:27816599-27816935": 336}, g)] == \
+        [("chr1:27816599-27816935", 241, 255)]
     bed.write_text("chr9\t5\t9\tX\t0\t.\n")
     with pytest.raises(InputError, match="none of the 1 known sites"):
-        read_known(bed, {"chr1:27490124-27490424": 300}, g)
+        read_known(bed, {"chr1:27816599-27816935": 336}, g)
 
 
 def test_explain_tf_on_default_zoo(tmp_path, capsys):
@@ -140,7 +140,7 @@ def test_explain_tf_on_default_zoo(tmp_path, capsys):
     assert main(["explain", str(fa), "--tf", "KLF5", "--method", "gradient", "--out", str(tmp_path / "a.tsv")]) == 0
     assert "of KLF5" in capsys.readouterr().out
     lines = (tmp_path / "a.tsv").read_text().splitlines()
-    assert len(lines) == 301 and lines[1].startswith("chr1:27490124-27490424\t0\t")
+    assert len(lines) == 337 and lines[1].startswith("chr1:27816599-27816935\t0\t")
     assert main(["explain", str(fa), "--zoo", "--out", str(tmp_path / "b.tsv")]) == 2  # 45 TFs: --tf needed
     assert "choose one with --tf" in capsys.readouterr().err
     assert main(["explain", str(fa), "--zoo", "shuffled", "--tf", "klf4", "--method", "gradient", "--out",

@@ -58,12 +58,12 @@ def test_scan_and_zoo_list_json(tmp_path, capsys):
     said = capsys.readouterr().out
     run = json.loads(js.read_text())
     seqs = read_fasta(resource("example_regions"))
-    assert run["sequences"] == len(seqs) and run["bp"] == sum(map(len, seqs.values())) == 2003
+    assert run["sequences"] == len(seqs) and run["bp"] == sum(map(len, seqs.values())) == 2226
     assert run["models"] == ["FOXK1", "KLF4"] and run["sites"] == len(read_bed(out)) and run["seconds"] > 0
     assert run["outputs"] == {"bed": str(out), "autosql": str(tmp_path / "calls.as"),
                               "tracks_bedgraph": str(tmp_path / "calls.bedgraph")}
     assert (tmp_path / "calls.as").read_text().startswith("table tfscopeCalls")
-    assert f"scanned {len(seqs)} sequences, 2,003 bp, with 2 TF models" in said
+    assert f"scanned {len(seqs)} sequences, 2,226 bp, with 2 TF models" in said
     assert main(["zoo", "list", "--json", "-"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) == 45 and all(0 < r["threshold"] < 1 for r in rows)
@@ -78,4 +78,4 @@ def test_json_to_standard_output_stays_valid_json(tmp_path, capsys):
     assert main(["scan", "--example", "--zoo", "shuffled", "--tfs", "FOXK1", "--out", str(tmp_path / "c.bed"),
                  "--json", "-", "--quiet", "--workers", "1"]) == 0
     cap = capsys.readouterr()
-    assert json.loads(cap.out)["models"] == ["FOXK1"] and cap.err.startswith("scanned 6 sequences, 2,003 bp")
+    assert json.loads(cap.out)["models"] == ["FOXK1"] and cap.err.startswith("scanned 6 sequences, 2,226 bp")

@@ -9,6 +9,7 @@ name                path under ``tfscope/resources``               what
 ``snr_tables``      ``snr/``                                       BertSNR tables of KLF4, E2F1, FOXK1 (``<TF>.tsv.gz``)
 ``example_regions`` ``example_regions.fa``                         six stitched real hg19 regions (the demo input)
 ``example_sites``   ``example_sites.bed``                          known sites in those regions
+``example_windows`` ``example_windows.tsv``                        the windows each region was stitched from
 ``zoo``             ``zoo/``                                       scanning zoos: ``zoo/genomic``, ``zoo/shuffled/<TF>``
 ``backbone``        ``backbone/``                                  k-mer DNA BERT for BertSNR (DNABERT layout)
 ``tfclass_model``   ``family/knn_kmer/``                           default TF-class-from-motif checkpoint
@@ -27,6 +28,7 @@ BUNDLED: dict[str, str] = {
     "snr_tables": "snr",
     "example_regions": "example_regions.fa",
     "example_sites": "example_sites.bed",
+    "example_windows": "example_windows.tsv",
     "zoo": "zoo",
     "backbone": "backbone",
     "tfclass_model": "family/knn_kmer",

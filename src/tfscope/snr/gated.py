@@ -534,3 +534,52 @@ def swap_localizers(zoo, localizers, snr_dir, *, out, verbose: bool = True) -> d
     meta["gate"] = {**meta.get("gate", {}), "localizers_swapped": json.dumps(meta["localizers"])}
     save_checkpoint(out, model, model_name="gated", task="snr", hparams=model.hparams(), meta=meta)
     return test
+
+
+def unpack(zoo, out) -> dict:
+    """Write the parts of a gated zoo checkpoint as the checkpoints it was built from: ``out/multitask`` (the
+    multi-TF detector, e.g. to continue its training with :func:`tfscope.snr.multitask.train_multitask`'s ``init``)
+    and ``out/dilated/<TF>`` (one localizer per TF, e.g. for :func:`build_gated_zoo`). Weights are copied bit for bit;
+    the detector keeps the zoo's ``meta`` minus the gate's fields, each localizer records the zoo's
+    ``meta.localizers.excluded_chroms`` (so a rebuilt zoo still says which tfbs-snr rows its localizers never saw).
+
+    Parameters
+    ----------
+    zoo : str | os.PathLike
+        A :class:`GatedZoo` checkpoint directory (e.g. ``tfscope.resources.resource("zoo", "genomic")``).
+    out : str | os.PathLike
+        Folder to write (created; existing checkpoints in it are replaced atomically).
+
+    Returns
+    -------
+    dict: ``detector`` (path), ``localizers`` (folder path), ``tfs``.
+
+    Raises
+    ------
+    CheckpointError
+        If ``zoo`` is not a valid gated zoo checkpoint (:func:`tfscope.checkpoint.load_checkpoint`).
+    """
+    from pathlib import Path
+
+    from ..checkpoint import load_checkpoint, save_checkpoint
+    from ..errors import CheckpointError
+    from .train import TASK
+
+    model, cfg = load_checkpoint(zoo, task=TASK)
+    if not isinstance(model, GatedZoo):
+        raise CheckpointError(f"{zoo}: not a gated zoo checkpoint (model {cfg.get('model')!r})")
+    meta = {k: v for k, v in cfg["meta"].items() if k not in ("gate", "localizers", "groups", "group_rule")}
+    tfs = list(meta["tfs"])
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(out / "multitask", model.detector, model_name="dilated", task=TASK,
+                    hparams=dict(model.detector_hparams), meta={**meta, "unpacked_from": str(zoo)})
+    excluded = list(cfg["meta"].get("localizers", {}).get("excluded_chroms", []))
+    for tf, net in zip(tfs, model.localizers):
+        site_width = cfg["meta"].get("per_tf", {}).get(tf, {}).get("site_width")
+        lmeta = {"tf": tf, "labels": [tf], "excluded_chroms": excluded, "unpacked_from": str(zoo)}
+        if site_width is not None:
+            lmeta["site_width"] = int(site_width)
+        save_checkpoint(out / "dilated" / tf, net, model_name="dilated", task=TASK,
+                        hparams=dict(model.localizer_hparams), meta=lmeta)
+    return {"detector": str(out / "multitask"), "localizers": str(out / "dilated"), "tfs": tfs}
