@@ -137,6 +137,7 @@ def main():
 
     names = zoo_tfs()
     doc = load_results("genomic")
+    keep_first_build(doc)
     if args.render_only:
         save_results(doc, render(doc, names, args.bp), stamp=False)
         return
@@ -164,14 +165,35 @@ def main():
         save_results(doc, render(doc, names, args.bp))
 
 
+#: what changed in ``../shared/data`` on 2026-12-05 (rows measured before it are kept under ``first_build``)
+FIRST_BUILD = ("Measured on the first build of `../shared/data`, whose windows and sites of 14 TFs (ASCL1 BATF3 CTCFL "
+               "FOXK1 FOXK2 GATA6 KLF4 MXI1 MYC MYCN NFYC POU5F1 RFX1 TFDP1) sat at hg38 positions read as hg19, so "
+               "window labels across the two groups were lost (and the zoos of those rows were trained on them).")
+
+
+def keep_first_build(doc: dict) -> None:
+    """Move the rows measured on the first build of the shared data into ``doc["first_build"]`` (once)."""
+    if "first_build" in doc:
+        return
+    doc["first_build"] = {"note": FIRST_BUILD, "date": doc.get("date"), "rows": list(doc["rows"])}
+    doc["rows"], doc["per_tf"] = [], {}
+
+
+def _summary(val: dict, models) -> list[dict]:
+    return [{"model": m, "window AUROC": val.get((m, "chr8", "window_auroc"), float("nan")),
+             "window AUPRC": val.get((m, "chr8", "window_auprc"), float("nan")),
+             "calls per Mbp": val.get((m, "chr8", "calls_per_mbp"), float("nan")),
+             "tfbs-snr nt AUPRC": val.get((m, "tfbs-snr", "nt_auprc_mean"), float("nan")),
+             "seconds": val.get((m, "chr8", "seconds"), float("nan"))} for m in models]
+
+
 def render(doc: dict, names: list[str], bp: int) -> str:
     val = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in doc["rows"]}
     models = [m for m in MODELS + RECORDED if (m, "chr8", "window_auprc") in val]
-    summary = [{"model": m, "window AUROC": val.get((m, "chr8", "window_auroc"), float("nan")),
-                "window AUPRC": val.get((m, "chr8", "window_auprc"), float("nan")),
-                "calls per Mbp": val.get((m, "chr8", "calls_per_mbp"), float("nan")),
-                "tfbs-snr nt AUPRC": val.get((m, "tfbs-snr", "nt_auprc_mean"), float("nan")),
-                "seconds": val.get((m, "chr8", "seconds"), float("nan"))} for m in models]
+    summary = _summary(val, models)
+    fb = doc.get("first_build") or {}
+    old = {(r["model"], r["dataset"], r["metric"]): r["value"] for r in fb.get("rows", [])}
+    first = _summary(old, [m for m in MODELS + RECORDED if (m, "chr8", "window_auprc") in old])
     per_tf = [{"TF": tf, **{m: val.get((m, f"chr8:{tf}", "window_auprc"), float("nan")) for m in models},
                "chr8 positives": val.get((models[0], f"chr8:{tf}", "n_pos"), float("nan")) if models else 0}
               for tf in names]
@@ -183,13 +205,13 @@ def render(doc: dict, names: list[str], bp: int) -> str:
             "hits at p < 1e-4; multi-label: windows at the chr7-tuned threshold). tfbs-snr nt AUPRC: mean test "
             "nucleotide AUPRC of the zoo on the BertSNR paper protocol. Thresholds and early stopping use chr7 "
             "only. seconds: scanning wall time with 2 workers (multi-label: training + prediction; a multi-TF "
-            "zoo runs its shared trunk once in one process). Recorded rows of models that no longer ship alone: "
-            "zoo-genomic-detector, the multi-TF detector of zoo-genomic without its localizers (2026-11-24 run); "
-            "zoo-genomic-lam03, the multi-TF zoo after phase 4 (window term 0.3, max of the strands; 2026-11-24 "
-            "run); zoo-genomic-nt, the multi-TF zoo before its window-loss continuation (2026-11-24 run); "
-            "zoo-genomic-pertf, the first genomic zoo (45 per-TF CNNs, 2026-11-22 run).\n\n"
+            "zoo runs its shared trunk once in one process). Models that no longer ship (zoo-genomic-detector, "
+            "-lam03, -nt, -pertf) were measured on the first build only (table below).\n\n"
             + markdown_table(summary, ["model", "window AUROC", "window AUPRC", "calls per Mbp",
                                        "tfbs-snr nt AUPRC", "seconds"], floatfmt=".3f")
+            + (f"\n## First build of the shared data (kept for comparison)\n\n{fb['note']} Date {fb.get('date')}."
+               "\n\n" + markdown_table(first, ["model", "window AUROC", "window AUPRC", "calls per Mbp",
+                                                "tfbs-snr nt AUPRC", "seconds"], floatfmt=".3f") if first else "")
             + "\n## Window AUPRC per TF\n\n"
             + markdown_table(per_tf, ["TF", *models, "chr8 positives"], floatfmt=".3f"))
 

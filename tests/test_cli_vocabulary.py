@@ -36,6 +36,7 @@ def test_one_vocabulary_everywhere():
             assert opts["--max-minutes"].type is float, cmd
         if "--checkpoint" in opts:
             assert opts["--checkpoint"].dest == "checkpoint", cmd
+            assert "--allow-unverified" in opts, cmd  # every checkpoint-loading command (docs/cli.md, "Trust")
         if "--model" in opts:  # an architecture or method name, never a directory
             assert opts["--model"].choices, cmd
         if "--device" in opts:

@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tfscope.checkpoint import (FORMAT, WEIGHTS, UncheckedCheckpointWarning, file_sha256, load_checkpoint,
-                                read_config, save_checkpoint, stamp_checksums)
+from tfscope.checkpoint import (FORMAT, WEIGHTS, file_sha256, load_checkpoint, read_config, save_checkpoint,
+                                stamp_checksums)
 from tfscope.errors import CheckpointError, InputError, OutputError
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -141,14 +141,9 @@ def test_f1_scan_example_with_a_flipped_byte_in_a_bundled_zoo(tmp_path, zoo, vic
 def test_f1_every_bundled_checkpoint_carries_and_checks_its_checksum(ckpt, tmp_path):
     src = RESOURCES / ckpt
     cfg = json.loads((src / "config.json").read_text())
-    if "weights_sha256" not in cfg:  # only the genomic zoo may still lack it (re-stamped after its rebuild)
-        assert ckpt == "zoo/genomic", f"{ckpt}: no weights_sha256; run scripts/stamp_checksums.py"
-        with pytest.warns(UncheckedCheckpointWarning):
-            read_config(src)
-        stamp_checksums(_copy(src, tmp_path / "c"))  # what the stamp gives once it is stamped
-        src = tmp_path / "c"
-    else:
-        assert cfg["weights_sha256"][WEIGHTS] == file_sha256(src / WEIGHTS)
+    # a checkpoint without checksums is refused by default (issue 40), so every bundled one must carry them
+    assert "weights_sha256" in cfg, f"{ckpt}: no weights_sha256; run scripts/stamp_checksums.py"
+    assert cfg["weights_sha256"][WEIGHTS] == file_sha256(src / WEIGHTS)
     bad = _copy(src, tmp_path / "bad")
     _flip_tensor_byte(bad / WEIGHTS)
     with pytest.raises(CheckpointError, match="checksum mismatch, the file is corrupt or was changed"):
@@ -172,13 +167,18 @@ def test_f1_nan_weights_refused_even_with_a_matching_checksum(kit, tmp_path):
         stamp_checksums(bad)  # and the stamp refuses to vouch for them
 
 
-def test_f1_old_checkpoint_without_checksum_loads_with_one_warning_line(kit, tmp_path):
+def test_f1_old_checkpoint_without_checksum_is_refused_or_loads_with_one_warning_line(kit, tmp_path):
+    """Refused by default (issue 40: a checkpoint is untrusted input); ``--allow-unverified`` loads it with one
+    warning line; stamping it is the user's deliberate decision to trust it."""
     old = _edit_config(_copy(kit["tiny"], tmp_path / "old"), lambda c: c.pop("weights_sha256"))
     res = tfscope("scan", kit["small"], "--checkpoint", old, "--out", tmp_path / "o.bed", "--quiet")
+    assert "no weights checksum recorded (weights_sha256), refusing unverified weights" in one_error_line(res)
+    assert not (tmp_path / "o.bed").exists()
+    res = tfscope("scan", kit["small"], "--checkpoint", old, "--out", tmp_path / "o.bed", "--quiet",
+                  "--allow-unverified")
     assert res.returncode == 0, res.stderr
     warn = [ln for ln in res.stderr.splitlines() if ln.strip()]
-    assert warn == [f"tfscope: warning: {old}: no weights checksum recorded (checkpoint written before tfscope "
-                    "recorded them); loaded unverified"]
+    assert warn == [f"tfscope: warning: {old}: no weights checksum recorded; loaded unverified (--allow-unverified)"]
     assert (tmp_path / "o.bed").exists()
     assert stamp_checksums(old)[WEIGHTS] == file_sha256(old / WEIGHTS)
     assert load_checkpoint(old, task="snr")[1]["weights_sha256"]  # stamped: loads verified, no warning

@@ -2,18 +2,23 @@
 
 ``config.json`` holds ``format``, ``tfscope_version``, ``task``, ``model`` (registry name), ``class`` (the model
 class as ``"module:Class"``), ``hparams``, ``alphabet``, and free-form ``meta`` (labels, TF, window, k, training data
-summary, metrics, thresholds). Loading imports the class the checkpoint names (so it does not depend on which
-tfscope modules were imported before; checkpoints without ``class`` are resolved through the registry
-:data:`tfscope.models.MODELS`), rebuilds the model and never unpickles code.
+summary, metrics, thresholds). Loading imports the class the checkpoint names when it is one of tfscope's registered
+model classes (:data:`tfscope.models.MODELS`; so it does not depend on which tfscope modules were imported before;
+other checkpoints are resolved by their ``model`` name in the registry), rebuilds the model and never unpickles code.
 
-Integrity: ``config.json`` records ``weights_sha256`` (``{"model.safetensors": sha256 hex}``); loading verifies it
-and refuses a mismatch, refuses non-finite weights, and validates every field of ``config.json`` first
-(:mod:`tfscope.checkpoint_schema`). Checkpoints written before checksums existed load with one
-:class:`UncheckedCheckpointWarning` each; :func:`stamp_checksums` records their checksum.
+Trust: a checkpoint is untrusted input (shared zoos, models from a paper's supplement). ``config.json`` records
+``weights_sha256`` (``{"model.safetensors": sha256 hex}``: plain file names inside the checkpoint directory, covering
+every ``*.safetensors`` file); loading verifies it and refuses a mismatch, refuses non-finite weights, and validates
+every field of ``config.json`` first (:mod:`tfscope.checkpoint_schema`: TF names are names, never paths or markup).
+A checkpoint without checksums is refused unless unverified loading is allowed (:func:`allow_unverified`, the CLI's
+``--allow-unverified``: then one :class:`UncheckedCheckpointWarning` each); :func:`stamp_checksums` records the
+checksums of a checkpoint the user trusts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import os
@@ -33,7 +38,24 @@ WEIGHTS = "model.safetensors"
 
 
 class UncheckedCheckpointWarning(TfscopeWarning):
-    """A checkpoint without a recorded weights checksum (written before tfscope recorded them): loaded unverified."""
+    """A checkpoint without a recorded weights checksum, loaded unverified because :func:`allow_unverified` is on."""
+
+
+#: whether checkpoints without a weights checksum load (with a warning) instead of being refused
+_UNVERIFIED_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("tfscope_allow_unverified", default=False)
+
+
+@contextlib.contextmanager
+def allow_unverified(allow: bool = True):
+    """Within the block, checkpoints that record no weights checksum load with one
+    :class:`UncheckedCheckpointWarning` each instead of raising :class:`CheckpointError` (the CLI's
+    ``--allow-unverified``). For checkpoints from a source the user trusts; :func:`stamp_checksums` makes it
+    permanent. Checksums that are recorded are always verified."""
+    token = _UNVERIFIED_OK.set(bool(allow))
+    try:
+        yield
+    finally:
+        _UNVERIFIED_OK.reset(token)
 
 
 def file_sha256(path) -> str:
@@ -58,7 +80,8 @@ def dump_config(config: dict) -> str:
 def stamp_checksums(path) -> dict:
     """Record the sha256 of a checkpoint's weights in its ``config.json`` (``weights_sha256``), rewriting the file
     atomically; everything else in the config is kept as it is. For checkpoints written before checksums existed
-    (``save_checkpoint`` records them itself). Run it on a directory of checkpoints with
+    (``save_checkpoint`` records them itself): stamping says "I trust these weights", so run it only on a checkpoint
+    whose source you trust. Run it on a directory of checkpoints with
     ``python scripts/stamp_checksums.py DIR ...``.
 
     Parameters
@@ -87,24 +110,39 @@ def stamp_checksums(path) -> dict:
 
 
 def verify_checksums(path, cfg: dict) -> bool:
-    """Check the weights of checkpoint ``path`` against the sha256 recorded in ``cfg`` (``weights_sha256``).
+    """Check the weights of checkpoint ``path`` against the sha256 recorded in ``cfg`` (``weights_sha256``): its keys
+    must be plain file names inside ``path`` and cover every weights file (``*.safetensors``).
 
     Returns
     -------
-    True when verified; False when the config records no checksum (a one-line
+    True when verified; False when the config records no checksum and :func:`allow_unverified` is on (a one-line
     :class:`UncheckedCheckpointWarning` is issued).
 
     Raises
     ------
     CheckpointError
-        ``FILE: checksum mismatch, the file is corrupt or was changed``.
+        ``FILE: checksum mismatch, the file is corrupt or was changed``; no checksum recorded (unless
+        :func:`allow_unverified`); a key outside the checkpoint directory; a weights file without a checksum.
     """
     path = Path(path)
     sums = cfg.get("weights_sha256")
     if not sums:
-        warnings.warn(f"{path}: no weights checksum recorded (checkpoint written before tfscope recorded them); "
-                      "loaded unverified", UncheckedCheckpointWarning, stacklevel=3)
+        if not _UNVERIFIED_OK.get():
+            raise CheckpointError(f"{path}: no weights checksum recorded (weights_sha256), refusing unverified "
+                                  "weights; if you trust where this checkpoint came from, pass --allow-unverified or "
+                                  f"stamp it: python scripts/stamp_checksums.py {path}")
+        warnings.warn(f"{path}: no weights checksum recorded; loaded unverified (--allow-unverified)",
+                      UncheckedCheckpointWarning, stacklevel=3)
         return False
+    where = os.path.abspath(path)
+    for name in sums:
+        if os.path.dirname(os.path.abspath(os.path.join(where, name))) != where or name in (".", ".."):
+            raise CheckpointError(f"{path / 'config.json'}: weights_sha256: {name!r} is not a file in the checkpoint "
+                                  "directory")
+    missing = sorted({WEIGHTS, *(p.name for p in path.glob("*.safetensors"))} - set(sums))
+    if missing:
+        raise CheckpointError(f"{path / 'config.json'}: weights_sha256: no checksum of {', '.join(missing)} (every "
+                              "weights file must be covered)")
     for name, digest in sums.items():
         f = path / name
         if not f.is_file():
@@ -226,13 +264,14 @@ def read_format_json(path, expected_format: str) -> dict:
 
 
 def model_class(cfg: dict, path="", registry: dict | None = None) -> type[nn.Module]:
-    """The model class a checkpoint config names: its ``class`` (``"module:Class"``, imported), else its
-    ``model`` name in ``registry`` (default :data:`tfscope.models.MODELS`).
+    """The model class a checkpoint config names: its ``class`` (``"module:Class"``) when that is a registered
+    model class (:func:`tfscope.models.import_class`: nothing else is imported), else its ``model`` name in
+    ``registry`` (default :data:`tfscope.models.MODELS`; a class that moved since the checkpoint was written).
 
     Raises
     ------
     CheckpointError
-        Neither resolves to a class.
+        Neither resolves to a registered class.
     """
     from .models import MODELS, import_class
 
@@ -241,7 +280,7 @@ def model_class(cfg: dict, path="", registry: dict | None = None) -> type[nn.Mod
         try:
             return import_class(cfg["class"])
         except ImportError:
-            pass  # the class moved since the checkpoint was written: the registry name still finds it
+            pass  # not registered (or moved since the checkpoint was written): only the registry name can find it
     reg = registry if registry is not None else MODELS
     if name not in reg:
         raise CheckpointError(f"{path}: unknown model {name!r} (known: {', '.join(sorted(reg))})")
@@ -258,8 +297,8 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
         Expected task (e.g. ``"snr"``); a checkpoint of another task raises.
     registry : dict, optional
         Model name -> class; when given it decides alone. By default the class named in ``config.json``
-        (``"module:Class"``) is imported, falling back to :data:`tfscope.models.MODELS` by model name (older
-        checkpoints, or a class that moved).
+        (``"module:Class"``) is used when it is a registered model class, falling back to
+        :data:`tfscope.models.MODELS` by model name (older checkpoints, or a class that moved).
 
     Returns
     -------
@@ -270,7 +309,8 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
     CheckpointError
         Wrong task, unknown model, a config field of the wrong type/range or an unknown hyper-parameter
         (``FILE: field: problem``), a ``meta.tfs`` whose length differs from the model's outputs, a weights
-        checksum mismatch, non-finite weights, or weights that do not match the model (truncated/mismatched file).
+        checksum mismatch or no checksum (unless :func:`allow_unverified`), non-finite weights, or weights that do
+        not match the model (truncated/mismatched file).
     """
     from .checkpoint_schema import check_outputs, validate_config
 

@@ -119,14 +119,18 @@ def _cli_signals():
 
 def main(argv=None) -> int:
     """Entry point of the ``tfscope`` command; returns the exit code (0 success, 2 bad input or unwritable output,
-    130 interrupted by SIGINT, 128 + N terminated by signal N)."""
+    130 interrupted by SIGINT, 128 + N terminated by signal N). A command may name a ``run_context`` (a function of
+    its arguments giving a context manager, e.g. :func:`tfscope.cli_common.add_allow_unverified_arg`'s) that its
+    handler runs in."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _signal_received.clear()
+    context = getattr(args, "run_context", None)
     with _cli_signals(), warnings.catch_warnings():
         warnings.showwarning = _one_line_warnings(warnings.showwarning)
         try:
-            return int(args.func(args) or 0)
+            with context(args) if context else contextlib.nullcontext():
+                return int(args.func(args) or 0)
         except TfscopeError as e:
             print(f"tfscope: error: {e}", file=sys.stderr)
             return 2

@@ -29,6 +29,23 @@ def add_device_arg(parser, *, amp: bool = False) -> None:
                                  "ignored on CPU)")
 
 
+def add_allow_unverified_arg(parser) -> None:
+    """Add ``--allow-unverified`` to a command that loads checkpoints: checkpoints that record no weights checksum
+    load with one warning line each instead of being refused (:func:`tfscope.checkpoint.allow_unverified`; docs/cli.md,
+    "Trust"). The command's handler runs inside that setting (``run_context``, entered by :func:`tfscope.cli.main`)."""
+    parser.add_argument("--allow-unverified", action="store_true",
+                        help="load checkpoints that record no weights checksum (weights_sha256), with a warning, "
+                             "instead of refusing them; only for checkpoints whose source you trust")
+    parser.set_defaults(run_context=_checkpoint_trust)
+
+
+def _checkpoint_trust(args):
+    """The context a checkpoint-loading command runs in: :func:`tfscope.checkpoint.allow_unverified` as asked."""
+    from .checkpoint import allow_unverified
+
+    return allow_unverified(bool(getattr(args, "allow_unverified", False)))
+
+
 def print_json(obj) -> None:
     """Print a JSON object (NaN allowed) to stdout."""
     import json
@@ -53,8 +70,9 @@ def add_json_arg(parser, what: str = "the result") -> None:
     parser.add_argument("--json", metavar="PATH", help=f"also write {what} as JSON here ('-' = standard output)")
 
 
-def write_json(path, obj) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically, or to standard output when ``path`` is ``-``."""
+def write_json(path, obj, *, outputs=None) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed
+    at its commit together with the command's other outputs), or to standard output when ``path`` is ``-``."""
     import json
 
     if str(path) == "-":
@@ -62,7 +80,7 @@ def write_json(path, obj) -> None:
         return
     from .io.atomic import atomic_write
 
-    with atomic_write(path) as fh:
+    with atomic_write(path, outputs=outputs) as fh:
         json.dump(obj, fh, indent=2, default=_json_default)
 
 

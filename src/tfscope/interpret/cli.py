@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream,
+                          write_json)
 from ..errors import InputError
 
 
@@ -76,8 +77,11 @@ def cmd_explain(args) -> int:
     from ..io.deepbind import read_deepbind
     from ..sequence import one_hot
     from ..train import resolve_device
+    from ..io.atomic import refuse_clobbering
     from . import attribute
 
+    refuse_clobbering([("--out", args.out), ("--json", args.json)],
+                      [("FASTA", args.fasta), ("--deepbind file", args.deepbind)])
     model, tf = explain_model(_checkpoint_dir(args), args.tf)
     model.eval()
     model.to(resolve_device(args.device))  # attributions run where the model is
@@ -135,4 +139,5 @@ def add_cli(sub) -> None:
                    "(N, 4, L) arrays)")
     add_json_arg(x, "a summary (method, sequences, output path)")
     add_device_arg(x)
+    add_allow_unverified_arg(x)
     x.set_defaults(func=cmd_explain)

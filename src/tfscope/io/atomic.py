@@ -6,8 +6,13 @@ failed or interrupted run leaves the old output intact and no partial one. Tempo
 and the next tfscope run that writes into the same directory removes those whose process is gone
 (:func:`remove_stale_temps`). :class:`Outputs` defers the renames of several files to one :meth:`Outputs.commit`,
 so outputs derived from one another (a bigWig from a bedGraph) are read from this run's own temporary files, never
-from another run's, and a set of outputs appears together. Write errors (no permission, read-only or full file
-system, a parent that is not a directory) become :class:`tfscope.errors.OutputError` naming the path.
+from another run's, and a set of outputs appears together (a set may own a folder: :meth:`Outputs.own`). Write errors
+(no permission, read-only or full file system, a parent that is not a directory) become
+:class:`tfscope.errors.OutputError` naming the path.
+
+Trust: a name that comes from data (a TF name from a checkpoint) becomes a file name only through
+:func:`file_inside` (one plain name inside its folder), and :func:`refuse_clobbering` refuses outputs that are one of
+the run's inputs (or one another) before anything is written.
 
 Input: :func:`check_input_file` and :func:`read_lines` refuse a missing path, a directory, and lines longer than a
 bound that real inputs never reach (:data:`MAX_LINE_CHARS`).
@@ -98,20 +103,99 @@ def _output_error(path, e: OSError) -> OutputError:
     return OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path))
 
 
-def _prepare_dir(path: Path) -> None:
-    """Create the parent directory of output ``path`` and sweep it for stale temporary files."""
+def _prepare_dir(path: Path, outputs: "Outputs | None" = None) -> None:
+    """Create the parent directory of output ``path`` (with ``outputs``, the directories created are removed by its
+    :meth:`Outputs.discard` if they are still empty) and sweep it for stale temporary files.
+
+    Raises
+    ------
+    OutputError
+        A parent path is a file, or the directory cannot be created.
+    """
+    made, d = [], path.parent
+    while not os.path.lexists(d) and d != d.parent:
+        made.append(d)
+        d = d.parent
+    if os.path.lexists(d) and not d.is_dir():
+        raise OutputError(f"cannot write ({d} is a file, not a directory)", str(path))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise _output_error(path.parent if e.errno != errno.EEXIST else path, e) from None
+        if e.errno in (errno.EEXIST, errno.ENOTDIR):
+            raise OutputError("cannot write (a parent path is a file, not a directory)", str(path)) from None
+        raise _output_error(path.parent, e) from None
     if not path.parent.is_dir():
         raise OutputError("cannot write (a parent path is not a directory)", str(path))
+    if outputs is not None:
+        outputs._made += reversed(made)
     remove_stale_temps(path.parent)
 
 
-def private_tempdir(near) -> Path:
+def file_inside(directory, name: str) -> Path:
+    """``directory / name`` for a file name that comes from data (a TF name from a checkpoint): checked to be one
+    plain file name that stays inside ``directory`` (no path separator, not ``.``/``..``, no leading dot).
+
+    Raises
+    ------
+    OutputError
+        ``name`` would leave ``directory`` or is no plain file name (the message names the directory).
+    """
+    directory = Path(directory)
+    where = os.path.abspath(directory)
+    full = os.path.abspath(os.path.join(where, name))
+    if (not name or name.startswith(".") or "/" in name or (os.altsep and os.altsep in name) or "\0" in name
+            or os.path.dirname(full) != where):
+        raise OutputError(f"refusing the file name {name!r}: not a plain file name inside this directory",
+                          str(directory))
+    return directory / name
+
+
+def refuse_clobbering(outputs, inputs) -> None:
+    """Refuse a run whose outputs would replace one of its inputs (the same path, a symbolic or a hard link of it)
+    or one another, before anything is read or written.
+
+    Parameters
+    ----------
+    outputs : ``(what, path)`` pairs of the run's outputs (``None`` and ``-``, standard output, are skipped)
+    inputs : ``(what, path)`` pairs of its inputs (``None`` and files that do not exist are skipped)
+
+    Raises
+    ------
+    InputError
+        ``OUTPUT: --out is the input FASTA x.fa (the same file); ...``, naming the output.
+    """
+    def ident(p):
+        try:
+            st = os.stat(p)
+        except (OSError, ValueError):
+            return None
+        return st.st_dev, st.st_ino
+
+    ins = {}
+    for what, p in inputs:
+        i = None if p is None or str(p) == "-" else ident(p)
+        if i is not None:
+            ins.setdefault(i, (what, p))
+    seen: dict = {}
+    for what, p in outputs:
+        if p is None or str(p) == "-":
+            continue
+        i = ident(p)
+        if i is not None and i in ins:
+            raise InputError(f"{what} is the input {ins[i][0]} {ins[i][1]} (the same file); writing it would destroy "
+                             "the input: choose another output path", str(p))
+        for key in (os.path.abspath(p), i):
+            if key is not None and key in seen:
+                raise InputError(f"{what} and {seen[key]} are the same file; give them different paths", str(p))
+        seen[os.path.abspath(p)] = what
+        if i is not None:
+            seen[i] = what
+
+
+def private_tempdir(near, *, outputs: "Outputs | None" = None) -> Path:
     """A new temporary directory beside output ``near`` (same file system), private to this run (its name carries
-    host and pid, so a later run removes it if this one is killed). The caller removes it.
+    host and pid, so a later run removes it if this one is killed). The caller removes it (``outputs``: see
+    :func:`_prepare_dir`).
 
     Raises
     ------
@@ -119,7 +203,7 @@ def private_tempdir(near) -> Path:
         The directory cannot be created (permissions, read-only or full file system).
     """
     near = Path(near)
-    _prepare_dir(near)
+    _prepare_dir(near, outputs)
     try:
         return Path(tempfile.mkdtemp(prefix=temp_prefix(near), dir=near.parent))
     except OSError as e:
@@ -166,12 +250,22 @@ def _dir_locks(dirs):
             os.close(fd)  # closing releases the lock
 
 
+def _entries(directory) -> list:
+    """``os.scandir`` entries of ``directory`` (none when it cannot be read)."""
+    try:
+        return list(os.scandir(directory))
+    except OSError:
+        return []
+
+
 class Outputs:
     """Several output files that appear together: each is written to a private temporary file (:meth:`open`, or
     ``atomic_write(path, outputs=...)``) and all are renamed into place by one :meth:`commit` (signals held, under a
     lock on their directories, so concurrent tfscope runs writing the same paths leave one run's complete set).
     Until then :meth:`staged` gives where a file's content is, so derived outputs read this run's own data.
-    :meth:`discard` (or leaving the ``with`` block by an exception) removes every temporary file and directory.
+    :meth:`discard` (or leaving the ``with`` block by an exception) removes every temporary file and directory, and
+    the output directories it created that stayed empty. A set may own a directory (:meth:`own`): its commit then
+    also removes the files of that kind it did not write (a rerun replaces the whole set, never mixes two runs).
 
     Raises
     ------
@@ -182,6 +276,8 @@ class Outputs:
     def __init__(self):
         self._staged: dict[Path, Path] = {}  # final path -> temporary file
         self._dirs: list[Path] = []
+        self._made: list[Path] = []  # output directories created for this set (parents first)
+        self._owned: list[tuple[Path, tuple[str, ...]]] = []
 
     def add(self, tmp, path) -> None:
         """Register a finished temporary file ``tmp`` to be renamed to ``path`` by :meth:`commit`."""
@@ -201,15 +297,22 @@ class Outputs:
 
     def tempdir(self, near) -> Path:
         """A private temporary directory beside ``near`` (:func:`private_tempdir`), removed with this set."""
-        d = private_tempdir(near)
+        d = private_tempdir(near, outputs=self)
         self._dirs.append(d)
         return d
 
+    def own(self, directory, suffixes) -> None:
+        """This set owns ``directory``'s files whose names end in one of ``suffixes`` (e.g. the ``<TF>.bedGraph``
+        of a track folder): :meth:`commit` removes those it did not write itself."""
+        self._owned.append((Path(directory), tuple(suffixes)))
+
     def commit(self) -> None:
-        """Rename every staged file into place (in the order written), then remove the temporary directories."""
+        """Rename every staged file into place (in the order written), remove the owned files of other runs
+        (:meth:`own`), then remove the temporary directories."""
         staged = list(self._staged.items())
+        written = {os.path.abspath(p) for p, _ in staged}
         try:
-            with blocked_signals(), _dir_locks(p.parent for p, _ in staged):
+            with blocked_signals(), _dir_locks([*(p.parent for p, _ in staged), *(d for d, _ in self._owned)]):
                 while staged:
                     path, tmp = staged[0]
                     try:
@@ -218,18 +321,30 @@ class Outputs:
                         raise _output_error(path, e) from None
                     staged.pop(0)
                     self._staged.pop(path)
+                self._made.clear()  # the directories now hold this set
+                for d, suffixes in self._owned:
+                    for e in _entries(d):
+                        if (e.name.endswith(suffixes) and not e.name.startswith(".")
+                                and e.is_file(follow_symlinks=False) and os.path.abspath(e.path) not in written):
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(e.path)
         finally:
             self.discard()
 
     def discard(self) -> None:
-        """Remove the temporary files not yet committed and the temporary directories."""
+        """Remove the temporary files not yet committed, the temporary directories and the output directories
+        created for this set that stayed empty. Never raises."""
         for tmp in self._staged.values():
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
         self._staged.clear()
         for d in self._dirs:
             shutil.rmtree(d, ignore_errors=True)
         self._dirs.clear()
+        for d in reversed(self._made):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty
+        self._made.clear()
 
     def __enter__(self):
         return self
@@ -259,7 +374,7 @@ def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffi
         (the message names the path; an existing ``path`` is kept).
     """
     path = Path(path)
-    _prepare_dir(path)
+    _prepare_dir(path, outputs)
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
     except OSError as e:

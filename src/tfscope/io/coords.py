@@ -125,6 +125,8 @@ class GenomeCoords:
     chrom_sizes : ``{chromosome: length}`` (:func:`read_chrom_sizes`), optional; every located record must then lie
         inside its chromosome. Without it, a chromosome's size is the furthest end of the records on it (enough
         for text outputs and the report; bigWig/bigBed ask for the real sizes)
+    chrom_sizes_source : the file ``chrom_sizes`` came from (named in errors)
+    fasta : the FASTA the records come from, optional: an error about a record's header then names ``FILE:LINE``
 
     Raises
     ------
@@ -134,8 +136,17 @@ class GenomeCoords:
     """
 
     def __init__(self, record_sizes: dict[str, int], convention: str = "auto", chrom_sizes: dict | None = None,
-                 chrom_sizes_source: str | None = None):
-        self.loci = {sid: parse_genomic_coord(sid, n, convention) for sid, n in record_sizes.items()}
+                 chrom_sizes_source: str | None = None, fasta=None):
+        self.loci = {}
+        for sid, n in record_sizes.items():
+            try:
+                self.loci[sid] = parse_genomic_coord(sid, n, convention)
+            except InputError as e:
+                if fasta is None or e.path is not None:
+                    raise
+                from .fasta import header_line
+
+                raise InputError(e.message, str(fasta), header_line(fasta, sid)) from None
         self.given_sizes = dict(chrom_sizes) if chrom_sizes else None
         if self.given_sizes is not None:
             for sid, loc in self.loci.items():
@@ -197,7 +208,7 @@ def _data_lines(path):
     return head, [r.split("\t") for r in rows]
 
 
-def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2)) -> Path:
+def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2), outputs=None) -> Path:
     """Rewrite a BED (or bedGraph) of record coordinates in genome coordinates, sorted by chromosome
     (:meth:`GenomeCoords.chrom_order`) and start; header lines are kept; written atomically.
 
@@ -207,6 +218,7 @@ def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2)) -> 
     coords : the records' :class:`GenomeCoords`
     position_columns : 0-based columns holding positions to shift (start, end, and e.g. a call's ``peak``;
         a column holding ``-1`` (unknown) or missing on a line is left alone)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: ``dst`` is renamed into place at its commit
 
     The whole file is held in memory to sort it (region FASTAs give small outputs).
     """
@@ -218,16 +230,17 @@ def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2)) -> 
             if c < len(cols) and cols[c] != "-1":
                 cols[c] = str(int(cols[c]) + off)
     rows.sort(key=coords._sort_key())
-    with atomic_write(dst) as fh:
+    with atomic_write(dst, outputs=outputs) as fh:
         fh.writelines(h + "\n" for h in head)
         fh.writelines("\t".join(cols) + "\n" for cols in rows)
     return Path(dst)
 
 
-def relocate_tracks_tsv(src, dst, coords: GenomeCoords) -> Path:
+def relocate_tracks_tsv(src, dst, coords: GenomeCoords, *, outputs=None) -> Path:
     """Rewrite the per-nucleotide TSV of ``tfscope scan --tracks tsv`` (``seq_id position ...``) as ``chrom
-    position ...`` in genome coordinates (record order kept, streamed); written atomically."""
-    with atomic_write(dst) as fh:
+    position ...`` in genome coordinates (record order kept, streamed); written atomically (with ``outputs``, a
+    :class:`tfscope.io.atomic.Outputs`, renamed at its commit)."""
+    with atomic_write(dst, outputs=outputs) as fh:
         for lineno, line in read_lines(src):
             cols = line.split("\t", 2)
             if lineno == 1:

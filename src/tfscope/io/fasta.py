@@ -124,6 +124,15 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False,
     return records
 
 
+def header_line(path, record_id: str) -> int | None:
+    """The 1-based line of the header of record ``record_id`` in FASTA ``path`` (for ``FILE:LINE`` in errors found
+    after reading), or None when there is none."""
+    for lineno, line in read_lines(path):
+        if line.startswith(">") and line[1:].split()[:1] == [record_id]:
+            return lineno
+    return None
+
+
 def write_fasta(path, records: dict[str, str], *, width: int = 80) -> None:
     """Write ``{id: sequence}`` to ``path`` atomically, wrapping lines at ``width``."""
     with atomic_write(path) as fh:
@@ -141,7 +150,9 @@ def iter_fasta(path, *, block: int = 1 << 20):
     path : str or Path
         Plain, gzip or bgzip FASTA. If a samtools/pyfaidx index ``<path>.fai`` exists (and, for bgzip, its
         ``.gzi``), records are read through :class:`pyfaidx.Fasta` in ``block`` bp slices; otherwise the file is
-        read line by line (gzip and bgzip decompress as a stream).
+        read line by line (gzip and bgzip decompress as a stream). An index that cannot describe the file (older
+        than the FASTA, or whose lengths and offsets disagree with it: :func:`stale_index`) is not trusted: the
+        file is read line by line and a one-line :class:`tfscope.errors.TfscopeWarning` says so.
     block : int
         Upper bound (bp) of the pieces of sequence yielded at a time.
 
@@ -159,12 +170,56 @@ def iter_fasta(path, *, block: int = 1 << 20):
     """
     from pathlib import Path
 
+    import warnings
+
+    from ..errors import TfscopeWarning
+
     path = Path(path)
     fai = Path(str(path) + ".fai")
-    if fai.exists():
+    problem = stale_index(path) if fai.exists() else "missing"
+    if problem is None:
         yield from _iter_indexed(path, block)
-    else:
-        yield from _iter_lines(path, block)
+        return
+    if problem != "missing":
+        warnings.warn(f"{fai}: {problem}; not used (the FASTA is read without it; rebuild it with samtools faidx)",
+                      TfscopeWarning, stacklevel=2)
+    yield from _iter_lines(path, block)
+
+
+def stale_index(path) -> str | None:
+    """Why the samtools/pyfaidx index ``<path>.fai`` cannot be trusted for FASTA ``path``, or None when it can: it is
+    older than the FASTA (htslib warns of the same), or (plain FASTA) a record's lengths and offsets disagree with
+    the file: its sequence does not end where the next header (or the file) begins. Reading through such an index
+    would silently return other or fewer bases (a FASTA that grew after indexing)."""
+    import os
+
+    fai = str(path) + ".fai"
+    try:
+        if os.stat(fai).st_mtime_ns < os.stat(path).st_mtime_ns:
+            return "index older than the FASTA"
+        if str(path).endswith((".gz", ".bgz")):
+            return None  # offsets are in the decompressed stream: the date is what can be checked cheaply
+        with open(fai, encoding="utf-8", errors="replace") as fh:
+            rows = [ln.split("\t") for ln in fh.read().splitlines() if ln]
+        size = os.stat(path).st_size
+        with open(path, "rb") as fh:
+            for i, cols in enumerate(rows):
+                length, offset, bases, width = (int(c) for c in cols[1:5])
+                full, rest = divmod(length, bases) if bases > 0 else (0, length)
+                end = offset + full * width + (rest + width - bases if rest else 0)  # past the record's last line
+                if end > size:
+                    return f"record {cols[0]!r} ends past the end of the FASTA (lengths disagree)"
+                fh.seek(end)
+                last = i + 1 == len(rows)
+                tail = fh.read(1 << 16 if last else 1 << 12)
+                after = tail.lstrip(b"\r\n\t ")
+                if not last and not after.startswith(b">"):
+                    return f"record {cols[0]!r} does not end where the next header begins (lengths disagree)"
+                if last and (after or end + len(tail) < size):
+                    return "the FASTA holds more than the index describes (lengths disagree)"
+    except (OSError, ValueError, IndexError):
+        return "unreadable index"
+    return None
 
 
 def _iter_indexed(path, block: int):

@@ -7,12 +7,13 @@ library) from a bedGraph / BED file that is streamed, so memory does not grow wi
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .atomic import atomic_write, read_lines
+from .atomic import _output_error, atomic_write, read_lines
 
 
 def value_runs(v: np.ndarray):
@@ -59,17 +60,30 @@ class BedGraphWriter:
         self._last = last
 
     def _write(self, run) -> None:
-        self._fh.write(f"{run[0]}\t{run[1]}\t{run[2]}\t{run[3]:.{self.digits}f}\n")
+        try:
+            self._fh.write(f"{run[0]}\t{run[1]}\t{run[2]}\t{run[3]:.{self.digits}f}\n")
+        except OSError as e:  # a full disk: one line naming this track (the caller discards the run)
+            raise _output_error(self.path, e) from None
 
     def close(self, ok: bool = True) -> None:
-        """Flush and move the file into place (``ok``), or discard it."""
-        if ok and self._last is not None:
-            self._write(self._last)
-        self._last = None
-        if ok:
-            self._ctx.__exit__(None, None, None)
-        else:
-            self._ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
+        """Flush and move the file into place (``ok``), or discard it (never raises: on a full disk the discarded
+        file's last flush fails, and the run is failing already)."""
+        if self._ctx is None:
+            return
+        ctx, self._ctx = self._ctx, None
+        try:
+            if ok and self._last is not None:
+                self._write(self._last)
+        except BaseException:
+            ok = False
+            raise
+        finally:
+            self._last = None
+            if ok:
+                ctx.__exit__(None, None, None)
+            else:
+                with contextlib.suppress(Exception):
+                    ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
 
 def _parsed(path, parse, what: str):

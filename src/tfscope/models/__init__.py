@@ -22,6 +22,7 @@ BUILTIN: dict[str, str] = {
     "dilated": "tfscope.models.dilated:DilatedResNet",
     "pwm": "tfscope.models.pwm:PWMScanner",
     "bertsnr": "tfscope.snr.bertsnr:BertSNR",
+    "gated": "tfscope.snr.gated:GatedZoo",
     "tcn": "tfscope.models.tcn:TCN",
     "bilstm": "tfscope.models.rnn:BiLSTM",
     "danq": "tfscope.models.rnn:DanQ",
@@ -46,23 +47,25 @@ def class_path(cls: type) -> str:
 
 
 def import_class(path: str) -> type[nn.Module]:
-    """Import ``"module:Class"`` (only inside the ``tfscope`` package).
+    """The registered model class ``"module:Class"``: one listed in :data:`BUILTIN` (imported) or added with
+    :func:`register_model`. A checkpoint is untrusted input, so nothing else is imported or looked up (no
+    attribute chains such as ``module:obj.attr``).
 
     Raises
     ------
     ImportError
-        A path outside ``tfscope``, or a module/class that does not exist.
+        A path that names no registered class, or a registered module/class that does not import.
     """
+    for cls in MODELS._classes.values():
+        if class_path(cls) == path:
+            return cls
+    if path not in BUILTIN.values():
+        raise ImportError(f"not a registered tfscope model class: {path!r}")
     module, _, qual = path.partition(":")
-    if not qual or module.split(".")[0] != "tfscope":
-        raise ImportError(f"not a tfscope model class path: {path!r}")
-    obj = importlib.import_module(module)
-    for part in qual.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError as e:
-            raise ImportError(f"{module} has no class {qual!r}") from e
-    return obj
+    try:
+        return getattr(importlib.import_module(module), qual)
+    except AttributeError as e:
+        raise ImportError(f"{module} has no class {qual!r}") from e
 
 
 class _Registry(Mapping):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli_common import add_device_arg, add_json_arg
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg
 from ..errors import InputError
 
 
@@ -101,4 +101,5 @@ def add_cli(sub) -> None:
     e.add_argument("--seed", type=int, default=0, help="random seed of the dropout masks")
     add_json_arg(e, "the metrics")
     add_device_arg(e)
+    add_allow_unverified_arg(e)
     e.set_defaults(func=cmd_moe_evaluate)

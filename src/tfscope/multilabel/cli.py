@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, max_seconds
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, max_seconds
 from ..errors import InputError
 
 
@@ -125,6 +125,7 @@ def add_cli(subparsers) -> None:
     e.add_argument("--split", choices=("train", "valid", "test"), default="test", help="windows to evaluate")
     add_json_arg(e, "the full metrics")
     add_device_arg(e)
+    add_allow_unverified_arg(e)
     e.set_defaults(func=cmd_evaluate)
 
     x = sub.add_parser("explain", help="IG per TF head -> TF-MoDISco -> Tomtom vs JASPAR 2022")
@@ -138,4 +139,5 @@ def add_cli(subparsers) -> None:
     add_max_minutes_arg(x, "the explanations (later TFs are skipped)")
     add_json_arg(x, "the rows")
     add_device_arg(x)
+    add_allow_unverified_arg(x)
     x.set_defaults(func=cmd_explain)

@@ -62,13 +62,18 @@ def read_label_set(path) -> list[str]:
     Raises
     ------
     InputError
-        Missing/empty file or a duplicated name (with file and line).
+        Missing/empty file, a duplicated name or one that is not a valid TF name
+        (:data:`tfscope.checkpoint_schema.NAME_PATTERN`: checkpoints carry the names) (with file and line).
     """
+    from ..checkpoint_schema import NAME_RULE, is_name
+
     labels: list[str] = []
     for i, line in read_lines(path):
         name = line.strip()
         if not name or name.startswith("#"):
             continue
+        if not is_name(name):
+            raise InputError(f"TF name {name!r} is not a valid name ({NAME_RULE})", str(path), i)
         if name in labels:
             raise InputError(f"duplicate TF {name!r} in label set", str(path), i)
         labels.append(name)

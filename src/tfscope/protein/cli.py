@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg
 from ..errors import InputError
 
 
@@ -58,7 +58,18 @@ def cmd_protein_predict(args) -> int:
     from ..io.fasta import read_fasta
     from .pipeline import TwoLayerPredictor, prediction_lines, write_predictions
 
+    from ..io.atomic import refuse_clobbering
+
+    refuse_clobbering([("--out", args.out), ("--json", args.json)], [("FASTA", args.fasta)])
     records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
+    unknown = [rid for rid, seq in records.items() if not seq.strip("X")]
+    if unknown:  # scored like any protein, but the score says nothing about them
+        import warnings
+
+        from ..errors import TfscopeWarning
+
+        warnings.warn(f"{args.fasta}: {plural(len(unknown), 'protein')} of only X (unknown residues), scored without "
+                      f"information: {', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}", TfscopeWarning)
     pred = TwoLayerPredictor(args.checkpoint, device=args.device)
     rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
     if args.out == "-":
@@ -124,5 +135,6 @@ def add_cli(sub) -> None:
                    "layer-2 model's CV-chosen threshold, 0.761 for the shipped model)")
     add_json_arg(q, "the predictions and thresholds")
     add_device_arg(q)
+    add_allow_unverified_arg(q)
     q.add_argument("--force-protein", action="store_true", help="predict records that look like DNA (>= 90%% ACGTN)")
     q.set_defaults(func=cmd_protein_predict)

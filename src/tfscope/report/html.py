@@ -20,6 +20,7 @@ import gzip
 import html
 import json
 import math
+import re
 
 import numpy as np
 
@@ -107,6 +108,16 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:1.5em auto;max-width:1250p
 _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"]
 
 
+#: characters that make markup (replaced in chromosome names shown by igv.js)
+_MARKUP = re.compile(r"[<>&\"'`]")
+
+
+def _inert(name) -> str:
+    """A name handed to igv.js, which renders track and feature names as HTML (``innerHTML``): escaped, so it shows
+    as text and never runs as markup."""
+    return html.escape(str(name), quote=True)
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return "-" if math.isnan(v) else f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
@@ -156,9 +167,12 @@ class _Frame:
         self.chroms: list[str] = []
 
     def locate(self, sid: str) -> tuple[str, int]:
+        """``(chrom, offset)`` of record ``sid`` as the page shows it; characters that are markup (or, in record
+        coordinates, ``:``) become ``_``, so a record id from a FASTA header cannot become HTML in igv.js."""
         if self.coords is not None:
-            return self.coords.locate(sid)
-        return sid.replace(":", "_"), 0
+            chrom, off = self.coords.locate(sid)
+            return _MARKUP.sub("_", chrom), off
+        return _MARKUP.sub("_", sid.replace(":", "_")), 0
 
     def chrom_index(self, chrom: str) -> int:
         if chrom not in self.chroms:
@@ -236,14 +250,14 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
         for s in calls:
             chrom, off = frame.locate(s.chrom)
             score = _num(s.score)
-            out.append([frame.chrom_index(chrom), s.start + off, s.end + off, s.name,
-                        0 if isinstance(score, str) or math.isnan(score) else score, s.strand])
+            out.append([frame.chrom_index(chrom), s.start + off, s.end + off, _inert(s.name),
+                        0 if isinstance(score, str) or math.isnan(score) else score, _inert(s.strand)])
         return out
 
     annotations = [{"name": "tfscope calls", "color": "#3f6fb5", "rows": rows_of(sites)}]
     for label, calls in (other_calls or {}).items():
         calls = calls[0] if isinstance(calls, tuple) else calls
-        annotations.append({"name": label, "color": "#8e44ad", "rows": rows_of(calls)})
+        annotations.append({"name": _inert(label), "color": "#8e44ad", "rows": rows_of(calls)})
     if known:
         annotations.append({"name": "known sites", "color": "#1b7a1b", "rows": rows_of(known)})
     wanted = list(dict.fromkeys([s.name for s in sites] + [k.name for k in known or []]
@@ -265,9 +279,9 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
         n_features += len(rows)
         if n_features > MAX_TRACK_FEATURES:
             break
-        track_data.append({"name": n, "threshold": float(models[i].threshold), "color": _COLOURS[j % len(_COLOURS)],
-                           "rows": rows})
-    shown = [t["name"] for t in track_data]
+        track_data.append({"name": _inert(n), "threshold": float(models[i].threshold),
+                           "color": _COLOURS[j % len(_COLOURS)], "rows": rows})
+    shown = shown[:len(track_data)]
     first = next(iter(sequences))
     data = {"chroms": frame.chroms, "fasta": fasta, "reference_name": "scanned sequences",
             "locus": frame.locus(first, 0, len(sequences[first])), "annotations": annotations, "tracks": track_data}
@@ -326,8 +340,11 @@ def _known_section(known, sites, other_calls, frame: _Frame, sequences, models) 
 def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models, model_rows: list[dict] | None = None,
                  n_attributions: int = N_ATTRIBUTIONS, attribution_method: str = "shiftsmooth",
                  title: str = "tfscope scan", coords=None, known=None, other_calls: dict | None = None,
-                 verbose: bool = False) -> None:
+                 verbose: bool = False, outputs=None) -> None:
     """Write the HTML report atomically (one self-contained, offline file).
+
+    Names (TFs, record ids, known-site names) are data: the page escapes them, and those handed to igv.js, which
+    renders track and feature names as HTML, are escaped before (:func:`_inert`).
 
     Parameters
     ----------
@@ -348,6 +365,8 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
         (e.g. the demo's freshly trained models), optional: one browser track each, and their recall of the known
         sites (of the TFs scanned, when given)
     verbose : progress bar over the attributions
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the file is renamed into place at its commit (with the
+        run's other outputs)
     """
     from tqdm.auto import tqdm
 
@@ -467,5 +486,5 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{_CSS}</style></head><body>"
            f"{''.join(parts)}<script type='application/json' id='tfscope-data'>{payload}</script>"
            f"<script>{_igv_script()}</script><script>{_SORT_JS}{_IGV_JS}</script></body></html>")
-    with atomic_write(path) as fh:
+    with atomic_write(path, outputs=outputs) as fh:
         fh.write(doc)

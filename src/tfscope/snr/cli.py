@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, add_max_minutes_arg, plural, report_stream, write_json
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, plural,
+                          report_stream, write_json)
 from ..errors import InputError
 from ..resources import resource
 
@@ -156,6 +157,7 @@ def add_cli(sub) -> None:
     e.add_argument("--split", default="test", help="test, train or all")
     add_json_arg(e, "the metrics")
     add_device_arg(e)
+    add_allow_unverified_arg(e)
     e.set_defaults(func=cmd_snr_evaluate)
 
     from .cli_scan import add_scan_args
@@ -254,4 +256,5 @@ def add_motifs_cli(s) -> None:
     mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
     add_json_arg(mo, "the motif and its Tomtom matches (as motif.json)")
     add_device_arg(mo)
+    add_allow_unverified_arg(mo)
     mo.set_defaults(func=cmd_snr_motifs)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..executor import EXECUTORS, default_workers
 from ..errors import InputError
 from .zoo import DEFAULT_ZOO, ZOOS
@@ -62,96 +62,136 @@ def run_scan(args) -> int:
     """Scan a FASTA: streamed through :func:`tfscope.snr.scan.scan_fasta` (fully convolutional models, no report, no
     TSV tracks), or held in memory (:func:`tfscope.snr.scan.scan`: window-mode models, ``--mode window``, the HTML
     report, TSV tracks). With ``--parse-genomic-coord`` every output is written in record coordinates into a
-    staging directory first and then moved to genome coordinates by :func:`publish_genome_outputs`."""
-    import shutil
+    staging directory first and then moved to genome coordinates by :func:`publish_genome_outputs`.
 
+    Every output of the run (BED, ``.as``, tracks, bigBed, report, JSON) is staged in one
+    :class:`tfscope.io.atomic.Outputs` and renamed into place together after all of them are written, or none is;
+    the track folders are the run's own (a rerun with fewer TFs leaves only its tracks). An output that is one of
+    the inputs, or another output, is refused before anything is read (:func:`check_paths`)."""
     from ..executor import make_executor
-    from ..io.atomic import private_tempdir
+    from ..io.atomic import Outputs
 
     models, rows = _models(args)
     tracks = track_paths(args.out, args.tracks)
+    check_paths(args, models, tracks)
     genome = _genome_options(args, tracks)
     known_path = _known_path(args)
     streaming = not args.report and "tsv" not in tracks and args.mode == "auto" and all(
         m.receptive_field is not None for m in models)
-    # beside the output (same file system) and named after this run, so a later run sweeps it if this one is killed
-    stage = private_tempdir(Path(args.out)) if genome else None
-    # where the scan writes: the final paths, or record-coordinate files in the staging directory
-    out = stage / "calls.bed" if stage else Path(args.out)
-    paths = dict(tracks)
-    if stage:
-        paths = {f: stage / p.name for f, p in tracks.items() if f == "tsv"}
-        if "bedgraph" in tracks or "bigwig" in tracks:
-            paths["bedgraph"] = stage / "bedgraph"
-    executor = make_executor(args.executor, args.workers)
-    t0 = time.time()
+    outputs = Outputs()  # every output of this run: renamed into place together at the end
+    for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw")):
+        if f in tracks:
+            outputs.own(tracks[f], (suffix,))
     try:
-        if streaming:
-            from .scan import scan_fasta
-
-            res = scan_fasta(models, _fasta(args), out, bedgraph=paths.get("bedgraph"),
-                             bigwig=paths.get("bigwig"), bigbed=None if stage else args.bigbed, executor=executor,
-                             collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q,
-                             verbose=not args.quiet)
-            sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
-        else:
-            seqs, sites, scanned = _scan_in_memory(args, models, executor, out, paths, bigbed=None if stage else
-                                                   args.bigbed)
-            sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
-        coords = None
-        if genome:
-            from ..io.coords import GenomeCoords
-
-            convention, chrom_sizes, source = genome
-            coords = GenomeCoords(sizes, convention, chrom_sizes, source)
-            publish_genome_outputs(coords, out, paths, final_bed=args.out, final_tracks=tracks,
-                                   bigbed=args.bigbed, names=[m.name for m in models])
-    finally:
-        executor.close()
+        # beside the output (same file system) and named after this run, so a later run sweeps it if this one is
+        # killed; the scan commits its record-coordinate files there at once (they are private to the run)
+        stage = outputs.tempdir(Path(args.out)) if genome else None
+        # where the scan writes: the final paths, or record-coordinate files in the staging directory
+        out = stage / "calls.bed" if stage else Path(args.out)
+        paths = dict(tracks)
         if stage:
-            shutil.rmtree(stage, ignore_errors=True)
-    dt = time.time() - t0
-    bp = sum(sizes.values())
-    known = _read_known(known_path, sizes, coords) if known_path else None
-    report_note = ""
-    if args.report:
-        from ..report.html import write_report
+            paths = {f: stage / p.name for f, p in tracks.items() if f == "tsv"}
+            if "bedgraph" in tracks or "bigwig" in tracks:
+                paths["bedgraph"] = stage / "bedgraph"
+        scan_outputs = None if stage else outputs
+        executor = make_executor(args.executor, args.workers)
+        t0 = time.time()
+        try:
+            if streaming:
+                from .scan import scan_fasta
 
-        t1 = time.time()
-        write_report(args.report, sequences=seqs, sites=sites, tracks=scanned, models=models, model_rows=rows,
-                     title=f"tfscope binding map: {Path(_fasta(args)).name}", coords=coords, known=known,
-                     n_attributions=args.attributions, verbose=not args.quiet)
-        report_note = f"; report {args.report} in {time.time() - t1:.1f} s"
-    write_autosql(args.out)
-    print(f"scanned {plural(len(sizes), 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
-          f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'call')}"
-          + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
-          + (f"; genome coordinates ({genome[0]} headers)" if genome else "") + report_note, file=report_stream(args))
-    recall = _known_summary(args, known, coords, n_sites, models) if known else None
-    if recall:
-        print(recall, file=report_stream(args))
-    if args.json:
-        write_json(args.json, {
+                res = scan_fasta(models, _fasta(args), out, bedgraph=paths.get("bedgraph"),
+                                 bigwig=paths.get("bigwig"), bigbed=None if stage else args.bigbed, executor=executor,
+                                 collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q,
+                                 verbose=not args.quiet, outputs=scan_outputs)
+                sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
+            else:
+                seqs, sites, scanned = _scan_in_memory(args, models, executor, out, paths, bigbed=None if stage else
+                                                       args.bigbed, outputs=scan_outputs)
+                sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
+            coords = None
+            if genome:
+                from ..io.coords import GenomeCoords
+
+                convention, chrom_sizes, source = genome
+                coords = GenomeCoords(sizes, convention, chrom_sizes, source, fasta=_fasta(args))
+                publish_genome_outputs(coords, out, paths, final_bed=args.out, final_tracks=tracks,
+                                       bigbed=args.bigbed, names=[m.name for m in models], outputs=outputs)
+        finally:
+            executor.close()
+        dt = time.time() - t0
+        bp = sum(sizes.values())
+        known = _read_known(known_path, sizes, coords) if known_path else None
+        report_note = ""
+        if args.report:
+            from ..report.html import write_report
+
+            t1 = time.time()
+            write_report(args.report, sequences=seqs, sites=sites, tracks=scanned, models=models, model_rows=rows,
+                         title=f"tfscope binding map: {Path(_fasta(args)).name}", coords=coords, known=known,
+                         n_attributions=args.attributions, verbose=not args.quiet, outputs=outputs)
+            report_note = f"; report {args.report} in {time.time() - t1:.1f} s"
+        write_autosql(args.out, outputs=outputs)
+        recall = _known_summary(args, known, coords, n_sites, models, outputs.staged(args.out)) if known else None
+        summary = {
             "sequences": len(sizes), "bp": bp, "models": [m.name for m in models], "sites": n_sites,
             "seconds": round(dt, 3), "threshold": args.threshold, "streamed": streaming,
             "genome_coordinates": genome[0] if genome else None, "known_recall": recall,
             "outputs": {"bed": str(args.out), "autosql": str(autosql_path(args.out)),
                         **{f"tracks_{f}": str(p) for f, p in tracks.items()},
                         **({"bigbed": str(args.bigbed)} if args.bigbed else {}),
-                        **({"report": str(args.report)} if args.report else {})}})
+                        **({"report": str(args.report)} if args.report else {})}}
+        if args.json and args.json != "-":
+            write_json(args.json, summary, outputs=outputs)
+        outputs.commit()
+    finally:
+        outputs.discard()
+    print(f"scanned {plural(len(sizes), 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
+          f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'call')}"
+          + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
+          + (f"; genome coordinates ({genome[0]} headers)" if genome else "") + report_note, file=report_stream(args))
+    if recall:
+        print(recall, file=report_stream(args))
+    if args.json == "-":
+        write_json("-", summary)
     return 0
 
 
-def _known_summary(args, known, coords, n_sites, models) -> str:
-    """The recall line of ``--known``, from the written BED (either scan path) and the known sites moved to the
-    same coordinates."""
+def check_paths(args, models, tracks: dict) -> None:
+    """Refuse outputs of ``tfscope scan`` that are one of its inputs (``scan x.fa --out x.fa``, a hard link of the
+    FASTA, a checkpoint file) or one another (``--json`` equal to ``--out``), before anything is read
+    (:func:`tfscope.io.atomic.refuse_clobbering`).
+
+    Raises
+    ------
+    InputError
+        Naming the output and the input it would replace.
+    """
+    from ..io.atomic import refuse_clobbering
+
+    fasta = None if args.example else args.fasta
+    inputs = [("FASTA", fasta), ("FASTA index", fasta and f"{fasta}.fai"),
+              ("--known BED", getattr(args, "known", None)), ("--chrom-sizes file", getattr(args, "chrom_sizes", None))]
+    for c in args.checkpoint or ():
+        inputs += [("checkpoint file", f) for f in (sorted(Path(c).iterdir()) if Path(c).is_dir() else ())]
+    outputs = [("--out", args.out), ("its autoSql", autosql_path(args.out)), ("--bigbed", args.bigbed),
+               ("--report", args.report), ("--json", args.json), ("--tracks tsv", tracks.get("tsv"))]
+    for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw")):
+        outputs += [(f"the {f} track of {m.name}", Path(tracks[f]) / f"{m.name}{suffix}")
+                    for m in (models if f in tracks else ())]
+    refuse_clobbering(outputs, inputs)
+
+
+def _known_summary(args, known, coords, n_sites, models, bed) -> str:
+    """The recall line of ``--known``, from the written BED ``bed`` (either scan path; staged, not yet renamed into
+    place) and the known sites moved to the same coordinates."""
     from ..io.bed import BedRecord, read_bed
     from .known import recall_line
 
     if coords is not None:
         known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],
                            k.end + coords.locate(k.chrom)[1], k.name) for k in known]
-    return recall_line(known, read_bed(args.out) if n_sites else [], tfs=[m.name for m in models])
+    return recall_line(known, read_bed(bed) if n_sites else [], tfs=[m.name for m in models])
 
 
 def _genome_options(args, tracks):
@@ -174,7 +214,7 @@ def _genome_options(args, tracks):
 
 
 def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
-                           bigbed=None, names=()) -> None:
+                           bigbed=None, names=(), outputs=None) -> None:
     """Move the staged record-coordinate outputs of a scan into genome coordinates (:mod:`tfscope.io.coords`):
     the BED (start, end and the ``peak`` column shifted, sorted), the bedGraphs, the TSV tracks; then the bigWigs
     and the bigBed from them with the genome's chromosome sizes.
@@ -186,7 +226,8 @@ def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_t
     paths : staged track outputs: ``tsv`` (file) and ``bedgraph`` (directory of ``<TF>.bedGraph``), as present
     final_bed, final_tracks : where the user asked for the BED and the tracks (:func:`track_paths`)
     bigbed : bigBed path, optional
-    names : the models' TF names (the bedGraph/bigWig file names)
+    names : the models' TF names (the bedGraph/bigWig file names, each checked to stay in its folder)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: every file is renamed into place at its commit
 
     Raises
     ------
@@ -194,9 +235,12 @@ def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_t
         Tracks were asked for but two records overlap in the genome (their bedGraph runs would overlap); checked
         before anything is written.
     """
+    from ..io.atomic import file_inside
     from ..io.coords import relocate_bed, relocate_tracks_tsv
     from ..io.tracks import CALL_COLUMNS
     from .scan import write_browser_tracks
+
+    staged = outputs.staged if outputs is not None else Path  # where a written file's content is until the commit
 
     if "bedgraph" in paths:
         pair = coords.overlapping()
@@ -204,16 +248,16 @@ def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_t
             raise InputError(f"records {pair[0]} and {pair[1]} overlap in the genome, so their tracks would "
                              "overlap in one bedGraph/bigWig; merge the regions first (bedtools merge) or drop "
                              "--tracks bedgraph/bigwig")
-    relocate_bed(bed, final_bed, coords, position_columns=(1, 2, 6 + CALL_COLUMNS.index("peak")))
+    relocate_bed(bed, final_bed, coords, position_columns=(1, 2, 6 + CALL_COLUMNS.index("peak")), outputs=outputs)
     if "tsv" in final_tracks:
-        relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords)
+        relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords, outputs=outputs)
     graphs = []
     if "bedgraph" in paths:
         graph_dir = final_tracks.get("bedgraph") or paths["bedgraph"]
-        graphs = [relocate_bed(Path(paths["bedgraph"]) / f"{n}.bedGraph", Path(graph_dir) / f"{n}.bedGraph",
-                               coords) for n in names]
-    write_browser_tracks(coords.chrom_sizes(), bedgraphs=graphs, names=names, bigwig=final_tracks.get("bigwig"),
-                         bed=final_bed, bigbed=bigbed)
+        graphs = [relocate_bed(file_inside(paths["bedgraph"], f"{n}.bedGraph"),
+                               file_inside(graph_dir, f"{n}.bedGraph"), coords, outputs=outputs) for n in names]
+    write_browser_tracks(coords.chrom_sizes(), bedgraphs=[staged(g) for g in graphs], names=names,
+                         bigwig=final_tracks.get("bigwig"), bed=staged(final_bed), bigbed=bigbed, outputs=outputs)
 
 
 def _known_path(args):
@@ -246,20 +290,23 @@ def autosql_path(out) -> Path:
     return Path((str(out)[:-4] if str(out).endswith(".bed") else str(out)) + ".as")
 
 
-def write_autosql(out) -> Path:
+def write_autosql(out, *, outputs=None) -> Path:
     """Write the autoSql of the BED6+8 calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`, the bigBed's) beside ``out``
-    (``bedToBigBed -as=OUT_STEM.as -type=bed6+8``)."""
+    (``bedToBigBed -as=OUT_STEM.as -type=bed6+8``; with ``outputs``, renamed at its commit)."""
     from ..io.atomic import atomic_write
     from ..io.tracks import CALLS_AUTOSQL
 
     path = autosql_path(out)
-    with atomic_write(path) as fh:
+    with atomic_write(path, outputs=outputs) as fh:
         fh.write(CALLS_AUTOSQL)
     return path
 
 
-def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
-    """Scan in memory and write the BED and the asked tracks; returns ``(sequences, sites, tracks)``."""
+def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None, outputs=None):
+    """Scan in memory and write the BED and the asked tracks (staged in ``outputs``, renamed at its commit by the
+    caller; by default renamed together here); returns ``(sequences, sites, tracks)``."""
+    import contextlib
+
     from ..io.atomic import Outputs
 
     from ..io.bed import write_bed as _write_bed
@@ -272,7 +319,8 @@ def _scan_in_memory(args, models, executor, out, paths: dict, *, bigbed=None):
     sites, tracks = scan(models, seqs, stride=args.stride, keep_tracks=bool(paths or args.report),
                          batch_size=args.batch_size, verbose=not args.quiet, mode=args.mode, executor=executor)
     sites = finalize_calls(sites, collapse=args.collapse, min_precision=args.min_precision, max_q=args.max_q)
-    with Outputs() as outputs:  # this run's files, renamed into place together (concurrent runs stay apart)
+    # this run's files, renamed into place together (concurrent runs stay apart)
+    with Outputs() if outputs is None else contextlib.nullcontext(outputs) as outputs:
         _write_bed(out, sites, outputs=outputs)
         if "tsv" in paths:
             write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
@@ -353,6 +401,7 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
                    help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; "
                         "embedded on this machine, or the cluster at RAY_ADDRESS)")
     add_device_arg(p)
+    add_allow_unverified_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_arg(p, "a run summary (sequences, bp, models, sites, seconds, output paths)")
     p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO)

@@ -415,15 +415,18 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     """Write one bedGraph per model (``<directory>/<name>.bedGraph``): runs of equal rounded probability merged,
     zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed at its commit). Returns the
     paths."""
-    from pathlib import Path
-
+    from ..io.atomic import file_inside
     from ..io.tracks import BedGraphWriter, value_runs
 
     paths = []
     for m_i, name in enumerate(names):
-        w = BedGraphWriter(Path(directory) / f"{name}.bedGraph", name, digits=digits, outputs=outputs)
-        for sid, t in tracks.items():
-            w.add(sid, *value_runs(np.round(t[m_i], digits)))
+        w = BedGraphWriter(file_inside(directory, f"{name}.bedGraph"), name, digits=digits, outputs=outputs)
+        try:
+            for sid, t in tracks.items():
+                w.add(sid, *value_runs(np.round(t[m_i], digits)))
+        except BaseException:
+            w.close(False)
+            raise
         w.close()
         paths.append(w.path)
     return paths
@@ -446,9 +449,9 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: f
     """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
     ``auto``, ``cpu``, ``cuda``).
 
-    A per-TF checkpoint gives one ScanModel (label = its TF, threshold from validation); a multi-TF checkpoint
-    (``meta.tfs``, :mod:`tfscope.snr.multitask`) gives one ScanModel per TF, sharing the network, with each TF's
-    calibrated threshold (``meta.per_tf``).
+    A per-TF checkpoint gives one ScanModel (label = its TF, else its directory's name; threshold from
+    validation); a multi-TF checkpoint (``meta.tfs``, :mod:`tfscope.snr.multitask`) gives one ScanModel per TF,
+    sharing the network, with each TF's calibrated threshold (``meta.per_tf``).
 
     Parameters
     ----------
@@ -487,7 +490,7 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: f
         window = int(meta.get("window", 100))
         strands = meta.get("strands", "max")
         if "tfs" not in meta:
-            name = meta.get("tf", str(c))
+            name = meta.get("tf") or _checkpoint_name(c)
             out.append(ScanModel(name, net, own(meta.get("threshold"), "meta.threshold", c), window,
                                  strands=strands, call=call_spec(meta, meta.get("group") or name)))
             continue
@@ -504,6 +507,16 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: f
             out.append(ScanModel(names[i], net, thr, window, output=i, strands=strands,
                                  call=call_spec(rec, groups.get(names[i], names[i]))))
     return out
+
+
+def _checkpoint_name(path) -> str:
+    """The name of a checkpoint without ``meta.tf``: its directory name, made a valid TF name
+    (:data:`tfscope.checkpoint_schema.NAME_PATTERN`: it names track files and report lanes)."""
+    import re
+    from pathlib import Path
+
+    name = re.sub(r"[^A-Za-z0-9_.:+-]", "_", Path(path).resolve().name)[:64]
+    return name if re.match(r"[A-Za-z0-9]", name) else "model"
 
 
 def call_spec(rec: dict, group: str) -> CallSpec:
@@ -661,7 +674,7 @@ def _scan_piece(models, task):
 def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
                chunk: int = 6000, piece: int | None = None, executor=None, digits: int = 3,
                collapse: str | None = None, min_precision: float | None = None, max_q: float | None = None,
-               verbose: bool = False) -> dict:
+               verbose: bool = False, outputs=None) -> dict:
     """Stream a FASTA file (any size: a genome) through fully convolutional models and write calls and tracks.
 
     Records are read lazily (:func:`tfscope.io.fasta.iter_fasta`: plain, gzip, bgzip/faidx) and cut into pieces
@@ -691,6 +704,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     min_precision, max_q : keep calls with at least this estimated precision / at most this q-value
         (:func:`tfscope.snr.calls.select_calls`; q-values are computed over all calls first)
     verbose : progress bar (bp)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the files are staged in it and renamed into place at
+        its commit, by the caller (with the run's other outputs); by default they are renamed together at the end
 
     Returns
     -------
@@ -710,7 +725,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     from tqdm.auto import tqdm
 
     from ..executor import LocalExecutor
-    from ..io.atomic import Outputs
+    from ..io.atomic import Outputs, file_inside
     from ..io.bed import bed_line
     from ..io.fasta import iter_fasta
     from ..io.tracks import BedGraphWriter
@@ -725,11 +740,20 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     margin = max(m.receptive_field // 2 + 1 for m in models)
     max_w = max(m.call.site_width for m in models)
     shares = _shares(models, executor.workers)
-    outputs = Outputs()  # this run's files, renamed into place together at the end (concurrent runs stay apart)
+    own = outputs is None  # this run's files, renamed into place together at the end (concurrent runs stay apart)
+    outputs = Outputs() if own else outputs
     tmp = outputs.tempdir(Path(bigwig)) if bigwig and not bedgraph else None
     track_dir = Path(bedgraph) if bedgraph else tmp
-    graphs = [BedGraphWriter(track_dir / f"{m.name}.bedGraph", m.name, digits=digits, outputs=outputs)
-              for m in models] if track_dir else []
+    graphs = []
+    try:
+        for m in models if track_dir else []:
+            graphs.append(BedGraphWriter(file_inside(track_dir, f"{m.name}.bedGraph"), m.name, digits=digits,
+                                         outputs=outputs))
+    except BaseException:
+        for g in graphs:
+            g.close(False)
+        outputs.discard()
+        raise
     sizes: dict[str, int] = {}
     metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
 
@@ -793,10 +817,16 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             raise _output_error(bed, e) from None
         raise
     finally:
-        for g in graphs:
-            g.close(ok)
-        if not ok:
+        failed = None
+        for g in graphs:  # every writer closes (a failure discards the rest): no half-closed temporary file
+            try:
+                g.close(ok and failed is None)
+            except BaseException as e:
+                failed = failed or e
+        if not ok or failed is not None:
             outputs.discard()
+        if failed is not None and ok:
+            raise failed
     paths = {"bed": Path(bed)}
     if bedgraph:
         paths["bedgraph"] = [g.path for g in graphs]
@@ -804,9 +834,14 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         paths.update(write_browser_tracks(sizes, bedgraphs=[outputs.staged(g.path) for g in graphs],
                                           names=[m.name for m in models], bigwig=bigwig, bed=outputs.staged(bed),
                                           bigbed=bigbed, outputs=outputs))
-        outputs.commit()
-    finally:
+        if own:
+            outputs.commit()
+    except BaseException:
         outputs.discard()
+        raise
+    finally:
+        if own:
+            outputs.discard()
     return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
             "paths": paths}
 
@@ -861,13 +896,12 @@ def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(),
     -------
     dict with the ``bigwig`` paths (list) and ``bigbed`` path (final paths).
     """
-    from pathlib import Path
-
+    from ..io.atomic import file_inside
     from ..io.tracks import bed_to_bigbed, bedgraph_to_bigwig
 
     out = {}
     if bigwig:
-        out["bigwig"] = [bedgraph_to_bigwig(g, Path(bigwig) / f"{n}.bw", chrom_sizes, outputs=outputs)
+        out["bigwig"] = [bedgraph_to_bigwig(g, file_inside(bigwig, f"{n}.bw"), chrom_sizes, outputs=outputs)
                          for g, n in zip(bedgraphs, names)]
     if bigbed:
         out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes, outputs=outputs)

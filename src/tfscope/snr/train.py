@@ -190,9 +190,14 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     Raises
     ------
     InputError
-        Bad table, unknown model, no train rows, unknown TF for ``pwm``.
+        Bad table, unknown model, no train rows, unknown TF for ``pwm``, a TF name that is not a valid name
+        (:data:`tfscope.checkpoint_schema.NAME_PATTERN`).
     """
     tf = tf or Path(table).name.split(".")[0]
+    from ..checkpoint_schema import NAME_RULE, is_name
+
+    if not is_name(tf):  # the checkpoint would be refused at load: names become file names and page text
+        raise InputError(f"TF name {tf!r} is not a valid name ({NAME_RULE}); give --tf NAME")
     if model not in (*NEURAL_MODELS, "pwm"):
         raise InputError(f"unknown model {model!r}; choose from {', '.join((*NEURAL_MODELS, 'pwm'))}")
     if freeze_layers and model not in BERT_MODELS:

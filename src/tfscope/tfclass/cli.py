@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
 
 
@@ -65,6 +65,12 @@ def cmd_family_train(args) -> int:
     return 0
 
 
+#: narrowest motif ``tfclass predict`` classifies (columns): the narrowest of JASPAR 2024 CORE's matrices. A 1-column
+#: matrix is a base composition, not a motif, and its Tomtom comparison did not finish in 300 s (a numba compilation
+#: for the one-column layout) where other widths take 5-25 s
+MIN_MOTIF_WIDTH = 4
+
+
 def _split_name(name: str) -> tuple[str, str | None]:
     """A motif file's motif name -> (id, name): ``"MA0139.2\tCTCF"`` -> ``("MA0139.2", "CTCF")``, ``"hox"`` ->
     ``("hox", None)``."""
@@ -95,8 +101,8 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     a ``family_cnn`` checkpoint (``tfscope tfclass train --model cnn``, run on ``device``) they are the soft vote of
     the thesis KNN vote shares and the CNN softmax (no confidence threshold).
 
-    Raises InputError for unreadable motif files or ``min_known`` outside [0, 1], CheckpointError for a checkpoint
-    of another task or reference.
+    Raises InputError for unreadable motif files, a motif narrower than :data:`MIN_MOTIF_WIDTH` or ``min_known``
+    outside [0, 1], CheckpointError for a checkpoint of another task or reference.
     """
     import numpy as np
 
@@ -108,6 +114,11 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     if min_known is not None and not 0 <= min_known <= 1:
         raise InputError(f"--min-known must lie in [0, 1], not {min_known}")
     queries = [(str(p), name, m) for p in paths for name, m in read_motifs(p)]
+    for path, name, m in queries:
+        if m.shape[-1] < MIN_MOTIF_WIDTH:
+            raise InputError(f"motif {name!r} is {plural(m.shape[-1], 'column')} wide; tfclass predict classifies "
+                             f"motifs at least {MIN_MOTIF_WIDTH} columns wide (the narrowest JASPAR 2024 CORE motifs)",
+                             path)
     cnn = checkpoint is not None and read_config(checkpoint).get("model") != MODEL_NAME
     ds = reference_dataset(None if cnn else checkpoint)
     C = len(ds.classes)
@@ -186,6 +197,9 @@ def prediction_text(doc: dict):
 def cmd_family_predict(args) -> int:
     import sys
 
+    from ..io.atomic import refuse_clobbering
+
+    refuse_clobbering([("--out", args.out), ("--json", args.json)], [("motif file", p) for p in args.motif_files])
     doc = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain,
                          min_known=args.min_known, device=args.device, progress=not args.quiet)
     if args.json:
@@ -316,6 +330,7 @@ def add_cli(sub) -> None:
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_arg(pr, "the predictions, the known classes and thresholds")
     add_device_arg(pr)
+    add_allow_unverified_arg(pr)
     pr.set_defaults(func=cmd_family_predict)
 
     ev = fs.add_parser("evaluate", help="cross-validate the family models on JASPAR 2024 or on a labelled motif file")
