@@ -22,8 +22,15 @@ linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--at
 *tiny random* ESM-2-shaped model (no pretrained weights are available offline) on a slice of layer 1 and draws its
 last-layer attention for one TF (``figures/protein_attention.png``): it demonstrates the pipeline, not biology.
 
+DBD rows (issue 46): models ``dbd-rule-E1e-4`` (any Pfam DBD HMM at E <= 1e-4), ``dbd-lr`` and ``dbd-stack``
+(:mod:`tfscope.protein.dbdmodel`) on ``layer1``/``layer1-dedup`` (each row lists the test proteins still wrong);
+``--dbd-layer2`` adds ``layer2-methylselex`` cluster-cv rows with DBD family features; ``--dbd-reference`` adds
+``tfclass-from-protein`` (grouped CV over paralog clusters) and ``motif-inference`` (leave-one-TF-out and
+leave-paralogs-out, memelite Tomtom q < 0.05) on the bundled 752 JASPAR-linked TFs.
+
 Usage: ``python benchmarks/protein.py [--models offline-default composition-lr ...] [--datasets layer1 ...]
-[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models] [--methylselex]``
+[--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models] [--methylselex]
+[--dbd-layer2] [--dbd-reference]``
 """
 
 from __future__ import annotations
@@ -145,6 +152,201 @@ def offline_default(sp, seed):
     return m.predict_proba(sp.test_seqs), m.threshold, {"cv_auroc": cv, "chosen": ch["model"] + extra}
 
 
+def dbd_rule_baseline(sp, seed):
+    """The bare rule "any of the 88 Pfam DBD HMMs hits at per-sequence E <= 1e-4" (pyhmmer; no training)."""
+    from tfscope.protein.dbdmodel import dbd_rule
+
+    from sklearn.metrics import roc_auc_score
+
+    rule_train = dbd_rule(sp.train_seqs)
+    r = dbd_rule(sp.test_seqs)
+    wrong = [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in range(len(r)) if r[i] != sp.y_test[i]]
+    return r, 0.5, {"cv_auroc": roc_auc_score(sp.y_train, rule_train), "wrong": wrong,
+                    "chosen": "rule, no fitting (cv_auroc = the rule on the training set)"}
+
+
+def _dbd_model(sp, seed, stack):
+    from tfscope.protein.dbdmodel import fit_dbd_stack
+
+    m = fit_dbd_stack(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, stack=stack, verbose=True)
+    p = m.predict_proba(sp.test_seqs)
+    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
+    info = {"cv_auroc": m.meta["cv_auroc"], "chosen": f"C={m.meta['C']}; OOF MCC {m.meta['cv_mcc_at_threshold']:.3f} "
+            f"at p>={m.threshold:.3f}" + (f"; stack OOF AUROC {m.meta['stack_cv_auroc']:.3f}" if stack else ""),
+            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+    return p, m.threshold, info
+
+
+def dbd_stack(sp, seed):
+    """Logistic regression on [logit of the offline stack's out-of-fold P(TF), DBD features]
+    (:func:`tfscope.protein.dbdmodel.fit_dbd_stack`); threshold = max MCC on out-of-fold predictions."""
+    return _dbd_model(sp, seed, True)
+
+
+def dbd_lr(sp, seed):
+    """Logistic regression on the DBD features alone (no composition/k-mer stack)."""
+    return _dbd_model(sp, seed, False)
+
+
+DBD_CLASS = "tfclass-from-protein"
+DBD_MOTIF = "motif-inference"
+
+
+def _tomtom_match_table(ref):
+    """Tomtom (memelite) p-values of every bundled JASPAR matrix against every other, BH q per query row."""
+    from memelite import tomtom
+    from statsmodels.stats.multitest import multipletests
+
+    ids = sorted(ref.matrices)
+    mats = []
+    for m in ids:
+        c = np.asarray(ref.matrices[m]["counts"], dtype=float)
+        mats.append((c + 0.25) / (c.sum(0, keepdims=True) + 1.0))
+    p = np.asarray(tomtom(mats, mats)[0], dtype=float)
+    q = np.vstack([multipletests(np.clip(row, 0, 1), method="fdr_bh")[1] for row in p])
+    return ids, q
+
+
+def dbd_reference_benchmark(doc: dict, seed: int = 0, folds: int = 5) -> None:
+    """TF class from the protein and motif inference on the 752 JASPAR-linked TFs of the bundled DBD reference.
+
+    Paralog clusters: :func:`tfscope.protein.infer.paralog_clusters` (phmmer, >= 40 % identity over >= 50 % of the
+    shorter protein, single linkage). Class: grouped ``folds``-fold CV over those clusters (GroupKFold), the class
+    vote of :func:`tfscope.protein.infer.predict_class` built on the training folds only; ``unknown`` counts as wrong.
+    Motif: :func:`tfscope.protein.infer.infer_profiles` leave-one-TF-out (the TF itself excluded) and
+    leave-paralogs-out (its whole cluster excluded); matrices of the query TF itself (shared dimer matrices) are never
+    counted as inferences. A TF's inferred matrix "matches" when its Tomtom q (memelite, BH over the 1,010 reference
+    matrices) against any of the TF's own JASPAR matrices is < 0.05.
+    """
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import GroupKFold
+
+    from tfscope.protein.dbdref import load_reference
+    from tfscope.protein.domains import annotate
+    from tfscope.protein.infer import (class_table, dbd_key, homologs, infer_profiles, paralog_clusters,
+                                       phmmer_alignments, predict_class)
+
+    t0 = time.time()
+    ref = load_reference()
+    accs = list(ref.proteins)
+    recs = {a: ref.proteins[a]["sequence"] for a in accs}
+    hits = annotate(recs)
+    al = phmmer_alignments(recs, ref)  # all-vs-all, once: paralog clusters and Rost homologues
+    clusters = paralog_clusters(ref, alignments=al)
+    groups = np.array([clusters[a] for a in accs])
+    print(f"DBD reference: {len(accs)} TFs, {len(set(groups))} paralog clusters ({time.time() - t0:.0f}s)", flush=True)
+    true = [ref.protein_class(a) or "none" for a in accs]
+    keys = {a: dbd_key(hits[a]) for a in accs}
+    pred = [""] * len(accs)
+    for tr, te in GroupKFold(folds).split(accs, groups=groups):
+        table = class_table(ref, [accs[i] for i in tr], keys)
+        for i in te:
+            pred[i] = predict_class(hits[accs[i]], table)[0]
+    acc = float(np.mean([p == t for p, t in zip(pred, true)]))
+    f1 = float(f1_score(true, pred, labels=sorted(set(true)), average="macro", zero_division=0))
+    maj = Counter_most(true)
+    doc["rows"] = [r for r in doc["rows"] if r["dataset"] not in (DBD_CLASS, DBD_MOTIF)]
+    base_acc = float(np.mean([t == maj for t in true]))
+    base_f1 = float(f1_score(true, [maj] * len(true), labels=sorted(set(true)), average="macro", zero_division=0))
+    n_unknown = sum(p == "unknown" for p in pred)
+    proto = f"{folds}-fold GroupKFold, groups = paralog clusters (phmmer >= 40 % identity over >= 50 % of the shorter)"
+    for name, a, f, note in (("dbd-composition-vote", acc, f1, f"class vote of training TFs with the same DBD families "
+                              f"(else the best DBD's family); unknown for {n_unknown} TFs (no DBD hit or unseen "
+                              f"family)"),
+                             ("majority-class baseline", base_acc, base_f1, f"always {maj}")):
+        for k, v in (("accuracy", a), ("macro_f1", f)):
+            doc["rows"].append({"model": name, "dataset": DBD_CLASS, "metric": k, "value": v, "n": len(accs),
+                                "n_classes": len(set(true)), "protocol": proto, "note": note})
+    print(f"  class: accuracy {acc:.3f}, macro-F1 {f1:.3f} (majority {base_acc:.3f} / {base_f1:.3f}); unknown "
+          f"{n_unknown}", flush=True)
+    hom = homologs(recs, ref, alignments=al)
+    ids, q = _tomtom_match_table(ref)
+    col = {m: i for i, m in enumerate(ids)}
+    members = {}
+    for a, g in clusters.items():
+        members.setdefault(g, set()).add(a)
+    for split, excl in (("leave-one-TF-out", {a: {a} for a in accs}),
+                        ("leave-paralogs-out", {a: members[clusters[a]] for a in accs})):
+        inf = infer_profiles(recs, hits=hits, ref=ref, exclude=excl, homolog_hits=hom)
+        n_inf = n_top = n_any = pairs = pairs_ok = 0
+        for a in accs:
+            own = set(ref.proteins[a]["matrices"])
+            got = [r for r in inf[a] if r.matrix_id not in own]
+            if not got:
+                continue
+            ok = [any(q[col[r.matrix_id], col[o]] < 0.05 for o in own) for r in got]
+            n_inf += 1
+            n_top += ok[0]
+            n_any += any(ok)
+            pairs += len(ok)
+            pairs_ok += sum(ok)
+        vals = {"coverage": n_inf / len(accs), "match_rate": n_top / len(accs), "precision_top": n_top / max(n_inf, 1),
+                "precision_any": n_any / max(n_inf, 1), "precision_pairs": pairs_ok / max(pairs, 1)}
+        for k, v in vals.items():
+            doc["rows"].append({"model": "jaspar-profile-inference (pyhmmer + CIS-BP thresholds)", "dataset": DBD_MOTIF,
+                                "split": split, "metric": k, "value": float(v), "n": len(accs), "n_inferred": n_inf,
+                                "n_pairs": pairs, "note": "match = Tomtom q < 0.05 (memelite, BH over the 1,010 "
+                                "reference matrices) against any of the TF's own JASPAR matrices; top = the "
+                                "inference from the best phmmer homologue"})
+        print(f"  motif {split}: " + ", ".join(f"{k} {v:.3f}" for k, v in vals.items()) + f" ({n_inf} TFs with an "
+              f"inference, {pairs} pairs; {time.time() - t0:.0f}s)", flush=True)
+
+
+def dbd_layer2_benchmark(doc: dict, seeds, folds: int = 5) -> None:
+    """Layer 2 (methyl-SELEX set) with DBD family features, beside the family-majority baseline (cluster-cv only).
+
+    ``dbd-family-lr``: L2 logistic regression (C = 1, standardised) on the DBD features of
+    :func:`tfscope.protein.domains.dbd_features` (pyhmmer hits; no Lambert family given); ``dbd-family-majority``:
+    the family-majority rule with the protein's best-scoring pyhmmer DBD family in place of the given Lambert family.
+    Same folds as :func:`methylselex_benchmark` (StratifiedGroupKFold over 40 %-identity clusters, seeds ``seeds``);
+    metrics on pooled out-of-fold predictions (MCC at p >= 0.5), mean and sd over seeds. Rows replace earlier ones.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tfscope.protein.domains import annotate, dbd_features
+    from tfscope.protein.methylselex import family_majority, grouped_folds, load_methylselex
+
+    ds = load_methylselex()
+    recs = {str(i): s for i, s in enumerate(ds.seqs)}
+    hits = annotate(recs, align=False)
+    x, _ = dbd_features(hits, list(recs), [len(s) for s in ds.seqs])
+    best = np.array([min(hits[k], key=lambda h: h.seq_evalue).family if hits[k] else "none" for k in recs])
+    print(f"{METHYLSELEX} DBD: {sum(b != 'none' for b in best)}/{len(best)} proteins with a DBD hit", flush=True)
+    names = ("dbd-family-lr", "dbd-family-majority")
+    mets = {k: [] for k in names}
+    for seed in seeds:
+        sc = {k: np.zeros(len(ds.y)) for k in names}
+        for tr, te in grouped_folds(ds.y, ds.cluster, folds, seed):
+            m = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000)).fit(x[tr], ds.y[tr])
+            sc["dbd-family-lr"][te] = m.predict_proba(x[te])[:, 1]
+            sc["dbd-family-majority"][te] = family_majority(best[tr], ds.y[tr], best[te])[0]
+        for k in names:
+            mets[k].append(binary_metrics(ds.y, sc[k], threshold=0.5))
+        print(f"  cluster-cv seed {seed}: " + "; ".join(f"{k} AUROC {v[-1]['auroc']:.3f} MCC {v[-1]['mcc']:.3f}"
+                                                        for k, v in mets.items()), flush=True)
+    doc["rows"] = [r for r in doc["rows"] if not (r["dataset"] == METHYLSELEX and r["model"] in names)]
+    notes = {"dbd-family-lr": "L2 LR (C=1) on pyhmmer DBD features (best E-value per Pfam family, any DBD, number, "
+                              "covered fraction); MCC at p>=0.5",
+             "dbd-family-majority": "TFPM fraction of the protein's best pyhmmer DBD family in the training folds"}
+    for name, runs in mets.items():
+        for k in METRICS:
+            vals = [r["recall" if k == "sensitivity" else k] for r in runs]
+            doc["rows"].append({"model": name, "dataset": METHYLSELEX, "split": "cluster-cv", "metric": k,
+                                "value": float(np.mean(vals)), "sd": float(np.std(vals)), "n_repeats": len(vals),
+                                "n": int(len(ds.y)), "n_pos": int(ds.y.sum()),
+                                "protocol": f"{folds}-fold StratifiedGroupKFold, groups = sequence-identity cluster "
+                                            f"(40 %); pooled out-of-fold predictions; mean over seeds {list(seeds)}",
+                                "note": notes[name]})
+
+
+def Counter_most(xs):
+    from collections import Counter
+
+    return Counter(xs).most_common(1)[0][0]
+
+
 METHYLSELEX = "layer2-methylselex"
 METHYLSELEX_SPLITS = {"cluster-cv": "sequence-identity cluster (40 %)", "family-cv": "DNA-binding family (Lambert 2018)"}
 
@@ -246,7 +448,8 @@ def paired_bootstrap(y, pooled, n_boot: int = 2000, seed: int = 0) -> dict:
 
 
 MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
-          "kmer3-tfidf-lr": kmer_tfidf_lr}
+          "kmer3-tfidf-lr": kmer_tfidf_lr, "dbd-rule-E1e-4": dbd_rule_baseline, "dbd-lr": dbd_lr,
+          "dbd-stack": dbd_stack}
 
 
 def render(doc: dict) -> str:
@@ -292,6 +495,31 @@ def render(doc: dict) -> str:
         if dl:
             out.append("offline-default minus family-majority (paired bootstrap over proteins, 2,000 resamples):\n\n"
                        + markdown_table(dl, ["split", "metric", "value", "95% CI"]))
+    wr = [r for r in doc["rows"] if r.get("wrong") is not None and r["metric"] == "auroc"]
+    if wr:
+        out.append("## Proteins still wrong (DBD rows; ids of the independent test)\n\n" + markdown_table(
+            [{"dataset": r["dataset"], "model": r["model"], "n wrong": len(r["wrong"]), "wrong": ", ".join(r["wrong"])}
+             for r in wr], ["dataset", "model", "n wrong", "wrong"]))
+    cl = [r for r in doc["rows"] if r["dataset"] == DBD_CLASS]
+    if cl:
+        rows = []
+        for m in dict.fromkeys(r["model"] for r in cl):
+            rr = {r["metric"]: r for r in cl if r["model"] == m}
+            rows.append({"model": m, "accuracy": rr["accuracy"]["value"], "macro_f1": rr["macro_f1"]["value"],
+                         "n": rr["accuracy"]["n"], "note": rr["accuracy"]["note"]})
+        out.append(f"## {DBD_CLASS} (TFClass class of the 752 JASPAR-linked TFs from their DBDs)\n\n"
+                   f"{cl[0]['protocol']}.\n\n" + markdown_table(rows, ["model", "accuracy", "macro_f1", "n", "note"]))
+    mo = [r for r in doc["rows"] if r["dataset"] == DBD_MOTIF]
+    if mo:
+        keys = list(dict.fromkeys(r["metric"] for r in mo))
+        rows = []
+        for sp in dict.fromkeys(r["split"] for r in mo):
+            rr = {r["metric"]: r for r in mo if r["split"] == sp}
+            rows.append({"split": sp, **{k: rr[k]["value"] for k in keys}, "n_inferred": rr[keys[0]]["n_inferred"],
+                         "n_pairs": rr[keys[0]]["n_pairs"]})
+        out.append(f"## {DBD_MOTIF} (JASPAR profile inference from the protein, 752 TFs)\n\n{mo[0]['note']}; "
+                   "coverage = share of TFs with an inference; match_rate = share of all TFs whose top inference "
+                   "matches.\n\n" + markdown_table(rows, ["split", *keys, "n_inferred", "n_pairs"]))
     if doc.get("layer2_conflicts"):
         out.append("## Layer-2 exact-sequence conflicts (ids in `protein.layer2_conflicts.tsv`)\n\n" +
                    markdown_table([{"kind": k, "distinct sequences": v} for k, v in doc["layer2_conflicts"].items()],
@@ -454,6 +682,11 @@ def main():
     ap.add_argument("--skip-models", action="store_true", help="only --motifs / --attention-figure / --methylselex")
     ap.add_argument("--methylselex", action="store_true",
                     help=f"grouped-CV benchmark of the rebuilt layer-2 set (dataset {METHYLSELEX})")
+    ap.add_argument("--dbd-reference", action="store_true",
+                    help=f"TF class from the protein ({DBD_CLASS}) and motif inference ({DBD_MOTIF}) on the bundled "
+                         "752 JASPAR-linked TFs")
+    ap.add_argument("--dbd-layer2", action="store_true",
+                    help=f"{METHYLSELEX} cluster-cv rows of DBD family features (dbd-family-lr, dbd-family-majority)")
     ap.add_argument("--methylselex-seeds", type=int, default=3, help="repeats (seeds 0..N-1) of the grouped CV")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -474,6 +707,10 @@ def main():
                                 "note": "random-init 2-layer ESM-2-shaped model, 160 training proteins, demo only"})
     if args.methylselex:
         methylselex_benchmark(doc, range(args.methylselex_seeds))
+    if args.dbd_reference:
+        dbd_reference_benchmark(doc, args.seed)
+    if args.dbd_layer2:
+        dbd_layer2_benchmark(doc, range(args.methylselex_seeds))
     for ds in ([] if args.skip_models else args.datasets):
         layer, protocol = DATASETS[ds]
         sp = load_layer(layer, protocol, data)
@@ -490,6 +727,8 @@ def main():
                 if k == "auroc":
                     row.update(cv_auroc=float(info["cv_auroc"]), chosen=info["chosen"], n_test=int(met["n"]),
                                seconds=round(time.time() - t0, 1))
+                    if "wrong" in info:
+                        row["wrong"] = info["wrong"]
                 doc["rows"].append(row)
             print(f"  {name:22s} " + " ".join(f"{k} {met[k]:.3f}" for k in METRICS) +
                   f"  (cv AUROC {info['cv_auroc']:.3f}; {info['chosen']}; {time.time() - t0:.0f}s)", flush=True)

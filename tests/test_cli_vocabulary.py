@@ -46,7 +46,7 @@ def test_one_vocabulary_everywhere():
 
 
 # commands in which torch never runs (no --device needed); every other command trains or predicts with torch
-TORCH_FREE = {"data windows", "zoo list", "tfclass build", "tfclass evaluate"}
+TORCH_FREE = {"data windows", "zoo list", "tfclass build", "tfclass evaluate", "protein domains"}
 
 
 def test_every_command_has_json_help_and_device():

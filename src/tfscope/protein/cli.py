@@ -72,6 +72,10 @@ def cmd_protein_predict(args) -> int:
                       f"information: {', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}", TfscopeWarning)
     pred = TwoLayerPredictor(args.checkpoint, device=args.device)
     rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
+    if not args.no_dbd:
+        from .pipeline import add_dbd_annotation
+
+        add_dbd_annotation(rows, records)
     if args.out == "-":
         if args.json != "-":  # standard output holds one of the two
             sys.stdout.writelines(prediction_lines(rows))
@@ -88,6 +92,33 @@ def cmd_protein_predict(args) -> int:
             "tf_threshold": thr["tf"] if args.tf_threshold is None else args.tf_threshold,
             "tfpm_threshold": thr["tfpm"] if args.tfpm_threshold is None else args.tfpm_threshold,
             "proteins": [{**r, "p_tfpm": None if math.isnan(r["p_tfpm"]) else r["p_tfpm"]} for r in rows]})
+    return 0
+
+
+def cmd_protein_domains(args) -> int:
+    import sys
+
+    from ..cli_common import plural, report_stream, write_json
+    from ..io.atomic import refuse_clobbering
+    from ..io.fasta import read_fasta
+    from .domains import annotate, hit_lines, write_hits
+
+    refuse_clobbering([("--out", args.out), ("--json", args.json)], [("FASTA", args.fasta)])
+    records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
+    hits = annotate(records, evalue=args.evalue, domain_evalue=args.domain_evalue)
+    if args.out == "-":
+        if args.json != "-":
+            sys.stdout.writelines(hit_lines(hits))
+    else:
+        write_hits(args.out, hits)
+        n_dbd = sum(bool(v) for v in hits.values())
+        print(f"{plural(len(hits), 'protein')}, {n_dbd} with a DBD hit, {plural(sum(map(len, hits.values())), 'domain')}"
+              f" -> {args.out}", file=report_stream(args))
+    if args.json:
+        from dataclasses import asdict
+
+        write_json(args.json, {"evalue": args.evalue, "domain_evalue": args.domain_evalue,
+                               "proteins": {k: [asdict(h) for h in v] for k, v in hits.items()}})
     return 0
 
 
@@ -125,8 +156,8 @@ def add_cli(sub) -> None:
 
     q = ps.add_parser("predict", help="P(TF) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
     q.add_argument("fasta", metavar="FASTA", help="protein FASTA")
-    q.add_argument("--out", "-o", default="-", help="output TSV: id, p_tf, is_tf, p_tfpm, is_tfpm ('-' = standard "
-                   "output)")
+    q.add_argument("--out", "-o", default="-", help="output TSV: id, p_tf, is_tf, p_tfpm, is_tfpm, n_dbd, dbds, "
+                   "tf_class, inferred, evidence ('-' = standard output)")
     q.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="model directory written by `tfscope protein train` (default: the shipped offline model)")
     q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for is_tf and layer 2 (default: "
@@ -137,4 +168,20 @@ def add_cli(sub) -> None:
     add_device_arg(q)
     add_allow_unverified_arg(q)
     q.add_argument("--force-protein", action="store_true", help="predict records that look like DNA (>= 90%% ACGTN)")
+    q.add_argument("--no-dbd", action="store_true", help="leave out the DNA-binding-domain columns (n_dbd, dbds, "
+                   "tf_class, inferred, evidence: pyhmmer DBDs, TF class and JASPAR matrices inferred from the "
+                   "bundled 752 TFs)")
     q.set_defaults(func=cmd_protein_predict)
+
+    d = ps.add_parser("domains", help="DNA-binding domains of each protein (pyhmmer over the 88 bundled Pfam DBD HMMs)")
+    d.add_argument("fasta", metavar="FASTA", help="protein FASTA")
+    d.add_argument("--out", "-o", default="-", help="output TSV, one row per domain: protein, family, accession, "
+                   "start, end (1-based), evalue (independent), score (bits), seq_evalue, hmm_from, hmm_to, aligned "
+                   "('-' = standard output)")
+    d.add_argument("--evalue", type=float, default=1e-4, help="per-sequence E-value cut-off of a DBD family "
+                   "(default 1e-4, AnimalTFDB's; E-values as hmmscan computes them over the 88 HMMs)")
+    d.add_argument("--domain-evalue", type=float, default=0.01, help="conditional E-value cut-off of each domain "
+                   "(default 0.01, CIS-BP's)")
+    add_json_arg(d, "the hits per protein")
+    d.add_argument("--force-protein", action="store_true", help="annotate records that look like DNA (>= 90%% ACGTN)")
+    d.set_defaults(func=cmd_protein_domains)

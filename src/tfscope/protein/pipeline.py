@@ -81,18 +81,59 @@ class TwoLayerPredictor:
 
 
 PREDICTION_COLUMNS = ("id", "p_tf", "is_tf", "p_tfpm", "is_tfpm")
+#: columns added by :func:`add_dbd_annotation` (``tfscope protein predict`` writes them unless ``--no-dbd``)
+DBD_COLUMNS = ("n_dbd", "dbds", "tf_class", "inferred", "evidence")
+
+
+def add_dbd_annotation(rows: list[dict], records: dict[str, str], *, max_inferred: int = 5) -> list[dict]:
+    """Add the DNA-binding-domain view of each protein to :meth:`TwoLayerPredictor.predict` rows (in place).
+
+    Keys added: ``dbds`` (list of ``{"family", "start", "end", "evalue", "score"}``, pyhmmer over the 88 bundled
+    Pfam DBD HMMs, :mod:`tfscope.protein.domains`), ``n_dbd``, ``any_dbd`` (the rule E <= 1e-4), ``tf_class`` and
+    ``class_evidence`` (:func:`tfscope.protein.infer.predict_class`; ``unknown`` without a DBD), ``inferred`` (up to
+    ``max_inferred`` JASPAR matrices inferred from DBD-similar reference TFs, :func:`tfscope.protein.infer.infer_profiles`,
+    each ``{"matrix_id", "name", "reference", "family", "pctid", "evidence"}``). Layer-1 ``p_tf``/``is_tf`` are
+    unchanged: the DBD columns are evidence beside them, not a different layer-1 model.
+    """
+    from .domains import annotate, any_dbd, tf_hits
+    from .infer import infer_profiles, predict_class
+
+    hits = annotate(records)
+    inf = infer_profiles(records, hits=hits)
+    for r in rows:
+        h = hits.get(r["id"], [])
+        cl, ev = predict_class(h)
+        r["dbds"] = [{"family": d.family, "start": d.start, "end": d.end, "evalue": d.evalue, "score": d.score}
+                     for d in tf_hits(h)]
+        r["n_dbd"] = len(r["dbds"])
+        r["any_dbd"] = bool(any_dbd(h))
+        r["tf_class"], r["class_evidence"] = cl, ev
+        r["inferred"] = [{"matrix_id": x.matrix_id, "name": x.matrix_name, "reference": x.reference,
+                          "family": x.family, "pctid": x.pctid, "evidence": x.evidence()}
+                         for x in inf.get(r["id"], [])[:max_inferred]]
+    return rows
+
+
+def _dbd_cells(r: dict) -> str:
+    dbds = ";".join(f"{d['family']}:{d['start']}-{d['end']}" for d in r["dbds"])
+    inferred = ";".join(f"{x['matrix_id']}:{x['name']}" for x in r["inferred"])
+    ev = r["inferred"][0]["evidence"] if r["inferred"] else ""
+    return f"\t{r['n_dbd']}\t{dbds}\t{r['tf_class']}\t{inferred}\t{ev}"
 
 
 def prediction_lines(rows: list[dict]):
     """The TSV lines (with newline) of :meth:`TwoLayerPredictor.predict` rows: a header of
-    :data:`PREDICTION_COLUMNS`, probabilities to 4 decimals, calls as 0/1, ``p_tfpm`` and ``is_tfpm`` empty for
-    proteins not called TFs."""
-    yield "\t".join(PREDICTION_COLUMNS) + "\n"
+    :data:`PREDICTION_COLUMNS` (plus :data:`DBD_COLUMNS` when the rows carry :func:`add_dbd_annotation`),
+    probabilities to 4 decimals, calls as 0/1, ``p_tfpm`` and ``is_tfpm`` empty for proteins not called TFs;
+    ``dbds`` = ``family:start-end`` joined by ``;``, ``inferred`` = ``matrix_id:name`` joined by ``;``,
+    ``evidence`` = that of the first inferred matrix."""
+    dbd = bool(rows) and "dbds" in rows[0]
+    yield "\t".join(PREDICTION_COLUMNS + (DBD_COLUMNS if dbd else ())) + "\n"
     for r in rows:
         tf = not math.isnan(r["p_tfpm"])
         p2 = f"{r['p_tfpm']:.4f}" if tf else ""
         c2 = str(int(r["is_tfpm"])) if tf and r.get("is_tfpm") is not None else ""
-        yield f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\t{c2}\n"
+        yield f"{r['id']}\t{r['p_tf']:.4f}\t{int(r['is_tf'])}\t{p2}\t{c2}" + (_dbd_cells(r) if dbd else "") + "\n"
 
 
 def write_predictions(path, rows: list[dict]) -> None:

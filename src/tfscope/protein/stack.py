@@ -234,8 +234,10 @@ def fit_stack(seqs, y, *, labels=("positive", "negative"), seed: int = 0, C: flo
     if verbose:
         print(f"  stack: CV AUROC members {aucs}, stack {meta['cv_auroc']:.3f}; OOF MCC {mcc:.3f} at p >= "
               f"{thr:.3f}", flush=True)
-    return StackModel(composition, seqs, y, lr.coef_[0].copy(), float(lr.intercept_[0]), knn_k, z_mean, z_sd,
-                      (a, b), tuple(labels), thr, meta)
+    model = StackModel(composition, seqs, y, lr.coef_[0].copy(), float(lr.intercept_[0]), knn_k, z_mean, z_sd,
+                       (a, b), tuple(labels), thr, meta)
+    model.oof_proba = p_oof  # out-of-fold P(positive) of the training proteins (not saved; for models stacked on it)
+    return model
 
 
 def _mcc_at(y, p, t):

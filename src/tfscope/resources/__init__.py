@@ -15,6 +15,7 @@ name                path under ``tfscope/resources``               what
 ``tfclass_model``   ``family/knn_kmer/``                           default TF-class-from-motif checkpoint
 ``protein_model``   ``protein/default_model/``                     default two-layer protein model
 ``protein_layer2``  ``protein_layer2/``                            methyl-SELEX calls joined to proteins (layer 2)
+``protein_dbd``     ``protein_dbd/``                               Pfam DBD HMMs, 752 JASPAR-linked TFs, CIS-BP models
 ``igv_js``          ``igv/igv.iife.js``                            igv.js 3.1.4 (MIT), inlined in the HTML reports
 ``family_extra``    ``family_extra/extra_motifs.json.gz``          non-JASPAR motifs with TFClass labels (issue 33)
 =================== ============================================== ===============================================
@@ -34,6 +35,7 @@ BUNDLED: dict[str, str] = {
     "tfclass_model": "family/knn_kmer",
     "protein_model": "protein/default_model",
     "protein_layer2": "protein_layer2",
+    "protein_dbd": "protein_dbd",
     "igv_js": "igv/igv.iife.js",
     "family_extra": "family_extra/extra_motifs.json.gz",
 }

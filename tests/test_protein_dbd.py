@@ -1,0 +1,125 @@
+"""DNA-binding-domain layer (issue 46): pyhmmer DBD annotation, TF class and motif inference from the bundled
+reference, the CLI. Fast, offline, no ../shared: everything comes from tfscope/resources/protein_dbd."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from tfscope.cli import main as cli_main
+
+# HOXA5 (UniProt P20719), a human homeodomain TF: record of ../shared/data/protein/TF_independent_dataset.fasta
+HOXA5 = ("MSSYFVNSFCGRYPNGPDYQLHNYGDHSSVSEQFRDSASMHSGRYGYGYNGMDLSVGRSGSGHFGSGERARSYAASASAAPAEPRYSQPATSTHSPQPDPLPCSAVAP"
+         "SPGSDSHHGGKNSLSNSSGASADAGSTHISSREGVGTASGAEEDAPASSEQASAQSEPSPAPPAQPQIYPWMRKLHISHDNIGGPEGKRARTAYTRYQTLELEKEFHF"
+         "NRYLTRRRRIEIAHALCLSERQIKIWFQNRRMKWKKDNKLKSMSMAAAGGAFRP")
+# a keratin-associated protein (Q9BYQ4), non-TF record of ../shared/data/protein/non-TF_independent_dataset.fasta
+NON_TF = ("MTHCCSPCCQPTCCRTTCCRTTCWKPTTVTTCSSTPCCQPACCVSSCCQPCCRPTCCQNTCCRTTCCQPTCVTSCCQPSCCSTPCCQPTCCGSSCCGQTSCGSSCGQS"
+          "SSCAPVYCRRTCYYPTTVCLPGCLNQSCGSNCCQPCCRPACCETTCCRTTCFQPTCVSSCCQPSCC")
+
+
+def test_bundle_is_small_and_complete():
+    from tfscope.protein.dbdref import FILES, load_reference
+    from tfscope.resources import resource
+
+    d = resource("protein_dbd")
+    size = sum(f.stat().st_size for f in d.iterdir())
+    assert size < 2_000_000 and (d / "LICENSE").read_text().startswith("MIT")
+    prov = json.loads((d / "PROVENANCE.json").read_text())
+    assert prov["counts"] == {"hmms": 88, "proteins": 752, "matrices": 1010, "matrices_with_tf_class": 1010,
+                              "cisbp_models": 32}
+    ref = load_reference()
+    assert len(ref.proteins) == 752 and ref.proteins["P20719"]["dbds"][0][0] == "Homeodomain"
+    assert ref.cisbp_model("Homeodomain")["Model.Name"] == "PctID.Regression"
+    assert ref.cisbp_model("no-such-family")["Family_Name"] == "NO_THRESHOLD"
+    with gzip.open(d / FILES["hmms"], "rt") as fh:
+        assert sum(line.startswith("NAME ") for line in fh) == 88
+
+
+def test_domains_on_a_tf_and_a_non_tf():
+    from tfscope.protein.domains import annotate, any_dbd, dbd_features
+    from tfscope.protein.dbdref import load_reference
+
+    hits = annotate({"HOXA5": HOXA5, "KAP": NON_TF})
+    (h,) = hits["HOXA5"]
+    assert h.family == "Homeodomain" and h.accession.startswith("PF00046") and h.seq_evalue < 1e-20
+    # same domain, coordinates and hmmalign-style alignment as the JASPAR profile inference tool's own table
+    fam, aligned, start, end, _ = load_reference().proteins["P20719"]["dbds"][0]
+    assert (h.family, h.aligned, h.start, h.end) == (fam, aligned, start, end)
+    assert len(h.match_states) == 57 and any_dbd(hits["HOXA5"])
+    assert hits["KAP"] == [] and not any_dbd(hits["KAP"])
+    # E-values do not depend on the other proteins of the input (Z = number of HMMs, as hmmscan)
+    alone = annotate({"HOXA5": HOXA5})["HOXA5"][0]
+    assert alone.evalue == pytest.approx(h.evalue) and alone.seq_evalue == pytest.approx(h.seq_evalue)
+    x, names = dbd_features(hits, ["HOXA5", "KAP"], [len(HOXA5), len(NON_TF)])
+    assert x.shape == (2, 92) and names[-4] == "any_dbd"
+    assert x[0, names.index("dbd:Homeodomain")] > 2 and x[0, -4] == 1 and 0.1 < x[0, -2] < 0.3
+    assert not x[1].any()
+
+
+def test_class_and_motif_inference_for_a_known_tf():
+    from tfscope.protein.domains import annotate
+    from tfscope.protein.infer import class_table, infer_profiles, predict_class
+
+    hits = annotate({"HOXA5": HOXA5, "KAP": NON_TF})
+    cl, ev = predict_class(hits["HOXA5"])
+    assert cl == "Homeo domain factors" and "Homeodomain" in ev
+    assert predict_class(hits["KAP"])[0] == "unknown"
+    # the class vote without HOXA5 itself in the reference gives the same class
+    from tfscope.protein.dbdref import load_reference
+
+    ref = load_reference()
+    table = class_table(ref, [a for a in ref.proteins if a != "P20719"])
+    assert predict_class(hits["HOXA5"], table)[0] == "Homeo domain factors"
+    # leave HOXA5 out: its inferred matrices come from HOX paralogues with highly similar homeodomains
+    inf = infer_profiles({"HOXA5": HOXA5, "KAP": NON_TF}, hits=hits, exclude={"HOXA5": {"P20719"}})
+    assert inf["KAP"] == []
+    got = inf["HOXA5"]
+    assert got and all(r.reference != "P20719" and r.family == "Homeodomain" for r in got)
+    assert got[0].matrix_name.upper().startswith("HOX") and got[0].pctid >= 0.9
+    assert "DBD identity" in got[0].evidence() and got[0].score >= got[0].threshold
+
+
+def test_cisbp_decision_rules():
+    from tfscope.protein.dbdref import load_reference
+    from tfscope.protein.infer import classify_pair, position_scores, rost_cutoff
+
+    m = load_reference().cisbp_model("Homeodomain")
+    same = position_scores(["ACDEF"], ["ACDEF"])
+    assert same.tolist() == [1.0] * 5 and classify_pair(m, np.ones(57), np.ones(57))[:2] == (True, 1.0)
+    assert not classify_pair(m, np.zeros(57), np.zeros(57))[0]
+    # several domains: the shorter list slides along the longer one, best offset kept
+    assert position_scores(["AAAA", "CCCC", "DDDD"], ["CCCC", "DDDD"]).tolist() == [1.0] * 4
+    assert position_scores(["A-"], ["A-"], "blosum62").tolist() == [4.0, 1.0]
+    assert rost_cutoff(1000) < rost_cutoff(50) < 100
+
+
+def test_cli_domains_and_predict(tmp_path, capsys):
+    fa = tmp_path / "p.fasta"
+    fa.write_text(f">HOXA5\n{HOXA5}\n>KAP\n{NON_TF}\n")
+    out = tmp_path / "hits.tsv"
+    assert cli_main(["protein", "domains", str(fa), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].split("\t")[:5] == ["protein", "family", "accession", "start", "end"] and len(lines) == 2
+    assert lines[1].split("\t")[:5] == ["HOXA5", "Homeodomain", lines[1].split("\t")[2], "196", "252"]
+    pred, js = tmp_path / "pred.tsv", tmp_path / "pred.json"
+    assert cli_main(["protein", "predict", str(fa), "-o", str(pred), "--json", str(js)]) == 0
+    rows = [ln.split("\t") for ln in pred.read_text().splitlines()]
+    assert rows[0] == ["id", "p_tf", "is_tf", "p_tfpm", "is_tfpm", "n_dbd", "dbds", "tf_class", "inferred", "evidence"]
+    hox, kap = rows[1], rows[2]
+    assert hox[2] == "1" and hox[5] == "1" and hox[6] == "Homeodomain:196-252" and hox[7] == "Homeo domain factors"
+    assert hox[8] and "DBD identity" in hox[9]
+    assert kap[2] == "0" and kap[5] == "0" and kap[7] == "unknown" and kap[8] == ""
+    doc = json.loads(js.read_text())
+    assert doc["proteins"][0]["inferred"][0]["family"] == "Homeodomain" and doc["proteins"][1]["dbds"] == []
+    # --no-dbd keeps the two-layer columns only
+    assert cli_main(["protein", "predict", str(fa), "-o", str(pred), "--no-dbd"]) == 0
+    assert pred.read_text().splitlines()[0] == "id\tp_tf\tis_tf\tp_tfpm\tis_tfpm"
+    # a DNA record: exit 2, for both commands
+    dna = tmp_path / "dna.fasta"
+    dna.write_text(">d\n" + "ACGTTGCAAGCT" * 10 + "\n")
+    assert cli_main(["protein", "domains", str(dna)]) == 2
+    assert cli_main(["protein", "predict", str(dna)]) == 2
+    assert "DNA" in capsys.readouterr().err
