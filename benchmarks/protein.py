@@ -22,8 +22,8 @@ linear default (top 10% per TF), and ``figures/protein_motif_logos.png``. ``--at
 *tiny random* ESM-2-shaped model (no pretrained weights are available offline) on a slice of layer 1 and draws its
 last-layer attention for one TF (``figures/protein_attention.png``): it demonstrates the pipeline, not biology.
 
-DBD rows (issue 46): models ``dbd-rule-E1e-4`` (any Pfam DBD HMM at E <= 1e-4), ``dbd-lr`` and ``dbd-stack``
-(:mod:`tfscope.protein.dbdmodel`) on ``layer1``/``layer1-dedup`` (each row lists the test proteins still wrong);
+DBD rows (issue 46): models ``dbd-rule-E1e-4`` (any Pfam DBD HMM at E <= 1e-4), ``dbd-lr``, ``dbd-stack`` and
+``dbd-graded-stack-hom`` (graded DBD scores + stack + phmmer homology to the training proteins; :mod:`tfscope.protein.dbdmodel`) on ``layer1``/``layer1-dedup`` (each row lists the test proteins still wrong);
 ``--dbd-layer2`` adds ``layer2-methylselex`` cluster-cv rows with DBD family features; ``--dbd-reference`` adds
 ``tfclass-from-protein`` (grouped CV over paralog clusters) and ``motif-inference`` (leave-one-TF-out and
 leave-paralogs-out, memelite Tomtom q < 0.05) on the bundled 752 JASPAR-linked TFs.
@@ -186,6 +186,21 @@ def dbd_stack(sp, seed):
 def dbd_lr(sp, seed):
     """Logistic regression on the DBD features alone (no composition/k-mer stack)."""
     return _dbd_model(sp, seed, False)
+
+
+def dbd_graded(sp, seed):
+    """Logistic regression on [stack OOF logit, graded DBD scores (pyhmmer down to E = 10), phmmer homology to
+    the training TFs / non-TFs] (:func:`tfscope.protein.dbdmodel.fit_dbd_graded`); C by grouped 5-fold CV AUROC on
+    train; threshold = max MCC on out-of-fold predictions."""
+    from tfscope.protein.dbdmodel import fit_dbd_graded
+
+    m = fit_dbd_graded(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
+    p = m.predict_proba(sp.test_seqs)
+    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
+    info = {"cv_auroc": m.meta["cv_auroc"], "chosen": f"C={m.meta['C']}; OOF MCC {m.meta['cv_mcc_at_threshold']:.3f} "
+            f"at p>={m.threshold:.3f}; stack OOF AUROC {m.meta['stack_cv_auroc']:.3f}",
+            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+    return p, m.threshold, info
 
 
 DBD_CLASS = "tfclass-from-protein"
@@ -449,7 +464,7 @@ def paired_bootstrap(y, pooled, n_boot: int = 2000, seed: int = 0) -> dict:
 
 MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
           "kmer3-tfidf-lr": kmer_tfidf_lr, "dbd-rule-E1e-4": dbd_rule_baseline, "dbd-lr": dbd_lr,
-          "dbd-stack": dbd_stack}
+          "dbd-stack": dbd_stack, "dbd-graded-stack-hom": dbd_graded}
 
 
 def render(doc: dict) -> str:

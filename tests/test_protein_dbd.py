@@ -123,3 +123,106 @@ def test_cli_domains_and_predict(tmp_path, capsys):
     assert cli_main(["protein", "domains", str(dna)]) == 2
     assert cli_main(["protein", "predict", str(dna)]) == 2
     assert "DNA" in capsys.readouterr().err
+
+
+def _reference_fasta(path, acc, name):
+    from tfscope.protein.dbdref import load_reference
+
+    path.write_text(f">{name}\n{load_reference().proteins[acc]['sequence']}\n")
+    return path
+
+
+def test_pwm_score_threshold_is_exact():
+    import itertools
+
+    from tfscope.protein.pwmscan import GRID, StrandPWM, pwm_score_threshold
+
+    rng = np.random.default_rng(0)
+    lo = rng.normal(size=(4, 5))
+    scores = np.sort([sum(lo[b, j] for j, b in enumerate(s)) for s in itertools.product(range(4), repeat=5)])
+    for p in (1e-3, 1e-2, 0.1):
+        t = pwm_score_threshold(lo, p)
+        # the grid rounds each column by at most GRID / 2
+        assert np.mean(scores >= t + 5 * GRID / 2) <= p and np.mean(scores >= t - 5 * GRID) > p
+    # the scan model's call is exactly a window at or above the threshold: probability 0.5 at the relative cut
+    net = StrandPWM(rng.integers(0, 20, size=(4, 8)).astype(float), pvalue=1e-3)
+    assert net.receptive_field == 15 and 0 < net.threshold < 1
+    with pytest.raises(Exception, match="p-value"):
+        pwm_score_threshold(lo, 0)
+
+
+def test_scan_with_the_matrices_inferred_from_a_protein(tmp_path, capsys):
+    fa = _reference_fasta(tmp_path / "klf4.fasta", "O43474", "sp|O43474|KLF4_HUMAN")  # human KLF4, a C2H2 TF
+    bed, js, rep = tmp_path / "k.bed", tmp_path / "k.json", tmp_path / "k.html"
+    assert cli_main(["scan", "--example", "--protein", str(fa), "--out", str(bed), "--json", str(js), "--report",
+                     str(rep), "--max-matrices", "3", "--quiet"]) == 0
+    doc = json.loads(js.read_text())
+    assert len(doc["models"]) == 3 and doc["protein"] == str(fa)
+    assert all(m.startswith("sp_O43474_KLF4_HUMAN:") for m in doc["models"])
+    ev = doc["evidence"][doc["models"][0]]
+    assert ev["kind"] == "pwm" and ev["protein"] == "sp|O43474|KLF4_HUMAN" and ev["dbd_family"] == "zf-C2H2"
+    assert ev["dbd_identity"] == 1.0 and ev["matrix_id"].startswith("MA0039") and ev["pwm_pvalue"] == 1e-4
+    assert ev["matrix_id"] in doc["models"][0]
+    calls = [ln.split("\t") for ln in bed.read_text().splitlines()]
+    assert doc["sites"] == len(calls) > 0 and {c[3] for c in calls} <= set(doc["models"])
+    assert {c[5] for c in calls} <= {"+", "-"}  # one strand scanned at a time: each call knows its strand
+    page = rep.read_text()
+    assert "where each matrix comes from" in page and "inferred from protein" in page and "zf-C2H2" in page
+    out = capsys.readouterr()
+    assert "PWM models inferred from" in out.out + out.err
+    # streamed (no report), one call per protein and site with --collapse group
+    assert cli_main(["scan", "--example", "--protein", str(fa), "--out", str(bed), "--json", str(js),
+                     "--collapse", "group", "--quiet"]) == 0
+    doc = json.loads(js.read_text())
+    assert doc["streamed"] and {ln.split("\t")[3] for ln in bed.read_text().splitlines()} == {"sp_O43474_KLF4_HUMAN"}
+
+
+def test_scan_protein_refusals(tmp_path, capsys):
+    kap = tmp_path / "kap.fasta"
+    kap.write_text(f">KAP\n{NON_TF}\n")
+    bed = tmp_path / "x.bed"
+    assert cli_main(["scan", "--example", "--protein", str(kap), "--out", str(bed)]) == 2
+    err = capsys.readouterr().err
+    assert "no JASPAR matrix can be inferred" in err and "not a TF" in err and len(err.strip().splitlines()) == 1
+    assert not bed.exists()
+    dna = tmp_path / "dna.fasta"
+    dna.write_text(">d\n" + "ACGTTGCAAGCT" * 10 + "\n")
+    assert cli_main(["scan", "--example", "--protein", str(dna), "--out", str(bed)]) == 2
+    assert "looks like DNA" in capsys.readouterr().err and not bed.exists()
+    hox = _reference_fasta(tmp_path / "hox.fasta", "P20719", "HOXA5")
+    assert cli_main(["scan", "--example", "--protein", str(hox), "--tfs", "CTCF", "--out", str(bed)]) == 2
+    assert cli_main(["scan", "--example", "--protein", str(hox), "--max-matrices", "0", "--out", str(bed)]) == 2
+
+
+def test_tfclass_predict_with_the_protein(tmp_path, capsys):
+    """The protein's DBDs set the class (RUNX1's Runt domain: a class the motif models do not know), and unknown
+    when the protein has no DBD; the output says which evidence decided."""
+    from tfscope.io.motifs import write_jaspar
+    from tfscope.protein.dbdref import load_reference
+
+    ref = load_reference()
+    motif = tmp_path / "runx.jaspar"
+    write_jaspar(motif, [("MA0002.2 RUNX1", np.asarray(ref.matrices["MA0002.2"]["counts"], dtype=float))])
+    runx = _reference_fasta(tmp_path / "runx1.fasta", "Q01196", "RUNX1")
+    assert cli_main(["tfclass", "predict", str(motif), "--protein", str(runx), "--json", "-", "--quiet"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    (m,) = doc["motifs"]
+    assert m["tf_class"] == "Runt domain factors" and m["class_evidence"] == "protein"
+    assert "Runt domain factors" not in doc["classes"] and m["motif_class"] != m["tf_class"]
+    assert m["protein"]["id"] == "RUNX1" and m["protein"]["dbd_families"] == ["Runt"]
+    out = tmp_path / "p.txt"
+    assert cli_main(["tfclass", "predict", str(motif), "--protein", str(runx), "--out", str(out), "--quiet"]) == 0
+    text = out.read_text()
+    assert "# tf_class from the DNA-binding domains" in text and "class from protein RUNX1" in text
+    assert "1 motif (0 unknown)" in capsys.readouterr().out
+    # a protein without a DBD: unknown, whatever the motif looks like
+    kap = tmp_path / "kap.fasta"
+    kap.write_text(f">KAP\n{NON_TF}\n")
+    assert cli_main(["tfclass", "predict", str(motif), "--protein", str(kap), "--json", "-", "--quiet"]) == 0
+    (m,) = json.loads(capsys.readouterr().out)["motifs"]
+    assert (m["tf_class"], m["class_evidence"], m["protein"]["dbd_families"]) == ("unknown", "protein-no-dbd", [])
+    # proteins must pair with the motifs: one for all, or one per motif
+    two = tmp_path / "two.fasta"
+    two.write_text(runx.read_text() + kap.read_text())
+    assert cli_main(["tfclass", "predict", str(motif), "--protein", str(two), "--quiet"]) == 2
+    assert "one protein for all motifs or one per motif" in capsys.readouterr().err

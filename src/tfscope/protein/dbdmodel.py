@@ -136,3 +136,173 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
         print(f"  dbd{'-stack' if stack else '-lr'}: C {c}, OOF AUROC {auc:.3f}, OOF MCC {mcc:.3f} at p >= {thr:.3f}",
               flush=True)
     return DbdStackModel(st, mean, sd, lr.coef_[0].copy(), float(lr.intercept_[0]), float(thr), meta)
+
+
+# --- graded DBD scores + stack + homology to the training proteins (issue 46, layer-1 target) -----------------
+
+#: per-sequence E-value down to which hits enter the graded features (weak hits grade towards 0)
+GRADED_EVALUE = 10.0
+
+
+def _grade(e: float) -> float:
+    return min(max(-np.log10(max(e, 1e-300)), 0.0), 50.0) / 10
+
+
+def graded_features(seqs) -> tuple[np.ndarray, list[str]]:
+    """Graded DBD scores of proteins (no hit/no-hit cut): pyhmmer over the 88 DBD HMMs down to E = 10.
+
+    Returns
+    -------
+    x : ndarray, shape (n_proteins, 88 + 7)
+        Per family ``clip(-log10 best per-sequence E-value, 0, 50) / 10``; then over sequence-specific families
+        (not :data:`tfscope.protein.domains.NON_TF_FAMILIES`): the best and the summed family scores,
+        ``log1p`` of the number of strong domains (sequence E <= 1e-4, independent E <= 0.01), the fraction of
+        residues they cover, the bare rule (0/1), the best domain bit score / 100; and the best score of the
+        non-TF families (RRM, sigma-70).
+    names : list of str
+    """
+    from .domains import NON_TF_FAMILIES, families
+
+    fams = families()
+    col = {f: i for i, f in enumerate(fams)}
+    recs = {str(i): s for i, s in enumerate(seqs)}
+    hits = annotate(recs, evalue=GRADED_EVALUE, domain_evalue=1000.0, align=False, non_overlapping=False)
+    x = np.zeros((len(recs), len(fams) + 7))
+    for r, s in enumerate(seqs):
+        hs = hits[str(r)]
+        for h in hs:
+            x[r, col[h.family]] = max(x[r, col[h.family]], _grade(h.seq_evalue))
+        th = [h for h in hs if h.family not in NON_TF_FAMILIES]
+        per = {}
+        for h in th:
+            per[h.family] = max(per.get(h.family, 0.0), _grade(h.seq_evalue))
+        strong = [h for h in th if h.seq_evalue <= DEFAULT_EVALUE and h.evalue <= 0.01]
+        cov = set()
+        for h in strong:
+            cov.update(range(h.start, h.end + 1))
+        x[r, len(fams):] = [max(per.values(), default=0.0), sum(per.values()), np.log1p(len(strong)),
+                            len(cov) / max(len(s), 1), float(any(h.seq_evalue <= DEFAULT_EVALUE for h in th)),
+                            max((h.score for h in th), default=0.0) / 100,
+                            max((_grade(h.seq_evalue) for h in hs if h.family in NON_TF_FAMILIES), default=0.0)]
+    return x, [f"graded:{f}" for f in fams] + ["best_tf_family", "sum_tf_families", "log1p_n_strong",
+                                               "strong_covered_fraction", "any_dbd", "best_domain_bits_100",
+                                               "best_non_tf_family"]
+
+
+def homology_scores(queries, targets) -> np.ndarray:
+    """Best phmmer bit score of each query against each target protein (pyhmmer, E <= 1; 0 without a hit).
+
+    Returns
+    -------
+    ndarray, shape (n_queries, n_targets), float32
+    """
+    import pyhmmer
+
+    from .infer import _digitize
+
+    tgt = _digitize({str(i): s for i, s in enumerate(targets)})
+    out = np.zeros((len(queries), len(targets)), dtype=np.float32)
+    for qi, top in enumerate(pyhmmer.hmmer.phmmer(_digitize({str(i): s for i, s in enumerate(queries)}), tgt,
+                                                 cpus=1, E=1.0)):
+        for hit in top:
+            j = int(hit.name.decode() if isinstance(hit.name, bytes) else hit.name)
+            out[qi, j] = max(out[qi, j], hit.score)
+    return out
+
+
+def homology_features(scores: np.ndarray, y_ref: np.ndarray) -> np.ndarray:
+    """``[log1p best bits to a reference TF, to a reference non-TF, their difference]`` per query (homology
+    transfer from labelled proteins, as BLAST-based TF predictors do)."""
+    y_ref = np.asarray(y_ref, dtype=int)
+    a = np.log1p(scores[:, y_ref == 1].max(1)) if (y_ref == 1).any() else np.zeros(len(scores))
+    b = np.log1p(scores[:, y_ref == 0].max(1)) if (y_ref == 0).any() else np.zeros(len(scores))
+    return np.column_stack([a, b, a - b])
+
+
+@dataclass
+class DbdGradedModel:
+    """Standardised logistic regression over ``[stack logit, graded DBD scores, homology to training TFs/non-TFs]``
+    (:func:`fit_dbd_graded`). ``train_seqs``/``y_train``: the labelled proteins homology is measured against."""
+
+    stack: object
+    train_seqs: list
+    y_train: np.ndarray
+    mean: np.ndarray
+    sd: np.ndarray
+    coef: np.ndarray
+    intercept: float
+    threshold: float
+    meta: dict = field(default_factory=dict)
+
+    def features(self, seqs) -> np.ndarray:
+        """Feature matrix ``(n_proteins, 1 + 95 + 3)`` of ``seqs``."""
+        seqs = list(seqs)
+        g, _ = graded_features(seqs)
+        h = homology_features(homology_scores(seqs, self.train_seqs), self.y_train)
+        return np.column_stack([_logit(self.stack.predict_proba(seqs)), g, h])
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        """P(TF), shape (n_proteins,)."""
+        z = (self.features(seqs) - self.mean) / self.sd
+        return 1.0 / (1.0 + np.exp(-(z @ self.coef + self.intercept)))
+
+
+def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: int = 5,
+                   verbose: bool = False) -> DbdGradedModel:
+    """Fit :class:`DbdGradedModel` on training proteins only.
+
+    Features: the offline stack's out-of-fold logit (:func:`tfscope.protein.stack.fit_stack`), the graded DBD
+    scores (:func:`graded_features`) and homology to the labelled training proteins (:func:`homology_features` of
+    phmmer bit scores; for a training protein, against the proteins of the *other* CV folds only, so no protein is
+    its own neighbour). ``C`` of the L2 logistic regression (standardised inside each fold) is chosen by grouped
+    stratified ``folds``-fold CV AUROC (identical sequences in one fold); the threshold is the max-MCC point of the
+    chosen model's out-of-fold predictions. This feature set was chosen among graded / compact DBD scores, with and
+    without the stack and homology, and gradient boosting, by the same training CV (docs/protein.md).
+
+    Raises
+    ------
+    InputError
+        Fewer than ``folds`` proteins of a class.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from .stack import _mcc_threshold, fit_stack
+
+    seqs, y = list(seqs), np.asarray(y, dtype=int)
+    if min(y.sum(), len(y) - y.sum()) < folds:
+        raise InputError(f"need at least {folds} proteins of each class")
+    st = fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)
+    g, gnames = graded_features(seqs)
+    s = homology_scores(seqs, seqs)
+    groups = np.unique(seqs, return_inverse=True)[1]
+    cv = list(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+    h = np.zeros((len(y), 3))
+    for tr, va in cv:
+        h[va] = homology_features(s[np.ix_(va, tr)], y[tr])
+    x = np.column_stack([_logit(st.oof_proba), g, h])
+    names = ["stack_logit", *gnames, "hom_best_tf", "hom_best_non_tf", "hom_difference"]
+
+    def fit(xa, ya, c):
+        m = xa.mean(0)
+        sd = np.where(xa.std(0) > 0, xa.std(0), 1.0)
+        return m, sd, LogisticRegression(C=c, max_iter=5000).fit((xa - m) / sd, ya)
+
+    best = None
+    for c in C_GRID:
+        p = np.zeros(len(y))
+        for tr, va in cv:
+            m, sd, lr = fit(x[tr], y[tr], c)
+            p[va] = lr.predict_proba((x[va] - m) / sd)[:, 1]
+        auc = roc_auc_score(y, p)
+        if best is None or auc > best[1] + 1e-9:
+            best = (c, auc, p)
+    c, auc, p_oof = best
+    thr, mcc = _mcc_threshold(y, p_oof)
+    m, sd, lr = fit(x, y, c)
+    meta = {"features": names, "C": c, "cv_auroc": float(auc), "cv_mcc_at_threshold": float(mcc),
+            "stack_cv_auroc": st.meta["cv_auroc"]}
+    if verbose:
+        print(f"  dbd-graded: C {c}, OOF AUROC {auc:.3f}, OOF MCC {mcc:.3f} at p >= {thr:.3f}", flush=True)
+    return DbdGradedModel(st, seqs, y, m, sd, lr.coef_[0].copy(), float(lr.intercept_[0]), float(thr), meta)

@@ -225,6 +225,23 @@ def annotate(records: dict[str, str], *, evalue: float = DEFAULT_EVALUE, domain_
     return out
 
 
+def read_proteins(path) -> dict[str, str]:
+    """Protein FASTA records for options that take one (``scan --protein``, ``tfclass predict --protein``).
+
+    Raises
+    ------
+    InputError
+        As :func:`tfscope.io.fasta.read_fasta`; a DNA-like record is refused (those commands have no
+        ``--force-protein``).
+    """
+    from ..io.fasta import read_fasta
+
+    try:
+        return read_fasta(path, alphabet="protein")
+    except InputError as e:
+        raise InputError(e.message.replace(" (or force it: --force-protein)", ""), e.path, e.line) from None
+
+
 def tf_hits(hits: list[DomainHit]) -> list[DomainHit]:
     """The hits counted as sequence-specific DBDs (families not in :data:`NON_TF_FAMILIES`)."""
     return [h for h in hits if h.family not in NON_TF_FAMILIES]

@@ -433,7 +433,11 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     called = sorted({s.name for s in sites})
     if called:
         parts.append("<h2>JASPAR motifs of the called TFs</h2><div class='logos'>")
+        own_pfm = {m.name: getattr(m.model, "pfm", None) for m in models}
         for tf in called:
+            if own_pfm.get(tf) is not None:  # a PWM model (tfscope scan --protein): the matrix it scanned with
+                parts.append(logo_svg(np.asarray(own_pfm[tf], dtype=float), tf))
+                continue
             try:
                 m = jaspar_motif(tf)
                 parts.append(logo_svg(motif_pfm(m), f"{tf} {m.matrix_id}"))
@@ -471,7 +475,16 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                 parts.append("<p><i>Flat: no single base changes this model's forward-strand output here (a gated "
                              "model whose gate is saturated or closed on this strand gives no gradient).</i></p>")
         parts.append("</div>")
-    if model_rows:
+    if model_rows and any(r.get("evidence") for r in model_rows):
+        parts += ["<h2>Models: where each matrix comes from</h2>",
+                  "<p>PWM models of JASPAR matrices inferred from a protein's DNA-binding domains (<code>tfscope scan "
+                  "--protein</code>): <i>evidence</i> names the reference TF whose DBD is highly similar, the DBD "
+                  "family and identity, and the rule that accepted it. A call is a window whose PWM score reaches "
+                  "the p-value threshold (<i>threshold</i>: as a relative score); these calls are not calibrated on "
+                  "genome windows (no precision).</p>",
+                  "<div class=scroll>" + _table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
+                                                             "evidence"]) + "</div>"]
+    elif model_rows:
         parts += ["<h2>Models: what a call means, and test metrics (BertSNR benchmark split)</h2>",
                   "<p>A site is called where a model's probability reaches its threshold. <i>call precision</i> / "
                   "<i>call recall</i>: on held-out real genome windows (chr7 of the tfbs-multilabel set, scanned "

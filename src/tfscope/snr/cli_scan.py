@@ -31,7 +31,24 @@ def _models(args):
 
     if args.threshold is not None and not 0 < args.threshold < 1:
         raise InputError(f"--threshold must lie in (0, 1), not {args.threshold}")
-    if args.checkpoint:
+    protein = getattr(args, "protein", None)
+    if protein and (args.checkpoint or args.tfs):
+        raise InputError("--protein scans with the matrices inferred from the protein; give it without "
+                         f"{'--checkpoint' if args.checkpoint else '--tfs'}")
+    if protein:
+        from ..protein.domains import read_proteins
+        from ..protein.pwmscan import protein_scan_models
+
+        records = read_proteins(protein)
+        models, rows, notes = protein_scan_models(records, max_matrices=args.max_matrices, pvalue=args.pwm_pvalue,
+                                                  source=str(protein))
+        if notes:
+            import warnings
+
+            from ..errors import TfscopeWarning
+
+            warnings.warn(f"{protein}: " + "; ".join(notes), TfscopeWarning)
+    elif args.checkpoint:
         models, rows = load_scan_models(args.checkpoint, device=args.device, threshold=args.threshold), None
     else:
         from .zoo import list_zoo, load_zoo
@@ -137,6 +154,8 @@ def run_scan(args) -> int:
             "sequences": len(sizes), "bp": bp, "models": [m.name for m in models], "sites": n_sites,
             "seconds": round(dt, 3), "threshold": args.threshold, "streamed": streaming,
             "genome_coordinates": genome[0] if genome else None, "known_recall": recall,
+            **({"protein": str(args.protein), "evidence": {r["TF"]: r["evidence_detail"] for r in rows}}
+               if getattr(args, "protein", None) else {}),
             "outputs": {"bed": str(args.out), "autosql": str(autosql_path(args.out)),
                         **{f"tracks_{f}": str(p) for f, p in tracks.items()},
                         **({"bigbed": str(args.bigbed)} if args.bigbed else {}),
@@ -146,6 +165,9 @@ def run_scan(args) -> int:
         outputs.commit()
     finally:
         outputs.discard()
+    if getattr(args, "protein", None):
+        print(f"PWM models inferred from {args.protein}: " + "; ".join(r["evidence"] for r in rows),
+              file=report_stream(args))
     print(f"scanned {plural(len(sizes), 'sequence')}, {bp:,} bp, with {plural(len(models), 'TF model')} in {dt:.1f} s "
           f"({bp * len(models) / max(dt, 1e-9):,.0f} bp x models / s): {plural(n_sites, 'call')}"
           + f" -> {args.out}" + "".join(f"; {f} tracks {p}" for f, p in tracks.items())
@@ -171,7 +193,7 @@ def check_paths(args, models, tracks: dict) -> None:
 
     fasta = None if args.example else args.fasta
     inputs = [("FASTA", fasta), ("FASTA index", fasta and f"{fasta}.fai"),
-              ("--known BED", getattr(args, "known", None)), ("--chrom-sizes file", getattr(args, "chrom_sizes", None))]
+              ("--known BED", getattr(args, "known", None)), ("--protein FASTA", getattr(args, "protein", None)), ("--chrom-sizes file", getattr(args, "chrom_sizes", None))]
     for c in args.checkpoint or ():
         inputs += [("checkpoint file", f) for f in (sorted(Path(c).iterdir()) if Path(c).is_dir() else ())]
     outputs = [("--out", args.out), ("its autoSql", autosql_path(args.out)), ("--bigbed", args.bigbed),
@@ -356,6 +378,14 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     if not checkpoint_required:
         p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
         p.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
+        p.add_argument("--protein", metavar="FASTA", help="scan with the JASPAR matrices inferred from this protein's "
+                       "DNA-binding domains (pyhmmer DBDs, DBD identity to the 752 bundled JASPAR-linked TFs) as PWM "
+                       "calls, instead of the zoo; exit 2 when no matrix can be inferred")
+        p.add_argument("--max-matrices", type=int, default=5, metavar="N",
+                       help="with --protein: inferred matrices scanned per protein, best homologue first")
+        p.add_argument("--pwm-pvalue", type=float, default=1e-4, metavar="P",
+                       help="with --protein: per-position p-value of a PWM window at the call threshold (FIMO's "
+                            "default)")
     p.add_argument("--out", default="tfscope-scan.bed",
                    help="BED6+8 of the calls (score = round(1000 x estimated precision); columns 7-14: peak P, peak "
                         "position, precision, group precision, p-value, q-value, paralog group, members), with its "
@@ -404,7 +434,7 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     add_allow_unverified_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_arg(p, "a run summary (sequences, bp, models, sites, seconds, output paths)")
-    p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO)
+    p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO, protein=None, max_matrices=5, pwm_pvalue=1e-4)
 
 
 def add_cli(sub) -> None:

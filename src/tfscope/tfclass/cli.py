@@ -162,6 +162,53 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
             "motifs": motifs}
 
 
+def apply_protein_class(doc: dict, protein_fasta) -> dict:
+    """Set each motif's class from its protein's DNA-binding domains (``tfscope tfclass predict --protein P.fa``).
+
+    The proteins of ``protein_fasta`` pair with the motifs: one protein for every motif, or one protein per motif
+    in order. A protein's class is the TFClass class voted by the 752 bundled JASPAR-linked TFs with its DBD
+    families (pyhmmer over the 88 Pfam DBD HMMs; :func:`tfscope.protein.infer.predict_class`):
+
+    * the protein has a DBD whose families occur in the reference: ``tf_class`` = that class,
+      ``class_evidence`` = ``protein``;
+    * the protein has no DBD: ``tf_class`` = ``unknown`` (``protein-no-dbd``), whatever the motif says: the motif
+      alone cannot reject a motif of a class it does not know;
+    * its DBD families are not in the reference: the motif's call stands (``motif``).
+
+    Each motif gains ``motif_class`` (the motif model's own call), ``class_evidence``, ``protein`` (id, DBD
+    families, the protein's class and its evidence line); ``doc`` gains ``protein_fasta``.
+
+    Raises
+    ------
+    InputError
+        The FASTA is not protein, or the number of proteins is neither 1 nor the number of motifs.
+    """
+    from ..protein.domains import annotate, read_proteins, tf_hits
+    from ..protein.infer import predict_class
+
+    records = read_proteins(protein_fasta)
+    motifs = doc["motifs"]
+    if len(records) not in (1, len(motifs)):
+        raise InputError(f"--protein: {plural(len(records), 'protein')} for {plural(len(motifs), 'motif')}; give one "
+                         "protein for all motifs or one per motif, in order", str(protein_fasta))
+    hits = annotate(records)
+    ids = list(records)
+    for i, r in enumerate(motifs):
+        pid = ids[0] if len(ids) == 1 else ids[i]
+        fams = sorted({h.family for h in tf_hits(hits[pid])})
+        cl, ev = predict_class(hits[pid])
+        r["motif_class"] = r["tf_class"]
+        r["protein"] = {"id": pid, "dbd_families": fams, "class": cl, "evidence": ev}
+        if not fams:
+            r["tf_class"], r["class_evidence"] = "unknown", "protein-no-dbd"
+        elif cl != "unknown":
+            r["tf_class"], r["class_evidence"] = cl, "protein"
+        else:
+            r["class_evidence"] = "motif"
+    doc["protein_fasta"] = str(protein_fasta)
+    return doc
+
+
 def prediction_text(doc: dict):
     """The lines (with newline) of ``tfscope tfclass predict``'s text output for :func:`predict_motifs`' result: a
     ``#`` header naming the model, the known classes and when a motif is called unknown, a column header, one line
@@ -175,8 +222,12 @@ def prediction_text(doc: dict):
         rule.append(f"class_prob < {doc['min_confidence']:.3f}")
     if doc["abstain"]:
         rule.append(f"the motif carries < {doc['min_information_bits']:.1f} bits")
-    if rule:
+    if rule and not doc.get("protein_fasta"):
         yield "# tf_class = unknown when " + " or ".join(rule) + "\n"
+    if doc.get("protein_fasta"):
+        yield (f"# tf_class from the DNA-binding domains of the proteins in {doc['protein_fasta']} (class vote of the "
+               "752 JASPAR-linked TFs with the same DBD families); unknown when the protein has no DBD; the motif "
+               "decides only when the protein's DBD families are not in that reference\n")
     yield "file\tid\tname\ttf_class\tclass_prob\tknown_prob\tnote\n"
     for r in doc["motifs"]:
         notes = []
@@ -187,6 +238,15 @@ def prediction_text(doc: dict):
                          "the least informative JASPAR 2024 motif; no Tomtom matches")
         elif not r["confident"]:
             notes.append(f"low confidence (class_prob < {doc['min_confidence']:.3f})")
+        if "class_evidence" in r:
+            pr = r["protein"]
+            dbd = "+".join(pr["dbd_families"]) or "no DBD"
+            notes.insert(0, {"protein": f"class from protein {pr['id']} ({pr['evidence']}); motif model: "
+                                        f"{r['motif_class']}",
+                             "protein-no-dbd": f"unknown: protein {pr['id']} has no DNA-binding domain (motif model: "
+                                               f"{r['motif_class']})",
+                             "motif": f"class from the motif: protein {pr['id']} DBD {dbd} not in the reference"
+                             }[r["class_evidence"]])
         kp = "" if r["known_prob"] is None else f"{r['known_prob']:.3f}"
         yield (f"{r['file']}\t{r['id']}\t{r['name'] or ''}\t{r['tf_class']}\t{r['class_prob']:.3f}\t{kp}\t"
                f"{'; '.join(notes)}\n")
@@ -199,9 +259,16 @@ def cmd_family_predict(args) -> int:
 
     from ..io.atomic import refuse_clobbering
 
-    refuse_clobbering([("--out", args.out), ("--json", args.json)], [("motif file", p) for p in args.motif_files])
+    refuse_clobbering([("--out", args.out), ("--json", args.json)],
+                      [("motif file", p) for p in args.motif_files] + [("--protein FASTA", args.protein)])
+    if args.protein:  # a DNA or unreadable protein FASTA stops before the motif models run
+        from ..protein.domains import read_proteins
+
+        read_proteins(args.protein)
     doc = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain,
                          min_known=args.min_known, device=args.device, progress=not args.quiet)
+    if args.protein:
+        apply_protein_class(doc, args.protein)
     if args.json:
         write_json(args.json, doc)
     if args.out == "-":
@@ -325,6 +392,10 @@ def add_cli(sub) -> None:
     pr.add_argument("--min-known", type=float, metavar="P",
                     help="call a motif 'unknown' when the known-class detector's probability is below P (default: "
                          "the model's threshold, chosen on held-out classes; 0 turns it off)")
+    pr.add_argument("--protein", metavar="FASTA", help="the TF protein(s) of the motifs (one for all, or one per "
+                    "motif in order): the class comes from the protein's DNA-binding domains (pyhmmer, class vote "
+                    "of the 752 bundled JASPAR-linked TFs), unknown when it has none; the output says which evidence "
+                    "decided")
     pr.add_argument("--out", default="-", help="text output: a header with the known classes, one line per motif, "
                     "its nearest JASPAR motifs ('-' = standard output)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
