@@ -194,8 +194,9 @@ def render_converge(doc: dict) -> str:
                      "seconds_per_epoch": val.get((name, "all", "seconds_per_epoch"), math.nan),
                      "best chr7 macro ap": val.get((name, "all", "valid_macro_ap"), math.nan),
                      "chr8 macro ap": val.get((name, "macro", "ap"), math.nan),
-                     f"chr8 macro ap ({doc.get('settings', {}).get('max_seconds', '?')} s budget)":
-                         val.get((m, "macro", "ap"), math.nan),
+                     **({f"chr8 macro ap ({doc['settings']['max_seconds']:.0f} s budget)": val.get((m, "macro", "ap"),
+                                                                                             math.nan)}
+                        if "max_seconds" in doc.get("settings", {}) else {}),
                      "converged": "yes" if val.get((name, "all", "converged")) else "no",
                      "last stop": ph[-1].get("stop_reason", "") if ph else ""})
     cols = list(rows[0]) if rows else ["model"]
@@ -221,14 +222,14 @@ def render_converge_post(doc: dict) -> str:
     names = [m + CONVERGE_SUFFIX for m in MODELS if (m + CONVERGE_SUFFIX, doc.get("labels", [""])[0], "ap") in val]
     out = []
     if conv.get("sign_tests"):
-        out.append("\n### Does the TCN beat the RNNs at convergence? Sign tests over the TFs (chr8 AP)\n\n"
+        out.append("\n### Does the TCN beat the RNNs? Sign tests over the TFs (chr8 AP of the models above)\n\n"
                    "Two-sided exact binomial test of per-TF wins (ties dropped), `tfscope.metrics.sign_test`.\n\n"
                    + markdown_table(conv["sign_tests"], ["model", "versus", "n", "wins", "losses",
                                                          "median_difference", "p_value"], floatfmt=".3g"))
     if names:
         per = [{"TF": t, "n_pos test": val.get((names[0], t, "n_pos"), math.nan),
                 **{f"{n} AP": val.get((n, t, "ap"), math.nan) for n in names}} for t in doc.get("labels", [])]
-        out.append("\n### Per TF at convergence (chr8 test AP)\n\n"
+        out.append("\n### Per TF (chr8 test AP of the models above; see `converged` for whether each converged)\n\n"
                    + markdown_table(per, ["TF", "n_pos test", *[f"{n} AP" for n in names]]))
     for m, coop in conv.get("cooperative", {}).items():
         out.append(render_cooperative(coop, f"benchmarks/results/figures/multilabel_converge_cooccurrence_{m}.png",

@@ -150,7 +150,7 @@ def _merge_saved(doc: dict, results_dir: Path) -> dict:
     mine = {(r["model"], r["dataset"], r["metric"]) for r in doc["rows"]}
     disk["rows"] = [r for r in disk["rows"] if (r["model"], r["dataset"], r["metric"]) not in mine] + doc["rows"]
     conv = disk.setdefault("converge", {})
-    for k in ("sign_tests", "best_model", "cooperative", "modisco"):
+    for k in ("sign_tests", "best_model", "best_model_converged", "cooperative", "modisco"):
         if k in doc.get("converge", {}):
             conv[k] = doc["converge"][k]
     if "labels" in doc:
@@ -160,12 +160,13 @@ def _merge_saved(doc: dict, results_dir: Path) -> dict:
 
 
 def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget: float, seed: int,
-         redo: bool) -> dict:
+         redo: bool, unconverged: bool = False) -> dict:
     """After training: per-TF chr8 metrics of every model's checkpoint (test probabilities kept in
     ``<ckpt>/test_probs.npy``), sign tests of the TCN against the RNNs and the CNN over the TFs, and the co-binding
     and IG -> TF-MoDISco -> Tomtom analyses of the converged model with the best chr7 macro AP and of the converged
     TCN (held-out positives: chr7 and chr8 windows, which no model trained on). Resumable: an analysis already in
-    ``doc["converge"]`` for the same model is kept unless ``redo``."""
+    ``doc["converge"]`` for the same model is kept unless ``redo``. ``unconverged``: choose among every trained
+    model, converged or not (``best_model_converged`` in the JSON says which it was)."""
     from tfscope.metrics import multilabel_metrics, sign_test
     from tfscope.multilabel.train import load_multilabel
     from tfscope.train import predict
@@ -188,13 +189,16 @@ def post(doc: dict, data, ckpts: Path, results_dir: Path, *, per_tf: int, budget
                            **{k: (round(v, 4) if k == "median_difference" else v)
                               for k, v in sign_test(ap["tcn"], ap[o]).items()}}
                           for o in SIGN_VERSUS if "tcn" in ap and o in ap]
-    vap = {m: best_valid_ap(metas[m]["phases"]) for m in MODELS if (metas[m] or {}).get("converged")}
+    vap = {m: best_valid_ap(metas[m]["phases"]) for m in MODELS
+           if metas[m] is not None and (unconverged or metas[m].get("converged"))}
     conv["best_model"] = max(vap, key=vap.get) if vap else None
+    conv["best_model_converged"] = bool(vap and metas[conv["best_model"]].get("converged"))
     targets = list(dict.fromkeys([*([conv["best_model"]] if vap else []), *(["tcn"] if "tcn" in vap else [])]))
     held = data.subset(data.split != "train")
     doc = _merge_saved(doc, results_dir)
     for m in targets:
-        why = "the converged model with the best chr7 macro AP" if m == conv["best_model"] else "the converged TCN"
+        state = "converged" if metas[m].get("converged") else "trained (not converged)"
+        why = (f"the {state} model with the best chr7 macro AP" if m == conv["best_model"] else f"the {state} TCN")
         net, _, thr = loaded[m]
         coop = doc["converge"].setdefault("cooperative", {})
         if m not in coop or redo:
@@ -227,7 +231,8 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, required=True, help="wall-time budget of this phase, per model")
-    ap.add_argument("--models", nargs="+", default=MODELS, choices=MODELS, help="models to train")
+    ap.add_argument("--models", nargs="*", default=MODELS, choices=MODELS,
+                    help="models to train (none: only --post)")
     ap.add_argument("--checkpoints", type=Path, default=CKPT, help="one checkpoint directory per model below this")
     ap.add_argument("--results-dir", type=Path, default=RESULTS, help="where multilabel.json/.md and figures/ are")
     ap.add_argument("--data", type=Path, default=TABLE, help="windows table")
@@ -247,6 +252,8 @@ def main(argv=None) -> int:
     ap.add_argument("--explain-per-tf", type=int, default=300, help="MoDISco: held-out positives per TF")
     ap.add_argument("--explain-budget", type=float, default=1800.0, help="MoDISco: seconds per model")
     ap.add_argument("--redo-post", action="store_true", help="recompute the co-binding and MoDISco analyses")
+    ap.add_argument("--post-unconverged", action="store_true",
+                    help="--post: analyse the best (and the TCN) among all trained models, converged or not")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from tfscope.multilabel import train_multilabel
@@ -277,7 +284,8 @@ def main(argv=None) -> int:
     if args.post:
         data = data if data is not None else load_data(args)
         post(load_results(SUITE, args.results_dir), data, args.checkpoints, args.results_dir,
-             per_tf=args.explain_per_tf, budget=args.explain_budget, seed=args.seed, redo=args.redo_post)  # saves
+             per_tf=args.explain_per_tf, budget=args.explain_budget, seed=args.seed, redo=args.redo_post,
+             unconverged=args.post_unconverged)  # saves
     return 0
 
 
