@@ -242,10 +242,19 @@ def test_converge_post_sign_tests_cobinding_and_modisco(data, tmp_path):
     assert [r["tf"] for r in conv["modisco"]["tcn"]["rows"]] == list(MOTIFS)
     assert all("recovered" in r for r in conv["cooperative"]["tcn"]["known"])
     md = (res / "multilabel.md").read_text()
-    assert "Sign tests over the TFs" in md and "Per TF at convergence" in md and "tcn-converge" in md
+    assert "Sign tests over the TFs" in md and "### Per TF (chr8 test AP" in md and "tcn-converge" in md
     note = conv["modisco"]["tcn"]["note"]
     assert mc.main(post) == 0  # resumable: the analyses are kept
     assert json.loads((res / "multilabel.json").read_text())["converge"]["modisco"]["tcn"]["note"] == note
+    assert conv["best_model_converged"] is True
+    # --post-unconverged with no model to train (--models alone): the best of all trained models, converged or not
+    cfg["meta"]["converged"] = False
+    (ck / "tcn" / "config.json").write_text(json.dumps(cfg))
+    assert mc.main([*args, "--models", "--post", "--post-unconverged", "--explain-per-tf", "20",
+                    "--explain-budget", "60"]) == 0
+    conv = json.loads((res / "multilabel.json").read_text())["converge"]
+    assert conv["best_model"] in ("tcn", "bilstm") and conv["best_model_converged"] is False
+    assert len(json.loads((ck / "tcn" / "config.json").read_text())["meta"]["phases"]) == 1  # nothing trained
 
 
 def test_sign_test():
