@@ -13,7 +13,7 @@ been chosen on it. Variants:
 * ``multitask-mean``: the sequence head reads the mean of the token states instead of ``[CLS]``.
 * ``single`` (today's ``bertsnr-single``): token loss only.
 * ``*-freeze2``: embeddings and the lowest 2 of 4 encoder layers frozen (the CPU-cost cut of item 2).
-* ``*-bf16``: bfloat16 autocast while fine-tuning (:func:`tfscope.train.autocast`; AMX on the project's Xeon),
+* ``*-bf16``: bfloat16 autocast while fine-tuning (:func:`tfscope.device.autocast`; AMX on the project's Xeon),
   fp32 master weights, fp32 scoring.
 
 Resumable: (variant, TF) pairs already in ``benchmarks/results/bertsnr_ablation.json`` are skipped unless

@@ -5,7 +5,7 @@ import torch
 
 from tfscope.cli import build_parser, main
 from tfscope.errors import InputError
-from tfscope.train import resolve_device
+from tfscope.device import resolve_device
 
 COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"],
             ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "f", "--checkpoint", "c", "--out", "o"],
@@ -48,7 +48,7 @@ def test_autocast_bf16_on_cpu_fp16_ignored_bad_value_refused():
     CUDA-only and a no-op on CPU; anything else is refused."""
     import torch
 
-    from tfscope.train import autocast
+    from tfscope.device import autocast
 
     conv = torch.nn.Conv1d(4, 8, 3)
     x = torch.randn(2, 4, 10)

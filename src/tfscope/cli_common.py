@@ -20,7 +20,7 @@ def report_stream(args):
 def add_device_arg(parser, *, amp: bool = False) -> None:
     """Add ``--device {auto,cpu,cuda,cuda:N}`` (default ``auto``: CUDA when torch sees one, else CPU) and, with
     ``amp``, ``--amp {bf16,fp16}`` (mixed precision: bf16 on CUDA or CPU, fp16 on CUDA only; see
-    :func:`tfscope.train.autocast`)."""
+    :func:`tfscope.device.autocast`)."""
     parser.add_argument("--device", default="auto", metavar="DEVICE",
                         help="auto (CUDA when available, else CPU), cpu, cuda or cuda:N")
     if amp:

@@ -17,48 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def resolve_device(device: str | None = "auto") -> str:
-    """Torch device string for a ``--device`` value: ``auto`` (or None) = ``cuda`` when available, else ``cpu``;
-    ``cpu``; ``cuda`` / ``cuda:N``.
-
-    Raises
-    ------
-    InputError
-        For an unknown device, or ``cuda`` when torch sees no CUDA device (CPU-only build or no GPU).
-    """
-    from .errors import InputError
-
-    device = device or "auto"
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device == "cuda" or device.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: torch {torch.__version__} sees no CUDA device (use cpu or auto)")
-        return device
-    raise InputError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N")
-
-
-def autocast(device: str, amp: str | None):
-    """Autocast context for ``amp`` in (None, ``"bf16"``, ``"fp16"``).
-
-    ``"bf16"``: bfloat16 mixed precision on CUDA and on CPU (on a CPU with AMX or AVX512-BF16, oneDNN runs the
-    convolutions and matrix products in bf16: BertSNR fine-tuning steps ran 2.3-2.7x faster on the project's Xeon,
-    see ``docs/bertsnr.md``; elsewhere it is emulated and slower). ``"fp16"``: CUDA only (a no-op on CPU).
-    None: full precision. Raises ValueError for any other value."""
-    import contextlib
-
-    if amp is None:
-        return contextlib.nullcontext()
-    if amp not in ("bf16", "fp16"):
-        raise ValueError(f"amp must be None, 'bf16' or 'fp16', not {amp!r}")
-    if str(device).startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
-    if amp == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+from .device import autocast, resolve_device  # noqa: F401  (re-exported: one release, for callers of train)
 
 
 def seed_everything(seed: int) -> None:
@@ -111,7 +70,7 @@ def _to_tensor(a, device):
 
 def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
         loss_fn: Callable[..., torch.Tensor], epochs: int = 10, batch_size: int = 128, lr: float = 1e-3,
-        weight_decay: float = 0.0, patience: int = 3, seed: int = 0, device: str = "cpu",
+        weight_decay: float = 0.0, patience: int = 3, seed: int = 0, device: str = "auto",
         verbose: bool = True, desc: str = "train", max_seconds: float | None = None,
         on_epoch_end: Callable[[int, nn.Module, TrainResult], None] | None = None,
         augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -265,9 +224,11 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
 
 
 @torch.no_grad()
-def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int = 512, device: str = "cpu") -> float:
-    """Mean loss of ``model`` (eval mode) over ``data = (x, *targets)``."""
-    model.eval()
+def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int = 512, device: str = "auto") -> float:
+    """Mean loss of ``model`` (eval mode, moved to ``device``: :func:`tfscope.device.resolve_device`) over
+    ``data = (x, *targets)``."""
+    device = resolve_device(device)
+    model.eval().to(device)
     total, n = 0.0, len(data[0])
     for idx in _batches(n, batch_size, None):
         out = model(_to_tensor(data[0][idx], device))

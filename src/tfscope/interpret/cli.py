@@ -76,7 +76,7 @@ def cmd_explain(args) -> int:
     from ..io.atomic import atomic_write
     from ..io.deepbind import read_deepbind
     from ..sequence import one_hot
-    from ..train import resolve_device
+    from ..device import resolve_device
     from ..io.atomic import refuse_clobbering
     from . import attribute
 

@@ -54,7 +54,7 @@ def cmd_moe_evaluate(args) -> int:
     from . import mc_dropout_metrics, tf_name
     from ..sequence import one_hot
 
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     model, cfg = _load(args.checkpoint)
     model.to(resolve_device(args.device))  # MC-dropout passes run where the model is

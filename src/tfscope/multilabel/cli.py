@@ -63,7 +63,7 @@ def cmd_explain(args) -> int:
     from ..cli_common import emit_json
     from . import explain_multilabel, load_multilabel
 
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     net, labels, _ = load_multilabel(args.checkpoint)
     net.to(resolve_device(args.device))  # integrated gradients run where the model is

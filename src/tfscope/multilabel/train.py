@@ -197,7 +197,7 @@ def train_multilabel(data: MultiLabelData, *, model: str | None = None, hparams:
         ``init`` is not a readable multilabel checkpoint, or differs from this run in architecture,
         hyper-parameters, label set, window length or ``pos_weight_power``.
     """
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     prev_cfg, prev_net = None, None
     if init is not None:

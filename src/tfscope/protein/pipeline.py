@@ -39,7 +39,7 @@ class TwoLayerPredictor:
             self.layers[layer] = load_protein_model(d, layer)
             net = getattr(self.layers[layer], "net", None)
             if net is not None and hasattr(net, "to"):  # torch models predict where they are
-                from ..train import resolve_device
+                from ..device import resolve_device
 
                 net.to(resolve_device(device))
 

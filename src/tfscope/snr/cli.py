@@ -206,7 +206,7 @@ def cmd_snr_motifs(args) -> int:
     from ..interpret.motifs import discover_motif, tomtom_jaspar
     from ..plot import logo_plot
 
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     net, cfg = load_checkpoint(args.checkpoint, task="snr")
     net.to(resolve_device(args.device))  # predict() runs where the model is

@@ -304,7 +304,7 @@ def window_calibration(score: np.ndarray, tfs: list[str], valid: MultiTaskData) 
     return out
 
 
-def paper_protocol_metrics(net, tfs: list[str], snr_dir, *, device: str = "cpu") -> dict:
+def paper_protocol_metrics(net, tfs: list[str], snr_dir, *, device: str = "auto") -> dict:
     """Each TF's BertSNR-protocol test metrics (:func:`tfscope.metrics.snr_metrics` on its tfbs-snr ``test`` rows,
     the TF's output track). Returns dict TF -> metrics."""
     from .data import load_snr, snr_table_path
@@ -360,7 +360,8 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     """
     from ..checkpoint import save_checkpoint
     from ..models import build_model
-    from ..train import fit, resolve_device
+    from ..device import resolve_device
+    from ..train import fit
     from .genomic import HOLDOUT_CHROMS
     from .train import TASK
 

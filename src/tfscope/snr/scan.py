@@ -444,9 +444,9 @@ def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> N
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
 
 
-def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: float | None = None
+def load_scan_models(checkpoints, *, device: str = "auto", tfs=None, threshold: float | None = None
                      ) -> list[ScanModel]:
-    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.train.resolve_device`:
+    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.device.resolve_device`:
     ``auto``, ``cpu``, ``cuda``).
 
     A per-TF checkpoint gives one ScanModel (label = its TF, else its directory's name; threshold from
@@ -471,7 +471,7 @@ def load_scan_models(checkpoints, *, device: str = "cpu", tfs=None, threshold: f
     """
     from ..checkpoint import load_checkpoint
     from ..errors import CheckpointError, InputError
-    from ..train import resolve_device
+    from ..device import resolve_device
 
     def own(thr, field, c):  # the call threshold: the override, else the checkpoint's own (required)
         if threshold is not None:

@@ -21,7 +21,8 @@ from ..errors import InputError
 from ..metrics import best_f1_threshold, snr_metrics
 from ..models import build_model
 from .bertsnr import MultiTaskView, bertsnr_loss
-from ..train import fit, predict, resolve_device
+from ..device import resolve_device
+from ..train import fit, predict
 
 TASK = "snr"
 NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
@@ -177,7 +178,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     device : str
         ``auto`` (CUDA when available), ``cpu`` or ``cuda[:N]`` for training and prediction; the saved
         checkpoint is device-free. ``amp``: autocast while training (``bf16`` on CUDA or CPU, ``fp16`` on CUDA;
-        :func:`tfscope.train.autocast`); evaluation runs in fp32.
+        :func:`tfscope.device.autocast`); evaluation runs in fp32.
 
     Returns
     -------

@@ -120,7 +120,7 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
     return rows
 
 
-def load_zoo(tfs=None, directory=None, *, kind: str = DEFAULT_ZOO, device: str = "cpu") -> list:
+def load_zoo(tfs=None, directory=None, *, kind: str = DEFAULT_ZOO, device: str = "auto") -> list:
     """Load zoo models for ``tfs`` (default: all, sorted) as :class:`tfscope.snr.scan.ScanModel` on ``device``, in
     either layout (a multi-TF zoo gives one ScanModel per TF sharing one network).
 

@@ -127,7 +127,7 @@ def predict_motifs(paths, *, checkpoint=None, n_nearest: int = 5, abstain: bool 
     proba, thr = res["proba"][res["model"]], res["min_confidence"]
     if cnn:
         from ..checkpoint import load_checkpoint
-        from ..train import resolve_device
+        from ..device import resolve_device
         from .train import ensemble_proba, predict_cnn
 
         net, cfg = load_checkpoint(checkpoint, task="family")
