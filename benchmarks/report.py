@@ -57,7 +57,8 @@ def main():
     md = (f"# What --report costs\n\nMachine: {doc.get('machine')}\n\n`tfscope scan` of {args.bp:,} bp of real hg19 "
           f"(chr8) with the 45 TFs of the default zoo, `--workers {args.workers}`, after a warm-up scan in the same "
           f"process. The report run writes a {size:.1f} MiB self-contained HTML file (igv.js inlined) with 4 "
-          f"attribution logos. Report / scan: **{ratio:.2f}x** (target <= 3x).\n\n"
+          f"attribution logos. Report / scan: **{ratio:.2f}x** (target <= 3x). Rows measured before the 2026-12-05 data "
+          f"correction (other chr8 windows, the earlier zoo): [`first_build/report.md`](first_build/report.md).\n\n"
           + markdown_table(table, ["run", "TFs", "bp", "seconds"], floatfmt=".1f"))
     print(md)
     save_results(doc, md)

@@ -65,7 +65,9 @@ def main():
     md = (f"# Scan throughput\n\nMachine: {doc.get('machine')}\n\n2 worker processes with one torch thread each "
           "(`tfscope scan --workers 2`). Peak RSS = parent + 2 x the largest worker (an upper bound: forked workers "
           "share pages); tracks are kept in memory for the accuracy check (45 x 1 Mbp float32). `window_auroc`/`window_auprc`: mean "
-          "over TFs, chr8 windows of the multi-label set scored by their maximum probability.\n\n"
+          "over TFs, chr8 windows of the multi-label set scored by their maximum probability (labels of the corrected "
+          "data of 2026-12-05; the rows measured on the first build are kept in "
+          "[`first_build/scan.md`](first_build/scan.md)).\n\n"
           + markdown_table(table, ["setting", "TFs", "bp", "seconds", "bp/s", "peak RSS MiB", "sites",
                                    "window_auroc", "window_auprc"], floatfmt=".3f"))
     save_results(doc, md)
