@@ -35,7 +35,7 @@ import numpy as np
 from tfscope.io.motifs import write_jaspar
 from tfscope.metrics import markdown_table
 from tfscope.motif import counts_to_probs
-from tfscope.tfclass.data import _fetch
+from tfscope.tfclass.data import fetch_release
 from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model, reference_dataset
 from tfscope.tfclass.splits import temporal_split
 
@@ -71,7 +71,7 @@ def _rates(res: dict, points: list[dict], labels=None) -> list[dict]:
 
 
 def _timing(tmp: Path) -> dict:
-    db = {m.matrix_id: m for m in _fetch("JASPAR2024")}
+    db = {m.matrix_id: m for m in fetch_release("JASPAR2024")}
     path = tmp / "ten.jaspar"
     write_jaspar(path, [(f"{i} {db[i].name}", _pfm(db[i])) for i in TEN])
     runs = []
@@ -90,9 +90,9 @@ def main() -> int:
     out["shipped_detector"] = {k: det[k] for k in ("min_known", "flag_rate", "held_out_class_caught",
                                                    "held_out_auroc", "operating_points")}
     ref = reference_dataset()
-    motifs = [m for m in _fetch("JASPAR2024") if "::" not in m.name and m.tf_class and len(m.tf_class) == 1
+    motifs = [m for m in fetch_release("JASPAR2024") if "::" not in m.name and m.tf_class and len(m.tf_class) == 1
               and m.tf_class[0] not in ref.classes]
-    dimers = [m for m in _fetch("JASPAR2024") if "::" in m.name]
+    dimers = [m for m in fetch_release("JASPAR2024") if "::" in m.name]
     t = time.time()
     res = classify([_pfm(m) for m in motifs], ref, progress=True)
     out["out_of_class"] = {"motifs": len(motifs), "classes": dict(Counter(m.tf_class[0] for m in motifs)),

@@ -95,9 +95,9 @@ def main(argv=None) -> int:
                     pfms.append(p)
             meta_c[name] = {"motifs": len(mot), "with_factor": n_fac}
     ref = build_dataset("JASPAR2024")
-    from tfscope.tfclass.data import _fetch
+    from tfscope.tfclass.data import fetch_release
 
-    jm = [m for m in _fetch("JASPAR2024") if "::" not in m.name and m.tf_class]
+    jm = [m for m in fetch_release("JASPAR2024") if "::" not in m.name and m.tf_class]
     names = [m.name for m in jm for _ in m.tf_class]
     cls = [c for m in jm for c in m.tf_class]
     gene_map, ambiguous = gene_class_map(names, cls)

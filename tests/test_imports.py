@@ -69,3 +69,15 @@ def test_each_task_cli_lives_in_its_package_and_the_top_level_cli_only_dispatche
     for mod in CLI_MODULES:
         assert mod.count(".") == 2 and mod.rsplit(".", 1)[1].startswith("cli"), mod
         assert callable(importlib.import_module(mod).add_cli)
+
+
+def test_no_private_names_across_modules():
+    """``from X import _name`` across modules is refused: a name another module needs is public (documented) or the
+    caller does without it. (``import a as _b`` aliases are the caller's own private names and are allowed.)"""
+    bad = []
+    for p in (ROOT / "tfscope").rglob("*.py"):
+        for node in ast.walk(ast.parse(p.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                bad += [f"{p.relative_to(ROOT)}:{node.lineno}: {a.name} from {'.' * node.level}{node.module or ''}"
+                        for a in node.names if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, bad

@@ -12,13 +12,13 @@ from ..errors import InputError
 def _checkpoint_dir(args) -> Path:
     """The checkpoint ``explain`` reads: ``--checkpoint DIR``, else the bundled zoo of ``--zoo`` (default: the
     default zoo; in a per-TF zoo the directory of ``--tf``)."""
-    from ..snr.zoo import DEFAULT_ZOO, _dir, zoo_tfs
+    from ..snr.zoo import DEFAULT_ZOO, zoo_dir, zoo_tfs
 
     if args.checkpoint and args.zoo:
         raise InputError("give --checkpoint DIR or --zoo, not both")
     if args.checkpoint:
         return Path(args.checkpoint)
-    d = _dir(None, args.zoo or DEFAULT_ZOO)
+    d = zoo_dir(None, args.zoo or DEFAULT_ZOO)
     if (d / "config.json").exists():  # one multi-TF checkpoint (the genomic zoo)
         return d
     if not args.tf:

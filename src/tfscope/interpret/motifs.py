@@ -43,9 +43,9 @@ def pfm_from_sites(sites: np.ndarray) -> np.ndarray:
 
 def jaspar_targets(release: str = "JASPAR2022") -> tuple[list[str], list[str], list[np.ndarray]]:
     """(matrix ids, names, probability matrices ``(4, W)``) of the latest JASPAR CORE vertebrate motifs."""
-    from ..io.jaspar import _core_vertebrate_index, motif_pfm
+    from ..io.jaspar import core_vertebrate_index, motif_pfm
 
-    ms = sorted(_core_vertebrate_index(release).values(), key=lambda m: m.matrix_id)
+    ms = sorted(core_vertebrate_index(release).values(), key=lambda m: m.matrix_id)
     mats = []
     for m in ms:
         c = motif_pfm(m)
@@ -75,9 +75,9 @@ def tomtom_jaspar(pfm: np.ndarray, *, release: str = "JASPAR2022", tf: str | Non
             for i in order[:top]]
     out = {"matches": rows, "n_targets": len(ids)}
     if tf is not None:
-        from ..io.jaspar import _key
+        from ..io.jaspar import name_key
 
-        own = [i for i, n in enumerate(names) if _key(n) == _key(tf)]
+        own = [i for i, n in enumerate(names) if name_key(n) == name_key(tf)]
         if own:
             i = own[0]
             out.update({"own_id": ids[i], "own_rank": int(np.flatnonzero(order == i)[0]) + 1,

@@ -99,7 +99,8 @@ def remove_stale_temps(directory, *, force: bool = False) -> list[Path]:
     return removed
 
 
-def _output_error(path, e: OSError) -> OutputError:
+def output_error(path, e: OSError) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` raised while writing ``path``."""
     return OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path))
 
 
@@ -123,7 +124,7 @@ def _prepare_dir(path: Path, outputs: "Outputs | None" = None) -> None:
     except OSError as e:
         if e.errno in (errno.EEXIST, errno.ENOTDIR):
             raise OutputError("cannot write (a parent path is a file, not a directory)", str(path)) from None
-        raise _output_error(path.parent, e) from None
+        raise output_error(path.parent, e) from None
     if not path.parent.is_dir():
         raise OutputError("cannot write (a parent path is not a directory)", str(path))
     if outputs is not None:
@@ -207,7 +208,7 @@ def private_tempdir(near, *, outputs: "Outputs | None" = None) -> Path:
     try:
         return Path(tempfile.mkdtemp(prefix=temp_prefix(near), dir=near.parent))
     except OSError as e:
-        raise _output_error(near, e) from None
+        raise output_error(near, e) from None
 
 
 def _own_write_error(e: BaseException, tmp: str) -> bool:
@@ -318,7 +319,7 @@ class Outputs:
                     try:
                         os.replace(tmp, path)
                     except OSError as e:
-                        raise _output_error(path, e) from None
+                        raise output_error(path, e) from None
                     staged.pop(0)
                     self._staged.pop(path)
                 self._made.clear()  # the directories now hold this set
@@ -378,7 +379,7 @@ def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffi
     try:
         fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=suffix, dir=path.parent)
     except OSError as e:
-        raise _output_error(path, e) from None
+        raise output_error(path, e) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
@@ -398,7 +399,7 @@ def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffi
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         if _own_write_error(e, tmp):
-            raise _output_error(path, e) from None
+            raise output_error(path, e) from None
         raise
 
 

@@ -30,8 +30,9 @@ from .atomic import atomic_write, read_lines
 #: faidx / UCSC position strings), ``bedtools`` (0-based half-open, bedtools getfasta)
 CONVENTIONS = ("auto", "faidx", "bedtools")
 
-_REGION = re.compile(r"^(?:(?P<name>.+)::)?(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)"
-                     r"(?:\((?P<strand>[+.-])\))?$")
+#: a ``chrom:start-end`` FASTA header (optionally ``name::`` before it and ``(strand)`` after it)
+REGION_HEADER = re.compile(r"^(?:(?P<name>.+)::)?(?P<chrom>[^:\s]+):(?P<start>[\d,]+)-(?P<end>[\d,]+)"
+                           r"(?:\((?P<strand>[+.-])\))?$")
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def parse_genomic_coord(record_id: str, length: int, convention: str = "auto") -
     """
     if convention not in CONVENTIONS:
         raise InputError(f"--parse-genomic-coord must be one of {', '.join(CONVENTIONS)}, not {convention!r}")
-    m = _REGION.match(record_id)
+    m = REGION_HEADER.match(record_id)
     if m is None:
         return Locus(record_id, 0, length)
     chrom = m["chrom"]

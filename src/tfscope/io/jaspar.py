@@ -13,19 +13,21 @@ from ..errors import InputError
 DEFAULT_RELEASE = "JASPAR2022"  # the release the tfbs-snr benchmark sites come from
 
 
-def _key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A TF name for matching across sources: upper case, letters and digits only (``Nkx2-5`` -> ``NKX25``)."""
     return re.sub(r"[^A-Z0-9]", "", name.upper())
 
 
 @functools.lru_cache(maxsize=4)
-def _core_vertebrate_index(release: str) -> dict[str, object]:
+def core_vertebrate_index(release: str) -> dict[str, object]:
+    """JASPAR ``release`` CORE vertebrate matrices (latest versions) keyed by :func:`name_key` of their names."""
     from pyjaspar import jaspardb
 
     db = jaspardb(release=release)
     motifs = db.fetch_motifs(collection=["CORE"], tax_group=["vertebrates"], all_versions=False)
     index: dict[str, object] = {}
     for m in motifs:
-        k = _key(m.name)
+        k = name_key(m.name)
         prev = index.get(k)
         if prev is None or m.matrix_id > prev.matrix_id:
             index[k] = m
@@ -48,8 +50,8 @@ def jaspar_motif(tf: str, *, release: str = DEFAULT_RELEASE):
     InputError
         If no motif has that name in the release.
     """
-    idx = _core_vertebrate_index(release)
-    m = idx.get(_key(tf))
+    idx = core_vertebrate_index(release)
+    m = idx.get(name_key(tf))
     if m is None:
         raise InputError(f"no JASPAR {release} CORE vertebrate motif named {tf!r}")
     return m
@@ -62,7 +64,7 @@ def _core_vertebrate_all_versions(release: str) -> dict[str, list]:
     db = jaspardb(release=release)
     index: dict[str, list] = {}
     for m in db.fetch_motifs(collection=["CORE"], tax_group=["vertebrates"], all_versions=True):
-        index.setdefault(_key(m.name), []).append(m)
+        index.setdefault(name_key(m.name), []).append(m)
     return {k: sorted(v, key=lambda m: m.matrix_id) for k, v in index.items()}
 
 
@@ -80,7 +82,7 @@ def jaspar_matrices(tf: str, *, release: str = DEFAULT_RELEASE) -> list:
     InputError
         If no matrix has that name in the release.
     """
-    found = _core_vertebrate_all_versions(release).get(_key(tf))
+    found = _core_vertebrate_all_versions(release).get(name_key(tf))
     if not found:
         raise InputError(f"no JASPAR {release} CORE vertebrate motif named {tf!r}")
     return list(found)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .atomic import _output_error, atomic_write, read_lines
+from .atomic import output_error, atomic_write, read_lines
 
 
 def value_runs(v: np.ndarray):
@@ -63,7 +63,7 @@ class BedGraphWriter:
         try:
             self._fh.write(f"{run[0]}\t{run[1]}\t{run[2]}\t{run[3]:.{self.digits}f}\n")
         except OSError as e:  # a full disk: one line naming this track (the caller discards the run)
-            raise _output_error(self.path, e) from None
+            raise output_error(self.path, e) from None
 
     def close(self, ok: bool = True) -> None:
         """Flush and move the file into place (``ok``), or discard it (never raises: on a full disk the discarded

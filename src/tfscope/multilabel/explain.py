@@ -85,12 +85,12 @@ def match_pattern(ppm: np.ndarray, tf: str, labels: list[str], *, release: str =
                   alpha: float = 0.05) -> dict:
     """Tomtom of a trimmed PPM against JASPAR and the own/partner verdict (see module docstring)."""
     from ..interpret.motifs import tomtom_jaspar
-    from ..io.jaspar import _key
+    from ..io.jaspar import name_key
 
     tt = tomtom_jaspar(ppm, release=release, tf=tf, top=10)
     best = tt["matches"][0] if tt["matches"] else None
-    others = {_key(t): t for t in labels if t != tf}
-    partner = next((m for m in tt["matches"] if m["q"] < alpha and _key(m["name"]) in others), None)
+    others = {name_key(t): t for t in labels if t != tf}
+    partner = next((m for m in tt["matches"] if m["q"] < alpha and name_key(m["name"]) in others), None)
     if tt.get("own_q") is not None and tt["own_q"] < alpha:
         verdict = "own"
     elif partner is not None:
@@ -102,7 +102,7 @@ def match_pattern(ppm: np.ndarray, tf: str, labels: list[str], *, release: str =
     return {"verdict": verdict, "best_name": best["name"] if best else None,
             "best_id": best["matrix_id"] if best else None, "best_q": best["q"] if best else None,
             "own_id": tt.get("own_id"), "own_q": tt.get("own_q"), "own_rank": tt.get("own_rank"),
-            "partner": others[_key(partner["name"])] if partner else None,
+            "partner": others[name_key(partner["name"])] if partner else None,
             "partner_q": partner["q"] if partner else None, "width": int(ppm.shape[1])}
 
 

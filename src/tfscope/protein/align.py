@@ -32,7 +32,8 @@ GAP_OPEN, GAP_EXTEND = -11, -1
 
 
 @functools.lru_cache(maxsize=1)
-def _aligner():
+def protein_aligner():
+    """A Biopython local (Smith-Waterman) ``PairwiseAligner`` with BLOSUM62 and the gap costs of this module."""
     from Bio import Align
     from Bio.Align import substitution_matrices
 
@@ -41,9 +42,9 @@ def _aligner():
                                  extend_gap_score=GAP_EXTEND), set(m.alphabet)
 
 
-def _clean(seq: str) -> str:
+def clean_protein(seq: str) -> str:
     """Upper case, trailing ``*`` dropped, letters outside BLOSUM62's alphabet (U, O, J) -> X."""
-    _, alphabet = _aligner()
+    _, alphabet = protein_aligner()
     s = seq.upper().rstrip("*")
     return "".join(c if c in alphabet and c != "*" else "X" for c in s)
 
@@ -53,7 +54,7 @@ def sw_score(a: str, b: str) -> float:
     """Smith-Waterman local alignment score (BLOSUM62, gaps -11/-1) of two cleaned sequences (memoised)."""
     if b < a:
         a, b = b, a
-    return float(_aligner()[0].score(a, b))
+    return float(protein_aligner()[0].score(a, b))
 
 
 def sw_similarity(queries, refs, ref_self=None) -> np.ndarray:
@@ -61,8 +62,8 @@ def sw_similarity(queries, refs, ref_self=None) -> np.ndarray:
 
     ``ref_self``: the references' self scores when known (stored in a fitted model).
     """
-    q = [_clean(s) for s in queries]
-    r = [_clean(s) for s in refs]
+    q = [clean_protein(s) for s in queries]
+    r = [clean_protein(s) for s in refs]
     qs = np.array([sw_score(s, s) for s in q])
     rs = np.asarray(ref_self, dtype=np.float64) if ref_self is not None else np.array([sw_score(s, s) for s in r])
     raw = np.array([[sw_score(a, b) for b in r] for a in q], dtype=np.float64).reshape(len(q), len(r))
@@ -134,7 +135,7 @@ def fit_alignment_knn(seqs, y, *, k: int = 3, labels=("positive", "negative"), g
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from .stack import _mcc_at, _mcc_threshold, knn_score
+    from .stack import mcc_at, mcc_threshold, knn_score
 
     t0 = time.time()
     seqs, y = list(seqs), np.asarray(y)
@@ -146,13 +147,13 @@ def fit_alignment_knn(seqs, y, *, k: int = 3, labels=("positive", "negative"), g
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(oof[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     p_oof = 1.0 / (1.0 + np.exp(-(a * oof + b)))
-    thr, mcc = _mcc_threshold(y, p_oof)
+    thr, mcc = mcc_threshold(y, p_oof)
     meta = {"selection": f"stratified {folds}-fold CV grouped by {'cluster' if groups is not None else 'identical sequence'}"
                          ", training data only", "cv_auroc": float(roc_auc_score(y, oof)), "cv_mcc_at_threshold": mcc,
-            "cv_mcc_at_0.5": _mcc_at(y, p_oof, 0.5), "k": k, "platt_slope": a, "n_train": int(len(y)),
+            "cv_mcc_at_0.5": mcc_at(y, p_oof, 0.5), "k": k, "platt_slope": a, "n_train": int(len(y)),
             "fit_seconds": round(time.time() - t0, 1)}
     if verbose:
         print(f"  alignment kNN (k={k}): CV AUROC {meta['cv_auroc']:.3f}; OOF MCC {mcc:.3f} at p >= {thr:.3f}",
               flush=True)
-    self_scores = np.array([sw_score(c, c) for c in map(_clean, seqs)])
+    self_scores = np.array([sw_score(c, c) for c in map(clean_protein, seqs)])
     return AlignmentKnnModel(seqs, y, self_scores, k, (a, b), tuple(labels), thr, meta)

@@ -104,7 +104,7 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
     from sklearn.metrics import matthews_corrcoef, roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from .stack import _mcc_threshold, fit_stack
+    from .stack import mcc_threshold, fit_stack
 
     seqs, y = list(seqs), np.asarray(y, dtype=int)
     if min(y.sum(), len(y) - y.sum()) < folds:
@@ -127,7 +127,7 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
         if best is None or auc > best[1] + 1e-9:
             best = (c, auc, p)
     c, auc, p_oof = best
-    thr, mcc = _mcc_threshold(y, p_oof)
+    thr, mcc = mcc_threshold(y, p_oof)
     lr = LogisticRegression(C=c, max_iter=5000).fit(z, y)
     meta = {"features": names, "C": c, "cv_auroc": float(auc), "cv_mcc_at_threshold": float(mcc),
             "cv_mcc_at_0.5": float(matthews_corrcoef(y, p_oof >= 0.5)), "stack": bool(stack),
@@ -198,11 +198,11 @@ def homology_scores(queries, targets) -> np.ndarray:
     """
     import pyhmmer
 
-    from .infer import _digitize
+    from .infer import digitize_proteins
 
-    tgt = _digitize({str(i): s for i, s in enumerate(targets)})
+    tgt = digitize_proteins({str(i): s for i, s in enumerate(targets)})
     out = np.zeros((len(queries), len(targets)), dtype=np.float32)
-    for qi, top in enumerate(pyhmmer.hmmer.phmmer(_digitize({str(i): s for i, s in enumerate(queries)}), tgt,
+    for qi, top in enumerate(pyhmmer.hmmer.phmmer(digitize_proteins({str(i): s for i, s in enumerate(queries)}), tgt,
                                                  cpus=1, E=1.0)):
         for hit in top:
             j = int(hit.name.decode() if isinstance(hit.name, bytes) else hit.name)
@@ -268,7 +268,7 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from .stack import _mcc_threshold, fit_stack
+    from .stack import mcc_threshold, fit_stack
 
     seqs, y = list(seqs), np.asarray(y, dtype=int)
     if min(y.sum(), len(y) - y.sum()) < folds:
@@ -299,7 +299,7 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
         if best is None or auc > best[1] + 1e-9:
             best = (c, auc, p)
     c, auc, p_oof = best
-    thr, mcc = _mcc_threshold(y, p_oof)
+    thr, mcc = mcc_threshold(y, p_oof)
     m, sd, lr = fit(x, y, c)
     meta = {"features": names, "C": c, "cv_auroc": float(auc), "cv_mcc_at_threshold": float(mcc),
             "stack_cv_auroc": st.meta["cv_auroc"]}

@@ -132,7 +132,7 @@ def _aligned(hmm, seq: str, env_from: int, env_to: int) -> str:
     return msa.alignment[0].replace(".", "")
 
 
-def _clean(seq: str) -> str:
+def clean_hmm_sequence(seq: str) -> str:
     """Sequence letters HMMER's amino alphabet accepts (a trailing ``*`` dropped; J and O read as X)."""
     return seq.rstrip("*").upper().replace("J", "X").replace("O", "X")
 
@@ -181,7 +181,7 @@ def annotate(records: dict[str, str], *, evalue: float = DEFAULT_EVALUE, domain_
     alphabet = pyhmmer.easel.Alphabet.amino()
     ids = list(records)
     block = pyhmmer.easel.DigitalSequenceBlock(alphabet, [
-        pyhmmer.easel.TextSequence(name=str(i).encode(), sequence=_clean(records[rid]) or "X").digitize(alphabet)
+        pyhmmer.easel.TextSequence(name=str(i).encode(), sequence=clean_hmm_sequence(records[rid]) or "X").digitize(alphabet)
         for i, rid in enumerate(ids)])
     z = float(len(hmms))
     loose = max([evalue, *fam_e.values(), INCLUSION_EVALUE])
@@ -212,7 +212,7 @@ def annotate(records: dict[str, str], *, evalue: float = DEFAULT_EVALUE, domain_
                 continue
             kept.append(d)
         hits = []
-        seq = _clean(records[rid])
+        seq = clean_hmm_sequence(records[rid])
         for fam, acc, s, e, ev, sc, sev, hf, ht, a in sorted(kept, key=lambda x: x[2]):
             if align:
                 al = _aligned(by_name[fam], seq, s, e)

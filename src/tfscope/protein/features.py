@@ -16,9 +16,10 @@ import numpy as np
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 CONJOINT_TRIAD_GROUPS = ("AGV", "ILFP", "YMTS", "HNQW", "RK", "DE", "C")
-_AA_INDEX = np.full(256, -1, dtype=np.int64)
+#: byte -> column of AMINO_ACIDS (-1 for any other byte)
+AA_INDEX = np.full(256, -1, dtype=np.int64)
 for _i, _a in enumerate(AMINO_ACIDS):
-    _AA_INDEX[ord(_a)] = _i
+    AA_INDEX[ord(_a)] = _i
 _RED_INDEX = np.full(256, -1, dtype=np.int64)
 for _i, _g in enumerate(CONJOINT_TRIAD_GROUPS):
     for _a in _g:
@@ -30,7 +31,7 @@ DEFAULT_SPEC = {"aac": True, "dpc": True, "gaps": [1, 2, 3], "reduced_k": [3, 4]
 def encode(seq: str, reduced: bool = False) -> np.ndarray:
     """Integer codes of a sequence: 0..19 (or 0..6 for the reduced alphabet), -1 for other letters."""
     b = np.frombuffer(seq.upper().encode("ascii", "replace"), dtype=np.uint8)
-    return (_RED_INDEX if reduced else _AA_INDEX)[b]
+    return (_RED_INDEX if reduced else AA_INDEX)[b]
 
 
 def kmer_index(codes: np.ndarray, k: int, size: int, gap: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -154,21 +154,22 @@ class Inference:
                 f"{self.score:.3f} >= {self.threshold:.3f}; phmmer E {self.evalue:.2g}")
 
 
-def _digitize(records: dict[str, str]):
+def digitize_proteins(records: dict[str, str]):
+    """pyhmmer digital sequences of ``records`` (id -> protein), named by their index, in input order."""
     import pyhmmer
 
-    from .domains import _clean
+    from .domains import clean_hmm_sequence
 
     alpha = pyhmmer.easel.Alphabet.amino()
     return pyhmmer.easel.DigitalSequenceBlock(alpha, [
-        pyhmmer.easel.TextSequence(name=str(k).encode(), sequence=_clean(s) or "X").digitize(alpha)
+        pyhmmer.easel.TextSequence(name=str(k).encode(), sequence=clean_hmm_sequence(s) or "X").digitize(alpha)
         for k, s in records.items()])
 
 
 @lru_cache(maxsize=2)
 def _reference_block(directory):
     ref = load_reference(directory)
-    return _digitize({a: p["sequence"] for a, p in ref.proteins.items()})
+    return digitize_proteins({a: p["sequence"] for a, p in ref.proteins.items()})
 
 
 def phmmer_alignments(records: dict[str, str], ref: DbdReference | None = None, *, evalue: float = 10.0) -> dict:
@@ -185,7 +186,7 @@ def phmmer_alignments(records: dict[str, str], ref: DbdReference | None = None, 
     ref = ref or load_reference()
     targets = _reference_block(None if ref.directory is None else ref.directory)
     out = {}
-    for qid, top in zip(records, pyhmmer.hmmer.phmmer(_digitize(records), targets, cpus=1, E=evalue)):
+    for qid, top in zip(records, pyhmmer.hmmer.phmmer(digitize_proteins(records), targets, cpus=1, E=evalue)):
         res = []
         for hit in top:
             acc = hit.name.decode() if isinstance(hit.name, bytes) else hit.name

@@ -163,10 +163,10 @@ def identity_clusters(seqs, min_identity: float = 0.4, verbose: bool = False) ->
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    from .align import _aligner, _clean
+    from .align import protein_aligner, clean_protein
 
-    al = _aligner()[0]
-    clean = [_clean(s) for s in seqs]
+    al = protein_aligner()[0]
+    clean = [clean_protein(s) for s in seqs]
     n = len(clean)
     edges = []
     for i in range(n):

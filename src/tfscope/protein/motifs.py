@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .features import _AA_INDEX, AMINO_ACIDS, encode, kmer_index
+from .features import AA_INDEX, AMINO_ACIDS, encode, kmer_index
 
 
 def _kmer_sets(seqs, k):
@@ -139,8 +139,8 @@ def kmer_context_counts(seqs, kmer: str, flank: int = 4):
         while start >= 0:
             for j in range(L):
                 pos = start - flank + j
-                if 0 <= pos < len(s) and _AA_INDEX[ord(s[pos])] >= 0:
-                    m[j, _AA_INDEX[ord(s[pos])]] += 1
+                if 0 <= pos < len(s) and AA_INDEX[ord(s[pos])] >= 0:
+                    m[j, AA_INDEX[ord(s[pos])]] += 1
             start = s.find(kmer, start + 1)
     return pd.DataFrame(m, columns=list(AMINO_ACIDS))
 

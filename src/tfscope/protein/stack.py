@@ -92,7 +92,7 @@ def knn_score(sim: np.ndarray, y_ref: np.ndarray, k: int) -> np.ndarray:
     return top(sim[:, y_ref == 1]) - top(sim[:, y_ref == 0])
 
 
-def _mcc_threshold(y, score) -> tuple[float, float]:
+def mcc_threshold(y, score) -> tuple[float, float]:
     """Threshold on ``score`` maximising MCC (predict positive if ``score >= t``) and that MCC."""
     from sklearn.metrics import matthews_corrcoef
 
@@ -224,12 +224,12 @@ def fit_stack(seqs, y, *, labels=("positive", "negative"), seed: int = 0, C: flo
     platt = LogisticRegression(C=1e6, max_iter=1000).fit(zbar[:, None], y)
     a, b = float(platt.coef_[0, 0]), float(platt.intercept_[0])
     p_oof = 1.0 / (1.0 + np.exp(-(a * zbar + b)))
-    thr, mcc = _mcc_threshold(y, p_oof)
+    thr, mcc = mcc_threshold(y, p_oof)
     lr = _fit_kmer_lr(tfidf_transform(c_lr, tfidf_idf(c_lr)), y, C, seed)
     aucs = {n: float(roc_auc_score(y, oof[:, i])) for i, n in enumerate(("composition", "kmer_lr", "kmer_knn"))}
     meta = {"selection": f"stratified {folds}-fold CV grouped by identical sequence, training data only",
             "cv_auroc_members": aucs, "cv_auroc": float(roc_auc_score(y, p_oof)), "cv_mcc_at_threshold": mcc,
-            "cv_mcc_at_0.5": _mcc_at(y, p_oof, 0.5), "composition": ch, "kmer_lr_C": C, "knn_k": knn_k,
+            "cv_mcc_at_0.5": mcc_at(y, p_oof, 0.5), "composition": ch, "kmer_lr_C": C, "knn_k": knn_k,
             "n_train": int(len(y)), "fit_seconds": round(time.time() - t0, 1)}
     if verbose:
         print(f"  stack: CV AUROC members {aucs}, stack {meta['cv_auroc']:.3f}; OOF MCC {mcc:.3f} at p >= "
@@ -240,7 +240,8 @@ def fit_stack(seqs, y, *, labels=("positive", "negative"), seed: int = 0, C: flo
     return model
 
 
-def _mcc_at(y, p, t):
+def mcc_at(y, p, t):
+    """MCC of the calls ``p >= t`` against the 0/1 labels ``y``."""
     from sklearn.metrics import matthews_corrcoef
 
     return float(matthews_corrcoef(y, p >= t))

@@ -25,7 +25,7 @@ import re
 import numpy as np
 
 from ..io.atomic import atomic_write
-from ..io.coords import _REGION
+from ..io.coords import REGION_HEADER
 from ..io.tracks import CALL_COLUMNS
 from ..plot import logo_svg, track_plot
 
@@ -393,7 +393,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
              ", and the DNA sequence when zoomed in. Click a row of a table to go there; click a column header to "
              "sort. A call's <i>TF chr7 precision</i> is the share of that model's calls on held-out chromosome 7 "
              "that held a real (ChIP-seq-supported) site of the TF: how far to trust a call of this TF.</p></div>"]
-    if coords is None and any(_REGION.match(sid) for sid in sequences):
+    if coords is None and any(REGION_HEADER.match(sid) for sid in sequences):
         parts.append("<p><b>Note:</b> the FASTA headers look like genome positions (<code>chrom:start-end</code>); "
                      "scan with <code>--parse-genomic-coord</code> to see this page, and the BED and tracks, in genome "
                      "coordinates.</p>")

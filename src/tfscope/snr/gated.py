@@ -436,13 +436,13 @@ def build_gated_zoo(detector, localizers, windows_path, snr_dir, *, out, grid: d
 
     from ..checkpoint import save_checkpoint
     from ..sequence import decode
-    from .multitask import _load_windows, genome_window_data, window_calibration
+    from .multitask import load_training_windows, genome_window_data, window_calibration
 
     t0 = time.time()
     grid = grid or GRID
     model, cfg = assemble(detector, localizers)
     tfs = list(cfg["meta"]["tfs"])
-    w, _, va, sites, _ = _load_windows(windows_path, snr_dir, tfs)
+    w, _, va, sites, _ = load_training_windows(windows_path, snr_dir, tfs)
     valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
     tracks = _part_tracks(model, decode(w.x[va]))
     if verbose:

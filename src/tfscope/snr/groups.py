@@ -29,15 +29,15 @@ def motif_similarity(tfs: list[str], *, release: str = "JASPAR2022") -> np.ndarr
 
     from memelite import tomtom
 
-    from ..io.jaspar import _core_vertebrate_index, _key, jaspar_motif, motif_pfm
+    from ..io.jaspar import core_vertebrate_index, name_key, jaspar_motif, motif_pfm
 
     def norm(m):
         p = motif_pfm(m)
         return p / p.sum(0, keepdims=True)
 
-    keys = {_key(t) for t in tfs}
+    keys = {name_key(t) for t in tfs}
     queries = [norm(jaspar_motif(t, release=release)) for t in tfs]
-    others = [norm(m) for k, m in sorted(_core_vertebrate_index(release).items()) if k not in keys]
+    others = [norm(m) for k, m in sorted(core_vertebrate_index(release).items()) if k not in keys]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         p = np.asarray(tomtom(queries, queries + others)[0])[:, :len(tfs)]

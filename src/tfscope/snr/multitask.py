@@ -197,7 +197,7 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     sequences in genomic order, dict TF -> SiteIntervals, TF names (sorted tfbs-snr table names by default)
     """
     t0 = time.time()
-    w, tr, va, sites, tfs = _load_windows(windows_path, snr_dir, tfs)
+    w, tr, va, sites, tfs = load_training_windows(windows_path, snr_dir, tfs)
     if max_train_windows is not None and len(tr) > max_train_windows:
         tr = np.sort(np.random.default_rng(seed).choice(tr, max_train_windows, replace=False))
     genome = genome_window_data(w, tr, sites, tfs)
@@ -211,7 +211,7 @@ def build_data(windows_path, snr_dir, tfs: list[str] | None = None, *, pairs_per
     return train, valid, decode(w.x[va]), sites, tfs
 
 
-def _load_windows(windows_path, snr_dir, tfs):
+def load_training_windows(windows_path, snr_dir, tfs):
     """The windows table, its train-chromosome and chr7 (genomic order) row indices, the sites and the TF names."""
     from .genomic import HOLDOUT_CHROMS, site_intervals
     from .data import snr_table_path
@@ -256,7 +256,7 @@ def recalibrate(checkpoint, windows_path, snr_dir, *, strands: str = DEFAULTS["s
     if "tfs" not in meta:
         raise CheckpointError("not a multi-TF checkpoint (no meta.tfs)", str(checkpoint))
     tfs = list(meta["tfs"])
-    w, _, va, sites, _ = _load_windows(windows_path, snr_dir, tfs)
+    w, _, va, sites, _ = load_training_windows(windows_path, snr_dir, tfs)
     valid = genome_window_data(w, va, sites, tfs, mask_test_sites=False)
     cal = calibrate_all(net.eval(), tfs, valid, decode(w.x[va]), workers=workers, strands=strands)
     per_tf = meta.get("per_tf", {})

@@ -811,10 +811,10 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                   collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
     except OSError as e:  # the first pass's file: one line naming the output, as every other write
-        from ..io.atomic import OUTPUT_ERRNOS, _output_error
+        from ..io.atomic import OUTPUT_ERRNOS, output_error
 
         if e.errno in OUTPUT_ERRNOS:
-            raise _output_error(bed, e) from None
+            raise output_error(bed, e) from None
         raise
     finally:
         failed = None

@@ -30,7 +30,7 @@ ZOOS = ("genomic", "shuffled")
 DEFAULT_ZOO = "genomic"
 
 
-def _dir(directory, kind: str) -> Path:
+def zoo_dir(directory, kind: str) -> Path:
     """``directory``, else the bundled zoo ``kind`` (in :data:`ZOOS`; an unknown kind raises InputError)."""
     if directory:
         return Path(directory)
@@ -67,7 +67,7 @@ def _records(d: Path) -> dict[str, tuple[str, dict]]:
 
 def zoo_tfs(directory=None, *, kind: str = DEFAULT_ZOO) -> list[str]:
     """TF names available in the zoo (sorted)."""
-    return sorted(_records(_dir(directory, kind)))
+    return sorted(_records(zoo_dir(directory, kind)))
 
 
 def call_meaning(meta: dict) -> str:
@@ -99,7 +99,7 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
     InputError
         If the zoo directory is empty or missing.
     """
-    d = _dir(directory, kind)
+    d = zoo_dir(directory, kind)
     recs = _records(d)
     if not recs:
         raise InputError("no models in the zoo (run scripts/build_zoo.py)", str(d))
@@ -132,7 +132,7 @@ def load_zoo(tfs=None, directory=None, *, kind: str = DEFAULT_ZOO, device: str =
     """
     from .scan import load_scan_models
 
-    d = _dir(directory, kind)
+    d = zoo_dir(directory, kind)
     avail = zoo_tfs(d)
     if not avail:
         raise InputError("no models in the zoo (run scripts/build_zoo.py)", str(d))

@@ -60,7 +60,8 @@ class FamilyDataset:
 
 
 @functools.lru_cache(maxsize=2)
-def _fetch(release: str):
+def fetch_release(release: str):
+    """The CORE motifs of JASPAR ``release``, latest version of each matrix (pyjaspar, offline; cached)."""
     from pyjaspar import jaspardb
 
     return jaspardb(release=release).fetch_motifs(collection=["CORE"], all_versions=False)
@@ -88,7 +89,7 @@ def build_dataset(release: str = RELEASE, *, min_per_class: int = MIN_PER_CLASS,
     AssertionError
         If ``check`` and the counts differ from the expected ones.
     """
-    motifs = [m for m in _fetch(release) if "::" not in m.name]
+    motifs = [m for m in fetch_release(release) if "::" not in m.name]
     n_unannotated = sum(1 for m in motifs if not m.tf_class)
     n_multi = sum(1 for m in motifs if m.tf_class and len(m.tf_class) > 1)
     # motifs with one TFClass class; (multi-class annotations only occur for heterodimers, which are excluded)

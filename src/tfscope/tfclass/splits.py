@@ -29,7 +29,7 @@ import re
 import numpy as np
 
 from ..motif import counts_to_probs
-from .data import FamilyDataset, _fetch, build_dataset
+from .data import FamilyDataset, fetch_release, build_dataset
 
 LATEST_RELEASE = "JASPAR2024"
 RELEASES = ("JASPAR2014", "JASPAR2016", "JASPAR2018", "JASPAR2020", "JASPAR2022", "JASPAR2024")
@@ -65,7 +65,7 @@ def _check_release(release: str) -> None:
 def _relabelled(release: str, classes: list[str], label_of: dict[str, str], keep) -> tuple[FamilyDataset, dict]:
     """Non-dimer CORE motifs (latest version) of ``release`` whose base ID passes ``keep``, labelled by
     ``label_of`` (2024 annotation per base ID) and restricted to ``classes``."""
-    motifs = [m for m in _fetch(release) if "::" not in m.name and keep(m.base_id)]
+    motifs = [m for m in fetch_release(release) if "::" not in m.name and keep(m.base_id)]
     dropped = {"no_2024_annotation": 0, "other_class": 0}
     cidx = {c: i for i, c in enumerate(classes)}
     kept = []
@@ -88,7 +88,7 @@ def _relabelled(release: str, classes: list[str], label_of: dict[str, str], keep
 def _annotation_2024() -> dict[str, str]:
     """Base ID -> the single TFClass class of its JASPAR 2024 CORE non-dimer matrix (motifs with none or several
     classes are left out)."""
-    return {m.base_id: m.tf_class[0] for m in _fetch(LATEST_RELEASE)
+    return {m.base_id: m.tf_class[0] for m in fetch_release(LATEST_RELEASE)
             if "::" not in m.name and m.tf_class and len(m.tf_class) == 1}
 
 
