@@ -22,7 +22,7 @@ import gzip
 import shutil
 from pathlib import Path
 
-from tfscope.io.stitch import Window, stitch_windows
+from tfscope.io.stitch import read_multilabel_windows, stitch_windows
 
 TFS = ["KLF4", "E2F1", "FOXK1"]
 N_REGIONS = 6
@@ -55,13 +55,7 @@ def main():
                     targets.append((r["chrom"], ws + a, ws + b, tf))
     # the windows of the multilabel set stitched into contiguous regions; a region is kept only if every window
     # equals the stitched sequence at its position (overlapping windows agree on their shared bases)
-    windows = []
-    with gzip.open(shared / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
-        fh.readline()
-        for line in fh:
-            wid, chrom, start, _end, _split, tfs, seq = line.rstrip("\n").split("\t")
-            windows.append(Window(chrom, int(start), seq, wid))
-    stitched = stitch_windows(windows)
+    stitched = stitch_windows(read_multilabel_windows(shared / "tfbs-multilabel" / "windows.tsv.gz"))
     n_bad = sum(not r.agree for r in stitched)
     regions = [(r.chrom, r.start, r.end, r.sequence, r.windows) for r in stitched if r.agree]
     by_chrom = {}

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tfscope.io.fasta import read_fasta
-from tfscope.io.stitch import MAX_DISAGREEMENT, Region, Window, overlap_agreement, region_matches, stitch_windows
+from tfscope.io.stitch import (MAX_DISAGREEMENT, Region, Window, overlap_agreement, read_multilabel_windows,
+                               region_matches, stitch_windows)
 from tfscope.resources import resource
 from tfscope.sequence import reverse_complement
 
@@ -72,25 +73,14 @@ def test_bundled_regions_are_stitched_from_agreeing_windows():
 @pytest.mark.skipif(not (SHARED / "tfbs-multilabel" / "windows.tsv.gz").exists(), reason="needs ../shared/data")
 def test_bundled_windows_are_the_shared_windows():
     want = {w.name: w for r in _bundled_regions() for w in r.windows}
-    found = {}
-    with gzip.open(SHARED / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
-        fh.readline()
-        for line in fh:
-            wid, chrom, start, _end, _split, _tfs, seq = line.rstrip("\n").split("\t")
-            if wid in want:
-                found[wid] = Window(chrom, int(start), seq, wid)
+    found = {w.name: w for w in read_multilabel_windows(SHARED / "tfbs-multilabel" / "windows.tsv.gz")
+             if w.name in want}
     assert found == want
 
 
 @pytest.mark.skipif(not (SHARED / "tfbs-multilabel" / "windows.tsv.gz").exists(), reason="needs ../shared/data")
 def test_shared_multilabel_windows_agree():
-    windows = []
-    with gzip.open(SHARED / "tfbs-multilabel" / "windows.tsv.gz", "rt") as fh:
-        fh.readline()
-        for line in fh:
-            wid, chrom, start, _end, _split, _tfs, seq = line.rstrip("\n").split("\t")
-            windows.append(Window(chrom, int(start), seq, wid))
-    r = overlap_agreement(windows)
+    r = overlap_agreement(read_multilabel_windows(SHARED / "tfbs-multilabel" / "windows.tsv.gz"))
     assert r.pairs > 100_000
     assert r.fraction <= MAX_DISAGREEMENT, f"{r.disagree} of {r.pairs} overlapping windows disagree: {r.examples[:3]}"
 

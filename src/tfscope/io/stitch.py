@@ -13,6 +13,7 @@ Own code rather than pybedtools or pyranges: the task is a sorted sweep over seq
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass, field
 
 #: the share of disagreeing overlapping pairs above which a window set is taken to be misplaced (the corrected
@@ -33,6 +34,29 @@ class Window:
     @property
     def end(self) -> int:
         return self.start + len(self.sequence)
+
+
+def read_multilabel_windows(path) -> list[Window]:
+    """The windows of a tfbs-multilabel ``windows.tsv.gz`` (header ``id, chrom, start, end, split, tfs, sequence``)
+    as :class:`Window` (``name`` = the window id), in file order; only the columns a position check needs are
+    parsed (:func:`tfscope.multilabel.data.load_windows` reads the table for training, one-hot and labels).
+
+    Parameters
+    ----------
+    path : str | os.PathLike
+        The gzipped table.
+
+    Returns
+    -------
+    list of Window
+    """
+    out = []
+    with gzip.open(path, "rt") as fh:
+        fh.readline()
+        for line in fh:
+            wid, chrom, start, _end, _split, _tfs, seq = line.rstrip("\n").split("\t")
+            out.append(Window(chrom, int(start), seq, wid))
+    return out
 
 
 @dataclass
