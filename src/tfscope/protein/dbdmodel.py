@@ -38,6 +38,14 @@ def dbd_rule(seqs, evalue: float = DEFAULT_EVALUE) -> np.ndarray:
     return np.array([float(any_dbd(h[i], evalue)) for i in ids])
 
 
+def _training_set(seqs, y, folds: int) -> tuple[list[str], np.ndarray]:
+    """``seqs`` as a list and ``y`` as int labels; raises InputError unless each class has ``folds`` proteins."""
+    seqs, y = list(seqs), np.asarray(y, dtype=int)
+    if min(y.sum(), len(y) - y.sum()) < folds:
+        raise InputError(f"need at least {folds} proteins of each class")
+    return seqs, y
+
+
 def _logit(p):
     p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
     return np.log(p / (1 - p))
@@ -106,9 +114,7 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
 
     from .stack import mcc_threshold, fit_stack
 
-    seqs, y = list(seqs), np.asarray(y, dtype=int)
-    if min(y.sum(), len(y) - y.sum()) < folds:
-        raise InputError(f"need at least {folds} proteins of each class")
+    seqs, y = _training_set(seqs, y, folds)
     h, ids = _hits(seqs)
     x, names = dbd_features(h, ids, [len(s) for s in seqs])
     st = None
@@ -270,9 +276,7 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
 
     from .stack import mcc_threshold, fit_stack
 
-    seqs, y = list(seqs), np.asarray(y, dtype=int)
-    if min(y.sum(), len(y) - y.sum()) < folds:
-        raise InputError(f"need at least {folds} proteins of each class")
+    seqs, y = _training_set(seqs, y, folds)
     st = fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)
     g, gnames = graded_features(seqs)
     s = homology_scores(seqs, seqs)
