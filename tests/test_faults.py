@@ -24,17 +24,14 @@ from tfscope.checkpoint import (FORMAT, WEIGHTS, file_sha256, load_checkpoint, r
                                 stamp_checksums)
 from tfscope.errors import CheckpointError, InputError, OutputError
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from cli_helpers import SRC, leftovers, random_fasta, run_tfscope  # noqa: E402
+
 RESOURCES = SRC / "tfscope" / "resources"
-TEMP = re.compile(r"\.tfscope-|^tfscope-scan-|\.tmp")
 
 
-def tfscope(*args, cwd=None, timeout=120, preexec_fn=None, prefix=()):
-    """Run ``python -m tfscope ARGS`` on the tree under test; returns the CompletedProcess."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-           "TQDM_DISABLE": "1"}
-    return subprocess.run([*prefix, sys.executable, "-m", "tfscope", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd, env=env, preexec_fn=preexec_fn)
+def tfscope(*args, timeout=120, **kw):
+    """Run ``python -m tfscope ARGS`` on the tree under test (:func:`cli_helpers.run_tfscope`)."""
+    return run_tfscope(*args, timeout=timeout, **kw)
 
 
 def one_error_line(res, code: int = 2) -> str:
@@ -46,18 +43,8 @@ def one_error_line(res, code: int = 2) -> str:
     return lines[0]
 
 
-def leftovers(d: Path) -> list[str]:
-    """Temporary files/directories of tfscope under ``d``."""
-    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if TEMP.search(p.name))
-
-
 def _fasta(path: Path, records: dict[str, int], seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as fh:
-        for name, n in records.items():
-            seq = "".join(rng.choice(list("ACGT"), n))
-            fh.write(f">{name}\n" + "\n".join(seq[i:i + 80] for i in range(0, n, 80)) + "\n")
-    return path
+    return random_fasta(path, records, seed, width=80)
 
 
 @pytest.fixture(scope="module")

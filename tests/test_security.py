@@ -24,17 +24,15 @@ import pytest
 from tfscope.checkpoint import WEIGHTS, file_sha256, load_checkpoint, model_class, stamp_checksums
 from tfscope.errors import CheckpointError, OutputError
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+from cli_helpers import SRC, leftovers, random_fasta, run_tfscope  # noqa: E402
+
 SHUFFLED = SRC / "tfscope" / "resources" / "zoo" / "shuffled"
-TEMP = re.compile(r"\.tfscope-|\.tmp")
 HOSTILE = "K<img src=x onerror=alert(4)>"
 
 
-def tfscope(*args, cwd=None, timeout=180, preexec_fn=None):
-    """Run ``python -m tfscope ARGS`` on the tree under test; returns the CompletedProcess."""
-    env = {**os.environ, "PYTHONPATH": str(SRC), "TQDM_DISABLE": "1"}
-    return subprocess.run([sys.executable, "-m", "tfscope", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env, preexec_fn=preexec_fn)
+def tfscope(*args, timeout=180, **kw):
+    """Run ``python -m tfscope ARGS`` on the tree under test (:func:`cli_helpers.run_tfscope`)."""
+    return run_tfscope(*args, timeout=timeout, **kw)
 
 
 def one_error_line(res, code: int = 2) -> str:
@@ -50,17 +48,8 @@ def snapshot(d: Path) -> dict:
     return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
 
 
-def leftovers(d: Path) -> list[str]:
-    return sorted(str(p.relative_to(d)) for p in d.rglob("*") if TEMP.search(p.name))
-
-
 def _fasta(path: Path, records: dict[str, int], seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as fh:
-        for name, n in records.items():
-            seq = "".join(rng.choice(list("ACGT"), n))
-            fh.write(f">{name}\n" + "\n".join(seq[i:i + 60] for i in range(0, n, 60)) + "\n")
-    return path
+    return random_fasta(path, records, seed, width=60)
 
 
 def hostile(tmp_path: Path, edit, *, tf: str = "KLF4", name: str = "evil") -> Path:
