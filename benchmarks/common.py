@@ -59,6 +59,16 @@ def save_results(doc: dict, markdown: str, results_dir=None, *, stamp: bool = Tr
         fh.write(markdown)
 
 
+def keep_first_build(doc: dict, note: str) -> None:
+    """Move every row of ``doc`` measured on the first build of ``../shared/data`` (before the 2026-12-05
+    coordinate correction) into ``doc["first_build"]`` (with ``note`` and the rows' date), once; later runs add
+    their rows beside it."""
+    if "first_build" in doc:
+        return
+    doc["first_build"] = {"note": note, "date": doc.get("date"), "rows": list(doc["rows"])}
+    doc["rows"], doc["per_tf"] = [], {}
+
+
 def real_sequence(bp: int, n_records: int = 10) -> tuple[dict[str, str], list[set[str]]]:
     """``n_records`` records of concatenated chr8 windows (genomic order) and the TF set of each 100 bp window."""
     rows = []

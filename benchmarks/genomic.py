@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED, load_results, mean_window_metrics, real_sequence, save_results, window_max  # noqa: E402
+from common import (SHARED, keep_first_build, load_results, mean_window_metrics, real_sequence,  # noqa: E402
+                    save_results, window_max)
 
 from tfscope.metrics import markdown_table  # noqa: E402
 
@@ -137,7 +138,7 @@ def main():
 
     names = zoo_tfs()
     doc = load_results("genomic")
-    keep_first_build(doc)
+    keep_first_build(doc, FIRST_BUILD)
     if args.render_only:
         save_results(doc, render(doc, names, args.bp), stamp=False)
         return
@@ -169,14 +170,6 @@ def main():
 FIRST_BUILD = ("Measured on the first build of `../shared/data`, whose windows and sites of 14 TFs (ASCL1 BATF3 CTCFL "
                "FOXK1 FOXK2 GATA6 KLF4 MXI1 MYC MYCN NFYC POU5F1 RFX1 TFDP1) sat at hg38 positions read as hg19, so "
                "window labels across the two groups were lost (and the zoos of those rows were trained on them).")
-
-
-def keep_first_build(doc: dict) -> None:
-    """Move the rows measured on the first build of the shared data into ``doc["first_build"]`` (once)."""
-    if "first_build" in doc:
-        return
-    doc["first_build"] = {"note": FIRST_BUILD, "date": doc.get("date"), "rows": list(doc["rows"])}
-    doc["rows"], doc["per_tf"] = [], {}
 
 
 def _summary(val: dict, models) -> list[dict]:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import SHARED, load_results, save_results  # noqa: E402
+from common import SHARED, keep_first_build, load_results, save_results  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
 
@@ -210,7 +210,7 @@ def main():
 
     names = zoo_tfs()
     doc = load_results("sites")
-    keep_first_build(doc)
+    keep_first_build(doc, FIRST_BUILD)
     if args.render_only:
         save_results(doc, render(doc, names), stamp=False)
         return
@@ -283,16 +283,6 @@ def zoo_provenance() -> str:
 FIRST_BUILD = ("Measured on the first build of `../shared/data` (2026-12-02), whose sites of 14 TFs (ASCL1 BATF3 CTCFL "
                "FOXK1 FOXK2 GATA6 KLF4 MXI1 MYC MYCN NFYC POU5F1 RFX1 TFDP1) sat at hg38 positions read as hg19: the "
                "truth missed their sites on chr8 and the zoo's detector was trained on windows labelled the same way.")
-
-
-def keep_first_build(doc: dict) -> None:
-    """Move the chr8 rows measured on the first build of the shared data into ``doc["first_build"]`` (once)."""
-    if "first_build" in doc or doc.get("truth") == "corrected-2026-12-05":
-        return
-    doc["first_build"] = {"note": FIRST_BUILD, "date": doc.get("date"),
-                          "rows": list(doc["rows"])}
-    doc["rows"], doc["per_tf"] = [], {}
-    doc["truth"] = "corrected-2026-12-05"
 
 
 def _ordered(models) -> list[str]:
