@@ -47,7 +47,7 @@ from common import SHARED, load_results, save_results  # noqa: E402
 from tfscope.io import write_fasta  # noqa: E402
 from tfscope.metrics import markdown_table  # noqa: E402
 from tfscope.sequence import reverse_complement  # noqa: E402
-from tfscope.snr.zoo import zoo_tfs  # noqa: E402
+from tfscope.zoo.registry import zoo_tfs  # noqa: E402
 
 HG38_BP = 3.1e9
 #: model-name prefix of each zoo's rows (architecture, not zoo name: the first rows ran on the per-TF genomic zoo,
@@ -211,7 +211,7 @@ def _markdown(doc, table, args) -> str:
             "1 Mbp (zoo-dilated16: 45 per-TF 16-channel CNNs); the genomic-zoo rows scan all 45 TFs at every size "
             "(`--zoo genomic --tfs` all TFs; zoo-multitf64: the multi-TF network alone, in one pass; zoo-gated: "
             "the shipped gated zoo, that network plus the 45 per-TF localizers, which a scan that writes no track "
-            "runs only where the detector lets a call arise: `tfscope.snr.gated.GatedCalls`, measured 2026-11-24 "
+            "runs only where the detector lets a call arise: `tfscope.zoo.gated.GatedCalls`, measured 2026-11-24 "
             "in session 9; its BEDs equal those of the full model, byte for byte, at 1 and 10 Mbp). `seconds`: scan time printed by `tfscope scan` (model loading and Ray "
             "start-up excluded, they are in `wall_seconds`). Peak RSS: largest sum over the process tree (command, "
             "workers, Ray's processes; forked workers share pages, so an upper bound); `max_process_rss_mib`: "

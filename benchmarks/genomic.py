@@ -8,11 +8,11 @@ a TF is whether the multi-label set lists the TF (a whole site inside the window
 Models, all over the same sequence:
 
 - ``zoo-shuffled``: the BertSNR-protocol zoo (shuffled negatives only; ``tfscope scan --zoo shuffled``);
-- ``zoo-genomic``: the default zoo (:mod:`tfscope.snr.gated`): the multi-TF detector below says whether a TF binds
+- ``zoo-genomic``: the default zoo (:mod:`tfscope.zoo.gated`): the multi-TF detector below says whether a TF binds
   near a nucleotide, the shuffled zoo's per-TF model of the TF says where; gate and thresholds chosen on chr7 and
   tfbs-snr validation rows;
 - ``zoo-genomic-detector`` (recorded, not rerun: since 2026-11-24 the detector inside ``zoo-genomic``): the multi-TF
-  model alone, trained on every train-chromosome genome window plus shuffles (:mod:`tfscope.snr.multitask`),
+  model alone, trained on every train-chromosome genome window plus shuffles (:mod:`tfscope.zoo.multitask`),
   nucleotide + window loss, strands averaged, thresholds calibrated on chr7;
 - ``zoo-genomic-lam03`` (recorded, not rerun: replaced 2026-11-24 by its continuation): the same model after phase 4
   (window term ``lam = 0.3``), scanned with the max of the two strands;
@@ -61,8 +61,8 @@ WINDOWS = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 
 def run_zoo(kind: str, seqs: dict, names: list[str], workers: int):
     """Window scores ``(T, nW)``, calls, seconds and the paper-protocol mean nt AUPRC of one bundled zoo."""
-    from tfscope.snr.scan import scan
-    from tfscope.snr.zoo import list_zoo, load_zoo
+    from tfscope.scan.engine import scan
+    from tfscope.zoo.registry import list_zoo, load_zoo
 
     models = load_zoo(names, kind=kind)
     t0 = time.time()
@@ -109,7 +109,7 @@ def run_multilabel(names: list[str], n_windows: int, seconds: float):
     """Best multi-label model of benchmarks/multilabel.py: window scores on the first chr8 windows and calls."""
     import torch
 
-    from tfscope.multilabel.data import load_windows
+    from tfscope.io.windows import load_windows
     from tfscope.multilabel.train import train_multilabel
 
     torch.set_num_threads(1)  # the multi-label benchmark's setting
@@ -134,7 +134,7 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--render-only", action="store_true", help="rewrite genomic.md from genomic.json and exit")
     args = ap.parse_args()
-    from tfscope.snr.zoo import zoo_tfs
+    from tfscope.zoo.registry import zoo_tfs
 
     names = zoo_tfs()
     doc = load_results("genomic")

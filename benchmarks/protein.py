@@ -706,7 +706,6 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(1)
     doc = load_results("protein")
-    done = {(r["model"], r["dataset"]) for r in doc["rows"]}
     data = SHARED / "protein"
     if args.motifs:
         motif_report(data, args.seed)

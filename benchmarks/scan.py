@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import load_results, real_sequence, save_results, window_scores  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
-from tfscope.snr.scan import scan  # noqa: E402
-from tfscope.snr.zoo import load_zoo  # noqa: E402
+from tfscope.scan.engine import scan  # noqa: E402
+from tfscope.zoo.registry import load_zoo  # noqa: E402
 
 
 def main():

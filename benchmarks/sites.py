@@ -2,7 +2,7 @@
 
 Input: the same 1 Mbp of chr8 windows as ``benchmarks/genomic.py`` (the first 10,000 tfbs-multilabel windows of the
 test chromosome in genomic order), each scanned as a separate record (laid end to end with N spacers wider than the
-receptive field: :func:`tfscope.snr.sites.window_points`); true sites from ``../shared/data/tfbs-multilabel/
+receptive field: :func:`tfscope.zoo.sites.window_points`); true sites from ``../shared/data/tfbs-multilabel/
 sites.bed.gz`` (JASPAR 2022 ChIP-seq sites of the 45 TFs, hg19, chr9 withheld). A call *matches* when it overlaps a
 true site of its TF; a true site wholly inside a window is *recalled* when a call of its TF overlaps it.
 
@@ -52,11 +52,11 @@ FIGURE = HERE / "results" / "figures" / "sites_reliability.png"
 
 
 def run_calls(windows, names, workers, window_thr: dict):
-    """Per TF :class:`tfscope.snr.sites.WindowCalls` of the zoo with the shipped caller and with runs, the calls'
+    """Per TF :class:`tfscope.zoo.sites.WindowCalls` of the zoo with the shipped caller and with runs, the calls'
     estimated precision, the groups, and the scan seconds."""
     from tfscope.resources import resource
-    from tfscope.snr.sites import WindowCalls, cached_window_points, calls_from_points
-    from tfscope.snr.zoo import load_zoo
+    from tfscope.zoo.sites import WindowCalls, cached_window_points, calls_from_points
+    from tfscope.zoo.registry import load_zoo
 
     models = load_zoo(names)
     # a rerun of the same zoo scans once; dt is the wall time of the scan that made the points
@@ -100,7 +100,7 @@ def run_fimo(windows, names, n_matched: dict | None):
 
     from tfscope.io.jaspar import jaspar_motif, motif_pfm
     from tfscope.sequence import one_hot
-    from tfscope.snr.sites import WindowCalls
+    from tfscope.zoo.sites import WindowCalls
 
     pwms = {}
     for tf in names:
@@ -122,7 +122,7 @@ def run_fimo(windows, names, n_matched: dict | None):
 
 def score_rows(calls: dict, windows, groups: dict, names, bp: int, prec: dict | None = None):
     """Metrics of one row (see the module docstring): ``(mean metrics, per-TF metrics, reliability bins)``."""
-    from tfscope.snr.sites import _overlap, evaluate_tf, peak_distances, site_scores
+    from tfscope.zoo.sites import _overlap, evaluate_tf, peak_distances, site_scores
 
     members = {}
     for tf, g in groups.items():
@@ -205,8 +205,8 @@ def main():
     ap.add_argument("--label", help="store the rows of --models under 'MODEL (LABEL)' beside the shipped ones, e.g. "
                     "'before retraining' for the previous zoo measured on the corrected truth")
     args = ap.parse_args()
-    from tfscope.snr.sites import GenomeWindows
-    from tfscope.snr.zoo import zoo_tfs
+    from tfscope.zoo.sites import GenomeWindows
+    from tfscope.zoo.registry import zoo_tfs
 
     names = zoo_tfs()
     doc = load_results("sites")
@@ -226,7 +226,7 @@ def main():
     if any(m in args.models for m in ("zoo-genomic", "zoo-genomic-runs", "fimo-jaspar-matched")):
         peaks, runs, prec, groups, dt = run_calls(windows, names, args.workers, thr_w)
     if groups is None:
-        from tfscope.snr.zoo import load_zoo
+        from tfscope.zoo.registry import load_zoo
 
         groups = {m.name: m.call.group or m.name for m in load_zoo(names)}
     doc["groups"] = groups
@@ -274,7 +274,7 @@ def zoo_provenance() -> str:
     return (f"The zoo's localizers (45 per-TF CNNs) were trained on the tfbs-snr paper split without its rows on "
             f"{', '.join(loc)} (`scripts/build_zoo.py --train ... --exclude-chroms {' '.join(loc)}`). The detector "
             f"(the 45-TF network) was trained on the tfbs-multilabel windows and the tfbs-snr train pairs off "
-            f"{', '.join(det)} (`tfscope.snr.genomic.HOLDOUT_CHROMS`). So no model behind these calls saw a tfbs-snr "
+            f"{', '.join(det)} (`tfscope.zoo.genomic.HOLDOUT_CHROMS`). So no model behind these calls saw a tfbs-snr "
             "row of chr7 (calibration), chr8 (this page) or chr9 (withheld). FIMO uses each TF's JASPAR 2022 "
             "matrix (built from the same ChIP-seq sites on every chromosome).")
 

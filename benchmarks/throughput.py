@@ -47,8 +47,8 @@ from tfscope.metrics import markdown_table  # noqa: E402
 def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: int) -> tuple[float, float]:
     """(start-up seconds, scan seconds) of ``tfscope scan`` on ``fasta`` with the ``kind`` zoo."""
     from tfscope.executor import make_executor
-    from tfscope.snr.scan import scan_fasta
-    from tfscope.snr.zoo import load_zoo
+    from tfscope.scan.stream import scan_fasta
+    from tfscope.zoo.registry import load_zoo
 
     t0 = time.time()
     models = load_zoo(kind=kind)
@@ -69,7 +69,7 @@ def fimo_seconds(seqs: dict) -> float:
 
     from tfscope.io.jaspar import jaspar_motif, motif_pfm
     from tfscope.sequence import one_hot
-    from tfscope.snr.zoo import zoo_tfs
+    from tfscope.zoo.registry import zoo_tfs
 
     pwms = {}
     for tf in zoo_tfs():
@@ -95,8 +95,8 @@ def compute_floor(fasta: Path, out: Path, bp: int) -> dict[str, float]:
     from torch.utils.flop_counter import FlopCounterMode
 
     from tfscope.executor import make_executor
-    from tfscope.snr.scan import scan_fasta
-    from tfscope.snr.zoo import load_zoo
+    from tfscope.scan.stream import scan_fasta
+    from tfscope.zoo.registry import load_zoo
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -1,6 +1,6 @@
 """Build the bundled model zoos (``src/tfscope/resources/zoo``).
 
-**The genomic zoo** (default of ``tfscope scan``) is one multi-TF model (:mod:`tfscope.snr.multitask`):
+**The genomic zoo** (default of ``tfscope scan``) is one multi-TF model (:mod:`tfscope.zoo.multitask`):
 
 ``python scripts/build_zoo.py CKPTS --multitask --train ../shared/data/tfbs-snr
 --windows ../shared/data/tfbs-multilabel/windows.tsv.gz --max-minutes 55``
@@ -9,10 +9,10 @@ trains it into ``CKPTS/multitask`` (skipped when that checkpoint is complete, i.
 into ``resources/zoo/genomic`` with each TF's JASPAR 2022 matrix id, class and family. ``--init CKPT --lam 0.3
 --lr 3e-4 --seed 3`` continues an earlier run with the window term of the loss (how the shipped zoo's last two
 phases were trained; see ``src/tfscope/resources/README.md``). ``--recalibrate [--strands mean]`` re-chooses the
-chr7 call thresholds of a finished checkpoint for a strand rule (:func:`tfscope.snr.scan.combine_strands`).
+chr7 call thresholds of a finished checkpoint for a strand rule (:func:`tfscope.scan.engine.combine_strands`).
 
 Since 2026-11-24 the shipped genomic zoo gates that network (the detector) with the shuffled zoo's per-TF models
-(:mod:`tfscope.snr.gated`): ``python scripts/build_zoo.py CKPTS --gated --train ../shared/data/tfbs-snr --windows
+(:mod:`tfscope.zoo.gated`): ``python scripts/build_zoo.py CKPTS --gated --train ../shared/data/tfbs-snr --windows
 ../shared/data/tfbs-multilabel/windows.tsv.gz`` chooses the gate on chr7 and the tfbs-snr validation rows,
 re-chooses the thresholds on chr7, writes ``CKPTS/gated`` and installs it (``CKPTS/multitask`` = the detector).
 
@@ -34,7 +34,7 @@ from ``python benchmarks/snr.py --models dilated --save-checkpoints CKPTS`` work
 ``CKPTS/<model>/<TF>`` into the package and adds the TF's JASPAR 2022 matrix id, class and family (pyjaspar).
 
 With ``--negatives genomic --windows ../shared/data/tfbs-multilabel/windows.tsv.gz`` each TF also trains against
-real genome windows (:class:`tfscope.snr.genomic.GenomicBackground`: its sites + genomic negatives from the train
+real genome windows (:class:`tfscope.zoo.genomic.GenomicBackground`: its sites + genomic negatives from the train
 chromosomes, chr7 for validation and the window-level call threshold, chr7/chr8 never trained on); that is how the
 first genomic zoo (per-TF models, replaced by the multi-TF one) was built. ``--zoo shuffled|genomic`` names the
 package folder written.
@@ -90,7 +90,7 @@ def build_multitask(args) -> None:
     if not done:
         if not (args.train and args.windows):
             raise SystemExit("--multitask needs --train DATA_DIR and --windows WINDOWS (or a finished CKPTS/multitask)")
-        from tfscope.snr.multitask import train_multitask
+        from tfscope.zoo.multitask import train_multitask
 
         r = train_multitask(args.windows, args.train, out=src, tfs=args.tfs, init=args.init, lam=args.lam, lr=args.lr,
                             seed=args.seed, pairs_per_tf=args.pairs_per_tf, strands=args.strands,
@@ -99,7 +99,7 @@ def build_multitask(args) -> None:
     elif args.recalibrate:
         if not (args.train and args.windows):
             raise SystemExit("--recalibrate needs --train DATA_DIR and --windows WINDOWS")
-        from tfscope.snr.multitask import DEFAULTS, recalibrate
+        from tfscope.zoo.multitask import DEFAULTS, recalibrate
 
         recalibrate(src, args.windows, args.train, strands=args.strands or DEFAULTS["strands"])
         print(f"recalibrated {src} on chr7 (strands: {args.strands or DEFAULTS['strands']})", flush=True)
@@ -109,7 +109,7 @@ def build_multitask(args) -> None:
 
 def build_gated(args) -> None:
     """Gate the finished ``CKPTS/multitask`` detector with the bundled shuffled zoo's per-TF localizers
-    (:func:`tfscope.snr.gated.build_gated_zoo`: gate chosen on chr7 + tfbs-snr validation rows, thresholds on chr7)
+    (:func:`tfscope.zoo.build.build_gated_zoo`: gate chosen on chr7 + tfbs-snr validation rows, thresholds on chr7)
     into ``CKPTS/gated`` (skipped when it exists), then install it as the genomic zoo."""
     from tfscope.resources import resource
 
@@ -117,7 +117,7 @@ def build_gated(args) -> None:
     if not (out / "config.json").exists():
         if not (args.train and args.windows):
             raise SystemExit("--gated needs --train DATA_DIR and --windows WINDOWS")
-        from tfscope.snr.gated import build_gated_zoo
+        from tfscope.zoo.build import build_gated_zoo
 
         r = build_gated_zoo(det, args.localizers or resource("zoo", "shuffled"), args.windows, args.train, out=out)
         print(f"gate {r['gate']}: chr7 window AUPRC {r['detector']['chr7_window_auprc']:.4f} (detector) -> "
@@ -129,9 +129,9 @@ def build_gated(args) -> None:
 
 def swap(args) -> None:
     """The installed genomic zoo with the per-TF localizers of ``--swap-localizers DIR`` (detector and gate kept;
-    tfbs-snr test metrics re-measured) into ``CKPTS/gated-swapped`` (:func:`tfscope.snr.gated.swap_localizers`)."""
+    tfbs-snr test metrics re-measured) into ``CKPTS/gated-swapped`` (:func:`tfscope.zoo.build.swap_localizers`)."""
     from tfscope.resources import resource
-    from tfscope.snr.gated import swap_localizers
+    from tfscope.zoo.build import swap_localizers
 
     if not args.train:
         raise SystemExit("--swap-localizers needs --train DATA_DIR (the tfbs-snr tables, for the test metrics)")
@@ -141,10 +141,10 @@ def swap(args) -> None:
 
 
 def calibrate(args) -> None:
-    """Calibrate the calls of a multi-TF zoo checkpoint on chr7 (:func:`tfscope.snr.sites.calibrate_zoo`: paralog
+    """Calibrate the calls of a multi-TF zoo checkpoint on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`: paralog
     groups, site widths, site-F1 thresholds, per-call precision maps, p-value backgrounds) into
     ``CKPTS/calibrated``, then install it as the genomic zoo."""
-    from tfscope.snr.sites import calibrate_zoo
+    from tfscope.zoo.sites import calibrate_zoo
 
     if not (args.windows and args.sites and args.train):
         raise SystemExit("--calibrate-calls needs --windows WINDOWS --sites SITES --train DATA_DIR")
@@ -229,7 +229,7 @@ def main():
                          "another --strands) before installing")
     ap.add_argument("--gated", action="store_true",
                     help="gate the finished CKPTS/multitask with the shuffled zoo's per-TF localizers "
-                         "(tfscope.snr.gated) into CKPTS/gated and install that as the genomic zoo")
+                         "(tfscope.zoo.gated) into CKPTS/gated and install that as the genomic zoo")
     ap.add_argument("--swap-localizers", metavar="DIR",
                     help="put these per-TF localizers (DIR/<TF>) into the installed genomic zoo, detector and gate "
                          "kept, into CKPTS/gated-swapped (then --calibrate-calls it)")
@@ -243,7 +243,7 @@ def main():
                          "--localizers CKPTS/dilated)")
     args = ap.parse_args()
     if args.unpack:
-        from tfscope.snr.gated import unpack
+        from tfscope.zoo.build import unpack
 
         r = unpack(args.unpack, args.checkpoints)
         print(f"detector -> {r['detector']}; {len(r['tfs'])} localizers -> {r['localizers']}", flush=True)
@@ -262,7 +262,7 @@ def main():
         if args.negatives == "genomic":
             if not args.windows:
                 ap.error("--negatives genomic needs --windows")
-            from tfscope.snr.genomic import GenomicBackground
+            from tfscope.zoo.genomic import GenomicBackground
 
             background = GenomicBackground.load(args.windows)  # its defaults are the shipped zoo's recipe
         jobs = [(table.resolve(), table.name.split(".")[0]) for table in sorted(Path(args.train).glob("*.tsv.gz"))]

@@ -1,8 +1,18 @@
 import os
 
 import pytest
+import torch
 
 os.environ.setdefault("TQDM_DISABLE", "1")
+
+#: devices the model tests run on: CPU always, CUDA when present (a GPU machine checks the CUDA path too)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=DEVICES)
+def device(request) -> str:
+    """Each device a model test runs on: ``"cpu"``, and ``"cuda"`` when a GPU is present."""
+    return request.param
 
 
 @pytest.fixture

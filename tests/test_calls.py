@@ -6,8 +6,7 @@ import pytest
 
 from tfscope.io.bed import BedRecord
 from tfscope.io.tracks import CALL_COLUMNS
-from tfscope.snr.calls import (BG_GRID, CallConfidence, CallSpec, StreamCaller, bh_qvalues, collapse_groups,
-                               fill_qvalues, finalize_calls, make_calls, peak_calls, qvalue_map, select_calls)
+from tfscope.scan.calls import BG_GRID, CallConfidence, CallSpec, StreamCaller, bh_qvalues, collapse_groups, fill_qvalues, finalize_calls, make_calls, peak_calls, qvalue_map, select_calls
 
 
 def _track(rng, n=5000):
@@ -104,7 +103,7 @@ def test_collapse_groups_and_select():
 
 def test_shipped_zoo_has_groups_widths_and_confidence():
     """The default zoo's calls carry the TF's site width, its paralog group and a chr7-calibrated confidence."""
-    from tfscope.snr.zoo import load_zoo
+    from tfscope.zoo.registry import load_zoo
 
     models = {m.name: m for m in load_zoo()}
     groups = {m.call.group for m in models.values()}

@@ -217,7 +217,7 @@ def test_f3_bad_threshold_through_the_cli_and_threshold_override(kit, tmp_path):
     res = tfscope("scan", kit["small"], "--checkpoint", bad, "--out", tmp_path / "o.bed", "--quiet")
     assert one_error_line(res).endswith("meta.threshold: input should be less than 1, got 5.0")
     missing = _edit_config(_copy(kit["tiny"], tmp_path / "m"), lambda c: c["meta"].pop("threshold"))
-    from tfscope.snr.scan import load_scan_models
+    from tfscope.scan.models import load_scan_models
 
     assert load_scan_models([missing], threshold=0.4)[0].threshold == 0.4  # an explicit cut still scans
 

@@ -1,4 +1,4 @@
-"""The gated genomic zoo (tfscope.snr.gated): detector x localizer math, checkpoints, scanning, N handling."""
+"""The gated genomic zoo (tfscope.zoo.gated): detector x localizer math, checkpoints, scanning, N handling."""
 
 import random
 
@@ -10,8 +10,10 @@ import torch.nn.functional as F
 from tfscope.checkpoint import load_checkpoint, save_checkpoint
 from tfscope.errors import CheckpointError
 from tfscope.models.dilated import DilatedResNet
-from tfscope.snr.gated import GatedZoo, _part_tracks, _window_scores, assemble, gate_probabilities
-from tfscope.snr.scan import ScanModel, load_scan_models, scan, window_max_scores
+from tfscope.zoo.build import _part_tracks, _window_scores, assemble
+from tfscope.zoo.gated import GatedZoo, gate_probabilities
+from tfscope.scan.engine import ScanModel, scan, window_max_scores
+from tfscope.scan.models import load_scan_models
 
 TFS = ["TFA", "TFB"]
 DET = {"channels": 4, "n_blocks": 2, "n_outputs": 2}
@@ -71,7 +73,7 @@ def test_assemble_forward_checkpoint_round_trip(tmp_path):
     out = save_checkpoint(tmp_path / "gated", model, model_name="gated", task="snr", hparams=model.hparams(),
                           meta={"tfs": TFS, "strands": "mean"})
     back, cfg2 = load_checkpoint(out, task="snr")
-    assert isinstance(back, GatedZoo) and cfg2["class"] == "tfscope.snr.gated:GatedZoo"
+    assert isinstance(back, GatedZoo) and cfg2["class"] == "tfscope.zoo.gated:GatedZoo"
     with torch.no_grad():
         assert torch.equal(back(x), model(x))
     # a per-TF checkpoint is not a detector
@@ -131,9 +133,10 @@ def test_calls_only_scan_skips_localizers_but_keeps_every_call(tmp_path):
     stays below it elsewhere, and a TF with floor inf costs no localizer work. Streaming without tracks uses it."""
     from tfscope.io.fasta import read_fasta
     from tfscope.resources import resource
-    from tfscope.snr.gated import EPS
-    from tfscope.snr.scan import call_sites, combine_strands, scan_fasta, scan_tracks
-    from tfscope.snr.zoo import load_zoo
+    from tfscope.zoo.gated import EPS
+    from tfscope.scan.engine import call_sites, combine_strands, scan_tracks
+    from tfscope.scan.stream import scan_fasta
+    from tfscope.zoo.registry import load_zoo
 
     models = load_zoo(["KLF4", "SP1", "NFYA", "CTCFL"], kind="genomic")
     seq = "".join(read_fasta(resource("example_regions")).values())

@@ -14,7 +14,7 @@ from tfscope.io import BedRecord, atomic, read_bed
 from tfscope.io.coords import GenomeCoords, Locus, parse_genomic_coord, read_chrom_sizes
 from tfscope.io.fasta import read_fasta, write_fasta
 from tfscope.resources import resource
-from tfscope.snr.known import known_recall, read_known, recall_line
+from tfscope.scan.known import known_recall, read_known, recall_line
 
 HG19 = "chr1\t249250621\nchr4\t191154276\nchr6\t171115067\nchr7\t159138663\nchr15\t102531392\n"
 

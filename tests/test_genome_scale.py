@@ -13,8 +13,10 @@ from tfscope.io import read_bed, read_fasta, write_bed, write_fasta
 from tfscope.io.fasta import iter_fasta
 from tfscope.io.tables import read_snr_table
 from tfscope.resources import resource
-from tfscope.snr.scan import scan, scan_fasta, write_bedgraphs
-from tfscope.snr.zoo import load_zoo
+from tfscope.scan.engine import scan
+from tfscope.scan.stream import scan_fasta
+from tfscope.io.tracks import write_bedgraphs
+from tfscope.zoo.registry import load_zoo
 
 CHUNK = 6000
 PIECE = 2 * CHUNK
@@ -104,7 +106,7 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
 def test_short_records_are_packed_and_scan_as_alone(tmp_path, records, models):
     """Many short records (a peak set from bedtools getfasta) are packed into shared pieces with N spacers; the BED
     and bedGraphs equal the in-memory scan of each record on its own, in file order, and the work units are few."""
-    from tfscope.snr.scan import _packed_tasks, _stream_pieces
+    from tfscope.scan.stream import packed_tasks, stream_pieces
 
     seq = records["r1"][:48000].replace("N", "")
     rng = np.random.default_rng(3)
@@ -124,7 +126,7 @@ def test_short_records_are_packed_and_scan_as_alone(tmp_path, records, models):
     for m in models:
         assert filecmp.cmp(tmp_path / "ref" / f"{m.name}.bedGraph", tmp_path / "stream" / f"{m.name}.bedGraph",
                            shallow=False)
-    units = list(_packed_tasks(_stream_pieces(iter_fasta(fa, block=PIECE), PIECE, 200, {}), PIECE, 200))
+    units = list(packed_tasks(stream_pieces(iter_fasta(fa, block=PIECE), PIECE, 200, {}), PIECE, 200))
     assert len(units) <= 8 and sum(len(u[3]) for u in units) == len(short) + 1  # the long record: 2 pieces
 
 

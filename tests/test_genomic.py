@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from tfscope.snr.genomic import (HOLDOUT_CHROMS, GenomicBackground, genomic_labels, site_intervals)
+from tfscope.zoo.genomic import HOLDOUT_CHROMS, GenomicBackground, genomic_labels, site_intervals
 from tfscope.errors import InputError
-from tfscope.snr.scan import ScanModel, scan, window_max_scores
+from tfscope.scan.engine import ScanModel, scan, window_max_scores
 from tfscope.sequence import reverse_complement
 from tfscope.resources import resource
-from tfscope.snr.zoo import call_meaning, list_zoo, load_zoo, zoo_tfs
+from tfscope.zoo.registry import call_meaning, list_zoo, load_zoo, zoo_tfs
 
 HEADER = "id\tsplit\tbound\tsite_start\tsite_end\tchrom\twindow_start\tstrand\tsequence\n"
 
@@ -160,8 +160,8 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
 
     import torch
 
-    from tfscope.snr.multitask import build_data, masked_nucleotide_loss, train_multitask
-    from tfscope.snr.scan import load_scan_models
+    from tfscope.zoo.multitask import build_data, masked_nucleotide_loss, train_multitask
+    from tfscope.scan.models import load_scan_models
 
     table, wins, genome, sites = _tables(tmp_path, _genome())
     snr = tmp_path / "snr"
@@ -223,7 +223,7 @@ def test_multitask_zoo_data_training_and_loading(tmp_path):
     with pytest.raises(CheckpointError, match="cannot continue"):
         train_multitask(wins, snr, tfs=["TFX"], init=tmp_path / "zoo", channels=4, n_blocks=2, verbose=False)
     # the strand rule is stored and used by the calibration; recalibrating for the other rule rewrites the meta
-    from tfscope.snr.multitask import recalibrate
+    from tfscope.zoo.multitask import recalibrate
 
     assert models[0].strands == "mean"
     cal = recalibrate(tmp_path / "zoo", wins, snr, strands="max")

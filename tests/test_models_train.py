@@ -14,11 +14,11 @@ from tfscope.train import fit, predict
 
 
 @pytest.mark.parametrize("name", ["dilated", "deepsnr", "daednet", "pwm"])
-def test_nucleotide_models_shape(name):
-    m = build_model(name)
+def test_nucleotide_models_shape(name, device):
+    m = build_model(name).to(device)
     for L in (100, 64):
-        out = m(torch.rand(3, 4, L))
-        assert out.shape == (3, L)
+        out = m(torch.rand(3, 4, L, device=device))
+        assert out.shape == (3, L) and out.device.type == device
 
 
 def planted(n=600, L=100, motif="TGACGTCA", seed=0):
@@ -35,11 +35,11 @@ def planted(n=600, L=100, motif="TGACGTCA", seed=0):
     return one_hot(seqs), y
 
 
-def test_training_learns_planted_motif():
+def test_training_learns_planted_motif(device):
     x, y = planted()
     m = build_model("dilated", channels=16, n_blocks=3)
     res = fit(m, (x[:500], y[:500]), (x[500:], y[500:]), loss_fn=nucleotide_loss, epochs=6, lr=3e-3,
-              batch_size=32, verbose=False)
+              batch_size=32, verbose=False, device=device)
     assert res.valid_loss[res.best_epoch] < res.valid_loss[0] or res.best_epoch == 0
     p = predict(m, x[500:])
     met = binary_metrics(y[500:], p)

@@ -9,8 +9,9 @@ from tfscope.io.bed import BedRecord
 from tfscope.io.fasta import read_fasta
 from tfscope.io.tracks import CALL_COLUMNS
 from tfscope.resources import resource
-from tfscope.snr.scan import scan, sites_frame
-from tfscope.snr.zoo import load_zoo
+from tfscope.scan.engine import scan
+from tfscope.scan.frame import sites_frame
+from tfscope.zoo.registry import load_zoo
 
 
 def test_scan_default_workers_and_sites_frame():
@@ -79,3 +80,24 @@ def test_json_to_standard_output_stays_valid_json(tmp_path, capsys):
                  "--json", "-", "--quiet", "--workers", "1"]) == 0
     cap = capsys.readouterr()
     assert json.loads(cap.out)["models"] == ["FOXK1"] and cap.err.startswith("scanned 6 sequences, 2,226 bp")
+
+
+def test_scan_to_files_writes_what_the_cli_writes(tmp_path):
+    """The library call behind `tfscope scan` gives the same BED as the command, its summary, and refuses clobbering."""
+    from tfscope.cli import main
+    from tfscope.errors import InputError
+    from tfscope.scan import scan_to_files
+
+    models = load_zoo(["KLF5", "E2F1"], device="cpu")
+    fa = resource("example_regions")
+    s = scan_to_files(models, fa, tmp_path / "lib.bed", tracks=["bedgraph"], genome="auto", example=True)
+    lines = (tmp_path / "lib.bed").read_text().splitlines()
+    assert s["sites"] == len(lines) > 0 and s["genome_coordinates"] == "auto" and s["models"] == ["KLF5", "E2F1"]
+    assert (tmp_path / "lib.as").exists() and sorted(p.name for p in (tmp_path / "lib.bedgraph").iterdir()) == [
+        "E2F1.bedGraph", "KLF5.bedGraph"]
+    assert lines[0].split("\t")[0] == "chr1"  # genome coordinates from the chrom:start-end headers
+    assert main(["scan", "--example", "--tfs", "KLF5", "E2F1", "--parse-genomic-coord", "--out",
+                 str(tmp_path / "cli.bed"), "--quiet"]) == 0
+    assert (tmp_path / "cli.bed").read_text() == (tmp_path / "lib.bed").read_text()
+    with pytest.raises(InputError, match="--out"):
+        scan_to_files(models, fa, fa, example=False)  # the output would replace the FASTA

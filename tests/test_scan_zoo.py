@@ -6,9 +6,9 @@ import pytest
 from tfscope.cli import main
 from tfscope.errors import InputError
 from tfscope.io import read_bed
-from tfscope.snr.scan import ScanModel, call_sites, load_scan_models, scan, scan_tracks
+from tfscope.scan.engine import ScanModel, call_sites, scan, scan_tracks
 from tfscope.sequence import reverse_complement
-from tfscope.snr.zoo import list_zoo, load_zoo, zoo_tfs
+from tfscope.zoo.registry import list_zoo, load_zoo, zoo_tfs
 
 
 def test_zoo_lists_models():
@@ -48,7 +48,7 @@ def test_scan_strand_symmetry_and_n_runs():
 def _toy(width: int, strands: str = "max") -> ScanModel:
     import torch
 
-    from tfscope.snr.calls import CallSpec
+    from tfscope.scan.calls import CallSpec
 
     return ScanModel("TF", torch.nn.Identity(), 0.5, strands=strands, call=CallSpec(site_width=width, group="G"))
 
@@ -69,7 +69,7 @@ def test_call_sites_one_call_per_event():
 def test_strand_rules():
     """``max`` calls a nucleotide when either strand reaches the threshold, ``mean`` (reverse-complement
     averaging) when the two strands do on average; the rule of a checkpoint travels with its ScanModels."""
-    from tfscope.snr.scan import combine_strands
+    from tfscope.scan.engine import combine_strands
 
     f = np.array([0, 0.9, 0.9, 0.9, 0.9, 0], np.float32)
     r = np.array([0, 0.9, 0.9, 0.9, 0.0, 0], np.float32)

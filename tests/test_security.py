@@ -128,7 +128,7 @@ def test_n1_multi_tf_names_are_checked(tmp_path, fa):
 
     from tfscope.checkpoint import save_checkpoint
     from tfscope.models.dilated import DilatedResNet
-    from tfscope.snr.scan import load_scan_models
+    from tfscope.scan.models import load_scan_models
 
     torch.manual_seed(0)
     hp = {"channels": 4, "n_blocks": 2, "n_outputs": 2}
@@ -152,7 +152,7 @@ def test_n1_multi_tf_names_are_checked(tmp_path, fa):
 def test_n1_names_that_bypass_the_schema_still_stay_in_their_folder(tmp_path):
     """Names from the Python API (a ScanModel named by hand) are checked where they become file names."""
     from tfscope.io.atomic import file_inside
-    from tfscope.snr.scan import write_bedgraphs
+    from tfscope.io.tracks import write_bedgraphs
 
     d = tmp_path / "out" / "tracks"
     for bad in ("../../evil", str(tmp_path / "evil"), "a/b", ".hidden", "..", ""):
@@ -194,7 +194,8 @@ def _hostile_report(path: Path) -> Path:
     the checkpoint schema does not see)."""
     from tfscope.io.bed import BedRecord
     from tfscope.report.html import write_report
-    from tfscope.snr.scan import load_scan_models, scan
+    from tfscope.scan.models import load_scan_models
+    from tfscope.scan.engine import scan
 
     m = load_scan_models([SHUFFLED / "KLF4"], threshold=0.05)[0]
     m.name = HOSTILE
@@ -355,7 +356,7 @@ def test_n8_only_registered_classes_are_imported(tmp_path, fa):
             import_class(path)
     with pytest.raises(CheckpointError, match="unknown model"):
         model_class({"model": "nope", "class": "tfscope.cli:main"})
-    assert import_class("tfscope.snr.gated:GatedZoo").__name__ == "GatedZoo"  # the genomic zoo's class
+    assert import_class("tfscope.zoo.gated:GatedZoo").__name__ == "GatedZoo"  # the genomic zoo's class
     evil = hostile(tmp_path, lambda c: c.update({"class": "tfscope.__main__:main"}))
     res = _scan(fa, evil, tmp_path / "o.bed")
     assert res.returncode == 0 and res.stdout.count("scanned ") == 1, res.stdout + res.stderr

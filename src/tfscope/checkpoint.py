@@ -30,7 +30,10 @@ from pathlib import Path
 from torch import nn
 
 from . import __version__
-from .errors import CheckpointError, TfscopeWarning
+from .checkpoint_schema import check_outputs, validate_config
+from .errors import CheckpointError, OutputError, TfscopeWarning
+from .io.atomic import OUTPUT_ERRNOS, atomic_write, blocked_signals, private_tempdir
+from .models import MODELS, import_class
 from .sequence import ALPHABET
 
 FORMAT = "tfscope-checkpoint/1"
@@ -47,10 +50,12 @@ _UNVERIFIED_OK: contextvars.ContextVar[bool] = contextvars.ContextVar("tfscope_a
 
 @contextlib.contextmanager
 def allow_unverified(allow: bool = True):
-    """Within the block, checkpoints that record no weights checksum load with one
-    :class:`UncheckedCheckpointWarning` each instead of raising :class:`CheckpointError` (the CLI's
-    ``--allow-unverified``). For checkpoints from a source the user trusts; :func:`stamp_checksums` makes it
-    permanent. Checksums that are recorded are always verified."""
+    """Within the block.
+
+    Checkpoints that record no weights checksum load with one :class:`UncheckedCheckpointWarning` each instead of
+    raising :class:`CheckpointError` (the CLI's ``--allow-unverified``). For checkpoints from a source the user trusts;
+    :func:`stamp_checksums` makes it permanent. Checksums that are recorded are always verified.
+    """
     token = _UNVERIFIED_OK.set(bool(allow))
     try:
         yield
@@ -71,18 +76,22 @@ _NUMBER_LIST = re.compile(r"\[\s*(-?[0-9][0-9.eE+-]*(?:,\s*-?[0-9][0-9.eE+-]*)*)
 
 
 def dump_config(config: dict) -> str:
-    """A checkpoint's ``config.json`` text: indented JSON with every list of plain numbers on one line (a calibrated
-    zoo holds thousands of numbers: 2.3x smaller than one number per line, and still readable)."""
+    """Return a checkpoint's ``config.json`` text.
+
+    Indented JSON with every list of plain numbers on one line (a calibrated zoo holds thousands of numbers: 2.3x
+    smaller than one number per line, and still readable).
+    """
     text = json.dumps(config, indent=2, default=_json_default)
     return _NUMBER_LIST.sub(lambda m: "[" + ", ".join(v.strip() for v in m.group(1).split(",")) + "]", text) + "\n"
 
 
 def stamp_checksums(path) -> dict:
-    """Record the sha256 of a checkpoint's weights in its ``config.json`` (``weights_sha256``), rewriting the file
-    atomically; everything else in the config is kept as it is. For checkpoints written before checksums existed
-    (``save_checkpoint`` records them itself): stamping says "I trust these weights", so run it only on a checkpoint
-    whose source you trust. Run it on a directory of checkpoints with
-    ``python scripts/stamp_checksums.py DIR ...``.
+    """Record the sha256 of a checkpoint's weights in its ``config.json`` (``weights_sha256``).
+
+    Rewriting the file atomically; everything else in the config is kept as it is. For checkpoints written before
+    checksums existed (``save_checkpoint`` records them itself): stamping says "I trust these weights", so run it only
+    on a checkpoint whose source you trust. Run it on a directory of checkpoints with ``python
+    scripts/stamp_checksums.py DIR ...``.
 
     Parameters
     ----------
@@ -97,8 +106,6 @@ def stamp_checksums(path) -> dict:
     CheckpointError
         Not a checkpoint, or weights that do not load or hold non-finite values (nothing is stamped then).
     """
-    from .io.atomic import atomic_write
-
     path = Path(path)
     cfg = read_config(path, verify=False)
     _read_weights(path, cfg, numpy=True)  # refuse to vouch for weights that do not load or are not finite
@@ -110,8 +117,9 @@ def stamp_checksums(path) -> dict:
 
 
 def verify_checksums(path, cfg: dict) -> bool:
-    """Check the weights of checkpoint ``path`` against the sha256 recorded in ``cfg`` (``weights_sha256``): its keys
-    must be plain file names inside ``path`` and cover every weights file (``*.safetensors``).
+    """Check the weights of checkpoint ``path`` against the sha256 recorded in ``cfg`` (``weights_sha256``).
+
+    Its keys must be plain file names inside ``path`` and cover every weights file (``*.safetensors``).
 
     Returns
     -------
@@ -159,9 +167,6 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
     :mod:`tfscope.protein`) with ``checkpoint_arrays() -> dict[str, np.ndarray]`` and a classmethod
     ``from_checkpoint(arrays, config)``. Returns the checkpoint directory.
     """
-    from .errors import OutputError
-    from .io.atomic import OUTPUT_ERRNOS, blocked_signals, private_tempdir
-
     path = Path(path)
     tmp = private_tempdir(path)
     umask = os.umask(0)
@@ -219,7 +224,9 @@ def _json_default(o):
 
 
 def read_config(path, *, verify: bool = True) -> dict:
-    """Read and check a checkpoint's ``config.json`` against the schema (:func:`tfscope.checkpoint_schema.
+    """Read and check a checkpoint's ``config.json``.
+
+    Read and check a checkpoint's ``config.json`` against the schema (:func:`tfscope.checkpoint_schema.
     validate_config`; ``hparams`` are checked when the model is built) and, with ``verify``, the weights' checksum
     (:func:`verify_checksums`).
 
@@ -229,8 +236,6 @@ def read_config(path, *, verify: bool = True) -> dict:
         Missing directory/files, invalid JSON, a format other than :data:`FORMAT`, a field of the wrong type or
         range (``FILE: field: problem``), or a checksum mismatch.
     """
-    from .checkpoint_schema import validate_config
-
     path = Path(path)
     cfg_path = path / "config.json"
     if not cfg_path.exists() or not (path / WEIGHTS).exists():
@@ -264,17 +269,17 @@ def read_format_json(path, expected_format: str) -> dict:
 
 
 def model_class(cfg: dict, path="", registry: dict | None = None) -> type[nn.Module]:
-    """The model class a checkpoint config names: its ``class`` (``"module:Class"``) when that is a registered
-    model class (:func:`tfscope.models.import_class`: nothing else is imported), else its ``model`` name in
-    ``registry`` (default :data:`tfscope.models.MODELS`; a class that moved since the checkpoint was written).
+    """Return the model class a checkpoint config names.
+
+    Its ``class`` (``"module:Class"``) when that is a registered model class (:func:`tfscope.models.import_class`:
+    nothing else is imported), else its ``model`` name in ``registry`` (default :data:`tfscope.models.MODELS`; a class
+    that moved since the checkpoint was written).
 
     Raises
     ------
     CheckpointError
         Neither resolves to a registered class.
     """
-    from .models import MODELS, import_class
-
     name = cfg.get("model")
     if registry is None and cfg.get("class"):
         try:
@@ -312,8 +317,6 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
         checksum mismatch or no checksum (unless :func:`allow_unverified`), non-finite weights, or weights that do
         not match the model (truncated/mismatched file).
     """
-    from .checkpoint_schema import check_outputs, validate_config
-
     cfg = read_config(path)
     cfg_path = Path(path) / "config.json"
     if task is not None and cfg.get("task") != task:
@@ -339,7 +342,7 @@ def load_checkpoint(path, *, task: str | None = None, registry: dict | None = No
 
 
 def _read_weights(path, cfg: dict, *, numpy: bool = False) -> dict:
-    """The tensors of ``path/model.safetensors`` (torch, or numpy arrays with ``numpy``), all finite.
+    """Return the tensors of ``path/model.safetensors`` (torch, or numpy arrays with ``numpy``), all finite.
 
     Raises
     ------
@@ -369,7 +372,7 @@ def _read_weights(path, cfg: dict, *, numpy: bool = False) -> dict:
 
 
 def _load_array_model(cls, path, cfg: dict):
-    """An array model (see :func:`save_checkpoint`) from its weights and config. Raises CheckpointError."""
+    """Return an array model (see :func:`save_checkpoint`) from its weights and config. Raises CheckpointError."""
     arrays = _read_weights(path, cfg, numpy=True)
     try:
         return cls.from_checkpoint(arrays, cfg)

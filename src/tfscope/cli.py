@@ -53,7 +53,7 @@ def use_help_formatter(parser) -> None:
 # modules that define add_cli(subparsers); each adds its own subcommands
 CLI_MODULES = [
     "tfscope.snr.cli",
-    "tfscope.snr.cli_scan",
+    "tfscope.scan.cli",
     "tfscope.tfclass.cli",
     "tfscope.protein.cli",
     "tfscope.moe.cli",

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sys
+
+from .checkpoint import allow_unverified
+from .errors import InputError
+from .io.jsonfile import write_json  # noqa: F401  (the CLIs' one JSON writer, re-exported for their imports)
+
 
 def plural(n: int, word: str, words: str | None = None) -> str:
     """A count with its noun: ``plural(1, "sequence")`` is ``"1 sequence"``, ``plural(2, "sequence")`` is
@@ -12,7 +19,6 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 def report_stream(args):
     """Where a command prints its human-readable report: standard error when ``--json -`` sends the JSON result to
     standard output (which then holds valid JSON only), else standard output."""
-    import sys
 
     return sys.stderr if getattr(args, "json", None) == "-" else sys.stdout
 
@@ -41,47 +47,19 @@ def add_allow_unverified_arg(parser) -> None:
 
 def _checkpoint_trust(args):
     """The context a checkpoint-loading command runs in: :func:`tfscope.checkpoint.allow_unverified` as asked."""
-    from .checkpoint import allow_unverified
 
     return allow_unverified(bool(getattr(args, "allow_unverified", False)))
 
 
 def print_json(obj) -> None:
     """Print a JSON object (NaN allowed) to stdout."""
-    import json
 
     print(json.dumps(obj, indent=2, default=str))
-
-
-def _json_default(o):
-    import numpy as np
-
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    return str(o)
 
 
 def add_json_arg(parser, what: str = "the result") -> None:
     """Add ``--json PATH``: also write ``what`` as JSON to ``PATH`` (``-`` = standard output)."""
     parser.add_argument("--json", metavar="PATH", help=f"also write {what} as JSON here ('-' = standard output)")
-
-
-def write_json(path, obj, *, outputs=None) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed
-    at its commit together with the command's other outputs), or to standard output when ``path`` is ``-``."""
-    import json
-
-    if str(path) == "-":
-        print(json.dumps(obj, indent=2, default=_json_default))
-        return
-    from .io.atomic import atomic_write
-
-    with atomic_write(path, outputs=outputs) as fh:
-        json.dump(obj, fh, indent=2, default=_json_default)
 
 
 def add_max_minutes_arg(parser, what: str = "training") -> None:
@@ -97,7 +75,6 @@ def max_seconds(args) -> float | None:
     InputError
         A budget that is not positive.
     """
-    from .errors import InputError
 
     if args.max_minutes is None:
         return None

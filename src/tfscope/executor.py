@@ -25,7 +25,12 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
+import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 
 from .errors import InputError
@@ -68,8 +73,6 @@ _LIBC = []
 def _libc():
     """The C library with ``prctl`` (Linux), loaded once without spawning anything (``CDLL(None)``: the symbols of
     this process); None elsewhere."""
-    import ctypes
-    import sys
 
     if not _LIBC:
         lib = None
@@ -99,7 +102,6 @@ def die_with_parent(parent: int, sig: int = 9) -> bool:
 def _worker_init(parent: int):
     """Initializer of forked local workers: die with the parent, leave SIGINT to it (a terminal's Ctrl-C reaches
     the whole process group), die quietly on SIGTERM (the parent's pool.terminate), one torch thread."""
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -135,7 +137,6 @@ class LocalExecutor:
         in_flight : items submitted ahead (default ``2 * workers``)
         in_process : run in this process (e.g. models on a GPU, which cannot be forked)
         """
-        import multiprocessing as mp
 
         if self.workers == 1 or in_process or "fork" not in mp.get_all_start_methods():
             for item in items:
@@ -159,8 +160,6 @@ class LocalExecutor:
 def _keep_signal_handlers():
     """Restore the SIGTERM/SIGINT/SIGHUP handlers after the block (main thread only), so the CLI's cleanup on
     SIGTERM (:func:`tfscope.cli.main`) survives libraries that install their own."""
-    import signal
-    import threading
 
     sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     main = threading.current_thread() is threading.main_thread()

@@ -7,7 +7,9 @@ Every function returns a PNG data URI (``data:image/png;base64,...``) so that fi
 from __future__ import annotations
 
 import base64
+import html as _html
 import io
+import warnings
 
 import numpy as np
 
@@ -79,7 +81,6 @@ def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True, start
 
     Library warnings of logomaker/matplotlib are silenced (they are not the user's business).
     """
-    import warnings
 
     import logomaker
     import matplotlib
@@ -134,7 +135,6 @@ def logo_svg(matrix: np.ndarray, title: str, *, information: bool = True, start:
     highlight : ``(a, b)``: columns ``[a, b)`` shaded
     col_width, height : column width and plot height in px (before scaling)
     """
-    import html as _html
 
     m = np.asarray(matrix, dtype=float)
     if information:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import InputError
+
 ALPHABET = "ACGT"
 IUPAC_DNA = set("ACGTNRYSWKMBDHVU")  # U accepted as T (RNA input)
 _LUT = np.full(256, -1, dtype=np.int8)
@@ -38,8 +40,6 @@ def validate_dna(seq: str, *, path: str | None = None, line: int | None = None, 
     InputError
         If ``seq`` is empty, holds a non-IUPAC letter, or differs from ``length`` (when given).
     """
-    from .errors import InputError
-
     if not seq:
         raise InputError("empty sequence", path, line)
     bad = invalid_letter(seq)
@@ -71,8 +71,6 @@ def one_hot(seqs, length: int | None = None) -> np.ndarray:
     InputError
         On letters that are not IUPAC DNA codes or sequences longer than ``length``.
     """
-    from .errors import InputError
-
     if isinstance(seqs, str):
         seqs = [seqs]
     seqs = list(seqs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import random
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -22,8 +23,6 @@ from .device import autocast, resolve_device  # noqa: F401  (re-exported: one re
 
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch RNGs."""
-    import random
-
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -31,10 +30,13 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class TrainResult:
-    """What :func:`fit` did: per-epoch losses (and scores, with ``score_fn``), the learning rate of each epoch, the
-    best epoch (-1: no epoch beat ``score_baseline``, the initial weights were kept), wall time in seconds, training
-    samples seen, why training stopped (``stop_reason``: ``"patience"``, ``"time"`` or ``"epochs"``) and whether the
-    last epoch was cut short by the time budget (``partial_epoch``)."""
+    """What :func:`fit` did.
+
+    Per-epoch losses (and scores, with ``score_fn``), the learning rate of each epoch, the best epoch (-1: no epoch beat
+    ``score_baseline``, the initial weights were kept), wall time in seconds, training samples seen, why training
+    stopped (``stop_reason``: ``"patience"``, ``"time"`` or ``"epochs"``) and whether the last epoch was cut short by
+    the time budget (``partial_epoch``).
+    """
 
     train_loss: list[float] = field(default_factory=list)
     valid_loss: list[float] = field(default_factory=list)
@@ -49,6 +51,7 @@ class TrainResult:
     final_lr: float = float("nan")
 
     def as_dict(self) -> dict:
+        """Return the history as a JSON-ready dict (what checkpoints' ``meta.history`` store)."""
         d = {"train_loss": self.train_loss, "valid_loss": self.valid_loss, "best_epoch": self.best_epoch,
              "seconds": round(self.seconds, 2), "stopped_early": self.stopped_early,
              "samples_seen": self.samples_seen, "stop_reason": self.stop_reason, "partial_epoch": self.partial_epoch,
@@ -225,8 +228,10 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int = 512, device: str = "auto") -> float:
-    """Mean loss of ``model`` (eval mode, moved to ``device``: :func:`tfscope.device.resolve_device`) over
-    ``data = (x, *targets)``."""
+    """Mean loss of ``model`` (eval mode, moved to ``device``.
+
+    :func:`tfscope.device.resolve_device`) over ``data = (x, *targets)``.
+    """
     device = resolve_device(device)
     model.eval().to(device)
     total, n = 0.0, len(data[0])

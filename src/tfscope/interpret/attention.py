@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..plot import png_uri
 
 
 def _check(model):
@@ -55,8 +56,6 @@ def plot_attention(maps: np.ndarray, path=None, *, title: str = ""):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..plot import png_uri
 
     L, H = maps.shape[:2]
     fig, axes = plt.subplots(L, H, figsize=(1.8 * H, 1.8 * L), squeeze=False)

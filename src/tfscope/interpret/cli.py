@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream,
-                          write_json)
+import numpy as np
+
+from ..checkpoint import load_checkpoint
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..device import resolve_device
 from ..errors import InputError
+from ..io import read_fasta
+from ..io.atomic import refuse_clobbering
+from ..io.attributions import write_attributions
+from ..io.deepbind import read_deepbind
+from ..scan.engine import SelectOutput
+from ..sequence import one_hot
+from ..zoo.registry import DEFAULT_ZOO, zoo_dir, zoo_tfs
+from . import attribute
 
 
 def _checkpoint_dir(args) -> Path:
-    """The checkpoint ``explain`` reads: ``--checkpoint DIR``, else the bundled zoo of ``--zoo`` (default: the
-    default zoo; in a per-TF zoo the directory of ``--tf``)."""
-    from ..snr.zoo import DEFAULT_ZOO, zoo_dir, zoo_tfs
+    """Return the checkpoint ``explain`` reads.
 
+    ``--checkpoint DIR``, else the bundled zoo of ``--zoo`` (default: the default zoo; in a per-TF zoo the directory of
+    ``--tf``).
+    """
     if args.checkpoint and args.zoo:
         raise InputError("give --checkpoint DIR or --zoo, not both")
     if args.checkpoint:
@@ -30,10 +42,11 @@ def _checkpoint_dir(args) -> Path:
 
 
 def explain_model(checkpoint, tf: str | None = None):
-    """The model ``explain`` attributes: a checkpoint's network, or for a multi-TF checkpoint (the genomic zoo's
-    :class:`tfscope.snr.gated.GatedZoo`, a multi-task snr model with ``meta.tfs``, a multi-label model with
-    ``meta.labels``) the one output of TF ``tf`` (``(N, L)`` or ``(N,)``; ``one_output`` where the model has it,
-    else :class:`tfscope.snr.scan.SelectOutput`).
+    """Return the model ``explain`` attributes.
+
+    A checkpoint's network, or for a multi-TF checkpoint (the genomic zoo's :class:`tfscope.zoo.gated.GatedZoo`, a
+    multi-task snr model with ``meta.tfs``, a multi-label model with ``meta.labels``) the one output of TF ``tf`` (``(N,
+    L)`` or ``(N,)``; ``one_output`` where the model has it, else :class:`tfscope.scan.engine.SelectOutput`).
 
     Returns
     -------
@@ -45,8 +58,6 @@ def explain_model(checkpoint, tf: str | None = None):
         A multi-TF checkpoint without ``tf`` or with a TF it lacks (the message lists them); a single-TF checkpoint
         of another TF than ``tf``; checkpoint errors (:func:`tfscope.checkpoint.load_checkpoint`).
     """
-    from ..checkpoint import load_checkpoint
-
     model, cfg = load_checkpoint(checkpoint)  # any task: the checkpoint names its class
     meta = cfg.get("meta", {})
     names = list(meta.get("tfs") or meta.get("labels") or [])
@@ -64,53 +75,37 @@ def explain_model(checkpoint, tf: str | None = None):
     i = lookup[tf.upper()]
     if hasattr(model, "one_output"):
         return model.one_output(i), names[i]
-    from ..snr.scan import SelectOutput
 
     return SelectOutput(model, i), names[i]
 
 
-def cmd_explain(args) -> int:
-    import numpy as np
-
-    from ..io import read_fasta
-    from ..io.atomic import atomic_write
-    from ..io.deepbind import read_deepbind
-    from ..sequence import one_hot
-    from ..device import resolve_device
-    from ..io.atomic import refuse_clobbering
-    from . import attribute
-
-    refuse_clobbering([("--out", args.out), ("--json", args.json)],
-                      [("FASTA", args.fasta), ("--deepbind file", args.deepbind)])
-    model, tf = explain_model(_checkpoint_dir(args), args.tf)
-    model.eval()
-    model.to(resolve_device(args.device))  # attributions run where the model is
+def _explain_inputs(args) -> tuple[list[str], list[str]]:
+    """Record ids and DNA of ``explain``'s input: the FASTA or the DeepBind file (exactly one)."""
     if args.fasta and args.deepbind:
         raise InputError("give a FASTA file or --deepbind FILE, not both")
     if args.fasta:
         recs = read_fasta(args.fasta)
-        ids, seqs = list(recs), list(recs.values())
-    elif args.deepbind:
+        return list(recs), list(recs.values())
+    if args.deepbind:
         t = read_deepbind(args.deepbind)
-        ids, seqs = list(t["event"]), list(t["seq"])
-    else:
-        raise InputError("give a FASTA file or --deepbind FILE")
-    L = max(len(s) for s in seqs)
-    x = one_hot(seqs, length=L)
+        return list(t["event"]), list(t["seq"])
+    raise InputError("give a FASTA file or --deepbind FILE")
+
+
+def cmd_explain(args) -> int:
+    """``tfscope explain``: attributions of one model's output for every input sequence (:func:`attribute`)."""
+    refuse_clobbering([("--out", args.out), ("--json", args.json)],
+                      [("FASTA", args.fasta), ("--deepbind file", args.deepbind)])
+    model, tf = explain_model(_checkpoint_dir(args), args.tf)
+    model.eval().to(resolve_device(args.device))  # attributions run where the model is
+    ids, seqs = _explain_inputs(args)
+    x = one_hot(seqs, length=max(len(s) for s in seqs))
     a = attribute(model, x, method=args.method, shift=args.shift, target=args.target, batch_size=args.batch_size)
-    score = a.sum(1)  # (N, L) per-position attribution
-    out = Path(args.out)
-    if out.suffix == ".npz":
-        with atomic_write(out, "wb") as fh:
-            np.savez_compressed(fh, ids=np.array(ids), attributions=a, onehot=x)
-    else:
-        with atomic_write(out) as fh:
-            fh.write("id\tposition\tbase\tattribution\n")
-            for i, (rid, s) in enumerate(zip(ids, seqs)):
-                for j in range(len(s)):
-                    fh.write(f"{rid}\t{j}\t{s[j]}\t{score[i, j]:.6g}\n")  # 0-based, as BED
-    print(f"wrote {args.method} attributions{f' of {tf}' if tf else ''} for {plural(len(ids), 'sequence')} to {out}", file=report_stream(args))
+    out = write_attributions(args.out, ids, seqs, a, x)
+    print(f"wrote {args.method} attributions{f' of {tf}' if tf else ''} for {plural(len(ids), 'sequence')} to {out}",
+          file=report_stream(args))
     if args.json:
+        score = a.sum(1)
         write_json(args.json, {"checkpoint": str(args.checkpoint), "method": args.method, "sequences": len(ids),
                                "bp": int(sum(map(len, seqs))), "out": str(out),
                                "max_abs_attribution": float(np.abs(score).max()) if score.size else 0.0})

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..io.jaspar import core_vertebrate_index, motif_pfm
+from ..train import predict
 
 
 def aligned_sites(x: np.ndarray, probs: np.ndarray, width: int) -> np.ndarray:
@@ -37,14 +39,12 @@ def aligned_sites(x: np.ndarray, probs: np.ndarray, width: int) -> np.ndarray:
 
 
 def pfm_from_sites(sites: np.ndarray) -> np.ndarray:
-    """Counts PFM ``(4, W)`` from aligned one-hot sites ``(N, 4, W)``."""
+    """Count PFM ``(4, W)`` from aligned one-hot sites ``(N, 4, W)``."""
     return sites.sum(0).astype(np.float64)
 
 
 def jaspar_targets(release: str = "JASPAR2022") -> tuple[list[str], list[str], list[np.ndarray]]:
     """(matrix ids, names, probability matrices ``(4, W)``) of the latest JASPAR CORE vertebrate motifs."""
-    from ..io.jaspar import core_vertebrate_index, motif_pfm
-
     ms = sorted(core_vertebrate_index(release).values(), key=lambda m: m.matrix_id)
     mats = []
     for m in ms:
@@ -95,8 +95,6 @@ def discover_motif(model, x: np.ndarray, *, width: int, min_probability: float =
     InputError
         If no window is predicted bound.
     """
-    from ..train import predict
-
     probs = predict(model, x, batch_size=batch_size)
     keep = probs.max(1) >= min_probability
     if not keep.any():

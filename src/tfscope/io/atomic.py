@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import gzip
 import os
 import re
@@ -66,8 +67,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def remove_stale_temps(directory, *, force: bool = False) -> list[Path]:
-    """Remove tfscope temporary files and directories in ``directory`` left by runs on this host whose process no
-    longer exists (killed runs). Checked once per directory and process unless ``force``.
+    """Remove stale tfscope temporary files in ``directory``.
+
+    Remove tfscope temporary files and directories in ``directory`` left by runs on this host whose process no longer
+    exists (killed runs). Checked once per directory and process unless ``force``.
 
     Returns
     -------
@@ -100,12 +103,14 @@ def remove_stale_temps(directory, *, force: bool = False) -> list[Path]:
 
 
 def output_error(path, e: OSError) -> OutputError:
-    """The one-line :class:`OutputError` for an ``OSError`` raised while writing ``path``."""
+    """Return the one-line :class:`OutputError` for an ``OSError`` raised while writing ``path``."""
     return OutputError(f"cannot write ({e.strerror or e}); existing output, if any, is kept", str(path))
 
 
 def _prepare_dir(path: Path, outputs: "Outputs | None" = None) -> None:
-    """Create the parent directory of output ``path`` (with ``outputs``, the directories created are removed by its
+    """Create the parent directory of output ``path``.
+
+    Create the parent directory of output ``path`` (with ``outputs``, the directories created are removed by its
     :meth:`Outputs.discard` if they are still empty) and sweep it for stale temporary files.
 
     Raises
@@ -133,8 +138,10 @@ def _prepare_dir(path: Path, outputs: "Outputs | None" = None) -> None:
 
 
 def file_inside(directory, name: str) -> Path:
-    """``directory / name`` for a file name that comes from data (a TF name from a checkpoint): checked to be one
-    plain file name that stays inside ``directory`` (no path separator, not ``.``/``..``, no leading dot).
+    """``directory / name`` for a file name that comes from data (a TF name from a checkpoint).
+
+    Checked to be one plain file name that stays inside ``directory`` (no path separator, not ``.``/``..``, no leading
+    dot).
 
     Raises
     ------
@@ -152,8 +159,10 @@ def file_inside(directory, name: str) -> Path:
 
 
 def refuse_clobbering(outputs, inputs) -> None:
-    """Refuse a run whose outputs would replace one of its inputs (the same path, a symbolic or a hard link of it)
-    or one another, before anything is read or written.
+    """Refuse outputs that would replace an input or one another.
+
+    Refuse a run whose outputs would replace one of its inputs (the same path, a symbolic or a hard link of it) or one
+    another, before anything is read or written.
 
     Parameters
     ----------
@@ -194,9 +203,10 @@ def refuse_clobbering(outputs, inputs) -> None:
 
 
 def private_tempdir(near, *, outputs: "Outputs | None" = None) -> Path:
-    """A new temporary directory beside output ``near`` (same file system), private to this run (its name carries
-    host and pid, so a later run removes it if this one is killed). The caller removes it (``outputs``: see
-    :func:`_prepare_dir`).
+    """Return a new temporary directory beside output ``near`` (same file system).
+
+    Private to this run (its name carries host and pid, so a later run removes it if this one is killed). The caller
+    removes it (``outputs``: see :func:`_prepare_dir`).
 
     Raises
     ------
@@ -212,7 +222,7 @@ def private_tempdir(near, *, outputs: "Outputs | None" = None) -> Path:
 
 
 def _own_write_error(e: BaseException, tmp: str) -> bool:
-    """An OSError about writing ``tmp`` (no file name, or ``tmp``): a full/read-only/quota-exceeded disk."""
+    """Return an OSError about writing ``tmp`` (no file name, or ``tmp``): a full/read-only/quota-exceeded disk."""
     return (isinstance(e, OSError) and e.errno in OUTPUT_ERRNOS and e.filename in (None, tmp))
 
 
@@ -231,10 +241,10 @@ def blocked_signals():
 
 @contextlib.contextmanager
 def _dir_locks(dirs):
-    """Exclusive ``flock`` on each directory (sorted, so two runs cannot deadlock): renames of one run's output set
-    do not interleave with another tfscope run's."""
-    import fcntl
+    """Exclusive ``flock`` on each directory (sorted, so two runs cannot deadlock).
 
+    Renames of one run's output set do not interleave with another tfscope run's.
+    """
     fds = []
     try:
         for d in sorted({str(Path(d).resolve()) for d in dirs}):
@@ -260,13 +270,15 @@ def _entries(directory) -> list:
 
 
 class Outputs:
-    """Several output files that appear together: each is written to a private temporary file (:meth:`open`, or
-    ``atomic_write(path, outputs=...)``) and all are renamed into place by one :meth:`commit` (signals held, under a
-    lock on their directories, so concurrent tfscope runs writing the same paths leave one run's complete set).
-    Until then :meth:`staged` gives where a file's content is, so derived outputs read this run's own data.
-    :meth:`discard` (or leaving the ``with`` block by an exception) removes every temporary file and directory, and
-    the output directories it created that stayed empty. A set may own a directory (:meth:`own`): its commit then
-    also removes the files of that kind it did not write (a rerun replaces the whole set, never mixes two runs).
+    """Several output files that appear together.
+
+    Each is written to a private temporary file (:meth:`open`, or ``atomic_write(path, outputs=...)``) and all are
+    renamed into place by one :meth:`commit` (signals held, under a lock on their directories, so concurrent tfscope
+    runs writing the same paths leave one run's complete set). Until then :meth:`staged` gives where a file's content
+    is, so derived outputs read this run's own data. :meth:`discard` (or leaving the ``with`` block by an exception)
+    removes every temporary file and directory, and the output directories it created that stayed empty. A set may own a
+    directory (:meth:`own`): its commit then also removes the files of that kind it did not write (a rerun replaces the
+    whole set, never mixes two runs).
 
     Raises
     ------
@@ -297,19 +309,24 @@ class Outputs:
         return atomic_write(path, mode, outputs=self, **kw)
 
     def tempdir(self, near) -> Path:
-        """A private temporary directory beside ``near`` (:func:`private_tempdir`), removed with this set."""
+        """Return a private temporary directory beside ``near`` (:func:`private_tempdir`), removed with this set."""
         d = private_tempdir(near, outputs=self)
         self._dirs.append(d)
         return d
 
     def own(self, directory, suffixes) -> None:
-        """This set owns ``directory``'s files whose names end in one of ``suffixes`` (e.g. the ``<TF>.bedGraph``
-        of a track folder): :meth:`commit` removes those it did not write itself."""
+        """Own the files of ``directory`` that end in one of ``suffixes``.
+
+        Own ``directory``'s files whose names end in one of ``suffixes`` (e.g. the ``<TF>.bedGraph`` of a track folder):
+        :meth:`commit` removes those it did not write itself.
+        """
         self._owned.append((Path(directory), tuple(suffixes)))
 
     def commit(self) -> None:
-        """Rename every staged file into place (in the order written), remove the owned files of other runs
-        (:meth:`own`), then remove the temporary directories."""
+        """Rename every staged file into place (in the order written).
+
+        Remove the owned files of other runs (:meth:`own`), then remove the temporary directories.
+        """
         staged = list(self._staged.items())
         written = {os.path.abspath(p) for p, _ in staged}
         try:
@@ -333,8 +350,10 @@ class Outputs:
             self.discard()
 
     def discard(self) -> None:
-        """Remove the temporary files not yet committed, the temporary directories and the output directories
-        created for this set that stayed empty. Never raises."""
+        """Remove the temporary files not yet committed.
+
+        The temporary directories and the output directories created for this set that stayed empty. Never raises.
+        """
         for tmp in self._staged.values():
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
@@ -361,8 +380,10 @@ class Outputs:
 @contextlib.contextmanager
 def atomic_write(path, mode: str = "w", *, encoding: str | None = "utf-8", suffix: str = ".tmp",
                  outputs: Outputs | None = None):
-    """Open a temporary file beside ``path`` (a name private to this run, ending in ``suffix``) and move it to
-    ``path`` only if the block succeeds (with ``outputs``, at :meth:`Outputs.commit`).
+    """Write ``path`` atomically through a temporary file beside it.
+
+    Open a temporary file beside ``path`` (a name private to this run, ending in ``suffix``) and move it to ``path``
+    only if the block succeeds (with ``outputs``, at :meth:`Outputs.commit`).
 
     A ``.gz`` suffix of ``path`` writes gzip-compressed text. On any exception the temporary file is removed and an
     existing ``path`` is left untouched, so failed runs leave no partial output. A missing parent directory is
@@ -470,8 +491,10 @@ def read_lines(path, *, max_chars: int = MAX_LINE_CHARS):
 
 
 def respect_umask(path) -> None:
-    """Give ``path`` (a file, or a directory and everything below it) the permissions a plain ``open``/``mkdir``
-    would have: ``0o666 & ~umask`` for files, ``0o777 & ~umask`` for directories.
+    """Give ``path`` the permissions a plain ``open``/``mkdir`` would have.
+
+    Give ``path`` (a file, or a directory and everything below it) the permissions a plain ``open``/``mkdir`` would
+    have: ``0o666 & ~umask`` for files, ``0o777 & ~umask`` for directories.
 
     ``tempfile.mkdtemp``/``mkstemp`` and safetensors create 0700 directories and 0600 files, which colleagues on a
     shared server cannot read; call this on a temporary output before renaming it into place.

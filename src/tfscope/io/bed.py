@@ -60,8 +60,11 @@ def bed_line(r: BedRecord) -> str:
 
 
 def write_bed(path, records, *, header: str | None = None, outputs=None) -> None:
-    """Write BED6 records (plus extra columns) atomically (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`,
-    renamed at its commit). Float scores are written with 4 decimals."""
+    """Write BED6 records (plus extra columns) atomically.
+
+    Write BED6 records (plus extra columns) atomically (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`, renamed
+    at its commit). Float scores are written with 4 decimals.
+    """
     with atomic_write(path, outputs=outputs) as fh:
         if header:
             fh.write(header.rstrip("\n") + "\n")

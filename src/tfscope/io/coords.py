@@ -91,8 +91,10 @@ def parse_genomic_coord(record_id: str, length: int, convention: str = "auto") -
 
 
 def read_chrom_sizes(path) -> dict[str, int]:
-    """Chromosome lengths from a UCSC ``chrom.sizes`` file or a samtools/pyfaidx ``.fai`` index (first two
-    tab-separated columns: name, length in bp), in file order.
+    """Read chromosome lengths from a ``chrom.sizes`` file or a ``.fai`` index.
+
+    Chromosome lengths from a UCSC ``chrom.sizes`` file or a samtools/pyfaidx ``.fai`` index (first two tab-separated
+    columns: name, length in bp), in file order.
 
     Raises
     ------
@@ -165,8 +167,11 @@ class GenomeCoords:
         return loc.chrom, loc.offset
 
     def chrom_sizes(self) -> dict[str, int]:
-        """``{chromosome: length}`` of the chromosomes with records, in :meth:`chrom_order` order: the given sizes
-        when there are some, else each chromosome's furthest record end."""
+        """``{chromosome.
+
+        Length}`` of the chromosomes with records, in :meth:`chrom_order` order: the given sizes when there are some,
+        else each chromosome's furthest record end.
+        """
         out: dict[str, int] = {}
         for loc in self.loci.values():
             out[loc.chrom] = max(out.get(loc.chrom, 0), loc.offset + loc.length)
@@ -210,8 +215,9 @@ def _data_lines(path):
 
 
 def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2), outputs=None) -> Path:
-    """Rewrite a BED (or bedGraph) of record coordinates in genome coordinates, sorted by chromosome
-    (:meth:`GenomeCoords.chrom_order`) and start; header lines are kept; written atomically.
+    """Rewrite a BED (or bedGraph) of record coordinates in genome coordinates.
+
+    Sorted by chromosome (:meth:`GenomeCoords.chrom_order`) and start; header lines are kept; written atomically.
 
     Parameters
     ----------
@@ -238,9 +244,12 @@ def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2), out
 
 
 def relocate_tracks_tsv(src, dst, coords: GenomeCoords, *, outputs=None) -> Path:
-    """Rewrite the per-nucleotide TSV of ``tfscope scan --tracks tsv`` (``seq_id position ...``) as ``chrom
-    position ...`` in genome coordinates (record order kept, streamed); written atomically (with ``outputs``, a
-    :class:`tfscope.io.atomic.Outputs`, renamed at its commit)."""
+    """Rewrite per-nucleotide TSV tracks in genome coordinates.
+
+    Rewrite the per-nucleotide TSV of ``tfscope scan --tracks tsv`` (``seq_id position ...``) as ``chrom position ...``
+    in genome coordinates (record order kept, streamed); written atomically (with ``outputs``, a
+    :class:`tfscope.io.atomic.Outputs`, renamed at its commit).
+    """
     with atomic_write(dst, outputs=outputs) as fh:
         for lineno, line in read_lines(src):
             cols = line.split("\t", 2)

@@ -1,5 +1,7 @@
-"""DeepBind-format tables (``FoldID EventID seq Bound``, tab-separated, optionally gzip): the ENCODE ChIP-seq sets of
-Alipanahi et al. 2015 used by the mixture-of-experts task (:mod:`tfscope.moe`)."""
+"""DeepBind-format tables (``FoldID EventID seq Bound``, tab-separated, optionally gzip).
+
+The ENCODE ChIP-seq sets of Alipanahi et al. 2015 used by the mixture-of-experts task (:mod:`tfscope.moe`).
+"""
 
 from __future__ import annotations
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ..errors import InputError
+import os
+import warnings
+from pathlib import Path
+
+from ..errors import InputError, TfscopeWarning
+from ..sequence import invalid_letter
 from .atomic import atomic_write, read_lines
 
 #: longest protein accepted (residues): the longest known protein, titin, has ~35,000
@@ -55,8 +60,6 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False,
         :data:`MAX_PROTEIN_RECORDS` records, or a DNA-looking record ("looks like DNA, not protein"); the message
         names the file and line.
     """
-    from ..sequence import invalid_letter
-
     if alphabet not in ("dna", "protein"):
         raise ValueError(f"alphabet must be 'dna' or 'protein', not {alphabet!r}")
     protein_ok = set("ACDEFGHIKLMNPQRSTVWYBJOUXZ")
@@ -125,8 +128,11 @@ def read_fasta(path, *, alphabet: str = "dna", allow_duplicates: bool = False,
 
 
 def header_line(path, record_id: str) -> int | None:
-    """The 1-based line of the header of record ``record_id`` in FASTA ``path`` (for ``FILE:LINE`` in errors found
-    after reading), or None when there is none."""
+    """Return the 1-based line of a record's header in a FASTA file.
+
+    The 1-based line of the header of record ``record_id`` in FASTA ``path`` (for ``FILE:LINE`` in errors found after
+    reading), or None when there is none.
+    """
     for lineno, line in read_lines(path):
         if line.startswith(">") and line[1:].split()[:1] == [record_id]:
             return lineno
@@ -168,12 +174,6 @@ def iter_fasta(path, *, block: int = 1 << 20):
         record, invalid letter, duplicate id; the message names the file and line (record and offset when read
         through the index).
     """
-    from pathlib import Path
-
-    import warnings
-
-    from ..errors import TfscopeWarning
-
     path = Path(path)
     fai = Path(str(path) + ".fai")
     problem = stale_index(path) if fai.exists() else "missing"
@@ -187,12 +187,12 @@ def iter_fasta(path, *, block: int = 1 << 20):
 
 
 def stale_index(path) -> str | None:
-    """Why the samtools/pyfaidx index ``<path>.fai`` cannot be trusted for FASTA ``path``, or None when it can: it is
-    older than the FASTA (htslib warns of the same), or (plain FASTA) a record's lengths and offsets disagree with
-    the file: its sequence does not end where the next header (or the file) begins. Reading through such an index
-    would silently return other or fewer bases (a FASTA that grew after indexing)."""
-    import os
+    """Why the samtools/pyfaidx index ``<path>.fai`` cannot be trusted for FASTA ``path``, or None when it can.
 
+    It is older than the FASTA (htslib warns of the same), or (plain FASTA) a record's lengths and offsets disagree with
+    the file: its sequence does not end where the next header (or the file) begins. Reading through such an index would
+    silently return other or fewer bases (a FASTA that grew after indexing).
+    """
     fai = str(path) + ".fai"
     try:
         if os.stat(fai).st_mtime_ns < os.stat(path).st_mtime_ns:
@@ -225,8 +225,6 @@ def stale_index(path) -> str | None:
 def _iter_indexed(path, block: int):
     import pyfaidx
 
-    from ..sequence import invalid_letter
-
     try:
         fa = pyfaidx.Fasta(str(path), sequence_always_upper=True, as_raw=True, build_index=False)
     except Exception as e:  # pyfaidx raises its own error types for bad indexes / compression
@@ -251,8 +249,6 @@ def _iter_indexed(path, block: int):
 
 
 def _iter_lines(path, block: int):
-    from ..sequence import invalid_letter
-
     lines = read_lines(path)
     seen: set[str] = set()
     pending = None  # (lineno, header line) read ahead by the previous record

@@ -14,7 +14,7 @@ DEFAULT_RELEASE = "JASPAR2022"  # the release the tfbs-snr benchmark sites come 
 
 
 def name_key(name: str) -> str:
-    """A TF name for matching across sources: upper case, letters and digits only (``Nkx2-5`` -> ``NKX25``)."""
+    """Return a TF name for matching across sources: upper case, letters and digits only (``Nkx2-5`` -> ``NKX25``)."""
     return re.sub(r"[^A-Z0-9]", "", name.upper())
 
 
@@ -69,9 +69,10 @@ def _core_vertebrate_all_versions(release: str) -> dict[str, list]:
 
 
 def jaspar_matrices(tf: str, *, release: str = DEFAULT_RELEASE) -> list:
-    """Every JASPAR CORE vertebrate matrix of a TF name in ``release``: all matrix IDs and all their versions
-    (e.g. TFAP2C in JASPAR 2022: MA0524.1, MA0524.2, MA0814.1, MA0814.2, MA0815.1), sorted by matrix ID. Names
-    match as in :func:`jaspar_motif`.
+    """Every JASPAR CORE vertebrate matrix of a TF name in ``release``.
+
+    All matrix IDs and all their versions (e.g. TFAP2C in JASPAR 2022: MA0524.1, MA0524.2, MA0814.1, MA0814.2,
+    MA0815.1), sorted by matrix ID. Names match as in :func:`jaspar_motif`.
 
     Returns
     -------
@@ -92,8 +93,9 @@ MATRIX_ID = re.compile(r"^[A-Z]{2}\d{4}\.\d+$")
 
 
 def jaspar_matrix(matrix_id: str, *, release: str = DEFAULT_RELEASE):
-    """The JASPAR matrix ``matrix_id`` (e.g. ``MA0524.1``; any collection) from ``release``, or from the newest
-    release pyjaspar ships when ``release`` lacks it.
+    """Return the JASPAR matrix ``matrix_id`` (e.g. ``MA0524.1``.
+
+    Any collection) from ``release``, or from the newest release pyjaspar ships when ``release`` lacks it.
 
     Raises
     ------

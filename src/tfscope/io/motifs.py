@@ -27,6 +27,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..motif import counts_to_probs
+from . import atomic_write
+from .atomic import check_input_file
 
 #: widest motif accepted (columns)
 MAX_MOTIF_WIDTH = 1000
@@ -141,8 +143,6 @@ def read_motifs(path) -> list[tuple[str, np.ndarray]]:
         wider than :data:`MAX_MOTIF_WIDTH`, more than :data:`MAX_MOTIFS` motifs, a file larger than
         :data:`MAX_MOTIF_FILE_BYTES`; the message names the file and the 1-based line.
     """
-    from .atomic import check_input_file
-
     p = check_input_file(path)
     if p.is_file() and p.stat().st_size > MAX_MOTIF_FILE_BYTES:
         raise InputError(f"{p.stat().st_size:,} bytes; tfscope reads motif files up to {MAX_MOTIF_FILE_BYTES:,} "
@@ -167,8 +167,6 @@ def read_motifs(path) -> list[tuple[str, np.ndarray]]:
 
 def write_jaspar(path, motifs: list[tuple[str, np.ndarray]]) -> None:
     """Write ``(name, (4, L))`` matrices in JASPAR format (atomically)."""
-    from . import atomic_write
-
     with atomic_write(path) as fh:
         for name, m in motifs:
             fh.write(f">{name}\n")

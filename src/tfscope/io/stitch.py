@@ -1,5 +1,6 @@
-"""Genome windows placed side by side: do overlapping windows agree on their shared bases, and stitching them into
-contiguous regions.
+"""Genome windows placed side by side.
+
+Do overlapping windows agree on their shared bases, and stitching them into contiguous regions.
 
 Windows carry their own sequence and a genome position (``chrom``, 0-based ``start``, forward strand). When two
 windows overlap, the bases they share must be the same letters; if they are not, at least one of them sits at the
@@ -23,8 +24,11 @@ MAX_DISAGREEMENT = 0.001
 
 @dataclass(frozen=True)
 class Window:
-    """One genome window: ``sequence`` is the forward strand of ``chrom[start, start + len(sequence))`` (0-based,
-    half-open); ``name`` is free text carried along (an id, a TF)."""
+    """One genome window.
+
+    ``sequence`` is the forward strand of ``chrom[start, start + len(sequence))`` (0-based, half-open); ``name`` is free
+    text carried along (an id, a TF).
+    """
 
     chrom: str
     start: int
@@ -33,13 +37,16 @@ class Window:
 
     @property
     def end(self) -> int:
+        """0-based exclusive end of the window."""
         return self.start + len(self.sequence)
 
 
 def read_multilabel_windows(path) -> list[Window]:
-    """The windows of a tfbs-multilabel ``windows.tsv.gz`` (header ``id, chrom, start, end, split, tfs, sequence``)
-    as :class:`Window` (``name`` = the window id), in file order; only the columns a position check needs are
-    parsed (:func:`tfscope.multilabel.data.load_windows` reads the table for training, one-hot and labels).
+    """Read the windows of a tfbs-multilabel table as :class:`Window`.
+
+    The windows of a tfbs-multilabel ``windows.tsv.gz`` (header ``id, chrom, start, end, split, tfs, sequence``) as
+    :class:`Window` (``name`` = the window id), in file order; only the columns a position check needs are parsed
+    (:func:`tfscope.io.windows.load_windows` reads the table for training, one-hot and labels).
 
     Parameters
     ----------
@@ -84,8 +91,10 @@ class Agreement:
 
 
 def shared_bases_agree(a: Window, b: Window) -> bool:
-    """Whether two windows of one chromosome agree on the bases they share (``N`` matches anything; windows that do
-    not overlap agree trivially)."""
+    """Whether two windows of one chromosome agree on the bases they share (``N`` matches anything.
+
+    Windows that do not overlap agree trivially).
+    """
     lo, hi = max(a.start, b.start), min(a.end, b.end)
     if lo >= hi:
         return True
@@ -151,6 +160,7 @@ class Region:
 
     @property
     def agree(self) -> bool:
+        """Whether every window of the region equals the region's sequence and labels there."""
         return all(region_matches(self, w) for w in self.windows)
 
 

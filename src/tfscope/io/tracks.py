@@ -8,16 +8,17 @@ library) from a bedGraph / BED file that is streamed, so memory does not grow wi
 from __future__ import annotations
 
 import contextlib
+import errno
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
-from .atomic import output_error, atomic_write, read_lines
+from .atomic import atomic_write, file_inside, output_error, read_lines
 
 
 def value_runs(v: np.ndarray):
-    """Runs of equal value of a 1-D track: ``(starts, ends, values)`` of the non-zero runs (0-based, half-open)."""
+    """Return runs of equal value of a 1-D track: ``(starts, ends, values)`` of the non-zero runs (0-based, half-open)."""
     edges = np.flatnonzero(np.diff(v)) + 1
     bounds = np.concatenate([[0], edges, [len(v)]])
     a, b = bounds[:-1], bounds[1:]
@@ -26,8 +27,10 @@ def value_runs(v: np.ndarray):
 
 
 class BedGraphWriter:
-    """Streamed bedGraph of one track: runs are appended in coordinate order, a run that continues the previous
-    one with the same value is merged into it, zero runs are omitted; written atomically on :meth:`close`.
+    """Streamed bedGraph of one track.
+
+    Runs are appended in coordinate order, a run that continues the previous one with the same value is merged into it,
+    zero runs are omitted; written atomically on :meth:`close`.
 
     Parameters
     ----------
@@ -47,8 +50,7 @@ class BedGraphWriter:
         self._last = None  # (chrom, start, end, value) not yet written
 
     def add(self, chrom: str, starts, ends, values, *, offset: int = 0) -> None:
-        """Append runs ``[offset + start, offset + end)`` with their values (coordinate order, after earlier
-        runs)."""
+        """Append runs ``[offset + start, offset + end)`` with their values (coordinate order, after earlier runs)."""
         last = self._last
         for a, b, v in zip(np.asarray(starts) + offset, np.asarray(ends) + offset, values):
             if last is not None and last[0] == chrom and last[2] == a and last[3] == v:
@@ -66,8 +68,10 @@ class BedGraphWriter:
             raise output_error(self.path, e) from None
 
     def close(self, ok: bool = True) -> None:
-        """Flush and move the file into place (``ok``), or discard it (never raises: on a full disk the discarded
-        file's last flush fails, and the run is failing already)."""
+        """Flush and move the file into place (``ok``), or discard it (never raises.
+
+        On a full disk the discarded file's last flush fails, and the run is failing already).
+        """
         if self._ctx is None:
             return
         ctx, self._ctx = self._ctx, None
@@ -167,9 +171,11 @@ def _bed_calls(path):
 
 
 def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
-    """Convert the BED6+8 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start)
-    into a bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs``
-    (:class:`tfscope.io.atomic.Outputs`) renamed at its commit.
+    """Convert a calls BED6+8 into a bigBed 6+8.
+
+    Convert the BED6+8 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
+    bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs`` (:class:`tfscope.io.atomic.Outputs`)
+    renamed at its commit.
 
     Raises
     ------
@@ -181,8 +187,6 @@ def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> 
 
 
 def _write_bbi(path, kind: str, write, *, outputs=None) -> Path:
-    import errno
-
     import pybigtools
 
     path = Path(path)
@@ -195,3 +199,61 @@ def _write_bbi(path, kind: str, write, *, outputs=None) -> Path:
         except Exception as e:  # pybigtools reports write failures (a full disk) as its own exception types
             raise OSError(errno.EIO, f"{type(e).__name__}: {e}") from e
     return path
+
+
+def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3, outputs=None) -> list:
+    """Write one bedGraph per model (``<directory>/<name>.bedGraph``).
+
+    Runs of equal rounded probability merged, zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`,
+    renamed at its commit). Returns the paths.
+    """
+    paths = []
+    for m_i, name in enumerate(names):
+        w = BedGraphWriter(file_inside(directory, f"{name}.bedGraph"), name, digits=digits, outputs=outputs)
+        try:
+            for sid, t in tracks.items():
+                w.add(sid, *value_runs(np.round(t[m_i], digits)))
+        except BaseException:
+            w.close(False)
+            raise
+        w.close()
+        paths.append(w.path)
+    return paths
+
+
+def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> None:
+    """Write per-nucleotide probabilities as TSV.
+
+    ``seq_id position(0-based) base-called-probabilities...`` (atomically; with ``outputs``, a
+    :class:`tfscope.io.atomic.Outputs`, renamed at its commit).
+    """
+    with atomic_write(path, outputs=outputs) as fh:
+        fh.write("\t".join(["seq_id", "position", *names]) + "\n")
+        for sid, t in tracks.items():
+            for i in range(t.shape[1]):
+                fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
+
+
+def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
+                         bigbed=None, outputs=None) -> dict:
+    """Genome-browser files from scan output.
+
+    ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls in ``bed``
+    (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
+
+    Parameters
+    ----------
+    chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the files are renamed into place at its commit
+
+    Returns
+    -------
+    dict with the ``bigwig`` paths (list) and ``bigbed`` path (final paths).
+    """
+    out = {}
+    if bigwig:
+        out["bigwig"] = [bedgraph_to_bigwig(g, file_inside(bigwig, f"{n}.bw"), chrom_sizes, outputs=outputs)
+                         for g, n in zip(bedgraphs, names)]
+    if bigbed:
+        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes, outputs=outputs)
+    return out

@@ -22,7 +22,7 @@ BUILTIN: dict[str, str] = {
     "dilated": "tfscope.models.dilated:DilatedResNet",
     "pwm": "tfscope.models.pwm:PWMScanner",
     "bertsnr": "tfscope.snr.bertsnr:BertSNR",
-    "gated": "tfscope.snr.gated:GatedZoo",
+    "gated": "tfscope.zoo.gated:GatedZoo",
     "tcn": "tfscope.models.tcn:TCN",
     "bilstm": "tfscope.models.rnn:BiLSTM",
     "danq": "tfscope.models.rnn:DanQ",
@@ -32,6 +32,7 @@ BUILTIN: dict[str, str] = {
     "family_cnn": "tfscope.tfclass.model:FamilyCNN",
     "family_knn_kmer": "tfscope.tfclass.model:KnnKmerHeads",
     "esm-classifier": "tfscope.protein.esm:EsmClassifier",
+    "motif-conditioned": "tfscope.anytf.model:MotifConditionedNet",
     # numpy models (checkpoint_arrays / from_checkpoint instead of a state_dict)
     "protein-linear": "tfscope.protein.classic:LinearProteinModel",
     "protein-kmer-tfidf": "tfscope.protein.classic:KmerTfidfModel",

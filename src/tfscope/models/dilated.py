@@ -44,7 +44,7 @@ class DilatedResNet(nn.Module):
         Dropout inside each block.
     n_outputs : int, optional
         None (default): one logit track, a per-TF model. An int T: T tracks of one multi-TF model whose trunk all
-        TFs share (:mod:`tfscope.snr.multitask`, the genomic zoo).
+        TFs share (:mod:`tfscope.zoo.multitask`, the genomic zoo).
 
     Shapes
     ------
@@ -59,7 +59,7 @@ class DilatedResNet(nn.Module):
         self.n_outputs = n_outputs
         self.head = nn.Conv1d(channels, n_outputs or 1, 1)
         #: nucleotides that influence one output (stem 7 + two dilated convolutions per block); declares the model
-        #: fully convolutional, so :mod:`tfscope.snr.scan` can run it on long chunks instead of 100 bp windows
+        #: fully convolutional, so :mod:`tfscope.scan` can run it on long chunks instead of 100 bp windows
         self.receptive_field = 7 + sum(2 * (kernel - 1) * 2 ** i for i in range(n_blocks))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

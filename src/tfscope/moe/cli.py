@@ -6,21 +6,20 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, emit_json
+from ..device import resolve_device
 from ..errors import InputError
+from ..io.deepbind import read_deepbind
+from ..sequence import one_hot
+from . import load_training_set, mc_dropout_metrics, tf_name, train_expert, train_moe
 
 
 def _load(path):
-    from ..checkpoint import load_checkpoint
-
     return load_checkpoint(path)  # the checkpoint names its class; loading imports it
 
 
 def cmd_moe_train(args) -> int:
-    from ..checkpoint import save_checkpoint
-    from ..cli_common import emit_json
-    from . import load_training_set, tf_name, train_expert, train_moe
-
     hp = {"filters": args.filters, "width": args.width, "hidden": args.hidden, "dropout": args.dropout}
     experts, names, seqs, ys, report = [], [], [], [], {"experts": {}}
     for path in args.train:
@@ -49,13 +48,6 @@ def cmd_moe_train(args) -> int:
 
 
 def cmd_moe_evaluate(args) -> int:
-    from ..cli_common import emit_json
-    from ..io.deepbind import read_deepbind
-    from . import mc_dropout_metrics, tf_name
-    from ..sequence import one_hot
-
-    from ..device import resolve_device
-
     model, cfg = _load(args.checkpoint)
     model.to(resolve_device(args.device))  # MC-dropout passes run where the model is
     res = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.deepbind import read_deepbind
+from ..shuffle import dinucleotide_shuffle
 
 SEQ_LEN = 101  # DeepBind ENCODE sequence length
 
@@ -43,7 +44,6 @@ def with_shuffled_negatives(seqs, *, seed: int = 0, ratio: int = 1) -> tuple[lis
     (seqs, labels) : (list of str of length N*(1+ratio), int8 array, 1 for the given sequences, 0 for shuffles)
     """
     seqs = list(seqs)
-    from ..shuffle import dinucleotide_shuffle
 
     neg: list[str] = []
     for r in range(ratio):

@@ -4,8 +4,8 @@ See ``docs/multilabel.md``. Public API: :func:`load_windows`, :func:`train_multi
 :func:`evaluate_multilabel`, :func:`cooccurrence`, :func:`explain_multilabel`.
 """
 
+from ..io.windows import MultiLabelData, load_windows, read_label_set
 from .coop import annotate_pair, cooccurrence, log2_or_matrix, plot_heatmaps, top_pairs
-from .data import MultiLabelData, load_windows, read_label_set
 from .explain import explain_multilabel, ig_hypothetical, run_modisco
 from .train import (MULTILABEL_MODELS, SCHEDULES, evaluate_multilabel, load_multilabel, phase_converged,
                     positive_weights, train_multilabel, tune_thresholds, valid_macro_ap)

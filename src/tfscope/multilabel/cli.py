@@ -10,21 +10,21 @@
 
 from __future__ import annotations
 
-from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, max_seconds
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, emit_json,
+                          max_seconds)
+from ..device import resolve_device
 from ..errors import InputError
+from . import (MULTILABEL_MODELS, evaluate_multilabel, explain_multilabel, load_multilabel, load_windows,
+               train_multilabel)
+from .train import SCHEDULES
 
 
 def _data(args, model_labels=None):
-    from . import load_windows
-
     labels = args.labels if args.labels else model_labels
     return load_windows(args.data, labels=labels, max_rows=args.max_rows)
 
 
 def cmd_train(args) -> int:
-    from ..cli_common import emit_json
-    from . import train_multilabel
-
     budget = max_seconds(args)
     data = _data(args)
     r = train_multilabel(data, model=args.model, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
@@ -46,9 +46,6 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..cli_common import emit_json
-    from . import evaluate_multilabel, load_multilabel
-
     net, labels, thr = load_multilabel(args.checkpoint)
     data = _data(args, labels)
     if data.labels != labels:
@@ -60,11 +57,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explain(args) -> int:
-    from ..cli_common import emit_json
-    from . import explain_multilabel, load_multilabel
-
-    from ..device import resolve_device
-
     net, labels, _ = load_multilabel(args.checkpoint)
     net.to(resolve_device(args.device))  # integrated gradients run where the model is
     data = _data(args, labels)
@@ -79,8 +71,6 @@ def cmd_explain(args) -> int:
 
 def add_cli(subparsers) -> None:
     """Register ``tfscope multilabel train|evaluate|explain``."""
-    from . import MULTILABEL_MODELS
-    from .train import SCHEDULES
 
     p = subparsers.add_parser("multilabel", help="multi-label TF binding (TCN and RNN/CNN baselines)",
                               description=__doc__.splitlines()[0])

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io import atomic_write
+
 # complexes/networks named in the issue (heterodimers or obligate partners) -> members in the label set
 KNOWN_COMPLEXES = {
     "NF-Y": {"NFYA", "NFYB", "NFYC"},
@@ -107,8 +109,6 @@ def plot_heatmaps(observed: np.ndarray, predicted: np.ndarray | None, labels: li
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from ..io import atomic_write
 
     mats = [observed] + ([predicted] if predicted is not None else [])
     fig, axes = plt.subplots(1, len(mats), figsize=(9.5 * len(mats), 9), squeeze=False)

@@ -21,7 +21,10 @@ import time
 
 import numpy as np
 
+from ..errors import InputError
 from ..interpret import attribute
+from ..interpret.motifs import tomtom_jaspar
+from ..io.jaspar import name_key
 
 
 def ig_hypothetical(model, x: np.ndarray, target: int, *, n_steps: int = 16, batch_size: int = 64):
@@ -84,8 +87,6 @@ def trim_pattern(ppm: np.ndarray, cwm: np.ndarray, *, frac: float = 0.3, min_wid
 def match_pattern(ppm: np.ndarray, tf: str, labels: list[str], *, release: str = "JASPAR2022",
                   alpha: float = 0.05) -> dict:
     """Tomtom of a trimmed PPM against JASPAR and the own/partner verdict (see module docstring)."""
-    from ..interpret.motifs import tomtom_jaspar
-    from ..io.jaspar import name_key
 
     tt = tomtom_jaspar(ppm, release=release, tf=tf, top=10)
     best = tt["matches"][0] if tt["matches"] else None
@@ -138,7 +139,6 @@ def explain_multilabel(model, x_test: np.ndarray, y_test: np.ndarray, labels: li
     InputError
         A TF not in ``labels``.
     """
-    from ..errors import InputError
 
     tfs = list(tfs) if tfs is not None else list(labels)
     for t in tfs:

@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import InputError
+from ..device import resolve_device
+from ..errors import CheckpointError, InputError
+from ..io.windows import MultiLabelData
 from ..metrics import best_f1_threshold, multilabel_metrics
 from ..models import MODELS, build_model
 from ..train import fit, predict
-from .data import MultiLabelData
 
 TASK = "multilabel"
 MULTILABEL_MODELS = ("tcn", "bilstm", "danq", "cnn")
@@ -123,7 +124,6 @@ def _previous_phases(meta: dict) -> list[dict]:
 def _check_init(init, cfg: dict, *, model: str, hp: dict, labels: list[str], window: int,
                 pos_weight_power: float) -> None:
     """Raise CheckpointError when the checkpoint ``init`` cannot be continued by this run."""
-    from ..errors import CheckpointError
 
     meta = cfg.get("meta", {})
     diffs = []
@@ -197,7 +197,6 @@ def train_multilabel(data: MultiLabelData, *, model: str | None = None, hparams:
         ``init`` is not a readable multilabel checkpoint, or differs from this run in architecture,
         hyper-parameters, label set, window length or ``pos_weight_power``.
     """
-    from ..device import resolve_device
 
     prev_cfg, prev_net = None, None
     if init is not None:

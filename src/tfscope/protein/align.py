@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from .classic import ArrayModel
+from .stack import knn_score, mcc_at, mcc_threshold
 
 GAP_OPEN, GAP_EXTEND = -11, -1
 
@@ -87,7 +88,6 @@ class AlignmentKnnModel(ArrayModel):
 
     def decision_function(self, seqs) -> np.ndarray:
         """kNN similarity difference (positives minus negatives), shape (N,)."""
-        from .stack import knn_score
 
         sim = sw_similarity(list(seqs), self.train_seqs, self.self_scores)
         return knn_score(sim, np.asarray(self.y_train), self.k)
@@ -134,8 +134,6 @@ def fit_alignment_knn(seqs, y, *, k: int = 3, labels=("positive", "negative"), g
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
-
-    from .stack import mcc_at, mcc_threshold, knn_score
 
     t0 = time.time()
     seqs, y = list(seqs), np.asarray(y)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CheckpointError
+from ..models import class_path, import_class
 from .features import composition_features, feature_names
 
 FEATURE_SETS = {
@@ -53,7 +54,6 @@ class ArrayModel:
 def member_state(model: ArrayModel, prefix: str) -> tuple[dict, dict]:
     """Arrays (keys prefixed ``prefix.``) and JSON description (class, hparams, fit record) of a member model of a
     composite (stack, ensemble), stored inside the composite's checkpoint."""
-    from ..models import class_path
 
     arrays = {f"{prefix}.{k}": v for k, v in model.checkpoint_arrays().items()}
     return arrays, {"class": class_path(type(model)), "model": model.MODEL_NAME,
@@ -62,7 +62,6 @@ def member_state(model: ArrayModel, prefix: str) -> tuple[dict, dict]:
 
 def member_from_state(arrays: dict, spec: dict, prefix: str):
     """Inverse of :func:`member_state` (imports the member class the description names)."""
-    from ..models import import_class
 
     cls = import_class(spec["class"])
     own = {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}

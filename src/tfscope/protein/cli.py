@@ -7,82 +7,64 @@
 
 from __future__ import annotations
 
+import math
+import sys
+import warnings
 from pathlib import Path
 
-from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg
-from ..errors import InputError
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, emit_json, plural, report_stream,
+                          write_json)
+from ..errors import InputError, TfscopeWarning
+from ..io.atomic import refuse_clobbering
+from ..io.fasta import read_fasta
+from .domains import annotate, hit_lines, write_hits
+from .esm import tiny_esm_config
+from .pipeline import (TwoLayerPredictor, add_dbd_annotation, prediction_lines, train_default, train_esm_layers,
+                       write_predictions)
 
 
 def cmd_protein_train(args) -> int:
-    from ..cli_common import emit_json
-
+    """``tfscope protein train``: the offline default (``--model linear``) or ESM-2 classifiers per layer."""
     out = Path(args.out)
     if args.model == "linear":
-        from .pipeline import train_default
-
-        prov = train_default(out, data_dir=args.data_dir, protocol=args.protocol, seed=args.seed,
-                             verbose=not args.quiet)
-        emit_json(prov, args.json)
+        emit_json(train_default(out, data_dir=args.data_dir, protocol=args.protocol, seed=args.seed,
+                                verbose=not args.quiet), args.json)
         return 0
-    from .data import load_layer
-    from .esm import save_esm_classifier, tiny_esm_config, train_esm
-    from .methylselex import load_methylselex
-
     if not args.backbone and not args.tiny_random:
         raise InputError("--model esm needs --backbone DIR_OR_HUB_NAME (or --tiny-random for a smoke test)")
-    summary = {}
-    for layer in ("layer1", "layer2"):
-        if layer == "layer2":  # the rebuilt methyl-HT-SELEX set, as for the linear default (issue 17)
-            ds = load_methylselex()
-            seqs, y, labels = ds.seqs, ds.y, ds.labels
-        else:
-            sp = load_layer(layer, args.protocol, args.data_dir)
-            seqs, y, labels = sp.train_seqs, sp.y_train, sp.labels
-        m = train_esm(seqs, y, backbone=args.backbone or None,
-                      esm_config=tiny_esm_config() if args.tiny_random else None, lora=not args.full_finetune,
-                      lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-                      max_residues=args.max_residues, long_mode=args.long_mode, epochs=args.epochs,
-                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, labels=labels,
-                      allow_download=args.allow_download, verbose=not args.quiet, device=args.device, amp=args.amp)
-        save_esm_classifier(out / layer, m)
-        summary[layer] = m.meta
+    summary = train_esm_layers(
+        out, protocol=args.protocol, data_dir=args.data_dir, backbone=args.backbone or None,
+        esm_config=tiny_esm_config() if args.tiny_random else None, lora=not args.full_finetune, lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout, max_residues=args.max_residues,
+        long_mode=args.long_mode, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+        allow_download=args.allow_download, verbose=not args.quiet, device=args.device, amp=args.amp)
     emit_json(summary, args.json)
     return 0
 
 
+def _warn_unknown_residues(path, records: dict[str, str]) -> None:
+    """Warn about proteins of only X (unknown residues): scored like any protein, but the score says nothing."""
+    unknown = [rid for rid, seq in records.items() if not seq.strip("X")]
+    if unknown:
+        warnings.warn(f"{path}: {plural(len(unknown), 'protein')} of only X (unknown residues), scored without "
+                      f"information: {', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}", TfscopeWarning)
+
+
 def cmd_protein_predict(args) -> int:
-    import math
-    import sys
-
-    from ..cli_common import plural, report_stream, write_json
-    from ..io.fasta import read_fasta
-    from .pipeline import TwoLayerPredictor, prediction_lines, write_predictions
-
-    from ..io.atomic import refuse_clobbering
-
+    """``tfscope protein predict``: TF / TFPM calls per protein (:class:`TwoLayerPredictor`), DBD columns."""
     refuse_clobbering([("--out", args.out), ("--json", args.json)], [("FASTA", args.fasta)])
     records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
-    unknown = [rid for rid, seq in records.items() if not seq.strip("X")]
-    if unknown:  # scored like any protein, but the score says nothing about them
-        import warnings
-
-        from ..errors import TfscopeWarning
-
-        warnings.warn(f"{args.fasta}: {plural(len(unknown), 'protein')} of only X (unknown residues), scored without "
-                      f"information: {', '.join(unknown[:5])}{', ...' if len(unknown) > 5 else ''}", TfscopeWarning)
+    _warn_unknown_residues(args.fasta, records)
     pred = TwoLayerPredictor(args.checkpoint, device=args.device)
     rows = pred.predict(records, tf_threshold=args.tf_threshold, tfpm_threshold=args.tfpm_threshold)
     if not args.no_dbd:
-        from .pipeline import add_dbd_annotation
-
         add_dbd_annotation(rows, records)
     if args.out == "-":
         if args.json != "-":  # standard output holds one of the two
             sys.stdout.writelines(prediction_lines(rows))
     else:
         write_predictions(args.out, rows)
-        n_tf = sum(r["is_tf"] for r in rows)
-        n_tfpm = sum(bool(r["is_tfpm"]) for r in rows)
+        n_tf, n_tfpm = sum(r["is_tf"] for r in rows), sum(bool(r["is_tfpm"]) for r in rows)
         print(f"{plural(len(rows), 'protein')}, {plural(n_tf, 'predicted TF')} ({n_tfpm} preferring methylated "
               f"DNA) -> {args.out}", file=report_stream(args))
     if args.json:
@@ -96,13 +78,6 @@ def cmd_protein_predict(args) -> int:
 
 
 def cmd_protein_domains(args) -> int:
-    import sys
-
-    from ..cli_common import plural, report_stream, write_json
-    from ..io.atomic import refuse_clobbering
-    from ..io.fasta import read_fasta
-    from .domains import annotate, hit_lines, write_hits
-
     refuse_clobbering([("--out", args.out), ("--json", args.json)], [("FASTA", args.fasta)])
     records = read_fasta(args.fasta, alphabet="protein", allow_dna_like=args.force_protein)
     hits = annotate(records, evalue=args.evalue, domain_evalue=args.domain_evalue)

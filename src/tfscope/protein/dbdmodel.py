@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
-from .domains import DEFAULT_EVALUE, annotate, any_dbd, dbd_features
+from .domains import DEFAULT_EVALUE, NON_TF_FAMILIES, annotate, any_dbd, dbd_features, families
+from .infer import digitize_proteins
+from .stack import fit_stack, mcc_threshold
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -112,8 +114,6 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
     from sklearn.metrics import matthews_corrcoef, roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    from .stack import mcc_threshold, fit_stack
-
     seqs, y = _training_set(seqs, y, folds)
     h, ids = _hits(seqs)
     x, names = dbd_features(h, ids, [len(s) for s in seqs])
@@ -167,7 +167,6 @@ def graded_features(seqs) -> tuple[np.ndarray, list[str]]:
         non-TF families (RRM, sigma-70).
     names : list of str
     """
-    from .domains import NON_TF_FAMILIES, families
 
     fams = families()
     col = {f: i for i, f in enumerate(fams)}
@@ -203,8 +202,6 @@ def homology_scores(queries, targets) -> np.ndarray:
     ndarray, shape (n_queries, n_targets), float32
     """
     import pyhmmer
-
-    from .infer import digitize_proteins
 
     tgt = digitize_proteins({str(i): s for i, s in enumerate(targets)})
     out = np.zeros((len(queries), len(targets)), dtype=np.float32)
@@ -273,8 +270,6 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
-
-    from .stack import mcc_threshold, fit_stack
 
     seqs, y = _training_set(seqs, y, folds)
     st = fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)

@@ -22,14 +22,20 @@ Files of the bundle (all gzip-compressed JSON or HMMER text; provenance in ``PRO
 
 from __future__ import annotations
 
+import argparse
 import gzip
+import hashlib
 import json
 import math
+import shutil
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.atomic import atomic_write
+from ..resources import resource
 
 #: CIS-BP family name -> Pfam DBD HMM name, as the JASPAR profile inference tool maps them (``__init__.py`` there)
 CISBP_TO_PFAM = {
@@ -71,7 +77,6 @@ class DbdReference:
     def protein_class(self, acc: str) -> str | None:
         """TFClass class of a reference TF from its JASPAR matrices: the most frequent ``tf_class`` over its
         single-protein matrices (all matrices if it has only dimers); ``None`` when none is annotated."""
-        from collections import Counter
 
         ids = self.proteins[acc]["matrices"]
         single = [m for m in ids if "::" not in self.matrices[m]["name"]] or ids
@@ -109,7 +114,6 @@ def load_reference(directory=None) -> DbdReference:
     InputError
         A file of the bundle is missing.
     """
-    from ..resources import resource
 
     d = Path(directory) if directory is not None else resource("protein_dbd")
     for f in ("references", "matrices", "cisbp"):
@@ -122,7 +126,6 @@ def load_reference(directory=None) -> DbdReference:
 
 def hmm_path(directory=None) -> Path:
     """Path of the gzip-compressed HMMER3 text file of the 88 Pfam DBD HMMs (bundled by default)."""
-    from ..resources import resource
 
     return (Path(directory) if directory is not None else resource("protein_dbd")) / FILES["hmms"]
 
@@ -170,11 +173,6 @@ def build_bundle(src, out=None) -> dict:
     dict
         The provenance written to ``PROVENANCE.json`` (counts, sha256 of every output).
     """
-    import hashlib
-    import shutil
-
-    from ..io.atomic import atomic_write
-    from ..resources import resource
 
     src = Path(src)
     out = Path(out) if out is not None else resource("protein_dbd")
@@ -227,8 +225,6 @@ def build_bundle(src, out=None) -> dict:
 
 
 def main(argv=None) -> int:
-    import argparse
-
     ap = argparse.ArgumentParser(description="build tfscope/resources/protein_dbd from the JASPAR profile "
                                              "inference tool's data folder")
     ap.add_argument("src", help="e.g. ../shared/data/protein-dbd")

@@ -28,6 +28,9 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import InputError
+from ..io.atomic import atomic_write
+from ..io.fasta import read_fasta
+from .dbdref import hmm_path
 
 #: per-sequence E-value cut-off of a family (AnimalTFDB 4 uses E <= 1e-4 for its Pfam DBD HMMs)
 DEFAULT_EVALUE = 1e-4
@@ -100,8 +103,6 @@ def load_hmms(path=None) -> tuple:
         The file is missing or not HMMER3 text.
     """
     import pyhmmer
-
-    from .dbdref import hmm_path
 
     p = hmm_path() if path is None else path
     try:
@@ -234,7 +235,6 @@ def read_proteins(path) -> dict[str, str]:
         As :func:`tfscope.io.fasta.read_fasta`; a DNA-like record is refused (those commands have no
         ``--force-protein``).
     """
-    from ..io.fasta import read_fasta
 
     try:
         return read_fasta(path, alphabet="protein")
@@ -309,7 +309,6 @@ def hit_lines(hits_by_id: dict[str, list[DomainHit]]):
 
 def write_hits(path, hits_by_id: dict[str, list[DomainHit]]) -> None:
     """Write :func:`hit_lines` atomically to ``path`` (``.gz``: compressed)."""
-    from ..io.atomic import atomic_write
 
     with atomic_write(path) as fh:
         fh.writelines(hit_lines(hits_by_id))

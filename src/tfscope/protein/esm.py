@@ -29,7 +29,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, InputError
+from ..train import fit, predict, seed_everything
 
 ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q",
              "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>", "<mask>"]
@@ -187,8 +189,6 @@ class EsmProteinModel:
     meta: dict = field(default_factory=dict)
 
     def predict_proba(self, seqs, batch_size: int = 8) -> np.ndarray:
-        from ..train import predict
-
         ids, owner = tokenize(list(seqs), max_residues=self.max_residues, mode=self.long_mode, stride=self.stride)
         p = predict(self.net, ids, batch_size=batch_size, activation="sigmoid")
         out = np.zeros(len(seqs))
@@ -217,7 +217,6 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
     -------
     EsmProteinModel with LoRA merged into the backbone.
     """
-    from ..train import fit, seed_everything
 
     seed_everything(seed)
     if backbone is not None:
@@ -251,7 +250,6 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
 
 def save_esm_classifier(path, model: EsmProteinModel) -> Path:
     """Save through :func:`tfscope.checkpoint.save_checkpoint` (task ``protein``, model ``esm-classifier``)."""
-    from ..checkpoint import save_checkpoint
 
     hp = {"esm_config": json.loads(model.net.backbone.config.to_json_string()),
           "dropout": float(model.net.dropout.p)}
@@ -268,7 +266,6 @@ def load_esm_classifier(path) -> EsmProteinModel:
     CheckpointError
         Not a protein ESM checkpoint, or weights that do not match.
     """
-    from ..checkpoint import load_checkpoint
 
     net, cfg = load_checkpoint(path, task="protein")
     if not isinstance(net, EsmClassifier):

@@ -12,6 +12,8 @@ window). Non-standard letters (B, J, O, U, X, Z) are skipped: windows containing
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
@@ -89,7 +91,6 @@ def feature_names(spec: dict | None = None) -> list[str]:
     for g in spec["gaps"]:
         names += [f"gap{g}_{p}" for p in pairs]
     for k in spec["reduced_k"]:
-        import itertools
 
         names += ["red{}_{}".format(k, "".join(str(i) for i in t)) for t in itertools.product(range(7), repeat=k)]
     return names

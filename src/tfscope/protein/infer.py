@@ -35,7 +35,7 @@ from functools import lru_cache
 import numpy as np
 
 from .dbdref import DbdReference, load_reference
-from .domains import DomainHit, annotate, tf_hits
+from .domains import DomainHit, annotate, clean_hmm_sequence, tf_hits
 
 #: Rost's curve offset (the tool's default ``n = 5``: about 99 % of pairs above it are homologous)
 ROST_N = 5
@@ -157,8 +157,6 @@ class Inference:
 def digitize_proteins(records: dict[str, str]):
     """pyhmmer digital sequences of ``records`` (id -> protein), named by their index, in input order."""
     import pyhmmer
-
-    from .domains import clean_hmm_sequence
 
     alpha = pyhmmer.easel.Alphabet.amino()
     return pyhmmer.easel.DigitalSequenceBlock(alpha, [

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..resources import resource
+from .align import clean_protein, protein_aligner
 
 POSITIVE_CALLS = frozenset({"MethylPlus"})
 NEGATIVE_CALLS = frozenset({"MethylMinus", "Little effect"})
@@ -101,7 +103,6 @@ class MethylSelexSet:
 
 def default_data_path() -> Path:
     """The joined set shipped in the package (``tfscope/resources/protein_layer2``)."""
-    from ..resources import resource
 
     return resource("protein_layer2", DATA_FILE)
 
@@ -162,8 +163,6 @@ def identity_clusters(seqs, min_identity: float = 0.4, verbose: bool = False) ->
     """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
-
-    from .align import protein_aligner, clean_protein
 
     al = protein_aligner()[0]
     clean = [clean_protein(s) for s in seqs]

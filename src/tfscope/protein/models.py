@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import load_checkpoint, read_config, save_checkpoint
 from ..errors import CheckpointError
 from .classic import C_GRID, FEATURE_SETS, ArrayModel, select_and_fit
 from .stack import fit_stack
@@ -62,7 +63,6 @@ def save_protein_model(model, directory, name: str, *, provenance: dict | None =
     checkpoint ``<directory>/<name>/`` (``model.safetensors`` + ``config.json`` naming the class; task ``protein``;
     no pickle) through :func:`tfscope.checkpoint.save_checkpoint`. ESM models: :func:`tfscope.protein.esm.save_esm_classifier`.
     """
-    from ..checkpoint import save_checkpoint
 
     if not isinstance(model, ArrayModel):
         raise TypeError(f"cannot save {type(model).__name__}")
@@ -79,7 +79,6 @@ def load_protein_model(directory, name: str):
     CheckpointError
         Missing/invalid files, a checkpoint of another task, mismatched weights.
     """
-    from ..checkpoint import load_checkpoint, read_config
 
     path = Path(directory) / name
     if not (path / "config.json").exists():

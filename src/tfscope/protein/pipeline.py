@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, InputError
+from ..io.atomic import atomic_write
+from ..metrics import binary_metrics
+from ..resources import resource
+from .data import load_layer
+from .domains import annotate, any_dbd, tf_hits
+from .esm import save_esm_classifier, train_esm
+from .infer import infer_profiles, predict_class
+from .methylselex import load_methylselex
 from .models import load_protein_model, save_protein_model, select_default
+
 
 class TwoLayerPredictor:
     """Layer-1 and layer-2 models with ``predict(records)``.
@@ -28,8 +37,6 @@ class TwoLayerPredictor:
     """
 
     def __init__(self, directory=None, *, device: str = "auto"):
-        from ..resources import resource
-
         d = Path(directory) if directory is not None else resource("protein_model")
         if not d.is_dir():
             raise CheckpointError(f"{d}: protein model directory not found")
@@ -95,8 +102,6 @@ def add_dbd_annotation(rows: list[dict], records: dict[str, str], *, max_inferre
     each ``{"matrix_id", "name", "reference", "family", "pctid", "evidence"}``). Layer-1 ``p_tf``/``is_tf`` are
     unchanged: the DBD columns are evidence beside them, not a different layer-1 model.
     """
-    from .domains import annotate, any_dbd, tf_hits
-    from .infer import infer_profiles, predict_class
 
     hits = annotate(records)
     inf = infer_profiles(records, hits=hits)
@@ -138,7 +143,6 @@ def prediction_lines(rows: list[dict]):
 
 def write_predictions(path, rows: list[dict]) -> None:
     """TSV of :func:`prediction_lines` (``id  p_tf  is_tf  p_tfpm  is_tfpm``), written atomically."""
-    from ..io.atomic import atomic_write
 
     with atomic_write(path) as fh:
         fh.writelines(prediction_lines(rows))
@@ -162,10 +166,6 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
     (re)trained; the provenance of the others is kept from an existing ``PROVENANCE.json``. Returns the
     provenance dict.
     """
-    from ..io.atomic import atomic_write
-    from ..metrics import binary_metrics
-    from .data import load_layer
-    from .methylselex import load_methylselex
 
     out_dir = Path(out_dir)
     old = out_dir / "PROVENANCE.json"
@@ -204,3 +204,40 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
     with atomic_write(out_dir / "PROVENANCE.json") as fh:
         json.dump(prov, fh, indent=1, default=float)
     return prov
+
+
+def layer_training_set(layer: str, protocol: str = "dedup", data_dir=None) -> tuple[list[str], np.ndarray, list[str]]:
+    """The training proteins of one layer: ``(sequences, labels (N,) 0/1, label names)``.
+
+    Layer 1 comes from the iTFPM-RGDC files (``protocol``, ``data_dir``), layer 2 from the rebuilt methyl-HT-SELEX
+    set (:mod:`tfscope.protein.methylselex`; issue 17), as for :func:`train_default`.
+    """
+    if layer == "layer2":
+        ds = load_methylselex()
+        return ds.seqs, ds.y, ds.labels
+    sp = load_layer(layer, protocol, data_dir)
+    return sp.train_seqs, sp.y_train, sp.labels
+
+
+def train_esm_layers(out_dir, *, protocol: str = "dedup", data_dir=None, **esm) -> dict:
+    """Fine-tune one ESM-2 classifier per layer (:func:`tfscope.protein.esm.train_esm`, LoRA or full) and save each
+    to ``out_dir/layer1`` and ``out_dir/layer2``.
+
+    Parameters
+    ----------
+    out_dir : str | os.PathLike
+    protocol, data_dir : the layer-1 data (:func:`layer_training_set`)
+    **esm : keyword arguments of :func:`tfscope.protein.esm.train_esm` (backbone, lora, epochs, device, ...)
+
+    Returns
+    -------
+    dict
+        Layer -> the saved model's ``meta``.
+    """
+    summary = {}
+    for layer in ("layer1", "layer2"):
+        seqs, y, labels = layer_training_set(layer, protocol, data_dir)
+        m = train_esm(seqs, y, labels=labels, **esm)
+        save_esm_classifier(Path(out_dir) / layer, m)
+        summary[layer] = m.meta
+    return summary

@@ -29,7 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..io.jaspar import pfm_to_log_odds
 from ..models.pwm import PWMScanner
+from ..scan.calls import CallSpec
+from ..scan.engine import ScanModel
+from .dbdref import load_reference
+from .domains import annotate, tf_hits
+from .infer import infer_profiles
 
 #: FIMO's default per-position p-value cut-off
 DEFAULT_PVALUE = 1e-4
@@ -45,8 +51,6 @@ class StrandPWM(PWMScanner):
     so scans stream in chunks; ``pfm`` keeps the counts for the report's logos."""
 
     def __init__(self, pfm, *, pvalue: float = DEFAULT_PVALUE):
-        from ..io.jaspar import pfm_to_log_odds
-
         pfm = np.asarray(pfm, dtype=float)
         lo = pfm_to_log_odds(pfm)
         super().__init__(width=lo.shape[1])
@@ -136,7 +140,7 @@ def protein_scan_models(records: dict[str, str], *, max_matrices: int = DEFAULT_
 
     Returns
     -------
-    models : list of :class:`tfscope.snr.scan.ScanModel`
+    models : list of :class:`tfscope.scan.engine.ScanModel`
     rows : list of dict
         One per model, for the run summary and the report's model table: ``TF`` (the model name), ``model``
         (``pwm``), ``jaspar_id``, ``tf_class``, ``threshold`` (relative score), ``evidence`` (one line) and
@@ -152,11 +156,6 @@ def protein_scan_models(records: dict[str, str], *, max_matrices: int = DEFAULT_
         No protein gives a matrix (not a TF by its DNA-binding domains, or no highly similar reference DBD), or
         ``max_matrices < 1``.
     """
-    from ..snr.calls import CallSpec
-    from ..snr.scan import ScanModel
-    from .domains import annotate, tf_hits
-    from .infer import infer_profiles
-    from .dbdref import load_reference
 
     if max_matrices < 1:
         raise InputError(f"--max-matrices must be at least 1, not {max_matrices}")

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import CheckpointError
-from .classic import ArrayModel, member_from_state, member_state
+from .classic import ArrayModel, fit_linear, member_from_state, member_state, select_and_fit
 from .features import encode
 
 LR_KS = (2, 3, 4)
@@ -199,8 +199,6 @@ def fit_stack(seqs, y, *, labels=("positive", "negative"), seed: int = 0, C: flo
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
-
-    from .classic import fit_linear, select_and_fit
 
     t0 = time.time()
     seqs, y = list(seqs), np.asarray(y)

@@ -24,10 +24,15 @@ import re
 
 import numpy as np
 
+from ..interpret import attribute
 from ..io.atomic import atomic_write
 from ..io.coords import REGION_HEADER
-from ..io.tracks import CALL_COLUMNS
+from ..io.jaspar import jaspar_motif, motif_pfm
+from ..io.tracks import CALL_COLUMNS, value_runs
 from ..plot import logo_svg, track_plot
+from ..resources import resource
+from ..scan.known import known_recall
+from ..sequence import one_hot
 
 #: the default number of strongest calls (by score) whose attribution logos the report computes
 N_ATTRIBUTIONS = 4
@@ -145,7 +150,7 @@ def _table(rows: list[dict], cols: list[str], *, sortable: bool = True, locus_ke
 
 
 def _strand_rules(models) -> str:
-    """How the report's models combine the two strands, in words (:func:`tfscope.snr.scan.combine_strands`)."""
+    """How the report's models combine the two strands, in words (:func:`tfscope.scan.engine.combine_strands`)."""
     words = {"max": "the higher of the two strands", "mean": "the mean of the two strands",
              "inside": "inside the model (gated zoo: detector strands averaged, localizer strands' maximum; calls "
                        "carry no strand)"}
@@ -240,7 +245,6 @@ def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list
 
 def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_calls) -> tuple[dict, list[str]]:
     """The JSON the igv page script reads, and the TFs left without a probability track."""
-    from ..io.tracks import value_runs
 
     names = [m.name for m in models]
     fasta = frame.fasta_uri()
@@ -289,15 +293,11 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
 
 
 def _igv_script() -> str:
-    from ..resources import resource
-
     js = resource("igv_js").read_text(encoding="utf-8")
     return "\n".join(ln for ln in js.splitlines() if not ln.startswith("//# sourceMappingURL"))
 
 
 def _known_section(known, sites, other_calls, frame: _Frame, sequences, models) -> list[str]:
-    from ..snr.known import known_recall
-
     sets = {"tfscope calls": (sites, [m.name for m in models]),
             **{label: v if isinstance(v, tuple) else (v, None) for label, v in (other_calls or {}).items()}}
     results = {label: known_recall(known, calls, tfs) for label, (calls, tfs) in sets.items()}
@@ -352,14 +352,14 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     sites : list of :class:`tfscope.io.bed.BedRecord` calls (record coordinates; ``extra`` = the
         :data:`tfscope.io.tracks.CALL_COLUMNS` the caller provides, read defensively)
     tracks : dict id -> ``(T, L)`` probabilities of the scan (reused, not recomputed; may be empty)
-    models : list of :class:`tfscope.snr.scan.ScanModel` (names, thresholds; attributions use them)
-    model_rows : rows of :func:`tfscope.snr.zoo.list_zoo` (chr7 call precision and test metrics), optional
+    models : list of :class:`tfscope.scan.engine.ScanModel` (names, thresholds; attributions use them)
+    model_rows : rows of :func:`tfscope.zoo.registry.list_zoo` (chr7 call precision and test metrics), optional
     n_attributions : attribution logos for the ``n`` strongest calls by score (default :data:`N_ATTRIBUTIONS`;
         each costs a few model passes over one window: the only model work the report does)
     attribution_method : ``gradient``, ``integrated_gradients`` or ``shiftsmooth`` (:func:`tfscope.interpret.attribute`)
     title : page title
     coords : :class:`tfscope.io.coords.GenomeCoords` to show genome coordinates, optional
-    known : known sites in record coordinates (:func:`tfscope.snr.known.read_known`), optional: a browser track,
+    known : known sites in record coordinates (:func:`tfscope.scan.known.read_known`), optional: a browser track,
         and the found/missed table with recall by TF (and by paralog group)
     other_calls : ``{label: calls}`` or ``{label: (calls, TFs scanned)}`` of other models over the same records
         (e.g. the demo's freshly trained models), optional: one browser track each, and their recall of the known
@@ -369,10 +369,6 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
         run's other outputs)
     """
     from tqdm.auto import tqdm
-
-    from ..interpret import attribute
-    from ..io.jaspar import jaspar_motif, motif_pfm
-    from ..sequence import one_hot
 
     frame = _Frame(sequences, coords)
     names = [m.name for m in models]

@@ -1,19 +1,23 @@
-"""CLI of the nucleotide-resolution TFBS task and its data builder: ``tfscope snr ...``, ``tfscope data ...``,
-``tfscope demo``."""
+"""CLI of the nucleotide-resolution TFBS task and its data builder: ``tfscope snr ...``, ``tfscope data ...``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, plural,
-                          report_stream, write_json)
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_json_arg, add_max_minutes_arg, emit_json,
+                          max_seconds, plural, report_stream, write_json)
 from ..errors import InputError
+from ..io.tables import write_snr_table
 from ..resources import resource
+from ..scan.cli import add_scan_args
+from .data import snr_table_path
+from .motifs import predicted_site_motif
+from .pretrain import pretrain, pretraining_windows
+from .train import evaluate_snr, train_snr
+from .windows import build_windows
 
 
 def _table_from_args(args) -> Path:
-    from .data import snr_table_path
-
     if args.table:
         return Path(args.table)
     if args.tf:
@@ -23,9 +27,6 @@ def _table_from_args(args) -> Path:
 
 def cmd_data_windows(args) -> int:
     import numpy as np
-
-    from .windows import build_windows
-    from ..io.tables import write_snr_table
 
     table = build_windows(args.bed, args.genome, window=args.window, seed=args.seed, name=args.name,
                           test_fraction=args.test_fraction, negatives=args.negatives)
@@ -42,13 +43,10 @@ def cmd_data_windows(args) -> int:
 
 
 def cmd_snr_train(args) -> int:
-    from ..cli_common import emit_json
-    from .train import train_snr
-
     table = _table_from_args(args)
     background = None
     if args.genomic_background:
-        from .genomic import GenomicBackground
+        from ..zoo.genomic import GenomicBackground
 
         background = GenomicBackground.load(args.genomic_background)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
@@ -62,9 +60,6 @@ def cmd_snr_train(args) -> int:
 
 
 def cmd_snr_evaluate(args) -> int:
-    from ..cli_common import emit_json
-    from .train import evaluate_snr
-
     m = evaluate_snr(args.checkpoint, _table_from_args(args), split=args.split, device=args.device,
                      tf=args.tf)
     emit_json(m, args.json)
@@ -72,9 +67,6 @@ def cmd_snr_evaluate(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    from ..cli_common import emit_json, max_seconds
-    from .pretrain import pretrain, pretraining_windows
-
     if args.snr_dir is None and args.multilabel is None:
         raise InputError("give --snr-dir and/or --multilabel")
     train, held, summary = pretraining_windows(args.snr_dir, args.multilabel, max_windows=args.max_windows,
@@ -85,16 +77,6 @@ def cmd_pretrain(args) -> int:
                    lr=args.lr, max_seconds=max_seconds(args), seed=args.seed,
                    data_summary=summary, verbose=not args.quiet, device=args.device, amp=args.amp)
     emit_json({k: v for k, v in rec.items() if k != "train_loss"}, args.json)
-    return 0
-
-
-def cmd_demo(args) -> int:
-    from .demo import run_demo
-
-    res = run_demo(args.out, tfs=args.tfs, model=args.model, epochs=args.epochs, min_samples=args.min_samples,
-                   device=args.device)
-    if args.json:
-        write_json(args.json, res)
     return 0
 
 
@@ -160,8 +142,6 @@ def add_cli(sub) -> None:
     add_allow_unverified_arg(e)
     e.set_defaults(func=cmd_snr_evaluate)
 
-    from .cli_scan import add_scan_args
-
     add_scan_args(s.add_parser("predict", help="alias of `tfscope scan` with --checkpoint required: nucleotide-"
                                "resolution TFBS in FASTA sequences of any length"), checkpoint_required=True)
     add_motifs_cli(s)
@@ -185,62 +165,19 @@ def add_cli(sub) -> None:
     add_device_arg(pt, amp=True)
     pt.set_defaults(func=cmd_pretrain)
 
-    m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)")
-    m.add_argument("--out", default="tfscope-demo", help="output directory (checkpoints, BEDs, report.html)")
-    m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
-    m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"],
-                   help="architecture trained per TF")
-    m.add_argument("--epochs", type=int, default=4, help="training epochs per TF (a floor; see --min-samples)")
-    m.add_argument("--min-samples", type=int, help="train on at least this many windows (default per model)")
-    add_json_arg(m, "the metrics rows and scan summary")
-    add_device_arg(m)
-    m.set_defaults(func=cmd_demo)
-
 
 def cmd_snr_motifs(args) -> int:
-    """Motif from predicted sites on the table's bound test windows, Tomtom vs JASPAR, logo."""
-    import json
-
-    from ..checkpoint import load_checkpoint
-    from .data import load_snr
-    from ..interpret.motifs import discover_motif, tomtom_jaspar
-    from ..plot import logo_plot
-
-    from ..device import resolve_device
-
-    net, cfg = load_checkpoint(args.checkpoint, task="snr")
-    net.to(resolve_device(args.device))  # predict() runs where the model is
-    tf = args.tf or cfg["meta"].get("tf")
-    data = load_snr(_table_from_args(args))
-    data = data.subset((data.split == args.split) & (data.y_seq == 1))
-    if not len(data):
-        raise InputError(f"no bound windows with split == {args.split!r}")
-    width = args.width
-    if width is None:
-        from ..io.jaspar import jaspar_motif
-
-        width = int(jaspar_motif(tf).length)
-    pfm, n = discover_motif(net, data.x, width=width)
-    res = tomtom_jaspar(pfm, tf=tf)
-    res.update({"tf": tf, "sites": n, "width": width, "pfm": pfm.tolist()})
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from ..io.atomic import atomic_write
-
-    with atomic_write(out / "motif.json") as fh:
-        json.dump(res, fh, indent=2)
-    import base64
-
-    uri = logo_plot(pfm, f"{tf}: {n} predicted sites")
-    with atomic_write(out / "logo.png", "wb") as fh:
-        fh.write(base64.b64decode(uri.split(",", 1)[1]))
+    """``tfscope snr motifs``: motif from predicted sites, Tomtom vs JASPAR, logo (:func:`predicted_site_motif`)."""
+    res = predicted_site_motif(args.checkpoint, _table_from_args(args), args.out, split=args.split, tf=args.tf,
+                               width=args.width, device=args.device)
     best = res["matches"][0]
     own = (f"own JASPAR {res['own_id']} rank {res['own_rank']} (p={res['own_p']:.2e}, q={res['own_q']:.2e})"
            if "own_id" in res else "no own JASPAR motif")
     if args.json:
         write_json(args.json, res)
-    print(f"{tf}: motif from {plural(n, 'predicted site')}; best Tomtom match {best['matrix_id']} {best['name']} "
-          f"(p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {out}", file=report_stream(args))
+    print(f"{res['tf']}: motif from {plural(res['sites'], 'predicted site')}; best Tomtom match {best['matrix_id']} "
+          f"{best['name']} (p={best['p']:.2e}, E={best['E']:.2e}, q={best['q']:.2e}); {own} -> {args.out}",
+          file=report_stream(args))
     return 0
 
 

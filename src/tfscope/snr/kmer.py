@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from ..sequence import one_hot
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 PAD, UNK, CLS, SEP, MASK = range(5)
@@ -72,7 +73,6 @@ def tokenize_one_hot(x: torch.Tensor, k: int, vocab: list[str] | None = None) ->
 
 def tokenize(seqs, k: int) -> np.ndarray:
     """Token ids ``(N, L - k + 2)`` of equal-length DNA strings (see :func:`tokenize_one_hot`)."""
-    from ..sequence import one_hot
 
     return tokenize_one_hot(torch.from_numpy(one_hot(seqs)), k).numpy()
 

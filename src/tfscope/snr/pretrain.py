@@ -22,8 +22,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
-from .kmer import MASK, N_SPECIAL, kmer_vocab, tokenize_one_hot
+from ..io.atomic import atomic_write, respect_umask
+from ..io.tables import read_snr_table
+from ..sequence import one_hot
+from ..train import fit
 from .bertsnr import SMALL_BERT
+from .kmer import MASK, N_SPECIAL, kmer_vocab, tokenize_one_hot
 
 
 def pretraining_windows(snr_dir=None, multilabel=None, *, max_windows: int | None = None, heldout: float = 0.02,
@@ -32,7 +36,6 @@ def pretraining_windows(snr_dir=None, multilabel=None, *, max_windows: int | Non
 
     Returns ``(train, heldout, summary)``. Raises :class:`InputError` when no window is found.
     """
-    from ..io.tables import read_snr_table
 
     seqs: set[str] = set()
     summary = {"snr_tables": 0, "snr_windows": 0, "multilabel_windows": 0}
@@ -134,9 +137,6 @@ def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3,
 
     Returns the ``pretraining.json`` record (tokens seen, wall time, held-out MLM accuracy, settings).
     """
-    from ..io.atomic import atomic_write
-    from ..sequence import one_hot
-    from ..train import fit
 
     torch.manual_seed(seed)
     model = MaskedDNALM(k=k, bert=bert)
@@ -155,7 +155,6 @@ def pretrain(train_seqs: list[str], heldout_seqs: list[str], out, *, k: int = 3,
     out.mkdir(parents=True, exist_ok=True)
     model.mlm.save_pretrained(str(out), safe_serialization=True)
     (out / "vocab.txt").write_text("\n".join(model.vocab) + "\n")
-    from ..io.atomic import respect_umask
 
     for f in out.glob("*.safetensors"):  # safetensors writes 0600 weights; only touch what was written here
         respect_umask(f)

@@ -16,13 +16,20 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from .data import SnrData, load_snr, pair_groups, train_valid_test
-from ..errors import InputError
-from ..metrics import best_f1_threshold, snr_metrics
-from ..models import build_model
-from .bertsnr import MultiTaskView, bertsnr_loss
+from ..checkpoint_schema import NAME_RULE, is_name
 from ..device import resolve_device
+from ..errors import InputError
+from ..io.jaspar import DEFAULT_RELEASE, jaspar_matrices, jaspar_matrix, motif_pfm, pfm_to_log_odds
+from ..metrics import best_f1_threshold, binary_metrics, snr_metrics
+from ..models import build_model
+from ..models.pwm import PWMScanner
+from ..resources import resource
+from ..scan.engine import ScanModel, window_max_scores
+from ..scan.models import load_scan_models
+from ..sequence import decode
 from ..train import fit, predict
+from .bertsnr import BertSNR, MultiTaskView, bertsnr_loss
+from .data import SnrData, load_snr, pair_groups, train_valid_test
 
 TASK = "snr"
 NEURAL_MODELS = ("dilated", "deepsnr", "daednet", "bertsnr", "bertsnr-single", "bertsnr-scratch")
@@ -70,7 +77,6 @@ def pwm_candidates(tf: str, *, matrix=None, release: str | None = None) -> list[
 
     Raises InputError for an unknown TF, ID or unreadable file.
     """
-    from ..io.jaspar import DEFAULT_RELEASE, jaspar_matrices, jaspar_matrix, motif_pfm
 
     release = release or DEFAULT_RELEASE
     if matrix is None:
@@ -102,9 +108,6 @@ def fit_pwm(tf: str, train: SnrData, *, release: str | None = None, matrix=None,
     Raises :class:`InputError` for TFs without a JASPAR motif, unknown IDs and bad motif files.
     """
     from sklearn.metrics import average_precision_score
-
-    from ..io.jaspar import pfm_to_log_odds
-    from ..models.pwm import PWMScanner
 
     cands = pwm_candidates(tf, matrix=matrix, release=release)
     n = min(len(train), max_windows)
@@ -164,11 +167,11 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     freeze_layers : int
         BertSNR variants only: keep the k-mer embeddings and the lowest ``freeze_layers`` encoder layers fixed
         (fewer gradients to compute and store on CPU; recorded as ``meta.frozen_layers``). 0: fine-tune everything.
-    background : tfscope.snr.genomic.GenomicBackground, optional
+    background : tfscope.zoo.genomic.GenomicBackground, optional
         Train against real genome too (the ``--negatives genomic`` recipe of the zoo): the table's train rows
-        whose site lies on a held-out chromosome (chr7, chr8, chr9: :data:`tfscope.snr.genomic.HOLDOUT_CHROMS`)
+        whose site lies on a held-out chromosome (chr7, chr8, chr9: :data:`tfscope.zoo.genomic.HOLDOUT_CHROMS`)
         are dropped, the TF's genomic training windows
-        (its sites + sampled genomic negatives, :meth:`~tfscope.snr.genomic.GenomicBackground.train_valid`) are
+        (its sites + sampled genomic negatives, :meth:`~tfscope.zoo.genomic.GenomicBackground.train_valid`) are
         added, validation uses the chr7 genome windows, and the call threshold is calibrated on them at window
         level (:func:`calibrate_threshold`). Needs genome coordinates in the table.
     exclude_chroms : sequence of str
@@ -195,7 +198,6 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
         (:data:`tfscope.checkpoint_schema.NAME_PATTERN`).
     """
     tf = tf or Path(table).name.split(".")[0]
-    from ..checkpoint_schema import NAME_RULE, is_name
 
     if not is_name(tf):  # the checkpoint would be refused at load: names become file names and page text
         raise InputError(f"TF name {tf!r} is not a valid name ({NAME_RULE}); give --tf NAME")
@@ -210,7 +212,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     if len(exclude_chroms):
         tr, va = (d.subset(~np.isin(d.chrom[pair_groups(d.y_seq)], list(exclude_chroms))) for d in (tr, va))
     if background is not None:
-        from .genomic import HOLDOUT_CHROMS, site_intervals
+        from ..zoo.genomic import HOLDOUT_CHROMS, site_intervals
 
         g_tr, g_va = background.train_valid(site_intervals(table), seed=seed)
         held = np.isin(tr.chrom[pair_groups(tr.y_seq)], HOLDOUT_CHROMS)  # a shuffle goes with its positive
@@ -278,7 +280,7 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     if len(exclude_chroms):
         meta["excluded_chroms"] = sorted(exclude_chroms)
     bound = tr.y_seq > 0
-    if bound.any():  # the width of one call (tfscope.snr.calls): the median site length of the training sites
+    if bound.any():  # the width of one call (tfscope.scan.calls): the median site length of the training sites
         meta["site_width"] = int(np.median(tr.y_nt[bound].sum(1)))
     if calibration is not None:
         meta["calibration"] = calibration
@@ -299,7 +301,7 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
     """Call threshold of a scanning model chosen on real genome windows (window level, best F1).
 
     ``valid`` holds genome windows in genomic order (the chr7 windows of tfbs-multilabel); they are scanned as
-    one sequence with :func:`tfscope.snr.scan.window_max_scores`, exactly as the genomic benchmark scans chr8, and a
+    one sequence with :func:`tfscope.scan.engine.window_max_scores`, exactly as the genomic benchmark scans chr8, and a
     window counts as called when any nucleotide reaches the threshold. The threshold maximising window-level F1 is
     returned with the precision and recall it gives there, which is what a call means: "of the validation windows
     with a call, ``precision`` held a ChIP-seq-supported JASPAR site of the TF".
@@ -310,9 +312,6 @@ def calibrate_threshold(net, valid: SnrData, *, tf: str = "") -> dict:
         ``threshold``, ``precision``, ``recall``, ``window_auroc``, ``window_auprc``, ``n_windows``,
         ``n_positive``, ``set`` (description of the validation windows).
     """
-    from ..metrics import binary_metrics
-    from .scan import ScanModel, window_max_scores
-    from ..sequence import decode
 
     score = window_max_scores([ScanModel(tf, net)], decode(valid.x))[0]
     thr = best_f1_threshold(valid.y_seq, score)
@@ -339,14 +338,12 @@ def _unfrozen(net, freeze_layers: int):
 
 def _build_bertsnr(variant: str, hp: dict, backbone):
     """BertSNR for a variant: pretrained backbone (``bertsnr``, ``bertsnr-single``) or random init (scratch)."""
-    from .bertsnr import BertSNR
 
     if variant == "bertsnr-scratch":
         return BertSNR(**{"k": 3, **hp}), {"backbone": None}
     unknown = set(hp) - {"seq_pool"}
     if unknown:  # the encoder's shape comes from the backbone; only the heads can be chosen
         raise InputError(f"hparams {sorted(unknown)} do not apply to a pretrained backbone (only seq_pool)")
-    from ..resources import resource
 
     path = Path(backbone) if backbone else resource("backbone")
     if not (path / "config.json").exists():
@@ -368,7 +365,7 @@ def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto"
     """Metrics of a saved model on the ``split`` rows of a TFBS table (``split="all"`` uses every row), predicted
     on ``device`` (``auto``: CUDA when available).
 
-    A multi-TF checkpoint (:mod:`tfscope.snr.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
+    A multi-TF checkpoint (:mod:`tfscope.zoo.multitask`, ``meta.tfs``) is evaluated on the output track of ``tf``
     (default: the table's file name stem, e.g. ``KLF4`` for ``KLF4.tsv.gz``).
 
     Raises
@@ -378,7 +375,6 @@ def evaluate_snr(checkpoint, table, *, split: str = "test", device: str = "auto"
     InputError
         Bad table, no rows in ``split``, or a TF that a multi-TF checkpoint lacks.
     """
-    from .scan import load_scan_models
 
     net, cfg = load_checkpoint(checkpoint, task=TASK)
     if "tfs" in cfg.get("meta", {}):

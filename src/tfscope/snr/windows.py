@@ -10,7 +10,6 @@ from ..io.tables import SNR_COLUMNS
 from ..sequence import invalid_letter, reverse_complement
 from ..shuffle import dinucleotide_shuffle
 
-
 NEGATIVES = ("shuffled", "genomic", "both")
 
 

@@ -14,14 +14,19 @@ import json
 import time
 from pathlib import Path
 
-from ..resources import resource
 from ..io.atomic import atomic_write
 from ..io.bed import read_bed, write_bed
 from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
 from ..metrics import markdown_table
+from ..report.html import write_report
+from ..resources import resource
+from ..snr.data import snr_table_path
+from ..snr.train import train_snr
+from ..zoo.registry import list_zoo, load_zoo
+from .engine import scan
 from .known import known_recall, recall_line
-from .scan import load_scan_models, scan
+from .models import load_scan_models
 
 
 def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samples: int | None = None,
@@ -33,9 +38,6 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     models' calls and the known sites beside them); the BEDs are in hg19 coordinates.
     Returns the metrics rows and the site-recovery summary.
     """
-    from .data import snr_table_path
-    from .train import train_snr
-
     out = Path(out)
     tfs = tfs or sorted(p.name.split(".")[0] for p in resource("snr_tables").glob("*.tsv.gz"))
     rows, ckpts = [], []
@@ -69,9 +71,6 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
           f"{len(sites)} predicted site{'' if len(sites) == 1 else 's'} -> "
           f"{out / 'predicted_sites.bed'}; {hit}/{len(mine)} known held-out JASPAR sites recovered.")
     # the everyday use: every bundled zoo model over the same regions -> binding map report
-    from ..report.html import write_report
-    from .zoo import list_zoo, load_zoo
-
     t1 = time.time()
     zoo_models = load_zoo()
     zoo_sites, zoo_tracks = scan(zoo_models, seqs, keep_tracks=True)

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint_schema import NAME_RULE, is_name
 from ..errors import InputError
-from ..io.atomic import read_lines
 from ..sequence import invalid_letter, one_hot
+from .atomic import read_lines
 
 COLUMNS = ("id", "chrom", "start", "end", "split", "tfs", "sequence")
 SPLITS = ("train", "valid", "test")
@@ -52,7 +53,7 @@ class MultiLabelData:
                               list(self.labels), None if self.start is None else self.start[mask])
 
     def part(self, name: str) -> "MultiLabelData":
-        """The ``train``/``valid``/``test`` rows."""
+        """Return the ``train``/``valid``/``test`` rows."""
         return self.subset(self.split == name)
 
 
@@ -65,8 +66,6 @@ def read_label_set(path) -> list[str]:
         Missing/empty file, a duplicated name or one that is not a valid TF name
         (:data:`tfscope.checkpoint_schema.NAME_PATTERN`: checkpoints carry the names) (with file and line).
     """
-    from ..checkpoint_schema import NAME_RULE, is_name
-
     labels: list[str] = []
     for i, line in read_lines(path):
         name = line.strip()

@@ -1,0 +1,367 @@
+"""Binding-site calls from nucleotide probability tracks.
+
+One call per binding event, paralog groups, and a per-call confidence whose meaning is stated.
+
+**One call per binding event** (:func:`peak_calls`). The nucleotides whose probability reaches the model's
+threshold are reduced by greedy non-maximum suppression: the highest nucleotide becomes a call's *peak* (the centre
+of a plateau of equal values), every nucleotide closer than the TF's site width to it is suppressed, and so on down
+to the threshold. Each call is the TF's site width (the tfbs-snr site length, i.e. its JASPAR matrix width) centred on
+its peak, moved inside the sequence at its ends, so no call is shorter than the site and one plateau gives one call.
+This replaces "runs of nucleotides above threshold", which broke one site into 3 bp pieces wherever the track dipped.
+Peaks at or above a threshold ``t`` are the same whatever lower threshold the suppression starts from, so calls made
+at a low floor and filtered at ``t`` equal calls made at ``t`` (the calibration below relies on it). Suppression only
+acts within a site width, so points farther apart than that are called independently: a streamed scan calls each
+such cluster as soon as it is complete (:class:`StreamCaller`).
+
+**Paralog groups** (:func:`paralog_groups`): TFs whose JASPAR motifs cannot be told apart share a group (computed at
+build time with memelite's Tomtom and the JASPAR TFClass family; stored in the zoo's ``meta.groups``).
+
+**Confidence** (:class:`CallConfidence`, fitted by :func:`fit_confidence` on the chr7 calibration windows):
+
+- ``precision``: isotonic regression (scikit-learn) of "the call overlaps a true site of its TF" on the call's peak
+  probability; ``groupPrecision`` the same for "a true site of any TF of its group";
+- ``pValue``: the empirical p-value of the peak against background peaks (peaks of the same caller on chr7 windows
+  without a site of the TF's group): ``(1 + #background peaks >= peak) / (1 + #background peaks)``;
+- ``qValue``: Benjamini-Hochberg over the p-values of all calls of one run (:func:`bh_qvalues`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io.bed import BedRecord
+from ..io.tracks import CALL_COLUMNS
+
+#: site width (bp) of a model that records none (a per-TF checkpoint trained before site widths were stored)
+DEFAULT_SITE_WIDTH = 10
+
+#: background peak scores are counted on this grid of probabilities (logit-spaced, 1e-4 .. 1 - 1e-6)
+BG_GRID = 1.0 / (1.0 + np.exp(-np.linspace(np.log(1e-4 / (1 - 1e-4)), np.log((1 - 1e-6) / 1e-6), 400)))
+
+
+@dataclass
+class CallConfidence:
+    """Per-TF calibration of calls (all optional; ``-1`` in the BED where missing).
+
+    Attributes
+    ----------
+    precision, group_precision : (x, y) arrays of an isotonic map peak probability -> P(the call overlaps a true
+        site of the TF / of its group), linear between the knots, constant beyond them
+    background : counts ``(len(BG_GRID),)`` of background peaks with probability >= each grid value, and their total
+    """
+
+    precision: tuple | None = None
+    group_precision: tuple | None = None
+    background: np.ndarray | None = None
+    n_background: int = 0
+
+    @classmethod
+    def from_meta(cls, rec: dict | None) -> "CallConfidence | None":
+        """From a TF's ``meta.per_tf[TF].call_confidence`` record (None when absent)."""
+        if not rec:
+            return None
+
+        def xy(k):
+            v = rec.get(k)
+            return (np.asarray(v["x"], float), np.asarray(v["y"], float)) if v else None
+
+        bg = rec.get("background")
+        return cls(xy("precision"), xy("group_precision"),
+                   None if not bg else np.asarray(bg["count_ge"], float), int(bg["n"]) if bg else 0)
+
+    def to_meta(self) -> dict:
+        """Return the checkpoint ``meta`` record of this confidence (the inverse of :meth:`from_meta`)."""
+        out = {}
+        for k, v in (("precision", self.precision), ("group_precision", self.group_precision)):
+            if v is not None:
+                out[k] = {"x": [round(float(a), 5) for a in v[0]], "y": [round(float(b), 5) for b in v[1]]}
+        if self.background is not None:
+            out["background"] = {"n": int(self.n_background), "count_ge": [int(c) for c in self.background]}
+        return out
+
+    def score(self, peak_p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(precision, group_precision, p_value)`` arrays for peak probabilities (``-1`` where not calibrated)."""
+        peak_p = np.asarray(peak_p, float)
+        out = []
+        for m in (self.precision, self.group_precision):
+            out.append(np.interp(peak_p, *m) if m is not None else np.full(len(peak_p), -1.0))
+        if self.background is not None:
+            # the grid value just at or below the peak: counts there are >= the true count (conservative)
+            i = np.clip(np.searchsorted(BG_GRID, peak_p, side="right") - 1, 0, len(BG_GRID) - 1)
+            cnt = np.where(peak_p < BG_GRID[0], self.n_background, self.background[i])
+            out.append((1.0 + cnt) / (1.0 + self.n_background))
+        else:
+            out.append(np.full(len(peak_p), -1.0))
+        return out[0], out[1], out[2]
+
+
+@dataclass
+class CallSpec:
+    """How one model's track becomes calls: site width (bp), paralog group, confidence (optional)."""
+
+    site_width: int = DEFAULT_SITE_WIDTH
+    group: str = ""
+    confidence: CallConfidence | None = None
+
+
+def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
+               suppress: int | None = None) -> list[tuple[int, int, int, int]]:
+    """Greedy non-maximum suppression of above-threshold nucleotides (see the module docstring).
+
+    Parameters
+    ----------
+    pos : (n,) int, sorted positions of the nucleotides at or above the threshold
+    p : (n,) float, their probabilities
+    width : the TF's site width (bp) >= 1: peaks closer than this suppress each other; each call is this wide
+    length : length of the sequence (bp), to keep calls inside it
+    suppress : peaks closer than this (bp) suppress each other (default ``width``)
+
+    Returns
+    -------
+    list of ``(start, end, peak, index)``: call interval ``[start, end)``, peak position and the peak's index in
+    ``pos``; sorted by start.
+    """
+    n = len(pos)
+    if n == 0:
+        return []
+    width = max(1, int(width))
+    sup = width if suppress is None else max(1, int(suppress))
+    order = np.argsort(-p, kind="stable")
+    alive = np.ones(n, bool)
+    out = []
+    for i in order:
+        if not alive[i]:
+            continue
+        v = p[i]
+        lo = hi = i  # the plateau of equal values around i (consecutive positions)
+        while lo > 0 and alive[lo - 1] and pos[lo - 1] == pos[lo] - 1 and p[lo - 1] == v:
+            lo -= 1
+        while hi < n - 1 and alive[hi + 1] and pos[hi + 1] == pos[hi] + 1 and p[hi + 1] == v:
+            hi += 1
+        c = (lo + hi) // 2
+        peak = int(pos[c])
+        a = np.searchsorted(pos, peak - sup + 1)
+        b = np.searchsorted(pos, peak + sup)
+        alive[a:b] = False
+        start = peak - width // 2
+        start = max(0, min(start, length - width)) if length >= width else 0
+        out.append((start, min(length, start + width), peak, int(c)))
+    out.sort()
+    return out
+
+
+def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.ndarray, fwd: np.ndarray,
+               rev: np.ndarray, length: int, *, offset: int = 0, symmetric: bool = False) -> list[BedRecord]:
+    """Make the call records of one model on one sequence.
+
+    BED6+8 records (:data:`tfscope.io.tracks.CALL_COLUMNS`) of one model's calls from its above-threshold nucleotides
+    ``pos`` (record coordinates, sorted) with combined probability ``p`` and strand values ``fwd`` / ``rev``; ``length``
+    is the record length. q-values are filled in later (:func:`fill_qvalues`), -1 here.
+    """
+    calls = peak_calls(pos, p, spec.site_width, length)
+    if not calls:
+        return []
+    peak_p = np.array([p[c[3]] for c in calls], float)
+    conf = spec.confidence or CallConfidence()
+    prec, gprec, pval = conf.score(peak_p)
+    out = []
+    for (start, end, peak, i), pp, pr, gp, pv in zip(calls, peak_p, prec, gprec, pval):
+        strand = "." if symmetric or fwd[i] == rev[i] else ("+" if fwd[i] > rev[i] else "-")
+        score = round(1000 * (pr if pr >= 0 else pp))
+        out.append(BedRecord(seq_id, start + offset, end + offset, name, int(min(1000, max(0, score))), strand,
+                             [f"{pp:.4f}", str(peak + offset), f"{pr:.4f}", f"{gp:.4f}", f"{pv:.3g}", "-1",
+                              spec.group or name, f"{name}:{min(1000, max(0, score)) / 1000:.3f}"]))
+    return out
+
+
+#: index of the ``pValue`` column in a call's ``extra`` (q-values follow it)
+P_COLUMN = CALL_COLUMNS.index("pValue")
+
+
+def call_p_values(records) -> np.ndarray:
+    """Return the ``pValue`` column of call records (``-1`` where uncalibrated)."""
+    return np.array([float(r.extra[P_COLUMN]) for r in records])
+
+
+def bh_qvalues(p: np.ndarray) -> np.ndarray:
+    """Benjamini-Hochberg q-values (adjusted p-values, monotone, <= 1) of ``p`` (any order)."""
+    p = np.asarray(p, float)
+    m = len(p)
+    if m == 0:
+        return p
+    order = np.argsort(p)
+    q = p[order] * m / np.arange(1, m + 1)
+    q = np.minimum.accumulate(q[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(q, 1.0)
+    return out
+
+
+def qvalue_map(p_values: np.ndarray):
+    """Return a function p -> BH q-value for p-values drawn from ``p_values`` (the run's calls): ties get one q."""
+    p_values = np.asarray(p_values, float)
+    p_values = p_values[p_values >= 0]
+    if not len(p_values):
+        return lambda p: np.full(np.shape(p), -1.0)
+    q = bh_qvalues(p_values)
+    order = np.argsort(p_values, kind="stable")
+    ps, qs = p_values[order], q[order]
+    uniq = np.unique(ps)
+    qu = np.minimum.reduceat(qs, np.searchsorted(ps, uniq))  # one q per distinct p: the smallest of its ties
+
+    def f(p):
+        p = np.asarray(p, float)
+        j = np.clip(np.searchsorted(uniq, p), 0, len(uniq) - 1)
+        return np.where(p < 0, -1.0, qu[j])
+
+    return f
+
+
+def fill_qvalues(records: list[BedRecord], qmap) -> None:
+    """Write q-values (``qmap`` of :func:`qvalue_map`) into the call records in place."""
+    if not records:
+        return
+    for r, q in zip(records, qmap(call_p_values(records))):
+        r.extra[P_COLUMN + 1] = f"{q:.3g}" if q >= 0 else "-1"
+
+
+def collapse_groups(records: list[BedRecord]) -> list[BedRecord]:
+    """One call per paralog group and site.
+
+    Overlapping calls of TFs of one group (records sorted by sequence and start) become the call of the best-ranked
+    member (by score, i.e. estimated precision, then peak probability), named by the group, scored by its
+    ``groupPrecision``, with ``members`` listing the group's TFs called there as ``TF:score/1000``, ranked.
+    """
+    gi, mi = CALL_COLUMNS.index("group"), CALL_COLUMNS.index("members")
+    out, open_ = [], {}  # group -> (end, [records])
+
+    def flush(recs):
+        key = lambda r: (r.score, float(r.extra[0]))  # noqa: E731
+        ranked = sorted(recs, key=key, reverse=True)
+        best = ranked[0]
+        seen, members = set(), []
+        for r in ranked:
+            if r.name not in seen:
+                seen.add(r.name)
+                members.append(f"{r.name}:{r.score / 1000:.3f}")
+        ex = list(best.extra)
+        ex[mi] = ",".join(members)
+        gp = float(ex[CALL_COLUMNS.index("groupPrecision")])
+        score = best.score if gp < 0 else int(round(1000 * gp))
+        if len(seen) > 1 or best.extra[gi] != best.name:
+            out.append(BedRecord(best.chrom, best.start, best.end, best.extra[gi], score, best.strand, ex))
+        else:
+            out.append(BedRecord(best.chrom, best.start, best.end, best.name, best.score, best.strand, ex))
+
+    chrom, rank = None, {}
+    for r in records:
+        rank.setdefault(r.chrom, len(rank))
+        if r.chrom != chrom:
+            for _, recs in open_.values():
+                flush(recs)
+            open_, chrom = {}, r.chrom
+        for g in [g for g, (end, _) in open_.items() if end <= r.start]:
+            flush(open_.pop(g)[1])
+        g = r.extra[gi]
+        if g in open_:
+            end, recs = open_[g]
+            open_[g] = (max(end, r.end), recs + [r])
+        else:
+            open_[g] = (r.end, [r])
+    for _, recs in open_.values():
+        flush(recs)
+    out.sort(key=lambda r: (rank[r.chrom], r.start, r.name))
+    return out
+
+
+def select_calls(records: list[BedRecord], *, min_precision: float | None = None,
+                 max_q: float | None = None) -> list[BedRecord]:
+    """Select calls by estimated precision and q-value.
+
+    Calls whose precision is at least ``min_precision`` and whose q-value is at most ``max_q`` (calls without that
+    calibration, ``-1``, are kept).
+    """
+    pi, qi = CALL_COLUMNS.index("precision"), CALL_COLUMNS.index("qValue")
+    out = []
+    for r in records:
+        pr, q = float(r.extra[pi]), float(r.extra[qi])
+        if min_precision is not None and pr >= 0 and pr < min_precision:
+            continue
+        if max_q is not None and q >= 0 and q > max_q:
+            continue
+        out.append(r)
+    return out
+
+
+def finalize_calls(records: list[BedRecord], *, collapse: str | None = None, min_precision: float | None = None,
+                   max_q: float | None = None) -> list[BedRecord]:
+    """Return selection (:func:`select_calls`) then, with ``collapse="group"``.
+
+    One call per group and site (:func:`collapse_groups`), of call records sorted by sequence and start whose q-values
+    are filled in.
+
+    Raises
+    ------
+    ValueError
+        For a ``collapse`` other than None or ``"group"``.
+    """
+    if collapse not in (None, "group"):
+        raise ValueError(f"collapse must be None or 'group', not {collapse!r}")
+    records = select_calls(records, min_precision=min_precision, max_q=max_q)
+    return collapse_groups(records) if collapse == "group" else records
+
+
+class StreamCaller:
+    """Calls of one model over a record that arrives piece by piece (:func:`tfscope.scan.stream.scan_fasta`).
+
+    :meth:`add` takes each piece's above-threshold nucleotides; :meth:`ready` returns the calls of every cluster of
+    points that no later point can reach (the next point lies at least a site width away), and :meth:`finish` the
+    rest at the record's end. The calls equal :func:`make_calls` on the whole record.
+    """
+
+    def __init__(self, seq_id: str, name: str, spec: CallSpec, symmetric: bool):
+        self.seq_id, self.name, self.spec, self.symmetric = seq_id, name, spec, symmetric
+        self.parts: list = []
+
+    def add(self, pos, p, f, r) -> None:
+        """Add above-threshold nucleotides: positions, combined and per-strand probabilities, all ``(n,)``."""
+        if len(pos):
+            self.parts.append((pos, p, f, r))
+
+    def _cat(self):
+        if not self.parts:
+            return None
+        if len(self.parts) > 1:
+            self.parts = [tuple(np.concatenate(x) for x in zip(*self.parts))]
+        return self.parts[0]
+
+    def first_open(self) -> int | None:
+        """Position of the first point not yet called (None when none)."""
+        return int(self.parts[0][0][0]) if self.parts else None
+
+    def ready(self, done_to: int, length_hint: int) -> list[BedRecord]:
+        """Return calls of the clusters complete before ``done_to`` (every later point lies at or beyond it)."""
+        cat = self._cat()
+        if cat is None:
+            return []
+        pos = cat[0]
+        w = max(1, self.spec.site_width)
+        gaps = np.flatnonzero(np.diff(pos) >= w)  # a cluster ends at these indices
+        ends = np.concatenate([gaps, [len(pos) - 1]])
+        ends = ends[pos[ends] + w <= done_to]
+        if not len(ends):
+            return []
+        k = int(ends[-1]) + 1
+        head = tuple(x[:k] for x in cat)
+        self.parts = [tuple(x[k:] for x in cat)] if k < len(pos) else []
+        return make_calls(self.seq_id, self.name, self.spec, *head, length_hint, symmetric=self.symmetric)
+
+    def finish(self, length: int) -> list[BedRecord]:
+        """Call every remaining cluster: the record ended at ``length`` bp."""
+        cat = self._cat()
+        self.parts = []
+        if cat is None:
+            return []
+        return make_calls(self.seq_id, self.name, self.spec, *cat, length, symmetric=self.symmetric)

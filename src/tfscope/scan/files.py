@@ -1,0 +1,378 @@
+"""One scan to files: :func:`scan_to_files` is everything ``tfscope scan`` writes, as one library call.
+
+It chooses the path (streamed through :func:`tfscope.scan.stream.scan_fasta`, or held in memory by
+:func:`tfscope.scan.engine.scan` for window-mode models, the HTML report and TSV tracks), writes the BED6+8 calls and
+their autoSql, the asked tracks (TSV, bedGraph, bigWig), the bigBed, the report and the JSON summary, and with
+``genome`` moves every output to genome coordinates (:mod:`tfscope.io.coords`). Every output of a run is staged in
+one :class:`tfscope.io.atomic.Outputs` and renamed into place together after all of them are written, or none is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from pathlib import Path
+
+from ..errors import InputError
+from ..executor import make_executor
+from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
+from ..io.bed import BedRecord, read_bed, write_bed
+from ..io.coords import GenomeCoords, read_chrom_sizes, relocate_bed, relocate_tracks_tsv
+from ..io.fasta import read_fasta
+from ..io.jsonfile import write_json
+from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL, write_bedgraphs, write_browser_tracks, write_tracks_tsv
+from ..report.html import write_report
+from .calls import finalize_calls
+from .engine import ScanModel, scan
+from .known import read_known, recall_line
+from .stream import scan_fasta
+
+#: per-nucleotide track formats of ``--tracks``
+TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
+
+#: the coordinate conventions of chrom:start-end record headers (:mod:`tfscope.io.coords`)
+GENOME_CONVENTIONS = ("auto", "faidx", "bedtools")
+
+
+def track_paths(out, formats) -> dict[str, Path]:
+    """Where the track ``formats`` go beside the BED ``out`` (``OUT_STEM`` = ``out`` without ``.bed``).
+
+    Parameters
+    ----------
+    out : str | os.PathLike
+        The calls BED.
+    formats : iterable of str
+        Any of :data:`TRACK_FORMATS`.
+
+    Returns
+    -------
+    dict
+        ``tsv`` -> ``OUT_STEM.tracks.tsv``, ``bedgraph`` -> ``OUT_STEM.bedgraph/``, ``bigwig`` -> ``OUT_STEM.bigwig/``,
+        for the formats asked, in their order.
+    """
+    stem = str(out)[:-4] if str(out).endswith(".bed") else str(out)
+    paths = {"tsv": Path(stem + ".tracks.tsv"), "bedgraph": Path(stem + ".bedgraph"), "bigwig": Path(stem + ".bigwig")}
+    return {f: paths[f] for f in dict.fromkeys(formats or ())}
+
+
+def autosql_path(out) -> Path:
+    """Where the autoSql declaring the calls BED goes: ``OUT_STEM.as`` beside the BED ``out``."""
+    return Path((str(out)[:-4] if str(out).endswith(".bed") else str(out)) + ".as")
+
+
+def write_autosql(out, *, outputs=None) -> Path:
+    """Write the autoSql of the BED6+8 calls beside ``out``.
+
+    Write the autoSql of the BED6+8 calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`, the bigBed's) beside ``out``
+    (``bedToBigBed -as=OUT_STEM.as -type=bed6+8``; with ``outputs``, renamed at its commit). Returns its path.
+    """
+    path = autosql_path(out)
+    with atomic_write(path, outputs=outputs) as fh:
+        fh.write(CALLS_AUTOSQL)
+    return path
+
+
+def check_genome_options(genome: str | None, chrom_sizes, tracks: dict, bigbed) -> dict | None:
+    """Return the chromosome sizes of a genome-coordinate run, checked before any scanning.
+
+    Parameters
+    ----------
+    genome : str, optional
+        One of :data:`GENOME_CONVENTIONS`, or None for record coordinates.
+    chrom_sizes : str | os.PathLike, optional
+        UCSC chrom.sizes or a FASTA ``.fai``.
+    tracks, bigbed : the run's outputs (:func:`track_paths`; bigBed path)
+
+    Returns
+    -------
+    dict or None
+        ``{chrom: size}`` read from ``chrom_sizes``, or None (none given, or record coordinates).
+
+    Raises
+    ------
+    InputError
+        ``chrom_sizes`` without ``genome``; bigWig/bigBed output in genome coordinates without ``chrom_sizes``; a
+        bad sizes file.
+    """
+    if genome is None:
+        if chrom_sizes:
+            raise InputError("--chrom-sizes goes with --parse-genomic-coord")
+        return None
+    if genome not in GENOME_CONVENTIONS:
+        raise InputError(f"unknown header convention {genome!r}; choose from {', '.join(GENOME_CONVENTIONS)}")
+    if chrom_sizes:
+        return read_chrom_sizes(chrom_sizes)
+    if "bigwig" in tracks or bigbed:
+        raise InputError("--parse-genomic-coord with bigWig/bigBed output needs the genome's chromosome sizes: "
+                         "--chrom-sizes FILE (UCSC chrom.sizes, or the genome FASTA's .fai)")
+    return None
+
+
+def check_paths(fasta, out, tracks: dict, models: list[ScanModel], *, inputs=(), bigbed=None, report=None,
+                json_path=None) -> None:
+    """Refuse outputs of a scan that would replace an input or one another.
+
+    Refuse outputs that are one of the inputs (``scan x.fa --out x.fa``, a hard link of the FASTA, a checkpoint file) or
+    one another (``--json`` equal to ``--out``), before anything is read (:func:`tfscope.io.atomic.refuse_clobbering`).
+
+    Parameters
+    ----------
+    fasta : str | os.PathLike, optional
+        The scanned FASTA (None for the bundled example).
+    inputs : iterable of (what, path)
+        Other inputs to protect (known sites, chromosome sizes, checkpoint files, protein FASTA).
+
+    Raises
+    ------
+    InputError
+        Naming the output and the input it would replace.
+    """
+    ins = [("FASTA", fasta), ("FASTA index", fasta and f"{fasta}.fai"), *inputs]
+    outs = [("--out", out), ("its autoSql", autosql_path(out)), ("--bigbed", bigbed), ("--report", report),
+            ("--json", json_path), ("--tracks tsv", tracks.get("tsv"))]
+    for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw")):
+        outs += [(f"the {f} track of {m.name}", Path(tracks[f]) / f"{m.name}{suffix}")
+                 for m in (models if f in tracks else ())]
+    refuse_clobbering(outs, ins)
+
+
+def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
+                           bigbed=None, names=(), outputs=None) -> None:
+    """Move the staged record-coordinate outputs of a scan into genome coordinates (:mod:`tfscope.io.coords`).
+
+    The BED (start, end and the ``peak`` column shifted, sorted), the bedGraphs, the TSV tracks; then the bigWigs and
+    the bigBed from them with the genome's chromosome sizes.
+
+    Parameters
+    ----------
+    coords : :class:`tfscope.io.coords.GenomeCoords` of the scanned records
+    bed : the staged BED of the calls (record coordinates)
+    paths : staged track outputs: ``tsv`` (file) and ``bedgraph`` (directory of ``<TF>.bedGraph``), as present
+    final_bed, final_tracks : where the user asked for the BED and the tracks (:func:`track_paths`)
+    bigbed : bigBed path, optional
+    names : the models' TF names (the bedGraph/bigWig file names, each checked to stay in its folder)
+    outputs : :class:`tfscope.io.atomic.Outputs`, optional: every file is renamed into place at its commit
+
+    Raises
+    ------
+    InputError
+        Tracks were asked for but two records overlap in the genome (their bedGraph runs would overlap); checked
+        before anything is written.
+    """
+    staged = outputs.staged if outputs is not None else Path  # where a written file's content is until the commit
+
+    if "bedgraph" in paths:
+        pair = coords.overlapping()
+        if pair:
+            raise InputError(f"records {pair[0]} and {pair[1]} overlap in the genome, so their tracks would "
+                             "overlap in one bedGraph/bigWig; merge the regions first (bedtools merge) or drop "
+                             "--tracks bedgraph/bigwig")
+    relocate_bed(bed, final_bed, coords, position_columns=(1, 2, 6 + CALL_COLUMNS.index("peak")), outputs=outputs)
+    if "tsv" in final_tracks:
+        relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords, outputs=outputs)
+    graphs = []
+    if "bedgraph" in paths:
+        graph_dir = final_tracks.get("bedgraph") or paths["bedgraph"]
+        graphs = [relocate_bed(file_inside(paths["bedgraph"], f"{n}.bedGraph"),
+                               file_inside(graph_dir, f"{n}.bedGraph"), coords, outputs=outputs) for n in names]
+    write_browser_tracks(coords.chrom_sizes(), bedgraphs=[staged(g) for g in graphs], names=names,
+                         bigwig=final_tracks.get("bigwig"), bed=staged(final_bed), bigbed=bigbed, outputs=outputs)
+
+
+def scan_in_memory(models: list[ScanModel], fasta, out, paths: dict, *, executor, bigbed=None, outputs=None,
+                   keep_tracks: bool = False, collapse=None, min_precision=None, max_q=None, mode: str = "auto",
+                   stride: int = 50, batch_size: int = 1024, verbose: bool = False):
+    """Scan a FASTA held in memory and write the BED and the asked tracks.
+
+    Scan a FASTA held in memory (:func:`tfscope.scan.engine.scan`) and write the BED and the asked tracks (staged in
+    ``outputs``, renamed at its commit by the caller; by default renamed together here).
+
+    Returns
+    -------
+    (sequences, sites, tracks)
+        ``{id: DNA}``, the calls kept, ``{id: (T, S) array}`` (empty unless tracks or ``keep_tracks``).
+    """
+    seqs = read_fasta(fasta)
+    names = [m.name for m in models]
+    sites, tracks = scan(models, seqs, stride=stride, keep_tracks=bool(paths or keep_tracks),
+                         batch_size=batch_size, verbose=verbose, mode=mode, executor=executor)
+    sites = finalize_calls(sites, collapse=collapse, min_precision=min_precision, max_q=max_q)
+    # this run's files, renamed into place together (concurrent runs stay apart)
+    with Outputs() if outputs is None else contextlib.nullcontext(outputs) as outputs:
+        write_bed(out, sites, outputs=outputs)
+        if "tsv" in paths:
+            write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
+        bigwig = paths.get("bigwig")
+        track_dir = paths.get("bedgraph") or (outputs.tempdir(Path(bigwig)) if bigwig else None)
+        graphs = write_bedgraphs(track_dir, tracks, names, outputs=outputs) if track_dir else []
+        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=[outputs.staged(g) for g in graphs],
+                             names=names, bigwig=bigwig, bed=outputs.staged(out), bigbed=bigbed, outputs=outputs)
+    return seqs, sites, tracks
+
+
+def read_known_sites(path, sizes: dict[str, int], coords) -> list[BedRecord]:
+    """Known sites in record coordinates (:func:`tfscope.scan.known.read_known`).
+
+    A known-site BED that does not fit the scanned sequences is reported on stderr (the scan's outputs stand) and gives
+    none.
+    """
+    try:
+        return read_known(path, sizes, coords)
+    except InputError as e:
+        print(f"tfscope: warning: --known: {e}", file=sys.stderr)
+        return []
+
+
+def known_summary(known, coords, n_sites: int, models, bed) -> str:
+    """Return the recall line of known sites, from the written BED ``bed`` (either scan path.
+
+    Staged, not yet renamed into place) and the known sites moved to the same coordinates.
+    """
+    if coords is not None:
+        known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],
+                           k.end + coords.locate(k.chrom)[1], k.name) for k in known]
+    return recall_line(known, read_bed(bed) if n_sites else [], tfs=[m.name for m in models])
+
+
+def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | os.PathLike, *, tracks=(),
+                  bigbed=None, genome: str | None = None, chrom_sizes=None, known=None, report=None,
+                  report_title: str | None = None, model_rows=None, attributions: int = 4, collapse=None,
+                  min_precision=None, max_q=None, mode: str = "auto", stride: int = 50, batch_size: int = 1024,
+                  executor="local", workers: int = 1, json_path=None, protect=(), summary_extra=None,
+                  verbose: bool = False, example: bool = False) -> dict:
+    """Scan a FASTA with ``models`` and write every output of ``tfscope scan``; returns the run summary.
+
+    Parameters
+    ----------
+    models : list of ScanModel
+        From :func:`tfscope.zoo.load_zoo` or :func:`tfscope.scan.load_scan_models`.
+    fasta : str | os.PathLike
+        DNA FASTA (plain, gzip or bgzip; any length).
+    out : str | os.PathLike
+        The BED6+8 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`); its autoSql goes to ``OUT_STEM.as``.
+    tracks : iterable of str
+        Track formats (:data:`TRACK_FORMATS`) written beside ``out`` (:func:`track_paths`). Default is none.
+    bigbed : str | os.PathLike, optional
+        bigBed 6+8 of the calls.
+    genome : str, optional
+        Read ``chrom:start-end`` record headers in this convention (:data:`GENOME_CONVENTIONS`) and write every
+        output in genome coordinates (0-based half-open). Default is record coordinates.
+    chrom_sizes : str | os.PathLike, optional
+        The genome's chromosome sizes, needed for bigWig/bigBed output with ``genome``.
+    known : str | os.PathLike, optional
+        BED of known sites: their recall by TF and paralog group (``summary["known_recall"]``) and the report.
+    report : str | os.PathLike, optional
+        Self-contained HTML report (the scan then holds its tracks in memory).
+    report_title : str, optional
+        Default is ``tfscope binding map: <FASTA name>``.
+    model_rows : list of dict, optional
+        :func:`tfscope.zoo.list_zoo` rows of the models, shown in the report.
+    attributions : int
+        Attribution logos of the strongest calls in the report. Default is 4.
+    collapse, min_precision, max_q
+        Call selection (:func:`tfscope.scan.calls.finalize_calls`).
+    mode : {"auto", "window"}
+        ``auto`` streams fully convolutional models; ``window`` scans 100 bp windows in memory.
+    stride, batch_size : int
+        Window mode's step (bp) and windows per forward pass.
+    executor : {"local", "ray"} or an executor
+        Where the work runs (:func:`tfscope.executor.make_executor` with ``workers``; an executor object is used as
+        given and not closed).
+    json_path : str | os.PathLike, optional
+        Where the summary is also written (atomically, with the other outputs); ``-`` is left to the caller.
+    protect : iterable of (what, path)
+        Further inputs no output may replace (checkpoint files, the protein FASTA).
+    summary_extra : dict, optional
+        Keys added to the summary.
+    verbose : bool
+        Progress bars.
+    example : bool
+        ``fasta`` is the bundled example (not one of the user's inputs to protect).
+
+    Returns
+    -------
+    dict
+        ``sequences``, ``bp``, ``models``, ``sites``, ``seconds`` (the scan), ``report_seconds``,
+        ``streamed``, ``genome_coordinates``, ``known_recall`` and ``outputs`` (paths), as ``--json`` writes it.
+
+    Raises
+    ------
+    InputError
+        Bad input (FASTA, known sites, chromosome sizes, overlapping records with tracks in genome coordinates) or an
+        output that would replace an input; nothing is written then.
+    """
+    tracks = track_paths(out, tracks)
+    check_paths(None if example else fasta, out, tracks, models, bigbed=bigbed, report=report, json_path=json_path,
+                inputs=[("--known BED", known), ("--chrom-sizes file", chrom_sizes), *protect])
+    sizes_of_genome = check_genome_options(genome, chrom_sizes, tracks, bigbed)
+    if known is not None:
+        read_bed(known)  # a malformed BED stops the scan before it starts
+    streaming = not report and "tsv" not in tracks and mode == "auto" and all(
+        m.receptive_field is not None for m in models)
+    outputs = Outputs()  # every output of this run: renamed into place together at the end
+    for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw")):
+        if f in tracks:
+            outputs.own(tracks[f], (suffix,))
+    try:
+        # beside the output (same file system) and named after this run, so a later run sweeps it if this one is
+        # killed; the scan commits its record-coordinate files there at once (they are private to the run)
+        stage = outputs.tempdir(Path(out)) if genome else None
+        # where the scan writes: the final paths, or record-coordinate files in the staging directory
+        scan_out = stage / "calls.bed" if stage else Path(out)
+        paths = dict(tracks)
+        if stage:
+            paths = {f: stage / p.name for f, p in tracks.items() if f == "tsv"}
+            if "bedgraph" in tracks or "bigwig" in tracks:
+                paths["bedgraph"] = stage / "bedgraph"
+        scan_outputs = None if stage else outputs
+        own_executor = isinstance(executor, str)
+        ex = make_executor(executor, workers) if own_executor else executor
+        t0 = time.time()
+        try:
+            if streaming:
+                res = scan_fasta(models, fasta, scan_out, bedgraph=paths.get("bedgraph"), bigwig=paths.get("bigwig"),
+                                 bigbed=None if stage else bigbed, executor=ex, collapse=collapse,
+                                 min_precision=min_precision, max_q=max_q, verbose=verbose, outputs=scan_outputs)
+                sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
+            else:
+                seqs, sites, scanned = scan_in_memory(
+                    models, fasta, scan_out, paths, executor=ex, bigbed=None if stage else bigbed,
+                    outputs=scan_outputs, keep_tracks=bool(report), collapse=collapse, min_precision=min_precision,
+                    max_q=max_q, mode=mode, stride=stride, batch_size=batch_size, verbose=verbose)
+                sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
+            coords = None
+            if genome:
+                coords = GenomeCoords(sizes, genome, sizes_of_genome, chrom_sizes, fasta=fasta)
+                publish_genome_outputs(coords, scan_out, paths, final_bed=out, final_tracks=tracks, bigbed=bigbed,
+                                       names=[m.name for m in models], outputs=outputs)
+        finally:
+            if own_executor:
+                ex.close()
+        dt = time.time() - t0
+        known_sites = read_known_sites(known, sizes, coords) if known is not None else None
+        report_dt = None
+        if report:
+            t1 = time.time()
+            write_report(report, sequences=seqs, sites=sites, tracks=scanned, models=models, model_rows=model_rows,
+                         title=report_title or f"tfscope binding map: {Path(fasta).name}", coords=coords,
+                         known=known_sites, n_attributions=attributions, verbose=verbose, outputs=outputs)
+            report_dt = round(time.time() - t1, 3)
+        write_autosql(out, outputs=outputs)
+        recall = (known_summary(known_sites, coords, n_sites, models, outputs.staged(out))
+                  if known_sites else None)
+        summary = {
+            "sequences": len(sizes), "bp": sum(sizes.values()), "models": [m.name for m in models], "sites": n_sites,
+            "seconds": round(dt, 3), **({"report_seconds": report_dt} if report else {}), "streamed": streaming,
+            "genome_coordinates": genome, "known_recall": recall, **(summary_extra or {}),
+            "outputs": {"bed": str(out), "autosql": str(autosql_path(out)),
+                        **{f"tracks_{f}": str(p) for f, p in tracks.items()},
+                        **({"bigbed": str(bigbed)} if bigbed else {}),
+                        **({"report": str(report)} if report else {})}}
+        if json_path and str(json_path) != "-":
+            write_json(json_path, summary, outputs=outputs)
+        outputs.commit()
+    finally:
+        outputs.discard()
+    return summary

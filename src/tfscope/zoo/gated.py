@@ -1,0 +1,293 @@
+"""Detection x localization.
+
+The genomic zoo's network says *whether* a TF binds near a nucleotide, each TF's nucleotide model says *where*.
+
+Why: the multi-TF genomic network (:mod:`tfscope.zoo.multitask`) ranks real genome windows well (it was trained on
+them) but localizes sites poorly inside a bound window; the per-TF models of the shuffled zoo (BertSNR protocol)
+localize sites to the nucleotide but over-call genome background. Measured on the tfbs-snr test rows (2026-11-24):
+window AUPRC, bound windows against their shuffles, 0.972 (network) vs 0.974 (per-TF models), but nucleotide AUPRC
+*inside bound windows* 0.711 vs 0.963. :class:`GatedZoo` multiplies the network's evidence, max-pooled over
+``pool`` bp each side, by the per-TF model's shape relative to its own local maximum:
+
+    q(i) = G(i)^a * S(i)^(1 - a) * (s(i) / S(i))^beta,   G = maxpool(g), S = maxpool(s)
+
+with ``g`` the network's and ``s`` the per-TF model's probability at nucleotide ``i`` (one strand; the scanner
+combines the two strands of ``q``). ``a = 1`` ranks regions by the network alone; ``beta`` sharpens the shape.
+The three numbers are chosen by ``scripts/build_zoo.py --gated`` on tfbs-snr validation rows and chr7 genome windows
+(never chr8 or chr9); see ``docs/genomic.md``. This is a two-stage detector/localizer in the spirit of BertSNR's
+sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the two stages trained separately.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.dilated import DilatedResNet
+
+#: probabilities are clipped to [EPS, 1 - EPS] before the logit (the scanner applies a sigmoid to model outputs)
+EPS = 1e-6
+
+
+def gate_probabilities(g: torch.Tensor, s: torch.Tensor, *, pool: int, shape_power: float,
+                       detector_weight: float) -> torch.Tensor:
+    """Gated probability track ``q`` (see the module docstring) from detector and localizer probabilities.
+
+    Parameters
+    ----------
+    g, s : torch.Tensor, same shape ``(..., L)``
+        Detector and localizer probabilities in [0, 1] along the last axis (nucleotides).
+    pool : int
+        Max-pool half width (bp): each nucleotide sees ``[i - pool, i + pool]``.
+    shape_power : float
+        ``beta``, the exponent of the localizer's relative shape ``s / maxpool(s)``.
+    detector_weight : float
+        ``a`` in [0, 1], the detector's share of the region level (geometric weighting).
+
+    Returns
+    -------
+    torch.Tensor, the shape of ``g``, probabilities in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ, ``pool < 0`` or ``detector_weight`` is outside [0, 1].
+    """
+    if g.shape != s.shape:
+        raise ValueError(f"detector and localizer shapes differ: {tuple(g.shape)} vs {tuple(s.shape)}")
+    _check_gate(pool, detector_weight)
+    L = g.shape[-1]
+    q = _gate(g.reshape(1, -1, L), s.reshape(1, -1, L), pool, shape_power, detector_weight)
+    return q.reshape(g.shape)
+
+
+def _check_gate(pool: int, detector_weight: float) -> None:
+    if pool < 0 or not 0.0 <= detector_weight <= 1.0:
+        raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
+
+
+def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float) -> torch.Tensor:
+    """:func:`gate_probabilities` on ``(N, C, L)`` tensors without checks (traceable by torch.fx)."""
+    big_g = F.max_pool1d(g, 2 * pool + 1, stride=1, padding=pool)
+    big_s = F.max_pool1d(s, 2 * pool + 1, stride=1, padding=pool).clamp_min(EPS)
+    return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
+
+
+def _base(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 1, L)``: 1 at nucleotides with a base, 0 at N (all-zero one-hot) and padding, which carry no evidence."""
+    return (x.sum(1, keepdim=True) > 0).to(x.dtype)
+
+
+def _strand_probabilities(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sigmoid of ``net`` on ``x`` and on its reverse complement (flipped back), in one batch."""
+    n = x.shape[0]
+    p = torch.sigmoid(net(torch.cat([x, x.flip(-1).flip(-2)])))
+    return p[:n], p[n:].flip(-1)
+
+
+def _detector_probabilities(detector: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Return the detector's probabilities ``(N, T, L)``, strands averaged (the genomic zoo's rule)."""
+    fwd, rev = _strand_probabilities(detector, x)
+    return (fwd + rev) / 2
+
+
+class GatedZoo(nn.Module):
+    """A multi-TF detector (one dilated CNN with ``n_outputs`` tracks) gated with one localizer per TF.
+
+    Parameters
+    ----------
+    detector : dict
+        :class:`tfscope.models.dilated.DilatedResNet` hyper-parameters of the detector (``n_outputs`` = TFs).
+    localizer : dict
+        DilatedResNet hyper-parameters shared by the per-TF localizers (single output each).
+    pool, shape_power, detector_weight :
+        See :func:`gate_probabilities`.
+
+    Input ``(N, 4, L)`` one-hot; output ``(N, n_outputs, L)`` logits of ``q`` (clipped to [EPS, 1 - EPS]). Both
+    networks see both strands, combined per nucleotide before the gate (:meth:`parts`), so the output is
+    reverse-complement symmetric (``strand_symmetric``: :mod:`tfscope.scan` runs it once per piece, and its calls
+    carry no strand). Positions without a base (N, padding) give both networks probability 0 before pooling, so a
+    scan near N runs and sequence ends pools real nucleotides only. Fully
+    convolutional: ``receptive_field`` covers both networks and the pooling, so :mod:`tfscope.scan` runs it in
+    chunk mode like any zoo network.
+    """
+
+    #: the output is the same on both strands (strands are combined inside), so scans run one strand only
+    strand_symmetric = True
+
+    def __init__(self, detector: dict, localizer: dict, *, pool: int = 25, shape_power: float = 2.0,
+                 detector_weight: float = 1.0):
+        super().__init__()
+        n = detector.get("n_outputs")
+        if not n:
+            raise ValueError("the detector needs n_outputs (one track per TF)")
+        self.detector = DilatedResNet(**detector)
+        self.localizers = nn.ModuleList(DilatedResNet(**{**localizer, "n_outputs": None}) for _ in range(n))
+        self.detector_hparams, self.localizer_hparams = dict(detector), dict(localizer)
+        self.n_outputs = n
+        self.set_gate(pool=pool, shape_power=shape_power, detector_weight=detector_weight)
+
+    def set_gate(self, *, pool: int, shape_power: float, detector_weight: float) -> "GatedZoo":
+        """Change the gate (no weights involved); raises ValueError as :func:`gate_probabilities`."""
+        _check_gate(pool, detector_weight)
+        self.pool, self.shape_power, self.detector_weight = int(pool), float(shape_power), float(detector_weight)
+        self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
+        return self
+
+    def one_output(self, index: int) -> "GatedOne":
+        """TF ``index`` alone, forward strand (:class:`GatedOne`: paper protocol and attributions)."""
+        return GatedOne(self, index)
+
+    def hparams(self) -> dict:
+        """Return constructor arguments (what the checkpoint's ``config.json`` stores)."""
+        return {"detector": self.detector_hparams, "localizer": self.localizer_hparams, "pool": self.pool,
+                "shape_power": self.shape_power, "detector_weight": self.detector_weight}
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Detector and localizer probabilities ``(N, T, L)`` of ``x``.
+
+        Each with its two strands combined by its own zoo's rule (detector: mean, the genomic zoo's; localizers: max,
+        the shuffled zoo's) and 0 where there is no base.
+        """
+        base = _base(x)
+        s = torch.stack([torch.maximum(*_strand_probabilities(m, x)) for m in self.localizers], dim=1)
+        return _detector_probabilities(self.detector, x) * base, s * base
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return gated logits ``(N, T, L)`` for one-hot ``x`` ``(N, 4, L)`` (strands combined before the gate)."""
+        g, s = self.parts(x)
+        q = _gate(g, s, self.pool, self.shape_power, self.detector_weight)
+        return torch.logit(q.clamp(EPS, 1 - EPS))
+
+    def calls_network(self, floor) -> "GatedCalls":
+        """Return an inference copy for calls only (:class:`GatedCalls`).
+
+        Exact where ``q >= floor`` (per TF), below ``floor`` elsewhere, running each TF's localizer only where the
+        detector lets ``q`` reach its floor.
+        """
+        return GatedCalls(self, floor)
+
+
+#: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
+#: 72k (one thread, 2-core benchmark machine)
+DETECTOR_BATCH_POSITIONS = 24_000
+
+#: conv/BN-fused inference copies of a GatedZoo's detector and localizers (not submodules: the checkpoint's
+#: state_dict stays the model's own)
+_FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, tuple]" = weakref.WeakKeyDictionary()
+
+
+class GatedCalls(nn.Module):
+    """:class:`GatedZoo` for calls only.
+
+    The same track wherever it can reach the call threshold, and no localizer work elsewhere.
+
+    Because ``S <= 1`` and ``s <= S``, the gate is bounded by the detector alone: ``q(i) <= G(i)^a``. Each TF's
+    localizer therefore runs only on the stretches where ``G^a >= floor`` (plus the localizer's receptive field and
+    the pool on each side, so ``q`` there is computed from the same inputs as in :meth:`GatedZoo.forward`); other
+    positions get ``q = 0`` (logit of :data:`EPS`), which is below any floor. Calls (runs of ``q >= threshold``
+    for a threshold ``>= floor``, their mean and peak) are those of the full model; the track itself is not, so
+    scans that keep or write tracks use the full model. A TF with floor ``inf`` (not scanned) never runs its
+    localizer. On 100 kb of chr8 windows it skips 89% of the localizer positions; streamed 45-TF scans run 2.6-3.5x
+    faster (``docs/genomic.md``).
+
+    Parameters
+    ----------
+    zoo : GatedZoo
+    floor : sequence of T probabilities (``inf``: no calls wanted for that TF)
+
+    Raises
+    ------
+    ValueError
+        If ``floor`` does not have one value per TF.
+    """
+
+    #: nucleotides per forward pass in chunk mode (:func:`tfscope.scan.engine.chunk_track`): many chunks per pass, so
+    #: each localizer runs once on the stretches of all of them
+    batch_positions = 72_000
+
+    def __init__(self, zoo: GatedZoo, floor):
+        super().__init__()
+        floor = torch.as_tensor(floor, dtype=torch.float32).flatten()
+        if len(floor) != zoo.n_outputs:
+            raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
+        if zoo not in _FUSED_PARTS:
+            from torch.fx.experimental.optimization import fuse
+
+            _FUSED_PARTS[zoo] = (fuse(zoo.detector.eval()), [fuse(m.eval()) for m in zoo.localizers])
+        self.detector, localizers = _FUSED_PARTS[zoo]
+        self.localizers = nn.ModuleList(localizers)
+        self.floor = floor
+        self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
+        self.n_outputs = zoo.n_outputs
+        #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
+        self.reach = zoo.pool + zoo.localizers[0].receptive_field // 2 + 1
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return gated logits ``(N, T, L)``, exact where they reach the floor (lower elsewhere)."""
+        L = x.shape[-1]
+        rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
+        g = torch.cat([_detector_probabilities(self.detector, x[i:i + rows]) for i in range(0, len(x), rows)])
+        g = g * _base(x)
+        lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
+        need = lift >= self.floor.to(x.device)[None, :, None]
+        q = torch.zeros_like(g)
+        reach = self.reach
+        for t in torch.nonzero(need.any(-1).any(0)).flatten().tolist():
+            spans = []  # (row, first, end) of stretches of needed positions, close ones merged
+            for i in torch.nonzero(need[:, t].any(-1)).flatten().tolist():
+                pos = torch.nonzero(need[i, t]).flatten()
+                cut = torch.nonzero(pos[1:] - pos[:-1] > 2 * reach).flatten().tolist()
+                starts = [int(pos[0])] + [int(pos[c + 1]) for c in cut]
+                ends = [int(pos[c]) + 1 for c in cut] + [int(pos[-1]) + 1]
+                spans += [(i, a, b) for a, b in zip(starts, ends)]
+            # the stretches' inputs and detector values (with their context) laid end to end, `reach` N between
+            # them, gated in one pass: every position of a stretch pools and convolves only its own context
+            crops, at = [], 0
+            for i, a, b in spans:
+                c0, c1 = max(0, a - reach), min(L, b + reach)
+                crops.append((i, a, b, c0, c1, at))
+                at += c1 - c0 + reach
+            width = -(-at // 1024) * 1024  # few distinct lengths: convolution plans are reused
+            xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
+            for i, _, _, c0, c1, o in crops:
+                xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
+                gc[0, 0, o:o + c1 - c0] = g[i, t, c0:c1]
+            sc = torch.maximum(*_strand_probabilities(self.localizers[t], xc))[:, None] * _base(xc)
+            qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight)[0, 0]
+            for i, a, b, c0, _, o in crops:
+                q[i, t, a:b] = qc[o + a - c0:o + b - c0]
+        return torch.logit(q.clamp(EPS, 1 - EPS))
+
+
+class GatedOne(nn.Module):
+    """One TF of a :class:`GatedZoo` on the forward strand only.
+
+    ``(N, 4, L)`` -> ``(N, L)`` logits of the gate (or, with ``parts=True``, ``(N, 2, L)`` detector and localizer
+    probabilities).
+
+    This is what the paper protocol scores (each tfbs-snr window as given, on its forward strand, as for every zoo:
+    BertSNR; :func:`tfscope.snr.train.evaluate_snr`), and what attributions explain
+    (:meth:`tfscope.scan.engine.ScanModel.single_output`); scans combine the strands before the gate
+    (:meth:`GatedZoo.parts`). It runs the detector and one localizer.
+    """
+
+    def __init__(self, model: GatedZoo, index: int, *, parts: bool = False):
+        super().__init__()
+        self.model, self.index, self.parts = model, index, parts
+        self.receptive_field = model.receptive_field
+
+    def forward(self, x):
+        """Return ``(N, L)`` logits of the gate (``(N, 2, L)`` probabilities with ``parts``) for ``x`` ``(N, 4, L)``."""
+        m = self.model
+        base = (x.sum(1) > 0).to(x.dtype)
+        g = torch.sigmoid(m.detector(x)[:, self.index]) * base
+        s = torch.sigmoid(m.localizers[self.index](x)) * base
+        if self.parts:
+            return torch.stack([g, s], 1)
+        q = _gate(g[:, None], s[:, None], m.pool, m.shape_power, m.detector_weight)[:, 0]
+        return torch.logit(q.clamp(EPS, 1 - EPS))
