@@ -228,9 +228,9 @@ def fit(model: nn.Module, train: Sequence, valid: Sequence | None, *,
 
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, data: Sequence, *, loss_fn, batch_size: int = 512, device: str = "auto") -> float:
-    """Mean loss of ``model`` (eval mode, moved to ``device``.
+    """Return the mean loss of ``model`` over ``data = (x, *targets)``.
 
-    :func:`tfscope.device.resolve_device`) over ``data = (x, *targets)``.
+    The model is put in eval mode and moved to ``device`` (:func:`tfscope.device.resolve_device`).
     """
     device = resolve_device(device)
     model.eval().to(device)

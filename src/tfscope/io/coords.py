@@ -167,9 +167,9 @@ class GenomeCoords:
         return loc.chrom, loc.offset
 
     def chrom_sizes(self) -> dict[str, int]:
-        """``{chromosome.
+        """Return the lengths of the chromosomes with records.
 
-        Length}`` of the chromosomes with records, in :meth:`chrom_order` order: the given sizes when there are some,
+        ``{chromosome: length}`` of the chromosomes with records, in :meth:`chrom_order` order: the given sizes when there are some,
         else each chromosome's furthest record end.
         """
         out: dict[str, int] = {}

@@ -93,9 +93,9 @@ MATRIX_ID = re.compile(r"^[A-Z]{2}\d{4}\.\d+$")
 
 
 def jaspar_matrix(matrix_id: str, *, release: str = DEFAULT_RELEASE):
-    """Return the JASPAR matrix ``matrix_id`` (e.g. ``MA0524.1``.
+    """Return the JASPAR matrix ``matrix_id``.
 
-    Any collection) from ``release``, or from the newest release pyjaspar ships when ``release`` lacks it.
+    ``matrix_id`` is e.g. ``MA0524.1`` (any collection), read from ``release``, or from the newest release pyjaspar ships when ``release`` lacks it.
 
     Raises
     ------

@@ -91,9 +91,9 @@ class Agreement:
 
 
 def shared_bases_agree(a: Window, b: Window) -> bool:
-    """Whether two windows of one chromosome agree on the bases they share (``N`` matches anything.
+    """Whether two windows of one chromosome agree on the bases they share.
 
-    Windows that do not overlap agree trivially).
+    ``N`` matches anything; windows that do not overlap agree trivially.
     """
     lo, hi = max(a.start, b.start), min(a.end, b.end)
     if lo >= hi:

@@ -68,9 +68,9 @@ class BedGraphWriter:
             raise output_error(self.path, e) from None
 
     def close(self, ok: bool = True) -> None:
-        """Flush and move the file into place (``ok``), or discard it (never raises.
+        """Flush and move the file into place (``ok``), or discard it.
 
-        On a full disk the discarded file's last flush fails, and the run is failing already).
+        Discarding never raises: on a full disk the discarded file's last flush fails, and the run is failing already.
         """
         if self._ctx is None:
             return

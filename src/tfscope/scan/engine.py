@@ -394,9 +394,10 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
 
 
 def model_shares(models: list[ScanModel], workers: int) -> list[list[int]]:
-    """Round-robin shares of model indices, one per worker (at most one per network.
+    """Return round-robin shares of model indices, one per worker.
 
-    The ScanModels of one multi-output model stay together, so its shared pass runs once).
+    At most one share per network: the ScanModels of one multi-output model stay together, so its shared pass runs
+    once.
     """
     units: dict[int, list[int]] = {}
     for i, m in enumerate(models):

@@ -226,9 +226,10 @@ def read_known_sites(path, sizes: dict[str, int], coords) -> list[BedRecord]:
 
 
 def known_summary(known, coords, n_sites: int, models, bed) -> str:
-    """Return the recall line of known sites, from the written BED ``bed`` (either scan path.
+    """Return the recall line of known sites.
 
-    Staged, not yet renamed into place) and the known sites moved to the same coordinates.
+    From the written BED ``bed`` (either scan path; staged, not yet renamed into place) and the known sites moved to
+    the same coordinates.
     """
     if coords is not None:
         known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],

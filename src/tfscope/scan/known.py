@@ -61,9 +61,10 @@ def call_group(call: BedRecord) -> str:
 
 
 def known_recall(known: list[BedRecord], calls: list[BedRecord], tfs=None) -> dict:
-    """Recall of known sites (of the TFs in ``tfs`` only, case-insensitive, when given.
+    """Return the recall of known sites by TF and by paralog group.
 
-    The TFs that were scanned for; the others cannot be found and are left out; ``per_site`` holds None for them).
+    Only the known sites of the TFs in ``tfs`` count when it is given (case-insensitive; the TFs that were scanned
+    for: the others cannot be found and are left out; ``per_site`` holds None for them).
 
     Returns
     -------

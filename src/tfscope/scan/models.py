@@ -17,9 +17,9 @@ from .engine import ScanModel
 
 def load_scan_models(checkpoints, *, device: str = "auto", tfs=None, threshold: float | None = None
                      ) -> list[ScanModel]:
-    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device`` (:func:`tfscope.device.resolve_device`.
+    """Load ``snr`` checkpoints as :class:`ScanModel` on ``device``.
 
-    ``auto``, ``cpu``, ``cuda``).
+    ``device`` is ``auto``, ``cpu`` or ``cuda`` (:func:`tfscope.device.resolve_device`).
 
     A per-TF checkpoint gives one ScanModel (label = its TF, else its directory's name; threshold from
     validation); a multi-TF checkpoint (``meta.tfs``, :mod:`tfscope.zoo.multitask`) gives one ScanModel per TF,

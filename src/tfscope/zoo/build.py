@@ -112,10 +112,10 @@ def _window_scores(tracks: list, pool: int, shape_power: float, detector_weight:
 
 
 def _snr_rows(model: GatedZoo, tfs: list[str], snr_dir, split: str, seed: int = 0) -> dict:
-    """TF -> (detector probs, localizer probs, nucleotide labels, window labels) on a tfbs-snr split (``valid``.
+    """Return TF -> (detector probs, localizer probs, nucleotide labels, window labels) on a tfbs-snr split.
 
-    The seeded validation rows of :func:`tfscope.snr.data.train_valid_test`, as the localizers were trained; ``test``:
-    the paper's test rows). Forward strand only, as the paper protocol of every zoo (:class:`GatedOne`).
+    ``valid``: the seeded validation rows of :func:`tfscope.snr.data.train_valid_test`, as the localizers were
+    trained; ``test``: the paper's test rows. Forward strand only, as the paper protocol of every zoo (:class:`GatedOne`).
     """
     out = {}
     for t, tf in enumerate(tfs):
@@ -226,9 +226,9 @@ def _mean(records: dict, key: str) -> float:
 
 
 def swap_localizers(zoo, localizers, snr_dir, *, out, verbose: bool = True) -> dict:
-    """Return a copy of the gated zoo checkpoint ``zoo`` with other per-TF localizers (``localizers/<TF>``.
+    """Return a copy of the gated zoo checkpoint ``zoo`` with other per-TF localizers.
 
-    E.g. retrained without the tfbs-snr rows of chr7, chr8 and chr9), the detector and gate kept, each TF's tfbs-snr
+    The localizers (``localizers/<TF>``) are e.g. retrained without the tfbs-snr rows of chr7, chr8 and chr9), the detector and gate kept, each TF's tfbs-snr
     test metrics re-measured (forward strand, :class:`GatedOne`), saved to ``out``. Call thresholds and confidence are
     then re-fitted by :func:`tfscope.zoo.sites.calibrate_calls` (``scripts/build_zoo.py --calibrate-calls``).
 

@@ -46,9 +46,9 @@ def motif_similarity(tfs: list[str], *, release: str = "JASPAR2022") -> np.ndarr
 
 
 def paralog_groups(tfs: list[str], *, release: str = "JASPAR2022") -> dict[str, str]:
-    """TF -> group name (its members joined by ``/``, sorted.
+    """Return TF -> paralog group name, by the rule of the module docstring.
 
-    A singleton's name is the TF), by the rule of the module docstring.
+    A group's name is its members joined by ``/``, sorted; a singleton's name is the TF.
     """
     from scipy.cluster.hierarchy import fcluster, linkage
     from scipy.sparse import csr_matrix

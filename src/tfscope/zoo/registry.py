@@ -126,9 +126,9 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
 
 
 def load_zoo(tfs=None, directory=None, *, kind: str = DEFAULT_ZOO, device: str = "auto") -> list:
-    """Load zoo models for ``tfs`` (default.
+    """Load zoo models for ``tfs`` (default: all, sorted).
 
-    All, sorted) as :class:`tfscope.scan.engine.ScanModel` on ``device``, in either layout (a multi-TF zoo gives one
+    The models are :class:`tfscope.scan.engine.ScanModel` on ``device``, in either layout (a multi-TF zoo gives one
     ScanModel per TF sharing one network).
 
     Raises
