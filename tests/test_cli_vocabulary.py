@@ -8,6 +8,12 @@ from tfscope.cli import build_parser
 RETIRED = {"--fasta", "--bedgraph", "--bigwig", "--max-seconds", "--time-budget", "--time", "--budget", "--model-dir",
            "--output", "--ckpt", "--cpu", "--gpu", "--threshold-file"}
 
+#: one concept, one spelling: the second spellings that are refused, by the concept's one option (issue 42)
+CONCEPTS = {
+    "--workers": {"--threads", "--jobs", "--processes", "--n-jobs", "--cores"},  # processes sharing the work
+    "--windows": {"--genomic-background", "--multilabel", "--windows-table", "--background"},  # a windows table
+}
+
 
 def _commands(parser, prefix=()):
     """Yield (command words, parser) of every leaf subcommand."""
@@ -41,6 +47,12 @@ def test_one_vocabulary_everywhere():
             assert opts["--model"].choices, cmd
         if "--device" in opts:
             assert opts["--device"].default == "auto", cmd
+        for one, second in CONCEPTS.items():
+            assert not second & set(opts), f"{cmd}: {sorted(second & set(opts))} is spelled {one} (docs/cli.md)"
+        if "--windows" in opts:
+            assert opts["--windows"].help and "windows" in opts["--windows"].help, cmd
+        if "--out" in opts:  # one -o/--out convention on every command
+            assert "-o" in opts and opts["-o"] is opts["--out"], cmd
         for a in p._actions:  # no option spells a time budget in seconds
             assert not any(s.endswith("-seconds") for s in a.option_strings), (cmd, a.option_strings)
 

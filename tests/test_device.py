@@ -10,9 +10,9 @@ from tfscope.device import resolve_device
 COMMANDS = [["snr", "train"], ["snr", "motifs", "--checkpoint", "c", "--out", "o"],
             ["snr", "evaluate", "--checkpoint", "c"], ["snr", "predict", "f", "--checkpoint", "c", "--out", "o"],
             ["scan", "x.fa"], ["pretrain", "--out", "o"], ["demo"],
-            ["multilabel", "train", "--data", "d", "--out", "o"],
-            ["multilabel", "evaluate", "--data", "d", "--checkpoint", "c"],
-            ["multilabel", "explain", "--data", "d", "--checkpoint", "c"],
+            ["multilabel", "train", "--windows", "d", "--out", "o"],
+            ["multilabel", "evaluate", "--windows", "d", "--checkpoint", "c"],
+            ["multilabel", "explain", "--windows", "d", "--checkpoint", "c"],
             ["moe", "train", "--train", "t", "--out", "o"], ["explain", "--checkpoint", "c", "--out", "o"],
             ["protein", "train", "--out", "o"],
             ["family", "train", "--out", "o"]]

@@ -69,7 +69,8 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     known_genome = tmp_path / "known.bed"  # the two known sites of that region, in hg19 coordinates
     known_genome.write_text("chr1\t27816683\t27816694\tKLF4\t0\t.\nchr1\t27816840\t27816854\tFOXK1\t0\t.\n")
     plain = tmp_path / "plain.bed"
-    assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(plain), "--workers", "1", "--quiet"]) == 0
+    assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(plain), "--workers", "1", "--quiet",
+                 "--no-parse-genomic-coord"]) == 0
     rel = read_bed(plain)
     # one call on the site: the FOXK1 site width (14 bp) around a peak inside the site
     assert len(rel) == 1 and all(r.start < 255 and 241 < r.end and 241 <= int(r.extra[1]) < 255 for r in rel)

@@ -105,7 +105,7 @@ def test_background_split_and_training(tmp_path):
     assert "chr7" in call_meaning(meta) and "%" in call_meaning(meta)
     from tfscope.cli import main
 
-    assert main(["snr", "train", "--table", str(table), "--genomic-background", str(wins), "--epochs", "1",
+    assert main(["snr", "train", "--table", str(table), "--windows", str(wins), "--epochs", "1",
                  "--min-samples", "0", "--out", str(tmp_path / "ck2"), "--quiet"]) == 0
     assert "calibration" in json.loads((tmp_path / "ck2" / "config.json").read_text())["meta"]
 

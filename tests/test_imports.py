@@ -94,7 +94,7 @@ SIDEWAYS = {
     ("zoo", "snr"),           # the zoo's localizers are BertSNR-task models (data, training)
     ("scan", "snr"),          # the demo trains BertSNR-task models before it scans
     ("snr", "scan"),          # `tfscope snr predict` is `tfscope scan` with --checkpoint
-    ("snr", "zoo"),           # `snr train --genomic-background` uses the zoo's genome windows
+    ("snr", "zoo"),           # `snr train --windows` uses the zoo's genome windows
     ("scan", "protein"),      # `scan --protein`: PWMs inferred from a protein's DNA-binding domains
     ("protein", "scan"),      # ... which scan as scan models
     ("tfclass", "protein"),   # `tfclass predict --protein`

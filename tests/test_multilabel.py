@@ -238,19 +238,19 @@ def test_cli_train_evaluate_and_errors(table, tmp_path, capsys):
     from tfscope.cli import main
 
     out = tmp_path / "ck"
-    assert main(["multilabel", "train", "--data", str(table), "--model", "cnn", "--out", str(out), "--epochs", "1",
+    assert main(["multilabel", "train", "--windows", str(table), "--model", "cnn", "--out", str(out), "--epochs", "1",
                  "--quiet"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["test"]["macro"]["auroc"] > 0.5
     js = tmp_path / "m.json"
-    assert main(["multilabel", "evaluate", "--data", str(table), "--checkpoint", str(out), "--json", str(js)]) == 0
+    assert main(["multilabel", "evaluate", "--windows", str(table), "--checkpoint", str(out), "--json", str(js)]) == 0
     full = json.loads(js.read_text())
     assert full["n"] == 150 and len(full["per_label"]) == 3
     capsys.readouterr()
     bad = tmp_path / "bad.tsv"
     bad.write_text("id\tchrom\tstart\tend\tsplit\ttfs\tsequence\nw\tchr1\t0\t4\ttrain\tNOPE\tACGT\n")
-    assert main(["multilabel", "evaluate", "--data", str(bad), "--checkpoint", str(out)]) == 2
+    assert main(["multilabel", "evaluate", "--windows", str(bad), "--checkpoint", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tfscope: error: ") and f"{bad}:2:" in err and "NOPE" in err
-    assert main(["multilabel", "evaluate", "--data", str(table), "--checkpoint", str(tmp_path)]) == 2
+    assert main(["multilabel", "evaluate", "--windows", str(table), "--checkpoint", str(tmp_path)]) == 2
     assert "not a tfscope checkpoint" in capsys.readouterr().err

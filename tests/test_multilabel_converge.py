@@ -152,7 +152,7 @@ def test_cli_init_and_converged_in_json(data, tmp_path, capsys):
 
     table = _write_table(data, tmp_path)
     out = tmp_path / "ck"
-    base = ["multilabel", "train", "--data", str(table), "--out", str(out), "--epochs", "1", "--quiet",
+    base = ["multilabel", "train", "--windows", str(table), "--out", str(out), "--epochs", "1", "--quiet",
             "--device", "cpu", "--json", "-"]
     assert main([*base, "--model", "cnn"]) == 0
     s1 = json.loads(capsys.readouterr().out)

@@ -33,12 +33,12 @@ def test_scan_default_workers_and_sites_frame():
 
 def test_sites_frame_full_call_columns():
     full = BedRecord("chr1", 10, 22, "GATA1", 812, ".",
-                     ["0.9731", "15", "0.812", "0.85", "4.1e-06", "3.3e-04", "GATA", "GATA1,GATA2"])
+                     ["0.9731", "15", "0.812", "0.85", "4.1e-06", "3.3e-04", "GATA", "GATA1,GATA2", "AGATAAG"])
     short = BedRecord("chr2", 0, 8, "KLF4", 500, "+", ["0.5"])
     df = sites_frame([full, short])
     assert list(df.columns) == ["chrom", "start", "end", "name", "score", "strand", *CALL_COLUMNS]
     assert df.loc[0, "pValue"] == pytest.approx(4.1e-6) and df.loc[0, "peak"] == 15 and df.loc[0, "group"] == "GATA"
-    assert df.loc[0, "members"] == "GATA1,GATA2" and df["peak"].dtype == "Int64"
+    assert df.loc[0, "members"] == "GATA1,GATA2" and df["peak"].dtype == "Int64" and df.loc[0, "site"] == "AGATAAG"
     assert all(pd.api.types.is_float_dtype(df[c]) for c in ("peakP", "precision", "groupPrecision", "qValue"))
     assert np.isnan(df.loc[1, "precision"]) and pd.isna(df.loc[1, "group"])  # a record without the newer columns
     assert sites_frame([]).empty and list(sites_frame([]).columns)[:6] == ["chrom", "start", "end", "name",

@@ -130,7 +130,7 @@ def add_cli(sub) -> None:
     x.add_argument("--target", type=int, default=None,
                    help="0-based output position for (N, L) models (default: sum over positions)")
     x.add_argument("--batch-size", type=int, default=128, help="sequences per forward/backward pass")
-    x.add_argument("--out", required=True, help=".tsv (per-position sums, 0-based positions) or .npz (full "
+    x.add_argument("--out", "-o", required=True, help=".tsv (per-position sums, 0-based positions) or .npz (full "
                    "(N, 4, L) arrays)")
     add_json_arg(x, "a summary (method, sequences, output path)")
     add_device_arg(x)

@@ -129,14 +129,15 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs
                       outputs=outputs)
 
 
-#: the extra columns of a call (BED6+8, in this order after the strand): peak probability, peak position (0-based,
+#: the extra columns of a call (BED6+9, in this order after the strand): peak probability, peak position (0-based,
 #: same coordinates as the call), estimated precision of the call for its TF and for its paralog group (-1: the model
 #: has no call calibration), empirical p-value of the peak against genome background and its Benjamini-Hochberg
 #: q-value over the run (-1: no background), the paralog group, and the group's TFs called there ranked by score
-#: (``TF:score/1000,...``, i.e. their estimated precision; the call's own TF alone unless ``--collapse group``)
-CALL_COLUMNS = ("peakP", "peak", "precision", "groupPrecision", "pValue", "qValue", "group", "members")
+#: (``TF:score/1000,...``, i.e. their estimated precision; the call's own TF alone unless ``--collapse group``),
+#: and the matched site sequence on the call's strand (:mod:`tfscope.scan.orient`)
+CALL_COLUMNS = ("peakP", "peak", "precision", "groupPrecision", "pValue", "qValue", "group", "members", "site")
 
-#: autoSql declaring the BED6+8 calls of ``tfscope scan`` (the BED beside it and the bigBed share it): score =
+#: autoSql declaring the BED6+9 calls of ``tfscope scan`` (the BED beside it and the bigBed share it): score =
 #: round(1000 x precision) when the model is calibrated, else round(1000 x peak P)
 CALLS_AUTOSQL = """table tfscopeCalls
 "tfscope TFBS calls: one call per binding event"
@@ -146,7 +147,7 @@ CALLS_AUTOSQL = """table tfscopeCalls
     uint   chromEnd;       "End (exclusive)"
     string name;           "TF (or paralog group with --collapse group)"
     uint   score;          "round(1000 x estimated precision), or round(1000 x peak P) without calibration"
-    char[1] strand;        "Strand with the higher probability (. for strand-symmetric models)"
+    char[1] strand;        "Strand of the best JASPAR-matrix window in the call (. for palindromic matrices)"
     float  peakP;          "Peak P(binding) of the track in the call"
     uint   peak;           "Peak position (0-based)"
     float  precision;      "Estimated P(call overlaps a true site of its TF), chr7-calibrated; -1 if unknown"
@@ -155,6 +156,7 @@ CALLS_AUTOSQL = """table tfscopeCalls
     float  qValue;         "Benjamini-Hochberg q-value over the run; -1 if unknown"
     string group;          "Paralog group (TFs with similar JASPAR motifs)"
     string members;        "Group TFs called here, ranked: TF:score/1000,..."
+    string site;           "Matched site sequence on the call's strand (best JASPAR-matrix window)"
 )
 """
 
@@ -171,16 +173,16 @@ def _bed_calls(path):
 
 
 def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
-    """Convert a calls BED6+8 into a bigBed 6+8.
+    """Convert a calls BED6+9 into a bigBed 6+9.
 
-    Convert the BED6+8 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
-    bigBed 6+8 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs`` (:class:`tfscope.io.atomic.Outputs`)
+    Convert the BED6+9 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
+    bigBed 6+9 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs`` (:class:`tfscope.io.atomic.Outputs`)
     renamed at its commit.
 
     Raises
     ------
     InputError
-        A line that is not a BED6+8 call line.
+        A line that is not a BED6+9 call line.
     """
     return _write_bbi(bigbed, ".bb", lambda w: w.write(dict(chrom_sizes), _bed_calls(bed), autosql=CALLS_AUTOSQL),
                       outputs=outputs)

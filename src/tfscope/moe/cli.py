@@ -70,7 +70,7 @@ def add_cli(sub) -> None:
     ms = p.add_subparsers(dest="moe_command", required=True, metavar="SUBCOMMAND")
     t = ms.add_parser("train", help="train one DeepBind expert per DeepBind-format file, then the MoE")
     t.add_argument("--train", nargs="+", required=True, help="DeepBind-format files (one per expert TF)")
-    t.add_argument("--out", required=True, help="output directory (expert-<TF>/ and moe/ checkpoints)")
+    t.add_argument("--out", "-o", required=True, help="output directory (expert-<TF>/ and moe/ checkpoints)")
     t.add_argument("--epochs", type=int, default=4, help="training epochs of each DeepBind expert")
     t.add_argument("--moe-epochs", type=int, default=10, help="training epochs of the gate (experts frozen)")
     t.add_argument("--finetune-epochs", type=int, default=0, help="stage 3: end-to-end fine-tuning epochs")

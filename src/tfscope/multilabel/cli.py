@@ -77,8 +77,8 @@ def add_cli(subparsers) -> None:
     sub = p.add_subparsers(dest="multilabel_command", required=True, metavar="ACTION")
 
     def common(q):
-        q.add_argument("--data", required=True, help="windows table (.tsv[.gz]): id chrom start end split tfs sequence")
-        q.add_argument("--labels", help="label-set file, one TF per line (default: label_set.txt next to --data, "
+        q.add_argument("--windows", dest="data", required=True, help="windows table (.tsv[.gz]): id chrom start end split tfs sequence")
+        q.add_argument("--labels", help="label-set file, one TF per line (default: label_set.txt next to --windows, "
                                         "or the checkpoint's labels)")
         q.add_argument("--max-rows", type=int, default=None, help="read only the first N windows")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -87,7 +87,7 @@ def add_cli(subparsers) -> None:
     common(t)
     t.add_argument("--model", choices=MULTILABEL_MODELS, default=None,
                    help="architecture (default: that of --init, else tcn)")
-    t.add_argument("--out", required=True, help="checkpoint directory (may be the --init directory)")
+    t.add_argument("--out", "-o", required=True, help="checkpoint directory (may be the --init directory)")
     t.add_argument("--init", metavar="DIR", default=None,
                    help="continue training from this multilabel checkpoint (a new phase, recorded in its "
                         "meta.phases); architecture, hyper-parameters and label set must match")

@@ -103,7 +103,7 @@ def add_cli(sub) -> None:
 
     t = ps.add_parser("train", help="train both layers (layer 1: iTFPM-RGDC files; layer 2: the bundled "
                       "methyl-HT-SELEX set)")
-    t.add_argument("--out", required=True, help="output model directory")
+    t.add_argument("--out", "-o", required=True, help="output model directory")
     t.add_argument("--data-dir", help="directory with the layer-1 benchmark FASTA files (default "
                    "../shared/data/protein); layer 2 uses the methyl-SELEX set bundled in the package")
     t.add_argument("--protocol", choices=["published", "dedup"], default="dedup", help="layer-1 protocol")

@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..io.jaspar import pfm_to_log_odds
 from ..models.pwm import PWMScanner
 from ..scan.calls import CallSpec
+from ..scan.orient import SiteMatrix
 from ..scan.engine import ScanModel
 from .dbdref import load_reference
 from .domains import annotate, tf_hits
@@ -183,7 +184,8 @@ def protein_scan_models(records: dict[str, str], *, max_matrices: int = DEFAULT_
             net = StrandPWM(np.asarray(ref.matrices[x.matrix_id]["counts"], dtype=float), pvalue=pvalue)
             width = int(net.log_odds.shape[1])
             models.append(ScanModel(name, net, 0.5, max(100, 2 * width), strands="max",
-                                    call=CallSpec(width, group, None)))
+                                    call=CallSpec(width, group, None,
+                                                  SiteMatrix.from_pfm(ref.matrices[x.matrix_id]["counts"], x.matrix_id))))
             detail = {"kind": "pwm", "protein": pid, "matrix_id": x.matrix_id, "matrix_name": x.matrix_name,
                       "reference": x.reference, "reference_name": x.reference_name, "dbd_family": x.family,
                       "dbd_identity": x.pctid, "rule": x.rule, "score": x.score, "rule_threshold": x.threshold,

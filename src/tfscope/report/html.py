@@ -229,7 +229,7 @@ def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list
     for s in calls:
         chrom, off = frame.locate(s.chrom)
         extra = dict(zip(CALL_COLUMNS, s.extra))
-        row = {"chrom": chrom, "start": s.start + off, "end": s.end + off, "TF": s.name, "score": _num(s.score),
+        row = {"chrom": chrom, "start": s.start + off, "end": s.end + off, "TF": s.name, "score": int(s.score),
                "strand": s.strand, "site": sequences[s.chrom][s.start:s.end],
                "TF chr7 precision": chr7_precision.get(s.name, float("nan")),
                "_locus": frame.locus(s.chrom, s.start, s.end, pad=40)}
@@ -238,7 +238,7 @@ def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list
         for c in cols:
             v = extra.get(c, "")
             row[c] = (int(v) + off if v not in ("", "-1") else "-") if c == "peak" else \
-                v if c in ("group", "members") else _num(v)
+                v if c in ("group", "members", "site") else _num(v)
         rows.append(row)
     return rows
 

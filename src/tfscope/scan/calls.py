@@ -33,6 +33,7 @@ import numpy as np
 
 from ..io.bed import BedRecord
 from ..io.tracks import CALL_COLUMNS
+from .orient import SiteMatrix
 
 #: site width (bp) of a model that records none (a per-TF checkpoint trained before site widths were stored)
 DEFAULT_SITE_WIDTH = 10
@@ -99,11 +100,13 @@ class CallConfidence:
 
 @dataclass
 class CallSpec:
-    """How one model's track becomes calls: site width (bp), paralog group, confidence (optional)."""
+    """How one model's track becomes calls: site width (bp), paralog group, confidence and matrix (optional)."""
 
     site_width: int = DEFAULT_SITE_WIDTH
     group: str = ""
     confidence: CallConfidence | None = None
+    #: the TF's matrix, which gives each call its strand and matched site (:mod:`tfscope.scan.orient`)
+    matrix: SiteMatrix | None = None
 
 
 def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
@@ -156,7 +159,7 @@ def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.nd
                rev: np.ndarray, length: int, *, offset: int = 0, symmetric: bool = False) -> list[BedRecord]:
     """Make the call records of one model on one sequence.
 
-    BED6+8 records (:data:`tfscope.io.tracks.CALL_COLUMNS`) of one model's calls from its above-threshold nucleotides
+    BED6+9 records (:data:`tfscope.io.tracks.CALL_COLUMNS`) of one model's calls from its above-threshold nucleotides
     ``pos`` (record coordinates, sorted) with combined probability ``p`` and strand values ``fwd`` / ``rev``; ``length``
     is the record length. q-values are filled in later (:func:`fill_qvalues`), -1 here.
     """

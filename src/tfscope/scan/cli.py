@@ -18,7 +18,7 @@ from ..protein.pwmscan import protein_scan_models
 from ..resources import resource
 from ..zoo.registry import DEFAULT_ZOO, ZOOS, list_zoo, load_zoo
 from .demo import run_demo
-from .files import GENOME_CONVENTIONS, TRACK_FORMATS, scan_to_files
+from .files import GENOME_CONVENTIONS, TRACK_FORMATS, scan_to_files, silent_models
 from .models import load_scan_models
 
 ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
@@ -89,6 +89,8 @@ def run_scan(args) -> int:
     print(summary_line(s), file=report_stream(args))
     if s["known_recall"]:
         print(s["known_recall"], file=report_stream(args))
+    for line in silent_models(s, rows):
+        print(line, file=report_stream(args))
     if args.json == "-":
         write_json("-", s)
     return 0
@@ -100,7 +102,9 @@ def summary_line(s: dict) -> str:
     return (f"scanned {plural(s['sequences'], 'sequence')}, {bp:,} bp, with {plural(n, 'TF model')} in {dt:.1f} s "
             f"({bp * n / max(dt, 1e-9):,.0f} bp x models / s): {plural(s['sites'], 'call')} -> {out['bed']}"
             + "".join(f"; {k[7:]} tracks {p}" for k, p in out.items() if k.startswith("tracks_"))
-            + (f"; genome coordinates ({s['genome_coordinates']} headers)" if s["genome_coordinates"] else "")
+            + ((f"; genome coordinates (from the chrom:start-end headers, {s['genome_coordinates']} convention; "
+                "--no-parse-genomic-coord keeps record coordinates)" if s.get("genome_coordinates_detected") else
+                f"; genome coordinates ({s['genome_coordinates']} headers)") if s["genome_coordinates"] else "")
             + (f"; report {out['report']} in {s['report_seconds']:.1f} s" if "report" in out else ""))
 
 
@@ -143,9 +147,10 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
         p.add_argument("--pwm-pvalue", type=float, default=1e-4, metavar="P",
                        help="with --protein: per-position p-value of a PWM window at the call threshold (FIMO's "
                             "default)")
-    p.add_argument("--out", default="tfscope-scan.bed",
-                   help="BED6+8 of the calls (score = round(1000 x estimated precision); columns 7-14: peak P, peak "
-                        "position, precision, group precision, p-value, q-value, paralog group, members), with its "
+    p.add_argument("--out", "-o", default="tfscope-scan.bed",
+                   help="BED6+9 of the calls (score = round(1000 x estimated precision); strand and column 15 from "
+                        "the TF's JASPAR matrix aligned in the call: FIMO's strand and matched site; columns 7-14: peak "
+                        "P, peak position, precision, group precision, p-value, q-value, paralog group, members), with its "
                         "autoSql OUT_STEM.as beside it; relative paths are in the current directory")
     p.add_argument("--collapse", choices=["group"],
                    help="group: one call per paralog group and site, named by the group, members ranked")
@@ -157,19 +162,23 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--tracks", nargs="+", choices=TRACK_FORMATS, metavar="FORMAT",
                    help="per-nucleotide probability tracks beside --out: tsv (OUT_STEM.tracks.tsv), bedgraph "
                         "(OUT_STEM.bedgraph/<TF>.bedGraph), bigwig (OUT_STEM.bigwig/<TF>.bw)")
-    p.add_argument("--bigbed", help="bigBed file of the calls (bigBed 6+8, the BED's columns)")
+    p.add_argument("--bigbed", help="bigBed file of the calls (bigBed 6+9, the BED's columns)")
     p.add_argument("--report", help="also write a self-contained HTML report here (holds the tracks in memory; "
                    "without it, fully convolutional models stream the FASTA in bounded memory)")
-    p.add_argument("--parse-genomic-coord", nargs="?", const="auto", choices=GENOME_CONVENTIONS,
-                   metavar="{auto,faidx,bedtools}",
-                   help="read chrom:start-end FASTA headers and write every output in genome coordinates: faidx = "
-                        "1-based inclusive (samtools faidx), bedtools = 0-based half-open (bedtools getfasta, also "
-                        "NAME::chrom:start-end); auto (the default when the option is given bare) picks, per record, "
-                        "the convention its length agrees with. Other headers keep their id, offset 0 (as FIMO)")
+    coords = p.add_mutually_exclusive_group()
+    coords.add_argument("--parse-genomic-coord", nargs="?", const="auto", default="detect", choices=GENOME_CONVENTIONS,
+                        metavar="{auto,faidx,bedtools}",
+                        help="read chrom:start-end FASTA headers and write every output in genome coordinates: faidx "
+                             "= 1-based inclusive (samtools faidx), bedtools = 0-based half-open (bedtools getfasta, "
+                             "also NAME::chrom:start-end); auto (when the option is given bare) picks, per record, the "
+                             "convention its length agrees with. Other headers keep their id, offset 0 (as FIMO). "
+                             "Default: auto when the first record's header is such a stretch, else record coordinates")
+    coords.add_argument("--no-parse-genomic-coord", dest="parse_genomic_coord", action="store_const", const=None,
+                        help="write record coordinates even when the FASTA headers are chrom:start-end")
     p.add_argument("--chrom-sizes", metavar="FILE", help="the genome's chromosome sizes (UCSC chrom.sizes or the "
-                   "genome FASTA's .fai) for bigWig/bigBed with --parse-genomic-coord")
-    p.add_argument("--known", metavar="BED", help="known sites (BED: chrom start end TF; in record or, with "
-                   "--parse-genomic-coord, genome coordinates): their recall by TF (and paralog group) in the summary, "
+                   "genome FASTA's .fai) for bigWig/bigBed in genome coordinates")
+    p.add_argument("--known", metavar="BED", help="known sites (BED: chrom start end TF; in the coordinates of the "
+                   "outputs: genome coordinates for chrom:start-end headers, else record coordinates): their recall by TF (and paralog group) in the summary, "
                    "and a track and found/missed table in the --report")
     p.add_argument("--attributions", type=int, default=4, metavar="N",
                    help="attribution logos for the N strongest calls in the --report (default 4; 0: none)")
@@ -202,10 +211,10 @@ def add_cli(sub) -> None:
     zl.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
     add_json_arg(zl, "the rows")
     zl.set_defaults(func=cmd_zoo_list)
-    add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6+8 calls "
+    add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6+9 calls "
                                  "(one per site, with paralog group and confidence), tracks, HTML report"))
     m = sub.add_parser("demo", help="main job on bundled real data: train, metrics table, predict sites (BED)")
-    m.add_argument("--out", default="tfscope-demo", help="output directory (checkpoints, BEDs, report.html)")
+    m.add_argument("--out", "-o", default="tfscope-demo", help="output directory (checkpoints, BEDs, report.html)")
     m.add_argument("--tfs", nargs="+", default=None, help="bundled TFs to use (default: all bundled)")
     m.add_argument("--model", default="dilated", choices=["dilated", "deepsnr", "daednet"],
                    help="architecture trained per TF")

@@ -25,6 +25,7 @@ from ..snr.data import snr_table_path
 from ..snr.train import train_snr
 from ..zoo.registry import list_zoo, load_zoo
 from .engine import scan
+from .files import PEAK_COLUMNS
 from .known import known_recall, recall_line
 from .models import load_scan_models
 
@@ -60,7 +61,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     coords = GenomeCoords({k: len(v) for k, v in seqs.items()}, "bedtools")
     sites, _ = scan(models, seqs)
     write_bed(out / "predicted_sites.bed", sites)
-    relocate_bed(out / "predicted_sites.bed", out / "predicted_sites.bed", coords)
+    relocate_bed(out / "predicted_sites.bed", out / "predicted_sites.bed", coords, position_columns=PEAK_COLUMNS)
     known = [k for k in read_bed(resource("example_sites"))]
     mine = [k for k in known if k.name in tfs]
     hit = known_recall(mine, sites)["found"]
@@ -75,7 +76,7 @@ def run_demo(out, *, tfs=None, model: str = "dilated", epochs: int = 4, min_samp
     zoo_models = load_zoo()
     zoo_sites, zoo_tracks = scan(zoo_models, seqs, keep_tracks=True)
     write_bed(out / "zoo_sites.bed", zoo_sites)
-    relocate_bed(out / "zoo_sites.bed", out / "zoo_sites.bed", coords)
+    relocate_bed(out / "zoo_sites.bed", out / "zoo_sites.bed", coords, position_columns=PEAK_COLUMNS)
     t2 = time.time()
     write_report(out / "report.html", sequences=seqs, sites=zoo_sites, tracks=zoo_tracks, models=zoo_models,
                  model_rows=list_zoo(), title="tfscope binding map of the bundled hg19 regions", coords=coords,

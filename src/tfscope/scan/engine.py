@@ -22,7 +22,7 @@ Both strands are predicted (reverse complements flipped back) and combined per n
 A model with ``strand_symmetric = True`` (the gated genomic zoo, :mod:`tfscope.zoo.gated`) combines the strands
 itself and runs once per piece. Positions that are N get probability 0. Calls are binding events
 (:mod:`tfscope.scan.calls`): peaks of the track at or above the model's threshold, one per site width, each call the
-TF's site width centred on its peak, with its paralog group, estimated precision, p-value and q-value (BED6+8,
+TF's site width centred on its peak, with its paralog group, estimated precision, p-value and q-value (BED6+9,
 :data:`tfscope.io.tracks.CALL_COLUMNS`); its strand is the strand with the higher probability at the peak (``.`` for
 a strand-symmetric model).
 """
@@ -41,6 +41,7 @@ from ..executor import LocalExecutor, default_workers
 from ..io.bed import BedRecord
 from ..sequence import one_hot, reverse_complement_one_hot
 from .calls import CallSpec, call_p_values, fill_qvalues, make_calls, qvalue_map
+from .orient import orient_call, sequence_fetcher
 
 #: per-nucleotide rules that combine the forward and reverse-complement probability tracks
 STRAND_RULES = ("max", "mean")
@@ -364,7 +365,7 @@ def scan(models: list[ScanModel], sequences: dict[str, str], *, stride: int = 50
 
     Returns
     -------
-    (sites, tracks) : (list of BedRecord calls (BED6+8, :data:`tfscope.io.tracks.CALL_COLUMNS`, q-values over all
+    (sites, tracks) : (list of BedRecord calls (BED6+9, :data:`tfscope.io.tracks.CALL_COLUMNS`, q-values over all
     calls of the run) sorted by sequence, start, name; dict id -> (T, S) array or empty)
     """
     if executor is None:
@@ -427,8 +428,9 @@ def _scan_serial(models, sequences, *, stride, batch_size, keep_tracks, verbose,
     for sid, seq in tqdm(sequences.items(), disable=None if verbose else True, desc="scan", unit="seq"):
         fwd, rev = scan_tracks(models, seq, stride=stride, batch_size=batch_size, mode=mode, chunk=chunk,
                                calls_only=not keep_tracks)
+        fetch = sequence_fetcher({sid: seq})
         for m_i, m in enumerate(models):
-            sites += call_sites(sid, m, fwd[m_i], rev[m_i])
+            sites += [orient_call(r, fetch, m.call.matrix) for r in call_sites(sid, m, fwd[m_i], rev[m_i])]
         if keep_tracks:
             tracks[sid] = np.stack([combine_strands(fwd[m_i], rev[m_i], m.strands) for m_i, m in enumerate(models)])
     return sites, tracks

@@ -1,7 +1,7 @@
 """One scan to files: :func:`scan_to_files` is everything ``tfscope scan`` writes, as one library call.
 
 It chooses the path (streamed through :func:`tfscope.scan.stream.scan_fasta`, or held in memory by
-:func:`tfscope.scan.engine.scan` for window-mode models, the HTML report and TSV tracks), writes the BED6+8 calls and
+:func:`tfscope.scan.engine.scan` for window-mode models, the HTML report and TSV tracks), writes the BED6+9 calls and
 their autoSql, the asked tracks (TSV, bedGraph, bigWig), the bigBed, the report and the JSON summary, and with
 ``genome`` moves every output to genome coordinates (:mod:`tfscope.io.coords`). Every output of a run is staged in
 one :class:`tfscope.io.atomic.Outputs` and renamed into place together after all of them are written, or none is.
@@ -19,8 +19,9 @@ from ..errors import InputError
 from ..executor import make_executor
 from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
 from ..io.bed import BedRecord, read_bed, write_bed
-from ..io.coords import GenomeCoords, read_chrom_sizes, relocate_bed, relocate_tracks_tsv
-from ..io.fasta import read_fasta
+from ..io.coords import (REGION_HEADER, GenomeCoords, parse_genomic_coord, read_chrom_sizes, relocate_bed,
+                         relocate_tracks_tsv)
+from ..io.fasta import iter_fasta, read_fasta
 from ..io.jsonfile import write_json
 from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL, write_bedgraphs, write_browser_tracks, write_tracks_tsv
 from ..report.html import write_report
@@ -34,6 +35,27 @@ TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
 
 #: the coordinate conventions of chrom:start-end record headers (:mod:`tfscope.io.coords`)
 GENOME_CONVENTIONS = ("auto", "faidx", "bedtools")
+
+#: the BED columns (0-based) that hold positions: start, end and the ``peak`` column (all in one coordinate system)
+PEAK_COLUMNS = (1, 2, 6 + CALL_COLUMNS.index("peak"))
+
+
+def detect_genome_headers(fasta) -> bool:
+    """Whether the FASTA's first record is named after a genome stretch it holds (``chrom:start-end``).
+
+    The record's header must match :data:`tfscope.io.coords.REGION_HEADER` and its length one of the two conventions
+    (:func:`tfscope.io.coords.parse_genomic_coord` with ``auto``). ``tfscope scan`` then writes genome coordinates
+    unless told ``--no-parse-genomic-coord``. Only the first record is read.
+    """
+    rid, blocks = next(iter_fasta(fasta))
+    if not REGION_HEADER.match(rid):
+        return False
+    length = sum(len(b) for b in blocks)
+    try:
+        parse_genomic_coord(rid, length, "auto")
+    except InputError:
+        return False
+    return True
 
 
 def track_paths(out, formats) -> dict[str, Path]:
@@ -63,10 +85,10 @@ def autosql_path(out) -> Path:
 
 
 def write_autosql(out, *, outputs=None) -> Path:
-    """Write the autoSql of the BED6+8 calls beside ``out``.
+    """Write the autoSql of the BED6+9 calls beside ``out``.
 
-    Write the autoSql of the BED6+8 calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`, the bigBed's) beside ``out``
-    (``bedToBigBed -as=OUT_STEM.as -type=bed6+8``; with ``outputs``, renamed at its commit). Returns its path.
+    Write the autoSql of the BED6+9 calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`, the bigBed's) beside ``out``
+    (``bedToBigBed -as=OUT_STEM.as -type=bed6+9``; with ``outputs``, renamed at its commit). Returns its path.
     """
     path = autosql_path(out)
     with atomic_write(path, outputs=outputs) as fh:
@@ -74,7 +96,8 @@ def write_autosql(out, *, outputs=None) -> Path:
     return path
 
 
-def check_genome_options(genome: str | None, chrom_sizes, tracks: dict, bigbed) -> dict | None:
+def check_genome_options(genome: str | None, chrom_sizes, tracks: dict, bigbed, *, detected: bool = False
+                         ) -> dict | None:
     """Return the chromosome sizes of a genome-coordinate run, checked before any scanning.
 
     Parameters
@@ -84,6 +107,8 @@ def check_genome_options(genome: str | None, chrom_sizes, tracks: dict, bigbed) 
     chrom_sizes : str | os.PathLike, optional
         UCSC chrom.sizes or a FASTA ``.fai``.
     tracks, bigbed : the run's outputs (:func:`track_paths`; bigBed path)
+    detected : bool
+        ``genome`` was switched on by the record headers (the error then names ``--no-parse-genomic-coord``).
 
     Returns
     -------
@@ -98,15 +123,18 @@ def check_genome_options(genome: str | None, chrom_sizes, tracks: dict, bigbed) 
     """
     if genome is None:
         if chrom_sizes:
-            raise InputError("--chrom-sizes goes with --parse-genomic-coord")
+            raise InputError("--chrom-sizes goes with genome coordinates: chrom:start-end FASTA headers or "
+                             "--parse-genomic-coord")
         return None
     if genome not in GENOME_CONVENTIONS:
         raise InputError(f"unknown header convention {genome!r}; choose from {', '.join(GENOME_CONVENTIONS)}")
     if chrom_sizes:
         return read_chrom_sizes(chrom_sizes)
     if "bigwig" in tracks or bigbed:
-        raise InputError("--parse-genomic-coord with bigWig/bigBed output needs the genome's chromosome sizes: "
-                         "--chrom-sizes FILE (UCSC chrom.sizes, or the genome FASTA's .fai)")
+        why = "the FASTA headers are chrom:start-end, so" if detected else "--parse-genomic-coord:"
+        raise InputError(f"{why} bigWig/bigBed output in genome coordinates needs the genome's chromosome sizes: "
+                         "--chrom-sizes FILE (UCSC chrom.sizes, or the genome FASTA's .fai)"
+                         + (", or --no-parse-genomic-coord for record coordinates" if detected else ""))
     return None
 
 
@@ -169,7 +197,7 @@ def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_t
             raise InputError(f"records {pair[0]} and {pair[1]} overlap in the genome, so their tracks would "
                              "overlap in one bedGraph/bigWig; merge the regions first (bedtools merge) or drop "
                              "--tracks bedgraph/bigwig")
-    relocate_bed(bed, final_bed, coords, position_columns=(1, 2, 6 + CALL_COLUMNS.index("peak")), outputs=outputs)
+    relocate_bed(bed, final_bed, coords, position_columns=PEAK_COLUMNS, outputs=outputs)
     if "tsv" in final_tracks:
         relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords, outputs=outputs)
     graphs = []
@@ -237,6 +265,51 @@ def known_summary(known, coords, n_sites: int, models, bed) -> str:
     return recall_line(known, read_bed(bed) if n_sites else [], tfs=[m.name for m in models])
 
 
+def calls_per_name(bed) -> dict[str, int]:
+    """Return the number of calls per name (TF, or paralog group with ``--collapse group``) in a calls BED."""
+    counts: dict[str, int] = {}
+    with open(bed) as fh:
+        for line in fh:
+            name = line.split("\t", 4)[3]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def silent_models(summary: dict, model_rows: list[dict] | None) -> list[str]:
+    """Say why each scanned TF without a call got none.
+
+    Parameters
+    ----------
+    summary : dict
+        :func:`scan_to_files`' summary.
+    model_rows : list of dict, optional
+        :func:`tfscope.zoo.list_zoo` rows (chr7 call precision and paralog group of each TF).
+
+    Returns
+    -------
+    list of str
+        One sentence per TF without a call (by name; with ``--collapse group`` a TF counts as called when its group
+        is), e.g. ``KLF4: no call reached its threshold (chr7 call precision 0.17); its paralog group
+        KLF4/KLF5/SP1/SP2 was called as KLF5, SP1``.
+    """
+    counts = summary.get("calls_per_name", {})
+    rows = {r["TF"]: r for r in model_rows or []}
+    out = []
+    for tf in summary["models"]:
+        r = rows.get(tf, {})
+        group = r.get("group") or tf
+        if counts.get(tf) or counts.get(group):
+            continue
+        prec = r.get("call_precision")
+        said = f"{tf}: no call reached its threshold" + (f" (chr7 call precision {prec:.2f})" if prec == prec and
+                                                         prec is not None else "")
+        others = [m for m in group.split("/") if m != tf and counts.get(m)]
+        if others:
+            said += f"; its paralog group {group} was called as {', '.join(others)}"
+        out.append(said)
+    return out
+
+
 def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | os.PathLike, *, tracks=(),
                   bigbed=None, genome: str | None = None, chrom_sizes=None, known=None, report=None,
                   report_title: str | None = None, model_rows=None, attributions: int = 4, collapse=None,
@@ -252,14 +325,15 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
     fasta : str | os.PathLike
         DNA FASTA (plain, gzip or bgzip; any length).
     out : str | os.PathLike
-        The BED6+8 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`); its autoSql goes to ``OUT_STEM.as``.
+        The BED6+9 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`); its autoSql goes to ``OUT_STEM.as``.
     tracks : iterable of str
         Track formats (:data:`TRACK_FORMATS`) written beside ``out`` (:func:`track_paths`). Default is none.
     bigbed : str | os.PathLike, optional
-        bigBed 6+8 of the calls.
+        bigBed 6+9 of the calls.
     genome : str, optional
         Read ``chrom:start-end`` record headers in this convention (:data:`GENOME_CONVENTIONS`) and write every
-        output in genome coordinates (0-based half-open). Default is record coordinates.
+        output in genome coordinates (0-based half-open); ``"detect"``: ``"auto"`` when the first record's header is
+        such a stretch (:func:`detect_genome_headers`), else record coordinates. Default is record coordinates.
     chrom_sizes : str | os.PathLike, optional
         The genome's chromosome sizes, needed for bigWig/bigBed output with ``genome``.
     known : str | os.PathLike, optional
@@ -295,7 +369,7 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
     Returns
     -------
     dict
-        ``sequences``, ``bp``, ``models``, ``sites``, ``seconds`` (the scan), ``report_seconds``,
+        ``sequences``, ``bp``, ``models``, ``sites``, ``calls_per_name``, ``seconds`` (the scan), ``report_seconds``,
         ``streamed``, ``genome_coordinates``, ``known_recall`` and ``outputs`` (paths), as ``--json`` writes it.
 
     Raises
@@ -305,9 +379,12 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
         output that would replace an input; nothing is written then.
     """
     tracks = track_paths(out, tracks)
+    detected = genome == "detect"
+    if detected:
+        genome = "auto" if detect_genome_headers(fasta) else None
     check_paths(None if example else fasta, out, tracks, models, bigbed=bigbed, report=report, json_path=json_path,
                 inputs=[("--known BED", known), ("--chrom-sizes file", chrom_sizes), *protect])
-    sizes_of_genome = check_genome_options(genome, chrom_sizes, tracks, bigbed)
+    sizes_of_genome = check_genome_options(genome, chrom_sizes, tracks, bigbed, detected=detected)
     if known is not None:
         read_bed(known)  # a malformed BED stops the scan before it starts
     streaming = not report and "tsv" not in tracks and mode == "auto" and all(
@@ -365,8 +442,10 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
                   if known_sites else None)
         summary = {
             "sequences": len(sizes), "bp": sum(sizes.values()), "models": [m.name for m in models], "sites": n_sites,
+            "calls_per_name": calls_per_name(outputs.staged(out)),
             "seconds": round(dt, 3), **({"report_seconds": report_dt} if report else {}), "streamed": streaming,
-            "genome_coordinates": genome, "known_recall": recall, **(summary_extra or {}),
+            "genome_coordinates": genome, "genome_coordinates_detected": bool(detected and genome),
+            "known_recall": recall, **(summary_extra or {}),
             "outputs": {"bed": str(out), "autosql": str(autosql_path(out)),
                         **{f"tracks_{f}": str(p) for f, p in tracks.items()},
                         **({"bigbed": str(bigbed)} if bigbed else {}),

@@ -16,8 +16,8 @@ def sites_frame(sites):
     Columns: ``chrom`` (sequence id), ``start``, ``end`` (0-based half-open, int64), ``name`` (TF), ``score``
     (BED score), ``strand``, then the call columns :data:`tfscope.io.tracks.CALL_COLUMNS` that the records carry
     in ``extra``, in that order (``peakP`` always; ``peak``, ``precision``, ``groupPrecision``, ``pValue``,
-    ``qValue``, ``group``, ``members`` where the scan wrote them; a record with fewer values gets NaN / None).
-    Every call column except ``group`` and ``members`` is numeric (float64; ``peak``, a 0-based position, is
+    ``qValue``, ``group``, ``members``, ``site`` where the scan wrote them; a record with fewer values gets NaN / None).
+    Every call column except ``group``, ``members`` and ``site`` is numeric (float64; ``peak``, a 0-based position, is
     Int64); ``.``, ``NA`` and empty values become NaN.
 
     Parameters
@@ -45,7 +45,7 @@ def sites_frame(sites):
     df = df.astype({"chrom": str, "start": "int64", "end": "int64", "name": str, "strand": str})
     df["score"] = pd.to_numeric(df["score"], errors="coerce")
     for c in extra:
-        if c in ("group", "members"):
+        if c in ("group", "members", "site"):
             continue
         df[c] = pd.to_numeric(df[c].replace({".": None, "NA": None, "": None}), errors="coerce")
         if c == "peak":

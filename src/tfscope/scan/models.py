@@ -5,6 +5,7 @@ One per per-TF checkpoint, one per TF of a multi-TF checkpoint, each with its ca
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from ..device import resolve_device
 from ..errors import CheckpointError, InputError
 from .calls import DEFAULT_SITE_WIDTH, CallConfidence, CallSpec
 from .engine import ScanModel
+from .orient import SiteMatrix
 
 
 def load_scan_models(checkpoints, *, device: str = "auto", tfs=None, threshold: float | None = None
@@ -92,7 +94,16 @@ def call_spec(rec: dict, group: str) -> CallSpec:
 
     The :class:`tfscope.scan.calls.CallSpec` of one TF from its checkpoint record (``meta`` of a per-TF checkpoint,
     ``meta.per_tf[TF]`` of a multi-TF one): ``site_width`` (default :data:`tfscope.scan.calls.DEFAULT_SITE_WIDTH`) and
-    ``call_confidence`` (:meth:`tfscope.scan.calls.CallConfidence.from_meta`).
+    ``call_confidence`` (:meth:`tfscope.scan.calls.CallConfidence.from_meta`), and the JASPAR matrix ``jaspar_id``
+    that orients its calls (:mod:`tfscope.scan.orient`; None without one).
     """
+    jaspar_id = rec.get("jaspar_id")
     return CallSpec(int(rec.get("site_width", DEFAULT_SITE_WIDTH)), group,
-                    CallConfidence.from_meta(rec.get("call_confidence")))
+                    CallConfidence.from_meta(rec.get("call_confidence")),
+                    site_matrix(jaspar_id) if jaspar_id else None)
+
+
+@functools.lru_cache(maxsize=None)
+def site_matrix(jaspar_id: str) -> SiteMatrix:
+    """Return the JASPAR matrix ``jaspar_id`` as a :class:`tfscope.scan.orient.SiteMatrix` (loaded once)."""
+    return SiteMatrix.from_jaspar(jaspar_id)

@@ -8,12 +8,14 @@ bedGraph, bigWig and bigBed. The calls equal those of :func:`tfscope.scan.engine
 from __future__ import annotations
 
 import collections
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import TfscopeWarning
 from ..executor import LocalExecutor
 from ..io.atomic import OUTPUT_ERRNOS, Outputs, atomic_write, file_inside, output_error
 from ..io.bed import BedRecord, bed_line
@@ -21,6 +23,7 @@ from ..io.fasta import iter_fasta
 from ..io.tracks import BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
 from .calls import StreamCaller, call_p_values, fill_qvalues, finalize_calls, qvalue_map
+from .orient import StreamedSequences, orient_call
 from .engine import ScanModel, calls_networks, chunk_input, chunk_track, combine_strands, model_shares, on_gpu
 
 #: chunks per streamed piece (:func:`scan_fasta`): 40 x 6000 bp = 240 kbp, about 0.1 GiB of working memory per
@@ -162,11 +165,11 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     ----------
     models : list of ScanModel, all with a ``receptive_field`` (chunk mode)
     fasta : path of the DNA FASTA
-    bed : output BED6+8 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`), sorted by record (file order),
+    bed : output BED6+9 of the calls (:data:`tfscope.io.tracks.CALL_COLUMNS`), sorted by record (file order),
         start, name; written atomically
     bedgraph : directory for one bedGraph per TF (``<TF>.bedGraph``), optional
     bigwig : directory for one bigWig per TF (``<TF>.bw``), optional
-    bigbed : path of a bigBed 6+8 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
+    bigbed : path of a bigBed 6+9 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
     chunk : chunk length (bp) of chunk mode
     piece : bp per piece (a multiple of ``chunk``; default :data:`PIECE_CHUNKS` chunks)
     executor : :class:`tfscope.executor.LocalExecutor` (default, one process) or ``RayExecutor``
@@ -267,8 +270,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                         fh.writelines(bed_line(r) for r in ready)
                         p_values.append(call_p_values(ready))
                     bar.update(length)
-        n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0),
-                                  collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
+        with warnings.catch_warnings():  # the first pass has said what there is to say about the FASTA
+            warnings.simplefilter("ignore", TfscopeWarning)
+            fetch = StreamedSequences(iter_fasta(fasta, block=piece), keep=2 * max_w + piece)
+            n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), fetch=fetch,
+                                      matrices={m.name: m.call.matrix for m in models}, collapse=collapse,
+                                      min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
     except OSError as e:  # the first pass's file: one line naming the output, as every other write
         if e.errno in OUTPUT_ERRNOS:
@@ -304,12 +311,13 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             "paths": paths}
 
 
-def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precision=None, max_q=None,
-                    outputs=None) -> int:
+def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, collapse=None, min_precision=None,
+                    max_q=None, outputs=None) -> int:
     """Second pass of :func:`scan_fasta`.
 
-    The raw calls (sorted per record) with q-values over the run, collapsed and selected per block of overlapping calls,
-    written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
+    The raw calls (sorted per record) oriented by their TF's matrix (``matrices``: name -> SiteMatrix or None, the
+    sequence from ``fetch``, :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block
+    of overlapping calls, written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
     given). Returns the number written.
     """
     qmap = qvalue_map(p_values)
@@ -329,7 +337,7 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, collapse=None, min_precis
 
         for line in fh:
             c = line.rstrip("\n").split("\t")
-            r = BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:])
+            r = orient_call(BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]), fetch, matrices[c[3]])
             if r.chrom != chrom or r.start >= block_end:
                 flush()
                 chrom, block_end = r.chrom, r.end

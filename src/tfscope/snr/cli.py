@@ -45,10 +45,10 @@ def cmd_data_windows(args) -> int:
 def cmd_snr_train(args) -> int:
     table = _table_from_args(args)
     background = None
-    if args.genomic_background:
+    if args.windows:
         from ..zoo.genomic import GenomicBackground
 
-        background = GenomicBackground.load(args.genomic_background)
+        background = GenomicBackground.load(args.windows)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,
                     lr=args.lr, batch_size=args.batch_size, min_samples=args.min_samples, backbone=args.backbone,
                     lam=args.lam, verbose=not args.quiet, background=background, device=args.device, amp=args.amp,
@@ -67,9 +67,9 @@ def cmd_snr_evaluate(args) -> int:
 
 
 def cmd_pretrain(args) -> int:
-    if args.snr_dir is None and args.multilabel is None:
-        raise InputError("give --snr-dir and/or --multilabel")
-    train, held, summary = pretraining_windows(args.snr_dir, args.multilabel, max_windows=args.max_windows,
+    if args.snr_dir is None and args.windows is None:
+        raise InputError("give --snr-dir and/or --windows")
+    train, held, summary = pretraining_windows(args.snr_dir, args.windows, max_windows=args.max_windows,
                                                seed=args.seed)
     bert = {"hidden_size": args.hidden, "num_hidden_layers": args.layers, "num_attention_heads": args.heads,
             "intermediate_size": 4 * args.hidden}
@@ -86,7 +86,7 @@ def add_cli(sub) -> None:
     w = d.add_parser("windows", help="BED of binding sites + genome FASTA -> labelled windows + negatives")
     w.add_argument("--bed", required=True, help="BED of binding sites (a window is centred on each site)")
     w.add_argument("--genome", required=True, help="genome FASTA (indexed with pyfaidx)")
-    w.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
+    w.add_argument("--out", "-o", required=True, help="output table (.tsv or .tsv.gz)")
     w.add_argument("--window", type=int, default=100, help="window length (bp)")
     w.add_argument("--seed", type=int, default=0, help="random seed of the shuffles, negatives and split")
     w.add_argument("--name", help="id prefix (default: BED name column)")
@@ -117,14 +117,14 @@ def add_cli(sub) -> None:
     t.add_argument("--backbone", help="DNABERT-style pretrained model directory (bertsnr, bertsnr-single)")
     t.add_argument("--lam", type=float,
                    help="BertSNR multi-task weight of the sequence loss (default 0.1, chosen on tfbs-snr validation rows)")
-    t.add_argument("--out", help="checkpoint directory (default: none written, metrics only)")
+    t.add_argument("--out", "-o", help="checkpoint directory (default: none written, metrics only)")
     t.add_argument("--epochs", type=int, help="training epochs, a floor raised for small tables (default per model)")
     t.add_argument("--lr", type=float, help="learning rate (default per model)")
     t.add_argument("--batch-size", type=int, help="windows per batch (default per model)")
     t.add_argument("--min-samples", type=int, help="train on at least this many windows (more epochs on small "
                    "tables; default per model)")
     t.add_argument("--seed", type=int, default=0, help="random seed (initialisation, validation split, batches)")
-    t.add_argument("--genomic-background", metavar="WINDOWS",
+    t.add_argument("--windows", metavar="WINDOWS",
                    help="also train against real genome windows (tfbs-multilabel windows.tsv.gz: the TF's sites + "
                         "genomic negatives of the train chromosomes; chr7 validates and calibrates the call "
                         "threshold; chr7/chr8 rows never train); needs genome coordinates in the table")
@@ -148,8 +148,8 @@ def add_cli(sub) -> None:
 
     pt = sub.add_parser("pretrain", help="MLM-pretrain a k-mer DNA BERT backbone on genomic windows (no test rows)")
     pt.add_argument("--snr-dir", help="directory of tfbs-snr tables (bound train rows are used)")
-    pt.add_argument("--multilabel", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
-    pt.add_argument("--out", required=True, help="backbone directory to write")
+    pt.add_argument("--windows", help="tfbs-multilabel windows.tsv.gz (train/valid windows are used)")
+    pt.add_argument("--out", "-o", required=True, help="backbone directory to write")
     pt.add_argument("--k", type=int, default=3, help="k-mer length of the tokens")
     pt.add_argument("--hidden", type=int, default=64, help="BERT hidden size")
     pt.add_argument("--layers", type=int, default=3, help="BERT layers")
@@ -190,7 +190,7 @@ def add_motifs_cli(s) -> None:
     mo.add_argument("--data-dir", help="directory of TF tables (default: the bundled examples)")
     mo.add_argument("--split", default="test", help="bound windows of this split give the sites (test or train)")
     mo.add_argument("--width", type=int, help="motif width (default: the TF's JASPAR matrix width)")
-    mo.add_argument("--out", required=True, help="output directory (motif.json, logo.png)")
+    mo.add_argument("--out", "-o", required=True, help="output directory (motif.json, logo.png)")
     add_json_arg(mo, "the motif and its Tomtom matches (as motif.json)")
     add_device_arg(mo)
     add_allow_unverified_arg(mo)

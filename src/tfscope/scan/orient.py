@@ -1,0 +1,199 @@
+"""Strand and matched site sequence of each call, from its TF's JASPAR matrix, as FIMO reports them.
+
+A call is the TF's site width centred on the peak of a nucleotide probability track; the track itself says nothing
+about orientation (the gated zoo combines the two strands before its gate). Each call is therefore aligned with the
+TF's JASPAR matrix (log-odds against a uniform background, :func:`tfscope.io.jaspar.pfm_to_log_odds`): every window
+of the matrix's width that lies inside the call (or, for a matrix wider than the call, that covers it) is scored on
+both strands, and the best window gives
+
+- the call's **strand**: ``+`` when the matrix matches the forward strand best, ``-`` when its reverse complement
+  does, ``.`` when the matrix is palindromic (:data:`PALINDROME_R`: its probabilities correlate with those of its
+  own reverse complement at Pearson r >= 0.9, e.g. the E-box CACGTG of USF1/MYC or NRF1's GCGCATGCGC, so that the
+  two orientations are one site) or both strands score the same;
+- the **site** column: the matched sequence of that window on that strand (reverse-complemented for ``-``), upper
+  case, as FIMO's ``matched_sequence``.
+
+A model without a JASPAR matrix (a checkpoint trained on a user's TF) keeps the strand its track gives (the strand
+with the higher probability at the peak, ``.`` for strand-symmetric models) and its site is the call's forward-strand
+sequence. The BED coordinates stay those of the call.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..io.bed import BedRecord
+from ..io.jaspar import jaspar_matrix, motif_pfm, pfm_to_log_odds
+from ..sequence import reverse_complement
+
+#: ASCII byte -> base code (A, C, G, T -> 0-3, upper or lower case; anything else 4, scoring 0)
+_CODES = np.full(256, 4, np.intp)
+for _i, _b in enumerate("ACGT"):
+    _CODES[ord(_b)] = _CODES[ord(_b.lower())] = _i
+
+#: a matrix whose probabilities correlate with those of its reverse complement at least this much is palindromic
+PALINDROME_R = 0.9
+
+
+@dataclass(frozen=True)
+class SiteMatrix:
+    """A TF's matrix for orienting calls: log-odds ``(4, W)`` (A, C, G, T rows), palindromic or not, its JASPAR ID."""
+
+    log_odds: np.ndarray
+    palindromic: bool
+    matrix_id: str = ""
+
+    @classmethod
+    def from_pfm(cls, pfm: np.ndarray, matrix_id: str = "") -> "SiteMatrix":
+        """Build from a count or probability matrix ``(4, W)``.
+
+        Raises
+        ------
+        ValueError
+            A matrix that is not ``(4, W)`` with ``W >= 1``.
+        """
+        pfm = np.asarray(pfm, float)
+        if pfm.ndim != 2 or pfm.shape[0] != 4 or pfm.shape[1] < 1:
+            raise ValueError(f"a site matrix is (4, W), not {pfm.shape}")
+        prob = pfm / np.maximum(pfm.sum(0, keepdims=True), 1e-9)
+        rc = prob[::-1, ::-1]
+        a, b = prob.ravel() - prob.mean(), rc.ravel() - rc.mean()
+        r = float(a @ b / np.sqrt((a @ a) * (b @ b))) if (a @ a) > 0 and (b @ b) > 0 else 1.0
+        return cls(pfm_to_log_odds(pfm), r >= PALINDROME_R, matrix_id)
+
+    @classmethod
+    def from_jaspar(cls, matrix_id: str) -> "SiteMatrix":
+        """Load a JASPAR matrix by ID (pyjaspar, offline; :func:`tfscope.io.jaspar.jaspar_matrix`)."""
+        return cls.from_pfm(motif_pfm(jaspar_matrix(matrix_id)), matrix_id)
+
+    @functools.cached_property
+    def scores(self) -> np.ndarray:
+        """Log-odds ``(5, W)`` by base code (A, C, G, T, other = 0)."""
+        return np.vstack([self.log_odds, np.zeros((1, self.width))])
+
+    @functools.cached_property
+    def rc_scores(self) -> np.ndarray:
+        """Log-odds ``(5, W)`` of the reverse-complement matrix by base code (other = 0)."""
+        return np.vstack([self.log_odds[::-1, ::-1], np.zeros((1, self.width))])
+
+    @property
+    def width(self) -> int:
+        """Width of the matrix (bp)."""
+        return int(self.log_odds.shape[1])
+
+
+def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
+    """Return the best window of ``matrix`` in ``seq`` on either strand.
+
+    Parameters
+    ----------
+    seq : str
+        DNA at least as long as the matrix (other letters than ACGT score 0).
+    matrix : SiteMatrix
+
+    Returns
+    -------
+    (offset, strand)
+        0-based start of the best window in ``seq`` and its strand: ``+``, ``-``, or ``.`` for a palindromic matrix
+        or equal scores on both strands.
+    """
+    W = matrix.width
+    codes = _CODES[np.frombuffer(seq.encode("ascii", "replace"), np.uint8)]  # A C G T -> 0-3, anything else 4
+    view = np.lib.stride_tricks.sliding_window_view(codes, W)  # (n, W)
+    cols = np.arange(W)
+    fwd = matrix.scores[view, cols].sum(1)
+    rev = matrix.rc_scores[view, cols].sum(1)
+    i, j = int(np.argmax(fwd)), int(np.argmax(rev))
+    if matrix.palindromic or np.isclose(fwd[i], rev[j]):
+        return (i, ".") if fwd[i] >= rev[j] else (j, ".")
+    return (i, "+") if fwd[i] > rev[j] else (j, "-")
+
+
+def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: SiteMatrix | None) -> BedRecord:
+    """Set a call's strand and append its ``site`` column (in place; see the module docstring).
+
+    Parameters
+    ----------
+    rec : BedRecord
+        A call with the columns of :data:`tfscope.io.tracks.CALL_COLUMNS` before ``site``.
+    fetch : callable
+        ``fetch(chrom, start, end)`` -> the sequence of ``[start, end)`` in the call's coordinates (``N`` outside the
+        record).
+    matrix : SiteMatrix or None
+        The TF's matrix; None keeps the call's strand and gives its forward-strand sequence.
+
+    Returns
+    -------
+    BedRecord
+        ``rec``.
+    """
+    if matrix is None:
+        rec.extra.append(fetch(rec.chrom, rec.start, rec.end).upper())
+        return rec
+    pad = max(0, matrix.width - (rec.end - rec.start))
+    lo = rec.start - pad
+    seq = fetch(rec.chrom, lo, rec.end + pad).upper()
+    off, strand = best_site(seq, matrix)
+    site = seq[off:off + matrix.width]
+    rec.strand = strand
+    rec.extra.append(reverse_complement(site) if strand == "-" else site)
+    return rec
+
+
+def sequence_fetcher(sequences: dict[str, str]) -> Callable[[str, int, int], str]:
+    """Return ``fetch(chrom, start, end)`` over sequences held in memory (``N`` outside a record)."""
+
+    def fetch(chrom: str, start: int, end: int) -> str:
+        s = sequences[chrom]
+        left, right = max(0, -start), max(0, end - len(s))
+        return "N" * left + s[max(0, start):min(len(s), end)] + "N" * right
+
+    return fetch
+
+
+class StreamedSequences:
+    """Sequence windows of calls over a FASTA read once (the second pass of :func:`tfscope.scan.stream.scan_fasta`).
+
+    Calls must come in file order and, within a record, by increasing start. Only the bases from the earliest start still needed (minus ``keep`` bp) are held, so memory stays bounded by the
+    call widths, not by record length.
+
+    Parameters
+    ----------
+    records : iterator of ``(id, blocks)``
+        :func:`tfscope.io.fasta.iter_fasta` output.
+    keep : int
+        Bases kept before the last requested start (calls' windows reach back at most this far).
+    """
+
+    def __init__(self, records, keep: int = 1000):
+        self._records, self._keep = records, keep
+        self._id, self._blocks, self._buf, self._buf_start, self._done = None, iter(()), "", 0, False
+
+    def _next_record(self) -> None:
+        for _ in self._blocks:  # iter_fasta: a record's blocks are consumed before the next record
+            pass
+        self._id, blocks = next(self._records)
+        self._blocks, self._buf, self._buf_start, self._done = iter(blocks), "", 0, False
+
+    def __call__(self, chrom: str, start: int, end: int) -> str:
+        """Return the sequence of ``[start, end)`` of record ``chrom`` (``N`` outside the record)."""
+        while self._id != chrom:
+            self._next_record()
+        while not self._done and self._buf_start + len(self._buf) < end:
+            block = next(self._blocks, None)
+            if block is None:
+                self._done = True
+            else:
+                self._buf += block
+        if start - self._keep > self._buf_start:  # drop what no later call can reach
+            cut = start - self._keep - self._buf_start
+            self._buf, self._buf_start = self._buf[cut:], self._buf_start + cut
+        a, b = start - self._buf_start, end - self._buf_start
+        if a < 0 and start >= 0:
+            raise ValueError(f"call at {chrom}:{start} precedes the streamed window (calls must come by start)")
+        left, right = max(0, -start), max(0, b - len(self._buf))
+        return "N" * left + self._buf[max(0, a):min(len(self._buf), b)] + "N" * right

@@ -1,0 +1,94 @@
+"""Strand and matched site of each call from its TF's JASPAR matrix (``tfscope.scan.orient``), checked against
+memelite's FIMO on the bundled known sites; one coordinate system per scan output."""
+
+import numpy as np
+import pytest
+from memelite import fimo
+
+from tfscope.cli import main
+from tfscope.io.bed import read_bed
+from tfscope.io.coords import GenomeCoords
+from tfscope.io.fasta import read_fasta
+from tfscope.io.tracks import CALL_COLUMNS, CALLS_AUTOSQL
+from tfscope.resources import resource
+from tfscope.scan.models import site_matrix
+from tfscope.scan.orient import SiteMatrix, StreamedSequences, best_site, sequence_fetcher
+from tfscope.sequence import one_hot, reverse_complement
+
+SITE = CALL_COLUMNS.index("site")
+
+
+def test_best_site_strand_and_palindromes():
+    pfm = np.array([[9, 0, 0, 0, 9], [0, 9, 0, 0, 0], [0, 0, 9, 0, 0], [0, 0, 0, 9, 0]], float)  # ACGTA
+    m = SiteMatrix.from_pfm(pfm, "toy")
+    assert not m.palindromic and m.width == 5
+    assert best_site("ggACGTAgg".upper(), m) == (2, "+")
+    assert best_site("GG" + reverse_complement("ACGTA") + "GG", m) == (2, "-")
+    ebox = SiteMatrix.from_pfm(one_hot(["CACGTG"])[0] * 10 + 0.5)  # CACGTG is its own reverse complement
+    assert ebox.palindromic and best_site("TTCACGTGTT", ebox) == (2, ".")
+    assert site_matrix("MA0024.3").palindromic and not site_matrix("MA0852.2").palindromic  # E2F1 yes, FOXK1 no
+    with pytest.raises(ValueError, match=r"\(4, W\)"):
+        SiteMatrix.from_pfm(np.ones((3, 5)))
+
+
+def test_streamed_sequences_equal_the_records():
+    seqs = read_fasta(resource("example_regions"))
+    fetch = StreamedSequences(((k, (v[i:i + 50] for i in range(0, len(v), 50))) for k, v in seqs.items()), keep=20)
+    mem = sequence_fetcher(seqs)
+    for rid, v in list(seqs.items())[::2]:  # records skipped in between are read past
+        for a, b in ((-3, 10), (40, 75), (len(v) - 5, len(v) + 4)):
+            assert fetch(rid, a, b) == mem(rid, a, b) and len(mem(rid, a, b)) == b - a
+
+
+def test_known_site_calls_carry_fimo_strand_and_matched_sequence(tmp_path):
+    """Every call overlapping a bundled known site of its TF: strand and site as memelite's FIMO finds the TF's JASPAR
+    matrix in the same window (best hit); declared in the autoSql; genome coordinates from the headers by default."""
+    out = tmp_path / "calls.bed"
+    assert main(["scan", "--example", "--tfs", "FOXK1", "KLF4", "E2F1", "--out", str(out), "--quiet"]) == 0
+    assert "string site;" in CALLS_AUTOSQL and (tmp_path / "calls.as").read_text() == CALLS_AUTOSQL
+    calls = read_bed(out)
+    seqs = read_fasta(resource("example_regions"))
+    coords = GenomeCoords({k: len(v) for k, v in seqs.items()}, "auto")
+    genome = {}  # genome-coordinate fetch over the records
+    for rid, s in seqs.items():
+        chrom, off = coords.locate(rid)
+        genome.setdefault(chrom, []).append((off, s))
+    assert all(c.chrom.startswith("chr") and ":" not in c.chrom for c in calls)  # genome coordinates by default
+    known = []
+    for k in read_bed(resource("example_sites")):
+        chrom, off = coords.locate(k.chrom)
+        known.append((chrom, k.start + off, k.end + off, k.name))
+    jaspar = {"FOXK1": "MA0852.2", "KLF4": "MA0039.4", "E2F1": "MA0024.3"}
+    checked = 0
+    for c in calls:
+        assert len(c.extra) == len(CALL_COLUMNS) and c.strand in "+-."
+        peak = int(c.extra[CALL_COLUMNS.index("peak")])
+        assert c.start <= peak < c.end  # the peak is in the same coordinates as the call
+        if not any(kc == c.chrom and ks < c.end and c.start < ke and kn == c.name for kc, ks, ke, kn in known):
+            continue
+        m = site_matrix(jaspar[c.name])
+        pad = max(0, m.width - (c.end - c.start))
+        off, s = next((o, s) for o, s in genome[c.chrom] if o <= c.start < o + len(s))
+        window = s[c.start - pad - off:c.end + pad - off].upper()
+        pwm = np.asarray(m.log_odds)  # the same log-odds matrix, FIMO's scoring of every window on both strands
+        hits = fimo({"m": np.exp(pwm) / np.exp(pwm).sum(0)}, one_hot([window]).astype(np.float32), threshold=1.0)[0]
+        hits = hits.sort_values("score", ascending=False)
+        best = hits.iloc[0]
+        if m.palindromic:  # no orientation: the site is the + strand of the best window of either strand
+            tops = [hits[hits["strand"] == s].iloc[0] for s in "+-"]
+            assert c.strand == "." and c.extra[SITE] in {window[int(h["start"]):int(h["end"])] for h in tops}
+        else:
+            site = window[int(best["start"]):int(best["end"])]
+            assert c.strand == best["strand"], (c, best.to_dict())
+            assert c.extra[SITE] == (reverse_complement(site) if best["strand"] == "-" else site), (c, best.to_dict())
+        checked += 1
+    assert checked >= 10  # FOXK1 1, KLF4 2, E2F1 9 known sites are called
+
+
+def test_record_coordinates_on_request_and_chrom_sizes_rule(tmp_path, capsys):
+    out = tmp_path / "rec.bed"
+    assert main(["scan", "--example", "--tfs", "FOXK1", "--out", str(out), "--quiet", "--no-parse-genomic-coord"]) == 0
+    assert all(":" in c.chrom for c in read_bed(out))  # record ids kept
+    assert main(["scan", "--example", "--tfs", "FOXK1", "--out", str(out), "--tracks", "bigwig", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "--chrom-sizes" in err and "--no-parse-genomic-coord" in err
