@@ -33,6 +33,7 @@ from ..plot import logo_svg, track_plot
 from ..resources import resource
 from ..scan.known import known_recall
 from ..sequence import one_hot
+from .table import html_table, inert
 
 #: the default number of strongest calls (by score) whose attribution logos the report computes
 N_ATTRIBUTIONS = 4
@@ -117,43 +118,11 @@ _COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#
 _MARKUP = re.compile(r"[<>&\"'`]")
 
 
-def _inert(name) -> str:
-    """A name handed to igv.js, which renders track and feature names as HTML (``innerHTML``): escaped, so it shows
-    as text and never runs as markup."""
-    return html.escape(str(name), quote=True)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return "-" if math.isnan(v) else f"{v:.3g}" if abs(v) < 1e-3 and v != 0 else f"{v:.3f}"
-    return html.escape(str(v))
-
-
-def _table(rows: list[dict], cols: list[str], *, sortable: bool = True, locus_key: str | None = None,
-           classes: dict | None = None) -> str:
-    """An HTML table; ``sortable`` tables sort on a header click (inline JS), rows with ``locus_key`` jump the
-    browser there on a click; ``classes`` maps a column to a function of the row giving a CSS class."""
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = []
-    for r in rows:
-        loc = f' data-locus="{html.escape(r[locus_key])}"' if locus_key and r.get(locus_key) else ""
-        cells = []
-        for c in cols:
-            v = r.get(c, "")
-            cls = f' class="{classes[c](r)}"' if classes and c in classes else ""
-            num = f' data-v="{v}"' if isinstance(v, (int, float)) and not isinstance(v, bool) and not (
-                isinstance(v, float) and math.isnan(v)) else ""
-            cells.append(f"<td{cls}{num}>{_fmt(v)}</td>")
-        body.append(f"<tr{loc}>{''.join(cells)}</tr>")
-    return (f"<table{' class=sortable' if sortable else ''}><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>")
-
-
 def _strand_rules(models) -> str:
     """How the report's models combine the two strands, in words (:func:`tfscope.scan.engine.combine_strands`)."""
     words = {"max": "the higher of the two strands", "mean": "the mean of the two strands",
-             "inside": "inside the model (gated zoo: detector strands averaged, localizer strands' maximum; calls "
-                       "carry no strand)"}
+             "inside": "inside the model (gated zoo: detector strands averaged, localizer strands' maximum; each "
+                       "call's strand comes from its TF's JASPAR matrix)"}
 
     def rule(m):
         return "inside" if m.strand_symmetric else m.strands
@@ -206,6 +175,11 @@ class _Frame:
         return "data:application/gzip;base64," + base64.b64encode(data).decode()
 
 
+#: call columns the sites table leaves to the BED (or shows in its own place): q-values do not separate calls in
+#: regulatory DNA (docs/cli.md, "Which number to filter on")
+LEFT_TO_THE_BED = ("group", "members", "site", "pValue", "qValue")
+
+
 def _call_columns(calls) -> list[str]:
     """The :data:`CALL_COLUMNS` the calls carry (peak P always; others where some call knows a value)."""
     present = []
@@ -254,14 +228,14 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
         for s in calls:
             chrom, off = frame.locate(s.chrom)
             score = _num(s.score)
-            out.append([frame.chrom_index(chrom), s.start + off, s.end + off, _inert(s.name),
-                        0 if isinstance(score, str) or math.isnan(score) else score, _inert(s.strand)])
+            out.append([frame.chrom_index(chrom), s.start + off, s.end + off, inert(s.name),
+                        0 if isinstance(score, str) or math.isnan(score) else score, inert(s.strand)])
         return out
 
     annotations = [{"name": "tfscope calls", "color": "#3f6fb5", "rows": rows_of(sites)}]
     for label, calls in (other_calls or {}).items():
         calls = calls[0] if isinstance(calls, tuple) else calls
-        annotations.append({"name": _inert(label), "color": "#8e44ad", "rows": rows_of(calls)})
+        annotations.append({"name": inert(label), "color": "#8e44ad", "rows": rows_of(calls)})
     if known:
         annotations.append({"name": "known sites", "color": "#1b7a1b", "rows": rows_of(known)})
     wanted = list(dict.fromkeys([s.name for s in sites] + [k.name for k in known or []]
@@ -283,7 +257,7 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
         n_features += len(rows)
         if n_features > MAX_TRACK_FEATURES:
             break
-        track_data.append({"name": _inert(n), "threshold": float(models[i].threshold),
+        track_data.append({"name": inert(n), "threshold": float(models[i].threshold),
                            "color": _COLOURS[j % len(_COLOURS)], "rows": rows})
     shown = shown[:len(track_data)]
     first = next(iter(sequences))
@@ -315,7 +289,7 @@ def _known_section(known, sites, other_calls, frame: _Frame, sequences, models) 
         summary.append(row)
     cols = ["calls", "known sites", "found by TF", "recall"] + (
         ["found by group"] if any("found by group" in r for r in summary) else []) + ["by TF"]
-    parts.append(_table(summary, cols, sortable=False))
+    parts.append(html_table(summary, cols, sortable=False))
     rows = []
     for i, k in enumerate(known):
         chrom, off = frame.locate(k.chrom)
@@ -330,7 +304,7 @@ def _known_section(known, sites, other_calls, frame: _Frame, sequences, models) 
                 f" ({', '.join(over)})" if over and not f_tf else "")
         rows.append(row)
     labels = list(results)
-    parts.append(_table(rows, ["chrom", "start", "end", "TF", *labels, "site"], locus_key="_locus",
+    parts.append(html_table(rows, ["chrom", "start", "end", "TF", *labels, "site"], locus_key="_locus",
                         classes={lb: (lambda r, lb=lb: "found" if r[lb].startswith("found") else
                                               "" if r[lb] == "not scanned" else "missed")
                                  for lb in labels}))
@@ -415,14 +389,18 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
     cols = _call_columns(sites)
     rows = _site_rows(sites, frame, sequences, chr7, cols)
     show = (["record"] if coords is not None else []) + ["chrom", "start", "end", "TF"] + \
-        (["group"] if "group" in cols else []) + ["score"] + [c for c in cols if c not in ("group", "members")] + \
+        (["group"] if "group" in cols else []) + ["score"] + [c for c in cols if c not in LEFT_TO_THE_BED] + \
         ["TF chr7 precision", "strand", "site"] + (["members"] if "members" in cols else [])
     parts += ["<h2>Called sites</h2>",
               "<p>BED coordinates (start 0-based, end exclusive). <i>score</i>: the BED score; <i>peakP</i>: the "
               "highest probability inside the call; <i>precision</i> / <i>groupPrecision</i>: the estimated chance "
-              "that the call is a real site of its TF / of its paralog group, where the model is calibrated; "
-              "<i>pValue</i>/<i>qValue</i>: the peak against genome background (- : unknown).</p>",
-              "<div class=scroll>" + _table(rows, show, locus_key="_locus") + "</div>"]
+              "that the call is a real site of its TF / of its paralog group, where the model is calibrated: "
+              "filter and rank on it. <i>strand</i>, <i>site</i>: the TF's JASPAR matrix aligned in the call, as "
+              "FIMO reports them (. for a palindromic matrix). The BED also holds each peak's p- and q-value "
+              "against genome background without sites of the TF's group; nearly every call in regulatory DNA "
+              "passes them (all 119 calls on the bundled regions have q &le; 0.05), so they do not rank calls "
+              "and are not shown here.</p>",
+              "<div class=scroll>" + html_table(rows, show, locus_key="_locus") + "</div>"]
     if known:
         parts += _known_section(known, sites, other_calls, frame, sequences, models)
     # JASPAR logos
@@ -478,7 +456,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                   "family and identity, and the rule that accepted it. A call is a window whose PWM score reaches "
                   "the p-value threshold (<i>threshold</i>: as a relative score); these calls are not calibrated on "
                   "genome windows (no precision).</p>",
-                  "<div class=scroll>" + _table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
+                  "<div class=scroll>" + html_table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
                                                              "evidence"]) + "</div>"]
     elif model_rows:
         parts += ["<h2>Models: what a call means, and test metrics (BertSNR benchmark split)</h2>",
@@ -487,7 +465,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                   "like this sequence), the share of windows with a call that held a ChIP-seq-supported JASPAR "
                   "site of the TF, and the share of such windows that were called. Sites of other TFs with the same "
                   "motif count as false calls there, so precision is a floor for 'a site of this motif family'.</p>",
-                  "<div class=scroll>" + _table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
+                  "<div class=scroll>" + html_table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
                                                              "call_precision", "call_recall", "nt_auprc", "nt_auroc",
                                                              "seq_auroc"]) + "</div>"]
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

@@ -89,7 +89,12 @@ def run_scan(args) -> int:
     print(summary_line(s), file=report_stream(args))
     if s["known_recall"]:
         print(s["known_recall"], file=report_stream(args))
-    for line in silent_models(s, rows):
+    silent = silent_models(s, rows)
+    if len(silent) > 5:  # a whole-zoo scan: one line; `--tfs TF` says why for each
+        names = [line.split(":", 1)[0] for line in silent]
+        silent = [f"no call for {plural(len(names), 'TF')} of {len(s['models'])} (none reached its threshold): "
+                  f"{', '.join(names)}; scan with --tfs to see why for each"]
+    for line in silent:
         print(line, file=report_stream(args))
     if args.json == "-":
         write_json("-", s)
