@@ -50,7 +50,7 @@ def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names
         for s in sites:
             if s.chrom == seq_id and s.name == tf:
                 ax.add_patch(matplotlib.patches.Rectangle((s.start, y - 0.42), s.end - s.start, 0.22,
-                                                          color=cmap(float(s.score)), ec="k", lw=0.5))
+                                                          color=cmap(float(s.score) / 1000), ec="k", lw=0.5))
     ax.set_yticks(range(len(lanes)))
     ax.set_yticklabels(lanes[::-1])
     ax.set_xlim(0, length)
@@ -60,9 +60,9 @@ def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names
         ax.set_xlabel(f"{chrom} position (bp, 0-based)")
     else:
         ax.set_xlabel(f"{seq_id} position (bp)")
-    ax.set_title(f"TF binding map of {seq_id} (grey: P(binding); bars: called sites, colour = mean P)")
+    ax.set_title(f"TF binding map of {seq_id} (grey: P(binding); bars: called sites, colour = estimated precision)")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=matplotlib.colors.Normalize(0, 1))
-    fig.colorbar(sm, ax=ax, pad=0.01, fraction=0.02, label="P")
+    fig.colorbar(sm, ax=ax, pad=0.01, fraction=0.02, label="precision (BED score / 1000)")
     return png_uri(fig)
 
 
