@@ -16,7 +16,7 @@ from ..io.attributions import write_attributions
 from ..io.deepbind import read_deepbind
 from ..scan.engine import SelectOutput
 from ..sequence import one_hot
-from ..zoo.registry import DEFAULT_ZOO, zoo_dir, zoo_tfs
+from ..zoo.registry import DEFAULT_ZOO, ZOOS, zoo_dir, zoo_tfs
 from . import attribute
 
 
@@ -41,6 +41,15 @@ def _checkpoint_dir(args) -> Path:
     return d / lookup[args.tf.upper()]
 
 
+def _shown(checkpoint) -> str:
+    """How errors name a checkpoint: ``the bundled <kind> zoo`` for the package's own, else its path."""
+    path = Path(checkpoint).resolve()
+    for kind in ZOOS:
+        if path == zoo_dir(None, kind).resolve():
+            return f"the bundled {kind} zoo"
+    return str(checkpoint)
+
+
 def explain_model(checkpoint, tf: str | None = None):
     """Return the model ``explain`` attributes.
 
@@ -59,19 +68,20 @@ def explain_model(checkpoint, tf: str | None = None):
         of another TF than ``tf``; checkpoint errors (:func:`tfscope.checkpoint.load_checkpoint`).
     """
     model, cfg = load_checkpoint(checkpoint)  # any task: the checkpoint names its class
+    where = _shown(checkpoint)
     meta = cfg.get("meta", {})
     names = list(meta.get("tfs") or meta.get("labels") or [])
     if not names:
         own = meta.get("tf")
         if tf and own and tf.upper() != str(own).upper():
-            raise InputError(f"this checkpoint is a model of {own}, not {tf}", str(checkpoint))
+            raise InputError(f"this checkpoint is a model of {own}, not {tf}", where)
         return model, own
     lookup = {t.upper(): i for i, t in enumerate(names)}
     if not tf:
         raise InputError(f"this checkpoint predicts {len(names)} TFs; choose one with --tf TF "
-                         f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})", str(checkpoint))
+                         f"({', '.join(names[:8])}{', ...' if len(names) > 8 else ''})", where)
     if tf.upper() not in lookup:
-        raise InputError(f"unknown TF {tf!r}; the model has: {', '.join(names)}", str(checkpoint))
+        raise InputError(f"unknown TF {tf!r}; the model has: {', '.join(names)}", where)
     i = lookup[tf.upper()]
     if hasattr(model, "one_output"):
         return model.one_output(i), names[i]
