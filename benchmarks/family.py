@@ -9,7 +9,7 @@ Stratified K-fold CV (K = 10, 5 and 20; the CNN folds are cached and resumable, 
   and metric (leave-one-out features on the training fold, C by inner 3-fold CV on the training fold), and
   ``ensemble-stack-cnn``: equal-weight soft vote of knn-stack and CNN probabilities (weights fixed beforehand),
 * ``kmer-lr`` (tfscope.tfclass.kmer_profile.KmerLogistic): logistic regression on the motif's 6-mer profile,
-* our best model ``knn-kmer`` (tfscope.tfclass.stack.KnnKmer): log-linear pool of knn-stack and kmer-lr, the pooling
+* our best model ``knn-kmer`` (tfscope.tfclass.knn_kmer.KnnKmer): log-linear pool of knn-stack and kmer-lr, the pooling
   weight chosen by inner 3-fold CV log-likelihood on the training fold.
 
 CNN out-of-fold probabilities and fold weights are cached per (K, fold) in ``benchmarks/checkpoints/family_cnn/``
@@ -33,8 +33,13 @@ together): accuracy, macro-F1, per-class recall (``class_accuracy:``), coverage 
 threshold, confusion matrices in ``analysis.protocols``. ``--new-only`` runs only those and the 10-fold CV of the
 grouped ``--models`` and keeps every other row (fits cached in ``benchmarks/checkpoints/family_protocols/``).
 
+One function per protocol: :func:`run_kfold_cv` (K-fold CV, CNN included), :func:`run_repeated_cv` (other split
+seeds), :func:`run_timing` (prediction time), :func:`run_protocols` (fits of the never-seen protocols) with
+:func:`temporal_rows`, :func:`grouped_rows` and :func:`recipe_cv_rows`. ``--render-only`` rewrites ``family.md`` from
+the saved ``family.json`` without computing anything (:func:`render_only`).
+
 Usage: ``python benchmarks/family.py [--folds 10 5 20] [--cnn-folds 10 5 20] [--cnn-budget SECONDS]
-[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-vote ...]``
+[--repeat-seeds 1 2] [--protocols temporal grouped] [--new-only] [--models knn-kmer-vote ...] [--render-only]``
 """
 
 from __future__ import annotations
@@ -57,8 +62,8 @@ from tfscope.tfclass.kmer_profile import kmer_profile  # noqa: E402
 from tfscope.tfclass.knn import (METRICS, all_similarities, knn_ensemble_proba, knn_proba, similarity,  # noqa: E402
                                 tomtom_similarity)
 from tfscope.tfclass.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
-from tfscope.tfclass.stack import (DEFAULT_MODEL, RECIPES, KnnKmer, make_model, normalise_similarity,  # noqa: E402
-                                  uses_gapped, uses_groups)
+from tfscope.tfclass.knn_kmer import DEFAULT_MODEL, RECIPES, KnnKmer, make_model, uses_gapped, uses_groups  # noqa: E402
+from tfscope.tfclass.stack import normalise_similarity  # noqa: E402
 from tfscope.tfclass.train import ensemble_proba, predict_cnn, train_cnn  # noqa: E402
 from tfscope.metrics import markdown_table, multiclass_metrics  # noqa: E402
 
@@ -173,9 +178,13 @@ def main(argv=None) -> int:
                     help="run only --protocols and the 10-fold CV of the --models; keep all other rows")
     ap.add_argument("--models", nargs="+", choices=PROTO_MODELS, default=list(PROTO_MODELS),
                     help="models of --protocols (and of --new-only's 10-fold CV, except knn-kmer)")
+    ap.add_argument("--render-only", action="store_true",
+                    help="re-render family.md from the saved family.json (no computation)")
     args = ap.parse_args(argv)
-    torch.set_num_threads(1)
     ds = build_dataset()
+    if args.render_only:
+        return render_only(ds)
+    torch.set_num_threads(1)
     C, y = len(ds.classes), ds.labels
     sims, tomtom_p, _ = similarities(ds)
     lengths = np.array([p.shape[1] for p in ds.pfms])
@@ -186,7 +195,6 @@ def main(argv=None) -> int:
     doc = load_results("family")
     old_rows = doc.get("rows", [])
     doc["rows"] = []
-    extra = {}
     budget = [args.cnn_budget]
 
     def add(model, dataset, metric, vals, **kw):
@@ -208,23 +216,57 @@ def main(argv=None) -> int:
         save_results(doc, render(doc, ds))
         return 0
 
-    oof = {}  # out-of-fold predictions of the 10-fold CV per model
-    cnn_models = []
-    stack_C, pool_w = {}, {}
     _STATE.update(sims=sims, nsims=nsims, kmers=kmers, y=y, C=C, groups=groups,
                   gkmers=kmer_profile(ds.pfms, KMER_K, gapped=True))
-    tasks = [(f"jaspar2024-cv{K}", i, tr, te, 0, True) for K in args.folds for i, (tr, te) in enumerate(folds(y, K))]
-    tasks += [(f"jaspar2024-cv10-seed{sd}", i, tr, te, sd, False) for sd in args.repeat_seeds
-              for i, (tr, te) in enumerate(folds(y, 10, sd))]
-    done = {}
+    cv = run_kfold_cv(args, ds, add, budget)
+    stack_C, pool_w = {**cv["stack_C"]}, {**cv["pool_w"]}
+    rep = run_repeated_cv(args, ds, add)
+    stack_C.update(rep["stack_C"])
+    pool_w.update(rep["pool_w"])
+    analysis_fit_s = run_timing(ds, cv["cnn_models"], kmer_secs, nsims, kmers, add)
+
+    protocols = {}
+    if args.protocols:
+        run_protocols(args, ds, nsims, kmers, add, protocols)
+    have = {(r["model"], r["dataset"]) for r in doc["rows"]}
+    for r in old_rows:  # results of models not recomputed in this run (e.g. CNN folds still missing)
+        if (r["model"], r["dataset"]) not in have:
+            doc["rows"].append({**r, "carried": True})
+    analysis = {**interpret(ds, cv["cnn_models"], cv["oof"], tomtom_p, cv["extra"]), **protocols}
+    old_reg = doc.get("analysis", {}).get("regression", {})
+    for k, v in old_reg.items():
+        analysis.setdefault("regression", {}).setdefault(k, {**v, "carried": True})
+    analysis["stack_C"] = stack_C
+    analysis["knn_kmer_pool_weight"] = pool_w
+    analysis["knn_kmer_fit_seconds"] = analysis_fit_s  # fit on all motifs incl. inner CV, similarities given
+    doc["analysis"] = analysis
+    save_results(doc, render(doc, ds))
+    return 0
+
+
+def fold_results(args, tasks) -> tuple[dict, dict, dict]:
+    """Run CV fold jobs (:func:`fold_job`) in ``args.jobs`` forked processes. Returns ({(dataset, fold): probas},
+    {dataset: [stack C per fold]}, {dataset: [pool weight per fold]})."""
+    done, stack_C, pool_w = {}, {}, {}
     with mp.get_context("fork").Pool(args.jobs) as pool:  # fold jobs share the similarity matrices via fork
         for dname, i, probas, c, w, secs in pool.imap_unordered(fold_job, tasks):
             done[dname, i] = probas
             stack_C.setdefault(dname, {})[i] = c
             pool_w.setdefault(dname, {})[i] = w
             print(f"{dname} fold {i}: {secs:.0f} s, stack C {c}, pool weight {w}", flush=True)
-    stack_C = {d: [v[i] for i in sorted(v)] for d, v in stack_C.items()}
-    pool_w = {d: [v[i] for i in sorted(v)] for d, v in pool_w.items()}
+    return (done, {d: [v[i] for i in sorted(v)] for d, v in stack_C.items()},
+            {d: [v[i] for i in sorted(v)] for d, v in pool_w.items()})
+
+
+def run_kfold_cv(args, ds, add, budget) -> dict:
+    """Stratified K-fold CV (seed 0) for each K of ``args.folds``: every KNN / stacked model (fold jobs), the CNN
+    for the K of ``args.cnn_folds`` (cached, ``budget``) and its two soft votes; accuracy and macro-F1 rows, and for
+    K = 10 the pooled per-class accuracy. Returns {"oof": 10-fold out-of-fold predictions per model, "cnn_models":
+    the 10-fold CNNs, "extra": pooled 10-fold metrics per model, "stack_C", "pool_w"}."""
+    C, y = len(ds.classes), ds.labels
+    tasks = [(f"jaspar2024-cv{K}", i, tr, te, 0, True) for K in args.folds for i, (tr, te) in enumerate(folds(y, K))]
+    done, stack_C, pool_w = fold_results(args, tasks)
+    oof, extra, cnn_models = {}, {}, []
     for K in args.folds:
         dname = f"jaspar2024-cv{K}"
         fl = folds(y, K)
@@ -259,7 +301,17 @@ def main(argv=None) -> int:
                     add(name, dname, f"class_accuracy:{c}", [a])
                 extra[name] = pooled
         print(f"cv{K} done", flush=True)
-    for seed in args.repeat_seeds:  # repeated 10-fold CV: how much the seed-0 split's estimate moves
+    return {"oof": oof, "cnn_models": cnn_models, "extra": extra, "stack_C": stack_C, "pool_w": pool_w}
+
+
+def run_repeated_cv(args, ds, add) -> dict:
+    """Repeated 10-fold CV with the split seeds of ``args.repeat_seeds`` (models without a CNN): how much the seed-0
+    split's estimate moves. Returns {"stack_C", "pool_w"} per dataset."""
+    C, y = len(ds.classes), ds.labels
+    tasks = [(f"jaspar2024-cv10-seed{sd}", i, tr, te, sd, False) for sd in args.repeat_seeds
+             for i, (tr, te) in enumerate(folds(y, 10, sd))]
+    done, stack_C, pool_w = fold_results(args, tasks) if tasks else ({}, {}, {})
+    for seed in args.repeat_seeds:
         dname = f"jaspar2024-cv10-seed{seed}"
         fl = folds(y, 10, seed)
         probas = {}
@@ -271,14 +323,18 @@ def main(argv=None) -> int:
             add(name, dname, "accuracy", [m["accuracy"] for m in ms])
             add(name, dname, "macro_f1", [m["macro_f1"] for m in ms])
         print(f"{dname} done", flush=True)
+    return {"stack_C": stack_C, "pool_w": pool_w}
 
-    # prediction time of all 2,112 motifs
+
+def run_timing(ds, cnn_models, kmer_secs, nsims, kmers, add) -> float:
+    """Prediction time of all 2,112 motifs (CNN; KNN and the shipped model timed fresh on the real prediction path:
+    queries = all motifs vs the 2,112 reference motifs, no cache, after the CV so that nothing else runs). Returns
+    the seconds of one knn-kmer fit on all motifs (inner CV included, similarities given)."""
+    C, y = len(ds.classes), ds.labels
     if cnn_models:
         t = time.time()
         predict_cnn(cnn_models[0], ds.pfms)
         add("cnn-thesis", "jaspar2024-all", "predict_seconds", [time.time() - t])
-    # KNN and knn-kmer: timed fresh on the real prediction path (queries = all 2,112 motifs vs the 2,112 reference
-    # motifs, no cache), after the CV so that nothing else runs
     secs = {}
     for m in METRICS:
         t = time.time()
@@ -300,25 +356,7 @@ def main(argv=None) -> int:
                  "the queries), both heads")
     t = time.time()
     KnnKmer(C, k=KMER_K).fit(nsims, kmers, y)
-    analysis_fit_s = time.time() - t
-
-    protocols = {}
-    if args.protocols:
-        run_protocols(args, ds, nsims, kmers, add, protocols)
-    have = {(r["model"], r["dataset"]) for r in doc["rows"]}
-    for r in old_rows:  # results of models not recomputed in this run (e.g. CNN folds still missing)
-        if (r["model"], r["dataset"]) not in have:
-            doc["rows"].append({**r, "carried": True})
-    analysis = {**interpret(ds, cnn_models, oof, tomtom_p, extra), **protocols}
-    old_reg = doc.get("analysis", {}).get("regression", {})
-    for k, v in old_reg.items():
-        analysis.setdefault("regression", {}).setdefault(k, {**v, "carried": True})
-    analysis["stack_C"] = stack_C
-    analysis["knn_kmer_pool_weight"] = pool_w
-    analysis["knn_kmer_fit_seconds"] = analysis_fit_s  # fit on all motifs incl. inner CV, similarities given
-    doc["analysis"] = analysis
-    save_results(doc, render(doc, ds))
-    return 0
+    return time.time() - t
 
 
 # --- motifs the model has never seen: temporal split and grouped CV (issue 18) ----------------------------------
@@ -433,6 +471,16 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
             res[dname, model, i] = (te, p, fit)
             print(f"{dname} {model} fold {i}: {secs:.0f} s, {fit}", flush=True)
     proto = analysis.setdefault("protocols", {})
+    temporal_rows(args, temporal, res, add, proto)
+    if "grouped" in args.protocols:
+        grouped_rows(args, ds, gfolds, res, add, proto)
+    recipe_cv_rows(ds, cv_models, kfolds, res, add)
+
+
+def temporal_rows(args, temporal, res, add, proto) -> None:
+    """Rows of the temporal protocol (JASPAR 2020 -> 2022 / 2024) from the fitted ``res``: accuracy, macro-F1 over
+    the classes present, per-class recall, coverage at the calibrated threshold and the abstain rate on test motifs of
+    classes the model does not know; confusion matrices and fits into ``proto``."""
     for dname, (tr, te, info) in temporal.items():
         C, n = len(tr.classes), len(te)
         old = proto.get(dname, {})  # models not rerun keep their confusion matrices and fits
@@ -449,36 +497,48 @@ def run_protocols(args, ds, nsims24, kmers24, add, analysis):
             abstain_rows(add, model, dname, te.labels, p[:n], fit["min_confidence"], p[n:])
             proto[dname]["confusion"][model] = mm["confusion"]
             proto[dname]["fit"][model] = fit
-    if "grouped" in args.protocols:
-        dname = "jaspar2024-grouped"
-        old = proto.get(dname, {})
-        proto[dname] = {"folds": 10, "n_groups": int(len(set(groups24))), "confusion": old.get("confusion", {}),
-                        "fit": old.get("fit", {}), "classes": ds.classes,
-                        "fold_sizes": [int(len(te)) for _, te in gfolds]}
-        for model in args.models:
-            p = np.zeros((len(y), len(ds.classes)))
-            accs, thr_ok = [], []
-            for i, (tr, te) in enumerate(gfolds):
-                p[te] = res[dname, model, i][1]
-                accs.append(float((p[te].argmax(1) == y[te]).mean()))
-                thr = res[dname, model, i][2]["min_confidence"]
-                if thr is not None:
-                    thr_ok.append(p[te].max(1) >= thr)
-            mm = multiclass_metrics(y, p.argmax(1), len(ds.classes))
-            add(model, dname, "accuracy", [mm["accuracy"]], n_folds=10,
-                note="pooled out-of-fold; sd = SD of the per-fold accuracy", sd_folds=float(np.std(accs, ddof=1)))
-            add(model, dname, "macro_f1", [mm["macro_f1"]], n_folds=10, note="pooled out-of-fold")
-            for c, a in zip(ds.classes, mm["per_class_accuracy"]):
-                add(model, dname, f"class_accuracy:{c}", [a])
-            if thr_ok:  # each fold's own calibrated threshold
-                keep = np.zeros(len(y), dtype=bool)
-                for (tr, te), k in zip(gfolds, thr_ok):
-                    keep[te] = k
-                ok = p.argmax(1) == y
-                add(model, dname, "coverage", [keep.mean()], note="each fold's own calibrated threshold")
-                add(model, dname, "accuracy_covered", [ok[keep].mean()])
-            proto[dname]["confusion"][model] = mm["confusion"]
-            proto[dname]["fit"][model] = [res[dname, model, i][2] for i in range(10)]
+
+
+def grouped_rows(args, ds, gfolds, res, add, proto) -> None:
+    """Rows of the grouped 10-fold CV on JASPAR 2024 (paralog groups kept together): pooled out-of-fold accuracy,
+    macro-F1, per-class recall and coverage at each fold's own calibrated threshold; confusion matrices and fits
+    into ``proto``."""
+    y, groups24 = ds.labels, np.array([paralog_group(n) for n in ds.names])
+    dname = "jaspar2024-grouped"
+    old = proto.get(dname, {})
+    proto[dname] = {"folds": 10, "n_groups": int(len(set(groups24))), "confusion": old.get("confusion", {}),
+                    "fit": old.get("fit", {}), "classes": ds.classes,
+                    "fold_sizes": [int(len(te)) for _, te in gfolds]}
+    for model in args.models:
+        p = np.zeros((len(y), len(ds.classes)))
+        accs, thr_ok = [], []
+        for i, (tr, te) in enumerate(gfolds):
+            p[te] = res[dname, model, i][1]
+            accs.append(float((p[te].argmax(1) == y[te]).mean()))
+            thr = res[dname, model, i][2]["min_confidence"]
+            if thr is not None:
+                thr_ok.append(p[te].max(1) >= thr)
+        mm = multiclass_metrics(y, p.argmax(1), len(ds.classes))
+        add(model, dname, "accuracy", [mm["accuracy"]], n_folds=10,
+            note="pooled out-of-fold; sd = SD of the per-fold accuracy", sd_folds=float(np.std(accs, ddof=1)))
+        add(model, dname, "macro_f1", [mm["macro_f1"]], n_folds=10, note="pooled out-of-fold")
+        for c, a in zip(ds.classes, mm["per_class_accuracy"]):
+            add(model, dname, f"class_accuracy:{c}", [a])
+        if thr_ok:  # each fold's own calibrated threshold
+            keep = np.zeros(len(y), dtype=bool)
+            for (tr, te), k in zip(gfolds, thr_ok):
+                keep[te] = k
+            ok = p.argmax(1) == y
+            add(model, dname, "coverage", [keep.mean()], note="each fold's own calibrated threshold")
+            add(model, dname, "accuracy_covered", [ok[keep].mean()])
+        proto[dname]["confusion"][model] = mm["confusion"]
+        proto[dname]["fit"][model] = [res[dname, model, i][2] for i in range(10)]
+
+
+def recipe_cv_rows(ds, cv_models, kfolds, res, add) -> None:
+    """10-fold CV rows (seed 0) of the grouped recipes fitted by ``--new-only`` (the full run fits them in
+    :func:`fold_job`)."""
+    y = ds.labels
     for model in cv_models:
         dname = "jaspar2024-cv10"
         plist = [res[dname, model, i][1] for i in range(10)]
@@ -585,6 +645,18 @@ def interpret(ds, cnn_models, oof, tomtom_p, extra) -> dict:
         fig.savefig(FIG / "family_ig.png", dpi=110)
         plt.close(fig)
     return out
+
+
+def render_only(ds, results_dir=None) -> int:
+    """Rewrite ``family.md`` from the saved ``family.json`` (``--render-only``): the same :func:`render` as a run,
+    nothing recomputed, the JSON untouched."""
+    from tfscope.io.atomic import atomic_write
+
+    root = Path(results_dir or RESULTS)
+    doc = json.loads((root / "family.json").read_text())
+    with atomic_write(root / "family.md") as fh:
+        fh.write(render(doc, ds))
+    return 0
 
 
 def render(doc, ds) -> str:

@@ -50,7 +50,8 @@ from tfscope.tfclass.data import build_dataset  # noqa: E402
 from tfscope.tfclass.kmer_profile import kmer_profile  # noqa: E402
 from tfscope.tfclass.knn import METRICS, all_similarities  # noqa: E402
 from tfscope.tfclass.splits import grouped_folds, paralog_group, temporal_split  # noqa: E402
-from tfscope.tfclass.stack import DEFAULT_MODEL, make_model, normalise_similarity  # noqa: E402
+from tfscope.tfclass.knn_kmer import DEFAULT_MODEL, make_model  # noqa: E402
+from tfscope.tfclass.stack import normalise_similarity  # noqa: E402
 
 CKPT = Path(__file__).parent / "checkpoints" / "family_collections"
 KMER_K = 6

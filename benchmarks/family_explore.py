@@ -14,7 +14,7 @@ CV, never by a test split):
   logit (its inner out-of-fold log probabilities from CNNs trained on the same grouped inner folds).
 * ``avg-gap5-gap5pool``: the equal-weight soft vote of ``clogit-gap5`` and its own pooled parts (ideas 1 and 3
   together; added after the first temporal screen). Shipped in the fourth round as the package recipe
-  ``knn-kmer-vote`` (:data:`tfscope.tfclass.stack.RECIPES`, the default), which this harness now fits.
+  ``knn-kmer-vote`` (:data:`tfscope.tfclass.knn_kmer.RECIPES`, the default), which this harness now fits.
 * ``gapkmer-lr``: logistic regression on row-standardised gapped 6-mer profiles
   (:func:`~tfscope.tfclass.kmer_profile.kmer_profile` with ``gapped=True``); ``clogit-gapexpert``: it as a third
   expert of the conditional logit; ``clogit-gap5``: knn-kmer-clogit with the gapped-profile correlation as a fifth
@@ -25,7 +25,7 @@ Reuses :mod:`family` (similarities, temporal states, folds). Per-split outputs a
 candidate and protocol (temporal: over the classes present in the test set; grouped: pooled out-of-fold; 10-fold:
 mean over folds, as ``benchmarks/family.py`` reports them) and writes them to
 ``benchmarks/results/family_explore.json`` / ``.md`` (rows of protocols not rerun are kept). The winner,
-``avg-gap5-gap5pool``, is ``knn-kmer-vote`` in ``tfscope.tfclass.stack.RECIPES``, measured by ``benchmarks/family.py``.
+``avg-gap5-gap5pool``, is ``knn-kmer-vote`` in ``tfscope.tfclass.knn_kmer.RECIPES``, measured by ``benchmarks/family.py``.
 
 Usage: ``python benchmarks/family_explore.py [--protocols temporal grouped cv10] [--parts cl dedup gap gap5 cnn]``
 """
@@ -50,9 +50,10 @@ from tfscope.tfclass.data import build_dataset  # noqa: E402
 from tfscope.tfclass.kmer_profile import KmerLogistic, kmer_profile, kmer_similarity  # noqa: E402
 from tfscope.tfclass.knn import METRICS  # noqa: E402
 from tfscope.tfclass.splits import grouped_folds, paralog_group  # noqa: E402
-from tfscope.tfclass.stack import (RECIPES, KnnKmer, conditional_logit_log_proba, fit_conditional_logit,  # noqa: E402
-                                  fit_temperature, inner_splits, make_model, normalise_similarity,
-                                  pool_log_proba, soft_vote_log_proba)
+from tfscope.tfclass.combine import (conditional_logit_log_proba, fit_conditional_logit, fit_temperature,  # noqa: E402
+                                    pool_log_proba, soft_vote_log_proba)
+from tfscope.tfclass.knn_kmer import RECIPES, KnnKmer, make_model  # noqa: E402
+from tfscope.tfclass.stack import inner_splits, normalise_similarity  # noqa: E402
 from tfscope.tfclass.train import predict_cnn, train_cnn  # noqa: E402
 
 OUT = Path(__file__).parent / "checkpoints" / "family_explore"

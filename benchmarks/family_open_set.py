@@ -14,10 +14,17 @@ classes it does not know, what that costs on motifs of classes it knows, and how
 * Each operating point of the detector (the flag rates of :data:`tfscope.tfclass.novelty.OPERATING_POINTS`, with
   their thresholds chosen on held-out classes of the reference set), alone and with ``--abstain``.
 * **Time**: ``tfscope tfclass predict`` on 10 JASPAR 2024 motifs (a fresh process: imports, loading, scoring).
+* **The default open-set rule** (issue 42; :mod:`tfscope.tfclass.open_set`): fitted on a held-out-class simulation
+  of the reference set (class folds and paralog-group folds, so no class and no paralog group is on both sides).
+  The rule of the shipped model is fitted here on all 2,112 JASPAR 2024 motifs (``shipped_rule``; it must equal
+  :data:`tfscope.tfclass.open_set.SHIPPED_RULE`) and scored on the out-of-class JASPAR 2024 motifs; the temporal
+  model fits its own rule on JASPAR 2020 only (``fit_reference_model(..., open_set=True)``), and its 2022 / 2024
+  test motifs give the in-class accuracy before (forced answer, ``--no-abstain``) and after (default), and the
+  coverage (share answered).
 
-Writes ``benchmarks/results/family_open_set.json`` and ``.md``. About 5 minutes on 2 busy cores.
+Writes ``benchmarks/results/family_open_set.json`` and ``.md``. About 15 minutes on 2 busy cores.
 
-Usage: ``python benchmarks/family_open_set.py``
+Usage: ``python benchmarks/family_open_set.py [--render-only]``
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from tfscope.io.motifs import write_jaspar
 from tfscope.metrics import markdown_table
 from tfscope.motif import counts_to_probs
 from tfscope.tfclass.data import fetch_release
+from tfscope.tfclass.kmer_profile import kmer_profile
+from tfscope.tfclass.knn import all_similarities
+from tfscope.tfclass.open_set import SHIPPED_RULE, accept, fit_open_set_rule, open_set_features, simulate_open_set
 from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model, reference_dataset
 from tfscope.tfclass.splits import temporal_split
 
@@ -83,8 +93,63 @@ def _timing(tmp: Path) -> dict:
     return {"motifs": len(TEN), "ids": TEN, "seconds": runs}
 
 
-def main() -> int:
+def default_rates(res: dict, rule: dict, labels=None) -> dict:
+    """The default's answers (informative, known to the detector, open-set rule passed) on classified motifs:
+    share called unknown, why, and with labels the in-class accuracy forced (every motif answered) and default
+    (unknown counts as wrong), the coverage and the accuracy of the answered motifs."""
+    p = res["proba"][res["model"]]
+    best = p.argmax(1)
+    _, ok = accept(open_set_features(p, res["known_prob"], res["tomtom_p"], res["dataset"].labels), best, rule)
+    informative, known = res["informative"], res["known_prob"] >= res["min_known"]
+    answered = informative & known & ok
+    row = {"motifs": int(len(p)), "unknown": float((~answered).mean()),
+           "unknown_uninformative": float((~informative).mean()),
+           "unknown_detector": float((informative & ~known).mean()),
+           "unknown_rule": float((informative & known & ~ok).mean())}
+    if labels is not None:
+        right = best == np.asarray(labels)
+        row.update({"accuracy_forced": float(right.mean()), "accuracy_default": float((right & answered).mean()),
+                    "coverage": float(answered.mean()),
+                    "accuracy_answered": float(right[answered].mean()) if answered.any() else float("nan")})
+    return row
+
+
+CACHE = Path(__file__).parent / "checkpoints" / "family_open_set_rule.json"
+
+
+def fit_rule(ds) -> dict:
+    """The open-set rule of a model fitted on all motifs of ``ds`` (what ``fit_reference_model(...,
+    open_set=True)`` stores), with the simulation's seconds (cached in ``benchmarks/checkpoints``, git-ignored:
+    delete it to refit)."""
+    if CACHE.exists():
+        return json.loads(CACHE.read_text())
+    t = time.time()
+    raw, pv = all_similarities(ds.pfms, ds.pfms, exclude_self=True)
+    L = np.array([p.shape[1] for p in ds.pfms])
+    sim = simulate_open_set(raw, pv, kmer_profile(ds.pfms, 6), kmer_profile(ds.pfms, 6, gapped=True), ds.labels,
+                            ds.names, L, progress=lambda m: print(m, flush=True))
+    rule = fit_open_set_rule(sim, len(ds.classes))
+    rule["seconds"] = round(time.time() - t, 1)
+    CACHE.parent.mkdir(parents=True, exist_ok=True)
+    CACHE.write_text(json.dumps(rule))
+    return rule
+
+
+def main(argv=None) -> int:
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--render-only" in argv:
+        out = json.loads((RESULTS / "family_open_set.json").read_text())
+        (RESULTS / "family_open_set.md").write_text(markdown(out))
+        return 0
     out = {"machine": "2-core AMD EPYC (shared with other jobs)", "date": time.strftime("%Y-%m-%d")}
+    ref = reference_dataset()
+    rule = fit_rule(ref)
+    out["shipped_rule"] = rule
+    same = SHIPPED_RULE is not None and all(np.allclose(SHIPPED_RULE[k], rule[k], rtol=0, atol=1e-6)
+                                            for k in ("mean", "scale", "coef", "intercept", "thresholds"))
+    out["shipped_rule_matches"] = bool(same)
+    print("shipped rule matches SHIPPED_RULE:", same, flush=True)
     model = load_reference_model(reference_dataset())
     det = model.novelty_
     out["shipped_detector"] = {k: det[k] for k in ("min_known", "flag_rate", "held_out_class_caught",
@@ -99,30 +164,40 @@ def main() -> int:
                            "seconds": round(time.time() - t, 1),
                            "rates": _rates(res, det["operating_points"])}
     kp = res["known_prob"]
+    out["out_of_class"]["default"] = default_rates(res, rule)
+    sc, ok = accept(open_set_features(res["proba"][res["model"]], kp, res["tomtom_p"], ref.labels),
+                    res["proba"][res["model"]].argmax(1), rule)
     out["out_of_class"]["examples"] = [
         {"id": m.matrix_id, "name": m.name, "class": m.tf_class[0], "known_prob": round(float(kp[i]), 3),
-         "best_class": ref.classes[int(res["proba"][res["model"]][i].argmax())]}
+         "best_class": ref.classes[int(res["proba"][res["model"]][i].argmax())],
+         "class_prob": round(float(res["proba"][res["model"]][i].max()), 3),
+         "right_prob": round(float(sc[i]), 3),
+         "default_unknown": bool(not (ok[i] and res["informative"][i]) or kp[i] < res["min_known"])}
         for i, m in enumerate(motifs) if any(k in m.tf_class[0] for k in ("Runt", "STAT", "SMAD", "p53"))]
     res = classify([_pfm(m) for m in dimers], ref, progress=True)
-    out["dimers"] = {"motifs": len(dimers), "rates": _rates(res, det["operating_points"])}
+    out["dimers"] = {"motifs": len(dimers), "rates": _rates(res, det["operating_points"]),
+                     "default": default_rates(res, rule)}
     print("out-of-class and dimers scored", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         tr, te22, info22 = temporal_split("JASPAR2020", "JASPAR2022")
         _, te24, info24 = temporal_split("JASPAR2020", "JASPAR2024")
         t = time.time()
-        m20 = fit_reference_model(tr, tmp / "m2020", progress=lambda s: print(s, flush=True))
+        m20 = fit_reference_model(tr, tmp / "m2020", progress=lambda s: print(s, flush=True), open_set=True)
         out["temporal_fit_seconds"] = round(time.time() - t, 1)
         out["temporal_detector"] = {k: m20.novelty_[k] for k in ("min_known", "held_out_class_caught",
                                                                  "held_out_auroc", "operating_points")}
+        out["temporal_rule"] = m20.open_set_
         for name, te, info in (("2020->2022", te22, info22), ("2020->2024", te24, info24)):
             r = classify(te.pfms, tr, model_path=tmp / "m2020")
-            entry = {"known_class_motifs": len(te), "rates": _rates(r, m20.novelty_["operating_points"], te.labels)}
+            entry = {"known_class_motifs": len(te), "rates": _rates(r, m20.novelty_["operating_points"], te.labels),
+                     "default": default_rates(r, m20.open_set_, te.labels)}
             unk = info["unknown_test"]
             if unk is not None and len(unk):
                 ru = classify(unk.pfms, tr, model_path=tmp / "m2020")
                 entry["unknown_class_motifs"] = len(unk)
                 entry["unknown_class_rates"] = _rates(ru, m20.novelty_["operating_points"])
+                entry["unknown_class_default"] = default_rates(ru, m20.open_set_)
             out[name] = entry
             print(name, "scored", flush=True)
         out["timing"] = _timing(tmp)
@@ -156,7 +231,46 @@ def markdown(out: dict) -> str:
             "against no detector. Thresholds chosen on held-out classes of the training reference.\n\n",
             markdown_table(rows, list(rows[0])),
             f"\n`tfscope tfclass predict` on 10 JASPAR motifs: {out['timing']['seconds']} s (fresh processes).\n"]
+    if "shipped_rule" in out:
+        text.append(markdown_default(out))
     return "".join(text)
+
+
+def markdown_default(out: dict) -> str:
+    """The table of the default open-set rule (issue 42)."""
+    r, sim = out["shipped_rule"], out["shipped_rule"]["simulated"]
+    rows = []
+    for name in ("2020->2022", "2020->2024"):
+        d = out[name]["default"]
+        u = out[name].get("unknown_class_default")
+        rows.append({"test set": f"{name} (temporal, rule fitted on JASPAR 2020)", "motifs": d["motifs"],
+                     "in-class acc forced": f"{d['accuracy_forced']:.3f}",
+                     "in-class acc default (drop)": f"{d['accuracy_default']:.3f} "
+                                                    f"({d['accuracy_default'] - d['accuracy_forced']:+.3f})",
+                     "coverage": f"{d['coverage']:.2f}", "acc answered": f"{d['accuracy_answered']:.3f}",
+                     "unknown": f"{d['unknown']:.2f}" + (f"; unknown-class motifs {u['unknown']:.2f} of "
+                                                          f"{u['motifs']}" if u else "")})
+    for name, key in (("JASPAR 2024 out-of-class (shipped model)", "out_of_class"), ("JASPAR 2024 dimers", "dimers")):
+        d = out[key]["default"]
+        rows.append({"test set": name, "motifs": d["motifs"], "in-class acc forced": "-",
+                     "in-class acc default (drop)": "-", "coverage": f"{1 - d['unknown']:.2f}", "acc answered": "-",
+                     "unknown": f"{d['unknown']:.2f} (uninformative {d['unknown_uninformative']:.2f}, detector "
+                                f"{d['unknown_detector']:.2f}, rule {d['unknown_rule']:.2f})"})
+    rows.append({"test set": "held-out-class simulation of JASPAR 2024 (5 rounds, held-out estimate)",
+                 "motifs": f"{sim['known_motifs']} + {sim['unknown_motifs']}",
+                 "in-class acc forced": f"{sim['known_accuracy_forced']:.3f}",
+                 "in-class acc default (drop)": f"{sim['known_accuracy']:.3f} "
+                                                f"({sim['known_accuracy'] - sim['known_accuracy_forced']:+.3f})",
+                 "coverage": f"{sim['known_answered']:.2f}", "acc answered": "-",
+                 "unknown": f"unknown-class motifs {sim['unknown_called_unknown']:.2f}"})
+    ex = ", ".join(f"{e['name']} {e['id']} -> {'unknown' if e['default_unknown'] else e['best_class']}"
+                   for e in out["out_of_class"]["examples"])
+    return ("\n## Default open-set rule (issue 42)\n\n"
+            f"`tfscope tfclass predict` answers `unknown` unless the motif is informative, the known-class detector "
+            f"calls it known and the rule's probability of a right answer (equal weight of known- and unknown-class "
+            f"motifs, {r['unknown_share']:.0%} unknown) reaches its predicted class's threshold ({r['precision']:.0%} "
+            "of the simulated answers above it right). In-class accuracy counts unknown as wrong; forced = "
+            "`--no-abstain`.\n\n" + markdown_table(rows, list(rows[0])) + f"\nRunt/STAT/SMAD/p53 motifs: {ex}.\n")
 
 
 if __name__ == "__main__":

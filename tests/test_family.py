@@ -226,7 +226,7 @@ def test_cli_predict_and_bad_file(tmp_path, capsys):
     hox.write_text("1 1 18 18 1 2\n1 1 0 0 1 3\n1 1 1 1 1 14\n17 17 1 1 17 1\n")
     assert main(["family", "predict", str(hox), "--nearest", "3"]) == 0
     out = [ln for ln in capsys.readouterr().out.splitlines() if not ln.startswith("#")]
-    assert out[0] == "file\tid\tname\ttf_class\tclass_prob\tknown_prob\tnote"
+    assert out[0] == "file\tid\tname\ttf_class\tclass_prob\tknown_prob\tright_prob\treason\tnote"
     assert out[1].split("\t")[3] == "Homeo domain factors" and len(out) == 5
     import json
 
@@ -426,7 +426,8 @@ def test_knn_kmer_cv_and_checkpoint_roundtrip(tmp_path, dataset):
     from tfscope.tfclass.evaluate import cross_validate
     from tfscope.tfclass.kmer_profile import kmer_profile
     from tfscope.tfclass.knn import METRICS, all_similarities
-    from tfscope.tfclass.stack import KnnKmer, normalise_similarity
+    from tfscope.tfclass.knn_kmer import KnnKmer
+    from tfscope.tfclass.stack import normalise_similarity
 
     pfms, y = planted_labelled(3)
     res = cross_validate(pfms, y, 3, folds=4, models=("kmer-lr", "knn-kmer"))
@@ -505,7 +506,8 @@ def test_temporal_split_has_no_test_base_id_in_train():
 def test_knn_kmer_dedup_fit_checkpoint_confidence_and_abstain(tmp_path):
     from tfscope.tfclass.data import FamilyDataset
     from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
-    from tfscope.tfclass.stack import adapt_priors, class_neighbour_features, confidence_threshold, group_weights
+    from tfscope.tfclass.combine import adapt_priors, confidence_threshold
+    from tfscope.tfclass.stack import class_neighbour_features, group_weights
 
     # one neighbour per group: the second rank skips the query's second motif of group "a"
     sim = np.array([[5.0, 4.0, 1.0, 0.0]])
@@ -560,7 +562,13 @@ def test_cli_predict_confidence_and_abstain(tmp_path, capsys):
     lines = (tmp_path / "p.txt").read_text().splitlines()
     assert lines[0].startswith("# tfscope tfclass predict: knn-kmer-vote") and "Homeo domain factors" in lines[0]
     row = lines[-1].split("\t")
-    assert "uninformative motif" in row[6] and row[3] == flat["best_class"] and row[1] == "flat"
+    assert row[3] == "unknown" and row[7] == "uninformative" and "uninformative motif" in row[8] and row[1] == "flat"
+    # the forced answer: every motif gets its best class, the reason still says why it would be unknown
+    capsys.readouterr()
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--no-abstain", "--nearest", "0"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert not doc["abstain"] and doc["motifs"][1]["tf_class"] == flat["best_class"] != "unknown"
+    assert doc["motifs"][1]["reason"] == "uninformative" and doc["motifs"][0]["reason"] == ""
 
 
 def test_cli_predict_open_set(tmp_path, capsys):
@@ -589,15 +597,99 @@ def test_cli_predict_open_set(tmp_path, capsys):
     assert p53["known_prob"] < at10 <= hox["known_prob"]
     assert (p53["id"], p53["name"], p53["tf_class"], p53["known"]) == ("MA0106.3", "TP53", "unknown", False)
     assert p53["best_class"] in doc["classes"] and hox["tf_class"] == "Homeo domain factors"
-    # the default threshold is the conservative 2% point: TP53 still gets a class (docs/family.md)
+    # the detector's default threshold is the conservative 2% point: TP53 passes it, and the open-set rule calls
+    # it unknown (its answer is not calibrated to be right); the forced answer gives its best class
     assert main(["tfclass", "predict", str(f), "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["min_known"] == det["min_known"] and doc["motifs"][0]["tf_class"] == p53["best_class"]
+    assert doc["min_known"] == det["min_known"] and doc["motifs"][0]["known"]
+    assert (doc["motifs"][0]["tf_class"], doc["motifs"][0]["reason"]) == ("unknown", "not-calibrated")
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--no-abstain"]) == 0
+    assert json.loads(capsys.readouterr().out)["motifs"][0]["tf_class"] == p53["best_class"]
     assert main(["tfclass", "predict", str(f), "--min-known", "2"]) == 2
     assert "--min-known must lie in [0, 1]" in capsys.readouterr().err
     help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["tfclass"]._subparsers
                          ._group_actions[0].choices["predict"].format_help().split())
     assert "Known classes (20)" in help_text and "Homeo domain factors" in help_text
+
+
+def test_cli_predict_default_abstains_on_unknown_class_and_flat_motifs(tmp_path, capsys):
+    """Issue 42: RUNX1 (Runt class, not among the 20; forced answer C2H2 at 0.955) and a flat motif are unknown by
+    default; a real homeodomain motif keeps its class; --no-abstain gives the forced answer."""
+    import json
+
+    from tfscope.cli import main
+    from tfscope.io.jaspar import jaspar_matrix, motif_pfm
+    from tfscope.io.motifs import write_jaspar
+    from tfscope.tfclass.open_set import SHIPPED_RULE
+
+    assert SHIPPED_RULE is not None and len(SHIPPED_RULE["thresholds"]) == 20
+    flat = np.array([[5, 5, 5, 6], [5, 5, 6, 5], [5, 6, 5, 5], [6, 5, 5, 5]], float) / 21
+    f = tmp_path / "m.jaspar"
+    write_jaspar(f, [("MA0002.3 RUNX1", motif_pfm(jaspar_matrix("MA0002.3", release="JASPAR2024"))), ("flat", flat),
+                     ("MA0063.3 NKX2-5", motif_pfm(jaspar_matrix("MA0063.3", release="JASPAR2024")))])
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--nearest", "1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    runx, fl, nkx = doc["motifs"]
+    assert doc["abstain"] and doc["open_set"]["precision"] == SHIPPED_RULE["precision"]
+    assert (runx["tf_class"], runx["reason"], fl["tf_class"], fl["reason"]) == (
+        "unknown", "not-calibrated", "unknown", "uninformative")
+    assert runx["best_class"] == "C2H2 zinc finger factors" and runx["class_prob"] > 0.9 and runx["known"]
+    assert 0 < runx["right_prob"] < SHIPPED_RULE["thresholds"][doc["classes"].index(runx["best_class"])]
+    assert (nkx["tf_class"], nkx["reason"]) == ("Homeo domain factors", "")
+    assert main(["tfclass", "predict", str(f), "--out", str(tmp_path / "p.txt"), "--nearest", "0"]) == 0
+    rows = [ln.split("\t") for ln in (tmp_path / "p.txt").read_text().splitlines() if not ln.startswith("#")]
+    assert rows[1][3] == "unknown" and rows[1][7].startswith("not-calibrated") and "not calibrated" in rows[1][8]
+    capsys.readouterr()
+    assert main(["tfclass", "predict", str(f), "--json", "-", "--no-abstain", "--nearest", "0"]) == 0
+    forced = json.loads(capsys.readouterr().out)["motifs"]
+    assert [m["tf_class"] for m in forced] == [m["best_class"] for m in doc["motifs"]]
+
+
+def test_open_set_rule_thresholds_and_simulated_estimate():
+    """The open-set rule's per-class thresholds keep the asked precision of weighted answers, and its fit reports a
+    held-out estimate; bad arguments are refused."""
+    from tfscope.tfclass.open_set import FEATURES, accept, class_thresholds, fit_open_set_rule
+
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.9, 0.5])
+    pred = np.array([0, 0, 0, 0, 1, 1])
+    right = np.array([1, 1, 0, 1, 1, 0], bool)
+    t = class_thresholds(score, pred, right, np.ones(6), 3, 0.75)
+    assert t.tolist() == [0.6, 0.9, 0.0]  # class 0: 3 of 4 right down to 0.6; class 1: only the right one
+    assert np.isinf(class_thresholds(score, pred, ~right, np.ones(6), 3, 0.9)[1])
+    rng = np.random.default_rng(0)
+    n = 400
+    unknown = np.r_[np.zeros(n, bool), np.ones(n, bool)]
+    right = ~unknown & (rng.random(2 * n) < 0.9)
+    X = rng.normal(size=(2 * n, len(FEATURES))) + 1.5 * right[:, None]
+    sim = {"features": X, "pred": rng.integers(0, 3, 2 * n), "right": right, "unknown_class": unknown,
+           "round": np.arange(2 * n) % 4}
+    rule = fit_open_set_rule(sim, 3, precision=0.8)
+    s = rule["simulated"]
+    assert s["known_motifs"] == s["unknown_motifs"] == n and s["unknown_called_unknown"] > 0.7
+    assert s["known_accuracy"] <= s["known_accuracy_forced"] and len(rule["thresholds"]) == 3
+    sc, ok = accept(X, sim["pred"], rule)
+    assert sc.shape == ok.shape == (2 * n,) and ok[right].mean() > ok[unknown].mean()
+    with pytest.raises(ValueError, match="precision"):
+        fit_open_set_rule(sim, 3, precision=1.0)
+
+
+@pytest.mark.filterwarnings("ignore:tomtom was given")
+def test_open_set_rule_fitted_into_a_checkpoint(tmp_path):
+    """fit_reference_model(open_set=True) runs the held-out-class simulation and stores the rule in the checkpoint;
+    classify applies it (a flat query is not answered, a planted motif is)."""
+    from tfscope.checkpoint import read_config
+    from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model
+
+    ds, pfms = planted_dataset(7)
+    model = fit_reference_model(ds, tmp_path / "os", variant="knn-kmer-vote", k=4, progress=lambda m: None,
+                                open_set=True)
+    rule = read_config(tmp_path / "os")["meta"]["open_set"]
+    assert rule["thresholds"] == model.open_set_["thresholds"] and len(rule["thresholds"]) == len(ds.classes)
+    sim = rule["simulated"]  # 3 classes: 3 rounds, each motif once of an unknown class
+    assert sim["unknown_motifs"] == len(ds) and 0 < sim["known_motifs"] < len(ds)
+    assert load_reference_model(ds, tmp_path / "os").open_set_ == rule
+    res = classify([pfms[2], np.full((4, 6), 0.25)], ds, model_path=tmp_path / "os")
+    assert res["answered"].tolist() == [True, False] and res["right_prob"][0] > res["right_prob"][1]
 
 
 def test_kmer_row_standardisation_and_profile_correlation():
@@ -626,7 +718,7 @@ def test_kmer_row_standardisation_and_profile_correlation():
 def test_conditional_logit_gradient_shared_weights_and_fit():
     from scipy.optimize import check_grad
 
-    from tfscope.tfclass.stack import clogit_objective, conditional_logit_log_proba, fit_conditional_logit
+    from tfscope.tfclass.combine import clogit_objective, conditional_logit_log_proba, fit_conditional_logit
 
     rng = np.random.default_rng(1)
     n, M, C, T = 300, 2, 4, 2
@@ -700,7 +792,9 @@ def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
     from tfscope.tfclass.kmer_profile import kmer_profile
     from tfscope.tfclass.knn import METRICS, all_similarities
     from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model, reference_dataset
-    from tfscope.tfclass.stack import DEFAULT_MODEL, KnnKmer, normalise_similarity, soft_vote_log_proba
+    from tfscope.tfclass.combine import soft_vote_log_proba
+    from tfscope.tfclass.knn_kmer import DEFAULT_MODEL, KnnKmer
+    from tfscope.tfclass.stack import normalise_similarity
 
     assert DEFAULT_MODEL == "knn-kmer-vote"
     ds, pfms = planted_dataset(7)

@@ -21,14 +21,15 @@ per fold; see ``benchmarks/family.py``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from ..errors import InputError
+from .data import build_dataset
 from .kmer_profile import KmerLogistic, kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import RECIPES, StackedKNN, make_model, normalise_similarity, uses_gapped, uses_groups
+from .knn_kmer import RECIPES, make_model, uses_gapped, uses_groups
+from .splits import paralog_group
+from .stack import StackedKNN, normalise_similarity
 
 EVAL_MODELS = ("knn-ensemble-k1", "knn-stack", "kmer-lr", *RECIPES)  # RECIPES: knn-kmer, -dedup, -clogit, -vote
 KMER_K = 6  # k-mer length of kmer-lr and knn-kmer
@@ -145,7 +146,6 @@ def evaluate_reference(pfms, class_names: list[str], *, models=None) -> dict:
     """
     from sklearn.metrics import f1_score
 
-    from .data import build_dataset
     from .reference import classify
 
     ds = build_dataset()
@@ -168,3 +168,56 @@ def evaluate_reference(pfms, class_names: list[str], *, models=None) -> dict:
                   "predictions": [ds.classes[i] for i in pred]}
     return out
 
+
+
+def evaluate_motifs(motif_file=None, labels=None, *, mode: str = "cv", folds: int = 10, seed: int = 0,
+                    model: str = "all") -> dict:
+    """``tfscope tfclass evaluate`` as one call: K-fold CV within a labelled motif collection (``mode="cv"``; no
+    motif file: the JASPAR 2024 dataset, paralog groups from its TF names) or its motifs classified against JASPAR
+    2024 (``mode="reference"``).
+
+    Returns ``{"source", "mode", "models": {model: ...}}``: for ``cv`` also ``folds`` and ``seed`` and per model and
+    metric (``accuracy``, ``macro_f1``) ``{"mean", "sd", "folds"}``; for ``reference`` per model
+    :func:`evaluate_reference`'s result with ``predictions`` keyed by motif.
+
+    Raises
+    ------
+    InputError
+        A motif file without labels or labels without a motif file, or ``mode="reference"`` without them; bad label
+        files (:func:`labelled_motifs`).
+    """
+    models = EVAL_MODELS if model == "all" else (model,)
+    if (motif_file is None) != (labels is None):
+        raise InputError("give a motif file together with --labels (or neither, for the JASPAR 2024 dataset)")
+    if motif_file is None:
+        if mode == "reference":
+            raise InputError("--mode reference needs a motif file and --labels")
+        ds = build_dataset()
+        pfms, y, classes, source = ds.pfms, ds.labels, ds.classes, "JASPAR 2024 (2,112 motifs, 20 classes)"
+        groups = [paralog_group(n) for n in ds.names]
+    else:
+        keys, pfms, names = labelled_motifs(motif_file, labels)
+        groups = None  # no TF names: each motif is its own group
+        classes = sorted(set(names))
+        y = np.array([classes.index(c) for c in names])
+        source = f"{motif_file} ({len(pfms)} motifs, {len(classes)} classes)"
+    if mode == "cv":
+        res = cross_validate(pfms, y, len(classes), folds=folds, seed=seed, models=models, groups=groups)
+        summary = {m: {k: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)), "folds": v}
+                       for k, v in r.items()} for m, r in res.items()}
+        return {"source": source, "mode": "cv", "folds": folds, "seed": seed, "models": summary}
+    res = evaluate_reference(pfms, names, models=None if model == "all" else models)
+    return {"source": source, "mode": "reference", "models": {
+        m: {**r, "predictions": dict(zip(keys, r["predictions"]))} for m, r in res.items()}}
+
+
+def evaluation_text(doc: dict):
+    """The lines (with newline) of ``tfscope tfclass evaluate``'s report of :func:`evaluate_motifs`' result."""
+    yield f"{doc['source']}; " + (f"stratified {doc['folds']}-fold CV (seed {doc['seed']})" if doc["mode"] == "cv"
+                                  else "classified against JASPAR 2024") + "\n"
+    for m, r in doc["models"].items():
+        if doc["mode"] == "cv":
+            yield (f"  {m}\taccuracy {r['accuracy']['mean']:.3f} ± {r['accuracy']['sd']:.3f}"
+                   f"\tmacro-F1 {r['macro_f1']['mean']:.3f} ± {r['macro_f1']['sd']:.3f}\n")
+        else:
+            yield f"  {m}\taccuracy {r['accuracy']:.3f}\tmacro-F1 {r['macro_f1']:.3f}\n"

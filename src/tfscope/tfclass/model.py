@@ -147,19 +147,19 @@ EXPERT_LOG_FLOOR = math.log(1e-12)  # experts' log probabilities are clipped her
 
 
 class KnnKmerHeads(nn.Module):
-    """The fitted heads of the ``knn-kmer`` family models (:class:`tfscope.tfclass.stack.KnnKmer`): ``stack`` on the
+    """The fitted heads of the ``knn-kmer`` family models (:class:`tfscope.tfclass.knn_kmer.KnnKmer`): ``stack`` on the
     stacked nearest-neighbour features (``n_stack_features``), ``kmer`` on the k-mer profile (``4**k`` features) and
     the pooling weight ``w`` (buffer ``weight``). ``forward(stack_x, kmer_x)`` -> pooled log probabilities
     ``(N, n_classes)`` = log_softmax((1 - w) log p_stack + w log p_kmer) (log-linear opinion pool).
 
     With ``clogit_top`` > 0 (``knn-kmer-clogit``) the combiner is instead the class-shared conditional logit
-    (:func:`tfscope.tfclass.stack.fit_conditional_logit`): buffers ``cl_beta`` ``(n_metrics, clogit_top)``,
+    (:func:`tfscope.tfclass.combine.fit_conditional_logit`): buffers ``cl_beta`` ``(n_metrics, clogit_top)``,
     ``cl_gamma`` ``(2,)`` (weights of log p_kmer and log p_stack) and ``cl_alpha`` ``(n_classes,)``; ``forward``
     then returns ``log_softmax(sum beta * stack_x + gamma . (log p_kmer, log p_stack) + alpha)``, with ``stack_x``
     read as ``(N, n_metrics, n_classes, clogit_top)`` (the kmer-row standardisation, if any, is applied by the
     caller). The temperature is kept outside (checkpoint meta). The default ``knn-kmer-vote`` holds the same heads
     (5 stack metrics); its soft vote of the temperature-scaled conditional logit and the pool (weight ``weight``,
-    ``pool_temperature`` in the checkpoint meta) is computed by :meth:`tfscope.tfclass.stack.KnnKmer.predict_log_proba`,
+    ``pool_temperature`` in the checkpoint meta) is computed by :meth:`tfscope.tfclass.knn_kmer.KnnKmer.predict_log_proba`,
     not by ``forward``."""
 
     def __init__(self, n_classes: int = 20, n_stack_features: int = 120, k: int = 6, clogit_top: int = 0):

@@ -1,6 +1,6 @@
 """Open-set TF-class prediction: is a motif's class among the classes the model knows at all?
 
-The class model (:mod:`tfscope.tfclass.stack`) always answers with one of its 20 classes, and its probability is
+The class model (:mod:`tfscope.tfclass.knn_kmer`) always answers with one of its 20 classes, and its probability is
 relative to the query's best match, so a motif of a class the model never saw (RUNX, STAT, SMAD, p53, ...) can get
 a confident class. This module scores how far a motif lies from *every* reference motif, an out-of-distribution
 score chosen on held-out classes:
@@ -48,7 +48,7 @@ def novelty_features(sims: list[np.ndarray], lengths) -> np.ndarray:
     sims : list of 5 arrays ``(n, n_reference)``
         Normalised similarities (:func:`tfscope.tfclass.stack.normalise_similarity` for the three column metrics;
         correlations for the two k-mer profiles), in the order Pearson, Tomtom, Sandelin-Wasserman, gapped-profile
-        and k-mer-profile correlation (:meth:`tfscope.tfclass.stack.KnnKmer.stack_sims` of the shipped model).
+        and k-mer-profile correlation (:meth:`tfscope.tfclass.knn_kmer.KnnKmer.stack_sims` of the shipped model).
         Excluded pairs are ``-inf``.
     lengths : ``(n,)`` query lengths.
 

@@ -2,7 +2,7 @@
 ``tfscope family evaluate --mode reference``).
 
 The shipped checkpoint ``resources/family/knn_kmer`` (a :class:`~tfscope.tfclass.model.KnnKmerHeads`, the one
-checkpoint format) holds the default model, ``knn-kmer-vote`` (:data:`tfscope.tfclass.stack.DEFAULT_MODEL`): the
+checkpoint format) holds the default model, ``knn-kmer-vote`` (:data:`tfscope.tfclass.knn_kmer.DEFAULT_MODEL`): the
 knn-stack (5 metrics: 3 column metrics, the gapped and the ungapped k-mer profile correlations) and kmer-lr heads
 fitted on all 2,112 JASPAR 2024 motifs, the class-shared conditional logit over both and the soft vote of that
 conditional logit with the heads' log-linear pool; its two temperatures, pool weight and abstain threshold are
@@ -29,7 +29,9 @@ from ..errors import CheckpointError, InputError
 from ..motif import information_content
 from .kmer_profile import kmer_profile, kmer_similarity, standardise_rows
 from .knn import METRICS, all_similarities, knn_ensemble_proba
-from .stack import DEFAULT_MODEL, KnnKmer, make_model, normalise_similarity, uses_gapped, uses_groups
+from .knn_kmer import DEFAULT_MODEL, KnnKmer, make_model, uses_gapped, uses_groups
+from .open_set import SHIPPED_RULE, accept, fit_open_set_rule, open_set_features, simulate_open_set
+from .stack import normalise_similarity
 
 MODEL_NAME = "family_knn_kmer"
 PACK = "reference.npz"  # the reference motifs' precomputed data inside a family_knn_kmer checkpoint
@@ -91,12 +93,15 @@ def reference_dataset(model_path=None):
     return pack["dataset"] if pack is not None else build_dataset()
 
 
-def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print
-                        ) -> KnnKmer:
-    """Fit the family model ``variant`` (:data:`tfscope.tfclass.stack.RECIPES`: ``knn-kmer-vote``, the default,
+def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, seed: int = 0, progress=print,
+                        open_set: bool = False) -> KnnKmer:
+    """Fit the family model ``variant`` (:data:`tfscope.tfclass.knn_kmer.RECIPES`: ``knn-kmer-vote``, the default,
     ``knn-kmer-clogit``, ``knn-kmer-dedup`` or ``knn-kmer``) on all motifs of ``ds`` (a
-    :class:`~tfscope.tfclass.data.FamilyDataset`) and save it to the checkpoint directory ``out`` (atomic). Returns
-    the fitted model. Raises ValueError for an unknown variant."""
+    :class:`~tfscope.tfclass.data.FamilyDataset`) and save it to the checkpoint directory ``out`` (atomic). With
+    ``open_set`` (recipes with the known-class detector only) also fit the open-set rule of
+    :mod:`tfscope.tfclass.open_set` on a held-out-class simulation (5 refits on parts of ``ds``) and store it in
+    ``meta["open_set"]``. Returns the fitted model (``open_set_``: the rule or None). Raises ValueError for an
+    unknown variant."""
     import time
 
     from ..checkpoint import save_checkpoint
@@ -105,7 +110,7 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
     model = make_model(variant, len(ds.classes), seed=seed, k=k)
     model.variant = variant
     t = time.time()
-    raw, _ = all_similarities(ds.pfms, ds.pfms, exclude_self=True)
+    raw, pv = all_similarities(ds.pfms, ds.pfms, exclude_self=True)
     progress(f"all-vs-all similarities of {len(ds)} motifs: {time.time() - t:.0f} s")
     L = np.array([p.shape[1] for p in ds.pfms])
     sims = [normalise_similarity(s, m, L) for s, m in zip(raw, METRICS)]
@@ -128,23 +133,33 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
         progress(f"known-class detector: unknown below {novelty['min_known']:.3f} (flags "
                  f"{novelty['flag_rate']:.0%} of held-in motifs, catches {novelty['held_out_class_caught']:.0%} of "
                  f"held-out-class motifs, AUROC {novelty['held_out_auroc']:.3f})")
+    rule = None
+    if open_set and novelty is not None:
+        sim = simulate_open_set(raw, pv, kmers, gapped, ds.labels, ds.names, L, variant=variant,
+                                rounds=min(5, len(ds.classes)), k=k, seed=seed, progress=progress)
+        rule = fit_open_set_rule(sim, len(ds.classes))
+        progress(f"open-set rule: simulated known-class motifs answered {rule['simulated']['known_answered']:.0%}, "
+                 f"unknown-class motifs called unknown {rule['simulated']['unknown_called_unknown']:.0%}")
     mod = model.to_module()
     save_checkpoint(out, mod, model_name=MODEL_NAME, task="family", hparams=mod.hparams,
                     meta={"variant": variant, "classes": ds.classes, "release": ds.release,
                           "matrix_ids": list(ds.ids), "stack_C": model.stack.C_, "pool_weight": model.weight_,
                           "inner_nll": model.inner_nll, "kmer_C": model.kmer_C, **model.meta(),
                           **({"novelty": novelty} if novelty is not None else {}),
+                          **({"open_set": rule} if rule is not None else {}),
                           **({"clogit": {n: np.round(v, 6).tolist() for n, v in zip(("beta", "gamma", "alpha"),
                                                                                     model.clogit_)}}
                              if model.clogit_ is not None else {})})
     save_reference_pack(out, ds, kmers, gapped)
-    model.novelty_ = novelty
+    model.novelty_, model.open_set_ = novelty, rule
     return model
 
 
 def load_reference_model(ds, path=None) -> KnnKmer:
     """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-vote``) for the reference set
-    ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one).
+    ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one),
+    ``novelty_`` its known-class detector and ``open_set_`` its open-set rule (:mod:`tfscope.tfclass.open_set`;
+    the shipped model's is :data:`tfscope.tfclass.open_set.SHIPPED_RULE`), each None when it has none.
 
     Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
     other reference motifs than ``ds``.
@@ -153,6 +168,7 @@ def load_reference_model(ds, path=None) -> KnnKmer:
 
     from ..resources import resource
 
+    shipped = path is None
     path = resource("tfclass_model") if path is None else Path(path)
     net, cfg = load_checkpoint(path, task="family")
     if cfg.get("model") != MODEL_NAME:
@@ -191,6 +207,7 @@ def load_reference_model(ds, path=None) -> KnnKmer:
         raise CheckpointError(f"{path}: {e}") from e
     model.variant = meta.get("variant", "knn-kmer")
     model.novelty_ = meta.get("novelty")
+    model.open_set_ = meta.get("open_set", SHIPPED_RULE if shipped else None)
     return model
 
 
@@ -207,7 +224,9 @@ def classify(pfms, ds=None, *, model_path=None, chunk: int = 16, progress: bool 
     to the query's best match, so a near-uniform query (which Tomtom matches well to the flat stretches of long
     motifs) can get a confident-looking class; ``predict`` treats queries that are not ``informative`` as low
     confidence. Checkpoints with a known-class detector (:mod:`tfscope.tfclass.novelty`) add ``"known_prob"``
-    ``(n,)`` and its threshold ``"min_known"`` (both None without one).
+    ``(n,)`` and its threshold ``"min_known"`` (both None without one); with an open-set rule
+    (:mod:`tfscope.tfclass.open_set`) also ``"open_set"`` (the rule), ``"right_prob"`` ``(n,)`` (its score) and
+    ``"answered"`` ``(n,)`` bool (score at or above the predicted class's threshold); all None without one.
 
     ``ds`` defaults to the checkpoint's reference pack (:func:`reference_dataset`). Queries are scored ``chunk`` at a
     time (results do not depend on it: Tomtom's null comes from the reference motifs); with ``progress`` a bar
@@ -245,8 +264,15 @@ def classify(pfms, ds=None, *, model_path=None, chunk: int = 16, progress: bool 
              model.variant: np.exp(np.concatenate(parts["model"]))}
     bits = np.array([information_content(p).sum() for p in pfms])
     floor = float(min(information_content(p).sum() for p in ds.pfms))
-    return {"dataset": ds, "sims": raw, "tomtom_p": np.concatenate(parts["pv"]), "proba": proba,
+    pv = np.concatenate(parts["pv"])
+    known = np.concatenate(parts["known"]) if det is not None else None
+    rule = getattr(model, "open_set_", None) if det is not None else None
+    right_prob = answered = None
+    if rule is not None:
+        p = proba[model.variant]
+        right_prob, answered = accept(open_set_features(p, known, pv, ds.labels), p.argmax(1), rule)
+    return {"dataset": ds, "sims": raw, "tomtom_p": pv, "proba": proba,
             "model": model.variant, "min_confidence": model.min_confidence_, "information_bits": bits,
             "min_information_bits": floor, "informative": bits >= floor,
-            "known_prob": np.concatenate(parts["known"]) if det is not None else None,
-            "min_known": det["min_known"] if det is not None else None}
+            "known_prob": known, "min_known": det["min_known"] if det is not None else None,
+            "open_set": rule, "right_prob": right_prob, "answered": answered}

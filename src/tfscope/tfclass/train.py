@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..checkpoint import save_checkpoint
 from ..train import fit, predict
 from .data import pad_batch
 from .model import FamilyCNN
@@ -107,3 +108,19 @@ def ensemble_proba(probas: list[np.ndarray], weights=None) -> np.ndarray:
     w = np.ones(len(probas)) if weights is None else np.asarray(weights, dtype=float)
     out = sum(wi * p for wi, p in zip(w, probas)) / w.sum()
     return out
+
+
+def train_cnn_checkpoint(ds, out, *, augment: bool = False, epochs: int = 200, seed: int = 0, threads: int = 1,
+                         verbose: bool = True, device: str = "auto") -> dict:
+    """Train the thesis CNN on all motifs of ``ds`` (a :class:`~tfscope.tfclass.data.FamilyDataset`) and save it as
+    a ``family_cnn`` checkpoint in the directory ``out`` (``tfscope tfclass train --model cnn``; ``threads``: torch
+    intra-op threads). Returns a summary: ``model``, ``motifs``, ``classes``, ``checkpoint``, ``epochs_run``,
+    ``best_epoch`` (1-based)."""
+    torch.set_num_threads(threads)
+    net, res = train_cnn(ds.pfms, ds.labels, len(ds.classes), augment=augment, epochs=epochs, seed=seed,
+                         verbose=verbose, device=device)
+    save_checkpoint(out, net, model_name="family_cnn", task="family", hparams=net.hparams,
+                    meta={"classes": ds.classes, "release": ds.release, "augment": augment,
+                          "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch})
+    return {"model": "cnn", "motifs": len(ds), "classes": ds.classes, "checkpoint": str(out),
+            "epochs_run": len(res.train_loss), "best_epoch": res.best_epoch + 1}
