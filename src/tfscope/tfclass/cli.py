@@ -38,7 +38,7 @@ def cmd_family_train(args) -> int:
     out = report_stream(args)
     if args.model == "cnn":
         doc = train_cnn_checkpoint(ds, args.out, augment=args.augment, epochs=args.epochs, seed=args.seed,
-                                   threads=args.threads, verbose=not args.quiet, device=args.device)
+                                   threads=args.workers, verbose=not args.quiet, device=args.device)
         print(f"trained family_cnn for {plural(doc['epochs_run'], 'epoch')} (best {doc['best_epoch']}); "
               f"saved to {args.out}", file=out)
     else:
@@ -116,7 +116,7 @@ def add_cli(sub) -> None:
     fs = p.add_subparsers(dest="family_command", required=True, metavar="SUBCOMMAND")
 
     b = fs.add_parser("build", help="write the JASPAR 2024 TF-class dataset (2,112 motifs, 20 classes)")
-    b.add_argument("--out", required=True, help="JASPAR-format motif file to write")
+    b.add_argument("--out", "-o", required=True, help="JASPAR-format motif file to write")
     b.add_argument("--labels", help="TSV of matrix_id, name, tf_class to write")
     b.add_argument("--release", default="JASPAR2024", help="pyjaspar release (offline; the 2,112-motif check "
                    "applies to JASPAR2024 only)")
@@ -125,17 +125,17 @@ def add_cli(sub) -> None:
 
     t = fs.add_parser("train", help=f"fit {DEFAULT_MODEL} (default), another knn-kmer recipe or the thesis CNN on all "
                       "2,112 motifs; save a checkpoint")
-    t.add_argument("--out", required=True, help="checkpoint directory")
+    t.add_argument("--out", "-o", required=True, help="checkpoint directory")
     t.add_argument("--model", choices=(*RECIPES, "cnn"), default=DEFAULT_MODEL,
                    help=f"{DEFAULT_MODEL}: the shipped default of predict; knn-kmer, knn-kmer-dedup, "
                         "knn-kmer-clogit: earlier defaults (predict them with --checkpoint); cnn: the thesis CNN")
-    t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --threads)")
+    t.add_argument("--epochs", type=int, default=200, help="CNN only (as --augment and --workers)")
     t.add_argument("--open-set", action="store_true",
                    help=f"{DEFAULT_MODEL} only: also fit the open-set rule of predict's default (a held-out-class "
                         "simulation: 5 more fits on parts of the motifs, about 5 minutes)")
     t.add_argument("--augment", action="store_true", help="sub-motif crop + random padding augmentation")
     t.add_argument("--seed", type=int, default=0, help="random seed (inner CV folds; CNN initialisation)")
-    t.add_argument("--threads", type=int, default=1, help="CNN only: torch intra-op threads")
+    t.add_argument("--workers", type=int, default=1, help="CNN only: CPU cores (torch intra-op threads)")
     t.add_argument("--quiet", action="store_true", help="no progress output")
     add_json_arg(t, "a summary (model, classes, fitted choices)")
     add_device_arg(t)
@@ -166,7 +166,7 @@ def add_cli(sub) -> None:
                     "motif in order): the class comes from the protein's DNA-binding domains (pyhmmer, class vote "
                     "of the 752 bundled JASPAR-linked TFs), unknown when it has none; the output says which evidence "
                     "decided")
-    pr.add_argument("--out", default="-", help="text output: a header with the known classes, one line per motif, "
+    pr.add_argument("--out", "-o", default="-", help="text output: a header with the known classes, one line per motif, "
                     "its nearest JASPAR motifs ('-' = standard output)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_arg(pr, "the predictions, the known classes and thresholds")
