@@ -91,6 +91,11 @@ def call_meaning(meta: dict) -> str:
             f"calibration (expect many calls on real DNA)")
 
 
+def _distinct(terms: str) -> str:
+    """``"; "``-joined JASPAR terms of a dimer without repeats (BATF::JUN: one bZIP class, not two)."""
+    return "; ".join(dict.fromkeys(s.strip() for s in terms.split(";") if s.strip()))
+
+
 def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
     """One row per TF of the zoo.
 
@@ -114,7 +119,7 @@ def list_zoo(directory=None, *, kind: str = DEFAULT_ZOO) -> list[dict]:
         cal = meta.get("site_calibration") or meta.get("calibration") or {}
         rows.append({"TF": tf, "model": model, "group": meta.get("group", tf),
                      "site_width": meta.get("site_width", float("nan")), "jaspar_id": meta.get("jaspar_id", ""),
-                     "tf_class": meta.get("tf_class", ""), "tf_family": meta.get("tf_family", ""),
+                     "tf_class": _distinct(meta.get("tf_class", "")), "tf_family": _distinct(meta.get("tf_family", "")),
                      "threshold": meta.get("threshold", 0.5),
                      "call_precision": cal.get("precision", float("nan")),
                      "call_recall": cal.get("recall", float("nan")),
