@@ -59,6 +59,7 @@ CLI_MODULES = [
     "tfscope.moe.cli",
     "tfscope.multilabel.cli",
     "tfscope.interpret.cli",
+    "tfscope.variants.cli",
 ]
 
 
