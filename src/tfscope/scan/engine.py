@@ -142,7 +142,7 @@ _FUSED: "weakref.WeakKeyDictionary[torch.nn.Module, torch.nn.Module]" = weakref.
 
 
 def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key, net=None) -> tuple[np.ndarray, np.ndarray]:
-    """Both-strand outputs of ``m`` on inputs ``xt``/``xr`` (:func:`_both_strands`).
+    """Both-strand outputs of ``m`` on inputs ``xt``/``xr`` (:func:`both_strands`).
 
     Computed once per network and input ``key`` in ``cache`` so that the ScanModels of one multi-output model share one
     pass; ``m.output``'s track is returned. ``net`` replaces ``m.inference_model`` (the calls-only copy of
@@ -152,7 +152,7 @@ def _run(m: ScanModel, xt, xr, batch: int, cache: dict | None, key, net=None) ->
     k = (id(net), key)
     out = cache.get(k) if cache is not None else None
     if out is None:
-        out = _both_strands(net, xt, None if m.strand_symmetric else xr, batch)
+        out = both_strands(net, xt, None if m.strand_symmetric else xr, batch)
         if cache is not None:
             cache[k] = out
     pf, pr = out
@@ -223,7 +223,7 @@ def chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: 
     return out[0], out[1]
 
 
-def _both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | None, batch: int):
+def both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | None, batch: int):
     """Sigmoid outputs of forward pieces and of their reverse complements flipped back.
 
     Each ``(n, L)`` (or ``(n, T, L)`` for a multi-output model); runs on the device of ``net``'s parameters. ``xr``

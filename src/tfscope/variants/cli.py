@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
 from ..errors import InputError
+from .run import example_note, example_paths, variants_to_files
 
 
 def add_cli(sub) -> None:
@@ -37,7 +38,6 @@ def add_cli(sub) -> None:
 
 def run_variants(args) -> int:
     """Validate the options and run :func:`tfscope.variants.run.variants_to_files`."""
-    from .run import example_note, example_paths, variants_to_files
 
     if args.example:
         args.input, args.genome = example_paths()

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CheckpointError, TfscopeWarning
+from ..io.atomic import atomic_write
 
 FORMAT = "tfscope-variant-null/1"
 
@@ -81,7 +82,6 @@ class VariantNull:
 
     def save(self, path) -> None:
         """Write the null JSON atomically."""
-        from ..io.atomic import atomic_write
 
         with atomic_write(path) as fh:
             json.dump(self.to_json(), fh, indent=1)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+from ..errors import InputError
+from ..io.jaspar import jaspar_matrix, jaspar_motif, motif_pfm, pfm_to_log_odds
 
 #: score grid (bits) of the exact p-values
 PWM_GRID = 0.01
@@ -22,8 +24,6 @@ def jaspar_log_odds(tf: str, matrix_id: str | None = None) -> np.ndarray | None:
     """``(4, W)`` log2-odds matrix of ``matrix_id`` (JASPAR, offline through pyjaspar), else the latest JASPAR CORE
     vertebrate matrix named ``tf``; None when there is none.
     """
-    from ..errors import InputError
-    from ..io.jaspar import jaspar_matrix, jaspar_motif, motif_pfm, pfm_to_log_odds
 
     try:
         m = jaspar_matrix(matrix_id) if matrix_id else jaspar_motif(tf)

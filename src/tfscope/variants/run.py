@@ -18,6 +18,14 @@ import pandas as pd
 from ..errors import InputError
 from .read import Genome, Variant, read_records
 from .score import COLUMNS, HAPLOTYPE_COLUMNS, VariantScorer
+from ..scan.models import load_scan_models
+from ..zoo.registry import list_zoo, load_zoo, zoo_dir
+from .null import load_null, null_path
+import json
+from ..io.atomic import Outputs, refuse_clobbering
+from .read import is_vcf
+from .write import info_entries, write_tsv_part, write_vcf
+from ..resources import resources_dir
 
 #: records per scored batch
 BATCH_RECORDS = 2000
@@ -36,9 +44,6 @@ def load_models(*, zoo: str = "genomic", checkpoint=None, tfs=None, device: str 
         An unknown zoo or TF (see :func:`tfscope.zoo.registry.load_zoo`).
 
     """
-    from ..scan.models import load_scan_models
-    from ..zoo.registry import list_zoo, load_zoo, zoo_dir
-    from .null import load_null, null_path
 
     if checkpoint:
         return load_scan_models(checkpoint, device=device, tfs=tfs), None, {}
@@ -285,12 +290,6 @@ def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, 
     """
     import torch
 
-    import json
-
-    from ..io.atomic import Outputs, refuse_clobbering
-    from .read import is_vcf
-    from .write import info_entries, write_tsv_part, write_vcf
-
     t0 = time.time()
     if ref_mismatch not in ("error", "skip"):
         raise InputError(f"--ref-mismatch must be 'error' or 'skip', not {ref_mismatch!r}")
@@ -367,7 +366,6 @@ def example_paths() -> tuple[Path, Path]:
     VCF with an SNV that breaks a known FOXK1 site, a multi-allelic SNV, a deletion, an insertion, a symbolic
     allele and phased genotypes of one sample.
     """
-    from ..resources import resources_dir
 
     d = resources_dir() / "variants"
     return d / "example.vcf.gz", d / "example_genome.fa"

@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..scan.engine import both_strands, combine_strands
 from ..sequence import one_hot, reverse_complement_one_hot
 from .pwm import PWMBaseline, jaspar_log_odds
 from .read import Variant
+from ..errors import InputError
 
 #: output columns, in order (docs/variants.md documents each)
 COLUMNS = ["chrom", "pos", "id", "ref", "alt", "kind", "TF", "group", "refP", "altP", "delta", "log2FC",
@@ -93,8 +95,6 @@ class VariantScorer:
     """
 
     def __init__(self, models, *, null=None, jaspar_ids: dict | None = None, pwm: bool = True, batch_size: int = 256):
-        from ..errors import InputError
-
         if not models:
             raise InputError("no models to score variants with")
         bad = [m.name for m in models if m.receptive_field is None]
@@ -117,31 +117,19 @@ class VariantScorer:
         """Combined-strand probabilities ``(len(seqs), n_models, L)`` (L = the longest sequence; N-padded), each
         model's strands combined by its rule (:func:`tfscope.scan.engine.combine_strands`).
         """
-        from ..scan.engine import combine_strands
-
         x = torch.from_numpy(one_hot(seqs))
+        xr = reverse_complement_one_hot(x)
         out = np.zeros((len(seqs), len(self.models), x.shape[-1]), np.float32)
         nets = {}
         for i, m in enumerate(self.models):
             nets.setdefault(id(m.inference_model), (m.inference_model, []))[1].append(i)
-        for net, idx in nets.values():
-            p = next(net.parameters(), None)
-            dev = p.device if p is not None else torch.device("cpu")
-            for b in range(0, len(x), self.batch_size):
-                xb = x[b:b + self.batch_size]
-                m0 = self.models[idx[0]]
-                if m0.strand_symmetric:
-                    pf = torch.sigmoid(net(xb.to(dev))).float().cpu().numpy()
-                    pr = pf
-                else:
-                    n = len(xb)
-                    o = torch.sigmoid(net(torch.cat([xb, reverse_complement_one_hot(xb)]).to(dev))).float().cpu()
-                    pf, pr = o[:n].numpy(), o[n:].flip(-1).numpy()
-                for i in idx:
-                    m = self.models[i]
-                    f = pf if m.output is None else pf[:, m.output]
-                    r = pr if m.output is None else pr[:, m.output]
-                    out[b:b + len(xb), i] = combine_strands(f, r, m.strands)
+        for net, idx in nets.values():  # the scan's own batched both-strand pass (one per network)
+            pf, pr = both_strands(net, x, None if self.models[idx[0]].strand_symmetric else xr, self.batch_size)
+            for i in idx:
+                m = self.models[i]
+                f = pf if m.output is None else pf[:, m.output]
+                r = pr if m.output is None else pr[:, m.output]
+                out[:, i] = combine_strands(f, r, m.strands)
         out *= (x.sum(1) > 0).numpy()[:, None, :]  # N positions get probability 0, as in scan
         return out
 

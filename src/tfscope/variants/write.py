@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from ..errors import InputError
 
 INFO_ID = "TFBS_EFFECT"
 INFO_DESCRIPTION = ("Variant effects on TF binding from tfscope variants: TF|effect|delta|qValue per (ALT allele, "
@@ -53,8 +54,6 @@ def write_vcf(src, dst: Path, entries: dict) -> None:
 
     """
     import pysam
-
-    from ..errors import InputError
 
     name = str(dst)
     mode = "wb" if name.endswith(".bcf") else ("wz" if name.endswith(".gz") else "w")
