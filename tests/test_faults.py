@@ -588,7 +588,7 @@ def test_f9_protein_predict_refuses_dna(tmp_path):
 
 
 def test_f9_protein_length_and_line_bounds(tmp_path):
-    from tfscope.io.atomic import read_lines
+    from tfscope.io.inputs import read_lines
     from tfscope.io.fasta import MAX_PROTEIN_LENGTH, read_fasta
 
     f = tmp_path / "long.fa"

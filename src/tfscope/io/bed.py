@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import InputError
-from .atomic import atomic_write, read_lines
+from .atomic import atomic_write
+from .inputs import read_lines
 
 
 @dataclass

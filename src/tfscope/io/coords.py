@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from .atomic import atomic_write, read_lines
+from .atomic import atomic_write
+from .inputs import read_lines
 
 #: conventions of :func:`parse_genomic_coord`: ``auto`` (by record length), ``faidx`` (1-based inclusive, samtools
 #: faidx / UCSC position strings), ``bedtools`` (0-based half-open, bedtools getfasta)

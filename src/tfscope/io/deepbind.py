@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..sequence import invalid_letter
-from .atomic import read_lines
+from .inputs import read_lines
 
 DEEPBIND_COLUMNS = ["FoldID", "EventID", "seq", "Bound"]
 

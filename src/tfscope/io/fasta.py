@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..errors import InputError, TfscopeWarning
 from ..sequence import invalid_letter
-from .atomic import atomic_write, read_lines
+from .atomic import atomic_write
+from .inputs import read_lines
 
 #: longest protein accepted (residues): the longest known protein, titin, has ~35,000
 MAX_PROTEIN_LENGTH = 100_000

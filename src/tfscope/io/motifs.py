@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ..motif import counts_to_probs
 from . import atomic_write
-from .atomic import check_input_file
+from .inputs import check_input_file
 
 #: widest motif accepted (columns)
 MAX_MOTIF_WIDTH = 1000

@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..sequence import invalid_letter
-from .atomic import atomic_write, read_lines
+from .atomic import atomic_write
+from .inputs import read_lines
 
 SNR_COLUMNS = ["id", "split", "bound", "site_start", "site_end", "chrom", "window_start", "strand", "sequence"]
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .atomic import atomic_write, file_inside, output_error, read_lines
+from .atomic import atomic_write, file_inside, output_error
+from .inputs import read_lines
 
 
 def value_runs(v: np.ndarray):

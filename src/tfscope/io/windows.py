@@ -17,7 +17,7 @@ import numpy as np
 from ..checkpoint_schema import NAME_RULE, is_name
 from ..errors import InputError
 from ..sequence import invalid_letter, one_hot
-from .atomic import read_lines
+from .inputs import read_lines
 
 COLUMNS = ("id", "chrom", "start", "end", "split", "tfs", "sequence")
 SPLITS = ("train", "valid", "test")

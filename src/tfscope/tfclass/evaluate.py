@@ -41,7 +41,7 @@ def read_labels(path) -> dict[str, str]:
     Raises InputError (file and line) for a missing/empty file, a row with fewer than two columns, an empty class,
     or a key listed twice.
     """
-    from ..io.atomic import read_lines
+    from ..io.inputs import read_lines
 
     rows = [(i, ln) for i, ln in read_lines(path) if ln.strip() and not ln.startswith("#")]
     if not rows:
