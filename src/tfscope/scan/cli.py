@@ -73,7 +73,7 @@ def run_scan(args) -> int:
     summary (and the recall of ``--known``).
     """
     models, rows = _models(args)
-    protein = getattr(args, "protein", None)
+    protein = args.protein
     protect = [("--protein FASTA", protein)] + [("checkpoint file", f) for c in args.checkpoint or ()
                                                  for f in (sorted(Path(c).iterdir()) if Path(c).is_dir() else ())]
     extra = {"threshold": args.threshold, **({"protein": str(protein), "evidence": {
@@ -84,21 +84,22 @@ def run_scan(args) -> int:
                       min_precision=args.min_precision, max_q=args.max_q, mode=args.mode, stride=args.stride,
                       batch_size=args.batch_size, executor=args.executor, workers=args.workers, json_path=args.json,
                       protect=protect, summary_extra=extra, verbose=not args.quiet, example=args.example)
-    if protein:
-        print(f"PWM models inferred from {protein}: " + "; ".join(r["evidence"] for r in rows), file=report_stream(args))
-    print(summary_line(s), file=report_stream(args))
-    if s["known_recall"]:
-        print(s["known_recall"], file=report_stream(args))
-    silent = silent_models(s, rows)
-    if len(silent) > 5:  # a whole-zoo scan: one line; `--tfs TF` says why for each
-        names = [line.split(":", 1)[0] for line in silent]
-        silent = [f"no call for {plural(len(names), 'TF')} of {len(s['models'])} (none reached its threshold): "
-                  f"{', '.join(names)}; scan with --tfs to see why for each"]
-    for line in silent:
-        print(line, file=report_stream(args))
+    lines = [f"PWM models inferred from {protein}: " + "; ".join(r["evidence"] for r in rows)] if protein else []
+    print("\n".join(lines + [summary_line(s)] + ([s["known_recall"]] if s["known_recall"] else [])
+                    + _silent_lines(s, rows)), file=report_stream(args))
     if args.json == "-":
         write_json("-", s)
     return 0
+
+
+def _silent_lines(s: dict, rows) -> list[str]:
+    """Why scanned TFs got no call: one line each, or one line naming them all in a whole-zoo scan."""
+    silent = silent_models(s, rows)
+    if len(silent) <= 5:
+        return silent
+    names = [line.split(":", 1)[0] for line in silent]
+    return [f"no call for {plural(len(names), 'TF')} of {len(s['models'])} (none reached its threshold): "
+            f"{', '.join(names)}; scan with --tfs to see why for each"]
 
 
 def summary_line(s: dict) -> str:
