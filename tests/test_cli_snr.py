@@ -25,7 +25,7 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     assert m["nt_auprc"] > 0.8 and m["seq_auroc"] > 0.9
     out = tmp_path / "sites.bed"
     assert main(["snr", "predict", str(resource("example_regions")), "--checkpoint", str(trained), "--out", str(out),
-                 "--tracks", "tsv", "--quiet"]) == 0
+                 "--tracks", "tsv", "--quiet", "--no-parse-genomic-coord"]) == 0  # record coordinates, as example_sites
     sites = read_bed(out)
     assert all(s.name == "FOXK1" and 0 <= s.score <= 1 if isinstance(s.score, float) else True for s in sites)
     known = [k for k in read_bed(resource("example_sites")) if k.name == "FOXK1"]
@@ -34,7 +34,7 @@ def test_train_evaluate_predict(trained, tmp_path, capsys):
     assert lines[0] == "seq_id\tposition\tFOXK1" and len(lines) == 1 + 2226
     # snr predict is an alias of scan: the same call through `tfscope scan` writes the same files
     assert main(["scan", str(resource("example_regions")), "--checkpoint", str(trained), "--out",
-                 str(tmp_path / "again.bed"), "--tracks", "tsv", "--quiet"]) == 0
+                 str(tmp_path / "again.bed"), "--tracks", "tsv", "--quiet", "--no-parse-genomic-coord"]) == 0
     assert (tmp_path / "again.bed").read_text() == out.read_text()
     assert (tmp_path / "again.tracks.tsv").read_text() == (tmp_path / "sites.tracks.tsv").read_text()
     # --threshold: one cut for every model; a higher cut calls fewer nucleotides

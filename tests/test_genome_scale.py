@@ -135,7 +135,7 @@ def test_bigwig_bigbed_open_with_pybigtools(tmp_path, capsys):
 
     out, bb, bw = tmp_path / "calls.bed", tmp_path / "calls.bb", tmp_path / "calls.bigwig"
     assert main(["scan", "--example", "--tfs", "E2F1", "FOXK1", "--out", str(out), "--tracks", "bedgraph", "bigwig",
-                 "--bigbed", str(bb), "--quiet", "--workers", "1"]) == 0
+                 "--bigbed", str(bb), "--quiet", "--workers", "1", "--no-parse-genomic-coord"]) == 0
     sizes = {k: len(v) for k, v in read_fasta(resource("example_regions")).items()}
     calls = read_bed(out)
     assert calls

@@ -43,8 +43,8 @@ def test_sites_frame_full_call_columns():
     assert np.isnan(df.loc[1, "precision"]) and pd.isna(df.loc[1, "group"])  # a record without the newer columns
     assert sites_frame([]).empty and list(sites_frame([]).columns)[:6] == ["chrom", "start", "end", "name",
                                                                             "score", "strand"]
-    with pytest.raises(ValueError, match="at most 8"):
-        sites_frame([BedRecord("c", 0, 1, "X", 0, ".", ["1"] * 9)])
+    with pytest.raises(ValueError, match="at most 9"):
+        sites_frame([BedRecord("c", 0, 1, "X", 0, ".", ["1"] * 10)])
 
 
 def test_scan_and_zoo_list_json(tmp_path, capsys):

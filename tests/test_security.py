@@ -255,7 +255,7 @@ def test_n2_report_runs_no_script_in_headless_chromium(tmp_path, monkeypatch):
     # the probe sees an alert of markup that igv renders (the report's escaping switched off) ...
     import tfscope.report.html as report
 
-    monkeypatch.setattr(report, "_inert", str)
+    monkeypatch.setattr(report, "inert", str)
     monkeypatch.setattr(report, "_MARKUP", re.compile(r"(?!)"))
     raw = _alerts(_hostile_report(tmp_path / "raw.html"), tmp_path)
     assert raw["igv"] == "ready" and "4" in raw["alerts"], raw

@@ -13,9 +13,10 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, TfscopeWarning
 from ..executor import make_executor
 from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
 from ..io.bed import BedRecord, read_bed, write_bed
@@ -47,7 +48,9 @@ def detect_genome_headers(fasta) -> bool:
     (:func:`tfscope.io.coords.parse_genomic_coord` with ``auto``). ``tfscope scan`` then writes genome coordinates
     unless told ``--no-parse-genomic-coord``. Only the first record is read.
     """
-    rid, blocks = next(iter_fasta(fasta))
+    with warnings.catch_warnings():  # the scan itself says what there is to say about the FASTA (a stale index)
+        warnings.simplefilter("ignore", TfscopeWarning)
+        rid, blocks = next(iter_fasta(fasta))
     if not REGION_HEADER.match(rid):
         return False
     length = sum(len(b) for b in blocks)
