@@ -12,7 +12,7 @@ def add_cli(sub) -> None:
     p = sub.add_parser("variants", help="effects of variants (VCF/BCF or TSV) on the binding of every zoo TF")
     p.add_argument("input", nargs="?", help="VCF/BCF (plain or bgzip) or TSV 'chrom pos ref alt [id]' (1-based pos)")
     p.add_argument("--genome", help="genome FASTA (plain or bgzip; .fai built when missing) the REF alleles match")
-    p.add_argument("--out", help="effects TSV (header line; columns in docs/variants.md)")
+    p.add_argument("--out", "-o", help="effects TSV (header line; columns in docs/variants.md)")
     p.add_argument("--vcf-out", metavar="PATH", help="also write the input VCF with INFO/TFBS_EFFECT "
                    "(TF|effect|delta|qValue; .vcf, .vcf.gz bgzip or .bcf)")
     p.add_argument("--zoo", default="genomic", help="bundled zoo: genomic (default) or shuffled (the "
