@@ -18,6 +18,7 @@ name                path under ``tfscope/resources``               what
 ``protein_dbd``     ``protein_dbd/``                               Pfam DBD HMMs, 752 JASPAR-linked TFs, CIS-BP models
 ``igv_js``          ``igv/igv.iife.js``                            igv.js 3.1.4 (MIT), inlined in the HTML reports
 ``family_extra``    ``family_extra/extra_motifs.json.gz``          non-JASPAR motifs with TFClass labels (issue 33)
+``anytf``           ``anytf/``                                     motif-conditioned network + LGO calibration (issue 41)
 =================== ============================================== ===============================================
 """
 
@@ -38,6 +39,7 @@ BUNDLED: dict[str, str] = {
     "protein_dbd": "protein_dbd",
     "igv_js": "igv/igv.iife.js",
     "family_extra": "family_extra/extra_motifs.json.gz",
+    "anytf": "anytf",
 }
 
 

@@ -103,14 +103,16 @@ def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
     """
     W = matrix.width
     codes = _CODES[np.frombuffer(seq.encode("ascii", "replace"), np.uint8)]  # A C G T -> 0-3, anything else 4
-    view = np.lib.stride_tricks.sliding_window_view(codes, W)  # (n, W)
+    n = len(codes) - W + 1
+    view = np.lib.stride_tricks.as_strided(codes, (n, W), (codes.strides[0],) * 2, writeable=False)  # (n, W)
     cols = np.arange(W)
     fwd = matrix.scores[view, cols].sum(1)
     rev = matrix.rc_scores[view, cols].sum(1)
-    i, j = int(np.argmax(fwd)), int(np.argmax(rev))
-    if matrix.palindromic or np.isclose(fwd[i], rev[j]):
-        return (i, ".") if fwd[i] >= rev[j] else (j, ".")
-    return (i, "+") if fwd[i] > rev[j] else (j, "-")
+    i, j = int(fwd.argmax()), int(rev.argmax())
+    a, b = float(fwd[i]), float(rev[j])
+    if matrix.palindromic or abs(a - b) <= 1e-8 + 1e-5 * abs(b):  # numpy.isclose's rule, without its overhead
+        return (i, ".") if a >= b else (j, ".")
+    return (i, "+") if a > b else (j, "-")
 
 
 def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: SiteMatrix | None) -> BedRecord:
