@@ -155,6 +155,10 @@ def calibrate(args) -> None:
     if not args.no_install:
         install_multi(out, args.zoo or "genomic")
         stamp_shuffled(out)
+        # the variant-effect null belongs to these weights (tfscope variants ignores it, with a warning, otherwise)
+        import build_variant_null
+
+        build_variant_null.main(["--zoo", args.zoo or "genomic", "--windows", str(args.windows)])
 
 
 def stamp_shuffled(calibrated: Path) -> None:
