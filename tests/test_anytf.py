@@ -1,0 +1,104 @@
+"""Any TF in one scan (tfscope.anytf): non-zoo JASPAR matrices, user motif files, bad files, the bundled model."""
+
+import re
+
+import numpy as np
+import pytest
+
+from tfscope.anytf.motifs import jaspar_motifs, read_motif_file, select_motifs
+from tfscope.anytf.scan import COLUMNS, EXTRA_COLUMNS, MOTIF_CALLS_AUTOSQL, load_motif_model, scan_motifs
+from tfscope.errors import InputError
+from tfscope.io.fasta import read_fasta
+from tfscope.resources import resource
+
+EVIDENCE = {"trained", "motif-conditioned", "pwm"}
+
+
+@pytest.fixture(scope="module")
+def regions():
+    return read_fasta(resource("example_regions"))
+
+
+def _check_calls(calls, seqs):
+    for r in calls:
+        assert len(r.extra) == len(COLUMNS)
+        assert r.chrom in seqs and 0 <= r.start < r.end <= len(seqs[r.chrom])
+        assert 0 <= r.score <= 1000 and r.strand in "+-."
+        assert r.extra[-2] in EVIDENCE
+        p, q = float(r.extra[COLUMNS.index("pValue")]), float(r.extra[COLUMNS.index("qValue")])
+        assert 0 < p <= 1e-3 or r.extra[-2] == "trained"
+        assert p <= q <= 1
+        if r.extra[-2] != "trained":  # the matched window, read on the call's strand
+            site = r.extra[COLUMNS.index("site")]
+            fwd = seqs[r.chrom][r.start:r.end].upper()
+            assert site == (fwd if r.strand == "+" else fwd[::-1].translate(str.maketrans("ACGTN", "TGCAN")))
+
+
+def test_bundled_model_loads_with_checksum_and_calibration():
+    model, meta = load_motif_model()
+    cal = meta["calibration"]
+    assert set(cal["floor"]) <= {"motif-conditioned", "pwm"} and len(cal["floor"]) == len(cal["ic_edges"]) + 1
+    assert 0 < cal["motif_conditioned"]["min_precision"] < 1
+    assert model.receptive_field == 101
+
+
+def test_jaspar_2024_has_879_matrices_and_ctcf_resolves_by_name_and_id():
+    ms = jaspar_motifs()
+    assert len(ms) == 879
+    by_name = select_motifs(list(ms), ["ctcf"])
+    assert by_name and all(m.name == "CTCF" for m in by_name)
+    assert [m.matrix_id for m in select_motifs(list(ms), ["MA0139"])][0].startswith("MA0139.")
+    with pytest.raises(InputError):
+        select_motifs(list(ms), ["NOT_A_TF"])
+
+
+def test_non_zoo_tf_gets_calls_on_a_real_bundled_sequence(regions):
+    calls = scan_motifs(regions, "jaspar", tfs=["CTCF"], min_precision=0.0)
+    assert calls, "CTCF (not in the zoo) should have candidate calls in 2.2 kb of real promoters"
+    assert {r.name for r in calls} == {"CTCF"}
+    assert {r.extra[-2] for r in calls} <= {"motif-conditioned", "pwm"}
+    _check_calls(calls, regions)
+    default = scan_motifs(regions, "jaspar", tfs=["CTCF"])
+    assert len(default) <= len(calls)
+    net = scan_motifs(regions, "jaspar", tfs=["CTCF"], min_precision=0.0, pwm_floor=False)
+    assert net and {r.extra[-2] for r in net} == {"motif-conditioned"}
+    _check_calls(net, regions)
+    assert all(0 <= float(r.extra[0]) <= 1 for r in net)  # the network's probability
+
+
+def test_user_meme_file_and_transfac_file(tmp_path, regions):
+    ctcf = select_motifs(list(jaspar_motifs()), ["MA0139"])[0]
+    rows = "\n".join(" ".join(f"{v:.4f}" for v in col) for col in ctcf.probs.T)
+    meme = tmp_path / "mine.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
+                    f"MOTIF my_ctcf MYCTCF\nletter-probability matrix: alength= 4 w= {ctcf.width}\n{rows}\n")
+    calls = scan_motifs(regions, meme, min_precision=0.0)
+    assert calls and {r.name for r in calls} == {"MYCTCF"} and {r.extra[-1] for r in calls} == {"my_ctcf"}
+    _check_calls(calls, regions)
+    tf = tmp_path / "mine.transfac"
+    counts = "\n".join(f"{i + 1:02d}      " + "      ".join(str(int(round(100 * v))) for v in col)
+                       for i, col in enumerate(ctcf.probs.T))
+    tf.write_text(f"AC  M0001\nXX\nID  MYCTCF2\nXX\nP0      A      C      G      T\n{counts}\nXX\n//\n")
+    (m,) = read_motif_file(tf)
+    assert m.name == "MYCTCF2" and m.width == ctcf.width
+    assert np.allclose(m.probs, ctcf.probs, atol=0.01)
+
+
+@pytest.mark.parametrize("text", ["MOTIF x\nletter-probability matrix: alength= 4 w= 3\n0.25 0.25 0.25 0.25\n",
+                                  "not a motif at all\n", ""])
+def test_bad_motif_file_is_an_input_error(tmp_path, regions, text):
+    p = tmp_path / "bad.meme"
+    p.write_text(text)
+    with pytest.raises(InputError):
+        scan_motifs(regions, p)
+
+
+def test_zoo_tf_keeps_its_trained_model(regions):
+    calls = scan_motifs(regions, "jaspar", tfs=["KLF4", "CTCF"], workers=1, min_precision=0.0)
+    ev = {(r.name, r.extra[-2]) for r in calls}
+    assert ("KLF4", "trained") in ev
+    assert all(e != "trained" for n, e in ev if n == "CTCF")
+    assert EXTRA_COLUMNS == ("evidence", "matrixId") and COLUMNS[-2:] == EXTRA_COLUMNS
+    _check_calls(calls, regions)
+    fields = re.findall(r"^\s+\w+(?:\[\d+\])?\s+(\w+);", MOTIF_CALLS_AUTOSQL, re.M)  # every column in the .as
+    assert fields[6:] == list(COLUMNS) and len(fields) == 6 + len(COLUMNS)
