@@ -102,3 +102,39 @@ def test_zoo_tf_keeps_its_trained_model(regions):
     _check_calls(calls, regions)
     fields = re.findall(r"^\s+\w+(?:\[\d+\])?\s+(\w+);", MOTIF_CALLS_AUTOSQL, re.M)  # every column in the .as
     assert fields[6:] == list(COLUMNS) and len(fields) == 6 + len(COLUMNS)
+
+
+def test_scan_motifs_command_writes_declared_bed6_11_in_genome_coordinates(tmp_path):
+    """`tfscope scan --example --motifs jaspar --tfs CTCF` (a TF no model was trained on) and a user MEME file: BED6+11
+    with evidence and matrix ID declared in the .as, genome coordinates, loads with pandas and bedtools; refusals."""
+    import json
+    import shutil
+    import subprocess
+
+    import pandas as pd
+
+    from tfscope.anytf.scan import COLUMNS, MOTIF_CALLS_AUTOSQL
+    from tfscope.cli import main
+
+    out = tmp_path / "ctcf.bed"
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--out", str(out),
+                 "--json", str(tmp_path / "s.json"), "--quiet"]) == 0
+    df = pd.read_csv(out, sep="\t", header=None, names=["chrom", "start", "end", "name", "score", "strand", *COLUMNS])
+    assert set(df["name"]) == {"CTCF", "KLF5"} and set(df["evidence"]) == {"pwm", "trained"}
+    assert set(df.loc[df["name"] == "CTCF", "matrixId"].str.split(".").str[0]) <= {"MA0139", "MA1929", "MA1930"}
+    assert df["chrom"].str.startswith("chr").all() and not df["chrom"].str.contains(":").any()
+    assert (tmp_path / "ctcf.as").read_text() == MOTIF_CALLS_AUTOSQL and "string evidence;" in MOTIF_CALLS_AUTOSQL
+    s = json.loads((tmp_path / "s.json").read_text())
+    assert s["sites"] == len(df) and s["evidence"]["pwm"] == int((df["evidence"] == "pwm").sum())
+    if shutil.which("bedtools"):
+        merged = subprocess.run(["bedtools", "merge", "-i", str(out)], capture_output=True, text=True, check=True)
+        assert merged.stdout.strip()
+    meme = tmp_path / "mine.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
+                    "Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n"
+                    "MOTIF M1 EBOXLIKE\nletter-probability matrix: alength= 4 w= 6\n"
+                    "0.01 0.97 0.01 0.01\n0.97 0.01 0.01 0.01\n0.01 0.97 0.01 0.01\n"
+                    "0.01 0.01 0.97 0.01\n0.01 0.01 0.01 0.97\n0.01 0.01 0.97 0.01\n")
+    assert main(["scan", "--example", "--motifs", str(meme), "--out", str(tmp_path / "m.bed"), "--quiet"]) == 0
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tracks", "bedgraph", "--out",
+                 str(tmp_path / "x.bed")]) == 2

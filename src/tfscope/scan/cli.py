@@ -20,6 +20,7 @@ from ..zoo.registry import DEFAULT_ZOO, ZOOS, list_zoo, load_zoo
 from .demo import run_demo
 from .files import GENOME_CONVENTIONS, TRACK_FORMATS, scan_to_files, silent_models
 from .models import load_scan_models
+from .motifs import check_motif_options, motif_scan_to_files
 
 ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
             "windows; shuffled: the BertSNR-protocol zoo (shuffled negatives only; over-calls on real DNA)")
@@ -66,12 +67,32 @@ def _fasta(args) -> Path:
     return Path(args.fasta)
 
 
+def run_motif_scan(args) -> int:
+    """Run ``tfscope scan --motifs``: every matrix of JASPAR or of a motif file (:func:`motif_scan_to_files`)."""
+    check_motif_options(tracks=args.tracks, bigbed=args.bigbed, report=args.report, collapse=args.collapse,
+                        checkpoint=args.checkpoint, protein=args.protein, mode=args.mode)
+    _check_options(args)
+    s = motif_scan_to_files(_fasta(args), args.out, args.motifs, tfs=args.tfs, genome=args.parse_genomic_coord,
+                            chrom_sizes=args.chrom_sizes, known=args.known, min_precision=args.min_precision,
+                            max_q=args.max_q, workers=args.workers, json_path=args.json, example=args.example)
+    ev = ", ".join(f"{n:,} {k}" for k, n in sorted(s["evidence"].items()))
+    print(f"scanned {plural(s['sequences'], 'sequence')}, {s['bp']:,} bp, with the matrices of {s['motifs']} in "
+          f"{s['seconds']:.1f} s: {plural(s['sites'], 'call')} of {plural(s['tfs_called'], 'TF')} ({ev or 'none'}) "
+          f"-> {args.out}" + ("; genome coordinates" if s["genome_coordinates"] else "")
+          + (f"\n{s['known_recall']}" if s["known_recall"] else ""), file=report_stream(args))
+    if args.json == "-":
+        write_json("-", s)
+    return 0
+
+
 def run_scan(args) -> int:
     """``tfscope scan``.
 
     The models and the FASTA from the options, then one :func:`tfscope.scan.files.scan_to_files` call; prints the run
     summary (and the recall of ``--known``).
     """
+    if args.motifs:
+        return run_motif_scan(args)
     models, rows = _models(args)
     protein = args.protein
     protect = [("--protein FASTA", protein)] + [("checkpoint file", f) for c in args.checkpoint or ()
@@ -143,7 +164,13 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     p.add_argument("--checkpoint", nargs="+", required=checkpoint_required, metavar="DIR",
                    help="snr checkpoints to scan with" + ("" if checkpoint_required else " instead of the zoo"))
     if not checkpoint_required:
-        p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all)")
+        p.add_argument("--tfs", nargs="+", help="zoo TFs to use (default: all); with --motifs any JASPAR TF name or "
+                       "matrix ID")
+        p.add_argument("--motifs", metavar="jaspar|FILE",
+                       help="scan with every matrix of JASPAR 2024 CORE vertebrates (jaspar, 879) or of a motif file "
+                            "(MEME, JASPAR, PFM, TRANSFAC): zoo TFs keep their trained models, every other matrix is "
+                            "called through the PWM floor (FIMO hits with chr7-calibrated precision, p- and q-values); "
+                            "the BED gains evidence and matrixId columns (docs/any_tf.md)")
         p.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
         p.add_argument("--protein", metavar="FASTA", help="scan with the JASPAR matrices inferred from this protein's "
                        "DNA-binding domains (pyhmmer DBDs, DBD identity to the 752 bundled JASPAR-linked TFs) as PWM "
@@ -206,7 +233,8 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
     add_allow_unverified_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_json_arg(p, "a run summary (sequences, bp, models, sites, seconds, output paths)")
-    p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO, protein=None, max_matrices=5, pwm_pvalue=1e-4)
+    p.set_defaults(func=run_scan, tfs=None, zoo=DEFAULT_ZOO, protein=None, max_matrices=5, pwm_pvalue=1e-4,
+                   motifs=None)
 
 
 def add_cli(sub) -> None:

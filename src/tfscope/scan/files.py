@@ -256,7 +256,7 @@ def read_known_sites(path, sizes: dict[str, int], coords) -> list[BedRecord]:
         return []
 
 
-def known_summary(known, coords, n_sites: int, models, bed) -> str:
+def known_summary(known, coords, n_sites: int, tfs: list[str], bed) -> str:
     """Return the recall line of known sites.
 
     From the written BED ``bed`` (either scan path; staged, not yet renamed into place) and the known sites moved to
@@ -265,7 +265,7 @@ def known_summary(known, coords, n_sites: int, models, bed) -> str:
     if coords is not None:
         known = [BedRecord(coords.locate(k.chrom)[0], k.start + coords.locate(k.chrom)[1],
                            k.end + coords.locate(k.chrom)[1], k.name) for k in known]
-    return recall_line(known, read_bed(bed) if n_sites else [], tfs=[m.name for m in models])
+    return recall_line(known, read_bed(bed) if n_sites else [], tfs=tfs)
 
 
 def calls_per_name(bed) -> dict[str, int]:
@@ -441,7 +441,7 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
                          known=known_sites, n_attributions=attributions, verbose=verbose, outputs=outputs)
             report_dt = round(time.time() - t1, 3)
         write_autosql(out, outputs=outputs)
-        recall = (known_summary(known_sites, coords, n_sites, models, outputs.staged(out))
+        recall = (known_summary(known_sites, coords, n_sites, [m.name for m in models], outputs.staged(out))
                   if known_sites else None)
         summary = {
             "sequences": len(sizes), "bp": sum(sizes.values()), "models": [m.name for m in models], "sites": n_sites,
