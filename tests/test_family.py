@@ -834,3 +834,13 @@ def test_knn_kmer_vote_is_the_mean_of_its_parts_and_checkpoints(tmp_path):
     assert np.allclose(chunked["tomtom_p"], res["tomtom_p"]) and np.allclose(chunked["known_prob"], res["known_prob"])
     assert res["min_confidence"] == model.min_confidence_
     assert p[:2].argmax(1).tolist() == [ds.labels[2], ds.labels[17]]
+
+
+def test_a_bed_given_as_motifs_is_not_a_motif_file(tmp_path):
+    """A BED (or any table) passed where a motif file goes says so, naming the file and line (issue 42)."""
+    from tfscope.errors import InputError
+    from tfscope.resources import resource
+
+    with pytest.raises(InputError, match="not a motif file") as e:
+        read_motifs(resource("example_sites"))
+    assert e.value.line == 1 and str(e.value).startswith(f"{resource('example_sites')}:1: not a motif file")

@@ -79,6 +79,10 @@ def _read_rows_format(lines, path) -> list[tuple[str, np.ndarray]]:
         if name is None:
             name, start = Path(path).stem if len(motifs) == 0 else f"motif{len(motifs) + 1}", lineno
         letter = s[0].upper() if s[0].isalpha() else None
+        label = s.split()[0].split("[")[0].rstrip(":|")
+        if not motifs and not rows and letter is not None and (letter not in "ACGT" or len(label) > 1):
+            raise InputError("not a motif file: expected a MEME, JASPAR, PFM or TRANSFAC matrix (rows A, C, G, T of "
+                             f"counts or probabilities), found a line starting {s.split()[0][:20]!r}", path, lineno)
         if letter is not None and letter != "ACGT"[len(rows)]:
             raise InputError(f"row {len(rows) + 1} of motif {name!r} is labelled {letter!r}, expected "
                              f"{'ACGT'[len(rows)]!r}", path, lineno)
