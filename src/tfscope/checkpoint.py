@@ -32,8 +32,8 @@ from torch import nn
 from . import __version__
 from .checkpoint_schema import check_outputs, validate_config
 from .errors import CheckpointError, OutputError, TfscopeWarning
-from .io.atomic import OUTPUT_ERRNOS, atomic_write, blocked_signals, private_tempdir
-from .models import MODELS, import_class
+from .io.atomic import OUTPUT_ERRNOS, atomic_write, blocked_signals, private_tempdir, respect_umask
+from .models import MODELS, class_path, import_class
 from .sequence import ALPHABET
 
 FORMAT = "tfscope-checkpoint/1"
@@ -184,13 +184,11 @@ def save_checkpoint(path, model, *, model_name: str, task: str, hparams: dict, m
 
             save_file({k: np.ascontiguousarray(v) for k, v in model.checkpoint_arrays().items()},
                       str(tmp / WEIGHTS))
-        from .models import class_path
 
         config = {"format": FORMAT, "tfscope_version": __version__, "task": task, "model": model_name,
                   "class": class_path(type(model)), "hparams": hparams, "alphabet": ALPHABET, "meta": meta or {},
                   "weights_sha256": {WEIGHTS: file_sha256(tmp / WEIGHTS)}}
         (tmp / "config.json").write_text(dump_config(config))
-        from .io.atomic import respect_umask
 
         respect_umask(tmp)  # mkdtemp makes 0700, safetensors 0600: readable by others as the umask allows
         with blocked_signals():  # the swap completes or does not start

@@ -13,6 +13,8 @@ import warnings
 
 import numpy as np
 
+from .motif import counts_to_probs, information_content
+
 
 def png_uri(fig) -> str:
     """Close a matplotlib figure and return it as a base64 PNG data URI (110 dpi, tight bounding box)."""
@@ -91,7 +93,6 @@ def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True, start
 
     m = np.asarray(matrix, dtype=float)
     if information:
-        from .motif import counts_to_probs, information_content
 
         p = counts_to_probs(m, pseudocount=0.25)
         m = p * information_content(p)
@@ -138,7 +139,6 @@ def logo_svg(matrix: np.ndarray, title: str, *, information: bool = True, start:
 
     m = np.asarray(matrix, dtype=float)
     if information:
-        from .motif import counts_to_probs, information_content
 
         p = counts_to_probs(m, pseudocount=0.25)
         m = p * information_content(p)

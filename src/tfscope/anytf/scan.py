@@ -21,17 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import load_checkpoint
+from ..errors import InputError
 from ..io.bed import BedRecord
 from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL
+from ..resources import resource
+from ..scan.engine import scan
+from ..sequence import invalid_letter, one_hot, reverse_complement
+from ..zoo.registry import load_zoo, zoo_tfs
 from .calibrate import apply_precision, bh_qvalues_over, ic_bins
 from .candidates import CONTEXT, Candidates, candidate_features, find_candidates, local_best, score_range
 from .motifs import MAX_WIDTH, Motif, load_motifs, motif_features, name_key, padded_matrices, select_motifs
-from ..resources import resource
-from ..checkpoint import load_checkpoint
-from ..sequence import one_hot, invalid_letter, reverse_complement
-from ..scan.engine import scan
-from ..zoo.registry import load_zoo
-from ..errors import InputError
 
 #: the columns the any-TF scan adds after the scanner's
 EXTRA_COLUMNS = ("evidence", "matrixId")
@@ -188,7 +188,6 @@ def scan_motifs(sequences: dict[str, str], motifs="jaspar", *, tfs=None, model=N
     net, meta = load_motif_model(str(model) if model else None)
     zoo_keys: dict[str, str] = {}
     if use_zoo:
-        from ..zoo.registry import zoo_tfs
 
         zoo_keys = {name_key(t): t for t in zoo_tfs()}
     trained = [m for m in mlist if name_key(m.name) in zoo_keys]

@@ -7,10 +7,13 @@ layers, heads and query tokens), the quantity BertSNR plots against the binding-
 
 from __future__ import annotations
 
+import base64
+
 import numpy as np
 import torch
 
 from ..errors import InputError
+from ..io.atomic import atomic_write
 from ..plot import png_uri
 
 
@@ -71,9 +74,6 @@ def plot_attention(maps: np.ndarray, path=None, *, title: str = ""):
     fig.suptitle(title, fontsize=9)
     uri = png_uri(fig)
     if path is not None:
-        import base64
-
-        from ..io.atomic import atomic_write
 
         with atomic_write(path, "wb") as fh:
             fh.write(base64.b64decode(uri.split(",", 1)[1]))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from ..io.jaspar import core_vertebrate_index, motif_pfm
+from ..io.jaspar import core_vertebrate_index, motif_pfm, name_key
 from ..train import predict
 
 
@@ -75,7 +75,6 @@ def tomtom_jaspar(pfm: np.ndarray, *, release: str = "JASPAR2022", tf: str | Non
             for i in order[:top]]
     out = {"matches": rows, "n_targets": len(ids)}
     if tf is not None:
-        from ..io.jaspar import name_key
 
         own = [i for i, n in enumerate(names) if name_key(n) == name_key(tf)]
         if own:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from .atomic import atomic_write
+from .fasta import header_line
 from .inputs import read_lines
 
 #: conventions of :func:`parse_genomic_coord`: ``auto`` (by record length), ``faidx`` (1-based inclusive, samtools
@@ -148,7 +149,6 @@ class GenomeCoords:
             except InputError as e:
                 if fasta is None or e.path is not None:
                     raise
-                from .fasta import header_line
 
                 raise InputError(e.message, str(fasta), header_line(fasta, sid)) from None
         self.given_sizes = dict(chrom_sizes) if chrom_sizes else None

@@ -15,7 +15,9 @@ import numpy as np
 
 from ..checkpoint import load_checkpoint, read_config, save_checkpoint
 from ..errors import CheckpointError
+from .align import fit_alignment_knn
 from .classic import C_GRID, FEATURE_SETS, ArrayModel, select_and_fit
+from .esm import load_esm_classifier
 from .stack import fit_stack
 
 
@@ -46,7 +48,6 @@ def select_default(seqs, y, *, labels=("positive", "negative"), seed: int = 0, v
     choice["stack_platt_slope"] = float(st.platt[0])
     cands = [("composition-lr", auc_lin, lin)] + ([("stack", auc_st, st)] if st.platt[0] > 0 else [])
     if alignment:
-        from .align import fit_alignment_knn
 
         al = fit_alignment_knn(seqs, y, labels=labels, groups=groups, seed=seed, verbose=verbose)
         choice["alignment_knn_cv_auroc"] = al.meta["cv_auroc"]
@@ -84,7 +85,6 @@ def load_protein_model(directory, name: str):
     if not (path / "config.json").exists():
         raise CheckpointError(f"{directory}: no protein model {name!r} (needs {name}/config.json)")
     if read_config(path).get("model") == "esm-classifier":
-        from .esm import load_esm_classifier
 
         return load_esm_classifier(path)
     return load_checkpoint(path, task="protein")[0]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..device import resolve_device
 from ..errors import CheckpointError, InputError
 from ..io.atomic import atomic_write
 from ..metrics import binary_metrics
@@ -46,7 +47,6 @@ class TwoLayerPredictor:
             self.layers[layer] = load_protein_model(d, layer)
             net = getattr(self.layers[layer], "net", None)
             if net is not None and hasattr(net, "to"):  # torch models predict where they are
-                from ..device import resolve_device
 
                 net.to(resolve_device(device))
 

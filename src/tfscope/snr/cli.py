@@ -10,6 +10,7 @@ from ..errors import InputError
 from ..io.tables import write_snr_table
 from ..resources import resource
 from ..scan.cli import add_scan_args
+from ..zoo.genomic import GenomicBackground
 from .data import snr_table_path
 from .motifs import predicted_site_motif
 from .pretrain import pretrain, pretraining_windows
@@ -46,7 +47,6 @@ def cmd_snr_train(args) -> int:
     table = _table_from_args(args)
     background = None
     if args.windows:
-        from ..zoo.genomic import GenomicBackground
 
         background = GenomicBackground.load(args.windows)
     res = train_snr(table, model=args.model, out=args.out, tf=args.tf, seed=args.seed, epochs=args.epochs,

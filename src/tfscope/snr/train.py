@@ -7,6 +7,7 @@ a window is its highest nucleotide probability. Models: ``dilated`` (tfscope's d
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -20,6 +21,7 @@ from ..checkpoint_schema import NAME_RULE, is_name
 from ..device import resolve_device
 from ..errors import InputError
 from ..io.jaspar import DEFAULT_RELEASE, jaspar_matrices, jaspar_matrix, motif_pfm, pfm_to_log_odds
+from ..io.motifs import read_motifs
 from ..metrics import best_f1_threshold, binary_metrics, snr_metrics
 from ..models import build_model
 from ..models.pwm import PWMScanner
@@ -28,6 +30,7 @@ from ..scan.engine import ScanModel, window_max_scores
 from ..scan.models import load_scan_models
 from ..sequence import decode
 from ..train import fit, predict
+from ..zoo.genomic import HOLDOUT_CHROMS, site_intervals
 from .bertsnr import BertSNR, MultiTaskView, bertsnr_loss
 from .data import SnrData, load_snr, pair_groups, train_valid_test
 
@@ -83,7 +86,6 @@ def pwm_candidates(tf: str, *, matrix=None, release: str | None = None) -> list[
         return [{"matrix_id": m.matrix_id, "name": m.name, "source": release, "pfm": motif_pfm(m)}
                 for m in jaspar_matrices(tf, release=release)]
     if Path(matrix).is_file():
-        from ..io.motifs import read_motifs
 
         return [{"matrix_id": name.split()[0] if name.split() else f"motif{i + 1}",
                  "name": " ".join(name.split()[1:]) or name, "source": str(matrix), "pfm": pfm}
@@ -212,7 +214,6 @@ def train_snr(table, *, model: str = "dilated", out=None, tf: str | None = None,
     if len(exclude_chroms):
         tr, va = (d.subset(~np.isin(d.chrom[pair_groups(d.y_seq)], list(exclude_chroms))) for d in (tr, va))
     if background is not None:
-        from ..zoo.genomic import HOLDOUT_CHROMS, site_intervals
 
         g_tr, g_va = background.train_valid(site_intervals(table), seed=seed)
         held = np.isin(tr.chrom[pair_groups(tr.y_seq)], HOLDOUT_CHROMS)  # a shuffle goes with its positive
@@ -353,7 +354,6 @@ def _build_bertsnr(variant: str, hp: dict, backbone):
     meta = {"backbone": "shipped:" + str(path.name) if path == resource("backbone") else str(path)}
     rec = path / "pretraining.json"
     if rec.exists():  # name the backbone in the checkpoint: its size, pretraining result and source
-        import json
 
         r = json.loads(rec.read_text())
         meta["backbone_record"] = {k: r.get(k) for k in ("k", "bert", "parameters", "heldout_mlm_accuracy",

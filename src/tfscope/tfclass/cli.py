@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
+
+from ..checkpoint import read_config
 from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..io.atomic import atomic_write, refuse_clobbering
+from ..io.motifs import write_jaspar
+from ..protein.domains import read_proteins
+from ..resources import resource
+from .data import build_dataset
+from .evaluate import evaluate_motifs, evaluation_text
+from .knn_kmer import DEFAULT_MODEL, RECIPES
+from .predict import apply_protein_class, predict_motifs, prediction_text
+from .reference import fit_reference_model
+from .train import train_cnn_checkpoint
 
 
 def cmd_family_build(args) -> int:
-    from .data import build_dataset
-    from ..io.motifs import write_jaspar
-    from ..io import atomic_write
-
     ds = build_dataset(args.release, check=args.release == "JASPAR2024")
     write_jaspar(args.out, [(f"{i} {n}", p) for i, n, p in zip(ds.ids, ds.names, ds.pfms)])
     if args.labels:
@@ -29,11 +39,6 @@ def cmd_family_build(args) -> int:
 
 
 def cmd_family_train(args) -> int:
-    from ..checkpoint import read_config
-    from .data import build_dataset
-    from .reference import fit_reference_model
-    from .train import train_cnn_checkpoint
-
     ds = build_dataset()
     out = report_stream(args)
     if args.model == "cnn":
@@ -53,15 +58,9 @@ def cmd_family_train(args) -> int:
 
 
 def cmd_family_predict(args) -> int:
-    import sys
-
-    from ..io.atomic import refuse_clobbering
-    from .predict import apply_protein_class, predict_motifs, prediction_text
-
     refuse_clobbering([("--out", args.out), ("--json", args.json)],
                       [("motif file", p) for p in args.motif_files] + [("--protein FASTA", args.protein)])
     if args.protein:  # a DNA or unreadable protein FASTA stops before the motif models run
-        from ..protein.domains import read_proteins
 
         read_proteins(args.protein)
     doc = predict_motifs(args.motif_files, checkpoint=args.checkpoint, n_nearest=args.nearest, abstain=args.abstain,
@@ -74,7 +73,6 @@ def cmd_family_predict(args) -> int:
         if args.json != "-":
             sys.stdout.writelines(prediction_text(doc))
     else:
-        from ..io.atomic import atomic_write
 
         with atomic_write(args.out) as fh:
             fh.writelines(prediction_text(doc))
@@ -84,8 +82,6 @@ def cmd_family_predict(args) -> int:
 
 
 def cmd_family_evaluate(args) -> int:
-    from .evaluate import evaluate_motifs, evaluation_text
-
     doc = evaluate_motifs(args.motif_file, args.labels, mode=args.mode, folds=args.folds, seed=args.seed,
                           model=args.model)
     if args.json:
@@ -98,8 +94,6 @@ def cmd_family_evaluate(args) -> int:
 
 def _known_classes() -> list[str]:
     """The classes of the shipped model (from its config; no JASPAR access), for --help."""
-    from ..checkpoint import read_config
-    from ..resources import resource
 
     try:
         return list(read_config(resource("tfclass_model"))["meta"]["classes"])
@@ -109,7 +103,6 @@ def _known_classes() -> list[str]:
 
 def add_cli(sub) -> None:
     """Register ``tfscope tfclass ...`` (alias ``tfscope family``)."""
-    from .knn_kmer import DEFAULT_MODEL, RECIPES
 
     p = sub.add_parser("tfclass", aliases=["family"],
                        help="TFClass class (family) of a TF from its motif: JASPAR 2024 dataset, KNN and CNN")
@@ -152,7 +145,6 @@ def add_cli(sub) -> None:
                     f"the shipped {DEFAULT_MODEL}; e.g. --model knn-kmer-clogit, the previous default) or a thesis "
                     "CNN (then the class is the KNN vote + CNN soft vote)")
     pr.add_argument("--nearest", type=int, default=5, help="nearest JASPAR motifs to list")
-    import argparse
 
     pr.add_argument("--abstain", action=argparse.BooleanOptionalAction, default=True,
                     help="call a motif 'unknown' when it is less informative than every JASPAR 2024 motif, unlike "

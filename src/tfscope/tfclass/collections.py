@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from ..resources import resource
 from .splits import paralog_group
 
 # collection name -> which motif2factors rows count as the motif's own factor(s). "evidence": allowed Evidence values
@@ -349,7 +350,6 @@ class ExtraMotifs:
 def default_path() -> Path:
     """Path of the shipped extra-collection file (bundled resource ``family_extra``:
     ``resources/family_extra/extra_motifs.json.gz``)."""
-    from ..resources import resource
 
     return resource("family_extra")
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .model import EXPERT_LOG_FLOOR
+
 POOL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 POOL_WEIGHTS_FULL = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
@@ -115,8 +117,6 @@ def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, 
     """
     from scipy.optimize import minimize
 
-    from .model import EXPERT_LOG_FLOOR
-
     F = np.asarray(F, dtype=np.float64)
     E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
     y = np.asarray(y)
@@ -131,7 +131,6 @@ def fit_conditional_logit(F: np.ndarray, experts: np.ndarray, y: np.ndarray, *, 
 def conditional_logit_log_proba(F: np.ndarray, experts: np.ndarray, beta: np.ndarray, gamma: np.ndarray,
                                 alpha: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     """Log class probabilities ``(N, C)`` of :func:`fit_conditional_logit`'s model, ``log_softmax(U / T)``."""
-    from .model import EXPERT_LOG_FLOOR
 
     E = np.maximum(np.asarray(experts, dtype=np.float64), EXPERT_LOG_FLOOR)
     U = (np.einsum("nmct,mt->nc", np.asarray(F, dtype=np.float64), beta) + np.einsum("e,enc->nc", gamma, E)

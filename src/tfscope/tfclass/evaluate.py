@@ -24,10 +24,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
+from ..io.inputs import read_lines
+from ..io.motifs import read_motifs
+from ..metrics import multiclass_metrics
 from .data import build_dataset
 from .kmer_profile import KmerLogistic, kmer_profile
 from .knn import METRICS, all_similarities, knn_ensemble_proba
 from .knn_kmer import RECIPES, make_model, uses_gapped, uses_groups
+from .reference import classify
 from .splits import paralog_group
 from .stack import StackedKNN, normalise_similarity
 
@@ -41,7 +45,6 @@ def read_labels(path) -> dict[str, str]:
     Raises InputError (file and line) for a missing/empty file, a row with fewer than two columns, an empty class,
     or a key listed twice.
     """
-    from ..io.inputs import read_lines
 
     rows = [(i, ln) for i, ln in read_lines(path) if ln.strip() and not ln.startswith("#")]
     if not rows:
@@ -69,7 +72,6 @@ def read_labels(path) -> dict[str, str]:
 def labelled_motifs(motif_path, labels_path) -> tuple[list[str], list[np.ndarray], list[str]]:
     """Motifs of a file joined with their labels -> (keys, pfms, class names). Every motif needs a label
     (InputError naming the motif file otherwise); labels of motifs not in the file are ignored."""
-    from ..io.motifs import read_motifs
 
     labels = read_labels(labels_path)
     keys, pfms, cls = [], [], []
@@ -97,8 +99,6 @@ def cross_validate(pfms: list[np.ndarray], labels: np.ndarray, n_classes: int, *
     Raises InputError if a class has fewer motifs than ``folds`` or there are fewer than 2 classes.
     """
     from sklearn.model_selection import StratifiedKFold
-
-    from ..metrics import multiclass_metrics
 
     y = np.asarray(labels)
     cnt = np.bincount(y, minlength=n_classes)
@@ -145,8 +145,6 @@ def evaluate_reference(pfms, class_names: list[str], *, models=None) -> dict:
     Raises InputError for a label that is not one of the 20 JASPAR 2024 TF classes.
     """
     from sklearn.metrics import f1_score
-
-    from .reference import classify
 
     ds = build_dataset()
     bad = sorted(set(class_names) - set(ds.classes))

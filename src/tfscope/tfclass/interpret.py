@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .data import pad_batch
+from .train import PAD_LENGTH
+
 
 def integrated_gradients(model, pfm: np.ndarray, target: int, *, n_steps: int = 64, pad_length: int | None = None
                          ) -> np.ndarray:
@@ -21,9 +24,6 @@ def integrated_gradients(model, pfm: np.ndarray, target: int, *, n_steps: int = 
     the four bases and divided by the maximum absolute value (so values lie in [-1, 1]).
     """
     from captum.attr import IntegratedGradients
-
-    from .data import pad_batch
-    from .train import PAD_LENGTH
 
     L = pfm.shape[1]
     x = torch.from_numpy(pad_batch([pfm], pad_length or PAD_LENGTH))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .model import StandardLinear
+
 MAX_K = 8  # 4**8 = 65,536 features per motif is the most that is useful here
 
 
@@ -123,8 +125,6 @@ class KmerLogistic:
         return self.fit_profile(self.profile(pfms), labels)
 
     def fit_profile(self, X: np.ndarray, labels, sample_weight=None) -> "KmerLogistic":
-        from .model import StandardLinear
-
         self.head = StandardLinear.fit_logistic(self._x(X), np.asarray(labels), self.n_classes, C=self.C,
                                                 sample_weight=sample_weight)
         return self

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InputError
+
 METRICS = ("pearson", "euclidean", "sandelin")
 
 
@@ -133,8 +135,6 @@ def tomtom_similarity(queries: list[np.ndarray], targets: list[np.ndarray], *, e
         A query wider than :data:`MAX_TOMTOM_WIDTH` columns (Tomtom's memory grows with the cube of the width).
     """
     from memelite import tomtom
-
-    from ..errors import InputError
 
     widest = max((np.asarray(q).shape[-1] for q in queries), default=0)
     if widest > MAX_TOMTOM_WIDTH:

@@ -10,8 +10,9 @@ import numpy as np
 
 from .combine import (POOL_WEIGHTS, POOL_WEIGHTS_FULL, conditional_logit_log_proba, confidence_threshold,
                       fit_conditional_logit, fit_temperature, pool_log_proba, soft_vote_log_proba)
-from .kmer_profile import kmer_similarity
+from .kmer_profile import KmerLogistic, kmer_similarity
 from .knn import METRICS
+from .model import KnnKmerHeads
 from .stack import StackedKNN, exclude_groups, group_weights, inner_splits
 
 
@@ -90,7 +91,6 @@ class KnnKmer:
         needed for ``leave_group_out`` and ``dedup``); ``gapped`` ``(N, 4**k)``: the training motifs' gapped k-mer
         profiles (needed with ``gapped_metric``). Raises ValueError for a k-mer profile of the wrong shape or
         ``leave_group_out``/``dedup`` without ``groups``."""
-        from .kmer_profile import KmerLogistic
 
         y = np.asarray(y_train)
         kmer_train = np.asarray(kmer_train)
@@ -216,7 +216,6 @@ class KnnKmer:
     def to_module(self):
         """The fitted heads as a :class:`~tfscope.tfclass.model.KnnKmerHeads` (for ``save_checkpoint``); the
         temperature, abstain threshold and ``dedup`` flag go into the checkpoint's meta (:meth:`meta`)."""
-        from .model import KnnKmerHeads
 
         import torch
 
@@ -252,7 +251,6 @@ class KnnKmer:
         feature count does not match ``n_metrics * n_classes * top`` (3 column metrics, one more for each of
         ``kmer_metric`` and ``gapped_metric``), or ``dedup`` without ``train_groups``, or ``kmer_metric`` /
         ``gapped_metric`` without their reference profiles, or ``vote`` without a conditional logit."""
-        from .kmer_profile import KmerLogistic
 
         C = module.n_classes
         nm = len(METRICS) + bool(kmer_metric) + bool(gapped_metric)

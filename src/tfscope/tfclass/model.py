@@ -14,6 +14,7 @@ complementing the input.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import nn
@@ -91,7 +92,6 @@ class StandardLinear(nn.Module):
         """As :meth:`fit_logistic`, with ``C`` chosen from ``Cs`` by ``sklearn.linear_model.LogisticRegressionCV``
         over ``cv`` (a splitter or a list of (train, test) index pairs) when more than one is given; the chosen
         value is ``self.C``. ``class_weight`` is sklearn's (e.g. ``"balanced"``)."""
-        import warnings
 
         import numpy as np
         from sklearn.linear_model import LogisticRegression, LogisticRegressionCV

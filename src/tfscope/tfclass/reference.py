@@ -21,16 +21,23 @@ also carry the known-class detector (:mod:`tfscope.tfclass.novelty`) in ``meta["
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, InputError
+from ..io.atomic import atomic_write
 from ..motif import information_content
+from ..resources import resource
+from .data import FamilyDataset, build_dataset
 from .kmer_profile import kmer_profile, kmer_similarity, standardise_rows
 from .knn import METRICS, all_similarities, knn_ensemble_proba
 from .knn_kmer import DEFAULT_MODEL, KnnKmer, make_model, uses_gapped, uses_groups
+from .novelty import fit_novelty, known_probability, novelty_features
 from .open_set import SHIPPED_RULE, accept, fit_open_set_rule, open_set_features, simulate_open_set
+from .splits import paralog_group
 from .stack import normalise_similarity
 
 MODEL_NAME = "family_knn_kmer"
@@ -42,7 +49,6 @@ def save_reference_pack(out, ds, kmer, gapped=None) -> Path:
     the matrices as concatenated float64 columns with their lengths) and its row-standardised k-mer profiles
     ``kmer`` / ``gapped`` ``(n, 4**k)`` (:func:`~tfscope.tfclass.kmer_profile.standardise_rows`, stored as float16:
     correlations change by < 3e-4). Written atomically. Returns the path."""
-    from ..io.atomic import atomic_write
 
     arrays = {"ids": np.array(ds.ids), "names": np.array(ds.names), "labels": np.asarray(ds.labels, np.int64),
               "classes": np.array(ds.classes), "release": np.array(ds.release),
@@ -61,7 +67,6 @@ def load_reference_pack(path) -> dict | None:
     """The reference pack of the checkpoint directory ``path`` (:func:`save_reference_pack`): ``{"dataset":
     FamilyDataset, "kmer_z": (n, 4**k) float32, "gapped_z": ... or None}``; None when the checkpoint has none
     (older checkpoints). Raises CheckpointError for an unreadable or inconsistent pack."""
-    from .data import FamilyDataset
 
     f = Path(path) / PACK
     if not f.exists():
@@ -86,8 +91,6 @@ def load_reference_pack(path) -> dict | None:
 def reference_dataset(model_path=None):
     """The reference motifs of a ``family_knn_kmer`` checkpoint (default: the shipped model), from its reference pack
     when it has one, else JASPAR 2024 through pyjaspar (:func:`tfscope.tfclass.data.build_dataset`)."""
-    from ..resources import resource
-    from .data import build_dataset
 
     pack = load_reference_pack(resource("tfclass_model") if model_path is None else model_path)
     return pack["dataset"] if pack is not None else build_dataset()
@@ -102,10 +105,6 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
     :mod:`tfscope.tfclass.open_set` on a held-out-class simulation (5 refits on parts of ``ds``) and store it in
     ``meta["open_set"]``. Returns the fitted model (``open_set_``: the rule or None). Raises ValueError for an
     unknown variant."""
-    import time
-
-    from ..checkpoint import save_checkpoint
-    from .splits import paralog_group
 
     model = make_model(variant, len(ds.classes), seed=seed, k=k)
     model.variant = variant
@@ -125,7 +124,6 @@ def fit_reference_model(ds, out, *, variant: str = DEFAULT_MODEL, k: int = 6, se
              + f", temperature {model.temperature_:.3f}, abstain below {model.min_confidence_}")
     novelty = None
     if model.gapped_metric and model.kmer_metric:  # the known-class detector over the model's five metrics
-        from .novelty import fit_novelty
 
         ref_sims = sims + [kmer_similarity(gapped, gapped, exclude_self=True),
                            kmer_similarity(kmers, kmers, exclude_self=True)]
@@ -164,9 +162,6 @@ def load_reference_model(ds, path=None) -> KnnKmer:
     Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
     other reference motifs than ``ds``.
     """
-    from ..checkpoint import load_checkpoint
-
-    from ..resources import resource
 
     shipped = path is None
     path = resource("tfclass_model") if path is None else Path(path)
@@ -180,7 +175,6 @@ def load_reference_model(ds, path=None) -> KnnKmer:
         raise CheckpointError(f"{path}: fitted on other reference motifs than the {len(ds)} {ds.release} motifs")
     groups = None
     if meta.get("dedup"):
-        from .splits import paralog_group
 
         groups = [paralog_group(n) for n in ds.names]
     pack = load_reference_pack(path)
@@ -255,7 +249,6 @@ def classify(pfms, ds=None, *, model_path=None, chunk: int = 16, progress: bool 
         parts["kmer"].append(lp_kmer)
         parts["model"].append(model.predict_log_proba(sims, kmers, gapped))
         if det is not None:
-            from .novelty import known_probability, novelty_features
 
             parts["known"].append(known_probability(novelty_features(model.stack_sims(sims, kmers, gapped), L), det))
     raw = [np.concatenate([r[m] for r in parts["raw"]]) for m in range(len(METRICS))]

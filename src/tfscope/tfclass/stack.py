@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from .knn import METRICS
+from .model import StandardLinear
 
 EUCLIDEAN_CLIP = 30.0  # -log10 p above this carries no extra information (and memelite saturates near 1e-300)
 
@@ -168,7 +169,6 @@ class StackedKNN:
         """Fit on training-vs-training similarities. With ``groups`` (paralog group per training motif) the inner
         CV that picks ``C`` is grouped (:func:`inner_splits`), and with ``dedup`` the features count one neighbour
         per group."""
-        from .model import StandardLinear
 
         y = np.asarray(y_train)
         self.train_labels = y

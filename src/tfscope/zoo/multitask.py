@@ -371,8 +371,6 @@ def train_multitask(windows_path, snr_dir, *, out=None, tfs: list[str] | None = 
     net = build_model("dilated", **hp)
     history0 = {}
     if init is not None:
-        from ..checkpoint import load_checkpoint
-        from ..errors import CheckpointError
 
         prev, prev_cfg = load_checkpoint(init, task=TASK)
         if prev_cfg.get("meta", {}).get("tfs") != list(tfs) or prev_cfg.get("hparams") != hp:

@@ -308,7 +308,6 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     points = window_points(models, windows, workers=workers)
     secs = time.time() - t0
     if cache is not None:
-        from ..io.atomic import atomic_write
 
         with atomic_write(cache, "wb", suffix=".tmp.npz") as fh:
             np.savez(fh, key=key, n_models=len(models), seconds=secs, counts=np.array([len(p[0]) for p in points]),
