@@ -12,7 +12,7 @@ from tfscope.io.fasta import read_fasta
 from tfscope.io.tracks import CALL_COLUMNS, CALLS_AUTOSQL
 from tfscope.resources import resource
 from tfscope.scan.models import site_matrix
-from tfscope.scan.orient import SiteMatrix, StreamedSequences, best_site, sequence_fetcher
+from tfscope.scan.orient import SiteMatrix, StreamedSequences, best_site, sequence_fetcher, site_window
 from tfscope.sequence import one_hot, reverse_complement
 
 SITE = CALL_COLUMNS.index("site")
@@ -27,6 +27,7 @@ def test_best_site_strand_and_palindromes():
     ebox = SiteMatrix.from_pfm(one_hot(["CACGTG"])[0] * 10 + 0.5)  # CACGTG is its own reverse complement
     assert ebox.palindromic and best_site("TTCACGTGTT", ebox) == (2, ".")
     assert site_matrix("MA0024.3").palindromic and not site_matrix("MA0852.2").palindromic  # E2F1 yes, FOXK1 no
+    assert site_window(100, 110, 4) == (98, 111) and site_window(100, 111, 11) == (95, 116)  # centres in the call
     with pytest.raises(ValueError, match=r"\(4, W\)"):
         SiteMatrix.from_pfm(np.ones((3, 5)))
 
@@ -67,9 +68,9 @@ def test_known_site_calls_carry_fimo_strand_and_matched_sequence(tmp_path):
         if not any(kc == c.chrom and ks < c.end and c.start < ke and kn == c.name for kc, ks, ke, kn in known):
             continue
         m = site_matrix(jaspar[c.name])
-        pad = max(0, m.width - (c.end - c.start))
+        lo, hi = c.start - m.width // 2, c.end - 1 - m.width // 2 + m.width  # windows centred inside the call
         off, s = next((o, s) for o, s in genome[c.chrom] if o <= c.start < o + len(s))
-        window = s[c.start - pad - off:c.end + pad - off].upper()
+        window = s[lo - off:hi - off].upper()
         pwm = np.asarray(m.log_odds)  # the same log-odds matrix, FIMO's scoring of every window on both strands
         hits = fimo({"m": np.exp(pwm) / np.exp(pwm).sum(0)}, one_hot([window]).astype(np.float32), threshold=1.0)[0]
         hits = hits.sort_values("score", ascending=False)

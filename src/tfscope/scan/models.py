@@ -12,6 +12,7 @@ from pathlib import Path
 from ..checkpoint import load_checkpoint
 from ..device import resolve_device
 from ..errors import CheckpointError, InputError
+from ..io.jaspar import jaspar_motif
 from .calls import DEFAULT_SITE_WIDTH, CallConfidence, CallSpec
 from .engine import ScanModel
 from .orient import SiteMatrix
@@ -94,13 +95,24 @@ def call_spec(rec: dict, group: str) -> CallSpec:
 
     The :class:`tfscope.scan.calls.CallSpec` of one TF from its checkpoint record (``meta`` of a per-TF checkpoint,
     ``meta.per_tf[TF]`` of a multi-TF one): ``site_width`` (default :data:`tfscope.scan.calls.DEFAULT_SITE_WIDTH`) and
-    ``call_confidence`` (:meth:`tfscope.scan.calls.CallConfidence.from_meta`), and the JASPAR matrix ``jaspar_id``
-    that orients its calls (:mod:`tfscope.scan.orient`; None without one).
+    ``call_confidence`` (:meth:`tfscope.scan.calls.CallConfidence.from_meta`), and the JASPAR matrix that orients its
+    calls (:mod:`tfscope.scan.orient`): ``jaspar_id``, else the newest JASPAR matrix of the record's ``tf``, else none.
     """
-    jaspar_id = rec.get("jaspar_id")
+    jaspar_id = rec.get("jaspar_id") or (jaspar_id_of(rec["tf"]) if rec.get("tf") else None)
     return CallSpec(int(rec.get("site_width", DEFAULT_SITE_WIDTH)), group,
                     CallConfidence.from_meta(rec.get("call_confidence")),
                     site_matrix(jaspar_id) if jaspar_id else None)
+
+
+def jaspar_id_of(tf: str) -> str | None:
+    """Return the JASPAR CORE vertebrate matrix ID of TF name ``tf`` (newest version), or None.
+
+    None when JASPAR has no matrix of that name: a user's own TF, whose calls keep their track's strand.
+    """
+    try:
+        return jaspar_motif(tf).matrix_id
+    except InputError:
+        return None
 
 
 @functools.lru_cache(maxsize=None)

@@ -3,8 +3,8 @@
 A call is the TF's site width centred on the peak of a nucleotide probability track; the track itself says nothing
 about orientation (the gated zoo combines the two strands before its gate). Each call is therefore aligned with the
 TF's JASPAR matrix (log-odds against a uniform background, :func:`tfscope.io.jaspar.pfm_to_log_odds`): every window
-of the matrix's width that lies inside the call (or, for a matrix wider than the call, that covers it) is scored on
-both strands, and the best window gives
+of the matrix's width whose centre lies inside the call (:func:`site_window`) is scored on both strands, and the best
+window gives
 
 - the call's **strand**: ``+`` when the matrix matches the forward strand best, ``-`` when its reverse complement
   does, ``.`` when the matrix is palindromic (:data:`PALINDROME_R`: its probabilities correlate with those of its
@@ -92,7 +92,8 @@ def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
     Parameters
     ----------
     seq : str
-        DNA at least as long as the matrix (other letters than ACGT score 0).
+        DNA at least as long as the matrix (other letters than ACGT score 0; windows that hold one are chosen only
+        when every window does).
     matrix : SiteMatrix
 
     Returns
@@ -108,11 +109,23 @@ def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
     cols = np.arange(W)
     fwd = matrix.scores[view, cols].sum(1)
     rev = matrix.rc_scores[view, cols].sum(1)
+    unknown = (view == 4).any(1)  # windows over N (or past a record's end) only when no window is all bases
+    if unknown.any() and not unknown.all():
+        fwd[unknown] = rev[unknown] = -np.inf
     i, j = int(fwd.argmax()), int(rev.argmax())
     a, b = float(fwd[i]), float(rev[j])
     if matrix.palindromic or abs(a - b) <= 1e-8 + 1e-5 * abs(b):  # numpy.isclose's rule, without its overhead
         return (i, ".") if a >= b else (j, ".")
     return (i, "+") if a > b else (j, "-")
+
+
+def site_window(start: int, end: int, width: int) -> tuple[int, int]:
+    """Return the stretch searched for a call ``[start, end)``: every window of ``width`` bp whose centre lies in it.
+
+    Window ``[j, j + width)`` has its centre at ``j + width // 2``; the first starts at ``start - width // 2``, the
+    last at ``end - 1 - width // 2``.
+    """
+    return start - width // 2, end - 1 - width // 2 + width
 
 
 def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: SiteMatrix | None) -> BedRecord:
@@ -136,9 +149,8 @@ def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: S
     if matrix is None:
         rec.extra.append(fetch(rec.chrom, rec.start, rec.end).upper())
         return rec
-    pad = max(0, matrix.width - (rec.end - rec.start))
-    lo = rec.start - pad
-    seq = fetch(rec.chrom, lo, rec.end + pad).upper()
+    lo, hi = site_window(rec.start, rec.end, matrix.width)
+    seq = fetch(rec.chrom, lo, hi).upper()
     off, strand = best_site(seq, matrix)
     site = seq[off:off + matrix.width]
     rec.strand = strand
