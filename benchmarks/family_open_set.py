@@ -17,7 +17,7 @@ classes it does not know, what that costs on motifs of classes it knows, and how
 * **The default open-set rule** (issue 42; :mod:`tfscope.tfclass.open_set`): fitted on a held-out-class simulation
   of the reference set (class folds and paralog-group folds, so no class and no paralog group is on both sides).
   The rule of the shipped model is fitted here on all 2,112 JASPAR 2024 motifs (``shipped_rule``; it must equal
-  :data:`tfscope.tfclass.open_set.SHIPPED_RULE`) and scored on the out-of-class JASPAR 2024 motifs; the temporal
+  ``meta.open_set`` of the shipped checkpoint) and scored on the out-of-class JASPAR 2024 motifs; the temporal
   model fits its own rule on JASPAR 2020 only (``fit_reference_model(..., open_set=True)``), and its 2022 / 2024
   test motifs give the in-class accuracy before (forced answer, ``--no-abstain``) and after (default), and the
   coverage (share answered).
@@ -39,13 +39,15 @@ from pathlib import Path
 
 import numpy as np
 
+from tfscope.checkpoint import read_config
 from tfscope.io.motifs import write_jaspar
+from tfscope.resources import resource
 from tfscope.metrics import markdown_table
 from tfscope.motif import counts_to_probs
 from tfscope.tfclass.data import fetch_release
 from tfscope.tfclass.kmer_profile import kmer_profile
 from tfscope.tfclass.knn import all_similarities
-from tfscope.tfclass.open_set import SHIPPED_RULE, accept, fit_open_set_rule, open_set_features, simulate_open_set
+from tfscope.tfclass.open_set import accept, fit_open_set_rule, open_set_features, simulate_open_set
 from tfscope.tfclass.reference import classify, fit_reference_model, load_reference_model, reference_dataset
 from tfscope.tfclass.splits import temporal_split
 
@@ -146,10 +148,11 @@ def main(argv=None) -> int:
     ref = reference_dataset()
     rule = fit_rule(ref)
     out["shipped_rule"] = rule
-    same = SHIPPED_RULE is not None and all(np.allclose(SHIPPED_RULE[k], rule[k], rtol=0, atol=1e-6)
-                                            for k in ("mean", "scale", "coef", "intercept", "thresholds"))
+    shipped = read_config(resource("tfclass_model"))["meta"].get("open_set")
+    same = shipped is not None and all(np.allclose(shipped[k], rule[k], rtol=0, atol=1e-6)
+                                       for k in ("mean", "scale", "coef", "intercept", "thresholds"))
     out["shipped_rule_matches"] = bool(same)
-    print("shipped rule matches SHIPPED_RULE:", same, flush=True)
+    print("shipped rule matches the shipped checkpoint's meta.open_set:", same, flush=True)
     model = load_reference_model(reference_dataset())
     det = model.novelty_
     out["shipped_detector"] = {k: det[k] for k in ("min_known", "flag_rate", "held_out_class_caught",

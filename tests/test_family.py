@@ -620,9 +620,11 @@ def test_cli_predict_default_abstains_on_unknown_class_and_flat_motifs(tmp_path,
     from tfscope.cli import main
     from tfscope.io.jaspar import jaspar_matrix, motif_pfm
     from tfscope.io.motifs import write_jaspar
-    from tfscope.tfclass.open_set import SHIPPED_RULE
+    from tfscope.checkpoint import read_config
+    from tfscope.resources import resource
 
-    assert SHIPPED_RULE is not None and len(SHIPPED_RULE["thresholds"]) == 20
+    shipped_rule = read_config(resource("tfclass_model"))["meta"]["open_set"]  # the shipped checkpoint carries it
+    assert shipped_rule is not None and len(shipped_rule["thresholds"]) == 20
     flat = np.array([[5, 5, 5, 6], [5, 5, 6, 5], [5, 6, 5, 5], [6, 5, 5, 5]], float) / 21
     f = tmp_path / "m.jaspar"
     write_jaspar(f, [("MA0002.3 RUNX1", motif_pfm(jaspar_matrix("MA0002.3", release="JASPAR2024"))), ("flat", flat),
@@ -630,11 +632,11 @@ def test_cli_predict_default_abstains_on_unknown_class_and_flat_motifs(tmp_path,
     assert main(["tfclass", "predict", str(f), "--json", "-", "--nearest", "1"]) == 0
     doc = json.loads(capsys.readouterr().out)
     runx, fl, nkx = doc["motifs"]
-    assert doc["abstain"] and doc["open_set"]["precision"] == SHIPPED_RULE["precision"]
+    assert doc["abstain"] and doc["open_set"]["precision"] == shipped_rule["precision"]
     assert (runx["tf_class"], runx["reason"], fl["tf_class"], fl["reason"]) == (
         "unknown", "not-calibrated", "unknown", "uninformative")
     assert runx["best_class"] == "C2H2 zinc finger factors" and runx["class_prob"] > 0.9 and runx["known"]
-    assert 0 < runx["right_prob"] < SHIPPED_RULE["thresholds"][doc["classes"].index(runx["best_class"])]
+    assert 0 < runx["right_prob"] < shipped_rule["thresholds"][doc["classes"].index(runx["best_class"])]
     assert (nkx["tf_class"], nkx["reason"]) == ("Homeo domain factors", "")
     assert main(["tfclass", "predict", str(f), "--out", str(tmp_path / "p.txt"), "--nearest", "0"]) == 0
     rows = [ln.split("\t") for ln in (tmp_path / "p.txt").read_text().splitlines() if not ln.startswith("#")]

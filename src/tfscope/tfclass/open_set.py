@@ -21,8 +21,9 @@ simulation in which whole classes are unknown:
   almost anything) get high thresholds, classes that do not get low ones.
 
 A motif is answered when it is informative, the detector calls it known, and its score reaches its class's
-threshold (:func:`accept`). The rule is a handful of numbers (JSON-safe dict); the shipped model's is
-:data:`SHIPPED_RULE`, written by ``benchmarks/family_open_set.py``.
+threshold (:func:`accept`). The rule is a handful of numbers (JSON-safe dict); a checkpoint
+carries its own in ``meta["open_set"]`` (the shipped model's was fitted on all 2,112 JASPAR 2024 motifs by
+``benchmarks/family_open_set.py``).
 """
 
 from __future__ import annotations
@@ -248,42 +249,3 @@ def accept(features: np.ndarray, pred, rule: dict) -> tuple[np.ndarray, np.ndarr
     reaches the threshold of the predicted class ``pred`` ``(n,)``."""
     sc = right_probability(features, rule)
     return sc, sc >= np.asarray(rule["thresholds"])[np.asarray(pred, dtype=int)]
-
-
-#: the open-set rule of the shipped ``knn-kmer-vote`` model (fitted on all 2,112 JASPAR 2024 motifs by
-#: ``benchmarks/family_open_set.py``; its checkpoint in ``resources/`` predates the rule). Checkpoints fitted with
-#: ``fit_reference_model(..., open_set=True)`` carry their own in ``meta["open_set"]``.
-SHIPPED_RULE: dict | None = {'features': ['logit_class_prob', 'logit_known_prob', 'log10_nearest_p', 'nearest5_agree', 'logit_margin'],
- 'mean': [1.542660449320164, -0.020032726987254064, -5.443901150144383, 0.6211076280041803, 0.6909062446460059],
- 'scale': [1.9765145812352187, 2.4741124304686384, 3.578234631678149, 0.3505386598544796, 2.492123678989965],
- 'coef': [1.6410920315792978, 0.9370877235266906, 0.1933589937397603, 0.39399176690756665, -0.17076813833747265],
- 'intercept': -0.3650136344168059,
- 'thresholds': [0.1083869211731112,
-                0.7700703528727358,
-                0.19701109393637467,
-                0.4486570759756331,
-                0.5293283629638316,
-                0.10982034968667981,
-                0.11994697718676153,
-                0.39637659238282347,
-                0.12980543430590005,
-                0.5277613963308483,
-                0.22239265076255593,
-                0.023548701082742547,
-                0.1855875082002385,
-                0.1746715278496056,
-                0.021425959435355857,
-                0.42678915470372786,
-                0.7060736581541315,
-                0.050166403891373196,
-                0.2934992054000761,
-                0.718143553093713],
- 'precision': 0.8,
- 'unknown_share': 0.5,
- 'far_p': 0.0018954716350043559,
- 'simulated': {'known_motifs': 1716,
-               'unknown_motifs': 2112,
-               'known_answered': 0.7418414918414918,
-               'known_accuracy': 0.7068764568764568,
-               'known_accuracy_forced': 0.8677156177156177,
-               'unknown_called_unknown': 0.7736742424242424}}

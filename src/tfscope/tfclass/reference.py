@@ -36,7 +36,7 @@ from .kmer_profile import kmer_profile, kmer_similarity, standardise_rows
 from .knn import METRICS, all_similarities, knn_ensemble_proba
 from .knn_kmer import DEFAULT_MODEL, KnnKmer, make_model, uses_gapped, uses_groups
 from .novelty import fit_novelty, known_probability, novelty_features
-from .open_set import SHIPPED_RULE, accept, fit_open_set_rule, open_set_features, simulate_open_set
+from .open_set import accept, fit_open_set_rule, open_set_features, simulate_open_set
 from .splits import paralog_group
 from .stack import normalise_similarity
 
@@ -157,13 +157,12 @@ def load_reference_model(ds, path=None) -> KnnKmer:
     """Load a ``family_knn_kmer`` checkpoint (default: the shipped ``knn-kmer-vote``) for the reference set
     ``ds``; the returned model's ``variant`` is its recipe name (``knn-kmer`` for checkpoints without one),
     ``novelty_`` its known-class detector and ``open_set_`` its open-set rule (:mod:`tfscope.tfclass.open_set`;
-    the shipped model's is :data:`tfscope.tfclass.open_set.SHIPPED_RULE`), each None when it has none.
+    ``meta["open_set"]`` of the checkpoint), each None when it has none.
 
     Raises CheckpointError if the checkpoint is not a ``family_knn_kmer`` model or was fitted on other classes or
     other reference motifs than ``ds``.
     """
 
-    shipped = path is None
     path = resource("tfclass_model") if path is None else Path(path)
     net, cfg = load_checkpoint(path, task="family")
     if cfg.get("model") != MODEL_NAME:
@@ -201,7 +200,7 @@ def load_reference_model(ds, path=None) -> KnnKmer:
         raise CheckpointError(f"{path}: {e}") from e
     model.variant = meta.get("variant", "knn-kmer")
     model.novelty_ = meta.get("novelty")
-    model.open_set_ = meta.get("open_set", SHIPPED_RULE if shipped else None)
+    model.open_set_ = meta.get("open_set")
     return model
 
 
