@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import numpy as np
+
+from ..zoo.sites import isotonic_map
 from .data import site_metrics, match_sites
 from .candidates import Candidates, local_best
 
@@ -29,16 +31,11 @@ def ic_bins(ic, edges=IC_EDGES) -> np.ndarray:
 
 def isotonic_knots(x: np.ndarray, y: np.ndarray, *, max_knots: int = 80) -> dict | None:
     """An increasing map ``x -> P(y)`` as knots ``{"x": [...], "y": [...]}`` (linear between, constant beyond);
-    None with fewer than 2 distinct ``x``."""
-    from sklearn.isotonic import IsotonicRegression
-
-    if len(np.unique(x)) < 2:
+    None with fewer than 2 distinct ``x``. The zoo's isotonic map (:func:`tfscope.zoo.sites.isotonic_map`), as JSON."""
+    knots = isotonic_map(x, y, max_knots=max_knots)
+    if knots is None:
         return None
-    iso = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip").fit(x, y.astype(float))
-    kx, ky = iso.X_thresholds_, iso.y_thresholds_
-    if len(kx) > max_knots:
-        keep = np.unique(np.linspace(0, len(kx) - 1, max_knots).round().astype(int))
-        kx, ky = kx[keep], ky[keep]
+    kx, ky = knots
     return {"x": [round(float(a), 6) for a in kx], "y": [round(float(b), 5) for b in ky]}
 
 
