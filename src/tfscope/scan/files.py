@@ -14,6 +14,7 @@ import os
 import sys
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from ..errors import InputError, TfscopeWarning
@@ -268,16 +269,6 @@ def known_summary(known, coords, n_sites: int, tfs: list[str], bed) -> str:
     return recall_line(known, read_bed(bed) if n_sites else [], tfs=tfs)
 
 
-def calls_per_name(bed) -> dict[str, int]:
-    """Return the number of calls per name (TF, or paralog group with ``--collapse group``) in a calls BED."""
-    counts: dict[str, int] = {}
-    with open(bed) as fh:
-        for line in fh:
-            name = line.split("\t", 4)[3]
-            counts[name] = counts.get(name, 0) + 1
-    return counts
-
-
 def silent_models(summary: dict, model_rows: list[dict] | None) -> list[str]:
     """Say why each scanned TF without a call got none.
 
@@ -311,6 +302,35 @@ def silent_models(summary: dict, model_rows: list[dict] | None) -> list[str]:
             said += f"; its paralog group {group} was called as {', '.join(others)}"
         out.append(said)
     return out
+
+
+def check_run(fasta, out, *, tracks: dict, models, genome, chrom_sizes, known, bigbed=None, report=None,
+              json_path=None, protect=(), example: bool = False) -> tuple[str | None, dict | None, bool]:
+    """Check a scan's inputs and outputs before anything is scanned (every ``tfscope scan`` path).
+
+    Resolves ``genome="detect"`` from the first header (:func:`detect_genome_headers`), refuses outputs that would
+    replace an input (:func:`check_paths`), checks the genome options (:func:`check_genome_options`) and reads the
+    known-site BED once, so a malformed one stops the scan before it starts.
+
+    Returns
+    -------
+    (genome, chrom_sizes, detected)
+        The header convention or None, the genome's chromosome sizes or None, and whether ``genome`` was detected.
+
+    Raises
+    ------
+    InputError
+        As :func:`check_paths`, :func:`check_genome_options` and :func:`tfscope.io.bed.read_bed`.
+    """
+    detected = genome == "detect"
+    if detected:
+        genome = "auto" if detect_genome_headers(fasta) else None
+    check_paths(None if example else fasta, out, tracks, models, bigbed=bigbed, report=report, json_path=json_path,
+                inputs=[("--known BED", known), ("--chrom-sizes file", chrom_sizes), *protect])
+    sizes = check_genome_options(genome, chrom_sizes, tracks, bigbed, detected=detected)
+    if known is not None:
+        read_bed(known)
+    return genome, sizes, detected
 
 
 def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | os.PathLike, *, tracks=(),
@@ -382,14 +402,9 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
         output that would replace an input; nothing is written then.
     """
     tracks = track_paths(out, tracks)
-    detected = genome == "detect"
-    if detected:
-        genome = "auto" if detect_genome_headers(fasta) else None
-    check_paths(None if example else fasta, out, tracks, models, bigbed=bigbed, report=report, json_path=json_path,
-                inputs=[("--known BED", known), ("--chrom-sizes file", chrom_sizes), *protect])
-    sizes_of_genome = check_genome_options(genome, chrom_sizes, tracks, bigbed, detected=detected)
-    if known is not None:
-        read_bed(known)  # a malformed BED stops the scan before it starts
+    genome, sizes_of_genome, detected = check_run(fasta, out, tracks=tracks, models=models, genome=genome,
+                                                  chrom_sizes=chrom_sizes, known=known, bigbed=bigbed, report=report,
+                                                  json_path=json_path, protect=protect, example=example)
     streaming = not report and "tsv" not in tracks and mode == "auto" and all(
         m.receptive_field is not None for m in models)
     outputs = Outputs()  # every output of this run: renamed into place together at the end
@@ -417,12 +432,14 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
                                  bigbed=None if stage else bigbed, executor=ex, collapse=collapse,
                                  min_precision=min_precision, max_q=max_q, verbose=verbose, outputs=scan_outputs)
                 sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
+                per_name = res["calls_per_name"]
             else:
                 seqs, sites, scanned = scan_in_memory(
                     models, fasta, scan_out, paths, executor=ex, bigbed=None if stage else bigbed,
                     outputs=scan_outputs, keep_tracks=bool(report), collapse=collapse, min_precision=min_precision,
                     max_q=max_q, mode=mode, stride=stride, batch_size=batch_size, verbose=verbose)
                 sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
+                per_name = dict(Counter(r.name for r in sites))
             coords = None
             if genome:
                 coords = GenomeCoords(sizes, genome, sizes_of_genome, chrom_sizes, fasta=fasta)
@@ -445,7 +462,7 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
                   if known_sites else None)
         summary = {
             "sequences": len(sizes), "bp": sum(sizes.values()), "models": [m.name for m in models], "sites": n_sites,
-            "calls_per_name": calls_per_name(outputs.staged(out)),
+            "calls_per_name": per_name,
             "seconds": round(dt, 3), **({"report_seconds": report_dt} if report else {}), "streamed": streaming,
             "genome_coordinates": genome, "genome_coordinates_detected": bool(detected and genome),
             "known_recall": recall, **(summary_extra or {}),

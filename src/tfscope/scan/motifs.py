@@ -17,13 +17,12 @@ from pathlib import Path
 from ..anytf.scan import COLUMNS, MOTIF_CALLS_AUTOSQL, scan_motifs
 from ..errors import InputError
 from ..io.atomic import Outputs, atomic_write
-from ..io.bed import read_bed, write_bed
+from ..io.bed import write_bed
 from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
 from ..io.jsonfile import write_json
 from .calls import finalize_calls
-from .files import (PEAK_COLUMNS, autosql_path, check_genome_options, check_paths, detect_genome_headers,
-                    known_summary, read_known_sites)
+from .files import PEAK_COLUMNS, autosql_path, check_run, known_summary, read_known_sites
 
 
 def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs: str = "jaspar", *, tfs=None,
@@ -59,15 +58,9 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         Bad FASTA, motif file, unknown TF or matrix ID, bad known sites or chromosome sizes, an output that would
         replace an input; nothing is written then.
     """
-    detected = genome == "detect"
-    if detected:
-        genome = "auto" if detect_genome_headers(fasta) else None
-    check_paths(None if example else fasta, out, {}, [], json_path=json_path,
-                inputs=[("--motifs file", None if motifs == "jaspar" else motifs), ("--known BED", known),
-                        ("--chrom-sizes file", chrom_sizes), *protect])
-    sizes_of_genome = check_genome_options(genome, chrom_sizes, {}, None, detected=detected)
-    if known is not None:
-        read_bed(known)  # a malformed BED stops the scan before it starts
+    genome, sizes_of_genome, detected = check_run(
+        fasta, out, tracks={}, models=[], genome=genome, chrom_sizes=chrom_sizes, known=known, json_path=json_path,
+        protect=[("--motifs file", None if motifs == "jaspar" else motifs), *protect], example=example)
     seqs = read_fasta(fasta)
     t0 = time.time()
     sites = scan_motifs(seqs, motifs, tfs=tfs, min_precision=min_precision, workers=workers)

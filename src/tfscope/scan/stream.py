@@ -183,7 +183,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 
     Returns
     -------
-    dict with ``records``, ``bp``, ``sites``, ``chrom_sizes`` (``{id: length}``) and the written ``paths``.
+    dict with ``records``, ``bp``, ``sites``, ``calls_per_name`` (calls written per TF or group), ``chrom_sizes``
+    (``{id: length}``) and the written ``paths``.
 
     Raises
     ------
@@ -229,7 +230,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 
     bed = Path(bed)
     raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
-    n_sites, ok, p_values = 0, False, []
+    counts, ok, p_values = collections.Counter(), False, []
     try:
         with open(raw, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
                                         unit_scale=True) as bar:
@@ -273,7 +274,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         with warnings.catch_warnings():  # the first pass has said what there is to say about the FASTA
             warnings.simplefilter("ignore", TfscopeWarning)
             fetch = StreamedSequences(iter_fasta(fasta, block=piece), keep=2 * max_w + piece)
-            n_sites = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), fetch=fetch,
+            counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), fetch=fetch,
                                       matrices={m.name: m.call.matrix for m in models}, collapse=collapse,
                                       min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
@@ -307,32 +308,32 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     finally:
         if own:
             outputs.discard()
-    return {"records": len(sizes), "bp": sum(sizes.values()), "sites": n_sites, "chrom_sizes": sizes,
+    return {"records": len(sizes), "bp": sum(sizes.values()), "sites": sum(counts.values()),
+            "calls_per_name": dict(counts), "chrom_sizes": sizes,
             "paths": paths}
 
 
 def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, collapse=None, min_precision=None,
-                    max_q=None, outputs=None) -> int:
+                    max_q=None, outputs=None) -> collections.Counter:
     """Second pass of :func:`scan_fasta`.
 
     The raw calls (sorted per record) oriented by their TF's matrix (``matrices``: name -> SiteMatrix or None, the
     sequence from ``fetch``, :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block
     of overlapping calls, written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
-    given). Returns the number written.
+    given). Returns the number of calls written per name.
     """
     qmap = qvalue_map(p_values)
-    n = 0
+    counts: collections.Counter = collections.Counter()
     with atomic_write(bed, outputs=outputs) as out, open(raw) as fh:
         block: list[BedRecord] = []
         block_end, chrom = -1, None
 
         def flush():
-            nonlocal n
             if block:
                 fill_qvalues(block, qmap)
                 recs = finalize_calls(block, collapse=collapse, min_precision=min_precision, max_q=max_q)
                 out.writelines(bed_line(r) for r in recs)
-                n += len(recs)
+                counts.update(r.name for r in recs)
                 block.clear()
 
         for line in fh:
@@ -344,4 +345,4 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
             block.append(r)
             block_end = max(block_end, r.end)
         flush()
-    return n
+    return counts
