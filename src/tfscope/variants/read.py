@@ -136,14 +136,25 @@ def _split(chrom, pos, ref, alts, vid, index, counts, genotypes=None):
     return out
 
 
-def _vcf_records(path: Path, sample, counts):
+def open_variant_file(path, problem: str = "not a readable VCF/BCF"):
+    """Open a VCF/BCF (plain or bgzip) for reading with pysam, without htslib's notes on standard error.
+
+    Raises
+    ------
+    InputError
+        ``problem`` and pysam's reason, naming ``path``.
+    """
     import pysam
 
     pysam.set_verbosity(0)  # no htslib notes about the (unneeded) index on standard error
     try:
-        vf = pysam.VariantFile(str(path))
+        return pysam.VariantFile(str(path))
     except (OSError, ValueError) as e:
-        raise InputError(f"not a readable VCF/BCF ({e})", str(path)) from None
+        raise InputError(f"{problem} ({e})", str(path)) from None
+
+
+def _vcf_records(path: Path, sample, counts):
+    vf = open_variant_file(path)
     with vf:
         if sample and sample not in vf.header.samples:
             raise InputError(f"sample {sample!r} is not in the VCF (it has: {', '.join(vf.header.samples) or 'none'})",

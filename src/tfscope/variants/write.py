@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from ..errors import InputError
+from .read import open_variant_file
 
 INFO_ID = "TFBS_EFFECT"
 INFO_DESCRIPTION = ("Variant effects on TF binding from tfscope variants: TF|effect|delta|qValue per (ALT allele, "
@@ -57,11 +57,7 @@ def write_vcf(src, dst: Path, entries: dict) -> None:
 
     name = str(dst)
     mode = "wb" if name.endswith(".bcf") else ("wz" if name.endswith(".gz") else "w")
-    pysam.set_verbosity(0)  # no htslib notes about the (unneeded) index on standard error
-    try:
-        vin = pysam.VariantFile(str(src))
-    except (OSError, ValueError) as e:
-        raise InputError(f"--vcf-out needs a VCF/BCF input ({e})", str(src)) from None
+    vin = open_variant_file(src, "--vcf-out needs a VCF/BCF input")
     with vin:
         header = vin.header
         if INFO_ID not in header.info:
