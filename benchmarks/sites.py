@@ -10,6 +10,8 @@ Rows (all on the same windows):
 
 - ``zoo-genomic``: the default zoo with the shipped caller (one call per binding event, the TF's site width centred on
   the peak; thresholds by best site F1 on chr7) and its per-call precision;
+- ``zoo-fast``: the fast zoo (``--zoo fast``: the genomic zoo's localizers and gate with the distilled detector of
+  :mod:`tfscope.zoo.student`, its own chr7 thresholds and precision maps) with the shipped caller;
 - ``zoo-genomic-runs``: the same networks with the previous caller (runs of >= 3 nucleotides at or above the
   window-level chr7 threshold; one call per run);
 - ``fimo-jaspar``: memelite FIMO, one JASPAR 2022 matrix per TF, hits at p < 1e-4 (both strands);
@@ -45,23 +47,24 @@ from common import SHARED, keep_first_build, load_results, save_results  # noqa:
 from tfscope.metrics import markdown_table  # noqa: E402
 
 HERE = Path(__file__).parent
-MODELS = ["zoo-genomic", "zoo-genomic-runs", "fimo-jaspar", "fimo-jaspar-matched"]
+MODELS = ["zoo-genomic", "zoo-fast", "zoo-genomic-runs", "fimo-jaspar", "fimo-jaspar-matched"]
 WINDOWS = SHARED / "tfbs-multilabel" / "windows.tsv.gz"
 SITES = SHARED / "tfbs-multilabel" / "sites.bed.gz"
 FIGURE = HERE / "results" / "figures" / "sites_reliability.png"
 
 
-def run_calls(windows, names, workers, window_thr: dict):
+def run_calls(windows, names, workers, window_thr: dict, kind: str = "genomic"):
     """Per TF :class:`tfscope.zoo.sites.WindowCalls` of the zoo with the shipped caller and with runs, the calls'
     estimated precision, the groups, and the scan seconds."""
     from tfscope.resources import resource
     from tfscope.zoo.sites import WindowCalls, cached_window_points, calls_from_points
     from tfscope.zoo.registry import load_zoo
 
-    models = load_zoo(names)
+    models = load_zoo(names, kind=kind)
     # a rerun of the same zoo scans once; dt is the wall time of the scan that made the points
-    points, dt = cached_window_points(models, windows, HERE / "checkpoints" / f"sites-points-{windows.chrom}.npz",
-                                      weights=resource("zoo", "genomic") / "model.safetensors", workers=workers)
+    cache = HERE / "checkpoints" / f"sites-points-{windows.chrom}{'' if kind == 'genomic' else '-' + kind}.npz"
+    points, dt = cached_window_points(models, windows, cache, weights=resource("zoo", kind) / "model.safetensors",
+                                      workers=workers)
     peaks, runs, prec = {}, {}, {}
     for m, pts in zip(models, points):
         c = calls_from_points(pts, m.call.site_width, windows.length)
@@ -233,6 +236,8 @@ def main():
     for model in args.models:
         if model == "zoo-genomic":
             calls, secs, p = peaks, dt, prec
+        elif model == "zoo-fast":
+            calls, _, p, _, secs = run_calls(windows, names, args.workers, thr_w, kind="fast")
         elif model == "zoo-genomic-runs":
             calls, secs, p = runs, dt, None
         elif model == "fimo-jaspar":
@@ -246,7 +251,7 @@ def main():
         doc["rows"] += [{"model": tag(model), "dataset": f"chr8:{tf}", "metric": k, "value": round(float(v), 4)}
                         for tf, m in per_tf.items() for k, v in m.items()]
         per_tf_all[tag(model)] = per_tf
-        if bins is not None and not args.label:
+        if bins is not None and not args.label and model == "zoo-genomic":
             doc["reliability"] = bins
             reliability_figure(bins, FIGURE)
         print(model, json.dumps({k: round(v, 4) for k, v in mean.items()}), flush=True)

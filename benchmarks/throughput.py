@@ -44,7 +44,8 @@ from common import load_results, real_sequence, save_results  # noqa: E402
 from tfscope.metrics import markdown_table  # noqa: E402
 
 
-def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: int) -> tuple[float, float]:
+def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: int,
+                 executor: str = "local") -> tuple[float, float]:
     """(start-up seconds, scan seconds) of ``tfscope scan`` on ``fasta`` with the ``kind`` zoo."""
     from tfscope.executor import make_executor
     from tfscope.scan.stream import scan_fasta
@@ -52,7 +53,7 @@ def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: in
 
     t0 = time.time()
     models = load_zoo(kind=kind)
-    executor = make_executor("local", workers)
+    executor = make_executor(executor, workers)
     t1 = time.time()
     try:
         scan_fasta(models, fasta, out, bigwig=out.parent / f"{out.stem}.bigwig" if tracks else None,
@@ -88,9 +89,9 @@ def fimo_seconds(seqs: dict) -> float:
         numba.set_num_threads(threads)
 
 
-def compute_floor(fasta: Path, out: Path, bp: int) -> dict[str, float]:
-    """FLOPs of the default zoo's calls scan of ``fasta`` (``bp`` bases; one process, one thread), its detector's
-    share, and the seconds of the same scan without the counter (see the module docstring)."""
+def compute_floor(fasta: Path, out: Path, bp: int, kind: str = "genomic") -> dict[str, float]:
+    """FLOPs of the ``kind`` zoo's calls scan of ``fasta`` (``bp`` bases; one process, one thread), its detector's
+    and its localizers' shares, and the seconds of the same scan without the counter (see the module docstring)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -101,7 +102,7 @@ def compute_floor(fasta: Path, out: Path, bp: int) -> dict[str, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        models = load_zoo(kind="genomic")
+        models = load_zoo(kind=kind)
         ex = make_executor("local", 1)
         scan_fasta(models, fasta, out, executor=ex)  # warm-up
         t0 = time.time()
@@ -110,15 +111,87 @@ def compute_floor(fasta: Path, out: Path, bp: int) -> dict[str, float]:
         with FlopCounterMode(display=False) as fc:
             scan_fasta(models, fasta, out, executor=ex)
         total = fc.get_total_flops()
-        det = models[0].model.detector
-        with FlopCounterMode(display=False) as fd:  # the detector alone on the same bases, both strands
-            x = torch.zeros(2, 4, bp)
-            det(x)
+        zoo = models[0].model
+        with FlopCounterMode(display=False) as fd, torch.no_grad():  # the detector alone on the same bases
+            x = torch.zeros(1, 4, bp)
+            zoo.detector.pooled(x) if zoo.pooled else (zoo.detector(x), zoo.detector(x))  # both strands
         per_mbp = 1e6 / bp / 1e9
-        return {"gflop_per_mbp": total * per_mbp, "detector_gflop_per_mbp": fd.get_total_flops() * per_mbp,
+        det = fd.get_total_flops() * per_mbp
+        return {"gflop_per_mbp": total * per_mbp, "detector_gflop_per_mbp": det,
+                "localizer_gflop_per_mbp": total * per_mbp - det,
                 "in_process_seconds": secs, "achieved_gflop_per_s": total / secs / 1e9}
     finally:
         torch.set_num_threads(threads)
+
+
+#: (row name, zoo, tracks) of the 1 Mbp rows
+ZOO_ROWS = (("zoo-genomic-calls", "genomic", False), ("zoo-genomic-tracks", "genomic", True),
+            ("zoo-fast-calls", "fast", False), ("zoo-fast-tracks", "fast", True),
+            ("zoo-shuffled-calls", "shuffled", False))
+#: hg38 primary assembly, Mbp (chr1-22, X, Y: 3,088 Mbp; projections scale the measured seconds per Mbp)
+HG38_MBP = 3088
+
+
+def scaling_rows(fasta: Path, bp: int, ds: str, fimo: float) -> list[tuple]:
+    """The fast zoo's calls on the same bases with 1 and 2 local workers and with Ray on 2 workers (embedded), and the
+    hg38 projections: 2 cores from the 2-worker run, 16 cores from the 1-worker run divided by 16 (linear scaling
+    assumed: pieces are independent)."""
+    rows, secs = [], {}
+    for name, executor, workers in (("local-1", "local", 1), ("local-2", "local", 2), ("ray-2", "ray", 2)):
+        try:
+            _, t = scan_seconds(fasta, fasta.parent / f"scale-{name}.bed", kind="fast", tracks=False,
+                                workers=workers, executor=executor)
+        except ImportError as e:  # ray is an optional extra
+            print(f"scaling {name}: skipped ({e})", flush=True)
+            continue
+        secs[name] = t
+        rows += [(f"zoo-fast-calls-{name}", ds, "seconds", t), (f"zoo-fast-calls-{name}", ds, "ratio_to_fimo", t / fimo)]
+        print(f"scaling {name}: {t:.1f} s", flush=True)
+    per_mbp = 1e6 / bp
+    if "local-2" in secs:
+        rows.append(("zoo-fast-calls", ds, "projected_hg38_hours_2_cores_scaling", secs["local-2"] * per_mbp * HG38_MBP / 3600))
+    if "local-1" in secs:
+        rows.append(("zoo-fast-calls", ds, "projected_hg38_hours_16_cores", secs["local-1"] * per_mbp * HG38_MBP / 16 / 3600))
+    return rows
+
+
+def runtime_rows(fasta: Path) -> list[tuple]:
+    """The fast zoo's calls on 100 kbp in one process and one thread under each inference runtime of its detector
+    (:data:`tfscope.zoo.gated.RUNTIMES`): seconds (fastest of 3) and the fraction of calls that differ from fp32's
+    (by position, TF and strand)."""
+    import torch
+
+    from tfscope.executor import make_executor
+    from tfscope.scan.stream import scan_fasta
+    from tfscope.zoo.gated import RUNTIMES
+    from tfscope.zoo.registry import load_zoo
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows, beds = [], {}
+    try:
+        models = load_zoo(kind="fast")
+        ex = make_executor("local", 1)
+        for rt in RUNTIMES:
+            for m in models:
+                m.model.runtime = rt
+            out = fasta.parent / f"runtime-{rt}.bed"
+            scan_fasta(models, fasta, out, executor=ex)  # warm-up (and compilation)
+            times = []
+            for _ in range(3):
+                t0 = time.time()
+                scan_fasta(models, fasta, out, executor=ex)
+                times.append(time.time() - t0)
+            beds[rt] = {tuple(line.split("\t")[:6]) for line in out.read_text().splitlines()}
+            changed = len(beds[rt] ^ beds["fp32"]) / max(1, len(beds["fp32"]))
+            rows += [(f"zoo-fast-calls-{rt}", "chr8-100k-one-record", "in_process_seconds", min(times)),
+                     (f"zoo-fast-calls-{rt}", "chr8-100k-one-record", "changed_call_fraction", changed)]
+            print(f"runtime {rt}: {min(times):.2f} s, {changed:.4f} of calls changed", flush=True)
+    finally:
+        for m in models:
+            m.model.runtime = "fp32"
+        torch.set_num_threads(threads)
+    return rows
 
 
 def main():
@@ -155,15 +228,19 @@ def main():
         else:
             rows.append(("fimo-jaspar", ds, "seconds", fimo_all))
             rows.append(("fimo-jaspar", ds, "bp_per_s", args.bp / fimo_all))
-        for name, kind, tracks in (("zoo-genomic-calls", "genomic", False), ("zoo-genomic-tracks", "genomic", True),
-                                   ("zoo-shuffled-calls", "shuffled", False)):
+        for name, kind, tracks in ZOO_ROWS:
             if args.short_only:
                 break
             start, secs = scan_seconds(tmp / "one.fa", tmp / f"{name}.bed", kind=kind, tracks=tracks,
                                        workers=args.workers)
             rows += [(name, ds, "seconds", secs), (name, ds, "startup_seconds", start),
                      (name, ds, "bp_per_s", args.bp / secs), (name, ds, "ratio_to_fimo", secs / fimo_all)]
+            if not tracks:
+                rows.append((name, ds, "projected_hg38_hours_2_cores", secs * HG38_MBP * 1e6 / args.bp / 3600))
             print(name, f"{secs:.1f} s (start-up {start:.1f} s), {secs / fimo_all:.1f}x FIMO", flush=True)
+        if not args.short_only:
+            rows += scaling_rows(tmp / "one.fa", args.bp, ds, fimo_all)
+            rows += runtime_rows(tmp / "one100k.fa")
         ones, shorts = [], []
         for _ in range(args.repeats):  # alternating, so that load changes hit both alike; fastest of each kept
             ones.append(scan_seconds(tmp / "one100k.fa", tmp / "one100k.bed", kind="genomic", tracks=False,
@@ -179,10 +256,11 @@ def main():
                  ("zoo-genomic-short-records", "chr8-100k-1000x100bp", "ratio_to_fimo", short / fimo_short),
                  ("fimo-jaspar", "chr8-100k-1000x100bp", "seconds", fimo_short)]
         print(f"short records: {short:.1f} s vs one record {one:.1f} s ({short / one:.2f}x)", flush=True)
-        floor = compute_floor(tmp / "one100k.fa", tmp / "floor.bed", 100_000)
-        floor["gflop_per_s_needed_for_3x_fimo"] = floor["gflop_per_mbp"] * args.bp / 1e6 / (3 * fimo_all)
-        rows += [("zoo-genomic-calls", "chr8-100k-one-record", k, v) for k, v in floor.items()]
-        print("compute floor:", {k: round(v, 2) for k, v in floor.items()}, flush=True)
+        for name, kind in (("zoo-genomic-calls", "genomic"), ("zoo-fast-calls", "fast")):
+            floor = compute_floor(tmp / "one100k.fa", tmp / "floor.bed", 100_000, kind)
+            floor["gflop_per_s_needed_for_3x_fimo"] = floor["gflop_per_mbp"] * args.bp / 1e6 / (3 * fimo_all)
+            rows += [(name, "chr8-100k-one-record", k, v) for k, v in floor.items()]
+            print(name, "compute floor:", {k: round(v, 2) for k, v in floor.items()}, flush=True)
     doc["rows"] = [{"model": m, "dataset": d, "metric": k, "value": round(float(v), 4)} for m, d, k, v in rows]
     doc["workers"] = args.workers
     doc["repeats"] = args.repeats

@@ -143,7 +143,7 @@ def swap(args) -> None:
 def calibrate(args) -> None:
     """Calibrate the calls of a multi-TF zoo checkpoint on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`: paralog
     groups, site widths, site-F1 thresholds, per-call precision maps, p-value backgrounds) into
-    ``CKPTS/calibrated``, then install it as the genomic zoo."""
+    ``CKPTS/calibrated``, then install it as the ``--zoo`` (default genomic)."""
     from tfscope.zoo.sites import calibrate_zoo
 
     if not (args.windows and args.sites and args.train):
@@ -152,13 +152,16 @@ def calibrate(args) -> None:
     res = calibrate_zoo(args.calibrate_calls, args.windows, args.sites, args.train, out=out, workers=args.workers)
     f1 = [r["site_calibration"]["f1"] for r in res.values()]
     print(f"chr7 mean site F1 {sum(f1) / len(f1):.4f} over {len(f1)} TFs", flush=True)
-    if not args.no_install:
-        install_multi(out, args.zoo or "genomic")
-        stamp_shuffled(out)
-        # the variant-effect null belongs to these weights (tfscope variants ignores it, with a warning, otherwise)
-        import build_variant_null
+    if args.no_install:
+        return
+    install_multi(out, args.zoo or "genomic")
+    if args.zoo == "fast":  # the fast zoo shares the genomic zoo's localizers, widths and groups; no variant null
+        return
+    stamp_shuffled(out)
+    # the variant-effect null belongs to these weights (tfscope variants ignores it, with a warning, otherwise)
+    import build_variant_null
 
-        build_variant_null.main(["--zoo", args.zoo or "genomic", "--windows", str(args.windows)])
+    build_variant_null.main(["--zoo", args.zoo or "genomic", "--windows", str(args.windows)])
 
 
 def stamp_shuffled(calibrated: Path) -> None:
@@ -213,7 +216,7 @@ def main():
                          "localizers: chr7 chr8 chr9)")
     ap.add_argument("--localizers", help="--gated: per-TF checkpoints to gate with (default: the bundled shuffled "
                     "zoo)")
-    ap.add_argument("--zoo", choices=["genomic", "shuffled"], help="package zoo folder to write "
+    ap.add_argument("--zoo", choices=["genomic", "shuffled", "fast"], help="package zoo folder to write "
                     "(default: the --negatives kind)")
     ap.add_argument("--executor", choices=EXECUTORS, default="local",
                     help="where the per-TF trainings run (with --train): forked local processes or Ray actors")
@@ -241,11 +244,21 @@ def main():
                     help="calibrate the calls of this multi-TF zoo checkpoint on chr7 (groups, site widths, site-F1 "
                          "thresholds, per-call precision and p-values) into CKPTS/calibrated and install it")
     ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
+    ap.add_argument("--fast", metavar="STUDENT",
+                    help="the fast zoo: the genomic zoo with this distilled detector (scripts/distill_detector.py's "
+                         "student.pt) into CKPTS/fast; then calibrate it with --calibrate-calls CKPTS/fast --zoo fast")
     ap.add_argument("--unpack", metavar="ZOO",
                     help="write a gated zoo's detector to CKPTS/multitask and its localizers to CKPTS/dilated/<TF> "
                          "(to continue the detector's training with --multitask --init, or to re-gate with --gated "
                          "--localizers CKPTS/dilated)")
     args = ap.parse_args()
+    if args.fast:
+        from tfscope.resources import resource
+        from tfscope.zoo.build import with_student
+
+        rec = with_student(resource("zoo", "genomic"), args.fast, Path(args.checkpoints) / "fast")
+        print(f"fast zoo -> {Path(args.checkpoints) / 'fast'} (student {rec['hparams']})", flush=True)
+        return None
     if args.unpack:
         from tfscope.zoo.build import unpack
 

@@ -6,13 +6,14 @@ import pytest
 from memelite import fimo
 
 from tfscope.cli import main
-from tfscope.io.bed import read_bed
+from tfscope.io.bed import BedRecord, read_bed
 from tfscope.io.coords import GenomeCoords
 from tfscope.io.fasta import read_fasta
 from tfscope.io.tracks import CALL_COLUMNS, CALLS_AUTOSQL
 from tfscope.resources import resource
 from tfscope.scan.models import site_matrix
-from tfscope.scan.orient import SiteMatrix, StreamedSequences, best_site, sequence_fetcher, site_window
+from tfscope.scan.orient import (SiteMatrix, StreamedSequences, best_site, orient_call, orient_calls, sequence_fetcher,
+                                 site_window)
 from tfscope.sequence import one_hot, reverse_complement
 
 SITE = CALL_COLUMNS.index("site")
@@ -30,6 +31,26 @@ def test_best_site_strand_and_palindromes():
     assert site_window(100, 110, 4) == (98, 111) and site_window(100, 111, 11) == (95, 116)  # centres in the call
     with pytest.raises(ValueError, match=r"\(4, W\)"):
         SiteMatrix.from_pfm(np.ones((3, 5)))
+
+
+def test_batched_orientation_equals_one_call_at_a_time():
+    """orient_calls (the scans' vectorized second pass) gives every call the strand and site orient_call gives it:
+    calls of several widths and matrices, near record ends, over N runs, on palindromes and with no matrix."""
+    rng = np.random.default_rng(1)
+    seq = "".join(rng.choice(list("ACGT"), 3000))
+    seq = seq[:500] + "N" * 40 + seq[540:1500] + "NNNNNNNNNNNN" + seq[1512:]
+    fetch = sequence_fetcher({"r": seq})
+    pal = np.array([[8, 0, 1, 0, 0, 1], [0, 9, 0, 1, 0, 0], [0, 0, 9, 0, 1, 8], [1, 0, 0, 9, 8, 0]], float)
+    matrices = {"A": SiteMatrix.from_pfm(rng.random((4, 9)) ** 3), "B": SiteMatrix.from_pfm(pal + pal[::-1, ::-1]),
+                "C": SiteMatrix.from_pfm(rng.random((4, 15)) ** 3), "D": None}
+    assert matrices["B"].palindromic
+    starts = [0, 3, 480, 505, 520, 1490, 1500, 2990, 2995, *rng.integers(0, 2980, 60).tolist()]
+    recs = [(s, min(3000, s + int(w)), name) for s, w, name in zip(starts, rng.integers(1, 25, len(starts)),
+                                                                    rng.choice(list("ABCD"), len(starts)))]
+    one = [orient_call(BedRecord("r", a, b, n, 0, "."), fetch, matrices[n]) for a, b, n in recs]
+    many = orient_calls([BedRecord("r", a, b, n, 0, ".") for a, b, n in recs], fetch, matrices)
+    assert [(r.strand, r.extra) for r in many] == [(r.strand, r.extra) for r in one]
+    assert {r.strand for r in one} >= {"+", "-", "."}
 
 
 def test_streamed_sequences_equal_the_records():

@@ -126,7 +126,7 @@ def add_cli(sub) -> None:
     """Register ``explain``."""
     x = sub.add_parser("explain", help="per-nucleotide attributions (gradient, integrated gradients, ShiftSmooth)")
     x.add_argument("--checkpoint", help="any tfscope checkpoint with one-hot input")
-    x.add_argument("--zoo", nargs="?", const="genomic", choices=["genomic", "shuffled"],
+    x.add_argument("--zoo", nargs="?", const="genomic", choices=ZOOS,
                    help="explain a model of the bundled zoo (the default without --checkpoint; bare --zoo: "
                         "genomic, the default zoo)")
     x.add_argument("--tf", help="the TF to explain in a multi-TF checkpoint (the genomic zoo, multi-task and "

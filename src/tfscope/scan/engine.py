@@ -41,7 +41,7 @@ from ..executor import LocalExecutor, default_workers
 from ..io.bed import BedRecord
 from ..sequence import one_hot, reverse_complement_one_hot
 from .calls import CallSpec, call_p_values, fill_qvalues, make_calls, qvalue_map
-from .orient import orient_call, sequence_fetcher
+from .orient import orient_calls, sequence_fetcher
 
 #: per-nucleotide rules that combine the forward and reverse-complement probability tracks
 STRAND_RULES = ("max", "mean")
@@ -430,7 +430,7 @@ def _scan_serial(models, sequences, *, stride, batch_size, keep_tracks, verbose,
                                calls_only=not keep_tracks)
         fetch = sequence_fetcher({sid: seq})
         for m_i, m in enumerate(models):
-            sites += [orient_call(r, fetch, m.call.matrix) for r in call_sites(sid, m, fwd[m_i], rev[m_i])]
+            sites += orient_calls(call_sites(sid, m, fwd[m_i], rev[m_i]), fetch, {m.name: m.call.matrix})
         if keep_tracks:
             tracks[sid] = np.stack([combine_strands(fwd[m_i], rev[m_i], m.strands) for m_i, m in enumerate(models)])
     return sites, tracks

@@ -158,6 +158,51 @@ def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: S
     return rec
 
 
+def orient_calls(recs: list[BedRecord], fetch: Callable[[str, int, int], str], matrices: dict) -> list[BedRecord]:
+    """:func:`orient_call` on many calls at once: the same strands and sites, one vectorized pass per matrix.
+
+    ``fetch`` is called once per call, in the order of ``recs`` (so a streamed fetcher works); ``matrices`` maps each
+    call's name to its :class:`SiteMatrix` or None. Per-call numpy work cost 40 us a call, the second pass of a scan
+    with 36 calls per kbp; here the windows of all calls of one matrix are scored in one indexing operation.
+    """
+    groups: dict[str, list] = {}
+    for k, rec in enumerate(recs):
+        matrix = matrices[rec.name]
+        if matrix is None:
+            rec.extra.append(fetch(rec.chrom, rec.start, rec.end).upper())
+            continue
+        lo, hi = site_window(rec.start, rec.end, matrix.width)
+        groups.setdefault(rec.name, []).append((k, fetch(rec.chrom, lo, hi).upper()))
+    for name, items in groups.items():
+        matrix = matrices[name]
+        W = matrix.width
+        n = np.array([len(q) - W + 1 for _, q in items])
+        width = int(n.max()) + W - 1
+        raw = np.frombuffer("".join(q.ljust(width, "N") for _, q in items).encode("ascii", "replace"), np.uint8)
+        codes = _CODES[raw].reshape(len(items), width)
+        view = np.lib.stride_tricks.sliding_window_view(codes, W, axis=1)  # (calls, windows, W)
+        cols = np.arange(W)
+        fwd = matrix.scores[view, cols].sum(-1)
+        rev = matrix.rc_scores[view, cols].sum(-1)
+        real = np.arange(view.shape[1])[None, :] < n[:, None]  # windows inside each call's own stretch
+        unknown = (view == 4).any(-1) & real
+        drop = ~real | (unknown & ~(unknown.sum(1) == n)[:, None])  # N windows only when every window has one
+        fwd[drop] = rev[drop] = -np.inf
+        i, j = fwd.argmax(1), rev.argmax(1)
+        rows = np.arange(len(items))
+        a, b = fwd[rows, i], rev[rows, j]
+        tie = np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)
+        for (k, seq), ii, jj, aa, bb, tt in zip(items, i.tolist(), j.tolist(), a.tolist(), b.tolist(), tie.tolist()):
+            if matrix.palindromic or tt:
+                off, strand = (ii, ".") if aa >= bb else (jj, ".")
+            else:
+                off, strand = (ii, "+") if aa > bb else (jj, "-")
+            site = seq[off:off + W]
+            recs[k].strand = strand
+            recs[k].extra.append(reverse_complement(site) if strand == "-" else site)
+    return recs
+
+
 def sequence_fetcher(sequences: dict[str, str]) -> Callable[[str, int, int], str]:
     """Return ``fetch(chrom, start, end)`` over sequences held in memory (``N`` outside a record)."""
 

@@ -8,6 +8,7 @@ bedGraph, bigWig and bigBed. The calls equal those of :func:`tfscope.scan.engine
 from __future__ import annotations
 
 import collections
+import itertools
 import warnings
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from ..io.fasta import iter_fasta
 from ..io.tracks import BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
 from .calls import StreamCaller, call_p_values, fill_qvalues, finalize_calls, qvalue_map
-from .orient import StreamedSequences, orient_call
+from .orient import StreamedSequences, orient_calls
 from .engine import ScanModel, calls_networks, chunk_input, chunk_track, combine_strands, model_shares, on_gpu
 
 #: chunks per streamed piece (:func:`scan_fasta`): 40 x 6000 bp = 240 kbp, about 0.1 GiB of working memory per
@@ -58,6 +59,12 @@ def stream_pieces(records, piece: int, margin: int, sizes: dict):
             start += length
 
 
+#: packed short records start on multiples of this many bp from the unit's first column (as a long record's pieces
+#: start on multiples of the chunk), so that strided networks (:class:`tfscope.zoo.student.StridedDetector`, bins of 8 bp)
+#: see each record on the same bin grid as when it is scanned alone
+ALIGN = 8
+
+
 def packed_tasks(pieces, piece: int, margin: int):
     """Group the pieces of :func:`stream_pieces` into units of work.
 
@@ -71,12 +78,14 @@ def packed_tasks(pieces, piece: int, margin: int):
     pack, total = [], 0
 
     def flush():
-        gap = "N" * margin
-        ctx = gap + gap.join(c for _, c, _ in pack) + gap
-        segs, off = [], margin
+        first = margin + -margin % ALIGN
+        parts, segs, off = ["N" * first], [], first
         for sid, c, length in pack:
             segs.append((sid, 0, off, length, True))
-            off += length + margin
+            gap = margin + -(off + length + margin) % ALIGN  # the next record starts on the ALIGN grid
+            parts += [c, "N" * gap]
+            off += length + gap
+        ctx = "".join(parts)
         return ctx, 0, len(ctx), segs
 
     for sid, start, ctx, left, length, last in pieces:
@@ -85,7 +94,7 @@ def packed_tasks(pieces, piece: int, margin: int):
                 yield flush()
                 pack, total = [], 0
             pack.append((sid, ctx[:length], length))
-            total += length + margin
+            total += length + margin + ALIGN
             continue
         if pack:
             yield flush()
@@ -313,6 +322,10 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             "paths": paths}
 
 
+#: raw calls oriented together in the second pass (:func:`tfscope.scan.orient.orient_calls`)
+ORIENT_BATCH = 4096
+
+
 def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, collapse=None, min_precision=None,
                     max_q=None, outputs=None) -> collections.Counter:
     """Second pass of :func:`scan_fasta`.
@@ -336,13 +349,16 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                 counts.update(r.name for r in recs)
                 block.clear()
 
-        for line in fh:
-            c = line.rstrip("\n").split("\t")
-            r = orient_call(BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]), fetch, matrices[c[3]])
-            if r.chrom != chrom or r.start >= block_end:
-                flush()
-                chrom, block_end = r.chrom, r.end
-            block.append(r)
-            block_end = max(block_end, r.end)
+        while True:
+            lines = [c.rstrip("\n").split("\t") for c in itertools.islice(fh, ORIENT_BATCH)]
+            if not lines:
+                break
+            recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
+            for r in orient_calls(recs, fetch, matrices):
+                if r.chrom != chrom or r.start >= block_end:
+                    flush()
+                    chrom, block_end = r.chrom, r.end
+                block.append(r)
+                block_end = max(block_end, r.end)
         flush()
     return counts

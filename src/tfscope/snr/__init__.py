@@ -15,6 +15,18 @@ Scanning with these models is :mod:`tfscope.scan`; the genomic zoo built from th
 Architectures shared with other tasks (dilated CNN, DeepSNR, D-AEDNet, PWM scanner) live in :mod:`tfscope.models`.
 """
 
-from .train import TASK, evaluate_snr, train_snr
-
 __all__ = ["TASK", "train_snr", "evaluate_snr"]
+
+
+def __getattr__(name: str):
+    """The names of :mod:`tfscope.snr.train`, imported on first use.
+
+    Lazy (PEP 562) so that importing a submodule such as :mod:`tfscope.snr.data` does not import the training code,
+    which imports :mod:`tfscope.zoo.genomic`, which imports :mod:`tfscope.snr.data`: ``import tfscope.zoo.genomic``
+    on its own failed on that loop.
+    """
+    if name in __all__:
+        from . import train
+
+        return getattr(train, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

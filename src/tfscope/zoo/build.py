@@ -310,3 +310,37 @@ def unpack(zoo, out) -> dict:
         save_checkpoint(out / "dilated" / tf, net, model_name="dilated", task=TASK,
                         hparams=dict(model.localizer_hparams), meta=lmeta)
     return {"detector": str(out / "multitask"), "localizers": str(out / "dilated"), "tfs": tfs}
+
+
+def with_student(zoo, student, out) -> dict:
+    """Write a copy of the gated zoo checkpoint ``zoo`` whose detector is the distilled ``student`` (the fast zoo).
+
+    ``student`` is the file ``scripts/distill_detector.py`` writes (``state_dict``, ``record`` with ``hparams``). The
+    localizers, the gate and the per-TF records are kept; ``meta.student`` records the distillation. The per-TF call
+    thresholds and precision maps still belong to the teacher: recalibrate the copy on chr7
+    (:func:`tfscope.zoo.sites.calibrate_zoo`) before scanning with it.
+
+    Returns
+    -------
+    dict: the student's training record.
+
+    Raises
+    ------
+    CheckpointError
+        If the student's outputs do not match the zoo's TFs.
+    """
+    model, cfg = load_checkpoint(zoo, task=TASK)
+    if not isinstance(model, GatedZoo):
+        raise CheckpointError(f"{zoo}: not a gated zoo")
+    blob = torch.load(student, map_location="cpu", weights_only=True)
+    rec = blob["record"]
+    if rec["hparams"].get("n_outputs") != model.n_outputs:
+        raise CheckpointError(f"{student}: {rec['hparams'].get('n_outputs')} outputs, the zoo has {model.n_outputs}")
+    fast = GatedZoo(rec["hparams"], model.localizer_hparams, pool=model.pool, shape_power=model.shape_power,
+                    detector_weight=model.detector_weight)
+    fast.detector.load_state_dict(blob["state_dict"])
+    fast.localizers.load_state_dict(model.localizers.state_dict())
+    meta = dict(cfg["meta"])
+    meta["student"] = {**rec, "teacher": str(zoo)}
+    save_checkpoint(out, fast.eval(), model_name="gated", task=TASK, hparams=fast.hparams(), meta=meta)
+    return rec

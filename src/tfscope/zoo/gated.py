@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.dilated import DilatedResNet
+from .student import StridedDetector
 
 #: probabilities are clipped to [EPS, 1 - EPS] before the logit (the scanner applies a sigmoid to model outputs)
 EPS = 1e-6
@@ -69,9 +70,13 @@ def _check_gate(pool: int, detector_weight: float) -> None:
         raise ValueError(f"need pool >= 0 and 0 <= detector_weight <= 1 (got {pool}, {detector_weight})")
 
 
-def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float) -> torch.Tensor:
-    """:func:`gate_probabilities` on ``(N, C, L)`` tensors without checks (traceable by torch.fx)."""
-    big_g = F.max_pool1d(g, 2 * pool + 1, stride=1, padding=pool)
+def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float,
+          pooled: bool = False) -> torch.Tensor:
+    """:func:`gate_probabilities` on ``(N, C, L)`` tensors without checks (traceable by torch.fx).
+
+    ``pooled``: ``g`` is already ``G`` (a :class:`~tfscope.zoo.student.StridedDetector`'s output).
+    """
+    big_g = g if pooled else F.max_pool1d(g, 2 * pool + 1, stride=1, padding=pool)
     big_s = F.max_pool1d(s, 2 * pool + 1, stride=1, padding=pool).clamp_min(EPS)
     return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
 
@@ -100,7 +105,9 @@ class GatedZoo(nn.Module):
     Parameters
     ----------
     detector : dict
-        :class:`tfscope.models.dilated.DilatedResNet` hyper-parameters of the detector (``n_outputs`` = TFs).
+        :class:`tfscope.models.dilated.DilatedResNet` hyper-parameters of the detector (``n_outputs`` = TFs), or,
+        with a ``stride`` key, :class:`tfscope.zoo.student.StridedDetector` ones: a distilled detector that predicts
+        the pooled track ``G`` itself (the fast zoo, ``--zoo fast``).
     localizer : dict
         DilatedResNet hyper-parameters shared by the per-TF localizers (single output each).
     pool, shape_power, detector_weight :
@@ -117,6 +124,8 @@ class GatedZoo(nn.Module):
 
     #: the output is the same on both strands (strands are combined inside), so scans run one strand only
     strand_symmetric = True
+    #: how :class:`GatedCalls` runs the detector (one of :data:`RUNTIMES`; not stored in checkpoints)
+    runtime = "fp32"
 
     def __init__(self, detector: dict, localizer: dict, *, pool: int = 25, shape_power: float = 2.0,
                  detector_weight: float = 1.0):
@@ -124,7 +133,9 @@ class GatedZoo(nn.Module):
         n = detector.get("n_outputs")
         if not n:
             raise ValueError("the detector needs n_outputs (one track per TF)")
-        self.detector = DilatedResNet(**detector)
+        #: True when the detector is a :class:`~tfscope.zoo.student.StridedDetector` (its output is ``G``)
+        self.pooled = "stride" in detector
+        self.detector = StridedDetector(**detector) if self.pooled else DilatedResNet(**detector)
         self.localizers = nn.ModuleList(DilatedResNet(**{**localizer, "n_outputs": None}) for _ in range(n))
         self.detector_hparams, self.localizer_hparams = dict(detector), dict(localizer)
         self.n_outputs = n
@@ -134,7 +145,12 @@ class GatedZoo(nn.Module):
         """Change the gate (no weights involved); raises ValueError as :func:`gate_probabilities`."""
         _check_gate(pool, detector_weight)
         self.pool, self.shape_power, self.detector_weight = int(pool), float(shape_power), float(detector_weight)
-        self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
+        if self.pooled:  # the student's field already covers the pool; chunk margins (rf // 2 + 1) on its bin grid
+            rf = max(self.detector.receptive_field, self.localizers[0].receptive_field + 2 * self.pool)
+            stride = self.detector.stride
+            self.receptive_field = 2 * (-(-(rf // 2 + 1) // stride) * stride - 1)
+        else:
+            self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
         return self
 
     def one_output(self, index: int) -> "GatedOne":
@@ -150,16 +166,17 @@ class GatedZoo(nn.Module):
         """Detector and localizer probabilities ``(N, T, L)`` of ``x``.
 
         Each with its two strands combined by its own zoo's rule (detector: mean, the genomic zoo's; localizers: max,
-        the shuffled zoo's) and 0 where there is no base.
+        the shuffled zoo's) and 0 where there is no base. A strided detector (:attr:`pooled`) gives its ``G``.
         """
         base = _base(x)
         s = torch.stack([torch.maximum(*_strand_probabilities(m, x)) for m in self.localizers], dim=1)
-        return _detector_probabilities(self.detector, x) * base, s * base
+        g = self.detector.pooled(x) if self.pooled else _detector_probabilities(self.detector, x) * base
+        return g, s * base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return gated logits ``(N, T, L)`` for one-hot ``x`` ``(N, 4, L)`` (strands combined before the gate)."""
         g, s = self.parts(x)
-        q = _gate(g, s, self.pool, self.shape_power, self.detector_weight)
+        q = _gate(g, s, self.pool, self.shape_power, self.detector_weight, self.pooled)
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
     def calls_network(self, floor) -> "GatedCalls":
@@ -170,6 +187,13 @@ class GatedZoo(nn.Module):
         """
         return GatedCalls(self, floor)
 
+
+#: inference runtimes of the detector pass of :class:`GatedCalls` (``GatedZoo.runtime``): ``fp32``, conv/BN-fused
+#: float32 (oneDNN through torch); ``bf16``, the same under bfloat16 autocast (oneDNN's AVX-512 BF16 kernels where the
+#: CPU has them); ``compile``, ``torch.compile`` of the fused detector (inductor C++ kernels). Measured in
+#: ``benchmarks/throughput.py`` (seconds and the fraction of calls that change). The localizers always run in float32:
+#: under bf16 autocast 43% of the genomic zoo's calls on 100 kbp of chr8 moved (the peak sets the call's position)
+RUNTIMES = ("fp32", "bf16", "compile")
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine)
@@ -217,23 +241,44 @@ class GatedCalls(nn.Module):
         if zoo not in _FUSED_PARTS:
             from torch.fx.experimental.optimization import fuse
 
-            _FUSED_PARTS[zoo] = (fuse(zoo.detector.eval()), [fuse(m.eval()) for m in zoo.localizers])
-        self.detector, localizers = _FUSED_PARTS[zoo]
+            det = zoo.detector.eval().fused() if zoo.pooled else fuse(zoo.detector.eval())
+            _FUSED_PARTS[zoo] = (det, [fuse(m.eval()) for m in zoo.localizers])
+        self.detector, localizers = _FUSED_PARTS[zoo][:2]
         self.localizers = nn.ModuleList(localizers)
+        if zoo.runtime not in RUNTIMES:
+            raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
+        self.runtime = zoo.runtime
+        if zoo.runtime == "compile":
+            if len(_FUSED_PARTS[zoo]) == 2:
+                _FUSED_PARTS[zoo] += (torch.compile(self._detector_pass, dynamic=False),)
+            self._pass = _FUSED_PARTS[zoo][2]
+        else:
+            self._pass = self._detector_pass
         self.floor = floor
         self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
-        self.n_outputs = zoo.n_outputs
+        self.n_outputs, self.pooled = zoo.n_outputs, zoo.pooled
         #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
         self.reach = zoo.pool + zoo.localizers[0].receptive_field // 2 + 1
+
+    def _detector_pass(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the detector's ``G`` (a strided detector) or strand-averaged ``g`` (``(N, T, L)``) of one batch."""
+        return self.detector.pooled(x) if self.pooled else _detector_probabilities(self.detector, x)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return gated logits ``(N, T, L)``, exact where they reach the floor (lower elsewhere)."""
         L = x.shape[-1]
         rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
-        g = torch.cat([_detector_probabilities(self.detector, x[i:i + rows]) for i in range(0, len(x), rows)])
-        g = g * _base(x)
-        lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
+        if self.runtime == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                g = torch.cat([self._pass(x[i:i + rows]).float() for i in range(0, len(x), rows)])
+        else:
+            g = torch.cat([self._pass(x[i:i + rows]) for i in range(0, len(x), rows)])
+        if self.pooled:  # a strided detector gives G itself
+            lift = g ** self.detector_weight
+        else:
+            g = g * _base(x)
+            lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
         need = lift >= self.floor.to(x.device)[None, :, None]
         q = torch.zeros_like(g)
         reach = self.reach
@@ -258,7 +303,7 @@ class GatedCalls(nn.Module):
                 xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
                 gc[0, 0, o:o + c1 - c0] = g[i, t, c0:c1]
             sc = torch.maximum(*_strand_probabilities(self.localizers[t], xc))[:, None] * _base(xc)
-            qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight)[0, 0]
+            qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
             for i, a, b, c0, _, o in crops:
                 q[i, t, a:b] = qc[o + a - c0:o + b - c0]
         return torch.logit(q.clamp(EPS, 1 - EPS))
@@ -285,9 +330,9 @@ class GatedOne(nn.Module):
         """Return ``(N, L)`` logits of the gate (``(N, 2, L)`` probabilities with ``parts``) for ``x`` ``(N, 4, L)``."""
         m = self.model
         base = (x.sum(1) > 0).to(x.dtype)
-        g = torch.sigmoid(m.detector(x)[:, self.index]) * base
+        g = m.detector.pooled(x)[:, self.index] if m.pooled else torch.sigmoid(m.detector(x)[:, self.index]) * base
         s = torch.sigmoid(m.localizers[self.index](x)) * base
         if self.parts:
             return torch.stack([g, s], 1)
-        q = _gate(g[:, None], s[:, None], m.pool, m.shape_power, m.detector_weight)[:, 0]
+        q = _gate(g[:, None], s[:, None], m.pool, m.shape_power, m.detector_weight, m.pooled)[:, 0]
         return torch.logit(q.clamp(EPS, 1 - EPS))

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..resources import resource
 from ..scan.models import load_scan_models
 
-ZOOS = ("genomic", "shuffled")
+ZOOS = ("genomic", "fast", "shuffled")
 DEFAULT_ZOO = "genomic"
 
 

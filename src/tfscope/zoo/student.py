@@ -1,0 +1,184 @@
+"""A distilled detector for the gated zoo: the teacher's pooled detector track, predicted at a stride.
+
+The gate (:mod:`tfscope.zoo.gated`) reads the detector only through ``G = maxpool(g)`` over ``2 * pool + 1`` bp
+(101 bp in the shipped zoo): region-level evidence, not nucleotide-level. The teacher computes ``g`` at every
+nucleotide on both strands (a 64-channel dilated ResNet: 510 GFLOP per Mbp, most of the default zoo's cost) and then
+throws that resolution away in the pool. :class:`StridedDetector` predicts ``G`` directly, one value per ``stride``
+bp bin (the bin's maximum of ``G``): a full-resolution motif layer, a max-pool to the bin grid, and dilated residual
+blocks on the coarse grid, so most of its work runs on ``1 / stride`` of the positions.
+
+It is trained on the teacher's outputs (knowledge distillation, Hinton et al. 2015; DNABERT distilled to 15% of its
+parameters: Ji et al., Bioinformatics 2021) over real genome: tfbs-multilabel windows of the training chromosomes
+(never chr7, chr8, chr9: :data:`tfscope.zoo.genomic.HOLDOUT_CHROMS`), laid end to end in genomic order as a scan sees
+them and as separate records between N spacers as the per-site calibration scans them; early stopping on chr7.
+
+Bins are anchored at the start of the input, so scans must feed inputs whose first column lies on a multiple of
+``stride`` in record coordinates (:mod:`tfscope.scan` does: chunk margins and packed records are aligned to
+:attr:`StridedDetector.stride` through ``GatedZoo.receptive_field`` and :data:`tfscope.scan.stream.ALIGN`).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.dilated import _ResBlock
+from ..sequence import one_hot, reverse_complement_one_hot
+from .genomic import HOLDOUT_CHROMS
+
+#: bin width (bp) of the shipped student
+STRIDE = 8
+
+
+class StridedDetector(nn.Module):
+    """Multi-TF detector that predicts the pooled track ``G`` at a stride.
+
+    Parameters
+    ----------
+    n_outputs : int
+        TFs (one output track each).
+    channels : int
+        Width of the motif layer and of the coarse-grid blocks.
+    stride : int
+        Bin width (bp): one output per ``stride`` bp.
+    n_blocks : int
+        Residual blocks on the coarse grid (block ``i``: dilation ``2**i`` bins).
+    kernel, stem_kernel : int
+        Kernel of the coarse-grid convolutions (bins) and of the motif layer (bp).
+    dropout : float
+        Dropout inside each block (training only).
+
+    Shapes
+    ------
+    :meth:`forward`: ``(N, 4, L)`` one-hot -> ``(N, n_outputs, ceil(L / stride))`` logits of the bin maxima of ``G``
+    (``L`` is padded with N up to a multiple of ``stride``). :meth:`pooled`: ``(N, 4, L)`` -> ``(N, n_outputs, L)``
+    probabilities, each bin's value repeated over its nucleotides, the two strands averaged.
+    """
+
+    def __init__(self, n_outputs: int, channels: int = 64, stride: int = STRIDE, n_blocks: int = 4, kernel: int = 3,
+                 stem_kernel: int = 9, dropout: float = 0.0):
+        super().__init__()
+        if stride < 1 or n_outputs < 1:
+            raise ValueError(f"need stride >= 1 and n_outputs >= 1 (got {stride}, {n_outputs})")
+        self.n_outputs, self.stride = int(n_outputs), int(stride)
+        self.stem = nn.Sequential(nn.Conv1d(4, channels, stem_kernel, padding=stem_kernel // 2),
+                                  nn.BatchNorm1d(channels), nn.ReLU())
+        self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
+        self.head = nn.Conv1d(channels, n_outputs, 1)
+        #: bp that influence one output bin (motif layer, the bin, the coarse blocks)
+        self.receptive_field = stem_kernel + stride * (1 + sum(2 * (kernel - 1) * 2 ** i for i in range(n_blocks)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``(N, T, ceil(L / stride))`` logits for one-hot ``x`` ``(N, 4, L)``."""
+        x = F.pad(x, (0, -x.shape[-1] % self.stride))  # no branch: torch.fx traces it (ScanModel fuses it)
+        h = F.max_pool1d(self.stem(x), self.stride)
+        return self.head(self.blocks(h))
+
+    def fused(self) -> "StridedDetector":
+        """Return an inference copy with each convolution's batch norm folded into it (same outputs in eval mode)."""
+        from torch.fx.experimental.optimization import fuse
+
+        out = copy.deepcopy(self).eval()
+        out.stem, out.blocks = fuse(out.stem), fuse(out.blocks)
+        return out
+
+    def pooled(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``G`` ``(N, T, L)``: bin probabilities repeated per nucleotide, forward and reverse strand averaged.
+
+        The reverse strand's bins are the forward bins when ``L`` is a multiple of ``stride`` (scans feed such inputs),
+        so the result is then reverse-complement symmetric.
+        """
+        n, L = x.shape[0], x.shape[-1]
+        p = torch.sigmoid(self(torch.cat([x, reverse_complement_one_hot(x)])))
+        p = p.repeat_interleave(self.stride, dim=-1)
+        return (p[:n, :, :L] + p[n:].flip(-1)[:, :, -L:]) / 2
+
+
+def teacher_pooled(detector: nn.Module, x: torch.Tensor, pool: int, stride: int) -> torch.Tensor:
+    """Return the student's training target: bin maxima ``(N, T, L // stride)`` of the teacher's ``G``.
+
+    ``G = maxpool(g)`` over ``2 * pool + 1`` bp, ``g`` the teacher's sigmoid output averaged over both strands and 0
+    where ``x`` has no base (exactly as :class:`tfscope.zoo.gated.GatedZoo` computes it). ``L`` must be a multiple of
+    ``stride``.
+    """
+    if x.shape[-1] % stride:
+        raise ValueError(f"input length {x.shape[-1]} is not a multiple of the stride {stride}")
+    n = x.shape[0]
+    p = torch.sigmoid(detector(torch.cat([x, reverse_complement_one_hot(x)])))
+    g = (p[:n] + p[n:].flip(-1)) / 2 * (x.sum(1, keepdim=True) > 0)
+    big = F.max_pool1d(g, 2 * pool + 1, stride=1, padding=pool)
+    return F.max_pool1d(big, stride)
+
+
+def distill_segments(windows_path, *, chroms=None, exclude=HOLDOUT_CHROMS, length: int = 2048, spacer: int = 120,
+                     max_bp: int | None = None, seed: int = 0) -> np.ndarray:
+    """Genome segments for distillation: ``(n, 4, length)`` float32 one-hot, half of each kind.
+
+    From the tfbs-multilabel windows table (columns ``id chrom start end split tfs sequence``) of ``chroms`` (or every
+    chromosome but ``exclude``): *concatenated* segments (the windows of a chromosome end to end in genomic order, as
+    ``benchmarks/throughput.py`` and a scan of a peak set see them) and *spaced* segments (each window between
+    ``spacer`` N, as the per-site calibration scans them, :func:`tfscope.zoo.sites.window_points`). ``max_bp`` caps
+    the bases per kind (a seeded sample of segments). Raises ValueError when no window qualifies.
+    """
+    by_chrom: dict[str, list] = {}
+    with gzip.open(windows_path, "rt") as fh:
+        fh.readline()
+        for line in fh:
+            c = line.rstrip("\n").split("\t")
+            if (chroms is not None and c[1] not in chroms) or (chroms is None and c[1] in exclude):
+                continue
+            by_chrom.setdefault(c[1], []).append((int(c[2]), c[6]))
+    if not by_chrom:
+        raise ValueError(f"no windows of {chroms or 'the training chromosomes'} in {windows_path}")
+    cat, spaced = [], []
+    for rows in by_chrom.values():
+        rows.sort()
+        s = "".join(r[1] for r in rows)
+        cat += [s[i:i + length] for i in range(0, len(s) - length + 1, length)]
+        gap = "N" * spacer
+        t = gap + gap.join(r[1] for r in rows) + gap
+        spaced += [t[i:i + length] for i in range(0, len(t) - length + 1, length)]
+    rng = np.random.default_rng(seed)
+    out = []
+    for segs in (cat, spaced):
+        if max_bp is not None and len(segs) * length > max_bp:
+            segs = [segs[i] for i in np.sort(rng.choice(len(segs), max_bp // length, replace=False))]
+        out.append(one_hot(segs, length=length))
+    return np.concatenate(out).astype(np.float32)
+
+
+@torch.no_grad()
+def teacher_targets(detector: nn.Module, x: np.ndarray, *, pool: int, stride: int, batch: int = 16,
+                    verbose: bool = True) -> np.ndarray:
+    """:func:`teacher_pooled` over ``x`` ``(n, 4, L)`` in batches -> float16 ``(n, T, L // stride)``."""
+    detector.eval()
+    out, t0 = [], time.time()
+    for i in range(0, len(x), batch):
+        out.append(teacher_pooled(detector, torch.from_numpy(x[i:i + batch]), pool, stride).half().numpy())
+        if verbose and (i // batch) % 50 == 0:
+            print(f"[distill] teacher {i + batch}/{len(x)} segments ({time.time() - t0:.0f}s)", flush=True)
+    return np.concatenate(out)
+
+
+def distill_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of the student's bin logits against the teacher's bin probabilities (soft targets)."""
+    return F.binary_cross_entropy_with_logits(logits, target.float())
+
+
+def with_reverse_complements(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training pairs doubled with each segment's reverse complement and its target's bins reversed."""
+    xr = x[:, ::-1, ::-1]  # one-hot rows A C G T: reversing the rows complements
+    return np.concatenate([x, xr]), np.concatenate([y, y[:, :, ::-1]])
+
+
+def save_targets(path, x: np.ndarray, y: np.ndarray) -> None:
+    """Cache segments (as uint8) and targets in one ``.npz``."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x.astype(np.uint8), y=y)

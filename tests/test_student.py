@@ -1,0 +1,105 @@
+"""The distilled detector (tfscope.zoo.student) and the fast zoo built on it (issue 44)."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from tfscope.checkpoint import save_checkpoint
+from tfscope.scan.engine import combine_strands, scan_tracks
+from tfscope.scan.models import load_scan_models
+from tfscope.scan.stream import scan_fasta
+from tfscope.sequence import one_hot, reverse_complement_one_hot
+from tfscope.zoo.gated import GatedZoo
+from tfscope.zoo.student import StridedDetector, teacher_pooled, with_reverse_complements
+
+TFS = ["TFA", "TFB"]
+STUDENT = {"n_outputs": 2, "channels": 8, "stride": 8, "n_blocks": 2}
+LOC = {"channels": 4, "n_blocks": 2}
+
+
+def _seq(n: int, seed: int = 0) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice("ACGT") for _ in range(n))
+
+
+def test_student_shapes_symmetry_and_fused_copy():
+    torch.manual_seed(0)
+    m = StridedDetector(**STUDENT).eval()
+    x = torch.from_numpy(one_hot([_seq(160), _seq(160, 1)]))
+    with torch.no_grad():
+        assert m(x).shape == (2, 2, 20)
+        assert m(x[:, :, :155]).shape == (2, 2, 20)  # padded with N to the bin grid
+        g = m.pooled(x)
+        assert g.shape == (2, 2, 160)
+        assert torch.equal(g[..., :8], g[..., :1].expand(-1, -1, 8))  # one value per bin
+        torch.testing.assert_close(m.pooled(reverse_complement_one_hot(x)).flip(-1), g)  # strands averaged
+        torch.testing.assert_close(m.fused().pooled(x), g, atol=1e-5, rtol=1e-5)
+
+
+def test_teacher_targets_are_bin_maxima_of_the_pooled_track():
+    from tfscope.models.dilated import DilatedResNet
+
+    torch.manual_seed(0)
+    det = DilatedResNet(channels=4, n_blocks=2, n_outputs=2).eval()
+    x = torch.from_numpy(one_hot([_seq(64) + "N" * 32]))
+    with torch.no_grad():
+        y = teacher_pooled(det, x, pool=5, stride=8)
+        p = torch.sigmoid(det(x)), torch.sigmoid(det(reverse_complement_one_hot(x))).flip(-1)
+    g = (p[0] + p[1]) / 2 * (x.sum(1, keepdim=True) > 0)
+    big = torch.nn.functional.max_pool1d(g, 11, stride=1, padding=5)
+    assert y.shape == (1, 2, 12)
+    torch.testing.assert_close(y[0, :, 3], big[0, :, 24:32].max(-1).values)
+    assert float(y[0, :, -1].max()) == 0.0  # bins further than the pool from any base
+    with pytest.raises(ValueError, match="multiple of the stride"):
+        teacher_pooled(det, x[..., :90], pool=5, stride=8)
+    xx, yy = with_reverse_complements(x.numpy(), y.numpy())
+    np.testing.assert_array_equal(xx[1], reverse_complement_one_hot(x.numpy())[0])
+    np.testing.assert_array_equal(yy[1], y.numpy()[0, :, ::-1])
+
+
+def _fast_zoo(tmp_path, threshold: float = 0.3):
+    torch.manual_seed(0)
+    zoo = GatedZoo(STUDENT, LOC, pool=10, shape_power=2.0, detector_weight=0.7).eval()
+    assert (zoo.receptive_field // 2 + 1) % 8 == 0  # chunk margins on the bin grid
+    save_checkpoint(tmp_path / "fast", zoo, model_name="gated", task="snr", hparams=zoo.hparams(),
+                    meta={"tfs": TFS, "per_tf": {t: {"threshold": threshold} for t in TFS}})
+    return load_scan_models([tmp_path / "fast"], device="cpu")
+
+
+def test_fast_zoo_calls_copy_is_exact_above_the_floor_and_scans_agree(tmp_path):
+    """A gated zoo with a strided detector: its calls-only copy equals the full model wherever that reaches the
+    threshold (chunk mode), the streamed scan of many short records packed together equals the in-memory scan of
+    each record alone, and the scan of the reverse complement gives the mirrored tracks."""
+    models = _fast_zoo(tmp_path)
+    seq = _seq(13_000, 3)
+    f_full, r_full = scan_tracks(models, seq, chunk=4000)
+    for i, m in enumerate(models):  # thresholds that random weights reach on part of the sequence
+        m.threshold = float(np.quantile(combine_strands(f_full[i], r_full[i], m.strands), 0.8))
+    f_fast, r_fast = scan_tracks(models, seq, chunk=4000, calls_only=True)
+    for i, m in enumerate(models):
+        full = combine_strands(f_full[i], r_full[i], m.strands)
+        fast = combine_strands(f_fast[i], r_fast[i], m.strands)
+        on = full >= m.threshold
+        assert on.any() and (~on).any()
+        np.testing.assert_allclose(fast[on], full[on], atol=1e-5)
+        assert np.all(fast[~on] < m.threshold)
+    rc = seq[::-1].translate(str.maketrans("ACGT", "TGCA"))
+    f_rc, _ = scan_tracks(models, rc[-12_000:], chunk=4000)  # a length on the bin grid: the bins mirror
+    f_fw, _ = scan_tracks(models, seq[:12_000], chunk=4000)
+    np.testing.assert_allclose(f_rc[:, ::-1], f_fw, atol=1e-5)
+    # packed short records (streamed) = each record scanned alone (in memory), whatever their lengths
+    recs = {f"r{i}": _seq(90 + 13 * i, 10 + i) for i in range(12)}
+    fa = tmp_path / "short.fa"
+    fa.write_text("".join(f">{k}\n{v}\n" for k, v in recs.items()))
+    scan_fasta(models, fa, tmp_path / "short.bed", bedgraph=tmp_path / "bg")
+    got = {}
+    for line in (tmp_path / "bg" / "TFA.bedGraph").read_text().splitlines():
+        c = line.split("\t")
+        if len(c) == 4:
+            got.setdefault(c[0], np.zeros(len(recs[c[0]])))[int(c[1]):int(c[2])] = float(c[3])
+    for k, v in recs.items():
+        f, r = scan_tracks(models[:1], v)
+        want = np.round(combine_strands(f[0], r[0], models[0].strands), 3)
+        np.testing.assert_allclose(got.get(k, np.zeros(len(v))), want, atol=1.1e-3)
