@@ -245,8 +245,11 @@ def main():
                          "thresholds, per-call precision and p-values) into CKPTS/calibrated and install it")
     ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
     ap.add_argument("--fast", metavar="STUDENT",
-                    help="the fast zoo: the genomic zoo with this distilled detector (scripts/distill_detector.py's "
+                    help="the fast zoo: the genomic zoo with this distilled detector (scripts/distill_zoo.py's "
                          "student.pt) into CKPTS/fast; then calibrate it with --calibrate-calls CKPTS/fast --zoo fast")
+    ap.add_argument("--localizer-students", metavar="PT", nargs="+",
+                    help="with --fast: the distilled localizers (scripts/distill_zoo.py --part localizers; several "
+                         "files of one run merge) instead of the genomic zoo's CNN localizers")
     ap.add_argument("--unpack", metavar="ZOO",
                     help="write a gated zoo's detector to CKPTS/multitask and its localizers to CKPTS/dilated/<TF> "
                          "(to continue the detector's training with --multitask --init, or to re-gate with --gated "
@@ -254,9 +257,10 @@ def main():
     args = ap.parse_args()
     if args.fast:
         from tfscope.resources import resource
-        from tfscope.zoo.build import with_student
+        from tfscope.zoo.build import fast_zoo
 
-        rec = with_student(resource("zoo", "genomic"), args.fast, Path(args.checkpoints) / "fast")
+        rec = fast_zoo(resource("zoo", "genomic"), args.fast, Path(args.checkpoints) / "fast",
+                       localizers=args.localizer_students)
         print(f"fast zoo -> {Path(args.checkpoints) / 'fast'} (student {rec['hparams']})", flush=True)
         return None
     if args.unpack:

@@ -17,6 +17,7 @@ from tfscope.zoo.student import StridedDetector, teacher_pooled, with_reverse_co
 TFS = ["TFA", "TFB"]
 STUDENT = {"n_outputs": 2, "channels": 8, "stride": 8, "n_blocks": 2}
 LOC = {"channels": 4, "n_blocks": 2}
+LOC_STUDENT = {"student": {"channels": 4, "hidden": 3}}
 
 
 def _seq(n: int, seed: int = 0) -> str:
@@ -59,20 +60,21 @@ def test_teacher_targets_are_bin_maxima_of_the_pooled_track():
     np.testing.assert_array_equal(yy[1], y.numpy()[0, :, ::-1])
 
 
-def _fast_zoo(tmp_path, threshold: float = 0.3):
+def _fast_zoo(tmp_path, threshold: float = 0.3, localizer=LOC):
     torch.manual_seed(0)
-    zoo = GatedZoo(STUDENT, LOC, pool=10, shape_power=2.0, detector_weight=0.7).eval()
+    zoo = GatedZoo(STUDENT, localizer, pool=10, shape_power=2.0, detector_weight=0.7).eval()
     assert (zoo.receptive_field // 2 + 1) % 8 == 0  # chunk margins on the bin grid
     save_checkpoint(tmp_path / "fast", zoo, model_name="gated", task="snr", hparams=zoo.hparams(),
                     meta={"tfs": TFS, "per_tf": {t: {"threshold": threshold} for t in TFS}})
     return load_scan_models([tmp_path / "fast"], device="cpu")
 
 
-def test_fast_zoo_calls_copy_is_exact_above_the_floor_and_scans_agree(tmp_path):
-    """A gated zoo with a strided detector: its calls-only copy equals the full model wherever that reaches the
-    threshold (chunk mode), the streamed scan of many short records packed together equals the in-memory scan of
-    each record alone, and the scan of the reverse complement gives the mirrored tracks."""
-    models = _fast_zoo(tmp_path)
+@pytest.mark.parametrize("localizer", [LOC, LOC_STUDENT], ids=["cnn-localizers", "student-localizers"])
+def test_fast_zoo_calls_copy_is_exact_above_the_floor_and_scans_agree(tmp_path, localizer):
+    """A gated zoo with a strided detector (and CNN or distilled localizers): its calls-only copy equals the full model
+    wherever that reaches the threshold (chunk mode), the streamed scan of many short records packed together equals
+    the in-memory scan of each record alone, and the scan of the reverse complement gives the mirrored tracks."""
+    models = _fast_zoo(tmp_path, localizer=localizer)
     seq = _seq(13_000, 3)
     f_full, r_full = scan_tracks(models, seq, chunk=4000)
     for i, m in enumerate(models):  # thresholds that random weights reach on part of the sequence
@@ -103,3 +105,55 @@ def test_fast_zoo_calls_copy_is_exact_above_the_floor_and_scans_agree(tmp_path):
         f, r = scan_tracks(models[:1], v)
         want = np.round(combine_strands(f[0], r[0], models[0].strands), 3)
         np.testing.assert_allclose(got.get(k, np.zeros(len(v))), want, atol=1.1e-3)
+
+
+def test_fast_zoo_is_built_from_the_zoo_and_its_students(tmp_path):
+    """build.fast_zoo packs a gated zoo's gate and records with a distilled detector and localizers into one standard
+    checkpoint that loads and scans; a student for other TFs or a missing localizer is refused."""
+    from tfscope.checkpoint import load_checkpoint
+    from tfscope.errors import CheckpointError
+    from tfscope.zoo.build import fast_zoo
+    from tfscope.zoo.student import LocalizerStudent
+
+    torch.manual_seed(0)
+    teacher = GatedZoo({"channels": 4, "n_blocks": 2, "n_outputs": 2}, LOC, pool=10, detector_weight=0.7).eval()
+    save_checkpoint(tmp_path / "zoo", teacher, model_name="gated", task="snr", hparams=teacher.hparams(),
+                    meta={"tfs": TFS, "per_tf": {t: {"threshold": 0.4} for t in TFS}})
+    det = StridedDetector(**STUDENT)
+    torch.save({"state_dict": det.state_dict(), "record": {"hparams": STUDENT}}, tmp_path / "student.pt")
+    locs = {t: LocalizerStudent(**LOC_STUDENT["student"]).state_dict() for t in TFS}
+    torch.save({"state_dicts": locs, "records": {t: {} for t in TFS}, "hparams": LOC_STUDENT["student"]},
+               tmp_path / "loc.pt")
+    rec = fast_zoo(tmp_path / "zoo", tmp_path / "student.pt", tmp_path / "fast", localizers=tmp_path / "loc.pt")
+    assert rec["hparams"] == STUDENT
+    model, cfg = load_checkpoint(tmp_path / "fast")
+    assert model.pooled and cfg["meta"]["per_tf"]["TFA"]["threshold"] == 0.4
+    torch.testing.assert_close(model.detector.head.weight, det.head.weight)
+    torch.testing.assert_close(model.localizers[1].net[0].weight, locs["TFB"]["net.0.weight"])
+    models = load_scan_models([tmp_path / "fast"], device="cpu")
+    f, r = scan_tracks(models, _seq(3000))
+    assert f.shape == (2, 3000) and np.isfinite(f).all()
+    torch.save({"state_dict": det.state_dict(), "record": {"hparams": {**STUDENT, "n_outputs": 3}}},
+               tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="3 outputs"):
+        fast_zoo(tmp_path / "zoo", tmp_path / "bad.pt", tmp_path / "x")
+    torch.save({"state_dicts": {"TFA": locs["TFA"]}, "records": {}, "hparams": LOC_STUDENT["student"]},
+               tmp_path / "half.pt")
+    with pytest.raises(CheckpointError, match="no localizer for TFB"):
+        fast_zoo(tmp_path / "zoo", tmp_path / "student.pt", tmp_path / "y", localizers=tmp_path / "half.pt")
+
+
+def test_detector_runtimes(tmp_path):
+    """The calls-only copy runs its detector in float32 or under bfloat16 autocast (close values); an unknown runtime
+    is refused. (``compile`` is measured in benchmarks/throughput.py: its inductor build takes minutes.)"""
+    models = _fast_zoo(tmp_path)
+    zoo = models[0].model
+    x = torch.from_numpy(one_hot([_seq(2048, 5)]))
+    with torch.no_grad():
+        ref = torch.sigmoid(zoo.calls_network([0.0, 0.0])(x))
+        zoo.runtime = "bf16"
+        low = torch.sigmoid(zoo.calls_network([0.0, 0.0])(x))
+        zoo.runtime = "int4"
+        with pytest.raises(ValueError, match="unknown runtime"):
+            zoo.calls_network([0.0, 0.0])
+    torch.testing.assert_close(low, ref, atol=0.03, rtol=0)

@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class _ResBlock(nn.Module):
+class ResBlock(nn.Module):
+    """Residual block of two dilated convolutions (BN, ReLU): ``(N, C, L)`` -> ``(N, C, L)``."""
+
     def __init__(self, channels: int, kernel: int, dilation: int, dropout: float):
         super().__init__()
         pad = dilation * (kernel - 1) // 2
@@ -55,7 +57,7 @@ class DilatedResNet(nn.Module):
                  n_outputs: int | None = None):
         super().__init__()
         self.stem = nn.Sequential(nn.Conv1d(4, channels, 7, padding=3), nn.BatchNorm1d(channels), nn.ReLU())
-        self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
+        self.blocks = nn.Sequential(*[ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
         self.n_outputs = n_outputs
         self.head = nn.Conv1d(channels, n_outputs or 1, 1)
         #: nucleotides that influence one output (stem 7 + two dilated convolutions per block); declares the model

@@ -24,6 +24,7 @@ from ..snr.data import load_snr, snr_table_path, train_valid_test
 from ..snr.train import TASK
 from ..train import predict
 from .gated import EPS, GatedOne, GatedZoo, gate_probabilities
+from .student import LocalizerStudent
 from .multitask import genome_window_data, load_training_windows, window_calibration
 
 #: the gate settings tried by :func:`build_gated_zoo` (fixed before any run; see docs/genomic.md)
@@ -312,22 +313,25 @@ def unpack(zoo, out) -> dict:
     return {"detector": str(out / "multitask"), "localizers": str(out / "dilated"), "tfs": tfs}
 
 
-def with_student(zoo, student, out) -> dict:
-    """Write a copy of the gated zoo checkpoint ``zoo`` whose detector is the distilled ``student`` (the fast zoo).
+def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
+    """Write the fast zoo: a copy of the gated zoo checkpoint ``zoo`` with distilled networks.
 
-    ``student`` is the file ``scripts/distill_detector.py`` writes (``state_dict``, ``record`` with ``hparams``). The
-    localizers, the gate and the per-TF records are kept; ``meta.student`` records the distillation. The per-TF call
-    thresholds and precision maps still belong to the teacher: recalibrate the copy on chr7
-    (:func:`tfscope.zoo.sites.calibrate_zoo`) before scanning with it.
+    ``student`` is the detector ``scripts/distill_zoo.py --part detector`` writes (``state_dict``, ``record`` with
+    ``hparams``); ``localizers``, optional, the per-TF :class:`tfscope.zoo.student.LocalizerStudent` s of its
+    ``--part localizers`` (a file, or a list of files of one run: ``state_dicts``, ``records``, ``hparams``); without
+    it the zoo's CNN localizers are kept.
+    The gate and the per-TF records are kept and ``meta.student`` records the distillation; the call thresholds and
+    precision maps are still the teacher's: recalibrate the copy on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`)
+    before scanning with it.
 
     Returns
     -------
-    dict: the student's training record.
+    dict: ``meta.student`` as written.
 
     Raises
     ------
     CheckpointError
-        If the student's outputs do not match the zoo's TFs.
+        If ``zoo`` is not a gated zoo, or a student's outputs or TFs do not match it.
     """
     model, cfg = load_checkpoint(zoo, task=TASK)
     if not isinstance(model, GatedZoo):
@@ -336,11 +340,29 @@ def with_student(zoo, student, out) -> dict:
     rec = blob["record"]
     if rec["hparams"].get("n_outputs") != model.n_outputs:
         raise CheckpointError(f"{student}: {rec['hparams'].get('n_outputs')} outputs, the zoo has {model.n_outputs}")
-    fast = GatedZoo(rec["hparams"], model.localizer_hparams, pool=model.pool, shape_power=model.shape_power,
+    meta = dict(cfg["meta"])
+    loc_hp, states = model.localizer_hparams, [m.state_dict() for m in model.localizers]
+    if localizers is not None:
+        locs = {"state_dicts": {}, "records": {}}
+        for path in [localizers] if isinstance(localizers, (str, Path)) else localizers:
+            part = torch.load(path, map_location="cpu", weights_only=True)
+            if locs.setdefault("hparams", part["hparams"]) != part["hparams"]:
+                raise CheckpointError(f"{path}: localizers of another architecture ({part['hparams']})")
+            locs["state_dicts"].update(part["state_dicts"])
+            locs["records"].update(part["records"])
+        missing = [tf for tf in meta["tfs"] if tf not in locs["state_dicts"]]
+        if missing:
+            raise CheckpointError(f"{localizers}: no localizer for {', '.join(missing)}")
+        locs["hparams"] = LocalizerStudent(**locs["hparams"]).hparams
+        loc_hp, states = {"student": locs["hparams"]}, [locs["state_dicts"][tf] for tf in meta["tfs"]]
+        meta["localizers"] = {**meta.get("localizers", {}), "students": locs["records"],
+                              "note": "distilled from the CNN localizers above (scripts/distill_zoo.py --part "
+                                      "localizers): segments off chr7, chr8, chr9; early stopping on chr7"}
+    fast = GatedZoo(rec["hparams"], loc_hp, pool=model.pool, shape_power=model.shape_power,
                     detector_weight=model.detector_weight)
     fast.detector.load_state_dict(blob["state_dict"])
-    fast.localizers.load_state_dict(model.localizers.state_dict())
-    meta = dict(cfg["meta"])
+    for dst, state in zip(fast.localizers, states):
+        dst.load_state_dict(state)
     meta["student"] = {**rec, "teacher": str(zoo)}
     save_checkpoint(out, fast.eval(), model_name="gated", task=TASK, hparams=fast.hparams(), meta=meta)
-    return rec
+    return meta["student"]

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.dilated import DilatedResNet
-from .student import StridedDetector
+from .student import LocalizerStudent, StridedDetector
 
 #: probabilities are clipped to [EPS, 1 - EPS] before the logit (the scanner applies a sigmoid to model outputs)
 EPS = 1e-6
@@ -81,21 +81,21 @@ def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detec
     return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
 
 
-def _base(x: torch.Tensor) -> torch.Tensor:
+def base_mask(x: torch.Tensor) -> torch.Tensor:
     """``(N, 1, L)``: 1 at nucleotides with a base, 0 at N (all-zero one-hot) and padding, which carry no evidence."""
     return (x.sum(1, keepdim=True) > 0).to(x.dtype)
 
 
-def _strand_probabilities(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def strand_probabilities(net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sigmoid of ``net`` on ``x`` and on its reverse complement (flipped back), in one batch."""
     n = x.shape[0]
     p = torch.sigmoid(net(torch.cat([x, x.flip(-1).flip(-2)])))
     return p[:n], p[n:].flip(-1)
 
 
-def _detector_probabilities(detector: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def detector_probabilities(detector: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Return the detector's probabilities ``(N, T, L)``, strands averaged (the genomic zoo's rule)."""
-    fwd, rev = _strand_probabilities(detector, x)
+    fwd, rev = strand_probabilities(detector, x)
     return (fwd + rev) / 2
 
 
@@ -109,7 +109,8 @@ class GatedZoo(nn.Module):
         with a ``stride`` key, :class:`tfscope.zoo.student.StridedDetector` ones: a distilled detector that predicts
         the pooled track ``G`` itself (the fast zoo, ``--zoo fast``).
     localizer : dict
-        DilatedResNet hyper-parameters shared by the per-TF localizers (single output each).
+        DilatedResNet hyper-parameters shared by the per-TF localizers (single output each), or ``{"student":
+        {...}}``: :class:`tfscope.zoo.student.LocalizerStudent` hyper-parameters (distilled localizers; the fast zoo).
     pool, shape_power, detector_weight :
         See :func:`gate_probabilities`.
 
@@ -136,7 +137,12 @@ class GatedZoo(nn.Module):
         #: True when the detector is a :class:`~tfscope.zoo.student.StridedDetector` (its output is ``G``)
         self.pooled = "stride" in detector
         self.detector = StridedDetector(**detector) if self.pooled else DilatedResNet(**detector)
-        self.localizers = nn.ModuleList(DilatedResNet(**{**localizer, "n_outputs": None}) for _ in range(n))
+        if "student" in localizer:
+            self.localizers = nn.ModuleList(LocalizerStudent(**localizer["student"]) for _ in range(n))
+        else:
+            self.localizers = nn.ModuleList(DilatedResNet(**{**localizer, "n_outputs": None}) for _ in range(n))
+        #: bp that influence one localizer output (the widest localizer)
+        self.localizer_field = max(m.receptive_field for m in self.localizers)
         self.detector_hparams, self.localizer_hparams = dict(detector), dict(localizer)
         self.n_outputs = n
         self.set_gate(pool=pool, shape_power=shape_power, detector_weight=detector_weight)
@@ -146,11 +152,11 @@ class GatedZoo(nn.Module):
         _check_gate(pool, detector_weight)
         self.pool, self.shape_power, self.detector_weight = int(pool), float(shape_power), float(detector_weight)
         if self.pooled:  # the student's field already covers the pool; chunk margins (rf // 2 + 1) on its bin grid
-            rf = max(self.detector.receptive_field, self.localizers[0].receptive_field + 2 * self.pool)
+            rf = max(self.detector.receptive_field, self.localizer_field + 2 * self.pool)
             stride = self.detector.stride
             self.receptive_field = 2 * (-(-(rf // 2 + 1) // stride) * stride - 1)
         else:
-            self.receptive_field = max(self.detector.receptive_field, self.localizers[0].receptive_field) + 2 * self.pool
+            self.receptive_field = max(self.detector.receptive_field, self.localizer_field) + 2 * self.pool
         return self
 
     def one_output(self, index: int) -> "GatedOne":
@@ -168,9 +174,9 @@ class GatedZoo(nn.Module):
         Each with its two strands combined by its own zoo's rule (detector: mean, the genomic zoo's; localizers: max,
         the shuffled zoo's) and 0 where there is no base. A strided detector (:attr:`pooled`) gives its ``G``.
         """
-        base = _base(x)
-        s = torch.stack([torch.maximum(*_strand_probabilities(m, x)) for m in self.localizers], dim=1)
-        g = self.detector.pooled(x) if self.pooled else _detector_probabilities(self.detector, x) * base
+        base = base_mask(x)
+        s = torch.stack([torch.maximum(*strand_probabilities(m, x)) for m in self.localizers], dim=1)
+        g = self.detector.pooled(x) if self.pooled else detector_probabilities(self.detector, x) * base
         return g, s * base
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -258,11 +264,11 @@ class GatedCalls(nn.Module):
         self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
         self.n_outputs, self.pooled = zoo.n_outputs, zoo.pooled
         #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
-        self.reach = zoo.pool + zoo.localizers[0].receptive_field // 2 + 1
+        self.reach = zoo.pool + zoo.localizer_field // 2 + 1
 
     def _detector_pass(self, x: torch.Tensor) -> torch.Tensor:
         """Return the detector's ``G`` (a strided detector) or strand-averaged ``g`` (``(N, T, L)``) of one batch."""
-        return self.detector.pooled(x) if self.pooled else _detector_probabilities(self.detector, x)
+        return self.detector.pooled(x) if self.pooled else detector_probabilities(self.detector, x)
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -277,7 +283,7 @@ class GatedCalls(nn.Module):
         if self.pooled:  # a strided detector gives G itself
             lift = g ** self.detector_weight
         else:
-            g = g * _base(x)
+            g = g * base_mask(x)
             lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
         need = lift >= self.floor.to(x.device)[None, :, None]
         q = torch.zeros_like(g)
@@ -302,7 +308,7 @@ class GatedCalls(nn.Module):
             for i, _, _, c0, c1, o in crops:
                 xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
                 gc[0, 0, o:o + c1 - c0] = g[i, t, c0:c1]
-            sc = torch.maximum(*_strand_probabilities(self.localizers[t], xc))[:, None] * _base(xc)
+            sc = torch.maximum(*strand_probabilities(self.localizers[t], xc))[:, None] * base_mask(xc)
             qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
             for i, a, b, c0, _, o in crops:
                 q[i, t, a:b] = qc[o + a - c0:o + b - c0]

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..models.dilated import _ResBlock
+from ..models.dilated import ResBlock
 from ..sequence import one_hot, reverse_complement_one_hot
 from .genomic import HOLDOUT_CHROMS
 
@@ -70,7 +70,7 @@ class StridedDetector(nn.Module):
         self.n_outputs, self.stride = int(n_outputs), int(stride)
         self.stem = nn.Sequential(nn.Conv1d(4, channels, stem_kernel, padding=stem_kernel // 2),
                                   nn.BatchNorm1d(channels), nn.ReLU())
-        self.blocks = nn.Sequential(*[_ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
+        self.blocks = nn.Sequential(*[ResBlock(channels, kernel, 2 ** i, dropout) for i in range(n_blocks)])
         self.head = nn.Conv1d(channels, n_outputs, 1)
         #: bp that influence one output bin (motif layer, the bin, the coarse blocks)
         self.receptive_field = stem_kernel + stride * (1 + sum(2 * (kernel - 1) * 2 ** i for i in range(n_blocks)))
@@ -182,3 +182,77 @@ def save_targets(path, x: np.ndarray, y: np.ndarray) -> None:
     """Cache segments (as uint8) and targets in one ``.npz``."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, x=x.astype(np.uint8), y=y)
+
+
+class LocalizerStudent(nn.Module):
+    """A small per-TF localizer distilled from a CNN localizer of the genomic zoo (the fast zoo's "where").
+
+    Three convolutions: a motif layer (``kernel`` bp), a dilated layer and a 1x1 head; 29 bp of receptive field by
+    default against 131 bp for the 16-channel dilated ResNet it learns from, and about a quarter of its FLOPs, so the
+    gated zoo's calls-only pass (:class:`tfscope.zoo.gated.GatedCalls`) runs it on much shorter stretches.
+
+    Shapes: ``(N, 4, L)`` one-hot -> ``(N, L)`` logits.
+    """
+
+    def __init__(self, channels: int = 16, hidden: int = 8, kernel: int = 21, kernel2: int = 5, dilation: int = 2):
+        super().__init__()
+        #: constructor arguments, all of them (what a checkpoint stores, so later default changes cannot alter it)
+        self.hparams = {"channels": channels, "hidden": hidden, "kernel": kernel, "kernel2": kernel2,
+                        "dilation": dilation}
+        self.net = nn.Sequential(nn.Conv1d(4, channels, kernel, padding=kernel // 2), nn.ReLU(),
+                                 nn.Conv1d(channels, hidden, kernel2, padding=dilation * (kernel2 // 2),
+                                           dilation=dilation), nn.ReLU(),
+                                 nn.Conv1d(hidden, 1, 1))
+        #: bp that influence one output
+        self.receptive_field = kernel + dilation * (kernel2 - 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return logits ``(N, L)`` for one-hot ``x`` ``(N, 4, L)``."""
+        return self.net(x)[:, 0]
+
+    @torch.no_grad()
+    def seed_matrix(self, log_odds: np.ndarray, scale: float = 0.25) -> "LocalizerStudent":
+        """Start the first two motif filters as the TF's log-odds matrix ``(4, W)`` and its reverse complement.
+
+        Centred in the kernel (cropped to it when wider), times ``scale``; a head start for distillation.
+        """
+        k = self.net[0].weight.shape[-1]
+        lo = np.asarray(log_odds, np.float32)
+        if lo.shape[1] > k:
+            c = (lo.shape[1] - k) // 2
+            lo = lo[:, c:c + k]
+        a = (k - lo.shape[1]) // 2
+        for f, m in enumerate((lo, lo[::-1, ::-1])):
+            self.net[0].weight[f].zero_()
+            self.net[0].weight[f, :, a:a + m.shape[1]] = torch.from_numpy(np.ascontiguousarray(m)) * scale
+        return self
+
+
+def both_strand_max(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``max(sigmoid(net(x)), sigmoid(net(rc x)) flipped back)`` ``(N, L)``: the gated zoo's localizer rule."""
+    n = x.shape[0]
+    p = torch.sigmoid(net(torch.cat([x, reverse_complement_one_hot(x)])))
+    return torch.maximum(p[:n], p[n:].flip(-1))
+
+
+def localizer_loss(p: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Masked binary cross-entropy of probabilities ``p`` ``(N, L)`` against the teacher's.
+
+    ``target`` is ``(N, 2, L)``: the teacher's both-strand probability and a 0/1 mask of the nucleotides that count
+    (those whose localizer output can reach a call: near where the detector lets the gate reach its threshold).
+    """
+    w = target[:, 1].float()
+    bce = F.binary_cross_entropy(p.clamp(1e-6, 1 - 1e-6), target[:, 0].float(), reduction="none")
+    return (bce * w).sum() / w.sum().clamp_min(1.0)
+
+
+class StrandMax(nn.Module):
+    """Wrap a localizer so that its output is :func:`both_strand_max` (for training with :func:`tfscope.train.fit`)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return probabilities ``(N, L)``."""
+        return both_strand_max(self.net, x)
