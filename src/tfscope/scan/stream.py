@@ -8,6 +8,8 @@ bedGraph, bigWig and bigBed. The calls equal those of :func:`tfscope.scan.engine
 from __future__ import annotations
 
 import collections
+import functools
+import gc
 import itertools
 import warnings
 from pathlib import Path
@@ -154,6 +156,25 @@ def _scan_piece(models, task):
     return out
 
 
+def frozen_heap(fn):
+    """Run ``fn`` with the objects that exist when it starts kept out of the garbage collector's passes.
+
+    ``gc.freeze()`` moves them (the models, imported modules: millions of objects) to the permanent generation until
+    ``fn`` returns (``gc.unfreeze()``), so the full collections that a scan's many small records trigger scan only
+    new objects. Measured on 100 kbp of chr8 windows: the collections cost 0.3 s of the second pass (3,574 calls),
+    as much as orienting and writing them.
+    """
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        gc.freeze()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            gc.unfreeze()
+    return run
+
+
+@frozen_heap
 def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
                chunk: int = 6000, piece: int | None = None, executor=None, digits: int = 3,
                collapse: str | None = None, min_precision: float | None = None, max_q: float | None = None,
