@@ -59,12 +59,17 @@ def detector(args, teacher, out: Path) -> None:
     seed_everything(args.seed)
     hp = {"n_outputs": teacher.n_outputs, "channels": args.channels, "stride": args.stride, "n_blocks": args.blocks}
     student = StridedDetector(**hp)
+    before = {}
+    if args.init:  # continue a run (same hyper-parameters); its record is kept under "continued_from"
+        blob = torch.load(args.init, map_location="cpu", weights_only=True)
+        student.load_state_dict(blob["state_dict"])
+        before = {"continued_from": blob["record"]}
     t0 = time.time()
     res = fit(student, with_reverse_complements(*tr), va, loss_fn=distill_loss, epochs=args.epochs,
               batch_size=args.batch_size, lr=args.lr, patience=3, seed=args.seed, device=args.device,
               max_seconds=args.minutes * 60, desc="distill",
               scheduler=lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=1))
-    record = {"hparams": hp, "train_segments": int(len(tr[0])), "valid_segments": int(len(va[0])),
+    record = {**before, "hparams": hp, "train_segments": int(len(tr[0])), "valid_segments": int(len(va[0])),
               "segment_bp": int(tr[0].shape[-1]), "train_seconds": round(time.time() - t0, 1),
               "valid_loss": [round(v, 5) for v in res.valid_loss], "best_epoch": res.best_epoch,
               "stop_reason": res.stop_reason, "teacher_pool": teacher.pool,
@@ -140,6 +145,7 @@ def main(argv=None):
     ap.add_argument("--tfs", nargs="+", help="localizers: only these TFs (e.g. to split the work over processes)")
     ap.add_argument("--name", default="localizers", help="localizers: output OUT/NAME.pt (one per process)")
     ap.add_argument("--targets-only", action="store_true")
+    ap.add_argument("--init", help="detector: continue from this student.pt (same hyper-parameters)")
     ap.add_argument("--loc-channels", type=int, default=16)
     ap.add_argument("--loc-rows", type=int, default=2400, help="training segments per TF (localizers)")
     ap.add_argument("--loc-epochs", type=int, default=20)

@@ -157,3 +157,15 @@ def test_detector_runtimes(tmp_path):
         with pytest.raises(ValueError, match="unknown runtime"):
             zoo.calls_network([0.0, 0.0])
     torch.testing.assert_close(low, ref, atol=0.03, rtol=0)
+
+
+def test_needed_spans_merge_runs_closer_than_the_gap():
+    from tfscope.zoo.gated import needed_spans
+
+    need = np.zeros((3, 40), bool)
+    need[0, 2:5] = need[0, 8:10] = True  # 4 apart (last of the first run to the first of the next): merged
+    need[0, 20:22] = True  # 11 apart: its own span
+    need[2, 39] = True
+    rows, a, b = needed_spans(need, 4)
+    assert list(zip(rows.tolist(), a.tolist(), b.tolist())) == [(0, 2, 10), (0, 20, 22), (2, 39, 40)]
+    assert [len(v) for v in needed_spans(np.zeros((2, 5), bool), 4)] == [0, 0, 0]

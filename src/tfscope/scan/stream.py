@@ -364,7 +364,6 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
 
         def flush():
             if block:
-                fill_qvalues(block, qmap)
                 recs = finalize_calls(block, collapse=collapse, min_precision=min_precision, max_q=max_q)
                 out.writelines(bed_line(r) for r in recs)
                 counts.update(r.name for r in recs)
@@ -375,6 +374,7 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
             if not lines:
                 break
             recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
+            fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
             for r in orient_calls(recs, fetch, matrices):
                 if r.chrom != chrom or r.start >= block_end:
                     flush()

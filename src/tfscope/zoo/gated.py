@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import weakref
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -210,6 +211,32 @@ DETECTOR_BATCH_POSITIONS = 24_000
 _FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, tuple]" = weakref.WeakKeyDictionary()
 
 
+def needed_spans(need: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stretches of needed positions of ``need`` ``(N, L)`` bool: ``(row, first, end)`` int64 arrays.
+
+    Runs of ``True`` in each row, runs whose positions lie at most ``gap`` apart merged, ordered by row and position.
+    """
+    n, L = need.shape
+    d = np.diff(np.pad(need, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    r0, s0 = np.nonzero(d == 1)
+    _, e0 = np.nonzero(d == -1)
+    if not len(s0):
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    new = np.ones(len(s0), bool)
+    new[1:] = (r0[1:] != r0[:-1]) | (s0[1:] - (e0[:-1] - 1) > gap)
+    first = np.flatnonzero(new)
+    last = np.concatenate([first[1:], [len(s0)]]) - 1
+    return r0[first].astype(np.int64), s0[first].astype(np.int64), e0[last].astype(np.int64)
+
+
+def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(segment, offset)`` of every position of consecutive ranges of ``lengths``: the gather index of crops."""
+    seg = np.repeat(np.arange(len(lengths)), lengths)
+    start = np.cumsum(lengths) - lengths
+    return seg, np.arange(int(lengths.sum())) - np.repeat(start, lengths)
+
+
 class GatedCalls(nn.Module):
     """:class:`GatedZoo` for calls only.
 
@@ -285,33 +312,27 @@ class GatedCalls(nn.Module):
         else:
             g = g * base_mask(x)
             lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
-        need = lift >= self.floor.to(x.device)[None, :, None]
+        need = (lift >= self.floor.to(x.device)[None, :, None]).cpu().numpy()
         q = torch.zeros_like(g)
         reach = self.reach
-        for t in torch.nonzero(need.any(-1).any(0)).flatten().tolist():
-            spans = []  # (row, first, end) of stretches of needed positions, close ones merged
-            for i in torch.nonzero(need[:, t].any(-1)).flatten().tolist():
-                pos = torch.nonzero(need[i, t]).flatten()
-                cut = torch.nonzero(pos[1:] - pos[:-1] > 2 * reach).flatten().tolist()
-                starts = [int(pos[0])] + [int(pos[c + 1]) for c in cut]
-                ends = [int(pos[c]) + 1 for c in cut] + [int(pos[-1]) + 1]
-                spans += [(i, a, b) for a, b in zip(starts, ends)]
+        for t in np.flatnonzero(need.any((0, 2))).tolist():
+            rows, a, b = needed_spans(need[:, t], 2 * reach)
             # the stretches' inputs and detector values (with their context) laid end to end, `reach` N between
             # them, gated in one pass: every position of a stretch pools and convolves only its own context
-            crops, at = [], 0
-            for i, a, b in spans:
-                c0, c1 = max(0, a - reach), min(L, b + reach)
-                crops.append((i, a, b, c0, c1, at))
-                at += c1 - c0 + reach
-            width = -(-at // 1024) * 1024  # few distinct lengths: convolution plans are reused
+            c0, c1 = np.maximum(0, a - reach), np.minimum(L, b + reach)
+            offs = np.concatenate([[0], np.cumsum(c1 - c0 + reach)])
+            width = -(-int(offs[-1]) // 1024) * 1024  # few distinct lengths: convolution plans are reused
+            seg, within = _ranges(c1 - c0)
+            src_row, src_pos = torch.from_numpy(rows[seg]), torch.from_numpy(c0[seg] + within)
+            dst = torch.from_numpy(offs[:-1][seg] + within)
             xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
-            for i, _, _, c0, c1, o in crops:
-                xc[0, :, o:o + c1 - c0] = x[i, :, c0:c1]
-                gc[0, 0, o:o + c1 - c0] = g[i, t, c0:c1]
+            xc[0][:, dst] = x[src_row, :, src_pos].T
+            gc[0, 0, dst] = g[src_row, t, src_pos]
             sc = torch.maximum(*strand_probabilities(self.localizers[t], xc))[:, None] * base_mask(xc)
             qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
-            for i, a, b, c0, _, o in crops:
-                q[i, t, a:b] = qc[o + a - c0:o + b - c0]
+            seg, within = _ranges(b - a)
+            q[torch.from_numpy(rows[seg]), t, torch.from_numpy(a[seg] + within)] = \
+                qc[torch.from_numpy(offs[:-1][seg] + (a - c0)[seg] + within)]
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
 
