@@ -308,11 +308,15 @@ class GatedCalls(nn.Module):
         else:
             g = torch.cat([self._pass(x[i:i + rows]) for i in range(0, len(x), rows)])
         if self.pooled:  # a strided detector gives G itself
-            lift = g ** self.detector_weight
+            big = g
         else:
             g = g * base_mask(x)
-            lift = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool) ** self.detector_weight  # q <= G^a
-        need = (lift >= self.floor.to(x.device)[None, :, None]).cpu().numpy()
+            big = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool)
+        # q <= G^a, so only where G^a >= floor can q reach it; compared as G >= floor^(1/a), lowered by a relative
+        # 1e-5 so that rounding can only add positions (computed exactly), never drop one (no pow over every value)
+        w = self.detector_weight
+        lo = (self.floor.double() ** (1 / w) * (1 - 1e-5)).float() if w > 0 else torch.zeros_like(self.floor)
+        need = (big >= lo.to(x.device)[None, :, None]).cpu().numpy()
         q = torch.zeros_like(g)
         reach = self.reach
         for t in np.flatnonzero(need.any((0, 2))).tolist():
