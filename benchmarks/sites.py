@@ -284,6 +284,13 @@ def zoo_provenance() -> str:
             "matrix (built from the same ChIP-seq sites on every chromosome).")
 
 
+#: what the fast zoo's students saw (scripts/distill_zoo.py)
+FAST_PROVENANCE = ("zoo-fast is that zoo distilled (`--zoo fast`, `tfscope.zoo.student`): its detector and localizers "
+                   "were trained on the genomic zoo's outputs over tfbs-multilabel windows of the training chromosomes "
+                   "(never chr7, chr8 or chr9; early stopping on chr7) and its thresholds and precision maps fitted on "
+                   "chr7 like the default's. Its seconds are those of the same full-track window scan.")
+
+
 #: what changed in ``../shared/data`` on 2026-12-05 (rows measured before it are kept under ``first_build``)
 FIRST_BUILD = ("Measured on the first build of `../shared/data` (2026-12-02), whose sites of 14 TFs (ASCL1 BATF3 CTCFL "
                "FOXK1 FOXK2 GATA6 KLF4 MXI1 MYC MYCN NFYC POU5F1 RFX1 TFDP1) sat at hg38 positions read as hg19: the "
@@ -320,7 +327,8 @@ def render(doc: dict, names) -> str:
             "expected calibration error of each call's estimated precision (10 bins, all calls pooled). "
             "peak_to_site_bp: median distance from a matched call's peak to the site centre. Every threshold, "
             "precision map and p-value background was fitted on chr7; nothing here is tuned on chr8.\n\n"
-            f"**What each model saw.** {doc.get('provenance') or PROVENANCE_BEFORE}\n\n"
+            f"**What each model saw.** {doc.get('provenance') or PROVENANCE_BEFORE}"
+            + (f" {FAST_PROVENANCE}" if "zoo-fast" in models else "") + "\n\n"
             + markdown_table(summary, ["model", *cols], floatfmt=".3f")
             + ("\n## First build of the shared data (kept for comparison)\n\n"
                f"{doc['first_build']['note']} Date {doc['first_build'].get('date')}.\n\n"
