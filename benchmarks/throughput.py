@@ -9,6 +9,14 @@ with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before
 
 - ``zoo-genomic-calls``: calls only (the streamed path, no tracks);
 - ``zoo-genomic-tracks``: calls + a bigWig per TF (``--tracks bigwig``);
+- ``zoo-fast-calls`` / ``zoo-fast-tracks``: the same with the fast zoo (``--zoo fast``, :mod:`tfscope.zoo.student`);
+- ``zoo-fast-calls-local-1`` / ``-local-2`` / ``-ray-2``: the fast zoo's calls with 1 and 2 local workers and with Ray
+  on 2 embedded actors; ``projected_hg38_hours_2_cores`` (each calls row: seconds per Mbp x 3,088 Mbp),
+  ``projected_hg38_hours_2_cores_scaling`` (from ``-local-2``) and ``projected_hg38_hours_16_cores`` (the 1-worker
+  rate divided by 16: linear scaling assumed, not measured);
+- ``zoo-fast-calls-<runtime>`` (dataset ``chr8-100k-one-record``): the fast zoo's detector under each runtime of
+  :data:`tfscope.zoo.gated.RUNTIMES`, one process and thread: ``in_process_seconds`` and ``changed_call_fraction``
+  (calls differing from fp32's in position, TF, score or strand);
 - ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
 - ``zoo-genomic-short-records``: 1,000 records of 100 bp, calls only, against one record of the same 100 kbp;
 - ``fimo-jaspar``: the reference.
@@ -17,10 +25,11 @@ Metrics (long format, dataset ``chr8-<bp>``): ``seconds``, ``bp_per_s``, ``ratio
 seconds on the same bases) and, for the short records, ``ratio_to_one_record``. Start-up (imports, loading the zoo) is
 timed separately as ``startup_seconds`` of the zoo rows.
 
-The compute floor (model ``zoo-genomic-calls``, dataset ``chr8-100k-one-record``): ``gflop_per_mbp``, the floating
-point operations the calls scan executes per Mbp (``torch.utils.flop_counter.FlopCounterMode`` around an in-process
-scan of the 100 kbp record, so the gate's skipped work is not counted), ``detector_gflop_per_mbp`` (the multi-TF
-detector's share, which every position needs), ``in_process_seconds`` (the same scan, one process, one thread) and
+The compute floor (models ``zoo-genomic-calls`` and ``zoo-fast-calls``, dataset ``chr8-100k-one-record``):
+``gflop_per_mbp``, the floating point operations the calls scan executes per Mbp
+(``torch.utils.flop_counter.FlopCounterMode`` around an in-process scan of the 100 kbp record, so the gate's skipped
+work is not counted), ``detector_gflop_per_mbp`` (the detector's share, which every position needs),
+``localizer_gflop_per_mbp`` (the rest), ``in_process_seconds`` (the same scan, one process, one thread) and
 ``achieved_gflop_per_s``; ``gflop_per_s_needed_for_3x_fimo`` = the 1 Mbp calls FLOPs / (3 x FIMO's 1 Mbp seconds):
 the rate any CPU would need to run these networks within 3x FIMO.
 
@@ -279,7 +288,7 @@ def render(doc: dict) -> str:
             "FIMO seconds on the same bases; ratio_to_one_record = 1,000 records of 100 bp against the same 100 kbp "
             f"as one record (fastest of {doc.get('repeats', 1)} alternating runs each). Start-up (imports and "
             "loading the zoo) is not in the scan seconds. The compute-floor rows (dataset chr8-100k-one-record: "
-            "gflop_per_mbp, detector_gflop_per_mbp, in_process_seconds, achieved_gflop_per_s, "
+            "gflop_per_mbp, detector_gflop_per_mbp, localizer_gflop_per_mbp, in_process_seconds, achieved_gflop_per_s, "
             "gflop_per_s_needed_for_3x_fimo) are described in `benchmarks/throughput.py`."
             + (f" {doc['note']}" if doc.get("note") else "") + "\n\n"
             + markdown_table(rows, ["model", "dataset", "metric", "value"], floatfmt=".3f"))
