@@ -169,3 +169,6 @@ def test_needed_spans_merge_runs_closer_than_the_gap():
     rows, a, b = needed_spans(need, 4)
     assert list(zip(rows.tolist(), a.tolist(), b.tolist())) == [(0, 2, 10), (0, 20, 22), (2, 39, 40)]
     assert [len(v) for v in needed_spans(np.zeros((2, 5), bool), 4)] == [0, 0, 0]
+    both = np.stack([need, need[::-1]])  # (T, N, L): stretches never merge across tracks or rows
+    got = list(zip(*(v.tolist() for v in needed_spans(both, 4))))
+    assert got == [(0, 0, 2, 10), (0, 0, 20, 22), (0, 2, 39, 40), (1, 0, 39, 40), (1, 2, 2, 10), (1, 2, 20, 22)]

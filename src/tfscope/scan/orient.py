@@ -217,8 +217,9 @@ def sequence_fetcher(sequences: dict[str, str]) -> Callable[[str, int, int], str
 class StreamedSequences:
     """Sequence windows of calls over a FASTA read once (the second pass of :func:`tfscope.scan.stream.scan_fasta`).
 
-    Calls must come in file order and, within a record, by increasing start. Only the bases from the earliest start still needed (minus ``keep`` bp) are held, so memory stays bounded by the
-    call widths, not by record length.
+    Calls must come in file order and, within a record, by increasing start. At most ``2 * keep`` bases before the
+    latest requested start are held (and the blocks read past it), so memory stays bounded by ``keep`` and the FASTA
+    block size, not by record length.
 
     Parameters
     ----------
@@ -248,8 +249,8 @@ class StreamedSequences:
                 self._done = True
             else:
                 self._buf += block
-        if start - self._keep > self._buf_start:  # drop what no later call can reach
-            cut = start - self._keep - self._buf_start
+        if start - self._keep - self._buf_start > self._keep:  # drop what no later call can reach, in large steps
+            cut = start - self._keep - self._buf_start  # (cutting at every call copied the buffer per call)
             self._buf, self._buf_start = self._buf[cut:], self._buf_start + cut
         a, b = start - self._buf_start, end - self._buf_start
         if a < 0 and start >= 0:

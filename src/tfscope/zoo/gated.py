@@ -211,23 +211,28 @@ DETECTOR_BATCH_POSITIONS = 24_000
 _FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, tuple]" = weakref.WeakKeyDictionary()
 
 
-def needed_spans(need: np.ndarray, gap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stretches of needed positions of ``need`` ``(N, L)`` bool: ``(row, first, end)`` int64 arrays.
+def needed_spans(need: np.ndarray, gap: int) -> tuple[np.ndarray, ...]:
+    """Stretches of needed positions along the last axis of ``need`` (bool, ``(..., L)``).
 
-    Runs of ``True`` in each row, runs whose positions lie at most ``gap`` apart merged, ordered by row and position.
+    Runs of ``True``, runs whose positions lie at most ``gap`` apart merged, in the order of :func:`numpy.nonzero`.
+    Returns int64 arrays: the index of each stretch along every leading axis (as :func:`numpy.nonzero` gives them),
+    then its first position and its end: ``(row, first, end)`` for an ``(N, L)`` array, ``(track, row, first, end)``
+    for ``(T, N, L)``.
     """
-    n, L = need.shape
-    d = np.diff(np.pad(need, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    r0, s0 = np.nonzero(d == 1)
-    _, e0 = np.nonzero(d == -1)
+    padded = np.zeros(need.shape[:-1] + (need.shape[-1] + 2,), np.int8)
+    padded[..., 1:-1] = need
+    d = np.diff(padded, axis=-1)
+    *lead, s0 = np.nonzero(d == 1)
+    e0 = np.nonzero(d == -1)[-1]
     if not len(s0):
-        z = np.zeros(0, np.int64)
-        return z, z, z
+        return tuple(np.zeros(0, np.int64) for _ in range(need.ndim + 1))
     new = np.ones(len(s0), bool)
-    new[1:] = (r0[1:] != r0[:-1]) | (s0[1:] - (e0[:-1] - 1) > gap)
+    new[1:] = s0[1:] - (e0[:-1] - 1) > gap
+    for k in lead:
+        new[1:] |= k[1:] != k[:-1]
     first = np.flatnonzero(new)
     last = np.concatenate([first[1:], [len(s0)]]) - 1
-    return r0[first].astype(np.int64), s0[first].astype(np.int64), e0[last].astype(np.int64)
+    return (*(k[first].astype(np.int64) for k in lead), s0[first].astype(np.int64), e0[last].astype(np.int64))
 
 
 def _ranges(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -319,8 +324,11 @@ class GatedCalls(nn.Module):
         need = (big >= lo.to(x.device)[None, :, None]).cpu().numpy()
         q = torch.zeros_like(g)
         reach = self.reach
-        for t in np.flatnonzero(need.any((0, 2))).tolist():
-            rows, a, b = needed_spans(need[:, t], 2 * reach)
+        tracks, rows_all, a_all, b_all = needed_spans(need.transpose(1, 0, 2), 2 * reach)  # all TFs in one pass
+        cut = np.searchsorted(tracks, np.arange(self.n_outputs + 1))
+        for t in np.flatnonzero(cut[1:] > cut[:-1]).tolist():
+            k = slice(cut[t], cut[t + 1])
+            rows, a, b = rows_all[k], a_all[k], b_all[k]
             # the stretches' inputs and detector values (with their context) laid end to end, `reach` N between
             # them, gated in one pass: every position of a stretch pools and convolves only its own context
             c0, c1 = np.maximum(0, a - reach), np.minimum(L, b + reach)
