@@ -58,8 +58,6 @@ def load_scan_models(checkpoints, *, device: str = "auto", tfs=None, threshold: 
         net, cfg = load_checkpoint(c, task="snr")
         net.to(device)
         meta = cfg.get("meta", {})
-        if meta.get("runtime") and hasattr(net, "runtime"):  # the inference runtime its benchmark chose (gated zoo)
-            net.runtime = meta["runtime"]
         window = int(meta.get("window", 100))
         strands = meta.get("strands", "max")
         if "tfs" not in meta:
