@@ -34,8 +34,9 @@ def test_best_site_strand_and_palindromes():
 
 
 def test_batched_orientation_equals_one_call_at_a_time():
-    """orient_calls (the scans' vectorized second pass) gives every call the strand and site orient_call gives it:
-    calls of several widths and matrices, near record ends, over N runs, on palindromes and with no matrix."""
+    """Scored in one batch (the scans' second pass), every call gets the strand and site it gets scored alone: calls of
+    several widths (so padded to each other) and matrices, near record ends, over N runs, on palindromes and with no
+    matrix."""
     rng = np.random.default_rng(1)
     seq = "".join(rng.choice(list("ACGT"), 3000))
     seq = seq[:500] + "N" * 40 + seq[540:1500] + "NNNNNNNNNNNN" + seq[1512:]

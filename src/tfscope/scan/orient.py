@@ -86,37 +86,51 @@ class SiteMatrix:
         return int(self.log_odds.shape[1])
 
 
-def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
-    """Return the best window of ``matrix`` in ``seq`` on either strand.
+def best_sites(seqs: list[str], matrix: SiteMatrix) -> list[tuple[int, str]]:
+    """Return the best window of ``matrix`` in each of ``seqs`` on either strand, all scored in one pass.
 
     Parameters
     ----------
-    seq : str
-        DNA at least as long as the matrix (other letters than ACGT score 0; windows that hold one are chosen only
-        when every window does).
+    seqs : list of str
+        DNA, each at least as long as the matrix (other letters than ACGT score 0; windows that hold one are chosen
+        only when every window of that sequence does). Sequences may differ in length.
     matrix : SiteMatrix
 
     Returns
     -------
-    (offset, strand)
-        0-based start of the best window in ``seq`` and its strand: ``+``, ``-``, or ``.`` for a palindromic matrix
-        or equal scores on both strands.
+    list of (offset, strand)
+        0-based start of the best window in each sequence and its strand: ``+``, ``-``, or ``.`` for a palindromic
+        matrix or equal scores on both strands (numpy.isclose's rule).
     """
     W = matrix.width
-    codes = _CODES[np.frombuffer(seq.encode("ascii", "replace"), np.uint8)]  # A C G T -> 0-3, anything else 4
-    n = len(codes) - W + 1
-    view = np.lib.stride_tricks.as_strided(codes, (n, W), (codes.strides[0],) * 2, writeable=False)  # (n, W)
+    n = np.array([len(q) - W + 1 for q in seqs])
+    width = int(n.max()) + W - 1
+    raw = np.frombuffer("".join(q.ljust(width, "N") for q in seqs).encode("ascii", "replace"), np.uint8)
+    codes = _CODES[raw].reshape(len(seqs), width)  # A C G T -> 0-3, anything else 4
+    view = np.lib.stride_tricks.sliding_window_view(codes, W, axis=1)  # (sequences, windows, W)
     cols = np.arange(W)
-    fwd = matrix.scores[view, cols].sum(1)
-    rev = matrix.rc_scores[view, cols].sum(1)
-    unknown = (view == 4).any(1)  # windows over N (or past a record's end) only when no window is all bases
-    if unknown.any() and not unknown.all():
-        fwd[unknown] = rev[unknown] = -np.inf
-    i, j = int(fwd.argmax()), int(rev.argmax())
-    a, b = float(fwd[i]), float(rev[j])
-    if matrix.palindromic or abs(a - b) <= 1e-8 + 1e-5 * abs(b):  # numpy.isclose's rule, without its overhead
-        return (i, ".") if a >= b else (j, ".")
-    return (i, "+") if a > b else (j, "-")
+    fwd = matrix.scores[view, cols].sum(-1)
+    rev = matrix.rc_scores[view, cols].sum(-1)
+    real = np.arange(view.shape[1])[None, :] < n[:, None]  # windows inside each sequence (not its padding)
+    unknown = (view == 4).any(-1) & real
+    drop = ~real | (unknown & ~(unknown.sum(1) == n)[:, None])  # N windows only when every window has one
+    fwd[drop] = rev[drop] = -np.inf
+    i, j = fwd.argmax(1), rev.argmax(1)
+    rows = np.arange(len(seqs))
+    a, b = fwd[rows, i], rev[rows, j]
+    tie = np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)
+    out = []
+    for ii, jj, aa, bb, tt in zip(i.tolist(), j.tolist(), a.tolist(), b.tolist(), tie.tolist()):
+        if matrix.palindromic or tt:
+            out.append((ii, ".") if aa >= bb else (jj, "."))
+        else:
+            out.append((ii, "+") if aa > bb else (jj, "-"))
+    return out
+
+
+def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
+    """Return ``(offset, strand)`` of the best window of ``matrix`` in ``seq`` (:func:`best_sites` of one sequence)."""
+    return best_sites([seq], matrix)[0]
 
 
 def site_window(start: int, end: int, width: int) -> tuple[int, int]:
@@ -146,24 +160,15 @@ def orient_call(rec: BedRecord, fetch: Callable[[str, int, int], str], matrix: S
     BedRecord
         ``rec``.
     """
-    if matrix is None:
-        rec.extra.append(fetch(rec.chrom, rec.start, rec.end).upper())
-        return rec
-    lo, hi = site_window(rec.start, rec.end, matrix.width)
-    seq = fetch(rec.chrom, lo, hi).upper()
-    off, strand = best_site(seq, matrix)
-    site = seq[off:off + matrix.width]
-    rec.strand = strand
-    rec.extra.append(reverse_complement(site) if strand == "-" else site)
-    return rec
+    return orient_calls([rec], fetch, {rec.name: matrix})[0]
 
 
 def orient_calls(recs: list[BedRecord], fetch: Callable[[str, int, int], str], matrices: dict) -> list[BedRecord]:
     """:func:`orient_call` on many calls at once: the same strands and sites, one vectorized pass per matrix.
 
     ``fetch`` is called once per call, in the order of ``recs`` (so a streamed fetcher works); ``matrices`` maps each
-    call's name to its :class:`SiteMatrix` or None. Per-call numpy work cost 40 us a call, the second pass of a scan
-    with 36 calls per kbp; here the windows of all calls of one matrix are scored in one indexing operation.
+    call's name to its :class:`SiteMatrix` or None. The windows of all calls of one matrix are scored together
+    (:func:`best_sites`): per-call numpy work cost 40 us a call, the second pass of a scan with 36 calls per kbp.
     """
     groups: dict[str, list] = {}
     for k, rec in enumerate(recs):
@@ -175,29 +180,8 @@ def orient_calls(recs: list[BedRecord], fetch: Callable[[str, int, int], str], m
         groups.setdefault(rec.name, []).append((k, fetch(rec.chrom, lo, hi).upper()))
     for name, items in groups.items():
         matrix = matrices[name]
-        W = matrix.width
-        n = np.array([len(q) - W + 1 for _, q in items])
-        width = int(n.max()) + W - 1
-        raw = np.frombuffer("".join(q.ljust(width, "N") for _, q in items).encode("ascii", "replace"), np.uint8)
-        codes = _CODES[raw].reshape(len(items), width)
-        view = np.lib.stride_tricks.sliding_window_view(codes, W, axis=1)  # (calls, windows, W)
-        cols = np.arange(W)
-        fwd = matrix.scores[view, cols].sum(-1)
-        rev = matrix.rc_scores[view, cols].sum(-1)
-        real = np.arange(view.shape[1])[None, :] < n[:, None]  # windows inside each call's own stretch
-        unknown = (view == 4).any(-1) & real
-        drop = ~real | (unknown & ~(unknown.sum(1) == n)[:, None])  # N windows only when every window has one
-        fwd[drop] = rev[drop] = -np.inf
-        i, j = fwd.argmax(1), rev.argmax(1)
-        rows = np.arange(len(items))
-        a, b = fwd[rows, i], rev[rows, j]
-        tie = np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)
-        for (k, seq), ii, jj, aa, bb, tt in zip(items, i.tolist(), j.tolist(), a.tolist(), b.tolist(), tie.tolist()):
-            if matrix.palindromic or tt:
-                off, strand = (ii, ".") if aa >= bb else (jj, ".")
-            else:
-                off, strand = (ii, "+") if aa > bb else (jj, "-")
-            site = seq[off:off + W]
+        for (k, seq), (off, strand) in zip(items, best_sites([q for _, q in items], matrix)):
+            site = seq[off:off + matrix.width]
             recs[k].strand = strand
             recs[k].extra.append(reverse_complement(site) if strand == "-" else site)
     return recs
