@@ -118,7 +118,8 @@ def test_fast_zoo_is_built_from_the_zoo_and_its_students(tmp_path):
     torch.manual_seed(0)
     teacher = GatedZoo({"channels": 4, "n_blocks": 2, "n_outputs": 2}, LOC, pool=10, detector_weight=0.7).eval()
     save_checkpoint(tmp_path / "zoo", teacher, model_name="gated", task="snr", hparams=teacher.hparams(),
-                    meta={"tfs": TFS, "per_tf": {t: {"threshold": 0.4} for t in TFS}})
+                    meta={"tfs": TFS, "train_rows": 5,
+                          "per_tf": {t: {"threshold": 0.4, "test_metrics": {"nt_auprc": 0.9}} for t in TFS}})
     det = StridedDetector(**STUDENT)
     torch.save({"state_dict": det.state_dict(), "record": {"hparams": STUDENT}}, tmp_path / "student.pt")
     locs = {t: LocalizerStudent(**LOC_STUDENT["student"]).state_dict() for t in TFS}
@@ -128,6 +129,9 @@ def test_fast_zoo_is_built_from_the_zoo_and_its_students(tmp_path):
     assert rec["hparams"] == STUDENT
     model, cfg = load_checkpoint(tmp_path / "fast")
     assert model.pooled and cfg["meta"]["per_tf"]["TFA"]["threshold"] == 0.4
+    # the teacher's training record and measurements are not the fast zoo's
+    assert cfg["meta"]["teacher"] == {"train_rows": 5} and "train_rows" not in cfg["meta"]
+    assert "test_metrics" not in cfg["meta"]["per_tf"]["TFA"]
     torch.testing.assert_close(model.detector.head.weight, det.head.weight)
     torch.testing.assert_close(model.localizers[1].net[0].weight, locs["TFB"]["net.0.weight"])
     models = load_scan_models([tmp_path / "fast"], device="cpu")

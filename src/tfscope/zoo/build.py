@@ -313,6 +313,12 @@ def unpack(zoo, out) -> dict:
     return {"detector": str(out / "multitask"), "localizers": str(out / "dilated"), "tfs": tfs}
 
 
+#: the detector's training record in a gated zoo's meta (:func:`tfscope.zoo.multitask.train_multitask`), which
+#: :func:`fast_zoo` keeps under ``meta.teacher``
+TEACHER_RECORD = ("negatives", "multitask", "seed", "train_rows", "valid_rows", "train_sources", "recipe", "pos_weight",
+                  "excluded_chroms", "continued_from", "train_seconds")
+
+
 def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
     """Write the fast zoo: a copy of the gated zoo checkpoint ``zoo`` with distilled networks.
 
@@ -320,8 +326,9 @@ def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
     ``hparams``); ``localizers``, optional, the per-TF :class:`tfscope.zoo.student.LocalizerStudent` s of its
     ``--part localizers`` (a file, or a list of files of one run: ``state_dicts``, ``records``, ``hparams``); without
     it the zoo's CNN localizers are kept.
-    The gate and the per-TF records are kept (less the teacher's test metrics and window calibration) and
-    ``meta.student`` records the distillation; the call thresholds and precision maps are still the teacher's: recalibrate the copy on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`)
+    The gate and the per-TF records are kept (less the teacher's test metrics and window calibration), the teacher's
+    training record moves to ``meta.teacher`` and ``meta.student`` records the distillation; the call thresholds and
+    precision maps are still the teacher's: recalibrate the copy on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`)
     before scanning with it.
 
     Returns
@@ -364,7 +371,9 @@ def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
     for dst, state in zip(fast.localizers, states):
         dst.load_state_dict(state)
     meta["student"] = {**rec, "teacher": str(zoo)}
-    # the teacher's measurements are not this model's: its paper-protocol test metrics and window-level calibration go
+    # the teacher's training record and measurements are not this model's: the record moves under meta.teacher, its
+    # paper-protocol test metrics and window-level calibration go
+    meta["teacher"] = {k: meta.pop(k) for k in TEACHER_RECORD if k in meta}
     meta["per_tf"] = {tf: {k: v for k, v in r.items() if k not in ("test_metrics", "calibration")}
                       for tf, r in meta["per_tf"].items()}
     save_checkpoint(out, fast.eval(), model_name="gated", task=TASK, hparams=fast.hparams(), meta=meta)
