@@ -217,3 +217,23 @@ def test_gzip_truncated_stream_is_an_input_error(tmp_path, records, models):
     with pytest.raises(InputError, match="truncated or corrupt"):
         scan_fasta(models[:1], fa, tmp_path / "t.bed")
     assert not (tmp_path / "t.bed").exists()
+
+
+def test_final_points_and_context_fetcher():
+    """Workers call the clusters of a piece that no other piece can join; their sequence comes from the unit's context
+    string (N outside the record and outside the context)."""
+    from tfscope.scan.stream import context_fetcher, final_points
+
+    pos = np.array([100, 103, 120, 200, 290, 296])  # clusters (width 10): [100, 103], [120], [200], [290, 296]
+    got = final_points(pos, 10, 100, 300, last=False)
+    assert got.tolist() == [False, False, True, True, False, False]  # the first starts at the piece, the last ends it
+    assert final_points(pos, 10, 0, 300, last=True).all()  # the record's first and last piece: nothing can join
+    assert final_points(pos[:0], 10, 0, 300, last=False).shape == (0,)
+    ctx = "ACGTACGTAC"  # record positions 5..14 (base -5), record ends at 12
+    fetch = context_fetcher(ctx, -5, 12)
+    assert fetch("r", 5, 9) == "ACGT" and fetch("r", 3, 7) == "NNAC" and fetch("r", 10, 14) == "CGNN"
+    assert fetch("r", -2, 1) == "NNN" and fetch("r", 20, 22) == "NN"
+    open_end = context_fetcher(ctx, -5, None)
+    assert open_end("r", 12, 17) == "TACNN"  # past the context: N
+    packed = context_fetcher("NNNACGTNNN", 3, 4)  # a packed record at offset 3 between N spacers
+    assert packed("r", -1, 5) == "NACGTN"

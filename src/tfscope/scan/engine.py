@@ -223,6 +223,28 @@ def chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: 
     return out[0], out[1]
 
 
+def chunk_hits(net: torch.nn.Module, inp, chunk: int, margin: int, length: int) -> tuple[np.ndarray, ...]:
+    """Sparse calls-only output of a multi-output network with a ``hits`` method (:meth:`tfscope.zoo.gated.GatedCalls.hits`).
+
+    ``(outputs, positions, probabilities)`` of the nucleotides (sequence coordinates ``[0, length)``) where each output
+    reaches its floor, on the chunks of :func:`chunk_input`, ordered by output and position: the values
+    :func:`chunk_track` would give there, without the dense ``(T, length)`` tracks.
+    """
+    keep, xt, _, _ = inp
+    rows = max(1, net.batch_positions // (2 * xt.shape[-1]))
+    parts = []
+    for i in range(0, len(xt), rows):
+        r, t, p, q = net.hits(xt[i:i + rows])
+        pos = keep[r + i] * chunk + p - margin  # chunk c's centre [margin, margin + chunk) is [c * chunk, ...)
+        inside = (p >= margin) & (p < margin + chunk) & (pos < length)
+        parts.append((t[inside], pos[inside], q[inside]))
+    if not parts:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)
+    t, pos, q = (np.concatenate(v) for v in zip(*parts))
+    order = np.lexsort((pos, t))
+    return t[order], pos[order], q[order]
+
+
 def both_strands(net: torch.nn.Module, xt: torch.Tensor, xr: torch.Tensor | None, batch: int):
     """Sigmoid outputs of forward pieces and of their reverse complements flipped back.
 

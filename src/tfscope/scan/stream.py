@@ -23,11 +23,12 @@ from ..executor import LocalExecutor
 from ..io.atomic import OUTPUT_ERRNOS, Outputs, atomic_write, file_inside, output_error
 from ..io.bed import BedRecord, bed_line
 from ..io.fasta import iter_fasta
-from ..io.tracks import BedGraphWriter, value_runs, write_browser_tracks
+from ..io.tracks import CALL_COLUMNS, BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
-from .calls import StreamCaller, call_p_values, fill_qvalues, finalize_calls, qvalue_map
+from .calls import P_COLUMN, StreamCaller, fill_qvalues, finalize_calls, make_calls, qvalue_map
 from .orient import StreamedSequences, orient_calls
-from .engine import ScanModel, calls_networks, chunk_input, chunk_track, combine_strands, model_shares, on_gpu
+from .engine import (ScanModel, calls_networks, chunk_hits, chunk_input, chunk_track, combine_strands, model_shares,
+                     on_gpu)
 
 #: chunks per streamed piece (:func:`scan_fasta`): 40 x 6000 bp = 240 kbp, about 0.1 GiB of working memory per
 #: worker; pieces are the unit of work (with a share of the TFs) sent to the executor
@@ -110,41 +111,66 @@ def packed_tasks(pieces, piece: int, margin: int):
 def _scan_piece(models, task):
     """Scan one unit of :func:`packed_tasks` with a share of the models (the worker side of :func:`scan_fasta`).
 
-    The unit is a piece, or short records packed together. Returns, per model, ``(bounds, pos, p, fwd, rev, runs)``: the
-    nucleotides at or above the model's threshold in all segments (record parts) together, ``pos`` in record
-    coordinates with combined and per-strand probabilities, segment ``k`` being ``[bounds[k], bounds[k + 1])`` of
-    these arrays; ``runs`` is the list of rounded bedGraph runs per segment, or None. (One set of arrays per model
-    instead of one per model and segment: pickling 45 x 1,000 small tuples back from the workers made 1,000
-    packed 100-bp records scan 1.7x slower than the same bases as one record.)
+    The unit is a piece, or short records packed together. Returns ``(per_model, calls, cbounds)``:
+
+    - ``calls``: the calls of every cluster of points that no other piece can join (:func:`final_points`), made and
+      oriented here (:func:`tfscope.scan.calls.make_calls`, :func:`tfscope.scan.orient.orient_calls`) as ``(start,
+      name, BED line, p-value)`` with q-values still -1, segment ``k``'s being ``calls[cbounds[k]:cbounds[k + 1]]``;
+    - ``per_model``: per model ``(bounds, pos, p, fwd, rev, runs)``, the other nucleotides at or above the model's
+      threshold (clusters at a piece's ends, for the record's :class:`tfscope.scan.calls.StreamCaller`) in all
+      segments (record parts) together, ``pos`` in record coordinates with combined and per-strand probabilities,
+      segment ``k`` being ``[bounds[k], bounds[k + 1])`` of these arrays; ``runs`` is the list of rounded bedGraph runs
+      per segment, or None.
+
+    (Flat arrays and lists instead of one object per model and segment: pickling 45 x 1,000 small tuples back from the
+    workers made 1,000 packed 100-bp records scan 1.7x slower than the same bases as one record.) Calls are made here
+    rather than in the parent, which alone took half the scan's time once the network ran sparse.
     """
     ctx, left, span, segments, share, chunk, digits = task
     x = one_hot([ctx])[0]
     is_base = x[:, left:left + span].sum(0) > 0
-    inputs, out, cache = {}, [], {}
+    inputs, out, cache, sparse = {}, [], {}, {}
     calls = calls_networks([models[i] for i in share]) if digits is None else {}  # no tracks written: calls only
+    if len(segments) > 1:  # packed records: positions in the spacers belong to no segment
+        starts = np.array([sg[1] for sg in segments], dtype=np.int64)
+        offs = np.array([sg[2] for sg in segments], dtype=np.int64)
+        lens = np.array([sg[3] for sg in segments], dtype=np.int64)
+    max_w = max(m.call.site_width for m in models)  # as scan_fasta's calls of the record's open clusters
+    seg_calls = [[] for _ in segments]
+    fetches = [context_fetcher(ctx, left + off - start, start + length if last else None)
+               for _, start, off, length, last in segments]
     for i in share:
         m = models[i]
         margin = m.receptive_field // 2 + 1
         if margin not in inputs:
             inputs[margin] = chunk_input(x, chunk, margin, left=left, length=span)
-        f, r = chunk_track(m, inputs[margin], chunk, margin, span, cache, calls.get(id(m.model)))
-        f, r = f * is_base, r * is_base
-        p = combine_strands(f, r, m.strands)
-        hit = p >= m.threshold
+        net = calls.get(id(m.model))
+        if hasattr(net, "hits") and m.strand_symmetric:
+            # the calls-only network's sparse output: no dense (T, span) tracks (both strands are one track)
+            if id(net) not in sparse:
+                t, pos, q = chunk_hits(net, inputs[margin], chunk, margin, span)
+                sparse[id(net)] = (pos, q, np.searchsorted(t, np.arange(net.n_outputs + 1)))
+            pos, q, cut = sparse[id(net)]
+            idx, v = pos[cut[m.output]:cut[m.output + 1]], q[cut[m.output]:cut[m.output + 1]]
+            on = (v >= m.threshold) & is_base[idx]
+            idx, p_at = idx[on], v[on]
+            f_at = r_at = p_at
+        else:
+            f, r = chunk_track(m, inputs[margin], chunk, margin, span, cache, net)
+            f, r = f * is_base, r * is_base
+            p = combine_strands(f, r, m.strands)
+            idx = np.flatnonzero(p >= m.threshold)
+            p_at, f_at, r_at = p[idx], f[idx], r[idx]
         if len(segments) == 1:
             _, start, off, length, _ = segments[0]
-            idx = np.flatnonzero(hit[off:off + length]) + off
-            pos = idx - off + start
-            bounds = np.array([0, len(idx)])
-        else:  # packed records: positions in the spacers belong to no segment
-            starts = np.array([sg[1] for sg in segments], dtype=np.int64)
-            offs = np.array([sg[2] for sg in segments], dtype=np.int64)
-            lens = np.array([sg[3] for sg in segments], dtype=np.int64)
-            idx = np.flatnonzero(hit)
+            sel = (idx >= off) & (idx < off + length)
+            pos = idx[sel] - off + start
+            bounds = np.array([0, len(pos)])
+        else:
             k = np.searchsorted(offs, idx, side="right") - 1
-            inside = (k >= 0) & (idx < offs[np.maximum(k, 0)] + lens[np.maximum(k, 0)])
-            idx, k = idx[inside], k[inside]
-            pos = idx - offs[k] + starts[k]
+            sel = (k >= 0) & (idx < offs[np.maximum(k, 0)] + lens[np.maximum(k, 0)])
+            k = k[sel]
+            pos = idx[sel] - offs[k] + starts[k]
             bounds = np.searchsorted(k, np.arange(len(segments) + 1))
         runs = None
         if digits is not None:
@@ -152,8 +178,56 @@ def _scan_piece(models, task):
             for _, start, off, length, _ in segments:
                 a, b, v = value_runs(np.round(p[off:off + length], digits))
                 runs.append((a + start, b + start, v))
-        out.append((bounds, pos, p[idx], f[idx], r[idx], runs))
-    return out
+        pts = (pos, p_at[sel], f_at[sel], r_at[sel])
+        final = np.zeros(len(pos), bool)
+        for k, (sid, start, off, length, last) in enumerate(segments):
+            a, b = bounds[k], bounds[k + 1]
+            final[a:b] = final_points(pos[a:b], m.call.site_width, start, start + length, last)
+            if final[a:b].any():
+                recs = make_calls(sid, m.name, m.call, *(v[a:b][final[a:b]] for v in pts),
+                                  start + length if last else start + length + max_w, symmetric=m.strand_symmetric)
+                seg_calls[k] += orient_calls(recs, fetches[k], {m.name: m.call.matrix})
+        keep = ~final
+        out.append((np.searchsorted(np.flatnonzero(keep), bounds), *(v[keep] for v in pts), runs))
+    calls, cbounds = [], [0]
+    for recs in seg_calls:
+        calls += [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN])) for r in recs]
+        cbounds.append(len(calls))
+    return out, calls, cbounds
+
+
+def final_points(pos: np.ndarray, width: int, start: int, end: int, last: bool) -> np.ndarray:
+    """Which above-threshold points of one piece ``[start, end)`` of a record can be called inside the piece.
+
+    Points ``pos`` (sorted) form clusters separated by gaps of at least the site ``width``: suppression and calls
+    never cross such a gap (:func:`tfscope.scan.calls.peak_calls`). A cluster is final when no point of another piece
+    can join it: it begins at least ``width`` after ``start`` (or the piece starts the record) and ends at least
+    ``width`` before ``end`` (or the piece ends the record). Returns a bool mask over ``pos``; the other points go to the
+    record's :class:`tfscope.scan.calls.StreamCaller`.
+    """
+    if not len(pos):
+        return np.zeros(0, bool)
+    w = max(1, int(width))
+    first = np.concatenate([[0], np.flatnonzero(np.diff(pos) >= w) + 1])
+    stop = np.concatenate([first[1:], [len(pos)]])
+    ok = ((pos[first] >= start + w) | (start == 0)) & ((pos[stop - 1] + w <= end) | last)
+    return np.repeat(ok, stop - first)
+
+
+def context_fetcher(ctx: str, base: int, end: int | None):
+    """``fetch(chrom, start, end)`` of record positions from a unit's context string (:func:`orient_calls`).
+
+    Record position ``P`` is ``ctx[base + P]``; positions before 0, at or past the record's ``end`` (when known) or
+    outside ``ctx`` are ``N``.
+    """
+    def fetch(_chrom: str, a: int, b: int) -> str:
+        lo = max(a, 0, -base)
+        hi = min(b, len(ctx) - base, b if end is None else end)
+        if hi <= lo:
+            return "N" * (b - a)
+        return "N" * (lo - a) + ctx[base + lo:base + hi] + "N" * (b - hi)
+
+    return fetch
 
 
 def frozen_heap(fn):
@@ -185,8 +259,9 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     of ``piece`` bp, each with the chunk-mode margins of :func:`scan_tracks` on both sides, so every nucleotide is
     computed exactly as in a whole-record scan, and the calls equal those of :func:`scan` of the same records: each
     cluster of above-threshold nucleotides is called once no later nucleotide can reach it
-    (:class:`tfscope.scan.calls.StreamCaller`). Work goes to the executor by (record, piece, TF share); memory is
-    bounded by the pieces in flight, not by record length. Calls go to a private temporary file first; q-values
+    (:class:`tfscope.scan.calls.StreamCaller`; the workers call and orient the clusters inside their piece, this
+    process the few that cross pieces). Work goes to the executor by (record, piece, TF share); memory is bounded by
+    the pieces in flight, not by record length. Calls go to a private temporary file first; q-values
     need every p-value of the run, so a second pass writes the BED (atomically). Without bedGraph/bigWig output,
     networks with a calls-only copy (the gated zoo, :class:`tfscope.zoo.gated.GatedCalls`) skip work where no call
     can arise; the calls are the same.
@@ -258,6 +333,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                 metas.append((segments, j))
                 yield ctx, left, span, segments, sh, chunk, digits if graphs else None
 
+    if not graphs:  # the calls-only networks' fused parts are cached per process: built once here, forked workers
+        calls_networks(models)  # inherit them (0.15 s per worker for the fast zoo, 0.7 s for the genomic)
     bed = Path(bed)
     raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
     counts, ok, p_values = collections.Counter(), False, []
@@ -266,7 +343,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                         unit_scale=True) as bar:
             callers: dict[int, StreamCaller] = {}  # model index -> caller of this record, from its 1st point
             cur = None
-            pending: list[BedRecord] = []  # calls not yet written (a call of a later point may precede them)
+            # calls not yet written, as (start, name, BED line, p-value): a call of a later point may precede them
+            pending: list[tuple] = []
             outs = [None] * len(shares)
             for res in executor.imap(_scan_piece, tasks(), state=models, in_process=on_gpu(models)):
                 segments, j = metas.popleft()
@@ -277,7 +355,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                     if sid != cur:
                         callers, cur = {}, sid
                     end = start + length
-                    for sh, out in zip(shares, outs):
+                    for sh, (out, calls, cbounds) in zip(shares, outs):
+                        pending += calls[cbounds[k]:cbounds[k + 1]]  # called (and oriented) by the worker
                         for i, (bounds, pos, p, f, r, runs) in zip(sh, out):
                             a, b = bounds[k], bounds[k + 1]
                             if runs is not None:
@@ -288,18 +367,19 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                     callers[i] = StreamCaller(sid, m.name, m.call, m.strand_symmetric)
                                 callers[i].add(pos[a:b], p[a:b], f[a:b], r[a:b])
                     for c in callers.values():
-                        pending += c.finish(end) if last else c.ready(end, end + max_w)
+                        pending += [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN]))
+                                    for r in (c.finish(end) if last else c.ready(end, end + max_w))]
                     if last:
                         ready, pending = pending, []
                     else:
                         opens = [c.first_open() for c in callers.values()]
                         open_from = min([o - max_w for o in opens if o is not None] + [end - max_w])
-                        ready = [r for r in pending if r.start < open_from]
-                        pending = [r for r in pending if r.start >= open_from]
+                        ready = [c for c in pending if c[0] < open_from]
+                        pending = [c for c in pending if c[0] >= open_from]
                     if ready:
-                        ready.sort(key=lambda r: (r.start, r.name))
-                        fh.writelines(bed_line(r) for r in ready)
-                        p_values.append(call_p_values(ready))
+                        ready.sort(key=lambda c: (c[0], c[1]))
+                        fh.writelines(c[2] for c in ready)
+                        p_values.append(np.array([c[3] for c in ready]))
                     bar.update(length)
         with warnings.catch_warnings():  # the first pass has said what there is to say about the FASTA
             warnings.simplefilter("ignore", TfscopeWarning)
@@ -351,8 +431,8 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                     max_q=None, outputs=None) -> collections.Counter:
     """Second pass of :func:`scan_fasta`.
 
-    The raw calls (sorted per record) oriented by their TF's matrix (``matrices``: name -> SiteMatrix or None, the
-    sequence from ``fetch``, :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block
+    The raw calls (sorted per record; those the workers did not orient, the clusters across pieces, oriented here by
+    their TF's matrix: ``matrices``: name -> SiteMatrix or None, the sequence from ``fetch``, :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block
     of overlapping calls, written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
     given). Returns the number of calls written per name.
     """
@@ -375,7 +455,8 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                 break
             recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
             fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
-            for r in orient_calls(recs, fetch, matrices):
+            orient_calls([r for r in recs if len(r.extra) < len(CALL_COLUMNS)], fetch, matrices)  # main's calls
+            for r in recs:
                 if r.chrom != chrom or r.start >= block_end:
                     flush()
                     chrom, block_end = r.chrom, r.end

@@ -203,7 +203,7 @@ class GatedZoo(nn.Module):
 RUNTIMES = ("fp32", "bf16", "compile")
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
-#: 72k (one thread, 2-core benchmark machine)
+#: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
 DETECTOR_BATCH_POSITIONS = 24_000
 
 #: conv/BN-fused inference copies of a GatedZoo's detector and localizers (not submodules: the checkpoint's
@@ -267,9 +267,10 @@ class GatedCalls(nn.Module):
         If ``floor`` does not have one value per TF.
     """
 
-    #: nucleotides per forward pass in chunk mode (:func:`tfscope.scan.engine.chunk_track`): many chunks per pass, so
-    #: each localizer runs once on the stretches of all of them
-    batch_positions = 72_000
+    #: nucleotides per forward pass in chunk mode (:func:`tfscope.scan.engine.chunk_hits`): many chunks per pass, so
+    #: each localizer runs once on the stretches of all of them; fast zoo, 1 Mbp of chr8, one thread: 2.8 s at 400k
+    #: against 3.4 s at 72k and 1.2M
+    batch_positions = 400_000
 
     def __init__(self, zoo: GatedZoo, floor):
         super().__init__()
@@ -299,12 +300,20 @@ class GatedCalls(nn.Module):
         self.reach = zoo.pool + zoo.localizer_field // 2 + 1
 
     def _detector_pass(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the detector's ``G`` (a strided detector) or strand-averaged ``g`` (``(N, T, L)``) of one batch."""
-        return self.detector.pooled(x) if self.pooled else detector_probabilities(self.detector, x)
+        """Return the detector's output on one batch.
 
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return gated logits ``(N, T, L)``, exact where they reach the floor (lower elsewhere)."""
+        ``G`` per bin ``(N, T, L / stride)`` for a strided detector, else the strand-averaged ``g`` ``(N, T, L)``.
+        """
+        return self.detector.binned(x) if self.pooled else detector_probabilities(self.detector, x)
+
+    def stretches(self, x: torch.Tensor):
+        """Yield ``(t, rows, positions, q)`` per TF, where ``q`` can reach the TF's floor.
+
+        ``q`` on every position of the stretches where it can reach the floor (``(K,)`` float32, clipped to [EPS,
+        1 - EPS]; rows and positions int64 tensors, by row and position). Every other position of ``x`` ``(N, 4, L)``
+        has ``q`` below the floor. (A strided detector needs ``L`` a multiple of its stride; chunk-mode scans feed such
+        inputs.)
+        """
         L = x.shape[-1]
         rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
         if self.runtime == "bf16":
@@ -312,19 +321,20 @@ class GatedCalls(nn.Module):
                 g = torch.cat([self._pass(x[i:i + rows]).float() for i in range(0, len(x), rows)])
         else:
             g = torch.cat([self._pass(x[i:i + rows]) for i in range(0, len(x), rows)])
-        if self.pooled:  # a strided detector gives G itself
-            big = g
+        if self.pooled:  # a strided detector gives G itself, one value per bin: stretches are found on the bins
+            big, step = g, self.detector.stride
         else:
             g = g * base_mask(x)
-            big = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool)
+            big, step = F.max_pool1d(g, 2 * self.pool + 1, stride=1, padding=self.pool), 1
         # q <= G^a, so only where G^a >= floor can q reach it; compared as G >= floor^(1/a), lowered by a relative
         # 1e-5 so that rounding can only add positions (computed exactly), never drop one (no pow over every value)
         w = self.detector_weight
         lo = (self.floor.double() ** (1 / w) * (1 - 1e-5)).float() if w > 0 else torch.zeros_like(self.floor)
         need = (big >= lo.to(x.device)[None, :, None]).cpu().numpy()
-        q = torch.zeros_like(g)
         reach = self.reach
-        tracks, rows_all, a_all, b_all = needed_spans(need.transpose(1, 0, 2), 2 * reach)  # all TFs in one pass
+        # all TFs in one pass; on bins, stretches closer than 2 * reach bp merge as on nucleotides
+        tracks, rows_all, a_all, b_all = needed_spans(need.transpose(1, 0, 2), -(-2 * reach // step))
+        a_all, b_all = a_all * step, np.minimum(b_all * step, L)
         cut = np.searchsorted(tracks, np.arange(self.n_outputs + 1))
         for t in np.flatnonzero(cut[1:] > cut[:-1]).tolist():
             k = slice(cut[t], cut[t + 1])
@@ -339,13 +349,36 @@ class GatedCalls(nn.Module):
             dst = torch.from_numpy(offs[:-1][seg] + within)
             xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
             xc[0][:, dst] = x[src_row, :, src_pos].T
-            gc[0, 0, dst] = g[src_row, t, src_pos]
+            gc[0, 0, dst] = g[src_row, t, src_pos // step]
             sc = torch.maximum(*strand_probabilities(self.localizers[t], xc))[:, None] * base_mask(xc)
             qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
             seg, within = _ranges(b - a)
-            q[torch.from_numpy(rows[seg]), t, torch.from_numpy(a[seg] + within)] = \
-                qc[torch.from_numpy(offs[:-1][seg] + (a - c0)[seg] + within)]
-        return torch.logit(q.clamp(EPS, 1 - EPS))
+            yield (t, torch.from_numpy(rows[seg]), torch.from_numpy(a[seg] + within),
+                   qc[torch.from_numpy(offs[:-1][seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
+
+    @torch.no_grad()
+    def hits(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
+        """Return the positions of ``x`` ``(N, 4, L)`` where ``q`` reaches its TF's floor, sparse.
+
+        ``(rows, tfs, positions, q)``: int64, int64, int64 and float32 arrays of equal length, ordered by TF, row and
+        position; ``q`` the sigmoid of :meth:`forward`'s logits there. What a calls-only scan needs without the dense
+        ``(N, T, L)`` track (:func:`tfscope.scan.engine.chunk_hits`).
+        """
+        parts = [(torch.full_like(r, t), r, p, q) for t, r, p, q in self.stretches(x)]
+        if not parts:
+            return (np.zeros(0, np.int64),) * 3 + (np.zeros(0, np.float32),)
+        t, r, p, q = (torch.cat(v) for v in zip(*parts))
+        q = torch.sigmoid(torch.logit(q))  # the probability a scan takes from forward()'s logits, value for value
+        on = q >= self.floor[t]
+        return r[on].numpy(), t[on].numpy(), p[on].numpy(), q[on].numpy()
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return gated logits ``(N, T, L)``, exact where they reach the floor (lower elsewhere)."""
+        q = x.new_full((x.shape[0], self.n_outputs, x.shape[-1]), EPS)
+        for t, rows, pos, qt in self.stretches(x):
+            q[rows, t, pos] = qt
+        return torch.logit(q)
 
 
 class GatedOne(nn.Module):

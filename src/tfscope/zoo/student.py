@@ -89,6 +89,18 @@ class StridedDetector(nn.Module):
         out.stem, out.blocks = fuse(out.stem), fuse(out.blocks)
         return out
 
+    def binned(self, x: torch.Tensor) -> torch.Tensor:
+        """Return ``G`` per bin ``(N, T, L / stride)``: bin probabilities, forward and reverse strand averaged.
+
+        :meth:`pooled` is this repeated over each bin's nucleotides (the same values). Raises ValueError unless ``L`` is
+        a multiple of ``stride`` (the two strands share bins only then).
+        """
+        if x.shape[-1] % self.stride:
+            raise ValueError(f"input length {x.shape[-1]} is not a multiple of the stride {self.stride}")
+        n = x.shape[0]
+        p = torch.sigmoid(self(torch.cat([x, reverse_complement_one_hot(x)])))
+        return (p[:n] + p[n:].flip(-1)) / 2
+
     def pooled(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``G`` ``(N, T, L)``: bin probabilities repeated per nucleotide, forward and reverse strand averaged.
 
