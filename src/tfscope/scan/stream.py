@@ -456,6 +456,10 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
             recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
             fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
             orient_calls([r for r in recs if len(r.extra) < len(CALL_COLUMNS)], fetch, matrices)  # main's calls
+            if collapse is None:  # selection is call by call: the whole batch at once
+                block[:] = recs
+                flush()
+                continue
             for r in recs:
                 if r.chrom != chrom or r.start >= block_end:
                     flush()
