@@ -268,9 +268,11 @@ class GatedCalls(nn.Module):
     """
 
     #: nucleotides per forward pass in chunk mode (:func:`tfscope.scan.engine.chunk_hits`): many chunks per pass, so
-    #: each localizer runs once on the stretches of all of them; fast zoo, 1 Mbp of chr8, one thread: 2.8 s at 400k
-    #: against 3.4 s at 72k and 1.2M
-    batch_positions = 400_000
+    #: each localizer runs once on the stretches of all of them. Measured on 1 Mbp of chr8: the fast zoo (strided
+    #: detector), one thread, 2.8 s at 400k against 3.4 s at 72k and 1.2M; the genomic zoo, whose full-resolution
+    #: ``(N, 45, L)`` detector output then leaves the cache, 2 workers, 10.9 s at 72k against 12.1-13.9 s at 400k
+    batch_positions = 72_000
+    pooled_batch_positions = 400_000
 
     def __init__(self, zoo: GatedZoo, floor):
         super().__init__()
@@ -296,6 +298,8 @@ class GatedCalls(nn.Module):
         self.floor = floor
         self.pool, self.shape_power, self.detector_weight = zoo.pool, zoo.shape_power, zoo.detector_weight
         self.n_outputs, self.pooled = zoo.n_outputs, zoo.pooled
+        if zoo.pooled:
+            self.batch_positions = self.pooled_batch_positions
         #: bp each side of a needed position whose localizer output feeds its q (pool + localizer context)
         self.reach = zoo.pool + zoo.localizer_field // 2 + 1
 
