@@ -152,3 +152,39 @@ def test_fuzz_snr_table(tmp_path_factory, rows, drop_col):
         assert all(len(s) == 100 for s in t["sequence"])
     except InputError:
         pass
+
+
+def test_bedgraph_writer_and_bigwig_conversion(tmp_path):
+    """Runs merge across calls of add (touching, same value), values print with the given decimals (on and off the
+    table of grid values), and the bigWig conversion reads the lines back; a malformed line is named."""
+    import pybigtools
+
+    from tfscope.io.tracks import BedGraphWriter, bedgraph_to_bigwig
+
+    w = BedGraphWriter(tmp_path / "t.bedGraph", "T", digits=3)
+    f32 = np.float32
+    w.add("c1", [0, 5], [5, 9], np.array([0.25, 0.5], f32))
+    w.add("c1", [9, 12], [12, 20], np.array([0.5, 0.125], f32))  # 9-12 continues 5-9 at 0.5
+    w.add("c1", [20], [21], [1.5])  # off the [0, 1] grid: formatted value by value
+    w.add("c2", [0], [3], [0.5])  # another chromosome: never merged
+    w.add("c2", [], [], [])
+    w.close()
+    lines = (tmp_path / "t.bedGraph").read_text().splitlines()
+    assert lines[1:] == ["c1\t0\t5\t0.250", "c1\t5\t12\t0.500", "c1\t12\t20\t0.125", "c1\t20\t21\t1.500",
+                         "c2\t0\t3\t0.500"]
+    bw = bedgraph_to_bigwig(tmp_path / "t.bedGraph", tmp_path / "t.bw", {"c1": 30, "c2": 5})
+    got = list(pybigtools.open(str(bw)).records("c1"))
+    assert [(a, b) for a, b, _ in got] == [(0, 5), (5, 12), (12, 20), (20, 21)]
+    (tmp_path / "bad.bedGraph").write_text("track type=bedGraph\nc1\t0\t5\t0.2\nc1\t5\tx\t0.3\n")
+    with pytest.raises(InputError, match="bad.bedGraph:3: expected a bedGraph line"):
+        bedgraph_to_bigwig(tmp_path / "bad.bedGraph", tmp_path / "bad.bw", {"c1": 30})
+    (tmp_path / "two.bedGraph").write_text("track a\nc1\t0\t5\t0.2\ntrack b\nc1\t5\t6\t0.3\n")
+    with pytest.raises(InputError, match="track, browser or comment lines among the data"):
+        bedgraph_to_bigwig(tmp_path / "two.bedGraph", tmp_path / "two.bw", {"c1": 30})
+    assert not (tmp_path / "bad.bw").exists() and not (tmp_path / "two.bw").exists()
+    from tfscope.io.tracks import bed_to_bigbed
+
+    (tmp_path / "c.bed").write_text("c1\t2\t8\tKLF4\t500\t+\t0.9\n")  # not a BED6+9 call line
+    with pytest.raises(InputError, match="c.bed:1: expected a tfscope scan BED6"):
+        bed_to_bigbed(tmp_path / "c.bed", tmp_path / "c.bb", {"c1": 30})
+    assert not (tmp_path / "c.bb").exists()
