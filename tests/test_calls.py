@@ -36,6 +36,26 @@ def test_peak_calls_suppress_within_a_site_width_and_keep_width():
         assert hi == [c[2] for c in peak_calls(pos6, p[pos6], width, len(p))]
 
 
+def test_peak_calls_fast_path_equals_the_greedy_loop():
+    """Clusters narrower than the suppression distance are called at once (vectorized); the calls equal the greedy
+    loop's on every point, with plateaus, ties, sequence ends and any width or suppression distance."""
+    from tfscope.scan.calls import _greedy_nms
+
+    rng = np.random.default_rng(0)
+    for _ in range(3000):
+        length = int(rng.integers(1, 300))
+        pos = np.sort(rng.choice(length, int(rng.integers(0, min(length, 80) + 1)), replace=False))
+        if rng.random() < 0.5:  # runs of consecutive points: plateaus
+            pos = np.unique(np.concatenate([pos, pos + 1, pos + 2]))
+            pos = pos[pos < length]
+        levels = int(rng.integers(1, 5))
+        p = (rng.integers(0, levels, len(pos)) / levels).astype(np.float32) + np.float32(0.1)
+        width = int(rng.integers(1, 25))
+        sup = None if rng.random() < 0.7 else int(rng.integers(1, 25))
+        ref = sorted(_greedy_nms(pos, p, width, length, sup or width, np.arange(len(pos))))
+        assert peak_calls(pos, p, width, length, suppress=sup) == ref
+
+
 def test_calls_near_sequence_ends_keep_the_site_width():
     p = np.zeros(30, np.float32)
     p[[0, 29]] = 0.9

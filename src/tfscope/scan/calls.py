@@ -131,6 +131,39 @@ def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
         return []
     width = max(1, int(width))
     sup = width if suppress is None else max(1, int(suppress))
+    if sup < 2:  # plateaus of consecutive positions may then join points that suppress nothing of each other
+        return sorted(_greedy_nms(pos, p, width, length, sup, np.arange(n)))
+    # Points farther apart than `sup` never suppress each other, so clusters split at such gaps are independent. A
+    # cluster narrower than `sup` gives exactly one call, its first maximum's plateau centre (the whole cluster lies
+    # within `sup` of it): computed for all such clusters at once; wider clusters go through the greedy loop.
+    first = np.concatenate([[0], np.flatnonzero(np.diff(pos) >= sup) + 1])
+    stop = np.append(first[1:], n)
+    narrow = pos[stop - 1] - pos[first] < sup
+    out = []
+    if narrow.any():
+        cid = np.repeat(np.arange(len(first)), stop - first)
+        top = np.maximum.reduceat(p, first)
+        at_max = np.flatnonzero(p == top[cid])
+        _, k = np.unique(cid[at_max], return_index=True)
+        i = at_max[k][narrow]  # first maximum of each narrow cluster
+        # plateau: the run of consecutive positions with the maximum's value that starts at it
+        brk = np.ones(n, bool)
+        brk[1:] = (np.diff(pos) != 1) | (p[1:] != p[:-1])
+        run_end = np.append(np.flatnonzero(brk)[1:], n) - 1
+        c = (i + run_end[np.cumsum(brk)[i] - 1]) // 2
+        peak = pos[c].astype(np.int64)
+        start = np.clip(peak - width // 2, 0, length - width) if length >= width else np.zeros_like(peak)
+        out = list(zip(start.tolist(), np.minimum(length, start + width).tolist(), peak.tolist(), c.tolist()))
+    if not narrow.all():
+        wide = np.concatenate([np.arange(a, b) for a, b in zip(first[~narrow], stop[~narrow])])
+        out += _greedy_nms(pos[wide], p[wide], width, length, sup, wide)
+    out.sort()
+    return out
+
+
+def _greedy_nms(pos, p, width: int, length: int, sup: int, index: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays)."""
+    n = len(pos)
     order = np.argsort(-p, kind="stable")
     alive = np.ones(n, bool)
     out = []
@@ -150,8 +183,7 @@ def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
         alive[a:b] = False
         start = peak - width // 2
         start = max(0, min(start, length - width)) if length >= width else 0
-        out.append((start, min(length, start + width), peak, int(c)))
-    out.sort()
+        out.append((start, min(length, start + width), peak, int(index[c])))
     return out
 
 
