@@ -162,7 +162,7 @@ def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
 
 
 def _greedy_nms(pos, p, width: int, length: int, sup: int, index: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays)."""
+    """Run the greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays)."""
     n = len(pos)
     order = np.argsort(-p, kind="stable")
     alive = np.ones(n, bool)
