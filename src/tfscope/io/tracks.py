@@ -8,8 +8,9 @@ library) from a bedGraph / BED file that is streamed, so memory does not grow wi
 from __future__ import annotations
 
 import contextlib
-import functools
 import errno
+import functools
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -142,18 +143,18 @@ def _parsed(path, parse, what: str):
             raise InputError(f"expected {what}", str(path), lineno) from None
 
 
-def _bedgraph_records(path):
-    """``(chrom, start, end, value)`` of each bedGraph line.
+def _bedgraph_blocks(path, failed: list):
+    """Blocks of ``(chrom, start, end, value)`` of the bedGraph lines, each an iterator of tuples.
 
-    Parsed in blocks by pandas' C reader (a line-by-line Python parser took 2.8 s per million lines, most of a tracks
-    scan's bigWig step). Track, browser and comment lines are skipped at the top. On any line it cannot read as four
-    columns, the line-by-line parser runs from the start and raises the :class:`~tfscope.errors.InputError` that names
-    the line (or says that header lines follow data lines).
+    Parsed by pandas' C reader, a million lines a block (a line-by-line Python parser took 2.8 s per million lines, most
+    of a tracks scan's bigWig step); :func:`itertools.chain.from_iterable` of the blocks hands the tuples to pybigtools
+    with no Python frame per line. Track, browser and comment lines are skipped at the top. On any line pandas cannot
+    read as four columns, the line-by-line parser runs from the start, and the :class:`~tfscope.errors.InputError`
+    that names the line (or says that header lines follow data lines) is put in ``failed`` and the blocks end: pybigtools
+    would print an exception raised while it iterates and return normally (:func:`_write_bbi` raises it).
     """
     import pandas as pd
 
-    slow = functools.partial(_parsed, path, lambda c: (c[0], int(c[1]), int(c[2]), float(c[3])),
-                             "a bedGraph line (chrom start end value)")
     header = 0
     for _, line in read_lines(path):  # track/browser/comment lines at the top
         if line and not line.startswith(("track", "browser", "#")):
@@ -164,12 +165,15 @@ def _bedgraph_records(path):
                              dtype={0: str, 1: np.int64, 2: np.int64, 3: np.float64}, na_filter=False,
                              engine="c", comment=None, quoting=3)
         for df in blocks:
-            yield from zip(df[0].tolist(), df[1].tolist(), df[2].tolist(), df[3].tolist())
+            yield zip(df[0].tolist(), df[1].tolist(), df[2].tolist(), df[3].tolist())
     except (ValueError, pd.errors.ParserError):  # (what was yielded goes to a file that the error discards)
-        for _ in slow():  # raises InputError at the first line it cannot parse
-            pass
-        raise InputError("track, browser or comment lines among the data lines (one track per bigWig)",
-                         str(path)) from None
+        try:
+            for _ in _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]), float(c[3])),
+                             "a bedGraph line (chrom start end value)"):
+                pass
+            raise InputError("track, browser or comment lines among the data lines (one track per bigWig)", str(path))
+        except InputError as e:
+            failed.append(e)
 
 
 def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
@@ -191,8 +195,8 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs
     InputError
         A malformed bedGraph line.
     """
-    return _write_bbi(bigwig, ".bw", lambda w, wrap: w.write(dict(chrom_sizes), wrap(_bedgraph_records(bedgraph))),
-                      outputs=outputs)
+    return _write_bbi(bigwig, ".bw", lambda w, failed: w.write(
+        dict(chrom_sizes), itertools.chain.from_iterable(_bedgraph_blocks(bedgraph, failed))), outputs=outputs)
 
 
 #: the extra columns of a call (BED6+9, in this order after the strand): peak probability, peak position (0-based,
@@ -250,29 +254,32 @@ def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> 
     InputError
         A line that is not a BED6+9 call line.
     """
-    return _write_bbi(bigbed, ".bb", lambda w, wrap: w.write(dict(chrom_sizes), wrap(_bed_calls(bed)),
-                                                         autosql=CALLS_AUTOSQL),
+    return _write_bbi(bigbed, ".bb", lambda w, failed: w.write(dict(chrom_sizes), _caught(_bed_calls(bed), failed),
+                                                           autosql=CALLS_AUTOSQL),
                       outputs=outputs)
+
+
+def _caught(records, failed: list):
+    """Yield ``records``; an exception raised by them ends the iteration and is put in ``failed``.
+
+    pybigtools 0.3 prints an exception raised while it iterates the records and returns normally, leaving a truncated
+    file; :func:`_write_bbi` raises what ``failed`` holds once the writer has returned.
+    """
+    try:
+        yield from records
+    except Exception as e:
+        failed.append(e)
 
 
 def _write_bbi(path, kind: str, write, *, outputs=None) -> Path:
     import pybigtools
 
     path = Path(path)
-    failed = []
-
-    def wrap(records):
-        # pybigtools 0.3 prints an exception raised while it iterates the records and returns normally, leaving a
-        # truncated file: the records stop at the error, which is raised once the writer has returned
-        try:
-            yield from records
-        except Exception as e:
-            failed.append(e)
-
+    failed = []  # what the record iterators raised (pybigtools only prints it): raised once the writer returns
     # pybigtools writes the temporary file by name (its extension tells the format); renamed on success
     with atomic_write(path, "wb", suffix=".tmp" + kind, outputs=outputs) as fh:
         try:
-            write(pybigtools.open(fh.name, "w"), wrap)
+            write(pybigtools.open(fh.name, "w"), failed)
             if failed:
                 raise failed[0]
         except (InputError, OSError):
