@@ -333,8 +333,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                 metas.append((segments, j))
                 yield ctx, left, span, segments, sh, chunk, digits if graphs else None
 
-    if not graphs:  # the calls-only networks' fused parts are cached per process: built once here, forked workers
-        calls_networks(models)  # inherit them (0.15 s per worker for the fast zoo, 0.7 s for the genomic)
+    if not graphs and isinstance(executor, LocalExecutor):  # the calls-only networks' fused parts are cached per
+        calls_networks(models)  # process: built here, forked workers inherit them (0.15 s each for the fast zoo)
     bed = Path(bed)
     raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
     counts, ok, p_values = collections.Counter(), False, []
@@ -431,9 +431,10 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                     max_q=None, outputs=None) -> collections.Counter:
     """Second pass of :func:`scan_fasta`.
 
-    The raw calls (sorted per record; those the workers did not orient, the clusters across pieces, oriented here by
-    their TF's matrix: ``matrices``: name -> SiteMatrix or None, the sequence from ``fetch``, :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block
-    of overlapping calls, written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
+    The raw calls (sorted per record; those the workers did not orient, the clusters across pieces, are oriented here
+    by their TF's matrix: ``matrices``: name -> SiteMatrix or None, the sequence from ``fetch``,
+    :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block of overlapping calls,
+    written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
     given). Returns the number of calls written per name.
     """
     qmap = qvalue_map(p_values)
