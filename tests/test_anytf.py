@@ -129,6 +129,17 @@ def test_scan_motifs_command_writes_declared_bed6_11_in_genome_coordinates(tmp_p
     if shutil.which("bedtools"):
         merged = subprocess.run(["bedtools", "merge", "-i", str(out)], capture_output=True, text=True, check=True)
         assert merged.stdout.strip()
+    # --zoo fast: the zoo TF's matrix is called by the distilled zoo (its own calls), the others as before
+    fast = tmp_path / "fast.bed"
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--zoo", "fast", "--out",
+                 str(fast), "--json", str(tmp_path / "f.json"), "--quiet"]) == 0
+    dff = pd.read_csv(fast, sep="\t", header=None, names=df.columns)
+    assert json.loads((tmp_path / "f.json").read_text())["zoo"] == "fast" and s["zoo"] == "genomic"
+    pd.testing.assert_frame_equal(dff[dff["name"] == "CTCF"].reset_index(drop=True),
+                                  df[df["name"] == "CTCF"].reset_index(drop=True))
+    trained = ["start", "end", "peakP"]
+    assert not dff.loc[dff["name"] == "KLF5", trained].reset_index(drop=True).equals(
+        df.loc[df["name"] == "KLF5", trained].reset_index(drop=True))
     meme = tmp_path / "mine.meme"
     meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nstrands: + -\n\n"
                     "Background letter frequencies\nA 0.25 C 0.25 G 0.25 T 0.25\n\n"

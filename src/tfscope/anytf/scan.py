@@ -137,8 +137,8 @@ def score_motif_candidates(model, rows: np.ndarray, c: Candidates, motifs: list[
     return out
 
 
-def _zoo_calls(sequences, names: list[str], matrix_of: dict, workers) -> list[BedRecord]:
-    models = load_zoo(names, device="cpu")
+def _zoo_calls(sequences, names: list[str], matrix_of: dict, workers, zoo: str = "genomic") -> list[BedRecord]:
+    models = load_zoo(names, device="cpu", kind=zoo)
     recs, _ = scan(models, sequences, workers=workers)
     for r in recs:
         r.extra = list(r.extra) + ["trained", matrix_of.get(name_key(r.name), ".")]
@@ -147,7 +147,7 @@ def _zoo_calls(sequences, names: list[str], matrix_of: dict, workers) -> list[Be
 
 def scan_motifs(sequences: dict[str, str], motifs="jaspar", *, tfs=None, model=None, use_zoo: bool = True,
                 min_precision: float | None = None, pwm_floor: bool = True,
-                workers: int | None = None) -> list[BedRecord]:
+                workers: int | None = None, zoo: str = "genomic") -> list[BedRecord]:
     """Calls of every matrix on every sequence.
 
     Parameters
@@ -163,6 +163,8 @@ def scan_motifs(sequences: dict[str, str], motifs="jaspar", *, tfs=None, model=N
     pwm_floor : apply the PWM floor (default); False sends every non-zoo matrix through the network (evidence
         ``motif-conditioned``, its leave-group-out precision) even where it does not beat FIMO
     workers : processes of the zoo scan (:func:`tfscope.scan.engine.scan`)
+    zoo : which zoo calls the matrices of its TFs (:data:`tfscope.zoo.registry.ZOOS`: ``genomic``, the default, or
+        ``fast``, its distilled copy; ``shuffled``)
 
     Returns
     -------
@@ -195,7 +197,7 @@ def scan_motifs(sequences: dict[str, str], motifs="jaspar", *, tfs=None, model=N
     records: list[BedRecord] = []
     if trained:
         names = sorted({zoo_keys[name_key(m.name)] for m in trained})
-        records += _zoo_calls(sequences, names, {name_key(m.name): m.matrix_id for m in trained}, workers)
+        records += _zoo_calls(sequences, names, {name_key(m.name): m.matrix_id for m in trained}, workers, zoo)
     if rest:
         records += _matrix_calls(sequences, rest, net, meta, min_precision=min_precision, pwm_floor=pwm_floor)
     order = {sid: k for k, sid in enumerate(sequences)}

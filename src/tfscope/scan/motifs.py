@@ -28,7 +28,7 @@ from .files import PEAK_COLUMNS, autosql_path, check_run, known_summary, read_kn
 def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs: str = "jaspar", *, tfs=None,
                         genome: str | None = None, chrom_sizes=None, known=None, min_precision=None, max_q=None,
                         workers: int | None = None, json_path=None, protect=(), summary_extra=None,
-                        example: bool = False) -> dict:
+                        example: bool = False, zoo: str = "genomic") -> dict:
     """Scan a FASTA (held in memory) with every matrix of ``motifs`` and write the calls; returns the run summary.
 
     Parameters
@@ -45,6 +45,8 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         Keep calls whose estimated precision reaches ``min_precision`` / whose q-value is at most ``max_q``.
     workers : int, optional
         Processes of the zoo's scan.
+    zoo : str
+        The zoo that calls the matrices of its TFs (``genomic``, ``fast`` or ``shuffled``; evidence ``trained``).
 
     Returns
     -------
@@ -63,7 +65,7 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         protect=[("--motifs file", None if motifs == "jaspar" else motifs), *protect], example=example)
     seqs = read_fasta(fasta)
     t0 = time.time()
-    sites = scan_motifs(seqs, motifs, tfs=tfs, min_precision=min_precision, workers=workers)
+    sites = scan_motifs(seqs, motifs, tfs=tfs, min_precision=min_precision, workers=workers, zoo=zoo)
     sites = finalize_calls(sites, max_q=max_q)
     dt = time.time() - t0
     sizes = {k: len(v) for k, v in seqs.items()}
@@ -84,7 +86,7 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         evidence = COLUMNS.index("evidence")
         summary = {"sequences": len(sizes), "bp": sum(sizes.values()), "motifs": str(motifs), "sites": len(sites),
                    "evidence": dict(Counter(r.extra[evidence] for r in sites)), "tfs_called": len(names),
-                   "calls_per_name": dict(Counter(r.name for r in sites)), "seconds": round(dt, 3),
+                   "calls_per_name": dict(Counter(r.name for r in sites)), "seconds": round(dt, 3), "zoo": zoo,
                    "genome_coordinates": genome, "genome_coordinates_detected": bool(detected and genome),
                    "known_recall": recall, **(summary_extra or {}),
                    "outputs": {"bed": str(out), "autosql": str(autosql_path(out))}}
