@@ -129,6 +129,18 @@ def test_scan_motifs_command_writes_declared_bed6_11_in_genome_coordinates(tmp_p
     if shutil.which("bedtools"):
         merged = subprocess.run(["bedtools", "merge", "-i", str(out)], capture_output=True, text=True, check=True)
         assert merged.stdout.strip()
+    # sites_frame reads the calls back with their evidence; zoo list --motifs states the same evidence per matrix
+    from tfscope.io.bed import read_bed
+    from tfscope.scan.frame import sites_frame
+
+    frame = sites_frame(read_bed(out))
+    assert frame[["name", "evidence", "matrixId"]].equals(df[["name", "evidence", "matrixId"]])
+    assert main(["zoo", "list", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--json",
+                 str(tmp_path / "ev.json")]) == 0
+    listed = {r["matrixId"]: r["evidence"] for r in json.loads((tmp_path / "ev.json").read_text())}
+    assert listed["MA0599.1"] == "trained" and set(listed) >= set(df["matrixId"])
+    assert all(listed[m] == e for m, e in zip(df["matrixId"], df["evidence"]))
+    assert main(["zoo", "list", "--tfs", "CTCF"]) == 2  # --tfs belongs to --motifs
     # --zoo fast: the zoo TF's matrix is called by the distilled zoo (its own calls), the others as before
     fast = tmp_path / "fast.bed"
     assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--zoo", "fast", "--out",

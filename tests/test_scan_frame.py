@@ -43,8 +43,14 @@ def test_sites_frame_full_call_columns():
     assert np.isnan(df.loc[1, "precision"]) and pd.isna(df.loc[1, "group"])  # a record without the newer columns
     assert sites_frame([]).empty and list(sites_frame([]).columns)[:6] == ["chrom", "start", "end", "name",
                                                                             "score", "strand"]
-    with pytest.raises(ValueError, match="at most 9"):
-        sites_frame([BedRecord("c", 0, 1, "X", 0, ".", ["1"] * 10)])
+    # an any-TF call (scan --motifs) carries its evidence and matrix ID after the scanner's columns, as text
+    motif = sites_frame([BedRecord("c", 3, 18, "CTCF", 640, "+", ["0.64", "10", "0.64", "-1", "2e-06", "0.01",
+                                                                   "CTCF", "CTCF:0.640", "CCGCGNGGNGGCAG", "pwm",
+                                                                   "MA0139.2"])])
+    assert motif.loc[0, "evidence"] == "pwm" and motif.loc[0, "matrixId"] == "MA0139.2"
+    assert motif.loc[0, "pValue"] == pytest.approx(2e-6)
+    with pytest.raises(ValueError, match="at most 11"):
+        sites_frame([BedRecord("c", 0, 1, "X", 0, ".", ["1"] * 12)])
 
 
 def test_scan_and_zoo_list_json(tmp_path, capsys):

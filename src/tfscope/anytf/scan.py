@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import load_checkpoint
-from ..errors import InputError
+from ..checkpoint import load_checkpoint, read_config
+from ..errors import CheckpointError, InputError
 from ..io.bed import BedRecord
-from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL
+from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL, MOTIF_COLUMNS
 from ..resources import resource
 from ..scan.engine import scan
 from ..sequence import invalid_letter, one_hot, reverse_complement
@@ -33,8 +33,8 @@ from .calibrate import apply_precision, bh_qvalues_over, ic_bins
 from .candidates import CONTEXT, Candidates, candidate_features, find_candidates, local_best, score_range
 from .motifs import MAX_WIDTH, Motif, load_motifs, motif_features, name_key, padded_matrices, select_motifs
 
-#: the columns the any-TF scan adds after the scanner's
-EXTRA_COLUMNS = ("evidence", "matrixId")
+#: the columns the any-TF scan adds after the scanner's (:data:`tfscope.io.tracks.MOTIF_COLUMNS`)
+EXTRA_COLUMNS = MOTIF_COLUMNS
 
 #: autoSql of the any-TF calls: the scanner's columns (:data:`tfscope.io.tracks.CALLS_AUTOSQL`) + evidence, matrixId
 MOTIF_CALLS_AUTOSQL = (CALLS_AUTOSQL.replace("table tfscopeCalls", "table tfscopeMotifCalls", 1)
@@ -205,14 +205,52 @@ def scan_motifs(sequences: dict[str, str], motifs="jaspar", *, tfs=None, model=N
     return records
 
 
+def _untrained_evidence(motifs: list[Motif], cal: dict, pwm_floor: bool) -> list[str]:
+    """Evidence of matrices whose TF has no trained model: the PWM floor of their information-content bin (chosen on
+    chr7, ``cal["floor"]``), ``motif-conditioned`` for all without the floor, ``pwm`` for matrices wider than the
+    network takes."""
+    bins = ic_bins(np.array([m.ic for m in motifs]), cal["ic_edges"])
+    return [(cal["floor"][b] if pwm_floor else "motif-conditioned") if m.width <= MAX_WIDTH else "pwm"
+            for m, b in zip(motifs, bins)]
+
+
+def matrix_evidence(motifs="jaspar", *, tfs=None, model=None, use_zoo: bool = True,
+                    pwm_floor: bool = True) -> list[dict]:
+    """Who calls each matrix in :func:`scan_motifs`, without scanning: one row per matrix.
+
+    Rows ``{"matrixId", "name", "evidence", "ic", "width"}`` (``ic``: information content in bits, ``width`` in bp),
+    sorted by evidence (``trained``, ``motif-conditioned``, ``pwm``) then name. Arguments as :func:`scan_motifs`.
+
+    Raises
+    ------
+    InputError
+        A bad motif file or an unknown ``tfs`` name.
+    CheckpointError
+        A bad ``model`` checkpoint.
+    """
+    mlist = list(motifs) if isinstance(motifs, (list, tuple)) else load_motifs(motifs)
+    mlist = select_motifs(mlist, tfs)
+    path = Path(model) if model else default_model_dir()
+    cfg = read_config(path)  # the calibration only: the network is not loaded
+    if cfg.get("task") != "anytf":
+        raise CheckpointError(f"{path}: a {cfg.get('task')!r} checkpoint, not a motif-conditioned (anytf) one")
+    meta = cfg["meta"]
+    zoo_keys = {name_key(t) for t in zoo_tfs()} if use_zoo else set()
+    rest = [m for m in mlist if name_key(m.name) not in zoo_keys]
+    evid = dict(zip(map(id, rest), _untrained_evidence(rest, meta["calibration"], pwm_floor))) if rest else {}
+    order = {"trained": 0, "motif-conditioned": 1, "pwm": 2}
+    rows = [{"matrixId": m.matrix_id, "name": m.name, "evidence": evid.get(id(m), "trained"),
+             "ic": round(float(m.ic), 2), "width": int(m.width)} for m in mlist]
+    return sorted(rows, key=lambda r: (order[r["evidence"]], r["name"], r["matrixId"]))
+
+
 def _matrix_calls(sequences, motifs, net, meta, *, min_precision, pwm_floor) -> list[BedRecord]:
     """Calls of non-zoo matrices: candidates, network or PWM scores, precision, one call per event, records."""
 
     cal = meta["calibration"]
     edges = cal["ic_edges"]
     ic = np.array([m.ic for m in motifs])
-    evid = np.array([(cal["floor"][b] if pwm_floor else "motif-conditioned") if m.width <= MAX_WIDTH else "pwm"
-                     for m, b in zip(motifs, ic_bins(ic, edges))])
+    evid = np.array(_untrained_evidence(motifs, cal, pwm_floor))
     rows, offs, lens, ids, row = _pack(sequences)
     probs = [m.probs for m in motifs]
     c = find_candidates(probs, rows)

@@ -207,6 +207,10 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs
 #: and the matched site sequence on the call's strand (:mod:`tfscope.scan.orient`)
 CALL_COLUMNS = ("peakP", "peak", "precision", "groupPrecision", "pValue", "qValue", "group", "members", "site")
 
+#: the columns an any-TF scan (``tfscope scan --motifs``, :mod:`tfscope.anytf.scan`) adds after
+#: :data:`CALL_COLUMNS`: who called the site (``trained``, ``motif-conditioned``, ``pwm``) and the matrix's ID
+MOTIF_COLUMNS = ("evidence", "matrixId")
+
 #: autoSql declaring the BED6+9 calls of ``tfscope scan`` (the BED beside it and the bigBed share it): score =
 #: round(1000 x precision) when the model is calibrated, else round(1000 x peak P)
 CALLS_AUTOSQL = """table tfscopeCalls

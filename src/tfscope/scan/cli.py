@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
 from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
@@ -148,7 +149,25 @@ def cmd_demo(args) -> int:
 
 
 def cmd_zoo_list(args) -> int:
-    """``tfscope zoo list``: one row per model of a bundled zoo (Markdown table, or JSON)."""
+    """``tfscope zoo list``: one row per model of a bundled zoo, or per matrix with ``--motifs`` (Markdown or JSON).
+
+    With ``--motifs``, each matrix's evidence (:func:`tfscope.anytf.scan.matrix_evidence`), grouped by evidence.
+    """
+    if args.motifs:
+        from ..anytf.scan import matrix_evidence
+
+        rows = matrix_evidence(args.motifs, tfs=args.tfs)
+        if args.json:
+            write_json(args.json, rows)
+            if args.json == "-":
+                return 0
+        counts = Counter(r["evidence"] for r in rows)
+        print(f"{plural(len(rows), 'matrix', 'matrices')} of {args.motifs}: "
+              + ", ".join(f"{counts[e]:,} {e}" for e in ("trained", "motif-conditioned", "pwm") if counts[e]))
+        print(markdown_table(rows, ["evidence", "name", "matrixId", "ic", "width"]), end="")
+        return 0
+    if args.tfs:
+        raise InputError("zoo list --tfs goes with --motifs (the zoo's rows are all its TFs)")
     rows = list_zoo(kind=args.zoo)
     if args.json:
         write_json(args.json, rows)
@@ -246,6 +265,11 @@ def add_cli(sub) -> None:
     zl = z.add_parser("list", help="each model's TF, JASPAR id, class/family, call threshold with its chr7 "
                       "precision/recall, and test metrics")
     zl.add_argument("--zoo", choices=ZOOS, default=DEFAULT_ZOO, help=ZOO_HELP)
+    zl.add_argument("--motifs", metavar="jaspar|FILE",
+                    help="instead: every matrix of JASPAR 2024 CORE vertebrates (jaspar) or of a motif file with the "
+                         "evidence that scan --motifs calls it with (trained, motif-conditioned, pwm), grouped by "
+                         "evidence")
+    zl.add_argument("--tfs", nargs="+", help="with --motifs: TF names or matrix IDs to keep")
     add_json_arg(zl, "the rows")
     zl.set_defaults(func=cmd_zoo_list)
     add_scan_args(sub.add_parser("scan", help="scan sequences with TF models (zoo or checkpoints) -> BED6+9 calls "

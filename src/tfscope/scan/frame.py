@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..io.tracks import CALL_COLUMNS
+from ..io.tracks import CALL_COLUMNS, MOTIF_COLUMNS
+
+#: the call columns a record may carry after BED6, in order: the scanner's, then an any-TF scan's
+COLUMNS = CALL_COLUMNS + MOTIF_COLUMNS
+#: the text columns among them (the others are numeric)
+TEXT_COLUMNS = ("group", "members", "site", *MOTIF_COLUMNS)
 
 
 def sites_frame(sites):
@@ -16,9 +21,11 @@ def sites_frame(sites):
     Columns: ``chrom`` (sequence id), ``start``, ``end`` (0-based half-open, int64), ``name`` (TF), ``score``
     (BED score), ``strand``, then the call columns :data:`tfscope.io.tracks.CALL_COLUMNS` that the records carry
     in ``extra``, in that order (``peakP`` always; ``peak``, ``precision``, ``groupPrecision``, ``pValue``,
-    ``qValue``, ``group``, ``members``, ``site`` where the scan wrote them; a record with fewer values gets NaN / None).
-    Every call column except ``group``, ``members`` and ``site`` is numeric (float64; ``peak``, a 0-based position, is
-    Int64); ``.``, ``NA`` and empty values become NaN.
+    ``qValue``, ``group``, ``members``, ``site`` where the scan wrote them; a record with fewer values gets NaN / None),
+    and for the calls of an any-TF scan (``tfscope scan --motifs``, :func:`tfscope.anytf.scan.scan_motifs`) their
+    ``evidence`` and ``matrixId`` (:data:`tfscope.io.tracks.MOTIF_COLUMNS`). Every call column except those of
+    :data:`TEXT_COLUMNS` is numeric (float64; ``peak``, a 0-based position, is Int64); ``.``, ``NA`` and empty values
+    become NaN.
 
     Parameters
     ----------
@@ -31,21 +38,21 @@ def sites_frame(sites):
     Raises
     ------
     ValueError
-        A record with more extra values than :data:`~tfscope.io.tracks.CALL_COLUMNS` names.
+        A record with more extra values than :data:`COLUMNS` names.
     """
     sites = list(sites)
     width = max((len(r.extra) for r in sites), default=1)
-    if width > len(CALL_COLUMNS):
-        raise ValueError(f"a call has {width} extra columns; tfscope calls have at most {len(CALL_COLUMNS)} "
-                         f"({', '.join(CALL_COLUMNS)})")
-    extra = CALL_COLUMNS[:max(width, 1)]
+    if width > len(COLUMNS):
+        raise ValueError(f"a call has {width} extra columns; tfscope calls have at most {len(COLUMNS)} "
+                         f"({', '.join(COLUMNS)})")
+    extra = COLUMNS[:max(width, 1)]
     rows = [(r.chrom, r.start, r.end, r.name, r.score, r.strand,
              *(list(r.extra) + [None] * (len(extra) - len(r.extra)))) for r in sites]
     df = pd.DataFrame(rows, columns=["chrom", "start", "end", "name", "score", "strand", *extra])
     df = df.astype({"chrom": str, "start": "int64", "end": "int64", "name": str, "strand": str})
     df["score"] = pd.to_numeric(df["score"], errors="coerce")
     for c in extra:
-        if c in ("group", "members", "site"):
+        if c in TEXT_COLUMNS:
             continue
         df[c] = pd.to_numeric(df[c].replace({".": None, "NA": None, "": None}), errors="coerce")
         if c == "peak":
