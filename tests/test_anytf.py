@@ -141,6 +141,22 @@ def test_scan_motifs_command_writes_declared_bed6_11_in_genome_coordinates(tmp_p
     assert listed["MA0599.1"] == "trained" and set(listed) >= set(df["matrixId"])
     assert all(listed[m] == e for m, e in zip(df["matrixId"], df["evidence"]))
     assert main(["zoo", "list", "--tfs", "CTCF"]) == 2  # --tfs belongs to --motifs
+    # a bigBed 6+11 of the same calls (genome coordinates: the genome's chromosome sizes are needed, and asked for)
+    import pybigtools
+
+    sizes = tmp_path / "g.sizes"
+    sizes.write_text("".join(f"{c}\t250000000\n" for c in dict.fromkeys(df["chrom"])))
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--out",
+                 str(tmp_path / "b.bed"), "--bigbed", str(tmp_path / "b.bb"), "--chrom-sizes", str(sizes),
+                 "--quiet"]) == 0
+    bb = pybigtools.open(str(tmp_path / "b.bb"))
+    got = [(c, *r) for c in dict.fromkeys(df["chrom"]) for r in bb.records(c)]
+    calls = read_bed(tmp_path / "b.bed")
+    assert calls and got == [(r.chrom, r.start, r.end, r.name, str(r.score), r.strand, *r.extra) for r in calls]
+    assert "evidence" in bb.sql() and "matrixId" in bb.sql()
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "--out", str(tmp_path / "c.bed"),
+                 "--bigbed", str(tmp_path / "c.bb")]) == 2  # genome coordinates without --chrom-sizes
+    assert not (tmp_path / "c.bed").exists()
     # --zoo fast: the zoo TF's matrix is called by the distilled zoo (its own calls), the others as before
     fast = tmp_path / "fast.bed"
     assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--zoo", "fast", "--out",

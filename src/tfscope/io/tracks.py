@@ -235,31 +235,33 @@ CALLS_AUTOSQL = """table tfscopeCalls
 """
 
 
-def _bed_call(c: list[str]):
-    if len(c) != 6 + len(CALL_COLUMNS) or not 0 <= int(c[4]) <= 1000:
+def _bed_call(c: list[str], n_extra: int = len(CALL_COLUMNS)):
+    if len(c) != 6 + n_extra or not 0 <= int(c[4]) <= 1000:
         raise ValueError
     return c[0], int(c[1]), int(c[2]), "\t".join(c[3:]).rstrip("\n")
 
 
-def _bed_calls(path):
-    return _parsed(path, _bed_call, f"a tfscope scan BED6+{len(CALL_COLUMNS)} line (score 0-1000, "
-                   f"{', '.join(CALL_COLUMNS)})")
+def _bed_calls(path, columns=CALL_COLUMNS):
+    return _parsed(path, functools.partial(_bed_call, n_extra=len(columns)),
+                   f"a tfscope scan BED6+{len(columns)} line (score 0-1000, {', '.join(columns)})")
 
 
-def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
+def bed_to_bigbed(bed, bigbed, chrom_sizes: dict[str, int], *, outputs=None, autosql: str = CALLS_AUTOSQL,
+                  columns=CALL_COLUMNS) -> Path:
     """Convert a calls BED6+9 into a bigBed 6+9.
 
     Convert the BED6+9 of ``tfscope scan`` calls (sorted by chromosome in ``chrom_sizes`` order, then start) into a
     bigBed 6+9 with the same columns (:data:`CALLS_AUTOSQL`); with ``outputs`` (:class:`tfscope.io.atomic.Outputs`)
-    renamed at its commit.
+    renamed at its commit. ``autosql`` and ``columns`` (the names after BED6) declare another call layout: the BED6+11
+    of ``tfscope scan --motifs`` (:data:`tfscope.anytf.scan.MOTIF_CALLS_AUTOSQL`, ``CALL_COLUMNS + MOTIF_COLUMNS``).
 
     Raises
     ------
     InputError
-        A line that is not a BED6+9 call line.
+        A line that is not a call line of that layout.
     """
-    return _write_bbi(bigbed, ".bb", lambda w, failed: w.write(dict(chrom_sizes), _caught(_bed_calls(bed), failed),
-                                                           autosql=CALLS_AUTOSQL),
+    return _write_bbi(bigbed, ".bb", lambda w, failed: w.write(dict(chrom_sizes), _caught(_bed_calls(bed, columns),
+                                                                                           failed), autosql=autosql),
                       outputs=outputs)
 
 

@@ -21,6 +21,7 @@ from ..io.bed import write_bed
 from ..io.coords import GenomeCoords, relocate_bed
 from ..io.fasta import read_fasta
 from ..io.jsonfile import write_json
+from ..io.tracks import bed_to_bigbed
 from .calls import finalize_calls
 from .files import PEAK_COLUMNS, autosql_path, check_run, known_summary, read_known_sites
 
@@ -28,7 +29,7 @@ from .files import PEAK_COLUMNS, autosql_path, check_run, known_summary, read_kn
 def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs: str = "jaspar", *, tfs=None,
                         genome: str | None = None, chrom_sizes=None, known=None, min_precision=None, max_q=None,
                         workers: int | None = None, json_path=None, protect=(), summary_extra=None,
-                        example: bool = False, zoo: str = "genomic") -> dict:
+                        example: bool = False, zoo: str = "genomic", bigbed=None) -> dict:
     """Scan a FASTA (held in memory) with every matrix of ``motifs`` and write the calls; returns the run summary.
 
     Parameters
@@ -47,6 +48,9 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         Processes of the zoo's scan.
     zoo : str
         The zoo that calls the matrices of its TFs (``genomic``, ``fast`` or ``shuffled``; evidence ``trained``).
+    bigbed : str | os.PathLike, optional
+        Also a bigBed 6+11 of the calls (same columns, :data:`tfscope.anytf.scan.MOTIF_CALLS_AUTOSQL`); in genome
+        coordinates it needs ``chrom_sizes``.
 
     Returns
     -------
@@ -62,6 +66,7 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
     """
     genome, sizes_of_genome, detected = check_run(
         fasta, out, tracks={}, models=[], genome=genome, chrom_sizes=chrom_sizes, known=known, json_path=json_path,
+        bigbed=bigbed,
         protect=[("--motifs file", None if motifs == "jaspar" else motifs), *protect], example=example)
     seqs = read_fasta(fasta)
     t0 = time.time()
@@ -79,6 +84,9 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
             relocate_bed(stage, out, coords, position_columns=PEAK_COLUMNS, outputs=outputs)
         with atomic_write(autosql_path(out), outputs=outputs) as fh:
             fh.write(MOTIF_CALLS_AUTOSQL)
+        if bigbed:
+            bed_to_bigbed(outputs.staged(out), bigbed, coords.chrom_sizes() if coords else sizes, outputs=outputs,
+                          autosql=MOTIF_CALLS_AUTOSQL, columns=COLUMNS)
         known_sites = read_known_sites(known, sizes, coords) if known is not None else None
         names = sorted({r.name for r in sites})
         recall = (known_summary(known_sites, coords, len(sites), names, outputs.staged(out))
@@ -89,13 +97,14 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
                    "calls_per_name": dict(Counter(r.name for r in sites)), "seconds": round(dt, 3), "zoo": zoo,
                    "genome_coordinates": genome, "genome_coordinates_detected": bool(detected and genome),
                    "known_recall": recall, **(summary_extra or {}),
-                   "outputs": {"bed": str(out), "autosql": str(autosql_path(out))}}
+                   "outputs": {"bed": str(out), "autosql": str(autosql_path(out)),
+                               **({"bigbed": str(bigbed)} if bigbed else {})}}
         if json_path and str(json_path) != "-":
             write_json(json_path, summary, outputs=outputs)
     return summary
 
 
-def check_motif_options(*, tracks=(), bigbed=None, report=None, collapse=None, checkpoint=None, protein=None,
+def check_motif_options(*, tracks=(), report=None, collapse=None, checkpoint=None, protein=None,
                         mode: str = "auto") -> None:
     """Refuse what ``--motifs`` does not combine with, before anything is read.
 
@@ -104,7 +113,7 @@ def check_motif_options(*, tracks=(), bigbed=None, report=None, collapse=None, c
     InputError
         Naming the option.
     """
-    for opt, given in (("--tracks", tracks), ("--bigbed", bigbed), ("--report", report), ("--collapse", collapse),
+    for opt, given in (("--tracks", tracks), ("--report", report), ("--collapse", collapse),
                        ("--checkpoint", checkpoint), ("--protein", protein), ("--mode window", mode == "window")):
         if given:
-            raise InputError(f"--motifs calls sites of every matrix (BED and JSON); it does not take {opt}")
+            raise InputError(f"--motifs calls sites of every matrix (BED, bigBed and JSON); it does not take {opt}")
