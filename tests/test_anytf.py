@@ -156,6 +156,22 @@ def test_scan_motifs_command_writes_declared_bed6_11_in_genome_coordinates(tmp_p
     assert "evidence" in bb.sql() and "matrixId" in bb.sql()
     assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "--out", str(tmp_path / "c.bed"),
                  "--bigbed", str(tmp_path / "c.bb")]) == 2  # genome coordinates without --chrom-sizes
+    # the HTML report, grouped by evidence: a browser lane and a table per level, the known sites, the logos
+    import re
+
+    from tfscope.resources import resource
+
+    assert main(["scan", "--example", "--motifs", "jaspar", "--tfs", "CTCF", "MA0599.1", "--out",
+                 str(tmp_path / "r.bed"), "--report", str(tmp_path / "r.html"), "--known",
+                 str(resource("example_sites")), "--quiet"]) == 0
+    page = (tmp_path / "r.html").read_text()
+    data = json.loads(re.search(r"id='tfscope-data'>(.*?)</script>", page, re.S).group(1).replace("<\\/", "</"))
+    assert [a["name"] for a in data["annotations"]] == ["trained calls", "pwm calls", "known sites"]
+    n = {a["name"]: len(a["rows"]) for a in data["annotations"]}
+    assert n["trained calls"] == int((df["evidence"] == "trained").sum()) and n["pwm calls"] == int(
+        (df["evidence"] == "pwm").sum())
+    assert f"Calls: trained ({n['trained calls']})" in page and f"Calls: pwm ({n['pwm calls']})" in page
+    assert "MA0599.1" in page and "<svg" in page
     assert not (tmp_path / "c.bed").exists()
     # --zoo fast: the zoo TF's matrix is called by the distilled zoo (its own calls), the others as before
     fast = tmp_path / "fast.bed"

@@ -217,8 +217,13 @@ def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list
     return rows
 
 
-def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_calls) -> tuple[dict, list[str]]:
-    """The JSON the igv page script reads, and the TFs left without a probability track."""
+def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_calls, *,
+                  lanes: dict | None = None) -> tuple[dict, list[str]]:
+    """The JSON the igv page script reads, and the TFs left without a probability track.
+
+    ``lanes`` (``{label: calls}``) replaces the calls lane and ``other_calls`` by one lane per label (an any-TF
+    scan's evidence levels).
+    """
 
     names = [m.name for m in models]
     fasta = frame.fasta_uri()
@@ -232,10 +237,14 @@ def _browser_data(frame: _Frame, sequences, sites, tracks, models, known, other_
                         0 if isinstance(score, str) or math.isnan(score) else score, inert(s.strand)])
         return out
 
-    annotations = [{"name": "tfscope calls", "color": "#3f6fb5", "rows": rows_of(sites)}]
-    for label, calls in (other_calls or {}).items():
-        calls = calls[0] if isinstance(calls, tuple) else calls
-        annotations.append({"name": inert(label), "color": "#8e44ad", "rows": rows_of(calls)})
+    if lanes is not None:
+        annotations = [{"name": inert(label), "color": _COLOURS[j % len(_COLOURS)], "rows": rows_of(calls)}
+                       for j, (label, calls) in enumerate(lanes.items())]
+    else:
+        annotations = [{"name": "tfscope calls", "color": "#3f6fb5", "rows": rows_of(sites)}]
+        for label, calls in (other_calls or {}).items():
+            calls = calls[0] if isinstance(calls, tuple) else calls
+            annotations.append({"name": inert(label), "color": "#8e44ad", "rows": rows_of(calls)})
     if known:
         annotations.append({"name": "known sites", "color": "#1b7a1b", "rows": rows_of(known)})
     wanted = list(dict.fromkeys([s.name for s in sites] + [k.name for k in known or []]
@@ -468,6 +477,11 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                   "<div class=scroll>" + html_table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
                                                              "call_precision", "call_recall", "nt_auprc", "nt_auroc",
                                                              "seq_auroc"]) + "</div>"]
+    _write_page(path, title, parts, data, outputs)
+
+
+def _write_page(path, title: str, parts: list[str], data: dict, outputs=None) -> None:
+    """The page around ``parts``, with the browser's ``data`` and the inlined scripts, written atomically."""
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
     doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{_CSS}</style></head><body>"
@@ -475,3 +489,95 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
            f"<script>{_igv_script()}</script><script>{_SORT_JS}{_IGV_JS}</script></body></html>")
     with atomic_write(path, outputs=outputs) as fh:
         fh.write(doc)
+
+
+#: evidence levels of an any-TF scan, in the order the motif report shows them, with what a call's precision means
+EVIDENCE_MEANING = {
+    "trained": "the TF is one of the zoo's 45: its trained model called the site; <i>precision</i> is that model's "
+               "chr7 call calibration",
+    "motif-conditioned": "the motif-conditioned network rescored the matrix's PWM hit; <i>precision</i> is what it "
+                         "achieved on chr7 for TFs left out of its training (leave-group-out)",
+    "pwm": "the PWM floor: a FIMO hit of the matrix; <i>precision</i> is what such hits achieved on chr7 for matrices "
+           "of the same information content",
+}
+#: rows per evidence level in the motif report's tables (the strongest by score; the BED has every call)
+MOTIF_TABLE_ROWS = 2_000
+
+
+def write_motif_report(path, *, sequences: dict[str, str], sites, motifs: dict, source: str, coords=None, known=None,
+                       title: str = "tfscope scan --motifs", outputs=None) -> None:
+    """Write the HTML report of an any-TF scan (``tfscope scan --motifs ... --report``), grouped by evidence.
+
+    One self-contained, offline file like :func:`write_report`: the evidence levels with their calls and what their
+    precision means, an igv.js browser with one lane of calls per evidence level (and the known sites), one sortable
+    table per level (its :data:`MOTIF_TABLE_ROWS` strongest calls by score), and the logos of the called matrices.
+
+    Parameters
+    ----------
+    sequences : dict id -> DNA (the scanned records)
+    sites : calls of :func:`tfscope.anytf.scan.scan_motifs` (record coordinates; ``extra`` = the call columns then
+        ``evidence`` and ``matrixId``)
+    motifs : ``{matrix ID: (4, W) probability matrix}`` of the called matrices (their logos)
+    source : what was scanned (``jaspar`` or the motif file), for the page's text
+    coords, known, title, outputs : as :func:`write_report`
+    """
+    frame = _Frame(sequences, coords)
+    n_call = len(CALL_COLUMNS)
+    by_ev: dict[str, list] = {e: [] for e in EVIDENCE_MEANING}
+    for s in sites:
+        by_ev.setdefault(s.extra[n_call] if len(s.extra) > n_call else "?", []).append(s)
+    n_bp = sum(map(len, sequences.values()))
+    where = ("genome coordinates (from the FASTA headers)" if coords is not None else
+             "positions within each sequence (0-based, as in BED)")
+    summary = [{"evidence": e, "calls": len(c), "TFs called": len({s.name for s in c}),
+                "matrices called": len({s.extra[n_call + 1] for s in c})}
+               for e, c in by_ev.items()]
+    parts = [f"<h1>{html.escape(title)}</h1>",
+             "<div class=lede><p><b>What this page shows.</b> tfscope read "
+             f"{len(sequences)} DNA sequence(s) ({n_bp:,} bp) and scanned them with every matrix of "
+             f"<code>{html.escape(source)}</code>: <b>{len(sites)} call(s)</b> of "
+             f"{len({s.name for s in sites})} TF(s). Each call says who made it (its <i>evidence</i>), and its "
+             f"<i>precision</i> is the chance, measured on held-out chromosome 7, that such a call is a real site of "
+             f"the TF. Positions are {where}.</p>"
+             "<p><b>How to read it.</b> The genome browser below is zoomable (drag on the ruler, use +/-, or type a "
+             "position in the box): one lane of calls per evidence level" + (", the known sites" if known else "")
+             + ", and the DNA sequence when zoomed in. Click a row of a table to go there; click a column header to "
+             "sort.</p></div>",
+             "<h2>Evidence levels</h2>",
+             "<ul>" + "".join(f"<li><b>{html.escape(e)}</b>: {m}</li>" for e, m in EVIDENCE_MEANING.items()) + "</ul>",
+             html_table(summary, ["evidence", "calls", "TFs called", "matrices called"], sortable=False)]
+    if coords is None and any(REGION_HEADER.match(sid) for sid in sequences):
+        parts.append("<p><b>Note:</b> the FASTA headers look like genome positions (<code>chrom:start-end</code>); "
+                     "scan with <code>--parse-genomic-coord</code> to see this page, and the BED, in genome "
+                     "coordinates.</p>")
+    lanes = {f"{e} calls": c for e, c in by_ev.items() if c}
+    data, _ = _browser_data(frame, sequences, [], {}, [], known, None, lanes=lanes)
+    links = "".join(f'<a data-locus="{html.escape(frame.locus(sid, 0, len(seq)))}">'
+                    f'{html.escape(frame.locus(sid, 0, len(seq)))}</a>' for sid, seq in sequences.items())
+    parts += ["<section id=browser-section><h2 id=browser>Genome browser</h2>",
+              f"<p class=regions>Scanned regions: {links}</p>", "<div id=igv-div></div></section>"]
+    cols = ["precision", "pValue", "qValue"]
+    for e, calls in by_ev.items():
+        if not calls:
+            continue
+        top = sorted(calls, key=lambda r: -(_num(r.score) if not isinstance(_num(r.score), str) else 0))
+        rows = _site_rows(top[:MOTIF_TABLE_ROWS], frame, sequences, {}, cols)
+        for r, s in zip(rows, top):
+            r["matrixId"] = s.extra[n_call + 1] if len(s.extra) > n_call + 1 else ""
+            r["site"] = s.extra[CALL_COLUMNS.index("site")] if len(s.extra) > CALL_COLUMNS.index("site") else r["site"]
+        more = (f" The {MOTIF_TABLE_ROWS:,} strongest by score are listed; the BED has all {len(calls):,}."
+                if len(calls) > MOTIF_TABLE_ROWS else "")
+        parts += [f"<h2>Calls: {html.escape(e)} ({len(calls):,})</h2>",
+                  f"<p>{EVIDENCE_MEANING.get(e, '')}. BED coordinates (start 0-based, end exclusive); <i>site</i>: the "
+                  f"matched sequence on the call's strand.{more}</p>",
+                  "<div class=scroll>" + html_table(rows, (["record"] if coords is not None else [])
+                                                    + ["chrom", "start", "end", "TF", "matrixId", "score", *cols,
+                                                       "strand", "site"], locus_key="_locus") + "</div>"]
+    called = sorted({s.extra[n_call + 1]: s.name for s in sites if len(s.extra) > n_call + 1}.items(),
+                    key=lambda kv: (kv[1], kv[0]))
+    shown = [(mid, name) for mid, name in called if mid in motifs][:60]
+    if shown:
+        parts.append(f"<h2>Matrices of the called TFs ({len(shown)} of {len(called)})</h2><div class='logos'>")
+        parts += [logo_svg(np.asarray(motifs[mid], dtype=float), f"{name} {mid}") for mid, name in shown]
+        parts.append("</div>")
+    _write_page(path, title, parts, data, outputs)

@@ -72,13 +72,13 @@ def _fasta(args) -> Path:
 
 def run_motif_scan(args) -> int:
     """Run ``tfscope scan --motifs``: every matrix of JASPAR or of a motif file (:func:`motif_scan_to_files`)."""
-    check_motif_options(tracks=args.tracks, report=args.report, collapse=args.collapse,
-                        checkpoint=args.checkpoint, protein=args.protein, mode=args.mode)
+    check_motif_options(tracks=args.tracks, collapse=args.collapse, checkpoint=args.checkpoint,
+                        protein=args.protein, mode=args.mode)
     _check_options(args)
     s = motif_scan_to_files(_fasta(args), args.out, args.motifs, tfs=args.tfs, genome=args.parse_genomic_coord,
                             chrom_sizes=args.chrom_sizes, known=args.known, min_precision=args.min_precision,
                             max_q=args.max_q, workers=args.workers, json_path=args.json, example=args.example,
-                            zoo=args.zoo, bigbed=args.bigbed)
+                            zoo=args.zoo, bigbed=args.bigbed, report=args.report)
     ev = ", ".join(f"{n:,} {k}" for k, n in sorted(s["evidence"].items()))
     print(f"scanned {plural(s['sequences'], 'sequence')}, {s['bp']:,} bp, with the matrices of {s['motifs']} in "
           f"{s['seconds']:.1f} s: {plural(s['sites'], 'call')} of {plural(s['tfs_called'], 'TF')} ({ev or 'none'}) "

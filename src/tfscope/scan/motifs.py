@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ..anytf.motifs import load_motifs
 from ..anytf.scan import COLUMNS, MOTIF_CALLS_AUTOSQL, scan_motifs
 from ..errors import InputError
 from ..io.atomic import Outputs, atomic_write
@@ -29,7 +30,7 @@ from .files import PEAK_COLUMNS, autosql_path, check_run, known_summary, read_kn
 def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs: str = "jaspar", *, tfs=None,
                         genome: str | None = None, chrom_sizes=None, known=None, min_precision=None, max_q=None,
                         workers: int | None = None, json_path=None, protect=(), summary_extra=None,
-                        example: bool = False, zoo: str = "genomic", bigbed=None) -> dict:
+                        example: bool = False, zoo: str = "genomic", bigbed=None, report=None) -> dict:
     """Scan a FASTA (held in memory) with every matrix of ``motifs`` and write the calls; returns the run summary.
 
     Parameters
@@ -51,6 +52,8 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
     bigbed : str | os.PathLike, optional
         Also a bigBed 6+11 of the calls (same columns, :data:`tfscope.anytf.scan.MOTIF_CALLS_AUTOSQL`); in genome
         coordinates it needs ``chrom_sizes``.
+    report : str | os.PathLike, optional
+        Also an HTML report grouped by evidence (:func:`tfscope.report.html.write_motif_report`).
 
     Returns
     -------
@@ -66,7 +69,7 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
     """
     genome, sizes_of_genome, detected = check_run(
         fasta, out, tracks={}, models=[], genome=genome, chrom_sizes=chrom_sizes, known=known, json_path=json_path,
-        bigbed=bigbed,
+        bigbed=bigbed, report=report,
         protect=[("--motifs file", None if motifs == "jaspar" else motifs), *protect], example=example)
     seqs = read_fasta(fasta)
     t0 = time.time()
@@ -88,6 +91,13 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
             bed_to_bigbed(outputs.staged(out), bigbed, coords.chrom_sizes() if coords else sizes, outputs=outputs,
                           autosql=MOTIF_CALLS_AUTOSQL, columns=COLUMNS)
         known_sites = read_known_sites(known, sizes, coords) if known is not None else None
+        if report:
+            from ..report.html import write_motif_report
+
+            called = {r.extra[-1] for r in sites}
+            probs = {m.matrix_id: m.probs for m in load_motifs(motifs) if m.matrix_id in called}
+            write_motif_report(report, sequences=seqs, sites=sites, motifs=probs, source=str(motifs), coords=coords,
+                               known=known_sites, outputs=outputs)
         names = sorted({r.name for r in sites})
         recall = (known_summary(known_sites, coords, len(sites), names, outputs.staged(out))
                   if known_sites else None)
@@ -98,14 +108,14 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
                    "genome_coordinates": genome, "genome_coordinates_detected": bool(detected and genome),
                    "known_recall": recall, **(summary_extra or {}),
                    "outputs": {"bed": str(out), "autosql": str(autosql_path(out)),
-                               **({"bigbed": str(bigbed)} if bigbed else {})}}
+                               **({"bigbed": str(bigbed)} if bigbed else {}),
+                               **({"report": str(report)} if report else {})}}
         if json_path and str(json_path) != "-":
             write_json(json_path, summary, outputs=outputs)
     return summary
 
 
-def check_motif_options(*, tracks=(), report=None, collapse=None, checkpoint=None, protein=None,
-                        mode: str = "auto") -> None:
+def check_motif_options(*, tracks=(), collapse=None, checkpoint=None, protein=None, mode: str = "auto") -> None:
     """Refuse what ``--motifs`` does not combine with, before anything is read.
 
     Raises
@@ -113,7 +123,8 @@ def check_motif_options(*, tracks=(), report=None, collapse=None, checkpoint=Non
     InputError
         Naming the option.
     """
-    for opt, given in (("--tracks", tracks), ("--report", report), ("--collapse", collapse),
-                       ("--checkpoint", checkpoint), ("--protein", protein), ("--mode window", mode == "window")):
+    for opt, given in (("--tracks", tracks), ("--collapse", collapse), ("--checkpoint", checkpoint),
+                       ("--protein", protein), ("--mode window", mode == "window")):
         if given:
-            raise InputError(f"--motifs calls sites of every matrix (BED, bigBed and JSON); it does not take {opt}")
+            raise InputError(f"--motifs calls sites of every matrix (BED, bigBed, HTML report and JSON); it does not "
+                             f"take {opt}")
