@@ -1,6 +1,7 @@
 """Self-contained HTML report of a scan: an igv.js genome browser (probability tracks, calls, known sites,
 sequence), a static overview for printing, a sortable sites table, known-site recall, JASPAR logos, attributions of
-the strongest calls, and what each model's call means.
+the strongest calls, and what each model's call means. :func:`write_motif_report` is the page of an any-TF scan
+(``tfscope scan --motifs``), grouped by evidence level.
 
 One HTML file, offline: igv.js (3.1.4, MIT, vendored in ``tfscope/resources/igv``; see the README there) is inlined
 in a ``<script>`` element, the browser's data (tracks as run-length features, the sequence as a gzipped FASTA data

@@ -82,7 +82,8 @@ def run_motif_scan(args) -> int:
     ev = ", ".join(f"{n:,} {k}" for k, n in sorted(s["evidence"].items()))
     print(f"scanned {plural(s['sequences'], 'sequence')}, {s['bp']:,} bp, with the matrices of {s['motifs']} in "
           f"{s['seconds']:.1f} s: {plural(s['sites'], 'call')} of {plural(s['tfs_called'], 'TF')} ({ev or 'none'}) "
-          f"-> {args.out}" + ("; genome coordinates" if s["genome_coordinates"] else "")
+          f"-> {args.out}" + (f", {args.report}" if args.report else "")
+          + ("; genome coordinates" if s["genome_coordinates"] else "")
           + (f"\n{s['known_recall']}" if s["known_recall"] else ""), file=report_stream(args))
     if args.json == "-":
         write_json("-", s)
