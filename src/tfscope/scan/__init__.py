@@ -17,10 +17,22 @@ The models it scans with come from :mod:`tfscope.zoo` (the bundled zoos) or from
 (:mod:`tfscope.snr`, the BertSNR task); file writers live in :mod:`tfscope.io`.
 """
 
-from .engine import ScanModel, scan
-from .files import scan_to_files
-from .frame import sites_frame
-from .models import load_scan_models
-from .stream import scan_fasta
+import importlib
+
+#: the package's names and the submodules that define them, imported on first use (:func:`__getattr__`)
+_EXPORTS = {"ScanModel": "engine", "scan": "engine", "scan_fasta": "stream", "scan_to_files": "files",
+            "load_scan_models": "models", "sites_frame": "frame"}
 
 __all__ = ["ScanModel", "scan", "scan_fasta", "scan_to_files", "load_scan_models", "sites_frame"]
+
+
+def __getattr__(name: str):
+    """Return the names of :data:`__all__`, imported from their submodule on first use.
+
+    Lazy (PEP 562) so that importing a submodule such as :mod:`tfscope.scan.known` does not import
+    :mod:`tfscope.scan.files`, which imports :mod:`tfscope.report.html`, which imports :mod:`tfscope.scan.known`:
+    ``import tfscope.report.html`` on its own failed on that loop.
+    """
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
