@@ -32,6 +32,7 @@ from ..io.jaspar import jaspar_motif, motif_pfm
 from ..io.tracks import CALL_COLUMNS, value_runs
 from ..plot import logo_svg, track_plot
 from ..resources import resource
+from ..scan.frame import COLUMNS as CALL_AND_MOTIF_COLUMNS, TEXT_COLUMNS
 from ..scan.known import known_recall
 from ..sequence import one_hot
 from .table import html_table, inert
@@ -199,11 +200,18 @@ def _num(v):
     return float("nan") if x == -1 else x
 
 
+def _strongest_first(calls) -> list:
+    """The calls by decreasing BED score (a score that is not a number counts as 0)."""
+    return sorted(calls, key=lambda s: -(_num(s.score) if not isinstance(_num(s.score), str) else 0))
+
+
 def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list[str]) -> list[dict]:
+    """Table rows of calls: BED fields, the forward-strand site, and the call columns ``cols`` (an any-TF call's
+    ``evidence`` and ``matrixId`` too, :data:`tfscope.scan.frame.COLUMNS`)."""
     rows = []
     for s in calls:
         chrom, off = frame.locate(s.chrom)
-        extra = dict(zip(CALL_COLUMNS, s.extra))
+        extra = dict(zip(CALL_AND_MOTIF_COLUMNS, s.extra))
         row = {"chrom": chrom, "start": s.start + off, "end": s.end + off, "TF": s.name, "score": int(s.score),
                "strand": s.strand, "site": sequences[s.chrom][s.start:s.end],
                "TF chr7 precision": chr7_precision.get(s.name, float("nan")),
@@ -213,7 +221,7 @@ def _site_rows(calls, frame: _Frame, sequences, chr7_precision: dict, cols: list
         for c in cols:
             v = extra.get(c, "")
             row[c] = (int(v) + off if v not in ("", "-1") else "-") if c == "peak" else \
-                v if c in ("group", "members", "site") else _num(v)
+                v if c in TEXT_COLUMNS else _num(v)
         rows.append(row)
     return rows
 
@@ -429,8 +437,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                 parts.append(f"<p>{html.escape(tf)}: no JASPAR motif ({html.escape(str(e))})</p>")
         parts.append("</div>")
     # attributions of the strongest calls
-    strongest = sorted(sites, key=lambda s: -(_num(s.score) if not isinstance(_num(s.score), str) else 0)
-                       )[:max(0, n_attributions)]
+    strongest = _strongest_first(sites)[:max(0, n_attributions)]
     if strongest:
         parts.append(f"<h2>Why the model called the {len(strongest)} strongest site(s) "
                      f"({html.escape(attribution_method)} attributions)</h2>"
@@ -561,11 +568,8 @@ def write_motif_report(path, *, sequences: dict[str, str], sites, motifs: dict, 
     for e, calls in by_ev.items():
         if not calls:
             continue
-        top = sorted(calls, key=lambda r: -(_num(r.score) if not isinstance(_num(r.score), str) else 0))
-        rows = _site_rows(top[:MOTIF_TABLE_ROWS], frame, sequences, {}, cols)
-        for r, s in zip(rows, top):
-            r["matrixId"] = s.extra[n_call + 1] if len(s.extra) > n_call + 1 else ""
-            r["site"] = s.extra[CALL_COLUMNS.index("site")] if len(s.extra) > CALL_COLUMNS.index("site") else r["site"]
+        rows = _site_rows(_strongest_first(calls)[:MOTIF_TABLE_ROWS], frame, sequences, {},
+                          [*cols, "site", "matrixId"])
         more = (f" The {MOTIF_TABLE_ROWS:,} strongest by score are listed; the BED has all {len(calls):,}."
                 if len(calls) > MOTIF_TABLE_ROWS else "")
         parts += [f"<h2>Calls: {html.escape(e)} ({len(calls):,})</h2>",

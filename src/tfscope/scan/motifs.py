@@ -73,7 +73,8 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         protect=[("--motifs file", None if motifs == "jaspar" else motifs), *protect], example=example)
     seqs = read_fasta(fasta)
     t0 = time.time()
-    sites = scan_motifs(seqs, motifs, tfs=tfs, min_precision=min_precision, workers=workers, zoo=zoo)
+    matrices = load_motifs(motifs)  # read once: the scan and the report's logos
+    sites = scan_motifs(seqs, matrices, tfs=tfs, min_precision=min_precision, workers=workers, zoo=zoo)
     sites = finalize_calls(sites, max_q=max_q)
     dt = time.time() - t0
     sizes = {k: len(v) for k, v in seqs.items()}
@@ -94,8 +95,8 @@ def motif_scan_to_files(fasta: str | os.PathLike, out: str | os.PathLike, motifs
         if report:
             from ..report.html import write_motif_report
 
-            called = {r.extra[-1] for r in sites}
-            probs = {m.matrix_id: m.probs for m in load_motifs(motifs) if m.matrix_id in called}
+            called = {r.extra[COLUMNS.index("matrixId")] for r in sites}
+            probs = {m.matrix_id: m.probs for m in matrices if m.matrix_id in called}
             write_motif_report(report, sequences=seqs, sites=sites, motifs=probs, source=str(motifs), coords=coords,
                                known=known_sites, outputs=outputs)
         names = sorted({r.name for r in sites})

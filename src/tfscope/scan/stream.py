@@ -191,9 +191,14 @@ def _scan_piece(models, task):
         out.append((np.searchsorted(np.flatnonzero(keep), bounds), *(v[keep] for v in pts), runs))
     calls, cbounds = [], [0]
     for recs in seg_calls:
-        calls += [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN])) for r in recs]
+        calls += _entries(recs)
         cbounds.append(len(calls))
     return out, calls, cbounds
+
+
+def _entries(recs) -> list[tuple]:
+    """Return calls as the first pass of :func:`scan_fasta` holds them until written: ``(start, name, line, p)``."""
+    return [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN])) for r in recs]
 
 
 def final_points(pos: np.ndarray, width: int, start: int, end: int, last: bool) -> np.ndarray:
@@ -367,8 +372,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                     callers[i] = StreamCaller(sid, m.name, m.call, m.strand_symmetric)
                                 callers[i].add(pos[a:b], p[a:b], f[a:b], r[a:b])
                     for c in callers.values():
-                        pending += [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN]))
-                                    for r in (c.finish(end) if last else c.ready(end, end + max_w))]
+                        pending += _entries(c.finish(end) if last else c.ready(end, end + max_w))
                     if last:
                         ready, pending = pending, []
                     else:
