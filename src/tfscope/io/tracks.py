@@ -82,7 +82,8 @@ class BedGraphWriter:
         self._last = (chrom, int(a[-1]), int(b[-1]), float(v[-1]))
 
     def _line(self, run) -> str:
-        return f"{run[0]}\t{run[1]}\t{run[2]}\t{self._value(run[3])}\n"
+        """Return the bedGraph line of one run ``(chrom, start, end, value)`` (:meth:`_lines`)."""
+        return self._lines(run[0], np.array([run[1]]), np.array([run[2]]), np.array([run[3]]))
 
     def _value(self, v: float) -> str:
         return f"{v:.{self.digits}f}"
