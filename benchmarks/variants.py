@@ -17,11 +17,12 @@ calibration of gain/loss calls, speed.
    site of the TF's paralog group (expected none). ``insilico_auroc``: AUROC of -delta (zoo) or -alleleDiff (PWM).
 3. **Calibration**: among in-silico variants called loss (gain) for their TF, the observed fraction that are site
    breaks vs the mean stated precision (refPrecision for loss, altPrecision for gain).
-4. **Speed**: seconds of the zoo (45 TFs) and of the PWM baseline per 10,000 SNVs, from the in-silico run, scaled
-   linearly, or measured directly on N random chr8-window SNVs with ``--speed-only N`` (rows replaced); the CPU
-   was shared with other jobs.
+4. **Speed** (``--speed-only N``, rows replaced): wall seconds of the shipped path (``variants_to_files``: 45 TFs,
+   PWM baseline, null, q-values, TSV) on N random chr8-window SNVs with the default 2 local workers, the zoo's and
+   the PWM baseline's seconds summed over the workers (their ratio), and scaling rows on ``--scaling`` SNVs with 1
+   worker, 2 local workers and 2 embedded Ray actors.
 
-Usage: ``python benchmarks/variants.py [--per-tf 40] [--skip-insilico] [--speed-only 10000 [--threads 2]]``
+Usage: ``python benchmarks/variants.py [--per-tf 40] [--skip-insilico] [--speed-only 10000 [--scaling 2000]]``
 """
 
 from __future__ import annotations
@@ -302,39 +303,59 @@ def insilico_benchmark(rows_out: list, per_tf_out: dict, per_tf: int, seed: int 
                                 f"PWM {sc.seconds['pwm']:.1f} s")
 
 
-def speed_benchmark(rows_out: list, notes: dict, n: int, threads: int, seed: int = 11):
-    """Seconds of the zoo (45 TFs) and of the PWM baseline on ``n`` random chr8-window SNVs, measured directly."""
+def speed_benchmark(rows_out: list, notes: dict, n: int, scaling: int, seed: int = 11):
+    """Seconds of the shipped path (:func:`tfscope.variants.run.variants_to_files`: 45 TFs, PWM baseline, null,
+    q-values, TSV) on ``n`` random chr8-window SNVs with the default 2 local workers, and on ``scaling`` of them
+    with 1 worker (this process, 2 torch threads), 2 local workers and 2 embedded Ray actors."""
+    import tempfile
+
     import torch
 
-    from tfscope.variants.read import Variant
-    from tfscope.variants.run import load_models
+    from tfscope.executor import make_executor
+    from tfscope.variants.run import variants_to_files
 
-    torch.set_num_threads(threads)
-    regions, genome = chr8_contexts()
+    regions, _ = chr8_contexts()
     rng = np.random.default_rng(seed)
-    variants = []
-    while len(variants) < n:
-        reg = regions[int(rng.integers(0, len(regions)))]
-        p0 = int(rng.integers(reg.start, reg.end))
-        ref = genome.fetch("chr8", p0, p0 + 1)
-        if ref in "ACGT" and ref != "N":
-            variants.append(Variant("chr8", p0 + 1, ref, "ACGT".replace(ref, "")[int(rng.integers(0, 3))],
-                                    f"s{len(variants)}", len(variants)))
-    models, null, ids = load_models(zoo="genomic", device="cpu")
-    t0 = time.time()
-    _, sc = score_rows(models, genome, variants, null=null, ids=ids)
-    wall = time.time() - t0
+    lines = []
+    while len(lines) < n:
+        k = int(rng.integers(0, len(regions)))
+        o = int(rng.integers(0, len(regions[k].sequence)))
+        ref = regions[k].sequence[o]
+        if ref in "ACGT":
+            lines.append(f"r{k}\t{o + 1}\t{ref}\t{'ACGT'.replace(ref, '')[int(rng.integers(0, 3))]}\ts{len(lines)}\n")
     rows_out[:] = [r for r in rows_out if r["dataset"] != "speed"]
-    for k, v in sc.seconds.items():
-        rows_out.append({"dataset": "speed", "model": "zoo-genomic" if k == "model" else "pwm-jaspar",
-                         "tf": "45 TFs", "metric": f"seconds_{n}_snvs", "value": v, "n": n})
-    rows_out.append({"dataset": "speed", "model": "zoo-genomic+pwm", "tf": "45 TFs", "metric": f"wall_seconds_{n}_snvs",
-                     "value": wall, "n": n})
+    with tempfile.TemporaryDirectory() as d:
+        fa = Path(d) / "chr8_windows.fa"
+        fa.write_text("".join(f">r{k}\n{r.sequence}\n" for k, r in enumerate(regions)))
+        runs = [(n, "local", 2), (scaling, "local", 1), (scaling, "local", 2), (scaling, "ray", 2)]
+        torch.set_num_threads(2)  # the in-process run (1 worker) uses both cores, as the CLI does
+        for m, kind, workers in runs:
+            tsv = Path(d) / f"snvs_{m}.tsv"
+            if not tsv.exists():
+                tsv.write_text("".join(lines[:m]))
+            ex = make_executor(kind, workers)
+            try:
+                s = variants_to_files(tsv, fa, Path(d) / f"out_{m}_{kind}{workers}.tsv", device="cpu",
+                                      executor=ex)
+            finally:
+                ex.close()
+            model = "zoo-genomic+pwm" if m == n and kind == "local" and workers == 2 and not any(
+                r["metric"] == f"wall_seconds_{n}_snvs" for r in rows_out) else f"zoo-genomic+pwm {kind}-{workers}"
+            rows_out.append({"dataset": "speed", "model": model, "tf": "45 TFs", "metric": f"wall_seconds_{m}_snvs",
+                             "value": s["seconds"], "n": m})
+            if model == "zoo-genomic+pwm":  # model and PWM seconds of the default run, summed over the workers
+                for k, v in (("zoo-genomic", s["seconds_model"]), ("pwm-jaspar", s["seconds_pwm"])):
+                    rows_out.append({"dataset": "speed", "model": k, "tf": "45 TFs",
+                                     "metric": f"worker_seconds_{m}_snvs", "value": v, "n": m})
+                main_run = s
+            print(f"{m} SNVs, {kind} x{workers}: {s['seconds']:.1f} s", flush=True)
     load = open("/proc/loadavg").read().split()[:3]
-    notes["speed_note"] = (f"{n} random chr8-window SNVs x 45 TFs, {threads} torch threads on the 2-core machine "
-                           f"shared with two other engineers' jobs (load average {' '.join(load)} at the end): "
-                           f"zoo {sc.seconds['model']:.0f} s, PWM baseline {sc.seconds['pwm']:.1f} s "
-                           f"(ratio {sc.seconds['model'] / max(sc.seconds['pwm'], 1e-9):.0f}x), wall {wall:.0f} s")
+    notes["speed_note"] = (f"{n} random chr8-window SNVs x 45 TFs through variants_to_files (PWM baseline, null, "
+                           f"q-values, TSV) with 2 local workers on the 2-core machine (load average {' '.join(load)} "
+                           f"at the end): wall {main_run['seconds']:.0f} s; summed over the workers, zoo "
+                           f"{main_run['seconds_model']:.0f} s and PWM baseline {main_run['seconds_pwm']:.1f} s "
+                           f"(ratio {main_run['seconds_model'] / max(main_run['seconds_pwm'], 1e-9):.0f}x); scaling "
+                           f"rows on the first {scaling} SNVs")
 
 
 def render(doc) -> str:
@@ -396,14 +417,15 @@ def main(argv=None) -> int:
     p.add_argument("--skip-insilico", action="store_true")
     p.add_argument("--render-only", action="store_true")
     p.add_argument("--speed-only", type=int, metavar="N", help="only (re)measure the speed on N SNVs")
-    p.add_argument("--threads", type=int, default=2, help="torch threads of --speed-only")
+    p.add_argument("--scaling", type=int, default=2000, help="SNVs of the --speed-only scaling rows (1, 2 local "
+                   "workers, 2 Ray actors)")
     args = p.parse_args(argv)
     import torch
 
     torch.set_num_threads(1)
     doc = load_results("variants")
     if args.speed_only:
-        speed_benchmark(doc["rows"], doc.setdefault("notes", {}), args.speed_only, args.threads)
+        speed_benchmark(doc["rows"], doc.setdefault("notes", {}), args.speed_only, args.scaling)
     elif not args.render_only:
         rows, notes = [], {}
         asb_benchmark(rows, notes)

@@ -234,3 +234,54 @@ def test_streamed_batches_give_the_same_rows_and_qvalues(cli_run, example, monke
     a = pd.read_csv(d / "effects.tsv", sep="\t", keep_default_na=False)
     b = pd.read_csv(tmp_path / "e.tsv", sep="\t", keep_default_na=False)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_report_views_rescore_the_rows_and_workers_agree(cli_run, example, zoo_models, tmp_path):
+    """``--report`` with 2 local workers: the TSV equals the 1-worker run, the page has REF/ALT tracks and logos,
+    and each view (SNV, insertion, deletion) re-scores its row's refP and altP exactly."""
+    from tfscope.variants.report import variant_view
+    from tfscope.variants.read import Genome
+    from tfscope.variants.score import VariantScorer
+
+    _, d = cli_run
+    _, vcf, fa = example
+    out, page = tmp_path / "e.tsv", tmp_path / "r.html"
+    r = run_tfscope("variants", vcf, "--genome", fa, "--out", out, "--report", page, "--attributions", "2",
+                    "--tfs", *TFS, "--all", "--workers", "2", "--quiet")
+    assert r.returncode == 0, r.stderr
+    a = pd.read_csv(d / "effects.tsv", sep="\t", keep_default_na=False)
+    pd.testing.assert_frame_equal(a, pd.read_csv(out, sep="\t", keep_default_na=False))
+    text = page.read_text()
+    assert text.count('<svg class="logo"') == 4 and "<title>ALT allele: " in text
+    assert text.count('<img class="track"') == 2 and "igv.createBrowser" not in text
+    assert "FOXK1_site_break" in text and "Strongest rows (30)" in text
+    models, null, ids = zoo_models
+    scorer = VariantScorer(models, null=null, jaspar_ids=ids, pwm=False)
+    g = Genome(fa)
+    for kind in ("SNV", "insertion", "deletion"):
+        row = a[(a["kind"] == kind)].sort_values("delta", key=abs).iloc[-1]
+        view = variant_view(scorer, g, row)
+        assert view["refP"] == pytest.approx(row["refP"], abs=5e-5)  # the TSV has 4 decimals
+        assert view["altP"] == pytest.approx(row["altP"], abs=5e-5)
+        assert len(view["logos"]) == 2 and view["track"].startswith("data:image/png;base64,")
+    g.close()
+
+
+def test_ray_executor_gives_the_rows_of_local_workers(cli_run, example, tmp_path):
+    """Variants scored on 2 embedded Ray actors equal the local run."""
+    ray = pytest.importorskip("ray")
+    from tfscope.executor import make_executor
+    from tfscope.variants.run import variants_to_files
+
+    _, d = cli_run
+    _, vcf, fa = example
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RAY_memory_monitor_refresh_ms", "0")
+        ex = make_executor("ray", 2)
+    try:
+        s = variants_to_files(vcf, fa, tmp_path / "e.tsv", tfs=TFS, all_rows=True, device="cpu", executor=ex)
+    finally:
+        ex.close()
+    assert s["executor"] == "ray" and s["workers"] == 2 and not ray.is_initialized()
+    pd.testing.assert_frame_equal(pd.read_csv(d / "effects.tsv", sep="\t", keep_default_na=False),
+                                  pd.read_csv(tmp_path / "e.tsv", sep="\t", keep_default_na=False))

@@ -68,6 +68,44 @@ def track_plot(seq_id: str, length: int, sites, tracks: np.ndarray | None, names
     return png_uri(fig)
 
 
+def allele_track_plot(x_ref: np.ndarray, p_ref: np.ndarray, x_alt: np.ndarray, p_alt: np.ndarray,
+                      threshold: float, *, title: str, changed: tuple[float, float], read: tuple[float, float],
+                      axis_label: str = "position") -> str:
+    """One TF's probability on the REF and the ALT allele of a variant, on the reference axis (a variant view of
+    ``tfscope variants --report``).
+
+    Parameters
+    ----------
+    x_ref, p_ref : positions (e.g. 1-based genome positions) and ``P(binding)`` of the REF sequence
+    x_alt, p_alt : the same for the ALT sequence, its positions mapped on the reference axis (inserted bases are
+        spread over the position of the change)
+    threshold : the model's call threshold (dotted line)
+    changed : ``(a, b)`` positions of the changed bases (shaded red)
+    read : ``(a, b)`` positions whose highest probability is refP/altP (shaded grey)
+
+    Returns a PNG data URI.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(10, 2.4))
+    ax.axvspan(read[0], read[1], color="0.9", lw=0, label="read for refP / altP")
+    ax.axvspan(changed[0], changed[1], color="#f4b6b0", lw=0, label="changed bases")
+    ax.step(x_ref, p_ref, where="mid", color="#1f5fa8", lw=1.6, label="REF")
+    ax.step(x_alt, p_alt, where="mid", color="#e07b00", lw=1.6, ls="--", label="ALT")
+    ax.axhline(threshold, color="#d32f2f", ls=":", lw=1, label="call threshold")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlim(min(x_ref.min(), x_alt.min()), max(x_ref.max(), x_alt.max()))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{int(round(v)):,}"))
+    ax.set_xlabel(axis_label)
+    ax.set_ylabel("P(binding)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1), fontsize=8, frameon=False)
+    return png_uri(fig)
+
+
 def logo_plot(matrix: np.ndarray, title: str, *, information: bool = True, start: int | None = None,
               highlight: tuple[int, int] | None = None, axis_label: str = "position") -> str:
     """Sequence logo of a ``(4, W)`` PFM (information content) or of ``(4, W)`` attributions; PNG data URI.

@@ -485,16 +485,22 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
                   "<div class=scroll>" + html_table(model_rows, ["TF", "model", "jaspar_id", "tf_class", "threshold",
                                                              "call_precision", "call_recall", "nt_auprc", "nt_auroc",
                                                              "seq_auroc"]) + "</div>"]
-    _write_page(path, title, parts, data, outputs)
+    write_page(path, title, parts, data, outputs)
 
 
-def _write_page(path, title: str, parts: list[str], data: dict, outputs=None) -> None:
-    """The page around ``parts``, with the browser's ``data`` and the inlined scripts, written atomically."""
-    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+def write_page(path, title: str, parts: list[str], data: dict | None, outputs=None) -> None:
+    """Write the report page around the HTML ``parts`` atomically: the report's style, sortable tables and, with
+    browser ``data`` (:func:`_browser_data`), the inlined igv.js genome browser (``data=None``: a page without
+    one).
+    """
+    scripts = f"<script>{_SORT_JS}</script>"
+    if data is not None:
+        payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+        scripts = (f"<script type='application/json' id='tfscope-data'>{payload}</script>"
+                   f"<script>{_igv_script()}</script><script>{_SORT_JS}{_IGV_JS}</script>")
     doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
            f"<meta name='viewport' content='width=device-width,initial-scale=1'><style>{_CSS}</style></head><body>"
-           f"{''.join(parts)}<script type='application/json' id='tfscope-data'>{payload}</script>"
-           f"<script>{_igv_script()}</script><script>{_SORT_JS}{_IGV_JS}</script></body></html>")
+           f"{''.join(parts)}{scripts}</body></html>")
     with atomic_write(path, outputs=outputs) as fh:
         fh.write(doc)
 
@@ -585,4 +591,4 @@ def write_motif_report(path, *, sequences: dict[str, str], sites, motifs: dict, 
         parts.append(f"<h2>Matrices of the called TFs ({len(shown)} of {len(called)})</h2><div class='logos'>")
         parts += [logo_svg(np.asarray(motifs[mid], dtype=float), f"{name} {mid}") for mid, name in shown]
         parts.append("</div>")
-    _write_page(path, title, parts, data, outputs)
+    write_page(path, title, parts, data, outputs)

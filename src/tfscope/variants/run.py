@@ -9,6 +9,9 @@ input VCF annotated with ``TFBS_EFFECT``. All outputs are staged and renamed int
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import time
 from pathlib import Path
 
@@ -16,19 +19,19 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from .read import Genome, Variant, read_records
-from .score import COLUMNS, HAPLOTYPE_COLUMNS, VariantScorer
+from ..executor import LocalExecutor, default_workers, make_executor
+from ..io.atomic import Outputs, refuse_clobbering
+from ..resources import resources_dir
+from ..scan.engine import on_gpu
 from ..scan.models import load_scan_models
 from ..zoo.registry import list_zoo, load_zoo, zoo_dir
 from .null import load_null, null_path
-import json
-from ..io.atomic import Outputs, refuse_clobbering
-from .read import is_vcf
+from .read import Genome, Variant, is_vcf, read_records
+from .score import COLUMNS, HAPLOTYPE_COLUMNS, VariantScorer
 from .write import info_entries, write_tsv_part, write_vcf
-from ..resources import resources_dir
 
-#: records per scored batch
-BATCH_RECORDS = 2000
+#: records per scored batch: one job of a worker (ref/alt windows of the batch go through the models together)
+BATCH_RECORDS = 1000
 
 #: variants named in a REF-mismatch error
 MISMATCH_SHOWN = 3
@@ -180,27 +183,80 @@ def count_p(df: pd.DataFrame, p_counts: dict) -> None:
             p_counts[float(a)] = p_counts.get(float(a), 0) + int(b)
 
 
-def iter_scored(path, genome: Genome, scorer: VariantScorer, *, ref_mismatch: str = "error", sample=None,
-                haplotypes: bool = False, counts: dict | None = None, batch_records: int = BATCH_RECORDS):
-    """Scored batches (DataFrames without q-values) of the variants in ``path``, streamed."""
-    counts = {} if counts is None else counts
-    batch = []
+#: this process's genome handles (pyfaidx file handles must not be shared by forked workers), by (pid, path)
+_GENOMES: dict = {}
 
-    def flush():
+
+def process_genome(path) -> Genome:
+    """This process's :class:`Genome` of ``path``, opened on first use (each forked worker or Ray actor opens its
+    own handle; the parent registers its open one, :func:`iter_scored`)."""
+    key = (os.getpid(), str(path))
+    if key not in _GENOMES:
+        _GENOMES[key] = Genome(path)
+    return _GENOMES[key]
+
+
+def _score_job(state, batch: list[Variant]):
+    """One worker's job: ``(rows, seconds)`` of a batch of REF-checked variants (:func:`score_batch`)."""
+    scorer, genome_path, haplotypes = state
+    before = dict(scorer.seconds)
+    df = score_batch(scorer, process_genome(genome_path), batch, haplotypes=haplotypes)
+    return df, {k: scorer.seconds[k] - before[k] for k in before}
+
+
+def iter_batches(path, genome: Genome, *, ref_mismatch: str = "error", sample=None, counts: dict | None = None,
+                 batch_records: int | None = None):
+    """Batches of REF-checked variants (:func:`check_ref`) of ``batch_records`` input records each (default
+    :data:`BATCH_RECORDS`), streamed from ``path``; ``counts`` gets the skips by reason, ``scored`` and
+    ``records``."""
+    counts = {} if counts is None else counts
+    batch_records = batch_records or BATCH_RECORDS
+    batch, n_rec = [], 0
+
+    def checked():
         ok = check_ref(genome, batch, mode=ref_mismatch, counts=counts, path=str(path))
         counts["scored"] = counts.get("scored", 0) + len(ok)
-        return score_batch(scorer, genome, ok, haplotypes=haplotypes)
+        return ok
 
-    n_rec = 0
     for _, vs in read_records(path, sample=sample, counts=counts):
         batch.extend(vs)
         n_rec += 1
         if n_rec % batch_records == 0 and batch:
-            yield flush()
+            yield checked()
             batch = []
     if batch:
-        yield flush()
+        yield checked()
     counts["records"] = n_rec
+
+
+def iter_scored(batches, genome: Genome, scorer: VariantScorer, *, haplotypes: bool = False, executor=None,
+                seconds: dict | None = None):
+    """Scored batches (DataFrames without q-values, in input order) of an iterable of variant batches.
+
+    Parameters
+    ----------
+    batches : iterable of lists of REF-checked :class:`Variant` (:func:`iter_batches`), consumed lazily
+    genome : the parent's open genome (workers open their own from its path)
+    scorer : the models; made resident in each worker once (forked copy-on-write, or put in Ray's object store)
+    executor : :class:`tfscope.executor.LocalExecutor` or :class:`tfscope.executor.RayExecutor` (default: this
+        process); models on a GPU always run in this process
+    seconds : accumulates the workers' model and PWM seconds (``{"model": s, "pwm": s}``)
+    """
+    executor = executor or LocalExecutor(1)
+    seconds = {} if seconds is None else seconds
+    key = (os.getpid(), str(genome.path))
+    registered = key not in _GENOMES
+    if registered:
+        _GENOMES[key] = genome  # jobs run in this process reuse the open handle
+    try:
+        for df, secs in executor.imap(_score_job, batches, state=(scorer, str(genome.path), haplotypes),
+                                      in_process=on_gpu(scorer.models)):
+            for k, v in secs.items():
+                seconds[k] = seconds.get(k, 0.0) + v
+            yield df
+    finally:
+        if registered:
+            _GENOMES.pop(key, None)
 
 
 def keep_rows(df: pd.DataFrame, *, all_rows: bool, max_q: float) -> pd.DataFrame:
@@ -214,7 +270,7 @@ def keep_rows(df: pd.DataFrame, *, all_rows: bool, max_q: float) -> pd.DataFrame
 def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, tfs=None, device: str = "auto",
                    ref_mismatch: str = "error", sample: str | None = None, haplotypes: bool = False,
                    all_rows: bool = True, max_q: float = 0.05, pwm: bool = True, batch_size: int = 256,
-                   models=None) -> pd.DataFrame:
+                   models=None, workers: int = 1, executor="local") -> pd.DataFrame:
     """Effects of variants on TF binding, one row per (variant ALT allele, TF), in memory.
 
     Parameters
@@ -229,6 +285,9 @@ def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, t
     all_rows, max_q : keep every row (default), else rows with an effect or ``qValue <= max_q``
     pwm : compute the PWM baseline columns
     models : already loaded ``(models, null, jaspar_ids)`` (:func:`load_models`) instead of zoo/checkpoint
+    workers, executor : where batches of :data:`BATCH_RECORDS` records are scored: ``local`` (``workers`` forked
+        processes, one torch thread each; 1: this process) or ``ray`` (``workers`` Ray actors), or an executor
+        object (:mod:`tfscope.executor`), used as given and not closed
 
     Returns
     -------
@@ -249,38 +308,72 @@ def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, t
     scorer = VariantScorer(models, null=null, jaspar_ids=ids, pwm=pwm, batch_size=batch_size)
     g = genome if isinstance(genome, Genome) else Genome(genome)
     counts: dict = {}
+    seconds = {"model": 0.0, "pwm": 0.0}
     if isinstance(variants, (str, Path)):
-        parts = list(iter_scored(variants, g, scorer, ref_mismatch=ref_mismatch, sample=sample,
-                                 haplotypes=haplotypes, counts=counts))
+        batches = iter_batches(variants, g, ref_mismatch=ref_mismatch, sample=sample, counts=counts)
     else:
         ok = check_ref(g, list(variants), mode=ref_mismatch, counts=counts)
         counts["scored"] = len(ok)
-        parts = [score_batch(scorer, g, ok, haplotypes=haplotypes)]
+        batches = [ok[i:i + BATCH_RECORDS] for i in range(0, len(ok), BATCH_RECORDS)]
+    with _executor(executor, workers) as ex:
+        parts = list(iter_scored(batches, g, scorer, haplotypes=haplotypes, executor=ex, seconds=seconds))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
     p_counts: dict = {}
     count_p(df, p_counts)
     fill_qvalues(df, qvalue_table(p_counts))
     df = keep_rows(df, all_rows=all_rows, max_q=max_q).reset_index(drop=True)
     df.attrs["counts"] = counts
-    df.attrs["seconds"] = dict(scorer.seconds)
+    df.attrs["seconds"] = seconds
     return df
 
 
-def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, zoo: str = "genomic",
-                      checkpoint=None, tfs=None, device: str = "auto", ref_mismatch: str = "error",
-                      sample: str | None = None, haplotypes: bool = False, all_rows: bool = False,
-                      max_q: float = 0.05, batch_size: int = 256, workers: int | None = None) -> dict:
+@contextlib.contextmanager
+def _executor(executor, workers: int | None):
+    """The executor of a run: made from its name (and closed after) or used as given."""
+    if not isinstance(executor, str):
+        yield executor
+        return
+    ex = make_executor(executor, workers or default_workers())
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
+#: rows of the report's table (the strongest effects; the TSV has every written row)
+REPORT_ROWS = 2_000
+#: variant views (REF/ALT tracks and attribution logos) in the report by default
+N_VIEWS = 6
+
+
+def strongest_effects(df: pd.DataFrame, n: int = REPORT_ROWS) -> pd.DataFrame:
+    """The ``n`` strongest rows: gains and losses first, then by decreasing ``|delta|`` (ties: input order)."""
+    rank = (df["effect"].to_numpy() != "none") * 2.0 + np.abs(df["delta"].to_numpy(float))
+    order = np.argsort(-rank, kind="stable")[:n]
+    return df.iloc[order].reset_index(drop=True)
+
+
+def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, report=None,
+                      attributions: int = N_VIEWS, zoo: str = "genomic", checkpoint=None, tfs=None,
+                      device: str = "auto", ref_mismatch: str = "error", sample: str | None = None,
+                      haplotypes: bool = False, all_rows: bool = False, max_q: float = 0.05, batch_size: int = 256,
+                      workers: int | None = None, executor="local", verbose: bool = False) -> dict:
     """The library call of ``tfscope variants``: stream ``input_path``, write the effects TSV ``out`` (and
-    ``vcf_out``, ``json_path``) atomically together; returns the run summary (counts by effect, skips by reason,
-    seconds).
+    ``vcf_out``, ``report``, ``json_path``) atomically together; returns the run summary (counts by effect, skips
+    by reason, seconds).
 
     Parameters
     ----------
     input_path, genome : see :func:`score_variants`
     out : TSV path (header line; :data:`tfscope.variants.score.COLUMNS`)
     vcf_out : the input VCF with ``TFBS_EFFECT`` (:mod:`tfscope.variants.write`), optional
+    report : self-contained HTML page (:func:`tfscope.variants.report.write_variant_report`): the strongest
+        effects with REF/ALT probability tracks and attribution logos, and a table of the written rows, optional
+    attributions : variant views (tracks and logos) in ``report``
     json_path : the summary as JSON, optional
-    workers : torch threads (default: torch's own)
+    workers, executor : as :func:`score_variants` (default: :func:`tfscope.executor.default_workers` local
+        processes)
+    verbose : progress over the scored variants
 
     Raises
     ------
@@ -288,7 +381,7 @@ def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, 
         As :func:`score_variants`; ``vcf_out`` with a TSV input.
 
     """
-    import torch
+    from tqdm.auto import tqdm
 
     t0 = time.time()
     if ref_mismatch not in ("error", "skip"):
@@ -299,32 +392,36 @@ def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, 
         raise InputError("no such file", str(input_path))
     if vcf_out and not is_vcf(input_path):
         raise InputError("--vcf-out needs a VCF/BCF input", str(input_path))
-    refuse_clobbering([("--out", out), ("--vcf-out", vcf_out), ("--json", json_path)],
+    if attributions < 0:
+        raise InputError(f"--attributions must be >= 0, not {attributions}")
+    refuse_clobbering([("--out", out), ("--vcf-out", vcf_out), ("--report", report), ("--json", json_path)],
                       [("INPUT", input_path), ("--genome FASTA", genome), ("its index", f"{genome}.fai")])
-    if workers:
-        torch.set_num_threads(int(workers))
     g = Genome(genome)  # genome errors before the models load
     models, null, ids = load_models(zoo=zoo, checkpoint=checkpoint, tfs=tfs, device=device)
     scorer = VariantScorer(models, null=null, jaspar_ids=ids, batch_size=batch_size)
     counts: dict = {}
     p_counts: dict = {}
+    seconds = {"model": 0.0, "pwm": 0.0}
     cols = COLUMNS + (HAPLOTYPE_COLUMNS if haplotypes else [])
     by_effect = {"gain": 0, "loss": 0, "none": 0}
-    with Outputs() as outputs:
+    with Outputs() as outputs, _executor(executor, workers) as ex:
         spill = outputs.tempdir(Path(out)) / "scored.tsv"
+        bar = tqdm(desc="variants", unit=" variants", disable=None if verbose else True)
         with open(spill, "w") as fh:  # pass 1: score, spill, count p-values
             first = True
-            for df in iter_scored(input_path, g, scorer, ref_mismatch=ref_mismatch, sample=sample,
-                                  haplotypes=haplotypes, counts=counts, batch_records=BATCH_RECORDS):
+            batches = iter_batches(input_path, g, ref_mismatch=ref_mismatch, sample=sample, counts=counts)
+            for df in iter_scored(batches, g, scorer, haplotypes=haplotypes, executor=ex, seconds=seconds):
                 count_p(df, p_counts)
                 for e, n in df["effect"].value_counts().items():
                     by_effect[e] += int(n)
                 write_tsv_part(fh, df, cols + ["record"], header=first)
+                bar.update(len(df) // len(models))
                 first = False
             if first:
                 fh.write("\t".join(cols + ["record"]) + "\n")
+        bar.close()
         table = qvalue_table(p_counts)
-        entries, kept = {}, 0
+        entries, kept, strongest = {}, 0, None
         with outputs.open(out) as fh:  # pass 2: q-values, rows kept
             first = True
             for df in pd.read_csv(spill, sep="\t", chunksize=200_000, keep_default_na=False,
@@ -337,20 +434,29 @@ def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, 
                 if vcf_out is not None:
                     for k, v in info_entries(keep_rows(df, all_rows=False, max_q=max_q)).items():
                         entries.setdefault(k, []).extend(v)
+                if report is not None:
+                    strongest = strongest_effects(df if strongest is None else pd.concat([strongest, df]))
             if first:
                 fh.write("\t".join(cols) + "\n")
         if vcf_out is not None:
             tmp = outputs.tempdir(Path(vcf_out)) / Path(vcf_out).name
             write_vcf(input_path, tmp, entries)
             outputs.add(tmp, vcf_out)
-        g.close()
         summary = {"records": counts.get("records", 0), "variants_scored": counts.get("scored", 0),
                    "tfs": [m.name for m in models], "rows_written": kept, "effects": by_effect,
                    "skipped": {k: v for k, v in counts.items() if k not in ("records", "scored") and v},
                    "chrom_renamed": dict(g.renamed), "seconds": round(time.time() - t0, 3),
-                   "seconds_model": round(scorer.seconds["model"], 3),
-                   "seconds_pwm": round(scorer.seconds["pwm"], 3), "null": bool(null),
-                   "outputs": {"tsv": str(out), **({"vcf": str(vcf_out)} if vcf_out else {})}}
+                   "seconds_model": round(seconds["model"], 3), "seconds_pwm": round(seconds["pwm"], 3),
+                   "null": bool(null), "workers": ex.workers, "executor": ex.name,
+                   "outputs": {"tsv": str(out), **({"vcf": str(vcf_out)} if vcf_out else {}),
+                               **({"report": str(report)} if report else {})}}
+        if report is not None:
+            from .report import write_variant_report
+
+            write_variant_report(report, rows=strongest if strongest is not None else pd.DataFrame(columns=cols),
+                                 scorer=scorer, genome=g, n_views=attributions, summary=summary,
+                                 title=f"tfscope variants: {Path(input_path).name}", outputs=outputs)
+        g.close()
         if json_path and json_path != "-":
             with outputs.open(json_path) as fh:
                 json.dump(summary, fh, indent=2)
