@@ -203,6 +203,66 @@ def dbd_graded(sp, seed):
     return p, m.threshold, info
 
 
+_FITS: dict = {}
+
+
+def _fitted(kind, sp, seed):
+    """The stack (``fit_stack``) or the graded model on it (``fit_dbd_graded``) of a split, fitted once per run."""
+    from tfscope.protein.dbdmodel import fit_dbd_graded
+    from tfscope.protein.stack import fit_stack
+
+    key = (kind, sp.layer, sp.protocol, seed)
+    if key not in _FITS:
+        if kind == "stack":
+            _FITS[key] = fit_stack(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
+        else:
+            _FITS[key] = fit_dbd_graded(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed,
+                                        stack=_fitted("stack", sp, seed), verbose=True)
+    return _FITS[key]
+
+
+def _tiered(sp, seed, within):
+    """Tier scores (:func:`tfscope.protein.dbdmodel.tiered_scores`: the DBD rule first) with ``within`` ordering the
+    proteins inside each tier: the graded model's P(TF) (the shipped :class:`~tfscope.protein.dbdmodel.DbdTieredModel`),
+    the stack's, or their mean; threshold = max MCC of the training proteins' out-of-fold tier scores."""
+    from sklearn.metrics import roc_auc_score
+
+    from tfscope.protein.dbdmodel import dbd_rule, fit_dbd_tiered, tiered_scores
+    from tfscope.protein.stack import mcc_threshold
+
+    if within in ("stack", "graded"):
+        m = fit_dbd_tiered(sp.train_seqs, sp.y_train, inner=_fitted(within, sp, seed), labels=sp.labels,
+                           verbose=True)
+        p, thr = m.predict_proba(sp.test_seqs), m.threshold
+        cv, mcc = m.meta["cv_auroc"], m.meta["cv_mcc_at_threshold"]
+    else:
+        fits = [_fitted(k, sp, seed) for k in ("stack", "graded")]
+        score = tiered_scores(dbd_rule(sp.train_seqs), np.mean([f.oof_proba for f in fits], axis=0))
+        thr, mcc = mcc_threshold(sp.y_train, score)
+        cv = roc_auc_score(sp.y_train, score)
+        p = tiered_scores(dbd_rule(sp.test_seqs), np.mean([f.predict_proba(sp.test_seqs) for f in fits], axis=0))
+    wrong = [i for i, (a, t) in enumerate(zip(p >= thr, sp.y_test)) if a != t]
+    return p, thr, {"cv_auroc": cv, "chosen": f"rule tier, then {within} P(TF); OOF MCC {mcc:.3f} at score>={thr:.3f}"
+                    f" (no DBD: P >= {min(1.0, 2 * thr):.3f})",
+                    "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+
+
+def dbd_tiered_stack(sp, seed):
+    """DBD rule tier first, the offline stack's P(TF) inside each tier."""
+    return _tiered(sp, seed, "stack")
+
+
+def dbd_tiered_graded(sp, seed):
+    """The shipped layer 1: DBD rule tier first, the dbd-graded-stack-hom P(TF) inside each tier (the inner model
+    chosen by training OOF AUROC among stack, graded and their mean, on both protocols)."""
+    return _tiered(sp, seed, "graded")
+
+
+def dbd_tiered_mean(sp, seed):
+    """DBD rule tier first, the mean of the stack's and the graded model's P(TF) inside each tier."""
+    return _tiered(sp, seed, "mean")
+
+
 DBD_CLASS = "tfclass-from-protein"
 DBD_MOTIF = "motif-inference"
 
@@ -464,7 +524,8 @@ def paired_bootstrap(y, pooled, n_boot: int = 2000, seed: int = 0) -> dict:
 
 MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, "ensemble-lr-tfidf": ensemble_lr_tfidf, "composition-svm-rbf": svm_rbf,
           "kmer3-tfidf-lr": kmer_tfidf_lr, "dbd-rule-E1e-4": dbd_rule_baseline, "dbd-lr": dbd_lr,
-          "dbd-stack": dbd_stack, "dbd-graded-stack-hom": dbd_graded}
+          "dbd-stack": dbd_stack, "dbd-graded-stack-hom": dbd_graded, "dbd-tiered-stack": dbd_tiered_stack,
+          "dbd-tiered-graded": dbd_tiered_graded, "dbd-tiered-mean": dbd_tiered_mean}
 
 
 def render(doc: dict) -> str:
@@ -473,8 +534,11 @@ def render(doc: dict) -> str:
     models = list(dict.fromkeys(r["model"] for r in doc["rows"]))
     out = [f"# Protein benchmark (two-layer TF / TFPM, independent test)\n\nMachine: {doc['machine']}; date "
            f"{doc['date']}. Model choice by stratified 5-fold CV on train; the independent test is scored once per "
-           "model. Threshold 0.5 on probabilities (0 on SVM decision values); `offline-default` (the shipped recipe) "
-           "uses the max-MCC threshold of its out-of-fold CV predictions (in `chosen`). `-dedup`: exact duplicates and "
+           "model. Threshold 0.5 on probabilities (0 on SVM decision values); `offline-default` (the `select_default` "
+           "recipe: the shipped layer 2; on layer 1 the stack inside the shipped tiered model) and the `dbd-` models use "
+           "the max-MCC threshold of their out-of-fold CV predictions (in `chosen`). The shipped layer 1 is "
+           "`dbd-tiered-graded` (DBD rule first, the graded DBD model inside each tier; trained on the `-dedup` "
+           "training set). `-dedup`: exact duplicates and "
            "test sequences identical to a training sequence removed.\n"]
     for ds in DATASETS:
         rows = []

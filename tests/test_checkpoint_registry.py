@@ -64,7 +64,7 @@ def test_fresh_process_loads_every_task(tmp_path):
     assert [r["params"] for r in rep["loaded"]] == [n for _, _, n in made]
     assert rep["loaded"][0]["class"] == "tfscope.moe.models:DeepBindExpert"
     assert rep["loaded"][2]["class"] == "tfscope.protein.esm:EsmClassifier"
-    assert [r["class"] for r in rep["loaded"][-2:]] == ["tfscope.protein.stack:StackModel",
+    assert [r["class"] for r in rep["loaded"][-2:]] == ["tfscope.protein.dbdmodel:DbdTieredModel",
                                                          "tfscope.protein.align:AlignmentKnnModel"]
 
 

@@ -198,8 +198,10 @@ def test_cli_predict_tsv_and_bad_fasta(tmp_path, capsys):
     cols = lines[1].split("\t")
     assert cols[0] == "zf" and 0 <= float(cols[1]) <= 1 and (cols[3] == "") == (cols[2] == "0")
     doc = json.loads(js.read_text())
-    assert doc["tfpm_threshold"] == pytest.approx(0.7612, abs=1e-4) and doc["tf_threshold"] == pytest.approx(0.4474,
+    assert doc["tfpm_threshold"] == pytest.approx(0.7612, abs=1e-4) and doc["tf_threshold"] == pytest.approx(0.3696,
                                                                                                               abs=1e-4)
+    # the shipped layer 1 puts DNA-binding domains first: the zinc-finger protein scores >= 0.5 and is a TF
+    assert doc["proteins"][0]["p_tf"] >= 0.5 and doc["proteins"][0]["is_tf"]
     for r, line in zip(doc["proteins"], lines[1:]):
         cols = line.split("\t")
         assert r["id"] == cols[0] and int(r["is_tf"]) == int(cols[2])

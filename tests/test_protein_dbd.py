@@ -226,3 +226,29 @@ def test_tfclass_predict_with_the_protein(tmp_path, capsys):
     two.write_text(runx.read_text() + kap.read_text())
     assert cli_main(["tfclass", "predict", str(motif), "--protein", str(two), "--quiet"]) == 2
     assert "one protein for all motifs or one per motif" in capsys.readouterr().err
+
+
+def test_tiered_layer1_ranks_dbd_proteins_first_and_round_trips(tmp_path):
+    """DbdTieredModel: a protein with a DBD scores >= 0.5, one without < 0.5, the threshold is the max-MCC point of
+    the out-of-fold tier scores, and the checkpoint reloads to the same scores."""
+    from tfscope.protein.dbdmodel import DbdTieredModel, fit_dbd_tiered, tiered_scores
+    from tfscope.protein.dbdref import load_reference
+    from tfscope.protein.models import load_protein_model, save_protein_model
+
+    assert tiered_scores([1, 0], [0.0, 1.0]).tolist() == [0.5, 0.5]
+    ref = load_reference()
+    tfs = [p["sequence"] for _, p in sorted(ref.proteins.items())[:40]]
+    rng = np.random.default_rng(0)
+    aa = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    non = ["".join(rng.choice(aa, 300)) for _ in range(40)]
+    seqs, y = tfs + non, np.r_[np.ones(40, int), np.zeros(40, int)]
+    m = fit_dbd_tiered(seqs, y, seed=0)  # the graded DBD model (on the stack) inside the tiers, as shipped
+    p = m.predict_proba([HOXA5, NON_TF])
+    assert p[0] >= 0.5 > p[1] and 0 < m.threshold <= 1 and m.meta["inner"] == "protein-dbd-graded"
+    assert m.meta["no_dbd_inner_threshold"] == pytest.approx(min(1.0, 2 * m.threshold))
+    save_protein_model(m, tmp_path, "layer1")
+    back = load_protein_model(tmp_path, "layer1")
+    assert isinstance(back, DbdTieredModel) and back.threshold == m.threshold
+    assert np.allclose(back.predict_proba([HOXA5, NON_TF]), p)
+    with pytest.raises(Exception, match="out-of-fold"):
+        fit_dbd_tiered(seqs, y, inner=object())

@@ -39,6 +39,8 @@ BUILTIN: dict[str, str] = {
     "protein-ensemble": "tfscope.protein.classic:EnsembleModel",
     "protein-stack": "tfscope.protein.stack:StackModel",
     "protein-align-knn": "tfscope.protein.align:AlignmentKnnModel",
+    "protein-dbd-graded": "tfscope.protein.dbdmodel:DbdGradedModel",
+    "protein-dbd-tiered": "tfscope.protein.dbdmodel:DbdTieredModel",
 }
 
 

@@ -129,14 +129,15 @@ def add_cli(sub) -> None:
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_protein_train)
 
-    q = ps.add_parser("predict", help="P(TF) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
+    q = ps.add_parser("predict", help="TF or not (DNA-binding domains first) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
     q.add_argument("fasta", metavar="FASTA", help="protein FASTA")
     q.add_argument("--out", "-o", default="-", help="output TSV: id, p_tf, is_tf, p_tfpm, is_tfpm, n_dbd, dbds, "
                    "tf_class, inferred, evidence ('-' = standard output)")
     q.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="model directory written by `tfscope protein train` (default: the shipped offline model)")
-    q.add_argument("--tf-threshold", type=float, default=None, help="P(TF) cut-off for is_tf and layer 2 (default: "
-                   "the layer-1 model's CV-chosen threshold, 0.447 for the shipped model)")
+    q.add_argument("--tf-threshold", type=float, default=None, help="layer-1 score cut-off for is_tf and layer 2 "
+                   "(default: the layer-1 model's CV-chosen threshold, 0.370 for the shipped model, whose score is 0.5 "
+                   "or more for every protein with a DNA-binding domain)")
     q.add_argument("--tfpm-threshold", type=float, default=None, help="P(TFPM) cut-off for is_tfpm (default: the "
                    "layer-2 model's CV-chosen threshold, 0.761 for the shipped model)")
     add_json_arg(q, "the predictions and thresholds")

@@ -5,7 +5,8 @@ regression on ``[logit of the stack's out-of-fold P(TF), DBD features]`` (:func:
 best per-sequence E-value per Pfam family, any DBD, number of DBDs, covered fraction, best DBD score). ``C`` is
 chosen by stratified 5-fold CV AUROC on the training proteins; the threshold is the max-MCC point of the combiner's
 out-of-fold predictions. ``stack=False`` fits the DBD features alone (``dbd-lr``). :func:`dbd_rule` is the bare rule
-"any DBD HMM hits at E <= 1e-4".
+"any DBD HMM hits at E <= 1e-4". :class:`DbdTieredModel` (the shipped layer 1, :func:`fit_dbd_tiered`) puts the
+rule first and the stack inside each tier, as TF catalogues are built (DBD first, function-only TFs after).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import InputError
+from .classic import ArrayModel, member_from_state, member_state
 from .domains import DEFAULT_EVALUE, NON_TF_FAMILIES, annotate, any_dbd, dbd_features, families
 from .infer import digitize_proteins
 from .stack import fit_stack, mcc_threshold
@@ -223,9 +225,11 @@ def homology_features(scores: np.ndarray, y_ref: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class DbdGradedModel:
+class DbdGradedModel(ArrayModel):
     """Standardised logistic regression over ``[stack logit, graded DBD scores, homology to training TFs/non-TFs]``
     (:func:`fit_dbd_graded`). ``train_seqs``/``y_train``: the labelled proteins homology is measured against."""
+
+    MODEL_NAME = "protein-dbd-graded"
 
     stack: object
     train_seqs: list
@@ -235,7 +239,13 @@ class DbdGradedModel:
     coef: np.ndarray
     intercept: float
     threshold: float
+    labels: tuple = ("TF", "non-TF")
     meta: dict = field(default_factory=dict)
+
+    @property
+    def members(self):
+        """The stack's members (composition first; :func:`tfscope.protein.motifs.linear_residue_importance`)."""
+        return self.stack.members
 
     def features(self, seqs) -> np.ndarray:
         """Feature matrix ``(n_proteins, 1 + 95 + 3)`` of ``seqs``."""
@@ -249,8 +259,31 @@ class DbdGradedModel:
         z = (self.features(seqs) - self.mean) / self.sd
         return 1.0 / (1.0 + np.exp(-(z @ self.coef + self.intercept)))
 
+    def checkpoint_arrays(self) -> dict:
+        return {**member_state(self.stack, "stack")[0], "mean": np.asarray(self.mean, dtype=np.float64),
+                "sd": np.asarray(self.sd, dtype=np.float64), "coef": np.asarray(self.coef, dtype=np.float64),
+                "train_labels": np.asarray(self.y_train, dtype=np.int64)}
 
-def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: int = 5,
+    def checkpoint_hparams(self) -> dict:
+        return {"stack": member_state(self.stack, "stack")[1], "train_seqs": list(self.train_seqs),
+                "intercept": float(self.intercept), "n_features": int(len(self.coef)), **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "DbdGradedModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config. Raises CheckpointError on mismatches."""
+        from ..errors import CheckpointError
+
+        hp = cfg["hparams"]
+        n = int(hp["n_features"])
+        if any(arrays[k].shape != (n,) for k in ("mean", "sd", "coef")) or \
+                len(hp["train_seqs"]) != len(arrays["train_labels"]):
+            raise CheckpointError(f"weights or training set of the graded DBD model do not match ({n} features)")
+        return cls(member_from_state(arrays, hp["stack"], "stack"), list(hp["train_seqs"]), arrays["train_labels"],
+                   arrays["mean"], arrays["sd"], arrays["coef"], float(hp["intercept"]),
+                   meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))
+
+
+def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: int = 5, stack=None,
                    verbose: bool = False) -> DbdGradedModel:
     """Fit :class:`DbdGradedModel` on training proteins only.
 
@@ -272,7 +305,9 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
     from sklearn.model_selection import StratifiedGroupKFold
 
     seqs, y = _training_set(seqs, y, folds)
-    st = fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)
+    st = stack if stack is not None else fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)
+    if getattr(st, "oof_proba", None) is None or len(st.oof_proba) != len(y):
+        raise InputError("the graded model needs the stack's out-of-fold P(TF) of the same training proteins")
     g, gnames = graded_features(seqs)
     s = homology_scores(seqs, seqs)
     groups = np.unique(seqs, return_inverse=True)[1]
@@ -304,4 +339,98 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
             "stack_cv_auroc": st.meta["cv_auroc"]}
     if verbose:
         print(f"  dbd-graded: C {c}, OOF AUROC {auc:.3f}, OOF MCC {mcc:.3f} at p >= {thr:.3f}", flush=True)
-    return DbdGradedModel(st, seqs, y, m, sd, lr.coef_[0].copy(), float(lr.intercept_[0]), float(thr), meta)
+    model = DbdGradedModel(st, seqs, y, m, sd, lr.coef_[0].copy(), float(lr.intercept_[0]), float(thr),
+                           tuple(labels), meta)
+    model.oof_proba = p_oof  # out-of-fold P(TF) of the training proteins (not saved; for the tiered model)
+    return model
+
+
+# --- two tiers: the DBD rule first, the stack inside each tier (issue 46, the shipped layer 1) ----------------------
+
+
+def tiered_scores(rule, p) -> np.ndarray:
+    """``(rule + p) / 2``: every protein the DBD rule calls (``rule`` = 1) ranks above every protein it does not,
+    and ``p`` (a P(TF) in [0, 1]) orders the proteins inside each tier. Shape of ``p``."""
+    return 0.5 * np.asarray(rule, dtype=float) + 0.5 * np.asarray(p, dtype=float)
+
+
+@dataclass
+class DbdTieredModel(ArrayModel):
+    """Layer 1 (TF vs non-TF) in two tiers: a protein with a sequence-specific DBD (the rule of :func:`dbd_rule`)
+    ranks above every protein without one; an inner model's P(TF) orders proteins inside each tier (the shipped
+    default: :class:`DbdGradedModel`; or the offline :class:`tfscope.protein.stack.StackModel`).
+
+    ``predict_proba`` returns the tier score ``(rule + P_inner) / 2`` (:func:`tiered_scores`): 0.5 or more exactly
+    when a DBD hits. It ranks (AUROC) but is not a calibrated probability. With ``threshold`` t <= 0.5 (max MCC of
+    the training proteins' out-of-fold scores, :func:`fit_dbd_tiered`), ``score >= t`` reads: *a DBD hits, or the
+    inner P(TF) >= 2t* (``meta["no_dbd_inner_threshold"]``); with t > 0.5, *a DBD hits and P(TF) >= 2t - 1*.
+
+    Follows the DBD-first construction of TF catalogues (AnimalTFDB 4; Lambert et al. 2018, Cell 172:650), with
+    the inner model for TFs known by function only (co-factors, methyl-readers).
+    """
+
+    MODEL_NAME = "protein-dbd-tiered"
+
+    inner: object
+    evalue: float = DEFAULT_EVALUE
+    labels: tuple = ("TF", "non-TF")
+    threshold: float = 0.5
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def members(self):
+        """The inner model's members (composition first; :func:`tfscope.protein.motifs.linear_residue_importance`)."""
+        return self.inner.members
+
+    def predict_proba(self, seqs) -> np.ndarray:
+        """Tier scores, shape (n_proteins,), in [0, 1] (see the class docstring)."""
+        seqs = list(seqs)
+        return tiered_scores(dbd_rule(seqs, self.evalue), self.inner.predict_proba(seqs))
+
+    def checkpoint_arrays(self) -> dict:
+        return member_state(self.inner, "inner")[0]
+
+    def checkpoint_hparams(self) -> dict:
+        return {"inner": member_state(self.inner, "inner")[1], "evalue": self.evalue, **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "DbdTieredModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config (the inner model through its own loader)."""
+        hp = cfg["hparams"]
+        return cls(member_from_state(arrays, hp["inner"], "inner"), float(hp["evalue"]),
+                   meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))
+
+
+def fit_dbd_tiered(seqs, y, *, inner=None, labels=("TF", "non-TF"), seed: int = 0, folds: int = 5,
+                   verbose: bool = False) -> DbdTieredModel:
+    """Fit :class:`DbdTieredModel` on training proteins: the inner model (``inner``: an already fitted
+    :class:`DbdGradedModel` or :class:`~tfscope.protein.stack.StackModel` of the same proteins, with its
+    ``oof_proba``; default: :func:`fit_dbd_graded`) and the threshold, the max-MCC point of the tier scores of the
+    training proteins' out-of-fold P(TF) (the rule needs no fitting).
+
+    Raises
+    ------
+    InputError
+        Fewer than ``folds`` proteins of a class, or an ``inner`` model without out-of-fold predictions.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    seqs, y = _training_set(seqs, y, folds)
+    st = inner if inner is not None else fit_dbd_graded(seqs, y, labels=labels, seed=seed, folds=folds,
+                                                         verbose=verbose)
+    oof = getattr(st, "oof_proba", None)
+    if oof is None or len(oof) != len(y):
+        raise InputError("the tiered model needs the inner model's out-of-fold P(TF) of the same training proteins")
+    rule = dbd_rule(seqs)
+    score = tiered_scores(rule, oof)
+    thr, mcc = mcc_threshold(y, score)
+    meta = {"cv_auroc": float(roc_auc_score(y, score)), "cv_mcc_at_threshold": float(mcc),
+            "rule_train_mcc": float(np.corrcoef(rule, y)[0, 1]) if rule.std() > 0 else 0.0,
+            # the threshold read per tier: the inner P(TF) a protein with (without) a DBD needs to be called
+            "dbd_inner_threshold": float(max(0.0, 2 * thr - 1)), "no_dbd_inner_threshold": float(min(1.0, 2 * thr)),
+            "inner": st.MODEL_NAME, "inner_cv_auroc": st.meta.get("cv_auroc")}
+    if verbose:
+        print(f"  dbd-tiered ({st.MODEL_NAME} inside): OOF AUROC {meta['cv_auroc']:.3f}, OOF MCC {mcc:.3f} at score >= "
+              f"{thr:.3f} (with a DBD: P(TF) >= {meta['dbd_inner_threshold']:.3f}; without: >= "
+              f"{meta['no_dbd_inner_threshold']:.3f})", flush=True)
+    return DbdTieredModel(st, DEFAULT_EVALUE, tuple(labels), float(thr), meta)

@@ -18,6 +18,7 @@ from ..io.atomic import atomic_write
 from ..metrics import binary_metrics
 from ..resources import resource
 from .data import load_layer
+from .dbdmodel import fit_dbd_graded, fit_dbd_tiered
 from .domains import annotate, any_dbd, tf_hits
 from .esm import save_esm_classifier, train_esm
 from .infer import infer_profiles, predict_class
@@ -54,8 +55,11 @@ class TwoLayerPredictor:
                 tfpm_threshold: float | None = None) -> list[dict]:
         """Rows ``{"id", "p_tf", "is_tf", "p_tfpm", "is_tfpm"}``, one per record, in input order.
 
-        ``p_tf`` is layer 1's P(TF); ``is_tf`` is ``p_tf >= tf_threshold``, which defaults to the layer-1 model's
-        threshold (shipped default: 0.447, the max-MCC point of out-of-fold CV). For proteins called TFs,
+        ``p_tf`` is layer 1's score; ``is_tf`` is ``p_tf >= tf_threshold``, which defaults to the layer-1 model's
+        threshold (the max-MCC point of out-of-fold CV). The shipped layer 1 is
+        :class:`tfscope.protein.dbdmodel.DbdTieredModel`: ``p_tf = (any DBD + inner P(TF)) / 2``, 0.5 or more
+        exactly when a sequence-specific DBD hits, so at its threshold a protein is a TF when a DBD hits or, without
+        one, when the inner model's P(TF) is high (docs/protein.md). For proteins called TFs,
         ``p_tfpm`` is layer 2's P(TFPM) (prefers methylated DNA) and ``is_tfpm`` is ``p_tfpm >= tfpm_threshold``,
         which defaults to the layer-2 model's threshold (shipped default: 0.761, the max-MCC point of out-of-fold
         CV on the methyl-HT-SELEX set; docs/protein.md). For proteins not called TFs ``p_tfpm`` is NaN and
@@ -149,7 +153,7 @@ def write_predictions(path, rows: list[dict]) -> None:
 
 
 def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int = 0, verbose: bool = False,
-                  test_metrics: bool = True, layers=("layer1", "layer2")) -> dict:
+                  test_metrics: bool = True, layers=("layer1", "layer2"), dbd_tiers: bool = True) -> dict:
     """Train the offline default and write it to ``out_dir``.
 
     Layer 1 (TF vs non-TF) is trained on the iTFPM-RGDC files (``protocol``, ``data_dir``); layer 2 (TFPM vs
@@ -158,7 +162,9 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
     :func:`tfscope.protein.models.select_default` picks by 5-fold CV AUROC on the training set between the
     CV-tuned composition LR and the z-score stack (:mod:`tfscope.protein.stack`), and for layer 2 also the
     Smith-Waterman kNN (:mod:`tfscope.protein.align`, CV folds grouped by sequence cluster); thresholds come from
-    out-of-fold CV predictions.
+    out-of-fold CV predictions. With ``dbd_tiers`` (default) the layer-1 stack becomes the inner score of a
+    :class:`~tfscope.protein.dbdmodel.DbdTieredModel` (issue 46): proteins with a sequence-specific DBD first, the
+    graded DBD model (:func:`tfscope.protein.dbdmodel.fit_dbd_graded`, on the stack) inside each tier.
 
     With ``test_metrics`` the layer-1 independent test of the same protocol is scored once and stored in the
     provenance JSON (layer 2 has no separate test set: its grouped-CV benchmark is in
@@ -190,8 +196,17 @@ def train_default(out_dir, *, data_dir=None, protocol: str = "dedup", seed: int 
         else:
             sp = load_layer(layer, protocol, data_dir)
             m = select_default(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=verbose)
-            info = {"labels": list(sp.labels), "protocol": protocol, "data_notes": sp.notes,
-                    "choice": m.meta["choice"]}
+            choice = m.meta["choice"]
+            if dbd_tiers and getattr(m, "oof_proba", None) is not None:  # issue 46: the DBD rule as the first tier
+                graded = fit_dbd_graded(sp.train_seqs, sp.y_train, stack=m, labels=sp.labels, seed=seed,
+                                        verbose=verbose)
+                m = fit_dbd_tiered(sp.train_seqs, sp.y_train, inner=graded, labels=sp.labels, verbose=verbose)
+                choice = {**choice, "tiers": "DBD rule (pyhmmer, 88 Pfam DBD HMMs, E <= 1e-4) first, the graded DBD "
+                          "model (stack + graded DBD scores + homology) inside each tier",
+                          "graded_cv_auroc": graded.meta["cv_auroc"], "graded_C": graded.meta["C"],
+                          **{k: m.meta[k] for k in ("cv_auroc", "cv_mcc_at_threshold", "dbd_inner_threshold",
+                                                    "no_dbd_inner_threshold")}}
+            info = {"labels": list(sp.labels), "protocol": protocol, "data_notes": sp.notes, "choice": choice}
             if test_metrics:
                 met = binary_metrics(sp.y_test, m.predict_proba(sp.test_seqs), threshold=m.threshold)
                 info["independent_test"] = {k: met[k] for k in ("accuracy", "recall", "specificity", "mcc", "auroc",
