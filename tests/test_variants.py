@@ -285,3 +285,23 @@ def test_ray_executor_gives_the_rows_of_local_workers(cli_run, example, tmp_path
     assert s["executor"] == "ray" and s["workers"] == 2 and not ray.is_initialized()
     pd.testing.assert_frame_equal(pd.read_csv(d / "effects.tsv", sep="\t", keep_default_na=False),
                                   pd.read_csv(tmp_path / "e.tsv", sep="\t", keep_default_na=False))
+
+
+def test_plain_vcf_is_read_as_vcf(example, tmp_path):
+    """An uncompressed VCF is a VCF (its ID column is not taken for REF): the same rows as the bgzipped input."""
+    import pysam
+
+    from tfscope.variants.read import is_vcf, read_records
+
+    _, vcf, _ = example
+    plain = tmp_path / "plain.vcf"
+    with pysam.VariantFile(str(vcf)) as src, pysam.VariantFile(str(plain), "w", header=src.header) as dst:
+        for rec in src:
+            dst.write(rec)
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("chr1\t5\tA\tG\n")
+    assert is_vcf(plain) and is_vcf(vcf) and not is_vcf(tsv)
+    a, b = {}, {}
+    got = [(i, [(v.chrom, v.pos, v.ref, v.alt, v.id) for v in vs]) for i, vs in read_records(plain, counts=a)]
+    want = [(i, [(v.chrom, v.pos, v.ref, v.alt, v.id) for v in vs]) for i, vs in read_records(vcf, counts=b)]
+    assert got == want and a == b == {"symbolic": 1} and sum(len(v) for _, v in got) == 6

@@ -87,7 +87,7 @@ def is_vcf(path) -> bool:
     """Whether ``path`` is a VCF/BCF (by its first bytes: ``##fileformat=VCF``, or BCF magic), else a TSV."""
     p = Path(path)
     with open(p, "rb") as fh:
-        head = fh.read(4)
+        head = fh.read(16)
     if head[:2] == b"\x1f\x8b":
         with gzip.open(p, "rb") as fh:
             head = fh.read(16)
