@@ -90,3 +90,29 @@ def emit_json(obj, path=None, *, summary=None) -> None:
         write_json(path, obj)
     if str(path) != "-":
         print_json(summary if path and summary is not None else obj)
+
+
+def _workers(text: str) -> int:
+    import argparse
+
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, not {n}")
+    return n
+
+
+def add_executor_args(parser, work: str = "sharing the work") -> None:
+    """Add ``--workers N`` (default :func:`tfscope.executor.default_workers`; >= 1) and ``--executor {local,ray}``
+    (:func:`tfscope.executor.make_executor`): where a command's batches run, as ``scan`` and ``variants`` share it.
+    ``work`` says what the workers do, in the help text."""
+    from .executor import EXECUTORS, default_workers
+
+    parser.add_argument("--workers", type=_workers, default=default_workers(),
+                        help=f"processes (or Ray actors) {work}, one thread each (default: the available CPU cores, "
+                             "at most 4)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; embedded on "
+                             "this machine, or the cluster at RAY_ADDRESS)")

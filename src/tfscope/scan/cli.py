@@ -10,9 +10,9 @@ import warnings
 from collections import Counter
 from pathlib import Path
 
-from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_executor_args, add_json_arg, plural,
+                          report_stream, write_json)
 from ..errors import InputError, TfscopeWarning
-from ..executor import EXECUTORS, default_workers
 from ..metrics import markdown_table
 from ..protein.domains import read_proteins
 from ..protein.pwmscan import protein_scan_models
@@ -246,12 +246,7 @@ def add_scan_args(p, *, checkpoint_required: bool = False) -> None:
                         "window: 100 bp windows for every model")
     p.add_argument("--stride", type=int, default=50, help="window step (bp) in window mode")
     p.add_argument("--batch-size", type=int, default=1024, help="windows per forward pass in window mode")
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="processes (or Ray actors) sharing the work, one thread each (default: the available CPU "
-                        "cores, at most 4)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; "
-                        "embedded on this machine, or the cluster at RAY_ADDRESS)")
+    add_executor_args(p)
     add_device_arg(p)
     add_allow_unverified_arg(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..executor import EXECUTORS, default_workers
-from ..cli_common import add_allow_unverified_arg, add_device_arg, add_json_arg, plural, report_stream, write_json
+from ..cli_common import (add_allow_unverified_arg, add_device_arg, add_executor_args, add_json_arg, plural,
+                          report_stream, write_json)
 from ..errors import InputError
 from .run import N_VIEWS, example_note, example_paths, variants_to_files
 
@@ -31,12 +31,7 @@ def add_cli(sub) -> None:
     p.add_argument("--all", action="store_true", dest="all_rows", help="write every (variant, TF) row")
     p.add_argument("--max-q", type=float, default=0.05, help="rows without a gain/loss are kept when qValue <= this")
     p.add_argument("--batch-size", type=int, default=256, help="alleles per forward pass")
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="processes (or Ray actors) scoring batches of variants, one thread each (default: the "
-                        "available CPU cores, at most 4)")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: forked worker processes; ray: Ray actors (pip install 'tfscope[ray]'; embedded on "
-                        "this machine, or the cluster at RAY_ADDRESS)")
+    add_executor_args(p, "scoring batches of variants")
     p.add_argument("--example", action="store_true", help="score the bundled tiny example (a VCF on six real "
                    "hg19 regions, one SNV breaking a known FOXK1 site); --out defaults to variants_example.tsv")
     p.add_argument("--quiet", action="store_true", help="no summary line and no progress bar")
@@ -56,8 +51,6 @@ def run_variants(args) -> int:
         raise InputError("give INPUT, --genome and --out (or --example)")
     if not 0 <= args.max_q <= 1:
         raise InputError(f"--max-q must lie in [0, 1], not {args.max_q}")
-    if args.workers < 1:
-        raise InputError(f"--workers must be >= 1, not {args.workers}")
     s = variants_to_files(args.input, args.genome, args.out, vcf_out=args.vcf_out, json_path=args.json,
                           report=args.report, attributions=args.attributions, zoo=args.zoo,
                           checkpoint=args.checkpoint, tfs=args.tfs, device=args.device,
