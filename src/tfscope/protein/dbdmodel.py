@@ -208,7 +208,7 @@ def homology_scores(queries, targets) -> np.ndarray:
     tgt = digitize_proteins({str(i): s for i, s in enumerate(targets)})
     out = np.zeros((len(queries), len(targets)), dtype=np.float32)
     for qi, top in enumerate(pyhmmer.hmmer.phmmer(digitize_proteins({str(i): s for i, s in enumerate(queries)}), tgt,
-                                                 cpus=1, E=1.0)):
+                                                 cpus=0, E=1.0)):
         for hit in top:
             j = int(hit.name.decode() if isinstance(hit.name, bytes) else hit.name)
             out[qi, j] = max(out[qi, j], hit.score)

@@ -184,7 +184,7 @@ def phmmer_alignments(records: dict[str, str], ref: DbdReference | None = None, 
     ref = ref or load_reference()
     targets = _reference_block(None if ref.directory is None else ref.directory)
     out = {}
-    for qid, top in zip(records, pyhmmer.hmmer.phmmer(digitize_proteins(records), targets, cpus=1, E=evalue)):
+    for qid, top in zip(records, pyhmmer.hmmer.phmmer(digitize_proteins(records), targets, cpus=0, E=evalue)):
         res = []
         for hit in top:
             acc = hit.name.decode() if isinstance(hit.name, bytes) else hit.name
