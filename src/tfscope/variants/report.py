@@ -30,7 +30,8 @@ TRACK_FLANK = 40
 LOGO_FLANK = 12
 #: columns of the report's table (docs/variants.md documents each)
 TABLE_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "kind", "TF", "group", "effect", "refP", "altP", "delta",
-                 "log2FC", "refPrecision", "altPrecision", "pValue", "qValue", "siteOffset", "pwmRef", "pwmAlt"]
+                 "log2FC", "refPrecision", "altPrecision", "pValue", "qValue", "siteOffset", "areaDelta", "pwmRef",
+                 "pwmAlt"]
 
 
 class AlleleAxis:
@@ -132,7 +133,7 @@ def _rows(df: pd.DataFrame) -> list[dict]:
     out = []
     for r in df.to_dict("records"):
         out.append({c: (float(r[c]) if c in ("refP", "altP", "delta", "log2FC", "refPrecision", "altPrecision",
-                                             "pValue", "qValue", "pwmRef", "pwmAlt") else r[c])
+                                             "pValue", "qValue", "areaDelta", "pwmRef", "pwmAlt") else r[c])
                     for c in TABLE_COLUMNS if c in r})
         for c in ("refPrecision", "altPrecision", "pValue", "qValue"):
             if out[-1].get(c) == -1:
