@@ -174,7 +174,9 @@ def write_variant_report(path, *, rows: pd.DataFrame, scorer, genome, n_views: i
              "changed bases are shaded). <i>refPrecision</i>/<i>altPrecision</i>: the chance, measured on held-out "
              "chromosome 7, that a call at that probability is a real site of the TF. <i>pValue</i>: how unusual "
              "the change is against random SNVs in genome background; <i>qValue</i>: Benjamini-Hochberg over this "
-             "run. Positions are 1-based (VCF). Every column is explained in docs/variants.md.</p></div>"]
+             "run. <i>areaDelta</i>: the change of the TF's summed probability within 50 bp of the variant, the column "
+             "that best tells variants that change binding from those that do not (docs/variants.md). Positions are "
+             "1-based (VCF). Every column is explained in docs/variants.md.</p></div>"]
     shown = rows.head(max(0, n_views))
     if len(shown):
         parts.append(f"<h2>The {len(shown)} strongest effect(s)</h2>"

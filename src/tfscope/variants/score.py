@@ -53,9 +53,9 @@ EPS = 1e-6
 #: CV among 10, 20, 50 and 100 bp: detection AUROC 0.634 on held-out chromosomes; docs/variants.md)
 AREA_FLANK = 50
 
-#: alleles per forward pass: 64 windows of 273 bp stay in the cache (measured on 2,000 chr8 SNVs x 45 TFs, 2 workers:
-#: model time 55 s at 64 against 73 s at 256, the same TSV)
-BATCH_SIZE = 64
+#: alleles per forward pass: small batches of 333-bp windows stay in the cache (measured on 2,000 chr8 SNVs x 45 TFs,
+#: 2 workers, the same TSV: model time 60 s at 32 or 24, 68-70 s at 64; with 273-bp windows 55 s at 64, 73 s at 256)
+BATCH_SIZE = 32
 
 
 def changed_bases(ref: str, alt: str) -> tuple[int, int, int]:
