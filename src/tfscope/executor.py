@@ -259,6 +259,20 @@ def _ordered(submit, wait, items, in_flight: int):
         yield wait(pending.popleft())
 
 
+@contextlib.contextmanager
+def executor_for(executor, workers: int = 1):
+    """The executor of one run: ``executor`` made by name (:func:`make_executor` with ``workers``) and closed when
+    the block ends, or an executor object used as given and left open (its owner closes it)."""
+    if not isinstance(executor, str):
+        yield executor
+        return
+    ex = make_executor(executor, workers)
+    try:
+        yield ex
+    finally:
+        ex.close()
+
+
 def make_executor(kind: str = "local", workers: int = 1, **kw):
     """:class:`LocalExecutor` or :class:`RayExecutor` by name (:data:`EXECUTORS`).
 

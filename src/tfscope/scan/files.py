@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..errors import InputError, TfscopeWarning
-from ..executor import make_executor
+from ..executor import executor_for
 from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
 from ..io.bed import BedRecord, read_bed, write_bed
 from ..io.coords import (REGION_HEADER, GenomeCoords, parse_genomic_coord, read_chrom_sizes, relocate_bed,
@@ -423,10 +423,8 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
             if "bedgraph" in tracks or "bigwig" in tracks:
                 paths["bedgraph"] = stage / "bedgraph"
         scan_outputs = None if stage else outputs
-        own_executor = isinstance(executor, str)
-        ex = make_executor(executor, workers) if own_executor else executor
-        t0 = time.time()
-        try:
+        with executor_for(executor, workers) as ex:
+            t0 = time.time()
             if streaming:
                 res = scan_fasta(models, fasta, scan_out, bedgraph=paths.get("bedgraph"), bigwig=paths.get("bigwig"),
                                  bigbed=None if stage else bigbed, executor=ex, collapse=collapse,
@@ -445,9 +443,6 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
                 coords = GenomeCoords(sizes, genome, sizes_of_genome, chrom_sizes, fasta=fasta)
                 publish_genome_outputs(coords, scan_out, paths, final_bed=out, final_tracks=tracks, bigbed=bigbed,
                                        names=[m.name for m in models], outputs=outputs)
-        finally:
-            if own_executor:
-                ex.close()
         dt = time.time() - t0
         known_sites = read_known_sites(known, sizes, coords) if known is not None else None
         report_dt = None

@@ -9,7 +9,6 @@ input VCF annotated with ``TFBS_EFFECT``. All outputs are staged and renamed int
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
-from ..executor import LocalExecutor, default_workers, make_executor
+from ..executor import LocalExecutor, default_workers, executor_for
 from ..io.atomic import Outputs, refuse_clobbering
 from ..resources import resources_dir
 from ..scan.engine import on_gpu
@@ -315,7 +314,7 @@ def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, t
         ok = check_ref(g, list(variants), mode=ref_mismatch, counts=counts)
         counts["scored"] = len(ok)
         batches = [ok[i:i + BATCH_RECORDS] for i in range(0, len(ok), BATCH_RECORDS)]
-    with _executor(executor, workers) as ex:
+    with executor_for(executor, workers or default_workers()) as ex:
         parts = list(iter_scored(batches, g, scorer, haplotypes=haplotypes, executor=ex, seconds=seconds))
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
     p_counts: dict = {}
@@ -325,19 +324,6 @@ def score_variants(variants, genome, *, zoo: str = "genomic", checkpoint=None, t
     df.attrs["counts"] = counts
     df.attrs["seconds"] = seconds
     return df
-
-
-@contextlib.contextmanager
-def _executor(executor, workers: int | None):
-    """The executor of a run: made from its name (and closed after) or used as given."""
-    if not isinstance(executor, str):
-        yield executor
-        return
-    ex = make_executor(executor, workers or default_workers())
-    try:
-        yield ex
-    finally:
-        ex.close()
 
 
 #: rows of the report's table (the strongest effects; the TSV has every written row)
@@ -404,7 +390,7 @@ def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, 
     seconds = {"model": 0.0, "pwm": 0.0}
     cols = COLUMNS + (HAPLOTYPE_COLUMNS if haplotypes else [])
     by_effect = {"gain": 0, "loss": 0, "none": 0}
-    with Outputs() as outputs, _executor(executor, workers) as ex:
+    with Outputs() as outputs, executor_for(executor, workers or default_workers()) as ex:
         spill = outputs.tempdir(Path(out)) / "scored.tsv"
         bar = tqdm(desc="variants", unit=" variants", disable=None if verbose else True)
         with open(spill, "w") as fh:  # pass 1: score, spill, count p-values
