@@ -450,8 +450,8 @@ def render(doc) -> str:
                               ["dataset", "model", "metric", "value", "n"]))
     cv = [r for r in rows if r["dataset"] in ("area_window_cv", "area_window_full_dev")]
     if cv:
-        out += ["", "## areaDelta's window (sum of P within +-A bp of the change), chosen without scoring a SNP with the "
-                "width chosen on it", "",
+        out += ["", "## areaDelta's window (sum of P within +-A bp of the change), chosen without scoring a SNP with "
+                "the width chosen on it", "",
                 "`area_window_cv`: dev chromosomes split in random halves (20 times, both ways); the half-width A in "
                 f"{{{', '.join(map(str, AREA_WINDOWS))}}} with the best mean AUROC on one half is scored on the other "
                 "(mean and sd over the 40 held-out halves). `area_window_full_dev`: each A on the whole dev set "

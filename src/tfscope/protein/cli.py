@@ -129,7 +129,8 @@ def add_cli(sub) -> None:
     add_device_arg(t, amp=True)
     t.set_defaults(func=cmd_protein_train)
 
-    q = ps.add_parser("predict", help="TF or not (DNA-binding domains first) and, for predicted TFs, P(TFPM) for each protein of a FASTA file")
+    q = ps.add_parser("predict", help="TF or not (DNA-binding domains first) and, for predicted TFs, P(TFPM) for "
+                      "each protein of a FASTA file")
     q.add_argument("fasta", metavar="FASTA", help="protein FASTA")
     q.add_argument("--out", "-o", default="-", help="output TSV: id, p_tf, is_tf, p_tfpm, is_tfpm, n_dbd, dbds, "
                    "tf_class, inferred, evidence ('-' = standard output)")

@@ -31,8 +31,9 @@ def add_cli(sub) -> None:
     p.add_argument("--sample", help="VCF sample whose phased genotypes --haplotypes joins")
     p.add_argument("--all", action="store_true", dest="all_rows", help="write every (variant, TF) row")
     p.add_argument("--max-q", type=float, default=0.05, help="rows without a gain/loss are kept when qValue <= this")
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE, help=f"alleles per forward pass (default {BATCH_SIZE}: "
-                   "small batches stay in the CPU cache; raise it on a GPU)")
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE,
+                   help=f"alleles per forward pass (default {BATCH_SIZE}: small batches stay in the CPU cache; "
+                   "raise it on a GPU)")
     add_executor_args(p, "scoring batches of variants")
     p.add_argument("--example", action="store_true", help="score the bundled tiny example (a VCF on six real "
                    "hg19 regions, one SNV breaking a known FOXK1 site); --out defaults to variants_example.tsv")

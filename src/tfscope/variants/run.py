@@ -342,8 +342,9 @@ def strongest_effects(df: pd.DataFrame, n: int = REPORT_ROWS) -> pd.DataFrame:
 def variants_to_files(input_path, genome, out, *, vcf_out=None, json_path=None, report=None,
                       attributions: int = N_VIEWS, zoo: str = "genomic", checkpoint=None, tfs=None,
                       device: str = "auto", ref_mismatch: str = "error", sample: str | None = None,
-                      haplotypes: bool = False, all_rows: bool = False, max_q: float = 0.05, batch_size: int = BATCH_SIZE,
-                      workers: int | None = None, executor="local", verbose: bool = False) -> dict:
+                      haplotypes: bool = False, all_rows: bool = False, max_q: float = 0.05,
+                      batch_size: int = BATCH_SIZE, workers: int | None = None, executor="local",
+                      verbose: bool = False) -> dict:
     """The library call of ``tfscope variants``: stream ``input_path``, write the effects TSV ``out`` (and
     ``vcf_out``, ``report``, ``json_path``) atomically together; returns the run summary (counts by effect, skips
     by reason, seconds).

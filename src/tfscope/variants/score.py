@@ -6,8 +6,8 @@ baseline.
 ``genome[s - F, s + len(REF) + F)`` and the ALT sequence is ``genome[s - F, s) + ALT + genome[s + len(REF), s +
 len(REF) + F)`` (N beyond the chromosome ends), with ``F = receptive_field // 2 + 1 + max(max site width,
 AREA_FLANK)``: every nucleotide whose probability is read sees the model's whole receptive field of genome context,
-so each value equals what ``tfscope scan`` computes on the genome at that nucleotide. Windows are batched (``batch_size`` alleles per
-forward pass, right-padded with N, which no read nucleotide can see).
+so each value equals what ``tfscope scan`` computes on the genome at that nucleotide. Windows are batched
+(``batch_size`` alleles per forward pass, right-padded with N, which no read nucleotide can see).
 
 **The indel rule.** The common prefix and suffix of REF and ALT are trimmed; the remaining bases are the *changed
 bases* (none on one allele for a pure insertion or deletion: then the junction). ``refP`` (``altP``) is the highest
@@ -50,7 +50,7 @@ EFFECTS = ("gain", "loss", "none")
 EPS = 1e-6
 
 #: bp on each side of the changed bases summed by ``areaDelta`` (chosen on the ASB dev set by held-out-chromosome
-#: CV among 10, 20, 50 and 100 bp: detection AUROC 0.634 on held-out chromosomes; docs/variants.md)
+#: CV among 10, 20, 50 and 100 bp: detection AUROC 0.635 on held-out chromosomes; docs/variants.md)
 AREA_FLANK = 50
 
 #: alleles per forward pass: small batches of 333-bp windows stay in the cache (measured on 2,000 chr8 SNVs x 45 TFs,
@@ -107,7 +107,8 @@ class VariantScorer:
 
     """
 
-    def __init__(self, models, *, null=None, jaspar_ids: dict | None = None, pwm: bool = True, batch_size: int = BATCH_SIZE):
+    def __init__(self, models, *, null=None, jaspar_ids: dict | None = None, pwm: bool = True,
+                 batch_size: int = BATCH_SIZE):
         if not models:
             raise InputError("no models to score variants with")
         bad = [m.name for m in models if m.receptive_field is None]
