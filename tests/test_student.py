@@ -176,3 +176,24 @@ def test_needed_spans_merge_runs_closer_than_the_gap():
     both = np.stack([need, need[::-1]])  # (T, N, L): stretches never merge across tracks or rows
     got = list(zip(*(v.tolist() for v in needed_spans(both, 4))))
     assert got == [(0, 0, 2, 10), (0, 0, 20, 22), (0, 2, 39, 40), (1, 0, 39, 40), (1, 2, 2, 10), (1, 2, 20, 22)]
+
+
+def test_stem_pool_equals_the_motif_layer_relu_and_pool_bit_for_bit():
+    """The fused detector's motif layer (one matrix product over the unfolded one-hot input, pooled before its bias
+    and ReLU) gives exactly conv -> ReLU -> max-pool, N included; convolutions it cannot stand for are refused."""
+    from tfscope.zoo.student import StemPool
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(4, 16, 9, padding=4)
+    x = torch.from_numpy(one_hot([_seq(96, 7), "N" * 20 + _seq(60, 8) + "N" * 16]))
+    with torch.no_grad():
+        want = torch.nn.functional.max_pool1d(torch.relu(conv(x)), 8)
+        got = StemPool(conv, 8)(x)
+        assert got.shape == want.shape == (2, 16, 12)
+        assert torch.equal(got, want)
+        m = StridedDetector(**STUDENT).eval()
+        fused = m.fused()
+        assert fused.stem_pools and isinstance(fused.stem, StemPool)
+        torch.testing.assert_close(fused(x), m(x), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="same"):
+        StemPool(torch.nn.Conv1d(4, 16, 9, padding=8, dilation=2), 8)

@@ -343,14 +343,19 @@ class GatedCalls(nn.Module):
         for t in np.flatnonzero(cut[1:] > cut[:-1]).tolist():
             k = slice(cut[t], cut[t + 1])
             rows, a, b = rows_all[k], a_all[k], b_all[k]
-            # the stretches' inputs and detector values (with their context) laid end to end, `reach` N between
-            # them, gated in one pass: every position of a stretch pools and convolves only its own context
+            # the stretches' inputs and detector values (with their context, `reach` bp each side) laid end to end
+            # and gated in one pass. The q of a stretch position pools s over `pool` bp each side, and that s reads
+            # the input within the localizer's half field beyond: all inside the stretch's own context, so stretches
+            # need no spacer between them (the outputs near a junction mix two contexts and are never read), except
+            # where the context is cut by the input's ends: there `reach` N stand for the padding beyond them
             c0, c1 = np.maximum(0, a - reach), np.minimum(L, b + reach)
-            offs = np.concatenate([[0], np.cumsum(c1 - c0 + reach)])
+            pad_l, pad_r = c0 - (a - reach), (b + reach) - c1
+            offs = np.concatenate([[0], np.cumsum(pad_l + (c1 - c0) + pad_r)])
             width = -(-int(offs[-1]) // 1024) * 1024  # few distinct lengths: convolution plans are reused
             seg, within = _ranges(c1 - c0)
             src_row, src_pos = torch.from_numpy(rows[seg]), torch.from_numpy(c0[seg] + within)
-            dst = torch.from_numpy(offs[:-1][seg] + within)
+            start = offs[:-1] + pad_l  # where each stretch's context c0 lies in the joined input
+            dst = torch.from_numpy(start[seg] + within)
             xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
             xc[0][:, dst] = x[src_row, :, src_pos].T
             gc[0, 0, dst] = g[src_row, t, src_pos // step]
@@ -358,7 +363,7 @@ class GatedCalls(nn.Module):
             qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
             seg, within = _ranges(b - a)
             yield (t, torch.from_numpy(rows[seg]), torch.from_numpy(a[seg] + within),
-                   qc[torch.from_numpy(offs[:-1][seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
+                   qc[torch.from_numpy(start[seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
 
     @torch.no_grad()
     def hits(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
