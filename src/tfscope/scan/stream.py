@@ -338,8 +338,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                 metas.append((segments, j))
                 yield ctx, left, span, segments, sh, chunk, digits if graphs else None
 
-    if not graphs and isinstance(executor, LocalExecutor):  # the calls-only networks' fused parts are cached per
-        calls_networks(models)  # process: built here, forked workers inherit them (0.15 s each for the fast zoo)
+    if isinstance(executor, LocalExecutor):  # the fused networks are cached per process: built here, so that forked
+        if graphs:  # workers inherit them (0.4 s for the gated zoo's dense copy, 0.15 s for the fast calls-only copy)
+            for m in models:
+                m.inference_model  # noqa: B018 (built on first use)
+        else:
+            calls_networks(models)
     bed = Path(bed)
     raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
     counts, ok, p_values = collections.Counter(), False, []
