@@ -93,9 +93,12 @@ class ScanModel:
 
     @property
     def inference_model(self) -> torch.nn.Module:
-        """The network the dense path runs: for chunk-mode models a conv/BN-fused torch.fx copy
-        (``torch.fx.experimental.optimization.fuse``, shared by the ScanModels of one network), built on first use, so
-        calls-only scans, which run :func:`calls_networks` copies instead, never pay for it (0.4 s for the gated zoo)."""
+        """The network the dense path runs.
+
+        For chunk-mode models a conv/BN-fused torch.fx copy (``torch.fx.experimental.optimization.fuse``, shared by the
+        ScanModels of one network), built on first use, so calls-only scans, which run :func:`calls_networks` copies
+        instead, never pay for it (0.4 s for the gated zoo).
+        """
         if self.receptive_field is None:
             return self.model
         if self.model not in _FUSED:
