@@ -173,40 +173,41 @@ def scaling_rows(fasta: Path, bp: int, ds: str, fimo: float) -> list[tuple]:
 
 
 def runtime_rows(fasta: Path) -> list[tuple]:
-    """The fast zoo's calls on 100 kbp in one process and one thread under each inference runtime of its detector
-    (:data:`tfscope.zoo.gated.RUNTIMES`): seconds (fastest of 3) and the fraction of calls that differ from fp32's
-    (by position, TF and strand)."""
+    """The fast and genomic zoos' calls on 100 kbp in one process and one thread under each inference runtime
+    (:data:`tfscope.zoo.gated.RUNTIMES`; the genomic zoo: fp32 and channels-last): seconds (fastest of 3) and the
+    fraction of calls that differ from fp32's (by position, TF, score and strand)."""
     import torch
 
     from tfscope.executor import make_executor
     from tfscope.scan.stream import scan_fasta
-    from tfscope.zoo.gated import RUNTIMES
+    from tfscope.zoo.gated import RUNTIMES, GatedZoo
     from tfscope.zoo.registry import load_zoo
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    rows, beds = [], {}
+    rows = []
     try:
-        models = load_zoo(kind="fast")
-        ex = make_executor("local", 1)
-        for rt in RUNTIMES:
+        for kind, runtimes in (("fast", RUNTIMES), ("genomic", ("fp32", "channels-last"))):
+            models, beds = load_zoo(kind=kind), {}
+            ex = make_executor("local", 1)
+            for rt in runtimes:
+                for m in models:
+                    m.model.runtime = rt
+                out = fasta.parent / f"runtime-{kind}-{rt}.bed"
+                scan_fasta(models, fasta, out, executor=ex)  # warm-up (and compilation)
+                times = []
+                for _ in range(3):
+                    t0 = time.time()
+                    scan_fasta(models, fasta, out, executor=ex)
+                    times.append(time.time() - t0)
+                beds[rt] = {tuple(line.split("\t")[:6]) for line in out.read_text().splitlines()}
+                changed = len(beds[rt] ^ beds["fp32"]) / max(1, len(beds["fp32"]))
+                rows += [(f"zoo-{kind}-calls-{rt}", "chr8-100k-one-record", "in_process_seconds", min(times)),
+                         (f"zoo-{kind}-calls-{rt}", "chr8-100k-one-record", "changed_call_fraction", changed)]
+                print(f"{kind} runtime {rt}: {min(times):.2f} s, {changed:.4f} of calls changed", flush=True)
             for m in models:
-                m.model.runtime = rt
-            out = fasta.parent / f"runtime-{rt}.bed"
-            scan_fasta(models, fasta, out, executor=ex)  # warm-up (and compilation)
-            times = []
-            for _ in range(3):
-                t0 = time.time()
-                scan_fasta(models, fasta, out, executor=ex)
-                times.append(time.time() - t0)
-            beds[rt] = {tuple(line.split("\t")[:6]) for line in out.read_text().splitlines()}
-            changed = len(beds[rt] ^ beds["fp32"]) / max(1, len(beds["fp32"]))
-            rows += [(f"zoo-fast-calls-{rt}", "chr8-100k-one-record", "in_process_seconds", min(times)),
-                     (f"zoo-fast-calls-{rt}", "chr8-100k-one-record", "changed_call_fraction", changed)]
-            print(f"runtime {rt}: {min(times):.2f} s, {changed:.4f} of calls changed", flush=True)
+                m.model.runtime = GatedZoo.runtime
     finally:
-        for m in models:
-            m.model.runtime = "fp32"
         torch.set_num_threads(threads)
     return rows
 

@@ -95,16 +95,21 @@ class ScanModel:
     def inference_model(self) -> torch.nn.Module:
         """The network the dense path runs.
 
-        For chunk-mode models a conv/BN-fused torch.fx copy (``torch.fx.experimental.optimization.fuse``, shared by the
-        ScanModels of one network), built on first use, so calls-only scans, which run :func:`calls_networks` copies
-        instead, never pay for it (0.4 s for the gated zoo).
+        For chunk-mode models an inference copy shared by the ScanModels of one network, built on first use (so
+        calls-only scans, which run :func:`calls_networks` copies instead, never pay for it): the model's own
+        ``inference_copy()`` where it has one (the gated zoo: channels-last networks,
+        :meth:`tfscope.zoo.gated.GatedZoo.inference_copy`), else a conv/BN-fused torch.fx copy
+        (``torch.fx.experimental.optimization.fuse``).
         """
         if self.receptive_field is None:
             return self.model
         if self.model not in _FUSED:
-            from torch.fx.experimental.optimization import fuse
+            if hasattr(self.model, "inference_copy"):  # its own (the gated zoo's runtime)
+                _FUSED[self.model] = self.model.inference_copy()
+            else:
+                from torch.fx.experimental.optimization import fuse
 
-            _FUSED[self.model] = fuse(self.model)
+                _FUSED[self.model] = fuse(self.model)
         return _FUSED[self.model]
 
     @property

@@ -20,6 +20,8 @@ sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the t
 
 from __future__ import annotations
 
+import copy
+
 import weakref
 
 import numpy as np
@@ -126,8 +128,8 @@ class GatedZoo(nn.Module):
 
     #: the output is the same on both strands (strands are combined inside), so scans run one strand only
     strand_symmetric = True
-    #: how :class:`GatedCalls` runs the detector (one of :data:`RUNTIMES`; not stored in checkpoints)
-    runtime = "fp32"
+    #: how :class:`GatedCalls` runs its networks (one of :data:`RUNTIMES`; not stored in checkpoints)
+    runtime = "channels-last"
 
     def __init__(self, detector: dict, localizer: dict, *, pool: int = 25, shape_power: float = 2.0,
                  detector_weight: float = 1.0):
@@ -186,6 +188,26 @@ class GatedZoo(nn.Module):
         q = _gate(g, s, self.pool, self.shape_power, self.detector_weight, self.pooled)
         return torch.logit(q.clamp(EPS, 1 - EPS))
 
+    def inference_copy(self) -> nn.Module:
+        """Return the copy the dense path runs under :attr:`runtime`.
+
+        The dense path is :attr:`tfscope.scan.engine.ScanModel.inference_model` (tracks, variant scores). With
+        ``channels-last`` it is this zoo with its detector and localizers replaced by their channels-last copies
+        (:mod:`tfscope.models.channels_last`; the gate's settings are shared), else the torch.fx conv/BN-fused copy.
+        The same outputs up to float rounding.
+        """
+        if self.runtime != "channels-last":
+            from torch.fx.experimental.optimization import fuse
+
+            return fuse(self.eval())
+        from ..models.channels_last import channels_last_copy
+
+        out = copy.copy(self)  # shallow: a new module dict below, so this zoo keeps its own networks
+        out._modules = dict(self._modules)
+        out.detector = channels_last_copy(self.detector)
+        out.localizers = nn.ModuleList(channels_last_copy(m) for m in self.localizers)
+        return out.eval()
+
     def calls_network(self, floor) -> "GatedCalls":
         """Return an inference copy for calls only (:class:`GatedCalls`).
 
@@ -195,12 +217,15 @@ class GatedZoo(nn.Module):
         return GatedCalls(self, floor)
 
 
-#: inference runtimes of the detector pass of :class:`GatedCalls` (``GatedZoo.runtime``): ``fp32``, conv/BN-fused
-#: float32 (oneDNN through torch); ``bf16``, the same under bfloat16 autocast (oneDNN's AVX-512 BF16 kernels where the
-#: CPU has them); ``compile``, ``torch.compile`` of the fused detector (inductor C++ kernels). Measured in
-#: ``benchmarks/throughput.py`` (seconds and the fraction of calls that change). The localizers always run in float32:
-#: under bf16 autocast 43% of the genomic zoo's calls on 100 kbp of chr8 moved (the peak sets the call's position)
-RUNTIMES = ("fp32", "bf16", "compile")
+#: inference runtimes of :class:`GatedCalls` (``GatedZoo.runtime``): ``channels-last`` (the default), the detector and
+#: localizers as 2-D convolutions on channels-last tensors, batch norm folded (:mod:`tfscope.models.channels_last`);
+#: ``fp32``, the torch.fx conv/BN-fused 1-D networks (oneDNN reorders every layer's activations); ``bf16``, fp32's
+#: detector under bfloat16 autocast (oneDNN's AVX-512 BF16 kernels where the CPU has them); ``compile``,
+#: ``torch.compile`` of fp32's detector (inductor C++ kernels). Measured in ``benchmarks/throughput.py`` (seconds and
+#: the fraction of calls that change against fp32): channels-last was 17-24% faster on 1 Mbp of chr8 with 0.1-0.2% of
+#: the BED lines changed (float rounding near thresholds). bf16 and compile leave the localizers in float32: under
+#: bf16 autocast 43% of the genomic zoo's calls on 100 kbp of chr8 moved (the peak sets the call's position)
+RUNTIMES = ("fp32", "channels-last", "bf16", "compile")
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
@@ -279,20 +304,27 @@ class GatedCalls(nn.Module):
         floor = torch.as_tensor(floor, dtype=torch.float32).flatten()
         if len(floor) != zoo.n_outputs:
             raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
-        if zoo not in _FUSED_PARTS:
-            from torch.fx.experimental.optimization import fuse
-
-            det = zoo.detector.eval().fused() if zoo.pooled else fuse(zoo.detector.eval())
-            _FUSED_PARTS[zoo] = (det, [fuse(m.eval()) for m in zoo.localizers])
-        self.detector, localizers = _FUSED_PARTS[zoo][:2]
-        self.localizers = nn.ModuleList(localizers)
         if zoo.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
+        layout = "nhwc" if zoo.runtime == "channels-last" else "ncl"
+        parts = _FUSED_PARTS.setdefault(zoo, {})
+        if layout not in parts:
+            if layout == "nhwc":
+                from ..models.channels_last import channels_last_copy
+
+                parts[layout] = (channels_last_copy(zoo.detector), [channels_last_copy(m) for m in zoo.localizers])
+            else:
+                from torch.fx.experimental.optimization import fuse
+
+                det = zoo.detector.eval().fused() if zoo.pooled else fuse(zoo.detector.eval())
+                parts[layout] = (det, [fuse(m.eval()) for m in zoo.localizers])
+        self.detector, localizers = parts[layout]
+        self.localizers = nn.ModuleList(localizers)
         self.runtime = zoo.runtime
         if zoo.runtime == "compile":
-            if len(_FUSED_PARTS[zoo]) == 2:
-                _FUSED_PARTS[zoo] += (torch.compile(self._detector_pass, dynamic=False),)
-            self._pass = _FUSED_PARTS[zoo][2]
+            if "compiled" not in parts:
+                parts["compiled"] = torch.compile(self._detector_pass, dynamic=False)
+            self._pass = parts["compiled"]
         else:
             self._pass = self._detector_pass
         self.floor = floor

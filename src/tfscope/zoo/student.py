@@ -65,13 +65,17 @@ class StemPool(nn.Module):
         self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None
                              else torch.zeros(conv.out_channels))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Return the pooled motif-layer activations ``(N, C_out, L / stride)`` of ``x`` ``(N, C_in, L)``."""
+    def forward(self, x: torch.Tensor, nhwc: bool = False) -> torch.Tensor:
+        """Return the pooled motif-layer activations ``(N, C_out, L / stride)`` of ``x`` ``(N, C_in, L)``.
+
+        ``nhwc``: as ``(N, C_out, 1, L / stride)`` in channels-last memory instead (the same buffer, no copy), the input
+        of :class:`tfscope.models.channels_last.StridedDetector2d`'s blocks.
+        """
         n, c, L = x.shape
         cols = F.pad(x, (self.kernel // 2, self.kernel // 2)).unfold(2, self.kernel, 1)  # (N, C_in, L, k)
         y = torch.matmul(cols.permute(0, 2, 3, 1).reshape(n, L, self.kernel * c), self.weight)  # (N, L, C_out)
-        y = y.view(n, L // self.stride, self.stride, -1).amax(2)
-        return torch.relu(y + self.bias).transpose(1, 2)
+        y = torch.relu(y.view(n, L // self.stride, self.stride, -1).amax(2) + self.bias)  # (N, bins, C_out)
+        return y[:, None].permute(0, 3, 1, 2) if nhwc else y.transpose(1, 2)
 
 
 class StridedDetector(nn.Module):
