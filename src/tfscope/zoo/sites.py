@@ -289,14 +289,15 @@ def fit_confidence(ev: dict, bg_peaks: np.ndarray, *, min_calls: int = 30, poole
 def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=None, workers: int = 2):
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given).
 
-    Keyed by the sha256 of the models' ``weights`` file, the chromosome and the window count, so that calibration and
-    benchmark runs of one model scan once.
+    Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count and the network's inference
+    runtime (:data:`tfscope.zoo.gated.RUNTIMES`), so that calibration and benchmark runs of one model scan once.
 
     Returns
     -------
     (points, seconds) : the points and the wall time of the scan that made them (when it was run, not loaded)
     """
-    key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}"
+    runtime = getattr(models[0].model, "runtime", "") if models else ""
+    key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}"
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z["key"]) == key and int(z["n_models"]) == len(models):
