@@ -458,10 +458,24 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                 counts.update(r.name for r in recs)
                 block.clear()
 
+        as_written = collapse is None and min_precision is None and max_q is None
         while True:
             lines = [c.rstrip("\n").split("\t") for c in itertools.islice(fh, ORIENT_BATCH)]
             if not lines:
                 break
+            if as_written:  # nothing to select or collapse: the workers' lines with their q-values filled in
+                short = [c for c in lines if len(c) - 6 < len(CALL_COLUMNS)]  # main's calls, oriented here
+                recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in short]
+                orient_calls(recs, fetch, matrices)
+                for c, r in zip(short, recs):
+                    c[6:] = map(str, r.extra)
+                    c[5] = r.strand
+                qcol = 6 + P_COLUMN + 1
+                for c, q in zip(lines, qmap(np.array([c[qcol - 1] for c in lines], float))):
+                    c[qcol] = f"{q:.3g}" if q >= 0 else "-1"  # as fill_qvalues
+                out.writelines("\t".join(c) + "\n" for c in lines)
+                counts.update(c[3] for c in lines)
+                continue
             recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
             fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
             orient_calls([r for r in recs if len(r.extra) < len(CALL_COLUMNS)], fetch, matrices)  # main's calls
