@@ -14,9 +14,10 @@ with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before
   on 2 embedded actors; ``projected_hg38_hours_2_cores`` (each calls row: seconds per Mbp x 3,088 Mbp),
   ``projected_hg38_hours_2_cores_scaling`` (from ``-local-2``) and ``projected_hg38_hours_16_cores`` (the 1-worker
   rate divided by 16: linear scaling assumed, not measured);
-- ``zoo-fast-calls-<runtime>`` (dataset ``chr8-100k-one-record``): the fast zoo's detector under each runtime of
-  :data:`tfscope.zoo.gated.RUNTIMES`, one process and thread: ``in_process_seconds`` and ``changed_call_fraction``
-  (calls differing from fp32's in position, TF, score or strand);
+- ``zoo-fast-calls-<runtime>`` / ``zoo-genomic-calls-<runtime>`` (dataset ``chr8-100k-one-record``): each zoo's calls
+  under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32 and channels-last), one process and
+  thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position, TF, score or
+  strand);
 - ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
 - ``zoo-genomic-short-records``: 1,000 records of 100 bp, calls only, against one record of the same 100 kbp;
 - ``fimo-jaspar``: the reference.
