@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 import time
 from pathlib import Path
@@ -354,9 +355,9 @@ def insilico_benchmark(rows_out: list, per_tf_out: dict, per_tf: int, seed: int 
     for k, v in per_10k.items():
         rows_out.append({"dataset": "speed", "model": "zoo-genomic" if k == "model" else "pwm-jaspar", "tf": "45 TFs",
                          "metric": "seconds_per_10k_snvs", "value": v, "n": n})
-    per_tf_out["speed_note"] = (f"measured on {n} SNVs x 45 TFs (1 torch thread, CPU shared with two other "
-                                f"engineers' jobs), scaled to 10,000; model {sc.seconds['model']:.1f} s, "
-                                f"PWM {sc.seconds['pwm']:.1f} s")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    per_tf_out["speed_note"] = (f"measured on {n} SNVs x 45 TFs (1 torch thread; load average {load} at the end), "
+                                f"scaled to 10,000; model {sc.seconds['model']:.1f} s, PWM {sc.seconds['pwm']:.1f} s")
 
 
 def speed_benchmark(rows_out: list, notes: dict, n: int, scaling: int, seed: int = 11):
