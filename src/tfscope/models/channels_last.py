@@ -36,11 +36,12 @@ def conv2d_from(conv: nn.Conv1d, bn: nn.BatchNorm1d | None = None) -> nn.Conv2d:
         raise ValueError("channels_last_copy supports unstrided, ungrouped convolutions with numeric padding")
     if bn is not None:
         conv = fuse_conv_bn_eval(conv.eval(), bn.eval())
+    w = conv.weight.detach()
     out = nn.Conv2d(conv.in_channels, conv.out_channels, (1, conv.kernel_size[0]), padding=(0, conv.padding[0]),
-                    dilation=(1, conv.dilation[0]), bias=True)
+                    dilation=(1, conv.dilation[0]), bias=True, device=w.device, dtype=w.dtype)  # the model's device
     with torch.no_grad():
-        out.weight.copy_(conv.weight.detach()[:, :, None, :])
-        out.bias.copy_(conv.bias.detach() if conv.bias is not None else torch.zeros(conv.out_channels))
+        out.weight.copy_(w[:, :, None, :])
+        out.bias.copy_(conv.bias.detach() if conv.bias is not None else torch.zeros_like(w[:, 0, 0]))
     return out.to(memory_format=_CL).eval()
 
 

@@ -63,7 +63,7 @@ class StemPool(nn.Module):
         # (k * C_in, C_out), rows in (tap, channel) order: the order of the unfolded columns below
         self.register_buffer("weight", conv.weight.detach().permute(2, 1, 0).reshape(-1, conv.out_channels).clone())
         self.register_buffer("bias", conv.bias.detach().clone() if conv.bias is not None
-                             else torch.zeros(conv.out_channels))
+                             else torch.zeros_like(conv.weight[:, 0, 0]).detach())
 
     def forward(self, x: torch.Tensor, nhwc: bool = False) -> torch.Tensor:
         """Return the pooled motif-layer activations ``(N, C_out, L / stride)`` of ``x`` ``(N, C_in, L)``.
