@@ -171,3 +171,34 @@ def test_calls_only_scan_skips_localizers_but_keeps_every_call(tmp_path):
     scan_fasta(models, fa, tmp_path / "full.bed", bedgraph=tmp_path / "bg")
     assert (tmp_path / "fast.bed").read_text() == (tmp_path / "full.bed").read_text()
     assert (tmp_path / "fast.bed").read_text().count("\n") == n_calls
+
+
+@pytest.mark.parametrize("runtime", ["fp32", "channels-last"])
+def test_calls_copy_lays_stretches_end_to_end_and_equals_the_full_model(runtime):
+    """GatedCalls joins the stretches of all rows of a batch with no spacer between them (N only where an input end
+    cuts a stretch's context): its q equals the full model's wherever it reaches the floor, for stretches that touch
+    both ends of the input, lie close together or span a whole row. Compared outside the outermost margin (half the
+    receptive field), which chunk-mode scans never read: there the full model's hidden layers see zero padding and the
+    copy's see the activations of N."""
+    torch.manual_seed(0)
+    zoo = GatedZoo(DET, LOC, pool=6, shape_power=2.0, detector_weight=0.7).eval()
+    zoo.runtime = runtime
+    rng = random.Random(4)
+    x = torch.cat([_one_hot("".join(rng.choice("ACGT") for _ in range(400))) for _ in range(3)])
+    x[1, :, 150:170] = 0  # an N run inside a row
+    margin = zoo.receptive_field // 2 + 1
+    with torch.no_grad():
+        full = torch.sigmoid(zoo(x))
+        for quantile in (0.0, 0.5, 0.9):  # everything needed (whole rows), about half, a few stretches
+            floor = [float(torch.quantile(full[:, t], quantile)) for t in range(2)]
+            rows, tfs, pos, q = zoo.calls_network(floor).hits(x)
+            inner = (pos >= margin) & (pos < x.shape[-1] - margin)
+            rows, tfs, pos, q = rows[inner], tfs[inner], pos[inner], q[inner]
+            want = full[rows, tfs, pos].numpy()
+            np.testing.assert_allclose(q, want, atol=2e-6, rtol=0)
+            above = (full[..., margin:-margin] >= torch.tensor(floor)[None, :, None]).nonzero().numpy()
+            above[:, 2] += margin
+            got = {(int(r), int(t), int(p)) for r, t, p in zip(rows, tfs, pos)}
+            # every position at or above the floor is returned (float ties at the floor aside)
+            missing = [tuple(a) for a in above.tolist() if (a[0], a[1], a[2]) not in got]
+            assert all(abs(float(full[r, t, p]) - floor[t]) < 1e-6 for r, t, p in missing)
