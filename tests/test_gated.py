@@ -202,3 +202,16 @@ def test_calls_copy_lays_stretches_end_to_end_and_equals_the_full_model(runtime)
             # every position at or above the floor is returned (float ties at the floor aside)
             missing = [tuple(a) for a in above.tolist() if (a[0], a[1], a[2]) not in got]
             assert all(abs(float(full[r, t, p]) - floor[t]) < 1e-6 for r, t, p in missing)
+
+
+def test_window_any_is_the_max_pool_of_a_mask():
+    from tfscope.zoo.gated import window_any
+
+    torch.manual_seed(0)
+    for radius in (0, 1, 5, 50):
+        for length in (1, 7, 120):
+            hit = torch.rand(2, 3, length) > 0.95
+            want = F.max_pool1d(hit.float(), 2 * radius + 1, stride=1, padding=radius) > 0
+            assert torch.equal(window_any(hit, radius), want)
+            brute = torch.stack([hit[..., max(0, i - radius):i + radius + 1].any(-1) for i in range(length)], -1)
+            assert torch.equal(window_any(hit, radius), brute)
