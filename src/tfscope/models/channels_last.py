@@ -3,10 +3,10 @@
 oneDNN (through torch) runs a ``Conv1d`` on ``(N, C, L)`` tensors by reordering each layer's input and output to and
 from its blocked layout; as a ``Conv2d`` with a ``(1, k)`` kernel on a ``channels_last`` ``(N, C, 1, L)`` tensor it
 uses NHWC kernels directly and the activations stay in that layout from layer to layer. Measured on the 2-core
-benchmark machine, one thread (``benchmarks/throughput.py`` has the scan rows): the genomic zoo's 64-channel detector
-72 -> 46 ms per 6.2 kbp of both strands, its 16-channel localizers 1.5-2x faster; batch norm is folded into each
-convolution as in ``torch.fx.experimental.optimization.fuse``. The outputs equal the model's in eval mode up to float
-rounding (about 1e-5 in the logits: the summation order differs), so calls near a threshold can change: the
+benchmark machine (``benchmarks/throughput.py`` has the rows): 1 Mbp of chr8 calls on 2 workers, back to back, genomic
+zoo 10.25 -> 7.75 s, fast zoo 2.6 -> 2.15 s; 100 kbp with tracks 6.4 -> 4.3 s and 1.8 -> 1.4 s. Batch norm is
+folded into each convolution as in ``torch.fx.experimental.optimization.fuse``. The outputs equal the model's in eval
+mode up to float rounding (about 1e-5 in the logits: the summation order differs), so calls near a threshold can change: the
 ``changed_call_fraction`` rows of ``benchmarks/results/throughput.json`` count them.
 
 :func:`channels_last_copy` takes a :class:`~tfscope.models.dilated.DilatedResNet`, a
