@@ -254,12 +254,17 @@ def qvalue_map(p_values: np.ndarray):
     return f
 
 
+def qvalue_texts(p_values, qmap) -> list[str]:
+    """Return the ``qValue`` texts of calls with ``p_values`` (``qmap``: :func:`qvalue_map`; ``-1`` uncalibrated)."""
+    return [f"{q:.3g}" if q >= 0 else "-1" for q in qmap(np.asarray(p_values, float))]
+
+
 def fill_qvalues(records: list[BedRecord], qmap) -> None:
     """Write q-values (``qmap`` of :func:`qvalue_map`) into the call records in place."""
     if not records:
         return
-    for r, q in zip(records, qmap(call_p_values(records))):
-        r.extra[P_COLUMN + 1] = f"{q:.3g}" if q >= 0 else "-1"
+    for r, q in zip(records, qvalue_texts(call_p_values(records), qmap)):
+        r.extra[P_COLUMN + 1] = q
 
 
 def collapse_groups(records: list[BedRecord]) -> list[BedRecord]:

@@ -25,7 +25,7 @@ from ..io.bed import BedRecord, bed_line
 from ..io.fasta import iter_fasta
 from ..io.tracks import CALL_COLUMNS, BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
-from .calls import P_COLUMN, StreamCaller, fill_qvalues, finalize_calls, make_calls, qvalue_map
+from .calls import P_COLUMN, StreamCaller, fill_qvalues, finalize_calls, make_calls, qvalue_map, qvalue_texts
 from .orient import StreamedSequences, orient_calls
 from .engine import (ScanModel, calls_networks, chunk_hits, chunk_input, chunk_track, combine_strands, model_shares,
                      on_gpu)
@@ -470,9 +470,8 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                 for c, r in zip(short, recs):
                     c[6:] = map(str, r.extra)
                     c[5] = r.strand
-                qcol = 6 + P_COLUMN + 1
-                for c, q in zip(lines, qmap(np.array([c[qcol - 1] for c in lines], float))):
-                    c[qcol] = f"{q:.3g}" if q >= 0 else "-1"  # as fill_qvalues
+                for c, q in zip(lines, qvalue_texts([c[6 + P_COLUMN] for c in lines], qmap)):
+                    c[7 + P_COLUMN] = q
                 out.writelines("\t".join(c) + "\n" for c in lines)
                 counts.update(c[3] for c in lines)
                 continue
