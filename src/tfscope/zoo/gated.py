@@ -21,7 +21,6 @@ sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the t
 from __future__ import annotations
 
 import copy
-
 import weakref
 
 import numpy as np
@@ -200,12 +199,10 @@ class GatedZoo(nn.Module):
             from torch.fx.experimental.optimization import fuse
 
             return fuse(self.eval())
-        from ..models.channels_last import channels_last_copy
-
         out = copy.copy(self)  # shallow: a new module dict below, so this zoo keeps its own networks
         out._modules = dict(self._modules)
-        out.detector = channels_last_copy(self.detector)
-        out.localizers = nn.ModuleList(channels_last_copy(m) for m in self.localizers)
+        out.detector, localizers = _inference_parts(self, "nhwc")  # the copies GatedCalls runs, made once
+        out.localizers = nn.ModuleList(localizers)
         return out.eval()
 
     def calls_network(self, floor) -> "GatedCalls":
@@ -231,9 +228,29 @@ RUNTIMES = ("fp32", "channels-last", "bf16", "compile")
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
 DETECTOR_BATCH_POSITIONS = 24_000
 
-#: conv/BN-fused inference copies of a GatedZoo's detector and localizers (not submodules: the checkpoint's
-#: state_dict stays the model's own)
-_FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, tuple]" = weakref.WeakKeyDictionary()
+#: inference copies of a GatedZoo's detector and localizers per layout (not submodules: the checkpoint's state_dict
+#: stays the model's own): ``{"nhwc" | "ncl": (detector, [localizers]), "compiled": fn}`` (:func:`_inference_parts`)
+_FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, dict]" = weakref.WeakKeyDictionary()
+
+
+def _inference_parts(zoo: GatedZoo, layout: str) -> tuple:
+    """Return ``(detector, [localizers])`` inference copies of ``zoo``, made once per zoo and layout.
+
+    ``nhwc``: the channels-last copies (:func:`tfscope.models.channels_last.channels_last_copy`); ``ncl``: the
+    conv/BN-fused 1-D ones (a strided detector's :meth:`~tfscope.zoo.student.StridedDetector.fused` copy).
+    """
+    parts = _FUSED_PARTS.setdefault(zoo, {})
+    if layout not in parts:
+        if layout == "nhwc":
+            from ..models.channels_last import channels_last_copy
+
+            parts[layout] = (channels_last_copy(zoo.detector), [channels_last_copy(m) for m in zoo.localizers])
+        else:
+            from torch.fx.experimental.optimization import fuse
+
+            det = zoo.detector.eval().fused() if zoo.pooled else fuse(zoo.detector.eval())
+            parts[layout] = (det, [fuse(m.eval()) for m in zoo.localizers])
+    return parts[layout]
 
 
 def needed_spans(need: np.ndarray, gap: int) -> tuple[np.ndarray, ...]:
@@ -318,22 +335,11 @@ class GatedCalls(nn.Module):
             raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
         if zoo.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
-        layout = "nhwc" if zoo.runtime == "channels-last" else "ncl"
-        parts = _FUSED_PARTS.setdefault(zoo, {})
-        if layout not in parts:
-            if layout == "nhwc":
-                from ..models.channels_last import channels_last_copy
-
-                parts[layout] = (channels_last_copy(zoo.detector), [channels_last_copy(m) for m in zoo.localizers])
-            else:
-                from torch.fx.experimental.optimization import fuse
-
-                det = zoo.detector.eval().fused() if zoo.pooled else fuse(zoo.detector.eval())
-                parts[layout] = (det, [fuse(m.eval()) for m in zoo.localizers])
-        self.detector, localizers = parts[layout]
+        self.detector, localizers = _inference_parts(zoo, "nhwc" if zoo.runtime == "channels-last" else "ncl")
         self.localizers = nn.ModuleList(localizers)
         self.runtime = zoo.runtime
         if zoo.runtime == "compile":
+            parts = _FUSED_PARTS[zoo]
             if "compiled" not in parts:
                 parts["compiled"] = torch.compile(self._detector_pass, dynamic=False)
             self._pass = parts["compiled"]
