@@ -26,11 +26,14 @@ DBD rows (issue 46): models ``dbd-rule-E1e-4`` (any Pfam DBD HMM at E <= 1e-4), 
 ``dbd-graded-stack-hom`` (graded DBD scores + stack + phmmer homology to the training proteins; :mod:`tfscope.protein.dbdmodel`) on ``layer1``/``layer1-dedup`` (each row lists the test proteins still wrong);
 ``--dbd-layer2`` adds ``layer2-methylselex`` cluster-cv rows with DBD family features; ``--dbd-reference`` adds
 ``tfclass-from-protein`` (grouped CV over paralog clusters) and ``motif-inference`` (leave-one-TF-out and
-leave-paralogs-out, memelite Tomtom q < 0.05) on the bundled 752 JASPAR-linked TFs.
+leave-paralogs-out, memelite Tomtom q < 0.05) on the bundled 752 JASPAR-linked TFs. ``--models esm-lora
+dbd-tiered-esm --esm-backbone DIR`` adds the LoRA ESM-2 classifier alone and inside the DBD tiers (5-fold LoRA tuning
+for the out-of-fold P(TF), :func:`tfscope.protein.esm.fit_esm_oof`); it needs pretrained weights, which cannot be
+fetched on the benchmark machines, so these rows are not in the default ``--models``.
 
 Usage: ``python benchmarks/protein.py [--models offline-default composition-lr ...] [--datasets layer1 ...]
 [--write-default] [--conflicts] [--motifs] [--attention-figure] [--skip-models] [--methylselex]
-[--dbd-layer2] [--dbd-reference]``
+[--dbd-layer2] [--dbd-reference] [--esm-backbone DIR --device cuda]``
 """
 
 from __future__ import annotations
@@ -261,6 +264,42 @@ def dbd_tiered_graded(sp, seed):
 def dbd_tiered_mean(sp, seed):
     """DBD rule tier first, the mean of the stack's and the graded model's P(TF) inside each tier."""
     return _tiered(sp, seed, "mean")
+
+
+#: ``train_esm`` arguments of the ESM-2 rows (``--esm-backbone``: a local pretrained ESM-2 directory); None: no rows
+ESM_TRAIN: dict | None = None
+
+
+def _esm_fitted(sp, seed):
+    """The LoRA ESM-2 classifier of a split with its out-of-fold P(TF) (:func:`tfscope.protein.esm.fit_esm_oof`),
+    fitted once per run."""
+    from tfscope.protein.esm import fit_esm_oof
+
+    key = ("esm", sp.layer, sp.protocol, seed)
+    if key not in _FITS:
+        _FITS[key] = fit_esm_oof(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True, **ESM_TRAIN)
+    return _FITS[key]
+
+
+def esm_lora(sp, seed):
+    """LoRA ESM-2 alone (``--esm-backbone``); threshold = max MCC of its out-of-fold predictions."""
+    m = _esm_fitted(sp, seed)
+    return m.predict_proba(sp.test_seqs), m.threshold, {
+        "cv_auroc": m.meta["cv_auroc"], "chosen": f"{m.meta['backbone']}, LoRA r={m.meta['lora_r']}; OOF MCC "
+        f"{m.meta['cv_mcc_at_threshold']:.3f} at p>={m.threshold:.3f}"}
+
+
+def dbd_tiered_esm(sp, seed):
+    """DBD rule tier first, the LoRA ESM-2 classifier's P(TF) inside each tier (``--esm-backbone``)."""
+    from tfscope.protein.dbdmodel import fit_dbd_tiered
+
+    m = fit_dbd_tiered(sp.train_seqs, sp.y_train, inner=_esm_fitted(sp, seed), labels=sp.labels, verbose=True)
+    p = m.predict_proba(sp.test_seqs)
+    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
+    return p, m.threshold, {"cv_auroc": m.meta["cv_auroc"], "chosen": f"rule tier, then ESM-2 P(TF); OOF MCC "
+                            f"{m.meta['cv_mcc_at_threshold']:.3f} at score>={m.threshold:.3f} (no DBD: P >= "
+                            f"{m.meta['no_dbd_inner_threshold']:.3f})",
+                            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
 
 
 DBD_CLASS = "tfclass-from-protein"
@@ -526,6 +565,8 @@ MODELS = {"offline-default": offline_default, "composition-lr": composition_lr, 
           "kmer3-tfidf-lr": kmer_tfidf_lr, "dbd-rule-E1e-4": dbd_rule_baseline, "dbd-lr": dbd_lr,
           "dbd-stack": dbd_stack, "dbd-graded-stack-hom": dbd_graded, "dbd-tiered-stack": dbd_tiered_stack,
           "dbd-tiered-graded": dbd_tiered_graded, "dbd-tiered-mean": dbd_tiered_mean}
+#: rows that need pretrained ESM-2 weights (``--esm-backbone``): not in the default ``--models``
+ESM_MODELS = {"esm-lora": esm_lora, "dbd-tiered-esm": dbd_tiered_esm}
 
 
 def render(doc: dict) -> str:
@@ -750,7 +791,7 @@ def layer2_conflicts(data) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", nargs="+", default=list(MODELS))
+    ap.add_argument("--models", nargs="+", default=list(MODELS), choices=[*MODELS, *ESM_MODELS])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--write-default", action="store_true")
     ap.add_argument("--write-default-layers", nargs="+", default=["layer1", "layer2"], choices=["layer1", "layer2"])
@@ -767,7 +808,18 @@ def main():
     ap.add_argument("--dbd-layer2", action="store_true",
                     help=f"{METHYLSELEX} cluster-cv rows of DBD family features (dbd-family-lr, dbd-family-majority)")
     ap.add_argument("--methylselex-seeds", type=int, default=3, help="repeats (seeds 0..N-1) of the grouped CV")
+    ap.add_argument("--esm-backbone", help="local pretrained ESM-2 directory (transformers format) for the "
+                    f"{', '.join(ESM_MODELS)} rows (5-fold LoRA tuning for the out-of-fold P(TF), then all)")
+    ap.add_argument("--esm-epochs", type=int, default=3)
+    ap.add_argument("--esm-max-residues", type=int, default=1022)
+    ap.add_argument("--device", default="auto", help="where the ESM-2 rows train (auto: CUDA when present)")
     args = ap.parse_args()
+    if set(args.models) & set(ESM_MODELS):
+        if not args.esm_backbone:
+            ap.error(f"{', '.join(sorted(set(args.models) & set(ESM_MODELS)))} need --esm-backbone")
+        global ESM_TRAIN
+        ESM_TRAIN = {"backbone": args.esm_backbone, "lora": True, "epochs": args.esm_epochs,
+                     "max_residues": args.esm_max_residues, "device": args.device}
     torch.set_num_threads(1)
     doc = load_results("protein")
     data = SHARED / "protein"
@@ -796,7 +848,7 @@ def main():
               f" {sp.notes}", flush=True)
         for name in args.models:
             t0 = time.time()
-            score, thr, info = MODELS[name](sp, args.seed)
+            score, thr, info = {**MODELS, **ESM_MODELS}[name](sp, args.seed)
             met = binary_metrics(sp.y_test, score, threshold=thr)
             met["sensitivity"] = met["recall"]
             doc["rows"] = [r for r in doc["rows"] if (r["model"], r["dataset"]) != (name, ds)]

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tfscope.cli import main as cli_main
+from tfscope.errors import InputError
 
 # HOXA5 (UniProt P20719), a human homeodomain TF: record of ../shared/data/protein/TF_independent_dataset.fasta
 HOXA5 = ("MSSYFVNSFCGRYPNGPDYQLHNYGDHSSVSEQFRDSASMHSGRYGYGYNGMDLSVGRSGSGHFGSGERARSYAASASAAPAEPRYSQPATSTHSPQPDPLPCSAVAP"
@@ -252,3 +253,38 @@ def test_tiered_layer1_ranks_dbd_proteins_first_and_round_trips(tmp_path):
     assert np.allclose(back.predict_proba([HOXA5, NON_TF]), p)
     with pytest.raises(Exception, match="out-of-fold"):
         fit_dbd_tiered(seqs, y, inner=object())
+
+
+def test_tiered_layer1_with_an_esm_inner_model(tmp_path):
+    """The ESM-2 path inside the DBD tiers (tiny random backbone from a local directory, no weights fetched):
+    out-of-fold P(TF) from grouped folds, the tier order, and one checkpoint holding the ESM member."""
+    import torch
+    from transformers import EsmConfig, EsmModel
+
+    from tfscope.protein.dbdmodel import DbdTieredModel, fit_dbd_tiered
+    from tfscope.protein.dbdref import load_reference
+    from tfscope.protein.esm import EsmProteinModel, fit_esm_oof, tiny_esm_config
+    from tfscope.protein.models import load_protein_model, save_protein_model
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    EsmModel(EsmConfig(**tiny_esm_config()), add_pooling_layer=False).save_pretrained(tmp_path / "tiny-esm2")
+    ref = load_reference()
+    tfs = [p["sequence"][:120] for _, p in sorted(ref.proteins.items())[:9]]
+    rng = np.random.default_rng(1)
+    aa = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    non = ["".join(rng.choice(aa, 120)) for _ in range(9)]
+    seqs, y = tfs + non + [non[0]], np.r_[np.ones(9, int), np.zeros(10, int)]  # a duplicate: one fold holds both
+    inner = fit_esm_oof(seqs, y, folds=3, backbone=tmp_path / "tiny-esm2", epochs=1, batch_size=8,
+                        max_residues=64, labels=("TF", "non-TF"))
+    assert inner.oof_proba.shape == (19,) and 0 <= inner.meta["cv_auroc"] <= 1
+    assert ((inner.oof_proba >= 0) & (inner.oof_proba <= 1)).all()
+    m = fit_dbd_tiered(seqs, y, inner=inner, labels=("TF", "non-TF"))
+    p = m.predict_proba([HOXA5, NON_TF])
+    assert p[0] >= 0.5 > p[1] and m.meta["inner"] == "protein-esm"
+    save_protein_model(m, tmp_path, "layer1")
+    back = load_protein_model(tmp_path, "layer1")
+    assert isinstance(back, DbdTieredModel) and isinstance(back.inner, EsmProteinModel)
+    assert np.allclose(back.predict_proba([HOXA5, NON_TF]), p, atol=1e-6)
+    with pytest.raises(InputError, match="each class"):
+        fit_esm_oof(seqs[:4], y[:4], folds=3, backbone=tmp_path / "tiny-esm2")

@@ -41,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "protein-align-knn": "tfscope.protein.align:AlignmentKnnModel",
     "protein-dbd-graded": "tfscope.protein.dbdmodel:DbdGradedModel",
     "protein-dbd-tiered": "tfscope.protein.dbdmodel:DbdTieredModel",
+    "protein-esm": "tfscope.protein.esm:EsmProteinModel",
 }
 
 

@@ -358,7 +358,8 @@ def tiered_scores(rule, p) -> np.ndarray:
 class DbdTieredModel(ArrayModel):
     """Layer 1 (TF vs non-TF) in two tiers: a protein with a sequence-specific DBD (the rule of :func:`dbd_rule`)
     ranks above every protein without one; an inner model's P(TF) orders proteins inside each tier (the shipped
-    default: :class:`DbdGradedModel`; or the offline :class:`tfscope.protein.stack.StackModel`).
+    default: :class:`DbdGradedModel`; or the offline :class:`tfscope.protein.stack.StackModel`; or an ESM-2
+    classifier, :func:`tfscope.protein.esm.fit_esm_oof`, where pretrained weights are at hand).
 
     ``predict_proba`` returns the tier score ``(rule + P_inner) / 2`` (:func:`tiered_scores`): 0.5 or more exactly
     when a DBD hits. It ranks (AUROC) but is not a calibrated probability. With ``threshold`` t <= 0.5 (max MCC of
@@ -404,8 +405,9 @@ class DbdTieredModel(ArrayModel):
 def fit_dbd_tiered(seqs, y, *, inner=None, labels=("TF", "non-TF"), seed: int = 0, folds: int = 5,
                    verbose: bool = False) -> DbdTieredModel:
     """Fit :class:`DbdTieredModel` on training proteins: the inner model (``inner``: an already fitted
-    :class:`DbdGradedModel` or :class:`~tfscope.protein.stack.StackModel` of the same proteins, with its
-    ``oof_proba``; default: :func:`fit_dbd_graded`) and the threshold, the max-MCC point of the tier scores of the
+    :class:`DbdGradedModel`, :class:`~tfscope.protein.stack.StackModel` or
+    :class:`~tfscope.protein.esm.EsmProteinModel` (:func:`tfscope.protein.esm.fit_esm_oof`) of the same proteins,
+    with its ``oof_proba``; default: :func:`fit_dbd_graded`) and the threshold, the max-MCC point of the tier scores of the
     training proteins' out-of-fold P(TF) (the rule needs no fitting).
 
     Raises

@@ -32,6 +32,7 @@ from torch import nn
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, InputError
 from ..train import fit, predict, seed_everything
+from .classic import ArrayModel
 
 ESM_VOCAB = ["<cls>", "<pad>", "<eos>", "<unk>", "L", "A", "G", "V", "S", "E", "R", "T", "I", "D", "P", "K", "Q",
              "N", "F", "Y", "M", "H", "W", "C", "X", "B", "U", "Z", "O", ".", "-", "<null_1>", "<mask>"]
@@ -177,8 +178,15 @@ def merge_lora(model: EsmClassifier) -> EsmClassifier:
 
 
 @dataclass
-class EsmProteinModel:
-    """A trained :class:`EsmClassifier` plus its tokenisation settings; ``predict_proba(seqs) -> (N,)``."""
+class EsmProteinModel(ArrayModel):
+    """A trained :class:`EsmClassifier` plus its tokenisation settings; ``predict_proba(seqs) -> (N,)``.
+
+    Saved alone by :func:`save_esm_classifier`; as the member of a composite (the inner model of
+    :class:`tfscope.protein.dbdmodel.DbdTieredModel`) through the :class:`~tfscope.protein.classic.ArrayModel`
+    interface: its state dict as float32 arrays and the backbone config in the composite's checkpoint.
+    """
+
+    MODEL_NAME = "protein-esm"  # as a composite's member (alone: model "esm-classifier", save_esm_classifier)
 
     net: EsmClassifier
     max_residues: int = 1022
@@ -194,6 +202,26 @@ class EsmProteinModel:
         out = np.zeros(len(seqs))
         np.add.at(out, owner, p)
         return out / np.bincount(owner, minlength=len(seqs))
+
+    def checkpoint_arrays(self) -> dict:
+        return {k: v.detach().cpu().float().numpy() for k, v in self.net.state_dict().items()}
+
+    def checkpoint_hparams(self) -> dict:
+        return {"esm_config": json.loads(self.net.backbone.config.to_json_string()),
+                "dropout": float(self.net.dropout.p), "max_residues": self.max_residues, "long_mode": self.long_mode,
+                "stride": self.stride, **self._common()}
+
+    @classmethod
+    def from_checkpoint(cls, arrays: dict, cfg: dict) -> "EsmProteinModel":
+        """Rebuild from :meth:`checkpoint_arrays` and the config. Raises CheckpointError on mismatched weights."""
+        hp = cfg["hparams"]
+        net = EsmClassifier(hp["esm_config"], dropout=float(hp.get("dropout", 0.1)))
+        try:
+            net.load_state_dict({k: torch.as_tensor(v) for k, v in arrays.items()}, strict=True)
+        except RuntimeError as e:
+            raise CheckpointError(f"ESM weights do not match their config: {str(e).splitlines()[0]}") from e
+        return cls(net.eval(), int(hp["max_residues"]), hp["long_mode"], hp.get("stride"),
+                   meta=cfg.get("meta", {}).get("fit", {}), **cls._labels(hp))
 
 
 def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dict | None = None, lora: bool = True,
@@ -246,6 +274,43 @@ def train_esm(train_seqs, y_train, valid=None, *, backbone=None, esm_config: dic
             "lora_targets": list(LORA_TARGETS) if lora else [], "trainable_parameters": int(n_trainable),
             "epochs_run": len(res.as_dict().get("train_loss", [])) if hasattr(res, "as_dict") else None}
     return EsmProteinModel(net, max_residues, long_mode, stride, 0.5, tuple(labels), meta)
+
+
+def fit_esm_oof(seqs, y, *, folds: int = 5, seed: int = 0, labels=("positive", "negative"), verbose: bool = False,
+                **train) -> EsmProteinModel:
+    """:func:`train_esm` on all of ``seqs`` plus its out-of-fold P(positive) on them.
+
+    Out-of-fold: ``folds`` stratified folds with identical sequences in one fold (scikit-learn's
+    ``StratifiedGroupKFold``), one model trained per fold. The returned model carries ``oof_proba`` (shape
+    ``(n_proteins,)``; not saved) and ``meta["cv_auroc"]``, its threshold is the max-MCC point of the out-of-fold
+    predictions: what :func:`tfscope.protein.dbdmodel.fit_dbd_tiered` needs of an inner model (issue 46: the
+    pLM inside the DBD tiers). ``train``: :func:`train_esm` arguments (``backbone`` or ``esm_config``, ``lora``...).
+
+    Raises
+    ------
+    InputError
+        Fewer than ``folds`` proteins of a class, or no backbone / config (as :func:`train_esm`).
+    """
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    from .stack import mcc_threshold
+
+    seqs, y = list(seqs), np.asarray(y, dtype=int)
+    if min(y.sum(), len(y) - y.sum()) < folds:
+        raise InputError(f"need at least {folds} proteins of each class")
+    groups = np.unique(seqs, return_inverse=True)[1]
+    oof = np.zeros(len(y))
+    for k, (tr, va) in enumerate(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(seqs, y, groups)):
+        m = train_esm([seqs[i] for i in tr], y[tr], seed=seed, labels=labels, verbose=verbose, **train)
+        oof[va] = m.predict_proba([seqs[i] for i in va])
+        if verbose:
+            print(f"  esm fold {k + 1}/{folds}: {len(tr)} training proteins", flush=True)
+    model = train_esm(seqs, y, seed=seed, labels=labels, verbose=verbose, **train)
+    model.threshold, mcc = mcc_threshold(y, oof)
+    model.meta.update(cv_auroc=float(roc_auc_score(y, oof)), cv_mcc_at_threshold=float(mcc), folds=folds)
+    model.oof_proba = oof
+    return model
 
 
 def save_esm_classifier(path, model: EsmProteinModel) -> Path:
