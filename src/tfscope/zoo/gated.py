@@ -360,13 +360,13 @@ class GatedCalls(nn.Module):
         """
         return self.detector.binned(x) if self.pooled else detector_probabilities(self.detector, x)
 
-    def stretches(self, x: torch.Tensor):
-        """Yield ``(t, rows, positions, q)`` per TF, where ``q`` can reach the TF's floor.
+    def needed(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Return ``(tfs, rows, positions, q)`` where ``q`` can reach its TF's floor, for all TFs at once.
 
         ``q`` on every position of the stretches where it can reach the floor (``(K,)`` float32, clipped to [EPS,
-        1 - EPS]; rows and positions int64 tensors, by row and position). Every other position of ``x`` ``(N, 4, L)``
-        has ``q`` below the floor. (A strided detector needs ``L`` a multiple of its stride; chunk-mode scans feed such
-        inputs.)
+        1 - EPS]; TFs, rows and positions int64 tensors, ordered by TF, row and position). Every other position of
+        ``x`` ``(N, 4, L)`` has ``q`` below the floor. (A strided detector needs ``L`` a multiple of its stride;
+        chunk-mode scans feed such inputs.)
         """
         L = x.shape[-1]
         rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
@@ -387,33 +387,43 @@ class GatedCalls(nn.Module):
             need, step = window_any(g >= lo, self.pool).cpu().numpy(), 1
         reach = self.reach
         # all TFs in one pass; on bins, stretches closer than 2 * reach bp merge as on nucleotides
-        tracks, rows_all, a_all, b_all = needed_spans(need.transpose(1, 0, 2), -(-2 * reach // step))
-        a_all, b_all = a_all * step, np.minimum(b_all * step, L)
-        cut = np.searchsorted(tracks, np.arange(self.n_outputs + 1))
-        for t in np.flatnonzero(cut[1:] > cut[:-1]).tolist():
-            k = slice(cut[t], cut[t + 1])
-            rows, a, b = rows_all[k], a_all[k], b_all[k]
-            # the stretches' inputs and detector values (with their context, `reach` bp each side) laid end to end
-            # and gated in one pass. The q of a stretch position pools s over `pool` bp each side, and that s reads
-            # the input within the localizer's half field beyond: all inside the stretch's own context, so stretches
-            # need no spacer between them (the outputs near a junction mix two contexts and are never read), except
-            # where the context is cut by the input's ends: there `reach` N stand for the padding beyond them
-            c0, c1 = np.maximum(0, a - reach), np.minimum(L, b + reach)
-            pad_l, pad_r = c0 - (a - reach), (b + reach) - c1
-            offs = np.concatenate([[0], np.cumsum(pad_l + (c1 - c0) + pad_r)])
-            width = -(-int(offs[-1]) // 1024) * 1024  # few distinct lengths: convolution plans are reused
-            seg, within = _ranges(c1 - c0)
-            src_row, src_pos = torch.from_numpy(rows[seg]), torch.from_numpy(c0[seg] + within)
-            start = offs[:-1] + pad_l  # where each stretch's context c0 lies in the joined input
-            dst = torch.from_numpy(start[seg] + within)
-            xc, gc = x.new_zeros(1, 4, width), g.new_zeros(1, 1, width)
-            xc[0][:, dst] = x[src_row, :, src_pos].T
-            gc[0, 0, dst] = g[src_row, t, src_pos // step]
-            sc = torch.maximum(*strand_probabilities(self.localizers[t], xc))[:, None] * base_mask(xc)
-            qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
-            seg, within = _ranges(b - a)
-            yield (t, torch.from_numpy(rows[seg]), torch.from_numpy(a[seg] + within),
-                   qc[torch.from_numpy(start[seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
+        tf, row, a, b = needed_spans(need.transpose(1, 0, 2), -(-2 * reach // step))
+        if not len(tf):
+            return (torch.zeros(0, dtype=torch.int64),) * 3 + (torch.zeros(0),)
+        a, b = a * step, np.minimum(b * step, L)
+        # Every stretch's input and detector values, with their context (`reach` bp each side), laid end to end in
+        # one buffer: each TF's stretches together (its localizer runs once on them), each TF's part a multiple of
+        # 1024 bp (few distinct lengths: convolution plans are reused), gathered and gated in one pass for all TFs.
+        # The q of a stretch position pools s over `pool` bp each side, and that s reads the input within the
+        # localizer's half field beyond: all inside the stretch's own context, so stretches need no spacer between
+        # them (the outputs near a junction mix two contexts and are never read), except where the context is cut by
+        # the input's ends: there `reach` N stand for the padding beyond them.
+        c0, c1 = np.maximum(0, a - reach), np.minimum(L, b + reach)
+        pad_l = c0 - (a - reach)
+        size = (b + reach) - (a - reach)  # context with its N padding
+        ends = np.cumsum(size)
+        cut = np.searchsorted(tf, np.arange(self.n_outputs + 1))
+        tfs = np.flatnonzero(cut[1:] > cut[:-1])
+        tf_end = ends[cut[tfs + 1] - 1]
+        tf_width = -(-(tf_end - np.concatenate([[0], tf_end[:-1]])) // 1024) * 1024
+        tf_base = np.concatenate([[0], np.cumsum(tf_width)])  # where each TF's part starts in the buffer
+        shift = np.zeros(self.n_outputs, np.int64)
+        shift[tfs] = tf_base[:-1] - np.concatenate([[0], tf_end[:-1]])
+        start = ends - size + shift[tf] + pad_l  # where each stretch's context c0 lies in the buffer
+        seg, within = _ranges(c1 - c0)
+        src_row, src_pos = torch.from_numpy(row[seg]), torch.from_numpy(c0[seg] + within)
+        dst = torch.from_numpy(start[seg] + within)
+        width = int(tf_base[-1])
+        xc, gc, sc = x.new_zeros(4, width), g.new_zeros(1, 1, width), g.new_empty(1, 1, width)
+        xc[:, dst] = x[src_row, :, src_pos].T
+        gc[0, 0, dst] = g[src_row, torch.from_numpy(tf[seg]), src_pos // step]
+        for t, o0, o1 in zip(tfs.tolist(), tf_base[:-1].tolist(), tf_base[1:].tolist()):
+            torch.maximum(*strand_probabilities(self.localizers[t], xc[None, :, o0:o1]), out=sc[0, :, o0:o1])
+        sc *= base_mask(xc[None])
+        qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
+        seg, within = _ranges(b - a)
+        return (torch.from_numpy(tf[seg]), torch.from_numpy(row[seg]), torch.from_numpy(a[seg] + within),
+                qc[torch.from_numpy(start[seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
 
     @torch.no_grad()
     def hits(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
@@ -423,10 +433,7 @@ class GatedCalls(nn.Module):
         position; ``q`` the sigmoid of :meth:`forward`'s logits there. What a calls-only scan needs without the dense
         ``(N, T, L)`` track (:func:`tfscope.scan.engine.chunk_hits`).
         """
-        parts = [(torch.full_like(r, t), r, p, q) for t, r, p, q in self.stretches(x)]
-        if not parts:
-            return (np.zeros(0, np.int64),) * 3 + (np.zeros(0, np.float32),)
-        t, r, p, q = (torch.cat(v) for v in zip(*parts))
+        t, r, p, q = self.needed(x)
         q = torch.sigmoid(torch.logit(q))  # the probability a scan takes from forward()'s logits, value for value
         on = q >= self.floor[t]
         return r[on].numpy(), t[on].numpy(), p[on].numpy(), q[on].numpy()
@@ -435,8 +442,8 @@ class GatedCalls(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return gated logits ``(N, T, L)``, exact where they reach the floor (lower elsewhere)."""
         q = x.new_full((x.shape[0], self.n_outputs, x.shape[-1]), EPS)
-        for t, rows, pos, qt in self.stretches(x):
-            q[rows, t, pos] = qt
+        t, rows, pos, qt = self.needed(x)
+        q[rows, t, pos] = qt
         return torch.logit(q)
 
 
