@@ -102,7 +102,11 @@ class BedGraphWriter:
             vals = [table[i] for i in k.astype(np.int64).tolist()]
         else:
             vals = [self._value(x) for x in v.tolist()]
-        return "".join(f"{chrom}\t{x}\t{y}\t{z}\n" for x, y, z in zip(a.tolist(), b.tolist(), vals))
+        # one %-format of a repeated template over the interleaved columns (in C): 1.6x faster than an f-string per
+        # line, which took 1.8 s of the 45 tracks of 1 Mbp (5.6 million runs); ``%`` in a record id is escaped
+        flat: list = [None] * (3 * len(vals))
+        flat[0::3], flat[1::3], flat[2::3] = a.tolist(), b.tolist(), vals
+        return ((chrom.replace("%", "%%") + "\t%d\t%d\t%s\n") * len(vals)) % tuple(flat)
 
     def _write(self, text: str) -> None:
         try:
