@@ -177,3 +177,32 @@ def test_scan_workers_match_serial():
     assert [(r.chrom, r.start, r.end, r.name, r.strand) for r in a] == [(r.chrom, r.start, r.end, r.name, r.strand)
                                                                          for r in b]
     assert all(np.allclose(ta[k], tb[k], atol=1e-6) and ta[k].shape == (3, len(seqs[k])) for k in seqs)
+
+
+def test_cached_window_points_rescans_when_the_gate_changes(tmp_path, monkeypatch):
+    """The calibration / sites cache of window points is keyed by the network's hyper-parameters too: a gated zoo's
+    gate lives in its config, not in its weights, so the same weights with another gate must scan anew."""
+    from types import SimpleNamespace
+
+    import tfscope.zoo.sites as zs
+    from tfscope.zoo.gated import GatedZoo
+
+    scans = []
+
+    def fake_points(models, windows, workers=2):
+        scans.append(1)
+        return [(np.array([0]), np.array([5]), np.array([0.9], np.float32)) for _ in models]
+
+    monkeypatch.setattr(zs, "window_points", fake_points)
+    zoo = GatedZoo({"n_outputs": 1, "channels": 4, "n_blocks": 1}, {"channels": 4, "n_blocks": 1}, pool=5)
+    weights = tmp_path / "w.bin"
+    weights.write_bytes(b"same weights")
+    models = [SimpleNamespace(model=zoo)]
+    windows = type("W", (), {"chrom": "chr7", "__len__": lambda self: 3})()
+    cache = tmp_path / "points.npz"
+    for _ in range(2):
+        pts, _ = zs.cached_window_points(models, windows, cache, weights=weights)
+    assert len(scans) == 1 and pts[0][1].tolist() == [5]  # the second call loaded the cache
+    zoo.set_gate(pool=5, shape_power=2.0, detector_weight=0.5)
+    zs.cached_window_points(models, windows, cache, weights=weights)
+    assert len(scans) == 2  # another gate: scanned anew

@@ -14,6 +14,7 @@ the background of the p-values; :func:`calibrate_calls`) and by ``benchmarks/sit
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import shutil
 import time
@@ -289,15 +290,20 @@ def fit_confidence(ev: dict, bg_peaks: np.ndarray, *, min_calls: int = 30, poole
 def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=None, workers: int = 2):
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given).
 
-    Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count and the network's inference
-    runtime (:data:`tfscope.zoo.gated.RUNTIMES`), so that calibration and benchmark runs of one model scan once.
+    Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count, the network's inference
+    runtime (:data:`tfscope.zoo.gated.RUNTIMES`) and its hyper-parameters (``hparams()``, where the network has them:
+    a gated zoo's gate lives in its config, not in its weights), so that calibration and benchmark runs of one model
+    scan once and a changed gate scans anew.
 
     Returns
     -------
     (points, seconds) : the points and the wall time of the scan that made them (when it was run, not loaded)
     """
-    runtime = getattr(models[0].model, "runtime", "") if models else ""
-    key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}"
+    net = models[0].model if models else None
+    runtime = getattr(net, "runtime", "")
+    hp = net.hparams() if callable(getattr(net, "hparams", None)) else None
+    spec = hashlib.sha256(json.dumps(hp, sort_keys=True, default=str).encode()).hexdigest()[:12] if hp else ""
+    key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}:{spec}"
     if cache is not None and Path(cache).exists():
         z = np.load(cache, allow_pickle=False)
         if str(z["key"]) == key and int(z["n_models"]) == len(models):
