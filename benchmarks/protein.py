@@ -816,7 +816,8 @@ def main():
     args = ap.parse_args()
     if set(args.models) & set(ESM_MODELS):
         if not args.esm_backbone:
-            ap.error(f"{', '.join(sorted(set(args.models) & set(ESM_MODELS)))} need --esm-backbone")
+            ap.error(f"the rows {', '.join(sorted(set(args.models) & set(ESM_MODELS)))} need --esm-backbone "
+                     "(a local pretrained ESM-2 directory)")
         global ESM_TRAIN
         ESM_TRAIN = {"backbone": args.esm_backbone, "lora": True, "epochs": args.esm_epochs,
                      "max_residues": args.esm_max_residues, "device": args.device}
