@@ -196,9 +196,11 @@ class EsmProteinModel(ArrayModel):
     labels: tuple = ("positive", "negative")
     meta: dict = field(default_factory=dict)
 
-    def predict_proba(self, seqs, batch_size: int = 8) -> np.ndarray:
+    def predict_proba(self, seqs, batch_size: int = 8, device: str | None = None) -> np.ndarray:
+        """P(positive), shape ``(n_proteins,)`` (window mode: the mean over a protein's windows). ``device``: where to
+        run (``auto``: CUDA when present; default: where the weights are, and they stay there)."""
         ids, owner = tokenize(list(seqs), max_residues=self.max_residues, mode=self.long_mode, stride=self.stride)
-        p = predict(self.net, ids, batch_size=batch_size, activation="sigmoid")
+        p = predict(self.net, ids, batch_size=batch_size, activation="sigmoid", device=device)
         out = np.zeros(len(seqs))
         np.add.at(out, owner, p)
         return out / np.bincount(owner, minlength=len(seqs))
@@ -303,7 +305,7 @@ def fit_esm_oof(seqs, y, *, folds: int = 5, seed: int = 0, labels=("positive", "
     oof = np.zeros(len(y))
     for k, (tr, va) in enumerate(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(seqs, y, groups)):
         m = train_esm([seqs[i] for i in tr], y[tr], seed=seed, labels=labels, verbose=verbose, **train)
-        oof[va] = m.predict_proba([seqs[i] for i in va])
+        oof[va] = m.predict_proba([seqs[i] for i in va], device=train.get("device", "auto"))
         if verbose:
             print(f"  esm fold {k + 1}/{folds}: {len(tr)} training proteins", flush=True)
     model = train_esm(seqs, y, seed=seed, labels=labels, verbose=verbose, **train)
