@@ -31,6 +31,7 @@ from torch import nn
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import CheckpointError, InputError
+from ..device import resolve_device
 from ..train import fit, predict, seed_everything
 from .classic import ArrayModel
 
@@ -286,7 +287,8 @@ def fit_esm_oof(seqs, y, *, folds: int = 5, seed: int = 0, labels=("positive", "
     ``StratifiedGroupKFold``), one model trained per fold. The returned model carries ``oof_proba`` (shape
     ``(n_proteins,)``; not saved) and ``meta["cv_auroc"]``, its threshold is the max-MCC point of the out-of-fold
     predictions: what :func:`tfscope.protein.dbdmodel.fit_dbd_tiered` needs of an inner model (issue 46: the
-    pLM inside the DBD tiers). ``train``: :func:`train_esm` arguments (``backbone`` or ``esm_config``, ``lora``...).
+    pLM inside the DBD tiers). ``train``: :func:`train_esm` arguments (``backbone`` or ``esm_config``, ``lora``...);
+    the held-out folds are predicted on ``train["device"]`` and the returned model's weights stay there.
 
     Raises
     ------
@@ -312,6 +314,7 @@ def fit_esm_oof(seqs, y, *, folds: int = 5, seed: int = 0, labels=("positive", "
     model.threshold, mcc = mcc_threshold(y, oof)
     model.meta.update(cv_auroc=float(roc_auc_score(y, oof)), cv_mcc_at_threshold=float(mcc), folds=folds)
     model.oof_proba = oof
+    model.net.to(resolve_device(train.get("device", "auto")))  # later predictions run where it was trained
     return model
 
 
