@@ -30,8 +30,8 @@ import torch
 from torch import nn
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..errors import CheckpointError, InputError
 from ..device import resolve_device
+from ..errors import CheckpointError, InputError
 from ..train import fit, predict, seed_everything
 from .classic import ArrayModel
 
