@@ -22,7 +22,7 @@ calibration of gain/loss calls, speed.
    the PWM baseline's seconds summed over the workers (their ratio), and scaling rows on ``--scaling`` SNVs with 1
    worker, 2 local workers and 2 embedded Ray actors.
 
-Usage: ``python benchmarks/variants.py [--per-tf 40] [--skip-insilico] [--speed-only 10000 [--scaling 2000]]``
+Usage: ``python benchmarks/variants.py [--per-tf 30] [--skip-insilico] [--speed-only 10000 [--scaling 2000]]``
 """
 
 from __future__ import annotations
@@ -483,7 +483,7 @@ def render(doc) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-tf", type=int, default=40)
+    p.add_argument("--per-tf", type=int, default=30, help="in-silico site breaks per TF (the committed rows: 30)")
     p.add_argument("--skip-insilico", action="store_true")
     p.add_argument("--render-only", action="store_true")
     p.add_argument("--speed-only", type=int, metavar="N", help="only (re)measure the speed on N SNVs")
