@@ -19,7 +19,7 @@ from ..errors import InputError
 from .classic import ArrayModel, member_from_state, member_state
 from .domains import DEFAULT_EVALUE, NON_TF_FAMILIES, annotate, any_dbd, dbd_features, families
 from .infer import digitize_proteins
-from .stack import fit_stack, mcc_threshold
+from .stack import fit_stack, mcc_threshold, training_set
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 
@@ -40,14 +40,6 @@ def dbd_rule(seqs, evalue: float = DEFAULT_EVALUE) -> np.ndarray:
     """
     h, ids = _hits(seqs)
     return np.array([float(any_dbd(h[i], evalue)) for i in ids])
-
-
-def _training_set(seqs, y, folds: int) -> tuple[list[str], np.ndarray]:
-    """``seqs`` as a list and ``y`` as int labels; raises InputError unless each class has ``folds`` proteins."""
-    seqs, y = list(seqs), np.asarray(y, dtype=int)
-    if min(y.sum(), len(y) - y.sum()) < folds:
-        raise InputError(f"need at least {folds} proteins of each class")
-    return seqs, y
 
 
 def _logit(p):
@@ -116,7 +108,7 @@ def fit_dbd_stack(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, stack: boo
     from sklearn.metrics import matthews_corrcoef, roc_auc_score
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    seqs, y = _training_set(seqs, y, folds)
+    seqs, y = training_set(seqs, y, folds)
     h, ids = _hits(seqs)
     x, names = dbd_features(h, ids, [len(s) for s in seqs])
     st = None
@@ -304,7 +296,7 @@ def fit_dbd_graded(seqs, y, *, labels=("TF", "non-TF"), seed: int = 0, folds: in
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
-    seqs, y = _training_set(seqs, y, folds)
+    seqs, y = training_set(seqs, y, folds)
     st = stack if stack is not None else fit_stack(seqs, y, labels=labels, seed=seed, verbose=verbose)
     if getattr(st, "oof_proba", None) is None or len(st.oof_proba) != len(y):
         raise InputError("the graded model needs the stack's out-of-fold P(TF) of the same training proteins")
@@ -417,7 +409,7 @@ def fit_dbd_tiered(seqs, y, *, inner=None, labels=("TF", "non-TF"), seed: int = 
     """
     from sklearn.metrics import roc_auc_score
 
-    seqs, y = _training_set(seqs, y, folds)
+    seqs, y = training_set(seqs, y, folds)
     st = inner if inner is not None else fit_dbd_graded(seqs, y, labels=labels, seed=seed, folds=folds,
                                                          verbose=verbose)
     oof = getattr(st, "oof_proba", None)

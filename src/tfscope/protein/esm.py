@@ -298,23 +298,22 @@ def fit_esm_oof(seqs, y, *, folds: int = 5, seed: int = 0, labels=("positive", "
     from sklearn.metrics import roc_auc_score
     from sklearn.model_selection import StratifiedGroupKFold
 
-    from .stack import mcc_threshold
+    from .stack import mcc_threshold, training_set
 
-    seqs, y = list(seqs), np.asarray(y, dtype=int)
-    if min(y.sum(), len(y) - y.sum()) < folds:
-        raise InputError(f"need at least {folds} proteins of each class")
+    seqs, y = training_set(seqs, y, folds)
+    device = train.get("device", "auto")
     groups = np.unique(seqs, return_inverse=True)[1]
     oof = np.zeros(len(y))
     for k, (tr, va) in enumerate(StratifiedGroupKFold(folds, shuffle=True, random_state=seed).split(seqs, y, groups)):
         m = train_esm([seqs[i] for i in tr], y[tr], seed=seed, labels=labels, verbose=verbose, **train)
-        oof[va] = m.predict_proba([seqs[i] for i in va], device=train.get("device", "auto"))
+        oof[va] = m.predict_proba([seqs[i] for i in va], device=device)
         if verbose:
             print(f"  esm fold {k + 1}/{folds}: {len(tr)} training proteins", flush=True)
     model = train_esm(seqs, y, seed=seed, labels=labels, verbose=verbose, **train)
     model.threshold, mcc = mcc_threshold(y, oof)
     model.meta.update(cv_auroc=float(roc_auc_score(y, oof)), cv_mcc_at_threshold=float(mcc), folds=folds)
     model.oof_proba = oof
-    model.net.to(resolve_device(train.get("device", "auto")))  # later predictions run where it was trained
+    model.net.to(resolve_device(device))  # later predictions run where it was trained
     return model
 
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, InputError
 from .classic import ArrayModel, fit_linear, member_from_state, member_state, select_and_fit
 from .features import encode
 
@@ -90,6 +90,20 @@ def knn_score(sim: np.ndarray, y_ref: np.ndarray, k: int) -> np.ndarray:
     """Mean of the ``k`` largest similarities to positives minus that to negatives; ``sim`` (N, M)."""
     top = lambda s: np.sort(s, axis=1)[:, -k:].mean(1) if s.shape[1] else np.zeros(len(s))  # noqa: E731
     return top(sim[:, y_ref == 1]) - top(sim[:, y_ref == 0])
+
+
+def training_set(seqs, y, folds: int) -> tuple[list[str], np.ndarray]:
+    """``seqs`` as a list and ``y`` as int labels (1 = positive), for a model fitted with ``folds``-fold CV.
+
+    Raises
+    ------
+    InputError
+        Fewer than ``folds`` proteins of a class.
+    """
+    seqs, y = list(seqs), np.asarray(y, dtype=int)
+    if min(y.sum(), len(y) - y.sum()) < folds:
+        raise InputError(f"need at least {folds} proteins of each class")
+    return seqs, y
 
 
 def mcc_threshold(y, score) -> tuple[float, float]:
