@@ -155,6 +155,13 @@ def offline_default(sp, seed):
     return m.predict_proba(sp.test_seqs), m.threshold, {"cv_auroc": cv, "chosen": ch["model"] + extra}
 
 
+def _wrong(sp, called) -> list[str]:
+    """The test proteins whose call (``called``, bool per test protein) disagrees with their label, as ``ID(TF)`` /
+    ``ID(non-TF)``."""
+    return [sp.test_ids[i] + ("(TF)" if t else "(non-TF)") for i, (a, t) in enumerate(zip(called, sp.y_test))
+            if bool(a) != bool(t)]
+
+
 def dbd_rule_baseline(sp, seed):
     """The bare rule "any of the 88 Pfam DBD HMMs hits at per-sequence E <= 1e-4" (pyhmmer; no training)."""
     from tfscope.protein.dbdmodel import dbd_rule
@@ -163,8 +170,7 @@ def dbd_rule_baseline(sp, seed):
 
     rule_train = dbd_rule(sp.train_seqs)
     r = dbd_rule(sp.test_seqs)
-    wrong = [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in range(len(r)) if r[i] != sp.y_test[i]]
-    return r, 0.5, {"cv_auroc": roc_auc_score(sp.y_train, rule_train), "wrong": wrong,
+    return r, 0.5, {"cv_auroc": roc_auc_score(sp.y_train, rule_train), "wrong": _wrong(sp, r >= 0.5),
                     "chosen": "rule, no fitting (cv_auroc = the rule on the training set)"}
 
 
@@ -173,10 +179,9 @@ def _dbd_model(sp, seed, stack):
 
     m = fit_dbd_stack(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, stack=stack, verbose=True)
     p = m.predict_proba(sp.test_seqs)
-    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
     info = {"cv_auroc": m.meta["cv_auroc"], "chosen": f"C={m.meta['C']}; OOF MCC {m.meta['cv_mcc_at_threshold']:.3f} "
             f"at p>={m.threshold:.3f}" + (f"; stack OOF AUROC {m.meta['stack_cv_auroc']:.3f}" if stack else ""),
-            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+            "wrong": _wrong(sp, p >= m.threshold)}
     return p, m.threshold, info
 
 
@@ -199,24 +204,30 @@ def dbd_graded(sp, seed):
 
     m = fit_dbd_graded(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
     p = m.predict_proba(sp.test_seqs)
-    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
     info = {"cv_auroc": m.meta["cv_auroc"], "chosen": f"C={m.meta['C']}; OOF MCC {m.meta['cv_mcc_at_threshold']:.3f} "
             f"at p>={m.threshold:.3f}; stack OOF AUROC {m.meta['stack_cv_auroc']:.3f}",
-            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+            "wrong": _wrong(sp, p >= m.threshold)}
     return p, m.threshold, info
 
 
 _FITS: dict = {}
+#: ``train_esm`` arguments of the ESM-2 rows (``--esm-backbone``: a local pretrained ESM-2 directory); None: no rows
+ESM_TRAIN: dict | None = None
 
 
 def _fitted(kind, sp, seed):
-    """The stack (``fit_stack``) or the graded model on it (``fit_dbd_graded``) of a split, fitted once per run."""
+    """The stack (``fit_stack``), the graded model on it (``fit_dbd_graded``) or the LoRA ESM-2 classifier with its
+    out-of-fold P(TF) (``fit_esm_oof``, :data:`ESM_TRAIN`) of a split, fitted once per run."""
     from tfscope.protein.dbdmodel import fit_dbd_graded
+    from tfscope.protein.esm import fit_esm_oof
     from tfscope.protein.stack import fit_stack
 
     key = (kind, sp.layer, sp.protocol, seed)
     if key not in _FITS:
-        if kind == "stack":
+        if kind == "esm":
+            _FITS[key] = fit_esm_oof(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True,
+                                     **ESM_TRAIN)
+        elif kind == "stack":
             _FITS[key] = fit_stack(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True)
         else:
             _FITS[key] = fit_dbd_graded(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed,
@@ -227,13 +238,13 @@ def _fitted(kind, sp, seed):
 def _tiered(sp, seed, within):
     """Tier scores (:func:`tfscope.protein.dbdmodel.tiered_scores`: the DBD rule first) with ``within`` ordering the
     proteins inside each tier: the graded model's P(TF) (the shipped :class:`~tfscope.protein.dbdmodel.DbdTieredModel`),
-    the stack's, or their mean; threshold = max MCC of the training proteins' out-of-fold tier scores."""
+    the stack's, their mean, or the ESM-2 classifier's; threshold = max MCC of the training proteins' out-of-fold tier scores."""
     from sklearn.metrics import roc_auc_score
 
     from tfscope.protein.dbdmodel import dbd_rule, fit_dbd_tiered, tiered_scores
     from tfscope.protein.stack import mcc_threshold
 
-    if within in ("stack", "graded"):
+    if within in ("stack", "graded", "esm"):
         m = fit_dbd_tiered(sp.train_seqs, sp.y_train, inner=_fitted(within, sp, seed), labels=sp.labels,
                            verbose=True)
         p, thr = m.predict_proba(sp.test_seqs), m.threshold
@@ -244,10 +255,9 @@ def _tiered(sp, seed, within):
         thr, mcc = mcc_threshold(sp.y_train, score)
         cv = roc_auc_score(sp.y_train, score)
         p = tiered_scores(dbd_rule(sp.test_seqs), np.mean([f.predict_proba(sp.test_seqs) for f in fits], axis=0))
-    wrong = [i for i, (a, t) in enumerate(zip(p >= thr, sp.y_test)) if a != t]
     return p, thr, {"cv_auroc": cv, "chosen": f"rule tier, then {within} P(TF); OOF MCC {mcc:.3f} at score>={thr:.3f}"
                     f" (no DBD: P >= {min(1.0, 2 * thr):.3f})",
-                    "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+                    "wrong": _wrong(sp, p >= thr)}
 
 
 def dbd_tiered_stack(sp, seed):
@@ -266,24 +276,9 @@ def dbd_tiered_mean(sp, seed):
     return _tiered(sp, seed, "mean")
 
 
-#: ``train_esm`` arguments of the ESM-2 rows (``--esm-backbone``: a local pretrained ESM-2 directory); None: no rows
-ESM_TRAIN: dict | None = None
-
-
-def _esm_fitted(sp, seed):
-    """The LoRA ESM-2 classifier of a split with its out-of-fold P(TF) (:func:`tfscope.protein.esm.fit_esm_oof`),
-    fitted once per run."""
-    from tfscope.protein.esm import fit_esm_oof
-
-    key = ("esm", sp.layer, sp.protocol, seed)
-    if key not in _FITS:
-        _FITS[key] = fit_esm_oof(sp.train_seqs, sp.y_train, labels=sp.labels, seed=seed, verbose=True, **ESM_TRAIN)
-    return _FITS[key]
-
-
 def esm_lora(sp, seed):
     """LoRA ESM-2 alone (``--esm-backbone``); threshold = max MCC of its out-of-fold predictions."""
-    m = _esm_fitted(sp, seed)
+    m = _fitted("esm", sp, seed)
     return m.predict_proba(sp.test_seqs), m.threshold, {
         "cv_auroc": m.meta["cv_auroc"], "chosen": f"{m.meta['backbone']}, LoRA r={m.meta['lora_r']}; OOF MCC "
         f"{m.meta['cv_mcc_at_threshold']:.3f} at p>={m.threshold:.3f}"}
@@ -291,15 +286,7 @@ def esm_lora(sp, seed):
 
 def dbd_tiered_esm(sp, seed):
     """DBD rule tier first, the LoRA ESM-2 classifier's P(TF) inside each tier (``--esm-backbone``)."""
-    from tfscope.protein.dbdmodel import fit_dbd_tiered
-
-    m = fit_dbd_tiered(sp.train_seqs, sp.y_train, inner=_esm_fitted(sp, seed), labels=sp.labels, verbose=True)
-    p = m.predict_proba(sp.test_seqs)
-    wrong = [i for i, (a, t) in enumerate(zip(p >= m.threshold, sp.y_test)) if a != t]
-    return p, m.threshold, {"cv_auroc": m.meta["cv_auroc"], "chosen": f"rule tier, then ESM-2 P(TF); OOF MCC "
-                            f"{m.meta['cv_mcc_at_threshold']:.3f} at score>={m.threshold:.3f} (no DBD: P >= "
-                            f"{m.meta['no_dbd_inner_threshold']:.3f})",
-                            "wrong": [sp.test_ids[i] + ("(TF)" if sp.y_test[i] else "(non-TF)") for i in wrong]}
+    return _tiered(sp, seed, "esm")
 
 
 DBD_CLASS = "tfclass-from-protein"
