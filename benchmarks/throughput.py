@@ -15,7 +15,7 @@ with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before
   ``projected_hg38_hours_2_cores_scaling`` (from ``-local-2``) and ``projected_hg38_hours_16_cores`` (the 1-worker
   rate divided by 16: linear scaling assumed, not measured);
 - ``zoo-fast-calls-<runtime>`` / ``zoo-genomic-calls-<runtime>`` (dataset ``chr8-100k-one-record``): each zoo's calls
-  under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32 and channels-last), one process and
+  under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32, channels-last and int8), one process and
   thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position, TF, score or
   strand);
 - ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
@@ -175,7 +175,7 @@ def scaling_rows(fasta: Path, bp: int, ds: str, fimo: float) -> list[tuple]:
 
 def runtime_rows(fasta: Path) -> list[tuple]:
     """The fast and genomic zoos' calls on 100 kbp in one process and one thread under each inference runtime
-    (:data:`tfscope.zoo.gated.RUNTIMES`; the genomic zoo: fp32 and channels-last): seconds (fastest of 3) and the
+    (:data:`tfscope.zoo.gated.RUNTIMES`; the genomic zoo: fp32, channels-last and int8): seconds (fastest of 3) and the
     fraction of calls that differ from fp32's (by position, TF, score and strand)."""
     import torch
 
@@ -188,7 +188,7 @@ def runtime_rows(fasta: Path) -> list[tuple]:
     torch.set_num_threads(1)
     rows = []
     try:
-        for kind, runtimes in (("fast", RUNTIMES), ("genomic", ("fp32", "channels-last"))):
+        for kind, runtimes in (("fast", RUNTIMES), ("genomic", ("fp32", "channels-last", "int8"))):
             models, beds = load_zoo(kind=kind), {}
             ex = make_executor("local", 1)
             for rt in runtimes:

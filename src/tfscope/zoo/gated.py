@@ -195,13 +195,13 @@ class GatedZoo(nn.Module):
         (:mod:`tfscope.models.channels_last`; the gate's settings are shared), else the torch.fx conv/BN-fused copy.
         The same outputs up to float rounding.
         """
-        if self.runtime != "channels-last":
+        if self.runtime not in ("channels-last", "int8"):
             from torch.fx.experimental.optimization import fuse
 
             return fuse(self.eval())
         out = copy.copy(self)  # shallow: a new module dict below, so this zoo keeps its own networks
         out._modules = dict(self._modules)
-        out.detector, localizers = _inference_parts(self, "nhwc")  # the copies GatedCalls runs, made once
+        out.detector, localizers = _inference_parts(self, _LAYOUTS.get(self.runtime, "ncl"))  # GatedCalls' copies
         out.localizers = nn.ModuleList(localizers)
         return out.eval()
 
@@ -218,11 +218,16 @@ class GatedZoo(nn.Module):
 #: localizers as 2-D convolutions on channels-last tensors, batch norm folded (:mod:`tfscope.models.channels_last`);
 #: ``fp32``, the torch.fx conv/BN-fused 1-D networks (oneDNN reorders every layer's activations); ``bf16``, fp32's
 #: detector under bfloat16 autocast (oneDNN's AVX-512 BF16 kernels where the CPU has them); ``compile``,
-#: ``torch.compile`` of fp32's detector (inductor C++ kernels). Measured in ``benchmarks/throughput.py`` (seconds and
+#: ``torch.compile`` of fp32's detector (inductor C++ kernels); ``int8``, channels-last's networks with their
+#: convolutions in int8 (:mod:`tfscope.models.int8`: static quantization, CPU only; the dense path too). Measured in
+#: ``benchmarks/throughput.py`` (seconds and
 #: the fraction of calls that change against fp32): channels-last was 17-24% faster on 1 Mbp of chr8 with 0.1-0.2% of
 #: the BED lines changed (float rounding near thresholds). bf16 and compile leave the localizers in float32: under
 #: bf16 autocast 43% of the genomic zoo's calls on 100 kbp of chr8 moved (the peak sets the call's position)
-RUNTIMES = ("fp32", "channels-last", "bf16", "compile")
+RUNTIMES = ("fp32", "channels-last", "bf16", "compile", "int8")
+
+#: the inference copies (:func:`_inference_parts`) each runtime runs; the others run ``ncl``
+_LAYOUTS = {"channels-last": "nhwc", "int8": "int8"}
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
@@ -236,12 +241,19 @@ _FUSED_PARTS: "weakref.WeakKeyDictionary[GatedZoo, dict]" = weakref.WeakKeyDicti
 def _inference_parts(zoo: GatedZoo, layout: str) -> tuple:
     """Return ``(detector, [localizers])`` inference copies of ``zoo``, made once per zoo and layout.
 
-    ``nhwc``: the channels-last copies (:func:`tfscope.models.channels_last.channels_last_copy`); ``ncl``: the
-    conv/BN-fused 1-D ones (a strided detector's :meth:`~tfscope.zoo.student.StridedDetector.fused` copy).
+    ``nhwc``: the channels-last copies (:func:`tfscope.models.channels_last.channels_last_copy`); ``int8``: their
+    int8 copies (:func:`tfscope.models.int8.int8_copy`); ``ncl``: the conv/BN-fused 1-D ones (a strided detector's
+    :meth:`~tfscope.zoo.student.StridedDetector.fused` copy).
     """
     parts = _FUSED_PARTS.setdefault(zoo, {})
     if layout not in parts:
-        if layout == "nhwc":
+        if layout == "int8":
+            from ..models.int8 import calibration_input, int8_copy
+
+            det, locs = _inference_parts(zoo, "nhwc")
+            calib = calibration_input()
+            parts[layout] = (int8_copy(det, calib), [int8_copy(m, calib) for m in locs])
+        elif layout == "nhwc":
             from ..models.channels_last import channels_last_copy
 
             parts[layout] = (channels_last_copy(zoo.detector), [channels_last_copy(m) for m in zoo.localizers])
@@ -335,7 +347,7 @@ class GatedCalls(nn.Module):
             raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
         if zoo.runtime not in RUNTIMES:
             raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
-        self.detector, localizers = _inference_parts(zoo, "nhwc" if zoo.runtime == "channels-last" else "ncl")
+        self.detector, localizers = _inference_parts(zoo, _LAYOUTS.get(zoo.runtime, "ncl"))
         self.localizers = nn.ModuleList(localizers)
         self.runtime = zoo.runtime
         if zoo.runtime == "compile":

@@ -1,0 +1,182 @@
+"""int8 copies of the channels-last scan networks: static quantization on torch's x86 engine (a measured runtime).
+
+The convolutions after the one-hot input run as ``torch.ao.nn.quantized`` int8 convolutions: weights quantized per
+output channel (symmetric, their largest magnitude / 127), activations per tensor with scales taken from the float
+network's largest activation on fixed calibration DNA (:func:`calibration_input`: the package's real example regions
+and seeded random DNA, both strands), the residual add and its ReLU as one quantized op; the one-hot input is exact in
+uint8 and the 1x1 heads (and the strided detector's motif layer, a float matrix product) stay in float32.
+
+Why it is not the default (``benchmarks/throughput.py`` has the rows): on the 2-core benchmark machine a 64-channel
+dilated layer of the fast zoo's detector ran in 6.3 ms against 17.4 ms in float32, and the fast zoo's calls pass 1.4x
+faster, but about 3.5% of the positions at or above a call threshold change (q moves by up to about 0.03), far above
+the 1% of calls a runtime may change (issue 44); the zoos' thresholds and precision maps were calibrated in float32.
+torch 2.13 also marks its quantized tensors as deprecated (the successor is torchao's PT2E flow, which lowers through
+``torch.compile``).
+
+:func:`int8_copy` takes the channels-last copies of :mod:`tfscope.models.channels_last`
+(``DilatedResNet2d``, ``LocalizerStudent2d``, ``StridedDetector2d``) and returns a module with the same input and
+output shapes; CPU only.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .channels_last import DilatedResNet2d, LocalizerStudent2d, ResBlocks2d, StridedDetector2d, to_nhwc
+
+# torch 2.13 warns once per call site that quantized tensors are deprecated; the runtime's docs say so instead
+warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
+
+
+def calibration_input(length: int = 4096, n_random: int = 8, seed: int = 0) -> torch.Tensor:
+    """Fixed calibration DNA ``(M, 4, length)`` float one-hot, both strands.
+
+    The package's example regions (real hg19 DNA, :data:`tfscope.resources` ``example_regions.fa``) cut or padded to
+    ``length``, and ``n_random`` seeded uniform random sequences; each with its reverse complement.
+    """
+    from ..io.fasta import read_fasta
+    from ..resources import resource
+    from ..sequence import one_hot
+
+    seqs = [s[:length] for s in read_fasta(resource("example_regions")).values()]
+    rng = np.random.default_rng(seed)
+    seqs += ["".join(rng.choice(list("ACGT"), length)) for _ in range(n_random)]
+    x = torch.from_numpy(one_hot([s.upper() for s in seqs], length=length)).float()
+    return torch.cat([x, x.flip(-1).flip(-2)])
+
+
+def _qconv(conv: nn.Conv2d, relu: bool, scale: float, zero_point: int) -> nn.Module:
+    """An int8 copy of a float ``Conv2d`` (ReLU fused when ``relu``), output quantized with ``scale, zero_point``."""
+    import torch.ao.nn.intrinsic.quantized as nniq
+    import torch.ao.nn.quantized as nnq
+
+    w = conv.weight.detach().float()
+    ws = (w.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-8).double()
+    cls = nniq.ConvReLU2d if relu else nnq.Conv2d
+    q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, padding=conv.padding, dilation=conv.dilation)
+    q.set_weight_bias(torch.quantize_per_channel(w, ws, torch.zeros(len(ws), dtype=torch.long), 0, torch.qint8),
+                      conv.bias.detach().float())
+    q.scale, q.zero_point = float(scale), int(zero_point)
+    return q
+
+
+def _unsigned(top: float) -> tuple[float, int]:
+    """Scale and zero point of a non-negative activation whose largest value is ``top``."""
+    return max(top, 1e-6) / 255, 0
+
+
+def _signed(top: float) -> tuple[float, int]:
+    """Scale and zero point of an activation of either sign whose largest magnitude is ``top``."""
+    return max(top, 1e-6) / 127, 128
+
+
+class ResBlocksInt8(nn.Module):
+    """int8 :class:`~tfscope.models.channels_last.ResBlocks2d`: ``(N, C, 1, L)`` quint8 -> the same, NHWC."""
+
+    def __init__(self, blocks: ResBlocks2d, h: torch.Tensor):
+        super().__init__()
+        self.convs, self.out = nn.ModuleList(), []
+        with torch.no_grad():
+            for c1, c2 in blocks.convs:
+                a = torch.relu(c1(h))
+                b = c2(a)
+                h = torch.relu(b + h)
+                self.convs.append(nn.ModuleList([_qconv(c1, True, *_unsigned(float(a.max()))),
+                                                 _qconv(c2, False, *_signed(float(b.abs().max())))]))
+                self.out.append(_unsigned(float(h.max())))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Return the blocks' output (quint8, NHWC)."""
+        for (c1, c2), (scale, zp) in zip(self.convs, self.out):
+            h = torch.ops.quantized.add_relu(c2(c1(h)), h, scale, zp)
+        return h
+
+
+def _quantize_one_hot(x: torch.Tensor) -> torch.Tensor:
+    """``(N, 4, L)`` one-hot -> ``(N, 4, 1, L)`` quint8 NHWC (0 and 1 exactly)."""
+    return torch.quantize_per_tensor(to_nhwc(x), 1.0, 0, torch.quint8)
+
+
+class DilatedResNetInt8(nn.Module):
+    """int8 copy of a ``DilatedResNet2d``: ``(N, 4, L)`` -> its output shape (stem and blocks int8, head float)."""
+
+    def __init__(self, m: DilatedResNet2d, calib: torch.Tensor):
+        super().__init__()
+        with torch.no_grad():
+            h = torch.relu(m.stem(to_nhwc(calib)))
+        self.stem = _qconv(m.stem, True, *_unsigned(float(h.max())))
+        self.blocks = ResBlocksInt8(m.blocks, h)
+        self.head, self.n_outputs, self.receptive_field = m.head, m.n_outputs, m.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, L)``, or ``(N, T, L)`` for a multi-output network."""
+        out = self.head(self.blocks(self.stem(_quantize_one_hot(x))).dequantize())[:, :, 0]
+        return out[:, 0] if self.n_outputs is None else out
+
+
+class LocalizerStudentInt8(nn.Module):
+    """int8 copy of a ``LocalizerStudent2d``: ``(N, 4, L)`` -> ``(N, L)`` logits (two convolutions int8, head float)."""
+
+    def __init__(self, m: LocalizerStudent2d, calib: torch.Tensor):
+        super().__init__()
+        c1, c2, head = (layer for layer in m.net if not isinstance(layer, nn.ReLU))
+        with torch.no_grad():
+            a = torch.relu(c1(to_nhwc(calib)))
+            b = torch.relu(c2(a))
+        self.c1, self.c2 = _qconv(c1, True, *_unsigned(float(a.max()))), _qconv(c2, True, *_unsigned(float(b.max())))
+        self.head, self.receptive_field = head, m.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, L)``."""
+        return self.head(self.c2(self.c1(_quantize_one_hot(x))).dequantize())[:, 0, 0]
+
+
+class StridedDetectorInt8(nn.Module):
+    """int8 copy of a ``StridedDetector2d``: its float motif layer and pool (:class:`~tfscope.zoo.student.StemPool`),
+    then int8 blocks and a float head. ``(N, 4, L)`` -> ``(N, T, ceil(L / stride))`` logits."""
+
+    binned = StridedDetector2d.binned
+    pooled = StridedDetector2d.pooled
+
+    def __init__(self, m: StridedDetector2d, calib: torch.Tensor):
+        super().__init__()
+        self.stem, self.stride, self.n_outputs = m.stem, m.stride, m.n_outputs
+        calib = F.pad(calib, (0, -calib.shape[-1] % self.stride))
+        with torch.no_grad():
+            h = self.stem(calib, nhwc=True).contiguous(memory_format=torch.channels_last)
+        self.scale, self.zero_point = _unsigned(float(h.max()))
+        self.blocks = ResBlocksInt8(m.blocks, h)
+        self.head, self.receptive_field = m.head, m.receptive_field
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Bin logits ``(N, T, ceil(L / stride))``."""
+        x = F.pad(x, (0, -x.shape[-1] % self.stride))
+        h = torch.quantize_per_tensor(self.stem(x, nhwc=True), self.scale, self.zero_point, torch.quint8)
+        return self.head(self.blocks(h).dequantize())[:, :, 0]
+
+
+def int8_copy(module: nn.Module, calib: torch.Tensor | None = None) -> nn.Module:
+    """Return the int8 copy of a channels-last scan network (see the module docstring).
+
+    ``calib``: ``(M, 4, L)`` one-hot calibration input (default :func:`calibration_input`).
+
+    Raises
+    ------
+    TypeError
+        For a network that is not a channels-last copy of a scan network.
+    RuntimeError
+        Where torch has no x86/fbgemm quantized engine.
+    """
+    if not {"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines):
+        raise RuntimeError("the int8 runtime needs torch's x86 or fbgemm quantized engine")
+    calib = calibration_input() if calib is None else calib
+    for cls, copy_cls in ((DilatedResNet2d, DilatedResNetInt8), (LocalizerStudent2d, LocalizerStudentInt8),
+                          (StridedDetector2d, StridedDetectorInt8)):
+        if isinstance(module, cls):
+            return copy_cls(module, calib).eval()
+    raise TypeError(f"no int8 copy for {type(module).__name__}")

@@ -1,0 +1,72 @@
+"""int8 copies of the channels-last scan networks (tfscope.models.int8), a runtime measured for issue 44."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from tfscope.models.channels_last import channels_last_copy
+from tfscope.models.dilated import DilatedResNet
+from tfscope.models.int8 import calibration_input, int8_copy
+from tfscope.sequence import one_hot
+from tfscope.zoo.gated import GatedZoo
+from tfscope.zoo.student import LocalizerStudent, StridedDetector
+
+
+def _x(n: int, length: int, seed: int = 0) -> torch.Tensor:
+    rng = random.Random(seed)
+    seqs = ["".join(rng.choice("ACGT") for _ in range(length)) for _ in range(n)]
+    seqs[0] = "N" * 11 + seqs[0][11:]  # N (all-zero columns) included
+    return torch.from_numpy(one_hot(seqs))
+
+
+def test_calibration_input_is_fixed_one_hot_dna_on_both_strands():
+    x = calibration_input(length=512, n_random=2)
+    assert x.shape == (16, 4, 512) and x.dtype == torch.float32  # 6 example regions + 2 random, both strands
+    assert set(x.sum(1).unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(x[8:], x[:8].flip(-1).flip(-2))
+    assert torch.equal(calibration_input(length=512, n_random=2), x)
+
+
+@pytest.mark.parametrize("net", [
+    lambda: DilatedResNet(channels=8, n_blocks=3),
+    lambda: DilatedResNet(channels=8, n_blocks=2, n_outputs=3),
+    lambda: LocalizerStudent(channels=6, hidden=4),
+    lambda: StridedDetector(n_outputs=3, channels=8, stride=8, n_blocks=2),
+], ids=["dilated", "dilated-multi", "localizer-student", "strided-detector"])
+def test_int8_copy_is_close_to_the_float_network(net):
+    """Same shapes as the float network, logits close (int8 rounding: a few hundredths of the logits' range), and
+    strongly correlated; other modules are refused."""
+    torch.manual_seed(0)
+    m = channels_last_copy(net().eval())
+    x = _x(2, 320)
+    q = int8_copy(m, calibration_input(length=1024, n_random=4))
+    with torch.no_grad():
+        want, got = m(x), q(x)
+    assert got.shape == want.shape and got.dtype == torch.float32
+    spread = float(want.max() - want.min())
+    assert float((got - want).abs().max()) < 0.05 * spread
+    assert np.corrcoef(got.flatten().numpy(), want.flatten().numpy())[0, 1] > 0.99
+    with pytest.raises(TypeError, match="no int8 copy"):
+        int8_copy(net().eval())
+
+
+def test_int8_runtime_calls_copy_equals_its_dense_path():
+    """Under the int8 runtime the calls-only copy and the dense path (inference_copy) run the same int8 networks, so
+    the calls copy's q equals the dense q wherever that reaches the floor, as for the float runtimes."""
+    torch.manual_seed(0)
+    zoo = GatedZoo({"n_outputs": 2, "channels": 8, "stride": 8, "n_blocks": 2}, {"student": {"channels": 4}},
+                   pool=10, detector_weight=0.7).eval()
+    zoo.runtime = "int8"
+    x = _x(3, 512, 5)
+    margin = zoo.receptive_field // 2 + 1
+    with torch.no_grad():
+        dense = torch.sigmoid(zoo.inference_copy()(x))
+        float_q = torch.sigmoid(zoo(x))
+        assert float((dense - float_q).abs().max()) < 0.05  # int8 is close to float32, not equal
+        floor = [float(torch.quantile(dense[:, t], 0.7)) for t in range(2)]
+        rows, tfs, pos, q = zoo.calls_network(floor).hits(x)
+    inner = (pos >= margin) & (pos < x.shape[-1] - margin)
+    assert inner.sum() > 0
+    np.testing.assert_allclose(q[inner], dense[rows[inner], tfs[inner], pos[inner]].numpy(), atol=2e-6, rtol=0)
