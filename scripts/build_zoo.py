@@ -200,6 +200,8 @@ def install_multi(src: Path, kind: str) -> None:
 def main():
     from tfscope.executor import EXECUTORS, make_executor
 
+    from tfscope.zoo.gated import RUNTIMES
+
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoints")
     ap.add_argument("--model", default="dilated")
@@ -246,7 +248,10 @@ def main():
     ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
     ap.add_argument("--fast", metavar="STUDENT",
                     help="the fast zoo: the genomic zoo with this distilled detector (scripts/distill_zoo.py's "
-                         "student.pt) into CKPTS/fast; then calibrate it with --calibrate-calls CKPTS/fast --zoo fast")
+                         "student.pt) into CKPTS/fast (with --runtime int8, as shipped); then calibrate it with --calibrate-calls CKPTS/fast --zoo fast")
+    ap.add_argument("--runtime", choices=RUNTIMES,
+                    help="with --fast: the runtime the fast zoo declares, then calibrates and scans under (the shipped "
+                         "one: int8; tfscope.zoo.gated.RUNTIMES)")
     ap.add_argument("--localizer-students", metavar="PT", nargs="+",
                     help="with --fast: the distilled localizers (scripts/distill_zoo.py --part localizers; several "
                          "files of one run merge) instead of the genomic zoo's CNN localizers")
@@ -260,7 +265,7 @@ def main():
         from tfscope.zoo.build import fast_zoo
 
         rec = fast_zoo(resource("zoo", "genomic"), args.fast, Path(args.checkpoints) / "fast",
-                       localizers=args.localizer_students)
+                       localizers=args.localizer_students, runtime=args.runtime)
         print(f"fast zoo -> {Path(args.checkpoints) / 'fast'} (student {rec['hparams']})", flush=True)
         return None
     if args.unpack:

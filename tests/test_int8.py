@@ -70,3 +70,22 @@ def test_int8_runtime_calls_copy_equals_its_dense_path():
     inner = (pos >= margin) & (pos < x.shape[-1] - margin)
     assert inner.sum() > 0
     np.testing.assert_allclose(q[inner], dense[rows[inner], tfs[inner], pos[inner]].numpy(), atol=2e-6, rtol=0)
+
+
+def test_a_zoo_declares_its_runtime_in_its_checkpoint(tmp_path):
+    """A gated zoo built with ``runtime`` stores it (the fast zoo is calibrated under int8) and runs under it after
+    loading; a zoo without one runs under the class default and stores none; an unknown runtime is refused."""
+    from tfscope.checkpoint import load_checkpoint, save_checkpoint
+
+    hp = {"detector": {"n_outputs": 2, "channels": 8, "stride": 8, "n_blocks": 2},
+          "localizer": {"student": {"channels": 4}}, "pool": 10, "detector_weight": 0.7}
+    zoo = GatedZoo(**hp, runtime="int8").eval()
+    assert zoo.hparams()["runtime"] == "int8" and "runtime" not in GatedZoo(**hp).hparams()
+    save_checkpoint(tmp_path / "z", zoo, model_name="gated", task="snr", hparams=zoo.hparams(), meta={})
+    loaded, _ = load_checkpoint(tmp_path / "z")
+    assert loaded.runtime == "int8" and GatedZoo.runtime == "channels-last"
+    x = _x(1, 256, 2)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.inference_copy()(x), zoo.inference_copy()(x))
+    with pytest.raises(ValueError, match="unknown runtime"):
+        GatedZoo(**hp, runtime="int4")

@@ -319,13 +319,15 @@ TEACHER_RECORD = ("negatives", "multitask", "seed", "train_rows", "valid_rows", 
                   "excluded_chroms", "continued_from", "train_seconds")
 
 
-def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
+def fast_zoo(zoo, student, out, *, localizers=None, runtime: str | None = None) -> dict:
     """Write the fast zoo: a copy of the gated zoo checkpoint ``zoo`` with distilled networks.
 
     ``student`` is the detector ``scripts/distill_zoo.py --part detector`` writes (``state_dict``, ``record`` with
     ``hparams``); ``localizers``, optional, the per-TF :class:`tfscope.zoo.student.LocalizerStudent` s of its
     ``--part localizers`` (a file, or a list of files of one run: ``state_dicts``, ``records``, ``hparams``); without
     it the zoo's CNN localizers are kept.
+    ``runtime``: the runtime the copy declares (:class:`tfscope.zoo.gated.GatedZoo`; the shipped fast zoo: ``int8``),
+    under which it is then calibrated and scanned.
     The gate and the per-TF records are kept (less the teacher's test metrics and window calibration), the teacher's
     training record moves to ``meta.teacher`` and ``meta.student`` records the distillation; the call thresholds and
     precision maps are still the teacher's: recalibrate the copy on chr7 (:func:`tfscope.zoo.sites.calibrate_zoo`)
@@ -366,7 +368,7 @@ def fast_zoo(zoo, student, out, *, localizers=None) -> dict:
                               "note": "distilled from the CNN localizers above (scripts/distill_zoo.py --part "
                                       "localizers): segments off chr7, chr8, chr9; early stopping on chr7"}
     fast = GatedZoo(rec["hparams"], loc_hp, pool=model.pool, shape_power=model.shape_power,
-                    detector_weight=model.detector_weight)
+                    detector_weight=model.detector_weight, runtime=runtime)
     fast.detector.load_state_dict(blob["state_dict"])
     for dst, state in zip(fast.localizers, states):
         dst.load_state_dict(state)

@@ -21,6 +21,7 @@ sequence-level + token-level heads (Luo et al., Bioinformatics 2024), with the t
 from __future__ import annotations
 
 import copy
+import warnings
 import weakref
 
 import numpy as np
@@ -28,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import TfscopeWarning
 from ..models.dilated import DilatedResNet
 from .student import LocalizerStudent, StridedDetector
 
@@ -115,6 +117,9 @@ class GatedZoo(nn.Module):
         {...}}``: :class:`tfscope.zoo.student.LocalizerStudent` hyper-parameters (distilled localizers; the fast zoo).
     pool, shape_power, detector_weight :
         See :func:`gate_probabilities`.
+    runtime : str, optional
+        The runtime the zoo was calibrated under (one of :data:`RUNTIMES`; stored in its checkpoint): the fast zoo
+        declares ``int8``. Without it the zoo runs under the class default, ``channels-last``.
 
     Input ``(N, 4, L)`` one-hot; output ``(N, n_outputs, L)`` logits of ``q`` (clipped to [EPS, 1 - EPS]). Both
     networks see both strands, combined per nucleotide before the gate (:meth:`parts`), so the output is
@@ -127,12 +132,19 @@ class GatedZoo(nn.Module):
 
     #: the output is the same on both strands (strands are combined inside), so scans run one strand only
     strand_symmetric = True
-    #: how :class:`GatedCalls` runs its networks (one of :data:`RUNTIMES`; not stored in checkpoints)
+    #: how :class:`GatedCalls` and the dense path run the networks (one of :data:`RUNTIMES`): the class default; a zoo
+    #: built with ``runtime`` (stored in its checkpoint) runs under that one, and scripts may set it per zoo
     runtime = "channels-last"
 
     def __init__(self, detector: dict, localizer: dict, *, pool: int = 25, shape_power: float = 2.0,
-                 detector_weight: float = 1.0):
+                 detector_weight: float = 1.0, runtime: str | None = None):
         super().__init__()
+        if runtime is not None:
+            if runtime not in RUNTIMES:
+                raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+            self.runtime = runtime
+        #: the runtime this zoo's checkpoint declares (None: the class default)
+        self.declared_runtime = runtime
         n = detector.get("n_outputs")
         if not n:
             raise ValueError("the detector needs n_outputs (one track per TF)")
@@ -167,8 +179,11 @@ class GatedZoo(nn.Module):
 
     def hparams(self) -> dict:
         """Return constructor arguments (what the checkpoint's ``config.json`` stores)."""
-        return {"detector": self.detector_hparams, "localizer": self.localizer_hparams, "pool": self.pool,
-                "shape_power": self.shape_power, "detector_weight": self.detector_weight}
+        hp = {"detector": self.detector_hparams, "localizer": self.localizer_hparams, "pool": self.pool,
+              "shape_power": self.shape_power, "detector_weight": self.detector_weight}
+        if self.declared_runtime is not None:
+            hp["runtime"] = self.declared_runtime
+        return hp
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Detector and localizer probabilities ``(N, T, L)`` of ``x``.
@@ -195,13 +210,14 @@ class GatedZoo(nn.Module):
         (:mod:`tfscope.models.channels_last`; the gate's settings are shared), else the torch.fx conv/BN-fused copy.
         The same outputs up to float rounding.
         """
-        if self.runtime not in ("channels-last", "int8"):
+        layout = _layout(self)
+        if layout == "ncl":
             from torch.fx.experimental.optimization import fuse
 
             return fuse(self.eval())
         out = copy.copy(self)  # shallow: a new module dict below, so this zoo keeps its own networks
         out._modules = dict(self._modules)
-        out.detector, localizers = _inference_parts(self, _LAYOUTS.get(self.runtime, "ncl"))  # GatedCalls' copies
+        out.detector, localizers = _inference_parts(self, layout)  # the copies GatedCalls runs, made once
         out.localizers = nn.ModuleList(localizers)
         return out.eval()
 
@@ -228,6 +244,23 @@ RUNTIMES = ("fp32", "channels-last", "bf16", "compile", "int8")
 
 #: the inference copies (:func:`_inference_parts`) each runtime runs; the others run ``ncl``
 _LAYOUTS = {"channels-last": "nhwc", "int8": "int8"}
+
+
+def _layout(zoo: "GatedZoo") -> str:
+    """Return the inference copies (a layout of :func:`_inference_parts`) ``zoo`` runs under its runtime.
+
+    int8 is CPU-only, so on another device the zoo runs its channels-last float32 networks instead (with a warning:
+    calls near a threshold may differ from the CPU's). Raises ValueError for an unknown runtime.
+    """
+    if zoo.runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
+    layout = _LAYOUTS.get(zoo.runtime, "ncl")
+    if layout == "int8" and next(zoo.parameters()).device.type != "cpu":
+        warnings.warn("the zoo was calibrated under the int8 runtime, which runs on the CPU only: on "
+                      f"{next(zoo.parameters()).device} it runs in float32 (calls near a threshold may differ)",
+                      TfscopeWarning, stacklevel=3)
+        layout = "nhwc"
+    return layout
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
@@ -345,9 +378,7 @@ class GatedCalls(nn.Module):
         floor = torch.as_tensor(floor, dtype=torch.float32).flatten()
         if len(floor) != zoo.n_outputs:
             raise ValueError(f"need one floor per TF ({zoo.n_outputs}), got {len(floor)}")
-        if zoo.runtime not in RUNTIMES:
-            raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
-        self.detector, localizers = _inference_parts(zoo, _LAYOUTS.get(zoo.runtime, "ncl"))
+        self.detector, localizers = _inference_parts(zoo, _layout(zoo))
         self.localizers = nn.ModuleList(localizers)
         self.runtime = zoo.runtime
         if zoo.runtime == "compile":

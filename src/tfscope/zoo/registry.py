@@ -10,8 +10,9 @@ two layouts that every function here reads:
   threshold is calibrated on the real chr7 genome windows, and ``meta.per_tf[TF].calibration`` records the
   window-level precision and recall it gave there. This is the zoo for calls on a user's DNA.
 - ``fast``: the genomic zoo distilled (:mod:`tfscope.zoo.student`): the same gate with a detector that predicts
-  the pooled detector track on an 8-bp grid and small per-TF localizers, calibrated on chr7 the same way; several
-  times cheaper per Mbp, at a small cost in per-site F1 (``docs/genome_scale.md``).
+  the pooled detector track on an 8-bp grid and small per-TF localizers, their convolutions run in int8 on the CPU
+  (the ``int8`` runtime, :mod:`tfscope.models.int8`) and calibrated on chr7 the same way under it; several times
+  cheaper per Mbp, at a small cost in per-site F1 (``docs/genome_scale.md``).
 - ``shuffled``: one 16-channel dilated CNN per TF (``resources/zoo/shuffled/<TF>/``) trained against dinucleotide
   shuffles only (the BertSNR paper protocol), threshold = best nucleotide F1 on shuffled validation windows. It
   over-calls on genome background; kept for the paper protocol.

@@ -291,7 +291,7 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given).
 
     Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count, the network's inference
-    runtime (:data:`tfscope.zoo.gated.RUNTIMES`) and its hyper-parameters (``hparams()``, where the network has them:
+    runtime (:data:`tfscope.zoo.gated.RUNTIMES`; for int8, a fingerprint of its calibration DNA) and its hyper-parameters (``hparams()``, where the network has them:
     a gated zoo's gate lives in its config, not in its weights), so that calibration and benchmark runs of one model
     scan once and a changed gate scans anew.
 
@@ -301,6 +301,10 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     """
     net = models[0].model if models else None
     runtime = getattr(net, "runtime", "")
+    if runtime == "int8":  # an int8 network's activation scales come from the calibration DNA
+        from ..models.int8 import calibration_fingerprint
+
+        runtime += ":" + calibration_fingerprint()
     hp = net.hparams() if callable(getattr(net, "hparams", None)) else None
     spec = hashlib.sha256(json.dumps(hp, sort_keys=True, default=str).encode()).hexdigest()[:12] if hp else ""
     key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}:{spec}"
