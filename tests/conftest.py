@@ -32,3 +32,19 @@ def tiny_genome(tmp_path):
     bed.write_text("chrA\t200\t212\tTFX\t0\t+\nchrA\t500\t510\tTFX\t0\t-\nchrB\t300\t315\tTFX\t0\t+\n"
                    "chrB\t100\t108\tTFX\t0\t.\nchrA\t800\t811\tTFX\t0\t-\n")
     return fa, bed, chroms
+
+
+def _scan_networks() -> dict:
+    from tfscope.models.dilated import DilatedResNet
+    from tfscope.zoo.student import LocalizerStudent, StridedDetector
+
+    return {"dilated": lambda: DilatedResNet(channels=8, n_blocks=3),
+            "dilated-multi": lambda: DilatedResNet(channels=8, n_blocks=2, n_outputs=3),
+            "localizer-student": lambda: LocalizerStudent(channels=6, hidden=4),
+            "strided-detector": lambda: StridedDetector(n_outputs=3, channels=8, stride=8, n_blocks=2)}
+
+
+@pytest.fixture(params=["dilated", "dilated-multi", "localizer-student", "strided-detector"])
+def scan_network(request):
+    """A factory of a small random scan network, one of each kind that has inference copies (channels-last, int8)."""
+    return _scan_networks()[request.param]

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from tfscope.models.channels_last import channels_last_copy
-from tfscope.models.dilated import DilatedResNet
 from tfscope.sequence import one_hot
 from tfscope.zoo.gated import GatedZoo
-from tfscope.zoo.student import LocalizerStudent, StridedDetector
+from tfscope.zoo.student import StridedDetector
 
 
 def _x(n: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -31,15 +30,9 @@ def _trained_like(m: torch.nn.Module) -> torch.nn.Module:
     return m.eval()
 
 
-@pytest.mark.parametrize("net", [
-    lambda: DilatedResNet(channels=8, n_blocks=3),
-    lambda: DilatedResNet(channels=8, n_blocks=2, n_outputs=3),
-    lambda: LocalizerStudent(channels=6, hidden=4),
-    lambda: StridedDetector(n_outputs=3, channels=8, stride=8, n_blocks=2),
-], ids=["dilated", "dilated-multi", "localizer-student", "strided-detector"])
-def test_channels_last_copy_equals_the_network(net):
+def test_channels_last_copy_equals_the_network(scan_network):
     torch.manual_seed(0)
-    m = _trained_like(net())
+    m = _trained_like(scan_network())
     x = _x(2, 160)
     cl = channels_last_copy(m)
     with torch.no_grad():

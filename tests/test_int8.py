@@ -7,11 +7,9 @@ import pytest
 import torch
 
 from tfscope.models.channels_last import channels_last_copy
-from tfscope.models.dilated import DilatedResNet
 from tfscope.models.int8 import calibration_input, int8_copy
 from tfscope.sequence import one_hot
 from tfscope.zoo.gated import GatedZoo
-from tfscope.zoo.student import LocalizerStudent, StridedDetector
 
 
 def _x(n: int, length: int, seed: int = 0) -> torch.Tensor:
@@ -29,17 +27,11 @@ def test_calibration_input_is_fixed_one_hot_dna_on_both_strands():
     assert torch.equal(calibration_input(length=512, n_random=2), x)
 
 
-@pytest.mark.parametrize("net", [
-    lambda: DilatedResNet(channels=8, n_blocks=3),
-    lambda: DilatedResNet(channels=8, n_blocks=2, n_outputs=3),
-    lambda: LocalizerStudent(channels=6, hidden=4),
-    lambda: StridedDetector(n_outputs=3, channels=8, stride=8, n_blocks=2),
-], ids=["dilated", "dilated-multi", "localizer-student", "strided-detector"])
-def test_int8_copy_is_close_to_the_float_network(net):
+def test_int8_copy_is_close_to_the_float_network(scan_network):
     """Same shapes as the float network, logits close (int8 rounding: a few hundredths of the logits' range), and
     strongly correlated; other modules are refused."""
     torch.manual_seed(0)
-    m = channels_last_copy(net().eval())
+    m = channels_last_copy(scan_network().eval())
     x = _x(2, 320)
     q = int8_copy(m, calibration_input(length=1024, n_random=4))
     with torch.no_grad():
@@ -49,7 +41,7 @@ def test_int8_copy_is_close_to_the_float_network(net):
     assert float((got - want).abs().max()) < 0.05 * spread
     assert np.corrcoef(got.flatten().numpy(), want.flatten().numpy())[0, 1] > 0.99
     with pytest.raises(TypeError, match="no int8 copy"):
-        int8_copy(net().eval())
+        int8_copy(scan_network().eval())
 
 
 def test_int8_runtime_calls_copy_equals_its_dense_path():
