@@ -25,6 +25,12 @@ calibrated per site on chr7 (site widths, paralog groups, site-F1 thresholds, pe
 ../shared/data/tfbs-multilabel/windows.tsv.gz --sites ../shared/data/tfbs-multilabel/sites.bed.gz --train
 ../shared/data/tfbs-snr`` (``CKPTS/calibrated``, installed).
 
+**The fast zoo** (``--zoo fast``, issue 44): the genomic zoo distilled by ``scripts/distill_zoo.py`` (a detector
+student and per-TF localizer students), packed with ``python scripts/build_zoo.py CKPTS --fast OUT/student.pt
+--localizer-students OUT/locA.pt OUT/locB.pt --runtime int8`` (``CKPTS/fast``, declaring the int8 runtime it is then
+calibrated and scanned under), then ``--calibrate-calls CKPTS/fast --zoo fast --windows ... --sites ... --train ...``
+(installed; see ``docs/genome_scale.md``).
+
 **Per-TF zoos** (the ``shuffled`` zoo of the BertSNR protocol):
 
 With ``--train DATA_DIR`` it first trains the zoo model (the dilated residual CNN, ``--channels`` wide) for every
