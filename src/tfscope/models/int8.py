@@ -2,8 +2,8 @@
 
 The convolutions after the one-hot input run as ``torch.ao.nn.quantized`` int8 convolutions: weights quantized per
 output channel (symmetric, their largest magnitude / 127), activations per tensor with scales taken from the float
-network's largest activation on fixed calibration DNA (:func:`calibration_input`: the package's real example regions
-and seeded random DNA, both strands), the residual add and its ReLU as one quantized op; the one-hot input is exact in
+network's largest activation on fixed calibration DNA (:func:`calibration_input`: bundled real DNA and seeded
+random DNA, both strands), the residual add and its ReLU as one quantized op; the one-hot input is exact in
 uint8 and the 1x1 heads (and the strided detector's motif layer, a float matrix product) stay in float32.
 
 Why it is not the default (``benchmarks/throughput.py`` has the rows): on the 2-core benchmark machine a 64-channel
@@ -36,17 +36,18 @@ warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", categor
 def calibration_input(length: int = 1024, n_random: int = 8, seed: int = 0) -> torch.Tensor:
     """Fixed calibration DNA ``(M, 4, length)`` float one-hot, both strands.
 
-    The package's example regions (real hg19 DNA, :data:`tfscope.resources` ``example_regions.fa``: six regions of
-    about 370 bp) cut or padded with N to ``length``, and ``n_random`` seeded uniform random sequences; each with its
-    reverse complement. A zoo calibrated under the int8 runtime (the fast zoo) depends on this input through its
-    activation scales: changing it means recalibrating that zoo. Small, because every scan builds its int8 copies
-    from it (0.1 s for the fast zoo).
+    The bundled calibration DNA (``int8_calibration.fa``: six real hg19 regions of about 370 bp, a frozen copy of the
+    2026-12-05 demo regions) cut or padded with N to ``length``, and ``n_random`` seeded uniform random sequences;
+    each with its reverse complement. A zoo calibrated under the int8 runtime (the fast zoo) depends on this input
+    through its activation scales: changing it means recalibrating that zoo (``tests/test_int8.py`` pins
+    :func:`calibration_fingerprint`). Small, because every scan builds its int8 copies from it (0.15 s for the fast
+    zoo).
     """
     from ..io.fasta import read_fasta
     from ..resources import resource
     from ..sequence import one_hot
 
-    seqs = [s[:length] for s in read_fasta(resource("example_regions")).values()]
+    seqs = [s[:length] for s in read_fasta(resource("int8_calibration")).values()]
     rng = np.random.default_rng(seed)
     seqs += ["".join(rng.choice(list("ACGT"), length)) for _ in range(n_random)]
     x = torch.from_numpy(one_hot([s.upper() for s in seqs], length=length)).float()
