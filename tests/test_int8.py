@@ -84,3 +84,21 @@ def test_a_zoo_declares_its_runtime_in_its_checkpoint(tmp_path):
         torch.testing.assert_close(loaded.inference_copy()(x), zoo.inference_copy()(x))
     with pytest.raises(ValueError, match="unknown runtime"):
         GatedZoo(**hp, runtime="int4")
+
+
+def test_an_int8_zoo_runs_in_float32_where_int8_cannot_run(monkeypatch):
+    """Without torch's x86 quantized engine (e.g. an ARM CPU) an int8 zoo warns and runs its float32 networks."""
+    import tfscope.models.int8 as int8
+    from tfscope.errors import TfscopeWarning
+
+    torch.manual_seed(0)
+    zoo = GatedZoo({"n_outputs": 2, "channels": 8, "stride": 8, "n_blocks": 2}, {"student": {"channels": 4}},
+                   pool=10, detector_weight=0.7, runtime="int8").eval()
+    monkeypatch.setattr(int8, "int8_available", lambda: False)
+    x = _x(1, 256, 3)
+    with pytest.warns(TfscopeWarning, match="x86 quantized engine"):
+        dense = zoo.inference_copy()
+    with torch.no_grad():
+        torch.testing.assert_close(dense(x), zoo(x), atol=1e-5, rtol=1e-5)
+    with pytest.warns(TfscopeWarning, match="runs in float32"):
+        zoo.calls_network([0.5, 0.5])

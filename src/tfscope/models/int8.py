@@ -33,6 +33,11 @@ from .channels_last import DilatedResNet2d, LocalizerStudent2d, ResBlocks2d, Str
 warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
 
 
+def int8_available() -> bool:
+    """Whether this torch has the quantized engine the int8 copies are built for (x86 or fbgemm: x86-64 CPUs)."""
+    return bool({"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines))
+
+
 def calibration_input(length: int = 1024, n_random: int = 8, seed: int = 0) -> torch.Tensor:
     """Fixed calibration DNA ``(M, 4, length)`` float one-hot, both strands.
 
@@ -183,7 +188,7 @@ def int8_copy(module: nn.Module, calib: torch.Tensor | None = None) -> nn.Module
     RuntimeError
         Where torch has no x86/fbgemm quantized engine.
     """
-    if not {"x86", "fbgemm"} & set(torch.backends.quantized.supported_engines):
+    if not int8_available():
         raise RuntimeError("the int8 runtime needs torch's x86 or fbgemm quantized engine")
     calib = calibration_input() if calib is None else calib
     for cls, copy_cls in ((DilatedResNet2d, DilatedResNetInt8), (LocalizerStudent2d, LocalizerStudentInt8),

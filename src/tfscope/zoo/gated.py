@@ -249,17 +249,23 @@ _LAYOUTS = {"channels-last": "nhwc", "int8": "int8"}
 def _layout(zoo: "GatedZoo") -> str:
     """Return the inference copies (a layout of :func:`_inference_parts`) ``zoo`` runs under its runtime.
 
-    int8 is CPU-only, so on another device the zoo runs its channels-last float32 networks instead (with a warning:
-    calls near a threshold may differ from the CPU's). Raises ValueError for an unknown runtime.
+    int8 runs on x86-64 CPUs only (torch's x86/fbgemm quantized engine), so on another device or CPU the zoo runs its
+    channels-last float32 networks instead (with a warning: calls near a threshold may differ). Raises ValueError for
+    an unknown runtime.
     """
     if zoo.runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
     layout = _LAYOUTS.get(zoo.runtime, "ncl")
-    if layout == "int8" and next(zoo.parameters()).device.type != "cpu":
-        warnings.warn("the zoo was calibrated under the int8 runtime, which runs on the CPU only: on "
-                      f"{next(zoo.parameters()).device} it runs in float32 (calls near a threshold may differ)",
-                      TfscopeWarning, stacklevel=3)
-        layout = "nhwc"
+    if layout == "int8":
+        from ..models.int8 import int8_available
+
+        device = next(zoo.parameters()).device
+        where = (f"on {device}" if device.type != "cpu" else
+                 None if int8_available() else "without torch's x86 quantized engine (not an x86-64 CPU)")
+        if where:
+            warnings.warn(f"the zoo was calibrated under the int8 runtime, which runs on x86-64 CPUs only: {where} it "
+                          "runs in float32 (calls near a threshold may differ)", TfscopeWarning, stacklevel=3)
+            layout = "nhwc"
     return layout
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
