@@ -140,9 +140,7 @@ class GatedZoo(nn.Module):
                  detector_weight: float = 1.0, runtime: str | None = None):
         super().__init__()
         if runtime is not None:
-            if runtime not in RUNTIMES:
-                raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
-            self.runtime = runtime
+            self.runtime = _checked_runtime(runtime)
         #: the runtime this zoo's checkpoint declares (None: the class default)
         self.declared_runtime = runtime
         n = detector.get("n_outputs")
@@ -246,6 +244,13 @@ RUNTIMES = ("fp32", "channels-last", "bf16", "compile", "int8")
 _LAYOUTS = {"channels-last": "nhwc", "int8": "int8"}
 
 
+def _checked_runtime(runtime: str) -> str:
+    """Return ``runtime``; raises ValueError unless it is one of :data:`RUNTIMES`."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; choose from {', '.join(RUNTIMES)}")
+    return runtime
+
+
 def _layout(zoo: "GatedZoo") -> str:
     """Return the inference copies (a layout of :func:`_inference_parts`) ``zoo`` runs under its runtime.
 
@@ -253,9 +258,7 @@ def _layout(zoo: "GatedZoo") -> str:
     channels-last float32 networks instead (with a warning: calls near a threshold may differ). Raises ValueError for
     an unknown runtime.
     """
-    if zoo.runtime not in RUNTIMES:
-        raise ValueError(f"unknown runtime {zoo.runtime!r}; choose from {', '.join(RUNTIMES)}")
-    layout = _LAYOUTS.get(zoo.runtime, "ncl")
+    layout = _LAYOUTS.get(_checked_runtime(zoo.runtime), "ncl")
     if layout == "int8":
         from ..models.int8 import int8_available
 
