@@ -1,4 +1,4 @@
-"""int8 copies of the channels-last scan networks: static quantization on torch's x86 engine (a measured runtime).
+"""int8 copies of the channels-last scan networks: static quantization on torch's x86 engine (the fast zoo's runtime).
 
 The convolutions after the one-hot input run as ``torch.ao.nn.quantized`` int8 convolutions: weights quantized per
 output channel (symmetric, their largest magnitude / 127), activations per tensor with scales taken from the float
@@ -6,16 +6,17 @@ network's largest activation on fixed calibration DNA (:func:`calibration_input`
 random DNA, both strands), the residual add and its ReLU as one quantized op; the one-hot input is exact in
 uint8 and the 1x1 heads (and the strided detector's motif layer, a float matrix product) stay in float32.
 
-Why it is not the default (``benchmarks/throughput.py`` has the rows): on the 2-core benchmark machine a 64-channel
-dilated layer of the fast zoo's detector ran in 6.3 ms against 17.4 ms in float32, and the fast zoo's calls pass 1.4x
-faster, but about 3.5% of the positions at or above a call threshold change (q moves by up to about 0.03), far above
-the 1% of calls a runtime may change (issue 44); the zoos' thresholds and precision maps were calibrated in float32.
-torch 2.13 also marks its quantized tensors as deprecated (the successor is torchao's PT2E flow, which lowers through
-``torch.compile``).
+Why a zoo calibrated in float32 cannot just switch to it (``benchmarks/throughput.py`` has the rows): on the 2-core
+benchmark machine a 64-channel dilated layer of the fast zoo's detector ran in 6.3 ms against 17.4 ms in float32 and the
+fast zoo's calls pass 1.4x faster, but about 3.5% of the positions at or above a call threshold change (q moves by up to
+about 0.03), far above the 1% of calls a runtime may change (issue 44) for a zoo whose thresholds and precision maps
+were calibrated in float32. A zoo calibrated under int8 keeps its calls' quality (the fast zoo, which declares it:
+``GatedZoo(runtime="int8")``; ``docs/genome_scale.md``). torch 2.13 marks its quantized tensors as deprecated (the
+successor is torchao's PT2E flow, which lowers through ``torch.compile``).
 
 :func:`int8_copy` takes the channels-last copies of :mod:`tfscope.models.channels_last`
 (``DilatedResNet2d``, ``LocalizerStudent2d``, ``StridedDetector2d``) and returns a module with the same input and
-output shapes; CPU only.
+output shapes; x86-64 CPUs only (:func:`int8_available`).
 """
 
 from __future__ import annotations
