@@ -15,8 +15,8 @@ with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before
   ``projected_hg38_hours_2_cores_scaling`` (from ``-local-2``) and ``projected_hg38_hours_16_cores`` (the 1-worker
   rate divided by 16: linear scaling assumed, not measured);
 - ``zoo-fast-calls-<runtime>`` / ``zoo-genomic-calls-<runtime>`` (dataset ``chr8-100k-one-record``): each zoo's calls
-  under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32, channels-last and int8), one process and
-  thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position, TF, score or
+  under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32, channels-last and int8), one
+  process and thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position, TF, score or
   strand);
 - ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
 - ``zoo-genomic-short-records``: 1,000 records of 100 bp, calls only, against one record of the same 100 kbp;
@@ -31,10 +31,11 @@ The compute floor (models ``zoo-genomic-calls`` and ``zoo-fast-calls``, dataset 
 ``gflop_per_mbp``, the floating point operations the calls scan executes per Mbp
 (``torch.utils.flop_counter.FlopCounterMode`` around an in-process scan of the 100 kbp record, so the gate's skipped
 work is not counted; under the zoo's float32 channels-last networks, since the counter does not see int8
-convolutions, which execute the same multiply-adds), ``detector_gflop_per_mbp`` (the detector's share, which every position needs),
-``localizer_gflop_per_mbp`` (the rest), ``in_process_seconds`` (the same scan under the zoo's own runtime, one
-process, one thread) and ``achieved_gflop_per_s`` (int8 multiply-adds counted as FLOPs); ``gflop_per_s_needed_for_3x_fimo`` = the 1 Mbp calls FLOPs / (3 x FIMO's 1 Mbp seconds):
-the rate any CPU would need to run these networks within 3x FIMO.
+convolutions, which execute the same multiply-adds), ``detector_gflop_per_mbp`` (the detector's share, which every
+position needs), ``localizer_gflop_per_mbp`` (the rest), ``in_process_seconds`` (the same scan under the zoo's own
+runtime, one process, one thread) and ``achieved_gflop_per_s`` (int8 multiply-adds counted as FLOPs);
+``gflop_per_s_needed_for_3x_fimo`` = the 1 Mbp calls FLOPs / (3 x FIMO's 1 Mbp seconds): the rate any CPU would need
+to run these networks within 3x FIMO.
 
 Writes ``benchmarks/results/throughput.json`` and ``throughput.md``.
 
@@ -44,6 +45,7 @@ Usage: ``python benchmarks/throughput.py [--bp 1000000] [--workers 2]``
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -54,6 +56,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import load_results, real_sequence, save_results  # noqa: E402
 
 from tfscope.metrics import markdown_table  # noqa: E402
+
+
+@contextlib.contextmanager
+def zoo_runtime(models, runtime: str):
+    """Run the gated zoo of ``models`` under ``runtime`` inside the block; each zoo's own runtime is restored after
+    (:data:`tfscope.zoo.gated.RUNTIMES`; the fast zoo declares int8)."""
+    declared = [m.model.runtime for m in models]
+    for m in models:
+        m.model.runtime = runtime
+    try:
+        yield
+    finally:
+        for m, rt in zip(models, declared):
+            m.model.runtime = rt
 
 
 def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: int,
@@ -140,15 +156,8 @@ def compute_floor(fasta: Path, out: Path, bp: int, kind: str = "genomic") -> dic
         secs = time.time() - t0
         # FlopCounterMode does not see int8 convolutions: count the same scan's float32 (channels-last) networks,
         # which execute the same multiply-adds; the seconds above are the zoo's own runtime's
-        declared = [m.model.runtime for m in models]
-        for m in models:
-            m.model.runtime = "channels-last"
-        try:
-            with FlopCounterMode(display=False) as fc:
-                scan_fasta(models, fasta, out, executor=ex)
-        finally:
-            for m, rt in zip(models, declared):
-                m.model.runtime = rt
+        with zoo_runtime(models, "channels-last"), FlopCounterMode(display=False) as fc:
+            scan_fasta(models, fasta, out, executor=ex)
         total = fc.get_total_flops()
         zoo = models[0].model
         with FlopCounterMode(display=False) as fd, torch.no_grad():  # the detector alone on the same bases
@@ -211,25 +220,21 @@ def runtime_rows(fasta: Path) -> list[tuple]:
     try:
         for kind, runtimes in (("fast", RUNTIMES), ("genomic", ("fp32", "channels-last", "int8"))):
             models, beds = load_zoo(kind=kind), {}
-            declared = [m.model.runtime for m in models]
             ex = make_executor("local", 1)
             for rt in runtimes:
-                for m in models:
-                    m.model.runtime = rt
                 out = fasta.parent / f"runtime-{kind}-{rt}.bed"
-                scan_fasta(models, fasta, out, executor=ex)  # warm-up (and compilation)
-                times = []
-                for _ in range(3):
-                    t0 = time.time()
-                    scan_fasta(models, fasta, out, executor=ex)
-                    times.append(time.time() - t0)
+                with zoo_runtime(models, rt):
+                    scan_fasta(models, fasta, out, executor=ex)  # warm-up (and compilation)
+                    times = []
+                    for _ in range(3):
+                        t0 = time.time()
+                        scan_fasta(models, fasta, out, executor=ex)
+                        times.append(time.time() - t0)
                 beds[rt] = {tuple(line.split("\t")[:6]) for line in out.read_text().splitlines()}
                 changed = len(beds[rt] ^ beds["fp32"]) / max(1, len(beds["fp32"]))
                 rows += [(f"zoo-{kind}-calls-{rt}", "chr8-100k-one-record", "in_process_seconds", min(times)),
                          (f"zoo-{kind}-calls-{rt}", "chr8-100k-one-record", "changed_call_fraction", changed)]
                 print(f"{kind} runtime {rt}: {min(times):.2f} s, {changed:.4f} of calls changed", flush=True)
-            for m, rt in zip(models, declared):
-                m.model.runtime = rt
     finally:
         torch.set_num_threads(threads)
     return rows
