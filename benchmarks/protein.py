@@ -238,7 +238,8 @@ def _fitted(kind, sp, seed):
 def _tiered(sp, seed, within):
     """Tier scores (:func:`tfscope.protein.dbdmodel.tiered_scores`: the DBD rule first) with ``within`` ordering the
     proteins inside each tier: the graded model's P(TF) (the shipped :class:`~tfscope.protein.dbdmodel.DbdTieredModel`),
-    the stack's, their mean, or the ESM-2 classifier's; threshold = max MCC of the training proteins' out-of-fold tier scores."""
+    the stack's, their mean, or the ESM-2 classifier's; threshold = max MCC of the training proteins' out-of-fold tier
+    scores."""
     from sklearn.metrics import roc_auc_score
 
     from tfscope.protein.dbdmodel import dbd_rule, fit_dbd_tiered, tiered_scores

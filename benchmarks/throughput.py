@@ -16,8 +16,8 @@ with each TF's JASPAR 2022 matrix at p < 1e-4 on one core, numba compiled before
   rate divided by 16: linear scaling assumed, not measured);
 - ``zoo-fast-calls-<runtime>`` / ``zoo-genomic-calls-<runtime>`` (dataset ``chr8-100k-one-record``): each zoo's calls
   under each runtime of :data:`tfscope.zoo.gated.RUNTIMES` (the genomic zoo: fp32, channels-last and int8), one
-  process and thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position, TF, score or
-  strand);
+  process and thread: ``in_process_seconds`` and ``changed_call_fraction`` (calls differing from fp32's in position,
+  TF, score or strand);
 - ``zoo-shuffled-calls``: the shuffled (paper-protocol) zoo, calls only;
 - ``zoo-genomic-short-records``: 1,000 records of 100 bp, calls only, against one record of the same 100 kbp;
 - ``fimo-jaspar``: the reference.
@@ -328,8 +328,8 @@ def render(doc: dict) -> str:
             "processes, FIMO on one core (numba-compiled before timing, fastest of 5 runs). 45 TFs. "
             "ratio_to_fimo = tfscope seconds / FIMO seconds on the same bases; ratio_to_one_record = 1,000 records of 100 bp against the same 100 kbp "
             f"as one record (fastest of {doc.get('repeats', 1)} alternating runs each); each 1 Mbp zoo row is the "
-            f"fastest of {doc.get('zoo_repeats', 1)} runs. Start-up (loading the zoo "
-            "and building its inference copies once per process) is not in the scan seconds. The compute-floor rows (dataset chr8-100k-one-record: "
+            f"fastest of {doc.get('zoo_repeats', 1)} runs. Start-up (loading the zoo and building its inference copies "
+            "once per process) is not in the scan seconds. The compute-floor rows (dataset chr8-100k-one-record: "
             "gflop_per_mbp, detector_gflop_per_mbp, localizer_gflop_per_mbp, in_process_seconds, achieved_gflop_per_s, "
             "gflop_per_s_needed_for_3x_fimo) are described in `benchmarks/throughput.py`."
             + (f" {doc['note']}" if doc.get("note") else "") + "\n\n"

@@ -254,7 +254,8 @@ def main():
     ap.add_argument("--sites", help="tfbs-multilabel sites.bed.gz (with --calibrate-calls)")
     ap.add_argument("--fast", metavar="STUDENT",
                     help="the fast zoo: the genomic zoo with this distilled detector (scripts/distill_zoo.py's "
-                         "student.pt) into CKPTS/fast (with --runtime int8, as shipped); then calibrate it with --calibrate-calls CKPTS/fast --zoo fast")
+                         "student.pt) into CKPTS/fast (with --runtime int8, as shipped); then calibrate it with "
+                         "--calibrate-calls CKPTS/fast --zoo fast")
     ap.add_argument("--runtime", choices=RUNTIMES,
                     help="with --fast: the runtime the fast zoo declares, then calibrates and scans under (the shipped "
                          "one: int8; tfscope.zoo.gated.RUNTIMES)")

@@ -399,8 +399,8 @@ def fit_dbd_tiered(seqs, y, *, inner=None, labels=("TF", "non-TF"), seed: int = 
     """Fit :class:`DbdTieredModel` on training proteins: the inner model (``inner``: an already fitted
     :class:`DbdGradedModel`, :class:`~tfscope.protein.stack.StackModel` or
     :class:`~tfscope.protein.esm.EsmProteinModel` (:func:`tfscope.protein.esm.fit_esm_oof`) of the same proteins,
-    with its ``oof_proba``; default: :func:`fit_dbd_graded`) and the threshold, the max-MCC point of the tier scores of the
-    training proteins' out-of-fold P(TF) (the rule needs no fitting).
+    with its ``oof_proba``; default: :func:`fit_dbd_graded`) and the threshold, the max-MCC point of the tier scores of
+    the training proteins' out-of-fold P(TF) (the rule needs no fitting).
 
     Raises
     ------

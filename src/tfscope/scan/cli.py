@@ -25,8 +25,8 @@ from .motifs import check_motif_options, motif_scan_to_files
 
 ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
             "windows; fast: the genomic zoo distilled, in int8 on the CPU (several times cheaper per Mbp, "
-            "calibrated the same way; docs/genome_scale.md); shuffled: the BertSNR-protocol zoo (shuffled negatives only; "
-            "over-calls on real DNA)")
+            "calibrated the same way; docs/genome_scale.md); shuffled: the BertSNR-protocol zoo (shuffled negatives "
+            "only; over-calls on real DNA)")
 
 
 def _check_options(args) -> None:

@@ -291,9 +291,9 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given).
 
     Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count, the network's inference
-    runtime (:data:`tfscope.zoo.gated.RUNTIMES`; for int8, a fingerprint of its calibration DNA) and its hyper-parameters (``hparams()``, where the network has them:
-    a gated zoo's gate lives in its config, not in its weights), so that calibration and benchmark runs of one model
-    scan once and a changed gate scans anew.
+    runtime (:data:`tfscope.zoo.gated.RUNTIMES`; for int8, a fingerprint of its calibration DNA) and its
+    hyper-parameters (``hparams()``, where the network has them: a gated zoo's gate lives in its config, not in its
+    weights), so that calibration and benchmark runs of one model scan once and a changed gate scans anew.
 
     Returns
     -------
