@@ -80,18 +80,13 @@ def scan_seconds(fasta: Path, out: Path, *, kind: str, tracks: bool, workers: in
     (before the workers fork; the fast zoo's int8 copies about 0.15 s, the genomic zoo's dense copy about 0.4 s).
     """
     from tfscope.executor import make_executor
-    from tfscope.scan.engine import calls_networks
-    from tfscope.scan.stream import scan_fasta
+    from tfscope.scan.stream import build_inference_copies, scan_fasta
     from tfscope.zoo.registry import load_zoo
 
     t0 = time.time()
     models = load_zoo(kind=kind)
     executor = make_executor(executor, workers)
-    if tracks:
-        for m in models:
-            m.inference_model  # noqa: B018 (built on first use)
-    else:
-        calls_networks(models)
+    build_inference_copies(models, dense=tracks)
     t1 = time.time()
     try:
         scan_fasta(models, fasta, out, bigwig=out.parent / f"{out.stem}.bigwig" if tracks else None,
