@@ -145,8 +145,10 @@ def test_chunk_mode_matches_one_pass_and_is_chunk_size_invariant():
     np.testing.assert_allclose(r1, r2, atol=1e-5)
     margin = models[0].receptive_field // 2 + 1
     x = torch.from_numpy(np.pad(one_hot([seq]), ((0, 0), (0, 0), (margin, margin))))
-    with torch.no_grad():  # the whole network (the gated zoo's single_output() is its forward-strand variant)
-        full = torch.sigmoid(models[0].model(x)[:, models[0].output])[0, margin:-margin].numpy()
+    # the whole network the dense path runs (the default zoo's int8 copy; its single_output() is the forward-strand
+    # variant of the float network)
+    with torch.no_grad():
+        full = torch.sigmoid(models[0].inference_model(x)[:, models[0].output])[0, margin:-margin].numpy()
     full *= one_hot([seq])[0].sum(0) > 0
     np.testing.assert_allclose(f1[0], full, atol=1e-4)
     assert (f1[:, 2500:3200] == 0).all()

@@ -416,7 +416,7 @@ def write_report(path, *, sequences: dict[str, str], sites, tracks: dict, models
               "filter and rank on it. <i>strand</i>, <i>site</i>: the TF's JASPAR matrix aligned in the call, as "
               "FIMO reports them (. for a palindromic matrix). The BED also holds each peak's p- and q-value "
               "against genome background without sites of the TF's group; nearly every call in regulatory DNA "
-              "passes them (all 119 calls on the bundled regions have q &le; 0.05), so they do not rank calls "
+              "passes them (all 120 calls on the bundled regions have q &le; 0.05), so they do not rank calls "
               "and are not shown here.</p>",
               "<div class=scroll>" + html_table(rows, show, locus_key="_locus") + "</div>"]
     if known:

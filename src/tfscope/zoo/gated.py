@@ -228,7 +228,8 @@ class GatedZoo(nn.Module):
         return GatedCalls(self, floor)
 
 
-#: inference runtimes of :class:`GatedCalls` (``GatedZoo.runtime``): ``channels-last`` (the default), the detector and
+#: inference runtimes of :class:`GatedCalls` (``GatedZoo.runtime``): ``channels-last`` (the default of a zoo that
+#: declares none; both bundled multi-TF zoos declare ``int8``, their calls calibrated under it), the detector and
 #: localizers as 2-D convolutions on channels-last tensors, batch norm folded (:mod:`tfscope.models.channels_last`);
 #: ``fp32``, the torch.fx conv/BN-fused 1-D networks (oneDNN reorders every layer's activations); ``bf16``, fp32's
 #: detector under bfloat16 autocast (oneDNN's AVX-512 BF16 kernels where the CPU has them); ``compile``,
