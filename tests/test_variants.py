@@ -177,6 +177,31 @@ def test_null_pvalues_and_checksum(tmp_path):
     assert small.p_values("T", np.array([0.25]))[0] == pytest.approx(2 / 5)
 
 
+def test_null_records_the_runtime_it_was_built_under():
+    """The shipped null was built with the default zoo's int8 networks; read under another runtime it is kept, with a
+    warning (a GPU run falls back to float32); under its own runtime, silently."""
+    import warnings
+
+    from tfscope.errors import TfscopeWarning
+    from tfscope.models.int8 import int8_available
+    from tfscope.resources import resource
+    from tfscope.variants.null import load_null, null_path
+    from tfscope.variants.run import null_runtime
+    from tfscope.zoo.gated import effective_runtime
+    from tfscope.zoo.registry import load_zoo
+
+    p = null_path(resource("zoo", "genomic"))
+    built = json.loads(p.read_text())["zoo_runtime"]
+    models = load_zoo(["FOXK1"], device="cpu")
+    here = built if int8_available() else "channels-last"  # an ARM CPU runs the float32 networks
+    assert null_runtime(models) == effective_runtime(models[0].model) == here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TfscopeWarning)
+        assert load_null(p, runtime=built) is not None
+    with pytest.warns(TfscopeWarning, match="approximate"):
+        assert load_null(p, runtime="channels-last") is not None
+
+
 def test_qvalues_from_counts_equal_bh():
     from tfscope.scan.calls import bh_qvalues
     from tfscope.variants.run import count_p, fill_qvalues, qvalue_table

@@ -5,8 +5,10 @@ Built at zoo-build time by ``scripts/build_variant_null.py`` from chr7 (validati
 windows without a site of the TF's paralog group are kept (genomic background, as the call calibration's
 background peaks). The null is stored beside the zoo as a small JSON artifact (``zoo/<kind>.variant_null.json``)
 holding, per TF, how many null SNVs reach each |delta| of a fixed grid (:data:`DELTA_GRID`), the sha256 of the zoo
-weights it was built for, and a sha256 of its own content; :func:`load_null` refuses a null whose content checksum
-does not match and ignores (with a warning) one built for other weights.
+weights it was built for, the runtime it was built under (``zoo_runtime``,
+:func:`tfscope.zoo.gated.effective_runtime`) and a sha256 of its own content; :func:`load_null` refuses a null whose
+content checksum does not match, ignores (with a warning) one built for other weights and warns that p-values are
+approximate when this run scores under another runtime.
 
 ``pValue = (1 + #null |delta| >= |delta|) / (1 + n)``, counted at the grid value just at or below ``|delta|``
 (conservative, like the call p-values of :mod:`tfscope.scan.calls`).
@@ -87,8 +89,12 @@ class VariantNull:
             json.dump(self.to_json(), fh, indent=1)
 
 
-def load_null(path, *, weights_sha256: str | None = None) -> VariantNull | None:
+def load_null(path, *, weights_sha256: str | None = None, runtime: str | None = None) -> VariantNull | None:
     """The null at ``path`` (None when absent, or with a warning when built for other zoo weights).
+
+    ``runtime``: the runtime the zoo scores with in this run (:func:`tfscope.zoo.gated.effective_runtime`); a null
+    built under another one (e.g. the int8 networks, where this run falls back to float32 on a GPU) is kept with a
+    warning that its p-values are approximate.
 
     Raises
     ------
@@ -110,6 +116,9 @@ def load_null(path, *, weights_sha256: str | None = None) -> VariantNull | None:
     if weights_sha256 and d.get("zoo_weights_sha256") and d["zoo_weights_sha256"] != weights_sha256:
         warnings.warn(f"{path}: built for other zoo weights; pValue/qValue left at -1", TfscopeWarning)
         return None
+    if runtime and d.get("zoo_runtime") and d["zoo_runtime"] != runtime:  # the same weights, other arithmetic
+        warnings.warn(f"{path}: built with the zoo's {d['zoo_runtime']} networks, this run scores with its {runtime} "
+                      "ones; pValue/qValue are approximate", TfscopeWarning)
     if not np.allclose(d["grid"], DELTA_GRID):
         raise CheckpointError(f"{path}: unexpected |delta| grid")
     counts = {tf: (np.asarray(r["count_ge"], float), int(r["n"])) for tf, r in d["per_tf"].items()}

@@ -58,7 +58,16 @@ def load_models(*, zoo: str = "genomic", checkpoint=None, tfs=None, device: str 
         import json
 
         sha = json.loads(cfg.read_text()).get("weights_sha256", {}).get("model.safetensors")
-    return models, load_null(null_path(d), weights_sha256=sha), ids
+    return models, load_null(null_path(d), weights_sha256=sha, runtime=null_runtime(models)), ids
+
+
+def null_runtime(models) -> str | None:
+    """The runtime a zoo's variant null is built and read under: that of the gated zoo behind ``models``
+    (:func:`tfscope.zoo.gated.effective_runtime`), None for other networks."""
+    from ..zoo.gated import GatedZoo, effective_runtime
+
+    net = models[0].model if models else None
+    return effective_runtime(net) if isinstance(net, GatedZoo) else None
 
 
 def check_ref(genome: Genome, variants: list[Variant], *, mode: str, counts: dict, path=None) -> list[Variant]:

@@ -260,17 +260,38 @@ def _layout(zoo: "GatedZoo") -> str:
     an unknown runtime.
     """
     layout = _LAYOUTS.get(_checked_runtime(zoo.runtime), "ncl")
-    if layout == "int8":
-        from ..models.int8 import int8_available
-
-        device = next(zoo.parameters()).device
-        where = (f"on {device}" if device.type != "cpu" else
-                 None if int8_available() else "without torch's x86 quantized engine (not an x86-64 CPU)")
-        if where:
-            warnings.warn(f"the zoo was calibrated under the int8 runtime, which runs on x86-64 CPUs only: {where} it "
-                          "runs in float32 (calls near a threshold may differ)", TfscopeWarning, stacklevel=3)
-            layout = "nhwc"
+    if layout == "int8" and _int8_unavailable(zoo):
+        warnings.warn(f"the zoo was calibrated under the int8 runtime, which runs on x86-64 CPUs only: "
+                      f"{_int8_unavailable(zoo)} it runs in float32 (calls near a threshold may differ)",
+                      TfscopeWarning, stacklevel=3)
+        layout = "nhwc"
     return layout
+
+
+def _int8_unavailable(zoo: "GatedZoo") -> str | None:
+    """Return why ``zoo``'s int8 networks cannot run here (its device, or no x86 quantized engine), or None."""
+    from ..models.int8 import int8_available
+
+    device = next(zoo.parameters()).device
+    return (f"on {device}" if device.type != "cpu" else
+            None if int8_available() else "without torch's x86 quantized engine (not an x86-64 CPU)")
+
+
+def effective_runtime(zoo: "GatedZoo") -> str:
+    """Return the runtime ``zoo`` runs under here (its :attr:`GatedZoo.runtime`, or the int8 fallback).
+
+    That is ``channels-last`` for an int8 zoo whose int8 networks cannot run here (:func:`_layout` falls back the
+    same way, with a warning). For an int8 zoo the name carries the fingerprint of its calibration DNA (``int8:<fingerprint>``,
+    :func:`tfscope.models.int8.calibration_fingerprint`), on which its activation scales depend.
+    """
+    runtime = _checked_runtime(zoo.runtime)
+    if runtime != "int8":
+        return runtime
+    if _int8_unavailable(zoo):
+        return "channels-last"
+    from ..models.int8 import calibration_fingerprint
+
+    return f"int8:{calibration_fingerprint()}"
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp

@@ -299,12 +299,11 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     -------
     (points, seconds) : the points and the wall time of the scan that made them (when it was run, not loaded)
     """
-    net = models[0].model if models else None
-    runtime = getattr(net, "runtime", "")
-    if runtime == "int8":  # an int8 network's activation scales come from the calibration DNA
-        from ..models.int8 import calibration_fingerprint
+    from .gated import GatedZoo, effective_runtime
 
-        runtime += ":" + calibration_fingerprint()
+    net = models[0].model if models else None
+    # an int8 network's activation scales come from the calibration DNA (its fingerprint is in the name)
+    runtime = effective_runtime(net) if isinstance(net, GatedZoo) else getattr(net, "runtime", "")
     hp = net.hparams() if callable(getattr(net, "hparams", None)) else None
     spec = hashlib.sha256(json.dumps(hp, sort_keys=True, default=str).encode()).hexdigest()[:12] if hp else ""
     key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}:{spec}"
