@@ -68,6 +68,13 @@ def test_iter_fasta_plain_gzip_indexed(tmp_path, records):
     with pytest.raises(InputError, match="bad.fa:5: invalid DNA letter 'J'"):
         for _, blocks in iter_fasta(bad):
             list(blocks)
+    # lines are validated a block at a time: the error still names the line, in the middle of a block or in the
+    # rest carried over from the previous block
+    bad.write_text(">a\n" + "ACGTACGTAC\n" * 5 + "ACG.TACGTA\n" + "ACGTACGTAC\n" * 3)
+    for block, line in ((25, 7), (35, 7), (1000, 7)):
+        with pytest.raises(InputError, match=rf"bad.fa:{line}: invalid DNA letter '\.'"):
+            for _, blocks in iter_fasta(bad, block=block):
+                list(blocks)
     bad.write_text(">a\nACGT\n>a\nAC\n")
     with pytest.raises(InputError, match="duplicate"):
         for _, blocks in iter_fasta(bad):

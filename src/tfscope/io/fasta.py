@@ -6,6 +6,8 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError, TfscopeWarning
 from ..sequence import invalid_letter
 from .atomic import atomic_write
@@ -261,29 +263,38 @@ def _iter_lines(path, block: int):
                 return lineno, line
         return None
 
+    def checked(buf: list[str], numbers: list, name: str) -> str:
+        # the lines joined, validated at once (a check per line cost 40% of reading a FASTA); the error names the line
+        s = "".join(buf)
+        bad = invalid_letter(s)
+        if bad >= 0:
+            ends = np.cumsum([len(x) for x in buf])
+            i = int(np.searchsorted(ends, bad, side="right"))
+            raise InputError(f"invalid DNA letter {s[bad]!r} in record {name!r}", str(path), numbers[i])
+        return s.upper()
+
     def blocks(name, header_line):
         nonlocal pending
         buf: list[str] = []
+        numbers: list = []  # the line number of each buffered line (None: the checked rest of the last block)
         size = total = 0
         while (nl := next_line()) is not None:
             lineno, line = nl
             if line.startswith(">"):
                 pending = nl
                 break
-            bad = invalid_letter(line)
-            if bad >= 0:
-                raise InputError(f"invalid DNA letter {line[bad]!r} in record {name!r}", str(path), lineno)
             buf.append(line)
+            numbers.append(lineno)
             size += len(line)
             while size >= block:
-                s = "".join(buf).upper()
+                s = checked(buf, numbers, name)
                 yield s[:block]
-                buf, size = [s[block:]], size - block
+                buf, numbers, size = [s[block:]], [None], size - block
                 total += block
         else:
             pending = None
         if size:
-            yield "".join(buf).upper()
+            yield checked(buf, numbers, name)
         elif not total:
             raise InputError(f"record {name!r} has no sequence", str(path), header_line)
 
