@@ -2,6 +2,8 @@
 
 import dataclasses
 import filecmp
+import os
+import time
 
 import numpy as np
 import pytest
@@ -214,6 +216,49 @@ def test_make_executor_errors():
 
 def _square(state, x):
     return x * x
+
+
+def _signal_state(state, _):
+    """In a worker: (SIGTERM handler is the default, SIGTERM not blocked)."""
+    import signal
+
+    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL, signal.SIGTERM not in signal.pthread_sigmask(
+        signal.SIG_BLOCK, [])
+
+
+def test_local_workers_start_with_their_own_signal_handlers():
+    """Workers are forked with SIGINT/SIGTERM/SIGHUP blocked and unblock them once their handlers are set, so that a
+    signal arriving first (pool.terminate) cannot run a handler of the parent's (Ray's SIGTERM handler raises) in the
+    child, which would carry on running the parent's code; the parent keeps its handler and gets its mask back."""
+    import signal
+
+    def raising(signum, frame):  # as Ray's handler: raise in whatever the process is running
+        raise SystemExit(f"signal {signum}")
+
+    from tfscope.executor import _blocked_while_forking, _worker_init
+
+    old = signal.signal(signal.SIGTERM, raising)
+    try:
+        assert list(LocalExecutor(2).imap(_signal_state, range(4))) == [(True, True)] * 4
+        assert signal.getsignal(signal.SIGTERM) is raising
+        assert not {signal.SIGINT, signal.SIGTERM, signal.SIGHUP} & signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        # the race itself: SIGTERM reaches a forked worker before its initializer has run
+        parent = os.getpid()
+        with _blocked_while_forking():  # as a pool forks its workers (which never leave this block)
+            pid = os.fork()
+            if pid == 0:  # the child: whatever happens, never return into pytest
+                try:
+                    time.sleep(0.5)  # the parent's SIGTERM arrives meanwhile (pending: blocked)
+                    _worker_init(parent)  # the worker's handlers, then unblocked: it dies of the signal
+                    time.sleep(5)
+                    os._exit(3)
+                except BaseException:  # the parent's handler ran in the child
+                    os._exit(4)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, status
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def test_gzip_truncated_stream_is_an_input_error(tmp_path, records, models):

@@ -99,15 +99,41 @@ def die_with_parent(parent: int, sig: int = 9) -> bool:
     return ok
 
 
+#: signals blocked while :class:`LocalExecutor` forks its workers, unblocked by :func:`_worker_init` once the
+#: workers' own handlers are set
+FORK_BLOCKED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _worker_init(parent: int):
     """Initializer of forked local workers: die with the parent, leave SIGINT to it (a terminal's Ctrl-C reaches
-    the whole process group), die quietly on SIGTERM (the parent's pool.terminate), one torch thread."""
+    the whole process group), die quietly on SIGTERM (the parent's pool.terminate), one torch thread.
+
+    The workers are forked with :data:`FORK_BLOCKED` blocked (:func:`_blocked_while_forking`) and unblock them here,
+    after their handlers are set: a signal that arrives before (e.g. ``pool.terminate`` of a worker that had not
+    started yet) waits until then, instead of running the parent's handler in the child. Such a handler (a library's,
+    e.g. Ray's SIGTERM handler, or a test runner's) raises into the child's copy of the parent's stack, which then goes
+    on running the parent's code (seen as a second pytest session printing into the first).
+    """
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, FORK_BLOCKED)
     die_with_parent(parent)
     _single_thread()
+
+
+@contextlib.contextmanager
+def _blocked_while_forking():
+    """Block :data:`FORK_BLOCKED` in this thread for the block (the forks of a pool's workers), then restore the mask.
+
+    Signals sent to this process meanwhile are delivered when the block ends, to this process's own handlers.
+    """
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, FORK_BLOCKED)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class LocalExecutor:
@@ -146,7 +172,9 @@ class LocalExecutor:
         _STATE = state
         _libc()  # resolve prctl before forking (the workers call it, see die_with_parent)
         try:
-            with mp.get_context("fork").Pool(self.workers, initializer=_worker_init, initargs=(os.getpid(),)) as pool:
+            with _blocked_while_forking():  # the workers start with these blocked (see _worker_init)
+                pool = mp.get_context("fork").Pool(self.workers, initializer=_worker_init, initargs=(os.getpid(),))
+            with pool:
                 yield from _ordered(lambda it: pool.apply_async(_call, (fn, it)), lambda h: h.get(), items,
                                     in_flight or 2 * self.workers)
         finally:
