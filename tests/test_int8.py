@@ -25,8 +25,8 @@ def test_calibration_input_is_fixed_one_hot_dna_on_both_strands():
     assert set(x.sum(1).unique().tolist()) <= {0.0, 1.0}
     torch.testing.assert_close(x[8:], x[:8].flip(-1).flip(-2))
     assert torch.equal(calibration_input(length=512, n_random=2), x)
-    # the shipped fast zoo was calibrated on chr7 under the scales this input gives: a change needs a recalibration
-    # (scripts/build_zoo.py --calibrate-calls ... --zoo fast; docs/genome_scale.md), then a new pin here
+    # the shipped genomic and fast zoos were calibrated on chr7 under the scales this input gives: a change needs
+    # their recalibration (scripts/build_zoo.py --calibrate-calls ...; docs/genome_scale.md), then a new pin here
     assert calibration_fingerprint() == "0f9447482d18"
 
 

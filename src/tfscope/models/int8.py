@@ -4,14 +4,16 @@ The convolutions after the one-hot input run as ``torch.ao.nn.quantized`` int8 c
 output channel (symmetric, their largest magnitude / 127), activations per tensor with scales taken from the float
 network's largest activation on fixed calibration DNA (:func:`calibration_input`: bundled real DNA and seeded
 random DNA, both strands), the residual add and its ReLU as one quantized op; the one-hot input is exact in
-uint8 and the 1x1 heads (and the strided detector's motif layer, a float matrix product) stay in float32.
+uint8 and the 1x1 heads stay in float32 (the strided detector's motif layer, a float matrix product until session 22,
+runs in int8 too: :class:`StridedDetectorInt8`). :data:`SCHEME` numbers this arithmetic: it is part of the runtime
+name that caches and the variant null are keyed by (:func:`tfscope.zoo.gated.effective_runtime`).
 
 Why a zoo calibrated in float32 cannot just switch to it (``benchmarks/throughput.py`` has the rows): on the 2-core
 benchmark machine a 64-channel dilated layer of the fast zoo's detector ran in 6.3 ms against 17.4 ms in float32 and the
 fast zoo's calls pass 1.4x faster, but about 3.5% of the positions at or above a call threshold change (q moves by up to
 about 0.03), far above the 1% of calls a runtime may change (issue 44) for a zoo whose thresholds and precision maps
-were calibrated in float32. A zoo calibrated under int8 keeps its calls' quality (the fast zoo, which declares it:
-``GatedZoo(runtime="int8")``; ``docs/genome_scale.md``). torch 2.13 marks its quantized tensors as deprecated (the
+were calibrated in float32. A zoo calibrated under int8 keeps its calls' quality (both bundled multi-TF zoos, which
+declare it: ``GatedZoo(runtime="int8")``; ``docs/genome_scale.md``). torch 2.13 marks its quantized tensors as deprecated (the
 successor is torchao's PT2E flow, which lowers through ``torch.compile``).
 
 :func:`int8_copy` takes the channels-last copies of :mod:`tfscope.models.channels_last`
@@ -29,6 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .channels_last import DilatedResNet2d, LocalizerStudent2d, ResBlocks2d, StridedDetector2d, to_nhwc
+
+#: version of the int8 arithmetic (2: the strided detector's motif layer in int8, session 22); a change of it changes
+#: the outputs of some int8 network, so zoos calibrated under the old one must be recalibrated
+SCHEME = 2
 
 # torch 2.13 warns once per call site that quantized tensors are deprecated; the runtime's docs say so instead
 warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor", category=UserWarning)
@@ -153,27 +159,44 @@ class LocalizerStudentInt8(nn.Module):
         return self.head(self.c2(self.c1(_quantize_one_hot(x))).dequantize())[:, 0, 0]
 
 
+def _stem_conv(stem) -> nn.Conv2d:
+    """The float ``Conv2d`` (``(1, k)`` kernel, "same" padding, bias) of a :class:`~tfscope.zoo.student.StemPool`."""
+    w = stem.weight.detach().T.reshape(-1, stem.kernel, stem.weight.shape[0] // stem.kernel)  # (C_out, k, C_in)
+    conv = nn.Conv2d(w.shape[2], w.shape[0], (1, stem.kernel), padding=(0, stem.kernel // 2))
+    with torch.no_grad():
+        conv.weight.copy_(w.permute(0, 2, 1)[:, :, None, :])
+        conv.bias.copy_(stem.bias.detach())
+    return conv
+
+
 class StridedDetectorInt8(nn.Module):
-    """int8 copy of a ``StridedDetector2d``: its float motif layer and pool (:class:`~tfscope.zoo.student.StemPool`),
-    then int8 blocks and a float head. ``(N, 4, L)`` -> ``(N, T, ceil(L / stride))`` logits."""
+    """int8 copy of a ``StridedDetector2d``: the motif layer (with its ReLU) an int8 convolution on the exact uint8
+    one-hot, the max-pool to bins on its int8 output, int8 blocks and a float head. ``(N, 4, L)`` -> ``(N, T,
+    ceil(L / stride))`` logits.
+
+    The float form of the motif layer (:class:`~tfscope.zoo.student.StemPool`, an im2col matrix product) took 6.6 ms
+    per 6 x 8.2 kbp on one thread, more than the int8 blocks after it (3.9 ms); as fbgemm's int8 convolution with
+    its pool, 1.0 ms (the input quantization included). Since session 22; the fast zoo was recalibrated under it.
+    """
 
     binned = StridedDetector2d.binned
     pooled = StridedDetector2d.pooled
 
     def __init__(self, m: StridedDetector2d, calib: torch.Tensor):
         super().__init__()
-        self.stem, self.stride, self.n_outputs = m.stem, m.stride, m.n_outputs
+        self.stride, self.n_outputs = m.stride, m.n_outputs
         calib = F.pad(calib, (0, -calib.shape[-1] % self.stride))
         with torch.no_grad():
-            h = self.stem(calib, nhwc=True).contiguous(memory_format=torch.channels_last)
-        self.scale, self.zero_point = _unsigned(float(h.max()))
+            h = m.stem(calib, nhwc=True).contiguous(memory_format=torch.channels_last)
+        # the pooled maximum is the layer's maximum: the same activation scale before and after the pool
+        self.stem = _qconv(_stem_conv(m.stem), True, *_unsigned(float(h.max())))
         self.blocks = ResBlocksInt8(m.blocks, h)
         self.head, self.receptive_field = m.head, m.receptive_field
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Bin logits ``(N, T, ceil(L / stride))``."""
         x = F.pad(x, (0, -x.shape[-1] % self.stride))
-        h = torch.quantize_per_tensor(self.stem(x, nhwc=True), self.scale, self.zero_point, torch.quint8)
+        h = F.max_pool2d(self.stem(_quantize_one_hot(x)), (1, self.stride))
         return self.head(self.blocks(h).dequantize())[:, :, 0]
 
 

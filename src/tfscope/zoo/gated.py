@@ -281,17 +281,19 @@ def effective_runtime(zoo: "GatedZoo") -> str:
     """Return the runtime ``zoo`` runs under here (its :attr:`GatedZoo.runtime`, or the int8 fallback).
 
     That is ``channels-last`` for an int8 zoo whose int8 networks cannot run here (:func:`_layout` falls back the
-    same way, with a warning). For an int8 zoo the name carries the fingerprint of its calibration DNA (``int8:<fingerprint>``,
-    :func:`tfscope.models.int8.calibration_fingerprint`), on which its activation scales depend.
+    same way, with a warning). For an int8 zoo the name carries the version of the int8 arithmetic and the fingerprint
+    of the calibration DNA its activation scales come from: ``int8-v<SCHEME>:<fingerprint>``
+    (:data:`tfscope.models.int8.SCHEME`, :func:`tfscope.models.int8.calibration_fingerprint`).
     """
     runtime = _checked_runtime(zoo.runtime)
     if runtime != "int8":
         return runtime
     if _int8_unavailable(zoo):
         return "channels-last"
-    from ..models.int8 import calibration_fingerprint
+    from ..models.int8 import SCHEME, calibration_fingerprint
 
-    return f"int8:{calibration_fingerprint()}"
+    return f"int8-v{SCHEME}:{calibration_fingerprint()}"
+
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
 #: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp

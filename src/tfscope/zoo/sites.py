@@ -404,9 +404,11 @@ def calibrate_zoo(zoo, windows_path, sites_path, snr_dir, *, out, chrom: str = "
     for m in models:
         m.call.site_width, m.call.group, m.call.confidence = widths[m.name], groups[m.name], None
     windows = GenomeWindows.load(windows_path, sites_path, chrom)
-    points, _ = cached_window_points(models, windows, out.parent / f"points-{chrom}.npz",
-                                     weights=zoo / "model.safetensors", workers=workers)
-    res = calibrate_calls(models, windows, groups, widths, workers=workers, points=points)
+    cache = out.parent / f"points-{chrom}.npz"
+    points, secs = cached_window_points(models, windows, cache, weights=zoo / "model.safetensors", workers=workers)
+    print(f"[calls] {chrom}: {len(windows):,} windows scanned at floor {FLOOR} ({secs:.0f} s; points kept in {cache})",
+          flush=True)
+    res = calibrate_calls(models, windows, groups, widths, workers=workers, points=points, verbose=False)
     cfg = json.loads((zoo / "config.json").read_text())
     meta = cfg["meta"]
     meta["groups"] = groups
