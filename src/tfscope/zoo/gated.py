@@ -486,16 +486,32 @@ class GatedCalls(nn.Module):
         shift = np.zeros(self.n_outputs, np.int64)
         shift[tfs] = tf_base[:-1] - np.concatenate([[0], tf_end[:-1]])
         start = ends - size + shift[tf] + pad_l  # where each stretch's context c0 lies in the buffer
-        seg, within = _ranges(c1 - c0)
-        src_row, src_pos = torch.from_numpy(row[seg]), torch.from_numpy(c0[seg] + within)
-        dst = torch.from_numpy(start[seg] + within)
+        # Each buffer position's source, read with one row gather of a position-major copy of the input and one flat
+        # gather of the detector values (together 0.26 s per Mbp of the fast zoo against 0.67 s for indexing two and
+        # three axes into a zeroed buffer, one thread); where no stretch's context lies (the N of cut contexts, the
+        # rounding of each TF's part) the input reads an appended zero row and G is set to 0.
         width = int(tf_base[-1])
-        xc, gc, sc = x.new_zeros(4, width), g.new_zeros(1, 1, width), g.new_empty(1, 1, width)
-        xc[:, dst] = x[src_row, :, src_pos].T
-        gc[0, 0, dst] = g[src_row, torch.from_numpy(tf[seg]), src_pos // step]
+        n_ctx = c1 - c0
+        dst = np.repeat(start - np.cumsum(n_ctx) + n_ctx, n_ctx) + np.arange(int(n_ctx.sum()))
+        col = dst + np.repeat(c0 - start, n_ctx)  # the input column of each stretch position
+        n, L4 = len(x), len(x) * L
+        src, gsrc = np.full(width, L4, np.int64), np.zeros(width, np.int64)  # (src: L4 is an all-zero row)
+        src[dst] = col + np.repeat(row * L, n_ctx)  # row * L + column
+        # (row, TF, bin) of G, flat; bins by a shift where the stride is a power of two (columns are >= 0)
+        bins = col >> (step.bit_length() - 1) if step & (step - 1) == 0 else col // step
+        gsrc[dst] = bins + np.repeat((row * g.shape[1] + tf) * g.shape[2], n_ctx)
+        empty = np.ones(width, bool)
+        empty[dst] = False
+        xt = x.new_empty(L4 + 1, 4)  # the input position-major, with a zero row
+        xt[:L4].view(n, L, 4).copy_(x.transpose(1, 2))
+        xt[L4] = 0
+        xw = xt.index_select(0, torch.from_numpy(src))  # (width, 4)
+        xc = xw.T  # (4, width), a view: the localizers' inputs below are copies (a transposed copy cost 2x the gather)
+        gc = torch.take(g, torch.from_numpy(gsrc)).masked_fill_(torch.from_numpy(empty), 0).view(1, 1, width)
+        sc = g.new_empty(1, 1, width)
         for t, o0, o1 in zip(tfs.tolist(), tf_base[:-1].tolist(), tf_base[1:].tolist()):
             torch.maximum(*strand_probabilities(self.localizers[t], xc[None, :, o0:o1]), out=sc[0, :, o0:o1])
-        sc *= base_mask(xc[None])
+        sc *= (xw @ xw.new_ones(4) > 0).to(sc.dtype)  # base_mask(xc[None]) (a product: 2.5x faster than sum(1))
         qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
         seg, within = _ranges(b - a)
         return (torch.from_numpy(tf[seg]), torch.from_numpy(row[seg]), torch.from_numpy(a[seg] + within),
