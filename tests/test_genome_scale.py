@@ -3,6 +3,7 @@
 import dataclasses
 import filecmp
 import os
+import random
 import time
 
 import numpy as np
@@ -77,6 +78,12 @@ def test_iter_fasta_plain_gzip_indexed(tmp_path, records):
         with pytest.raises(InputError, match=rf"bad.fa:{line}: invalid DNA letter '\.'"):
             for _, blocks in iter_fasta(bad, block=block):
                 list(blocks)
+    # an unwrapped record (one line): every full block of it at once, upper-cased, the rest last
+    one = tmp_path / "one.fa"
+    seq = "".join(random.Random(1).choice("acgtN") for _ in range(10_050))
+    one.write_text(">r\n" + seq + "\n")
+    got = [b for _, blocks in iter_fasta(one, block=1000) for b in blocks]
+    assert got == [seq[i:i + 1000].upper() for i in range(0, len(seq), 1000)]
     bad.write_text(">a\nACGT\n>a\nAC\n")
     with pytest.raises(InputError, match="duplicate"):
         for _, blocks in iter_fasta(bad):

@@ -286,11 +286,13 @@ def _iter_lines(path, block: int):
             buf.append(line)
             numbers.append(lineno)
             size += len(line)
-            while size >= block:
+            if size >= block:  # every full block of the buffer, validated and upper-cased once (linear in a long line)
                 s = checked(buf, numbers, name)
-                yield s[:block]
-                buf, numbers, size = [s[block:]], [None], size - block
-                total += block
+                k = 0
+                while size - k >= block:
+                    yield s[k:k + block]
+                    k += block
+                buf, numbers, size, total = [s[k:]], [None], size - k, total + k
         else:
             pending = None
         if size:
