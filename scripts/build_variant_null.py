@@ -42,7 +42,8 @@ def main(argv=None) -> int:
     from tfscope.zoo.registry import zoo_dir
     from tfscope.variants.null import RegionGenome, VariantNull, null_path
     from tfscope.variants.read import Variant
-    from tfscope.variants.run import load_models, null_runtime
+    from tfscope.variants.run import load_models
+    from tfscope.zoo.gated import effective_runtime
     from tfscope.variants.score import VariantScorer
 
     wins, tfs_of = [], {}
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     d = zoo_dir(None, args.zoo)
     sha = json.loads((d / "config.json").read_text()).get("weights_sha256", {}).get("model.safetensors") \
         if (d / "config.json").exists() else None
-    meta = {"zoo": args.zoo, "zoo_weights_sha256": sha, "zoo_runtime": null_runtime(models),
+    meta = {"zoo": args.zoo, "zoo_weights_sha256": sha, "zoo_runtime": effective_runtime(models[0].model),
             "statistic": "|altP - refP| of random SNVs",
             "source": "tfbs-multilabel windows on chr7 (validation chromosome; chr8/chr9 never used), stitched, "
                       "N beyond them; one uniform SNV per sampled window; per TF only SNVs in no window of a site "

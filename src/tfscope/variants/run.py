@@ -23,6 +23,7 @@ from ..io.atomic import Outputs, refuse_clobbering
 from ..resources import resources_dir
 from ..scan.engine import on_gpu
 from ..scan.models import load_scan_models
+from ..zoo.gated import effective_runtime
 from ..zoo.registry import list_zoo, load_zoo, zoo_dir
 from .null import load_null, null_path
 from .read import Genome, Variant, is_vcf, read_records
@@ -58,16 +59,7 @@ def load_models(*, zoo: str = "genomic", checkpoint=None, tfs=None, device: str 
         import json
 
         sha = json.loads(cfg.read_text()).get("weights_sha256", {}).get("model.safetensors")
-    return models, load_null(null_path(d), weights_sha256=sha, runtime=null_runtime(models)), ids
-
-
-def null_runtime(models) -> str | None:
-    """The runtime a zoo's variant null is built and read under: that of the gated zoo behind ``models``
-    (:func:`tfscope.zoo.gated.effective_runtime`), None for other networks."""
-    from ..zoo.gated import GatedZoo, effective_runtime
-
-    net = models[0].model if models else None
-    return effective_runtime(net) if isinstance(net, GatedZoo) else None
+    return models, load_null(null_path(d), weights_sha256=sha, runtime=effective_runtime(models[0].model)), ids
 
 
 def check_ref(genome: Genome, variants: list[Variant], *, mode: str, counts: dict, path=None) -> list[Variant]:

@@ -260,10 +260,9 @@ def _layout(zoo: "GatedZoo") -> str:
     an unknown runtime.
     """
     layout = _LAYOUTS.get(_checked_runtime(zoo.runtime), "ncl")
-    if layout == "int8" and _int8_unavailable(zoo):
-        warnings.warn(f"the zoo was calibrated under the int8 runtime, which runs on x86-64 CPUs only: "
-                      f"{_int8_unavailable(zoo)} it runs in float32 (calls near a threshold may differ)",
-                      TfscopeWarning, stacklevel=3)
+    if layout == "int8" and (where := _int8_unavailable(zoo)):
+        warnings.warn(f"the zoo was calibrated under the int8 runtime, which runs on x86-64 CPUs only: {where} it "
+                      "runs in float32 (calls near a threshold may differ)", TfscopeWarning, stacklevel=3)
         layout = "nhwc"
     return layout
 
@@ -277,14 +276,17 @@ def _int8_unavailable(zoo: "GatedZoo") -> str | None:
             None if int8_available() else "without torch's x86 quantized engine (not an x86-64 CPU)")
 
 
-def effective_runtime(zoo: "GatedZoo") -> str:
+def effective_runtime(zoo: nn.Module) -> str | None:
     """Return the runtime ``zoo`` runs under here (its :attr:`GatedZoo.runtime`, or the int8 fallback).
 
     That is ``channels-last`` for an int8 zoo whose int8 networks cannot run here (:func:`_layout` falls back the
     same way, with a warning). For an int8 zoo the name carries the version of the int8 arithmetic and the fingerprint
     of the calibration DNA its activation scales come from: ``int8-v<SCHEME>:<fingerprint>``
-    (:data:`tfscope.models.int8.SCHEME`, :func:`tfscope.models.int8.calibration_fingerprint`).
+    (:data:`tfscope.models.int8.SCHEME`, :func:`tfscope.models.int8.calibration_fingerprint`). Another network: its
+    own ``runtime`` attribute, or None. What caches of scan outputs and the variant null are keyed by.
     """
+    if not isinstance(zoo, GatedZoo):
+        return getattr(zoo, "runtime", None)
     runtime = _checked_runtime(zoo.runtime)
     if runtime != "int8":
         return runtime
@@ -494,17 +496,17 @@ class GatedCalls(nn.Module):
         n_ctx = c1 - c0
         dst = np.repeat(start - np.cumsum(n_ctx) + n_ctx, n_ctx) + np.arange(int(n_ctx.sum()))
         col = dst + np.repeat(c0 - start, n_ctx)  # the input column of each stretch position
-        n, L4 = len(x), len(x) * L
-        src, gsrc = np.full(width, L4, np.int64), np.zeros(width, np.int64)  # (src: L4 is an all-zero row)
+        n, nl = len(x), len(x) * L
+        src, gsrc = np.full(width, nl, np.int64), np.zeros(width, np.int64)  # (src: nl is an all-zero row)
         src[dst] = col + np.repeat(row * L, n_ctx)  # row * L + column
         # (row, TF, bin) of G, flat; bins by a shift where the stride is a power of two (columns are >= 0)
         bins = col >> (step.bit_length() - 1) if step & (step - 1) == 0 else col // step
         gsrc[dst] = bins + np.repeat((row * g.shape[1] + tf) * g.shape[2], n_ctx)
         empty = np.ones(width, bool)
         empty[dst] = False
-        xt = x.new_empty(L4 + 1, 4)  # the input position-major, with a zero row
-        xt[:L4].view(n, L, 4).copy_(x.transpose(1, 2))
-        xt[L4] = 0
+        xt = x.new_empty(nl + 1, 4)  # the input position-major, with a zero row
+        xt[:nl].view(n, L, 4).copy_(x.transpose(1, 2))
+        xt[nl] = 0
         xw = xt.index_select(0, torch.from_numpy(src))  # (width, 4)
         xc = xw.T  # (4, width), a view: the localizers' inputs below are copies (a transposed copy cost 2x the gather)
         gc = torch.take(g, torch.from_numpy(gsrc)).masked_fill_(torch.from_numpy(empty), 0).view(1, 1, width)

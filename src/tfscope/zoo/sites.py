@@ -291,7 +291,7 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     """:func:`window_points`, saved to / loaded from the ``.npz`` file ``cache`` (when given).
 
     Keyed by the sha256 of the models' ``weights`` file, the chromosome, the window count, the network's inference
-    runtime (:data:`tfscope.zoo.gated.RUNTIMES`; for int8, a fingerprint of its calibration DNA) and its
+    runtime (:func:`tfscope.zoo.gated.effective_runtime`; for int8, with its version and calibration DNA) and its
     hyper-parameters (``hparams()``, where the network has them: a gated zoo's gate lives in its config, not in its
     weights), so that calibration and benchmark runs of one model scan once and a changed gate scans anew.
 
@@ -299,11 +299,10 @@ def cached_window_points(models, windows: GenomeWindows, cache=None, *, weights=
     -------
     (points, seconds) : the points and the wall time of the scan that made them (when it was run, not loaded)
     """
-    from .gated import GatedZoo, effective_runtime
+    from .gated import effective_runtime
 
     net = models[0].model if models else None
-    # an int8 network's activation scales come from the calibration DNA (its fingerprint is in the name)
-    runtime = effective_runtime(net) if isinstance(net, GatedZoo) else getattr(net, "runtime", "")
+    runtime = effective_runtime(net) or ""  # for int8: the arithmetic's version and the calibration DNA's fingerprint
     hp = net.hparams() if callable(getattr(net, "hparams", None)) else None
     spec = hashlib.sha256(json.dumps(hp, sort_keys=True, default=str).encode()).hexdigest()[:12] if hp else ""
     key = f"{file_sha256(weights)[:16] if weights else ''}:{windows.chrom}:{len(windows)}:{runtime}:{spec}"
