@@ -5,8 +5,9 @@ Input: 4 records of 1 kb of real hg19 sequence (the first 4,000 bp of the chr8 w
 ``../shared/data/tfbs-multilabel`` in genomic order, as ``benchmarks/scan.py``). Both runs go through the CLI in one
 process (``tfscope.cli.main``), each timed once after a warm-up scan (imports and JASPAR matrices, paid once per
 process, excluded; each run loads the zoo and builds its inference copies, as a command does: about 1.6 s for the
-default zoo's int8 copies on the 2-core machine); the report run also takes the in-memory path (tracks kept). The report reuses the scan's
-tracks; its model work is the attribution logos of the strongest ``--attributions`` calls (default 4).
+default zoo's int8 copies on the 2-core machine); the report run also takes the in-memory path (tracks kept). The
+report reuses the scan's tracks; its model work is the attribution logos of the strongest ``--attributions`` calls
+(default 4).
 Target: the report run takes at most 3x the plain run.
 
 Writes ``benchmarks/results/report.json`` and ``report.md``.
@@ -57,8 +58,8 @@ def main():
                         "value": round(ratio, 2)})
     md = (f"# What --report costs\n\nMachine: {doc.get('machine')}\n\n`tfscope scan` of {args.bp:,} bp of real hg19 "
           f"(chr8) with the 45 TFs of the default zoo, `--workers {args.workers}`, after a warm-up scan in the same "
-          f"process (each run loads the zoo and builds its inference copies, as a command does). The report run writes a {size:.1f} MiB self-contained HTML file (igv.js inlined) with 4 "
-          f"attribution logos. Report / scan: **{ratio:.2f}x** (target <= 3x). Rows measured before the 2026-12-05 data "
+          f"process (each run loads the zoo and builds its inference copies, as a command does). The report run writes "
+          f"a {size:.1f} MiB self-contained HTML file (igv.js inlined) with 4 attribution logos. Report / scan: **{ratio:.2f}x** (target <= 3x). Rows measured before the 2026-12-05 data "
           f"correction (other chr8 windows, the earlier zoo): [`first_build/report.md`](first_build/report.md).\n\n"
           + markdown_table(table, ["run", "TFs", "bp", "seconds"], floatfmt=".1f"))
     print(md)

@@ -19,7 +19,7 @@ name                 path under ``tfscope/resources``               what
 ``igv_js``           ``igv/igv.iife.js``                            igv.js 3.1.4 (MIT), inlined in the HTML reports
 ``family_extra``     ``family_extra/extra_motifs.json.gz``          non-JASPAR motifs with TFClass labels (issue 33)
 ``anytf``            ``anytf/``                                     motif-conditioned network + LGO calibration (issue 41)
-``int8_calibration`` ``int8_calibration.fa``                      fixed DNA that sets the int8 runtime's activation scales
+``int8_calibration`` ``int8_calibration.fa``                        fixed DNA that sets the int8 runtime's activation scales
 ==================== ============================================== ===============================================
 """
 
