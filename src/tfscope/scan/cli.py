@@ -24,9 +24,9 @@ from .models import load_scan_models
 from .motifs import check_motif_options, motif_scan_to_files
 
 ZOO_HELP = ("genomic (default): trained against real genome background, thresholds calibrated on chr7 genome "
-            "windows; fast: the genomic zoo distilled, in int8 on the CPU (several times cheaper per Mbp, "
-            "calibrated the same way; docs/genome_scale.md); shuffled: the BertSNR-protocol zoo (shuffled negatives "
-            "only; over-calls on real DNA)")
+            "windows; fast: the genomic zoo distilled (several times cheaper per Mbp, calibrated the same way; "
+            "docs/genome_scale.md); both run in int8 on x86-64 CPUs (float32 elsewhere, with a warning); shuffled: "
+            "the BertSNR-protocol zoo (shuffled negatives only; over-calls on real DNA)")
 
 
 def _check_options(args) -> None:
