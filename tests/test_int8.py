@@ -47,6 +47,31 @@ def test_int8_copy_is_close_to_the_float_network(scan_network):
         int8_copy(scan_network().eval())
 
 
+def test_int8_localizer_folds_both_strands_into_one_pass_exactly():
+    """strand_max (the reverse strand as flipped filters on the forward input) gives the same logits, bit for bit, as
+    the two strands through the reverse-complement batch, N and sequence ends included; the probabilities agree to
+    one float32 step (torch's sigmoid rounds a value differently in its vectorized and scalar paths)."""
+    from tfscope.models.channels_last import LocalizerStudent2d
+    from tfscope.models.int8 import LocalizerStudentInt8, _quantize_one_hot
+    from tfscope.zoo.gated import strand_probabilities
+    from tfscope.zoo.student import LocalizerStudent, both_strand_max
+
+    torch.manual_seed(0)
+    m = int8_copy(LocalizerStudent2d(LocalizerStudent().eval()), calibration_input(length=512, n_random=2))
+    assert isinstance(m, LocalizerStudentInt8)
+    x = _x(3, 700, 3)
+    with torch.no_grad():
+        want = torch.maximum(*strand_probabilities(m, x))
+        got = both_strand_max(m, x)
+    assert got.shape == (3, 700)
+    torch.testing.assert_close(got, want, atol=1.2e-7, rtol=0)
+    h = m.folded(_quantize_one_hot(x)).dequantize().permute(0, 2, 3, 1)  # (N, 1, L, 2 x hidden) NHWC
+    logits = m(torch.cat([x, x.flip(-1).flip(-2)]))
+    assert torch.equal(m.head.linear(h[..., :m.hidden])[:, 0, :, 0], logits[:3])
+    assert torch.equal(m.head.linear(h[..., m.hidden:])[:, 0, :, 0], logits[3:].flip(-1))
+    assert float(want.std()) > 0.005  # not a constant track
+
+
 def test_int8_runtime_calls_copy_equals_its_dense_path():
     """Under the int8 runtime the calls-only copy and the dense path (inference_copy) run the same int8 networks, so
     the calls copy's q equals the dense q wherever that reaches the floor, as for the float runtimes."""

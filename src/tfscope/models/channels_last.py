@@ -57,7 +57,11 @@ class Pointwise2d(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """Return the 1x1 convolution of ``h``."""
-        return F.linear(h.permute(0, 2, 3, 1), self.weight, self.bias).permute(0, 3, 1, 2)
+        return self.linear(h.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+    def linear(self, h: torch.Tensor) -> torch.Tensor:
+        """The same on channels-last-ordered ``h`` ``(..., C)`` -> ``(..., C_out)``."""
+        return F.linear(h, self.weight, self.bias)
 
 
 def pointwise_or_conv(conv: nn.Conv1d, bn: nn.BatchNorm1d | None = None) -> nn.Module:

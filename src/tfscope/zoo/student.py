@@ -291,7 +291,13 @@ class LocalizerStudent(nn.Module):
 
 
 def both_strand_max(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``max(sigmoid(net(x)), sigmoid(net(rc x)) flipped back)`` ``(N, L)``: the gated zoo's localizer rule."""
+    """``max(sigmoid(net(x)), sigmoid(net(rc x)) flipped back)`` ``(N, L)``: the gated zoo's localizer rule.
+
+    A network with a ``strand_max`` method computes it itself (the int8 localizer student folds both strands into
+    one pass: :class:`tfscope.models.int8.LocalizerStudentInt8`).
+    """
+    if hasattr(net, "strand_max"):
+        return net.strand_max(x)
     n = x.shape[0]
     p = torch.sigmoid(net(torch.cat([x, reverse_complement_one_hot(x)])))
     return torch.maximum(p[:n], p[n:].flip(-1))
