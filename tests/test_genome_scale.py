@@ -296,3 +296,28 @@ def test_final_points_and_context_fetcher():
     assert open_end("r", 12, 17) == "TACNN"  # past the context: N
     packed = context_fetcher("NNNACGTNNN", 3, 4)  # a packed record at offset 3 between N spacers
     assert packed("r", -1, 5) == "NACGTN"
+
+
+def test_worker_calls_equal_call_records_then_orientation():
+    """The scan workers' columnar calls (_final_calls) give the lines of make_calls then orient_calls, over calls near
+    the record's start and end, N runs and the context's end, for a model with and one without a JASPAR matrix."""
+    from tfscope.io.bed import bed_line
+    from tfscope.scan.calls import P_COLUMN, make_calls
+    from tfscope.scan.orient import orient_calls
+    from tfscope.scan.stream import _final_calls, context_fetcher
+
+    m = load_zoo(["KLF4"])[0]
+    rng = np.random.default_rng(3)
+    ctx = "".join(rng.choice(list("ACGT"), 3000))
+    ctx = ctx[:400] + "N" * 30 + ctx[430:]
+    pos = np.unique(np.concatenate([[0, 1, 2, 2497, 2499], rng.integers(0, 2500, 400)]))
+    p = rng.random(len(pos)).astype(np.float32)
+    pts = [pos, p, p, p]
+    for end in (2500, None):  # the record ends in the context, or continues past it
+        fetch = context_fetcher(ctx, 100, end)
+        for model in (m, dataclasses.replace(m, call=dataclasses.replace(m.call, matrix=None))):
+            recs = make_calls("r", model.name, model.call, *pts, 2500 if end else 2600, symmetric=True)
+            want = [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN])) for r in orient_calls(
+                recs, fetch, {model.name: model.call.matrix})]
+            got = _final_calls("r", model, pts, 2500 if end else 2600, np.frombuffer(ctx.encode(), np.uint8), fetch)
+            assert got == want and len(got) > 20

@@ -115,3 +115,42 @@ def test_record_coordinates_on_request_and_chrom_sizes_rule(tmp_path, capsys):
     assert main(["scan", "--example", "--tfs", "FOXK1", "--out", str(out), "--tracks", "bigwig", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--chrom-sizes" in err and "--no-parse-genomic-coord" in err
+
+
+def _reference_orientation(seq: str, m: SiteMatrix) -> tuple[str, str]:
+    """Strand and site of the best window, one window at a time (the rule of tfscope.scan.orient, written plainly)."""
+    code = {b: i for i, b in enumerate("ACGT")}
+    w = m.width
+    wins = [seq[j:j + w] for j in range(len(seq) - w + 1)]
+    if not all("N" in x or any(c not in code for c in x) for x in wins):  # windows with another letter only if all do
+        wins = [x if all(c in code for c in x) else None for x in wins]
+
+    def score(x, lo):
+        return -np.inf if x is None else sum(lo[code[c], k] if c in code else 0.0 for k, c in enumerate(x))
+
+    f = [score(x, m.log_odds) for x in wins]
+    r = [score(x, m.log_odds[::-1, ::-1]) for x in wins]
+    i, j = int(np.argmax(f)), int(np.argmax(r))
+    a, b = f[i], r[j]
+    if m.palindromic or abs(a - b) <= 1e-8 + 1e-5 * abs(b):
+        return ".", seq[i:i + w] if a >= b else seq[j:j + w]
+    return ("+", seq[i:i + w]) if a > b else ("-", reverse_complement(seq[j:j + w]))
+
+
+def test_orientation_equals_a_window_by_window_reference():
+    """The vectorized scorer (orient_calls, and the scan workers' oriented_sites) against a plain loop over windows:
+    strands and matched sites, IUPAC letters and N included (a site with Y on the - strand complements to R)."""
+    rng = np.random.default_rng(7)
+    letters = list("ACGT" * 20 + "NRY")
+    seq = "".join(rng.choice(letters, 4000))
+    fetch = sequence_fetcher({"r": seq})
+    matrices = {"A": SiteMatrix.from_pfm(rng.random((4, 8)) ** 3), "C": SiteMatrix.from_pfm(rng.random((4, 13)) ** 3)}
+    recs = [BedRecord("r", int(s), int(s) + int(w), str(n), 0, ".")
+            for s, w, n in zip(rng.integers(0, 3970, 300), rng.integers(1, 25, 300), rng.choice(list("AC"), 300))]
+    got = orient_calls(recs, fetch, matrices)
+    for r in got:
+        m = matrices[r.name]
+        lo, hi = site_window(r.start, r.end, m.width)
+        assert (r.strand, r.extra[-1]) == _reference_orientation(fetch("r", lo, hi), m)
+    assert {r.strand for r in got} >= {"+", "-"}
+    assert reverse_complement("AYRN") == "NYRT" and reverse_complement("ayr") == "yrt"

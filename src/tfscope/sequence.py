@@ -22,7 +22,7 @@ _VALID = np.zeros(256, dtype=bool)
 for _c in IUPAC_DNA:
     _VALID[ord(_c)] = True
     _VALID[ord(_c.lower())] = True
-_COMPLEMENT = str.maketrans("ACGTNacgtnRYSWKMBDHVrYswkmbdhv", "TGCANtgcanYRSWMKVHDByrswmkvhdb")
+_COMPLEMENT = str.maketrans("ACGTNacgtnRYSWKMBDHVryswkmbdhv", "TGCANtgcanYRSWMKVHDByrswmkvhdb")
 
 
 def invalid_letter(seq: str) -> int:

@@ -187,27 +187,101 @@ def _greedy_nms(pos, p, width: int, length: int, sup: int, index: np.ndarray) ->
     return out
 
 
+@dataclass
+class CallTable:
+    """One model's calls on one sequence as columns (``(n,)`` arrays, sorted by start), before orientation.
+
+    ``start``, ``end``, ``peak`` (int64, record coordinates), ``index`` (int64: the peak's index in the points the
+    calls were made from), ``peak_p`` (float64), ``precision``, ``group_precision`` (float64, -1 where not
+    calibrated), ``p_text`` (the ``pValue`` column's text, ``%.3g``) and ``score`` (int64, 0-1000: round(1000 x
+    precision), or round(1000 x peak P) without calibration).
+    """
+
+    start: np.ndarray
+    end: np.ndarray
+    peak: np.ndarray
+    index: np.ndarray
+    peak_p: np.ndarray
+    precision: np.ndarray
+    group_precision: np.ndarray
+    p_text: list
+    score: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    def p_values(self) -> np.ndarray:
+        """Return the p-values as written (the ``pValue`` texts read back; -1 where not calibrated)."""
+        return np.array([float(t) for t in self.p_text])
+
+
+def call_table(pos: np.ndarray, p: np.ndarray, spec: CallSpec, length: int) -> CallTable:
+    """Call one model's above-threshold nucleotides ``pos`` (sorted; probabilities ``p``) on a sequence of ``length`` bp.
+
+    Peaks by :func:`peak_calls`, scored by the TF's :class:`CallConfidence`. All columns at once: the workers of a
+    streamed scan make about 30 calls per kbp (a record object per call cost 14 us of each).
+    """
+    calls = peak_calls(pos, p, spec.site_width, length)
+    cols = np.array(calls, dtype=np.int64).reshape(-1, 4).T
+    peak_p = np.asarray(p, float)[cols[3]]
+    prec, gprec, pval = (spec.confidence or CallConfidence()).score(peak_p)
+    # round() of the precision (else the peak P) x 1000: numpy's rint rounds halves to even as Python's round does
+    score = np.clip(np.rint(1000 * np.where(prec >= 0, prec, peak_p)), 0, 1000).astype(np.int64)
+    return CallTable(cols[0], cols[1], cols[2], cols[3], peak_p, prec, gprec, ["%.3g" % v for v in pval.tolist()],
+                     score)
+
+
+#: a call's BED line (:data:`tfscope.io.tracks.CALL_COLUMNS`, q-value -1) as one %-template (:func:`call_lines`)
+_CALL_LINE = "%s\t%d\t%d\t%s\t%d\t%s\t%.4f\t%d\t%.4f\t%.4f\t%s\t-1\t%s\t%s:%.3f"
+
+
+def call_lines(seq_id: str, name: str, group: str, t: CallTable, strands: list[str], sites: list[str] | None = None,
+               *, offset: int = 0) -> list[str]:
+    """Return the BED lines (with newline) of calls ``t``: BED6 then :data:`tfscope.io.tracks.CALL_COLUMNS`.
+
+    ``strands``: one of ``+ - .`` per call; ``sites``: the matched site per call (:mod:`tfscope.scan.orient`), or None
+    to leave the ``site`` column out (added by :func:`tfscope.scan.orient.orient_calls`); q-values -1 (filled in
+    later, :func:`fill_qvalues`); coordinates shifted by ``offset``. The one formatter of call lines: one %-format
+    of a repeated template over the interleaved columns (in C).
+    """
+    n = len(t)
+    if not n:
+        return []
+    group = group or name
+    width = 15 if sites is not None else 14
+    flat: list = [None] * (width * n)
+    flat[0::width], flat[3::width], flat[11::width], flat[12::width] = [seq_id] * n, [name] * n, [group] * n, [name] * n
+    flat[1::width], flat[2::width] = (t.start + offset).tolist(), (t.end + offset).tolist()
+    flat[4::width], flat[5::width], flat[6::width] = t.score.tolist(), strands, t.peak_p.tolist()
+    flat[7::width], flat[8::width], flat[9::width] = (t.peak + offset).tolist(), t.precision.tolist(), \
+        t.group_precision.tolist()
+    flat[10::width], flat[13::width] = t.p_text, (t.score / 1000).tolist()
+    template = _CALL_LINE + ("\t%s\n" if sites is not None else "\n")
+    if sites is not None:
+        flat[14::width] = sites
+    return ((template * n) % tuple(flat)).splitlines(keepends=True)
+
+
 def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.ndarray, fwd: np.ndarray,
                rev: np.ndarray, length: int, *, offset: int = 0, symmetric: bool = False) -> list[BedRecord]:
     """Make the call records of one model on one sequence.
 
-    BED6+9 records (:data:`tfscope.io.tracks.CALL_COLUMNS`) of one model's calls from its above-threshold nucleotides
-    ``pos`` (record coordinates, sorted) with combined probability ``p`` and strand values ``fwd`` / ``rev``; ``length``
-    is the record length. q-values are filled in later (:func:`fill_qvalues`), -1 here.
+    BED6+8 records (:data:`tfscope.io.tracks.CALL_COLUMNS` before ``site``) of one model's calls from its
+    above-threshold nucleotides ``pos`` (record coordinates, sorted) with combined probability ``p`` and strand values
+    ``fwd`` / ``rev`` (the strand with the higher value at the peak, ``.`` when equal or ``symmetric``); ``length`` is
+    the record length. q-values are filled in later (:func:`fill_qvalues`), -1 here; the strand and site come from
+    the TF's matrix (:func:`tfscope.scan.orient.orient_calls`). (:func:`call_table` and :func:`call_lines`.)
     """
-    calls = peak_calls(pos, p, spec.site_width, length)
-    if not calls:
-        return []
-    peak_p = np.array([p[c[3]] for c in calls], float)
-    conf = spec.confidence or CallConfidence()
-    prec, gprec, pval = conf.score(peak_p)
+    t = call_table(pos, p, spec, length)
+    if symmetric:
+        strands = ["."] * len(t)
+    else:
+        f, r = np.asarray(fwd)[t.index], np.asarray(rev)[t.index]
+        strands = np.where(f == r, ".", np.where(f > r, "+", "-")).tolist()
     out = []
-    for (start, end, peak, i), pp, pr, gp, pv in zip(calls, peak_p, prec, gprec, pval):
-        strand = "." if symmetric or fwd[i] == rev[i] else ("+" if fwd[i] > rev[i] else "-")
-        score = round(1000 * (pr if pr >= 0 else pp))
-        out.append(BedRecord(seq_id, start + offset, end + offset, name, int(min(1000, max(0, score))), strand,
-                             [f"{pp:.4f}", str(peak + offset), f"{pr:.4f}", f"{gp:.4f}", f"{pv:.3g}", "-1",
-                              spec.group or name, f"{name}:{min(1000, max(0, score)) / 1000:.3f}"]))
+    for line in call_lines(seq_id, name, spec.group, t, strands, offset=offset):
+        c = line.rstrip("\n").split("\t")
+        out.append(BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]))
     return out
 
 

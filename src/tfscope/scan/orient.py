@@ -102,11 +102,25 @@ def best_sites(seqs: list[str], matrix: SiteMatrix) -> list[tuple[int, str]]:
         0-based start of the best window in each sequence and its strand: ``+``, ``-``, or ``.`` for a palindromic
         matrix or equal scores on both strands (numpy.isclose's rule).
     """
-    W = matrix.width
-    n = np.array([len(q) - W + 1 for q in seqs])
-    width = int(n.max()) + W - 1
+    letters, lens = _packed(seqs)
+    off, strand = _best_windows(_CODES[letters], lens - matrix.width + 1, matrix)
+    return list(zip(off.tolist(), strand.tolist()))
+
+
+def _packed(seqs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(n, longest)`` ASCII codes of ``seqs``, each padded with N, and their lengths."""
+    lens = np.array([len(q) for q in seqs], dtype=np.int64)
+    width = int(lens.max())
     raw = np.frombuffer("".join(q.ljust(width, "N") for q in seqs).encode("ascii", "replace"), np.uint8)
-    codes = _CODES[raw].reshape(len(seqs), width)  # A C G T -> 0-3, anything else 4
+    return raw.reshape(len(seqs), width), lens
+
+
+def _best_windows(codes: np.ndarray, n: np.ndarray, matrix: SiteMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Return :func:`best_sites` as ``(offsets, strands)`` arrays, from base codes.
+
+    ``codes``: ``(sequences, width)``, A C G T 0-3, anything else 4; ``n``: windows per sequence (the rest is padding).
+    """
+    W = matrix.width
     view = np.lib.stride_tricks.sliding_window_view(codes, W, axis=1)  # (sequences, windows, W)
     cols = np.arange(W)
     fwd = matrix.scores[view, cols].sum(-1)
@@ -116,16 +130,35 @@ def best_sites(seqs: list[str], matrix: SiteMatrix) -> list[tuple[int, str]]:
     drop = ~real | (unknown & ~(unknown.sum(1) == n)[:, None])  # N windows only when every window has one
     fwd[drop] = rev[drop] = -np.inf
     i, j = fwd.argmax(1), rev.argmax(1)
-    rows = np.arange(len(seqs))
+    rows = np.arange(len(codes))
     a, b = fwd[rows, i], rev[rows, j]
-    tie = np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)
-    out = []
-    for ii, jj, aa, bb, tt in zip(i.tolist(), j.tolist(), a.tolist(), b.tolist(), tie.tolist()):
-        if matrix.palindromic or tt:
-            out.append((ii, ".") if aa >= bb else (jj, "."))
-        else:
-            out.append((ii, "+") if aa > bb else (jj, "-"))
-    return out
+    either = (np.abs(a - b) <= 1e-8 + 1e-5 * np.abs(b)) | matrix.palindromic  # a tie or a palindrome: one site
+    off = np.where(either, np.where(a >= b, i, j), np.where(a > b, i, j))
+    strand = np.where(either, ".", np.where(a > b, "+", "-"))
+    return off, strand
+
+
+#: ASCII byte -> its upper case; and -> its complement (IUPAC, :func:`tfscope.sequence.reverse_complement`'s table)
+_UPPER = np.frombuffer(bytes(range(256)).upper(), np.uint8)
+_COMPLEMENT_BYTES = np.frombuffer(reverse_complement(bytes(range(256)).decode("latin-1"))[::-1].encode("latin-1"),
+                                  np.uint8)
+
+
+def oriented_sites(letters: np.ndarray, lens: np.ndarray, matrix: SiteMatrix) -> tuple[list[str], list[str]]:
+    """Strand and matched site of calls from the stretches searched for them (:func:`site_window`).
+
+    ``letters``: ``(calls, longest)`` ASCII codes of each call's stretch (padded beyond ``lens``; N outside the
+    record). Returns ``(strands, sites)``: per call ``+``, ``-`` or ``.`` and the best window's sequence on that
+    strand, upper case (reverse-complemented for ``-``). What :func:`orient_calls` gives, for many calls at once.
+    """
+    W = matrix.width
+    letters = _UPPER[letters]
+    off, strand = _best_windows(_CODES[letters], lens - W + 1, matrix)
+    site = letters[np.arange(len(letters))[:, None], off[:, None] + np.arange(W)]
+    minus = strand == "-"
+    site[minus] = _COMPLEMENT_BYTES[site[minus, ::-1]]
+    text = site.tobytes().decode("latin-1")
+    return strand.tolist(), [text[k:k + W] for k in range(0, len(text), W)]
 
 
 def best_site(seq: str, matrix: SiteMatrix) -> tuple[int, str]:
@@ -179,11 +212,10 @@ def orient_calls(recs: list[BedRecord], fetch: Callable[[str, int, int], str], m
         lo, hi = site_window(rec.start, rec.end, matrix.width)
         groups.setdefault(rec.name, []).append((k, fetch(rec.chrom, lo, hi).upper()))
     for name, items in groups.items():
-        matrix = matrices[name]
-        for (k, seq), (off, strand) in zip(items, best_sites([q for _, q in items], matrix)):
-            site = seq[off:off + matrix.width]
+        strands, sites = oriented_sites(*_packed([q for _, q in items]), matrices[name])
+        for (k, _), strand, site in zip(items, strands, sites):
             recs[k].strand = strand
-            recs[k].extra.append(reverse_complement(site) if strand == "-" else site)
+            recs[k].extra.append(site)
     return recs
 
 

@@ -25,8 +25,9 @@ from ..io.bed import BedRecord, bed_line
 from ..io.fasta import iter_fasta
 from ..io.tracks import CALL_COLUMNS, BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
-from .calls import P_COLUMN, StreamCaller, fill_qvalues, finalize_calls, make_calls, qvalue_map, qvalue_texts
-from .orient import StreamedSequences, orient_calls
+from .calls import (P_COLUMN, StreamCaller, call_lines, call_table, fill_qvalues, finalize_calls, make_calls, qvalue_map,
+                    qvalue_texts)
+from .orient import StreamedSequences, orient_calls, oriented_sites
 from .engine import (ScanModel, calls_networks, chunk_hits, chunk_input, chunk_track, combine_strands, model_shares,
                      on_gpu)
 
@@ -139,6 +140,7 @@ def _scan_piece(models, task):
     seg_calls = [[] for _ in segments]
     fetches = [context_fetcher(ctx, left + off - start, start + length if last else None)
                for _, start, off, length, last in segments]
+    ctx_bytes = np.frombuffer(ctx.encode("latin-1"), np.uint8)
     for i in share:
         m = models[i]
         margin = m.receptive_field // 2 + 1
@@ -184,14 +186,14 @@ def _scan_piece(models, task):
             a, b = bounds[k], bounds[k + 1]
             final[a:b] = final_points(pos[a:b], m.call.site_width, start, start + length, last)
             if final[a:b].any():
-                recs = make_calls(sid, m.name, m.call, *(v[a:b][final[a:b]] for v in pts),
-                                  start + length if last else start + length + max_w, symmetric=m.strand_symmetric)
-                seg_calls[k] += orient_calls(recs, fetches[k], {m.name: m.call.matrix})
+                seg_calls[k] += _final_calls(sid, m, [v[a:b][final[a:b]] for v in pts],
+                                             start + length if last else start + length + max_w, ctx_bytes,
+                                             fetches[k])
         keep = ~final
         out.append((np.searchsorted(np.flatnonzero(keep), bounds), *(v[keep] for v in pts), runs))
     calls, cbounds = [], [0]
-    for recs in seg_calls:
-        calls += _entries(recs)
+    for entries in seg_calls:
+        calls += entries
         cbounds.append(len(calls))
     return out, calls, cbounds
 
@@ -199,6 +201,32 @@ def _scan_piece(models, task):
 def _entries(recs) -> list[tuple]:
     """Return calls as the first pass of :func:`scan_fasta` holds them until written: ``(start, name, line, p)``."""
     return [(r.start, r.name, bed_line(r), float(r.extra[P_COLUMN])) for r in recs]
+
+
+def _final_calls(sid: str, m: ScanModel, pts: list, length: int, ctx_bytes: np.ndarray, fetch) -> list[tuple]:
+    """Return the calls of one model's final points in a worker (:func:`_scan_piece`), oriented, as :func:`_entries`.
+
+    ``pts``: positions (record coordinates), combined and per-strand probabilities; ``length``: the record length, or a
+    bound past the piece; ``fetch``: the unit's :func:`context_fetcher`, whose context ``ctx_bytes`` holds as ASCII
+    codes. The same lines as :func:`tfscope.scan.calls.make_calls` then :func:`tfscope.scan.orient.orient_calls`,
+    computed as columns (:func:`tfscope.scan.calls.call_table`, :func:`tfscope.scan.orient.oriented_sites`,
+    :func:`tfscope.scan.calls.call_lines`): a record per call took 14 us of each of the ~30 calls per kbp.
+    """
+    matrix = m.call.matrix
+    if matrix is None:  # a model without a JASPAR matrix: its track's strand and the call's own sequence
+        recs = make_calls(sid, m.name, m.call, *pts, length, symmetric=m.strand_symmetric)
+        return _entries(orient_calls(recs, fetch, {m.name: None}))
+    t = call_table(pts[0], pts[1], m.call, length)
+    w = matrix.width
+    lo, n = t.start - w // 2, t.end - t.start - 1 + w  # each call's searched stretch (orient.site_window)
+    at = lo[:, None] + np.arange(int(n.max()))
+    # what fetch gives there: the context's letters, N before the record, past its end (when known) or the context
+    first, stop = fetch.bounds
+    inside = (at >= first) & (at < stop) & (at < lo[:, None] + n[:, None])
+    letters = np.where(inside, ctx_bytes[np.clip(at + fetch.base, 0, len(ctx_bytes) - 1)], ord("N")).astype(np.uint8)
+    strands, sites = oriented_sites(letters, n, matrix)
+    lines = call_lines(sid, m.name, m.call.group, t, strands, sites)
+    return list(zip(t.start.tolist(), [m.name] * len(t), lines, t.p_values().tolist()))
 
 
 def final_points(pos: np.ndarray, width: int, start: int, end: int, last: bool) -> np.ndarray:
@@ -225,13 +253,15 @@ def context_fetcher(ctx: str, base: int, end: int | None):
     Record position ``P`` is ``ctx[base + P]``; positions before 0, at or past the record's ``end`` (when known) or
     outside ``ctx`` are ``N``.
     """
+    first, stop = max(0, -base), len(ctx) - base if end is None else min(len(ctx) - base, end)
+
     def fetch(_chrom: str, a: int, b: int) -> str:
-        lo = max(a, 0, -base)
-        hi = min(b, len(ctx) - base, b if end is None else end)
+        lo, hi = max(a, first), min(b, stop)
         if hi <= lo:
             return "N" * (b - a)
         return "N" * (lo - a) + ctx[base + lo:base + hi] + "N" * (b - hi)
 
+    fetch.base, fetch.bounds = base, (first, stop)  # record positions [first, stop) read ctx[base + P]
     return fetch
 
 
