@@ -386,7 +386,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         build_inference_copies(models, dense=bool(graphs))
     bed = Path(bed)
     raw = outputs.tempdir(bed) / "calls.raw"  # first pass (q-values need the whole run), private to this run
-    counts, ok, p_values = collections.Counter(), False, []
+    counts, ok, p_values, names = collections.Counter(), False, [], collections.Counter()
     try:
         with open(raw, "w") as fh, tqdm(disable=None if verbose else True, desc="scan", unit="bp",
                                         unit_scale=True) as bar:
@@ -428,11 +428,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                         ready.sort(key=lambda c: (c[0], c[1]))
                         fh.writelines(c[2] for c in ready)
                         p_values.append(np.array([c[3] for c in ready]))
+                        names.update(c[1] for c in ready)
                     bar.update(length)
         with warnings.catch_warnings():  # the first pass has said what there is to say about the FASTA
             warnings.simplefilter("ignore", TfscopeWarning)
             fetch = StreamedSequences(iter_fasta(fasta, block=piece), keep=2 * max_w + piece)
-            counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), fetch=fetch,
+            counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), names, fetch=fetch,
                                       matrices={m.name: m.call.matrix for m in models}, collapse=collapse,
                                       min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
@@ -475,15 +476,16 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
 ORIENT_BATCH = 4096
 
 
-def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, collapse=None, min_precision=None,
-                    max_q=None, outputs=None) -> collections.Counter:
+def _finalize_calls(raw, bed, p_values: np.ndarray, names: collections.Counter, *, fetch, matrices: dict,
+                    collapse=None, min_precision=None, max_q=None, outputs=None) -> collections.Counter:
     """Second pass of :func:`scan_fasta`.
 
     The raw calls (sorted per record; those the workers did not orient, the clusters across pieces, are oriented here
     by their TF's matrix: ``matrices``: name -> SiteMatrix or None, the sequence from ``fetch``,
     :mod:`tfscope.scan.orient`), with q-values over the run, collapsed and selected per block of overlapping calls,
     written atomically to ``bed`` (renamed at the commit of ``outputs``, a :class:`tfscope.io.atomic.Outputs`, when
-    given). Returns the number of calls written per name.
+    given). ``p_values`` and ``names``: the raw calls' p-values in file order and their count per name. Returns the
+    number of calls written per name.
     """
     qmap = qvalue_map(p_values)
     counts: collections.Counter = collections.Counter()
@@ -498,23 +500,30 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, *, fetch, matrices: dict, co
                 counts.update(r.name for r in recs)
                 block.clear()
 
-        as_written = collapse is None and min_precision is None and max_q is None
+        if collapse is None and min_precision is None and max_q is None:
+            # nothing to select or collapse: the lines as written, their q-values filled in (those of the run's
+            # p-values, which are in the file's order), and the calls the workers could not orient oriented here
+            q_texts = qvalue_texts(p_values, qmap)
+            tail = len(CALL_COLUMNS) - P_COLUMN - 2  # columns after the q-value's
+            for k in itertools.count(0, ORIENT_BATCH):
+                lines = list(itertools.islice(fh, ORIENT_BATCH))
+                if not lines:
+                    break
+                short = [i for i, c in enumerate(lines) if c.count("\t") < 5 + len(CALL_COLUMNS)]  # main's calls
+                recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:])
+                        for c in (lines[i].rstrip("\n").split("\t") for i in short)]
+                for i, r in zip(short, orient_calls(recs, fetch, matrices)):
+                    lines[i] = bed_line(r)
+                for i, q in enumerate(q_texts[k:k + len(lines)]):
+                    c = lines[i].rsplit("\t", tail + 1)
+                    c[1] = q
+                    lines[i] = "\t".join(c)
+                out.writelines(lines)
+            return collections.Counter(names)
         while True:
             lines = [c.rstrip("\n").split("\t") for c in itertools.islice(fh, ORIENT_BATCH)]
             if not lines:
                 break
-            if as_written:  # nothing to select or collapse: the workers' lines with their q-values filled in
-                short = [c for c in lines if len(c) - 6 < len(CALL_COLUMNS)]  # main's calls, oriented here
-                recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in short]
-                orient_calls(recs, fetch, matrices)
-                for c, r in zip(short, recs):
-                    c[6:] = map(str, r.extra)
-                    c[5] = r.strand
-                for c, q in zip(lines, qvalue_texts([c[6 + P_COLUMN] for c in lines], qmap)):
-                    c[7 + P_COLUMN] = q
-                out.writelines("\t".join(c) + "\n" for c in lines)
-                counts.update(c[3] for c in lines)
-                continue
             recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
             fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
             orient_calls([r for r in recs if len(r.extra) < len(CALL_COLUMNS)], fetch, matrices)  # main's calls
