@@ -446,6 +446,22 @@ class GatedCalls(nn.Module):
         ``x`` ``(N, 4, L)`` has ``q`` below the floor. (A strided detector needs ``L`` a multiple of its stride;
         chunk-mode scans feed such inputs.)
         """
+        found = self._stretches(x)
+        if found is None:
+            return (torch.zeros(0, dtype=torch.int64),) * 3 + (torch.zeros(0),)
+        tf, row, a, b, at, qc, _ = found
+        seg, within = _ranges(b - a)
+        return (torch.from_numpy(tf[seg]), torch.from_numpy(row[seg]), torch.from_numpy(a[seg] + within),
+                qc[torch.from_numpy(at[seg] + within)].clamp(EPS, 1 - EPS))
+
+    def _stretches(self, x: torch.Tensor) -> tuple | None:
+        """Return the stretches where ``q`` can reach its TF's floor and ``q`` on a buffer that holds them, or None.
+
+        ``(tf, row, a, b, at, qc, parts)``: per stretch (numpy int64, ordered by TF, row and position) its TF, row and
+        positions ``[a, b)`` in ``x``, and where its first position lies in ``qc``, the gated ``q`` (unclipped) of
+        the buffer of all stretches with their context (see the comments below); ``parts``: ``(tfs, bounds)``, the
+        TFs with stretches and where each one's part of the buffer starts (and the last ends).
+        """
         L = x.shape[-1]
         rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
         if self.runtime == "bf16":
@@ -467,7 +483,7 @@ class GatedCalls(nn.Module):
         # all TFs in one pass; on bins, stretches closer than 2 * reach bp merge as on nucleotides
         tf, row, a, b = needed_spans(need.transpose(1, 0, 2), -(-2 * reach // step))
         if not len(tf):
-            return (torch.zeros(0, dtype=torch.int64),) * 3 + (torch.zeros(0),)
+            return None
         a, b = a * step, np.minimum(b * step, L)
         # Every stretch's input and detector values, with their context (`reach` bp each side), laid end to end in
         # one buffer: each TF's stretches together (its localizer runs once on them), each TF's part a multiple of
@@ -515,9 +531,7 @@ class GatedCalls(nn.Module):
             sc[0, :, o0:o1] = both_strand_max(self.localizers[t], xc[None, :, o0:o1])
         sc *= (xw @ xw.new_ones(4) > 0).to(sc.dtype)  # base_mask(xc[None]) (a product: 2.5x faster than sum(1))
         qc = _gate(gc, sc, self.pool, self.shape_power, self.detector_weight, self.pooled)[0, 0]
-        seg, within = _ranges(b - a)
-        return (torch.from_numpy(tf[seg]), torch.from_numpy(row[seg]), torch.from_numpy(a[seg] + within),
-                qc[torch.from_numpy(start[seg] + (a - c0)[seg] + within)].clamp(EPS, 1 - EPS))
+        return tf, row, a, b, start + (a - c0), qc, (tfs, tf_base)
 
     @torch.no_grad()
     def hits(self, x: torch.Tensor) -> tuple[np.ndarray, ...]:
@@ -527,10 +541,24 @@ class GatedCalls(nn.Module):
         position; ``q`` the sigmoid of :meth:`forward`'s logits there. What a calls-only scan needs without the dense
         ``(N, T, L)`` track (:func:`tfscope.scan.engine.chunk_hits`).
         """
-        t, r, p, q = self.needed(x)
-        q = torch.sigmoid(torch.logit(q))  # the probability a scan takes from forward()'s logits, value for value
-        on = q >= self.floor[t]
-        return r[on].numpy(), t[on].numpy(), p[on].numpy(), q[on].numpy()
+        found = self._stretches(x)
+        if found is None:
+            return (np.zeros(0, np.int64),) * 3 + (np.zeros(0, np.float32),)
+        tf, row, a, b, at, qc, (tfs, tf_base) = found
+        # Candidates on the buffer itself, against each TF's floor over its part, lowered by a relative 1e-5 (the
+        # clipping and the logit round trip below move q by float rounding only): a comparison per buffer position
+        # instead of expanding every stretch position's TF, row and position (the same hits)
+        lo = torch.minimum(self.floor[torch.from_numpy(tfs)] * (1 - 1e-5), torch.tensor(EPS))
+        cand = (qc >= lo.repeat_interleave(torch.from_numpy(np.diff(tf_base)), output_size=len(qc))).nonzero()[:, 0]
+        k = np.searchsorted(at, cand.numpy(), side="right") - 1  # the stretch each candidate's position follows
+        off = cand.numpy() - at[np.maximum(k, 0)]
+        inside = (k >= 0) & (off < (b - a)[np.maximum(k, 0)])  # in the stretch itself, not in its context
+        k, off = k[inside], off[inside]
+        # the probability a scan takes from forward()'s logits, value for value
+        q = torch.sigmoid(torch.logit(qc[cand[torch.from_numpy(inside)]].clamp(EPS, 1 - EPS)))
+        t = tf[k]
+        on = (q >= self.floor[torch.from_numpy(t)]).numpy()
+        return row[k][on], t[on], (a[k] + off)[on], q.numpy()[on]
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
