@@ -13,8 +13,8 @@ benchmark machine a 64-channel dilated layer of the fast zoo's detector ran in 6
 fast zoo's calls pass 1.4x faster, but about 3.5% of the positions at or above a call threshold change (q moves by up to
 about 0.03), far above the 1% of calls a runtime may change (issue 44) for a zoo whose thresholds and precision maps
 were calibrated in float32. A zoo calibrated under int8 keeps its calls' quality (both bundled multi-TF zoos, which
-declare it: ``GatedZoo(runtime="int8")``; ``docs/genome_scale.md``). torch 2.13 marks its quantized tensors as deprecated (the
-successor is torchao's PT2E flow, which lowers through ``torch.compile``).
+declare it: ``GatedZoo(runtime="int8")``; ``docs/genome_scale.md``). torch 2.13 marks its quantized tensors as
+deprecated (the successor is torchao's PT2E flow, which lowers through ``torch.compile``).
 
 :func:`int8_copy` takes the channels-last copies of :mod:`tfscope.models.channels_last`
 (``DilatedResNet2d``, ``LocalizerStudent2d``, ``StridedDetector2d``) and returns a module with the same input and
@@ -145,11 +145,11 @@ class DilatedResNetInt8(nn.Module):
 def _strand_folded(q: nn.Module, complement: bool, groups: int) -> nn.Module:
     """The int8 convolution ``q`` (ReLU fused, "same" padding) with its reverse-strand twin as a second group.
 
-    The twin's filters are ``q``'s reversed along the sequence (and, with ``complement``, over the one-hot channels: A<->T,
-    C<->G), the same int8 values and per-channel scales, bias and output scale. On the forward input it gives at
-    position ``i`` what ``q`` gives on the reverse-complement input at the mirrored position, in the same integers (int8
-    products summed in int32, requantized per channel alike). ``groups``: 1 for a layer on the one-hot input, 2 after
-    a folded layer (each strand's channels to its own half).
+    The twin's filters are ``q``'s reversed along the sequence (and, with ``complement``, over the one-hot channels:
+    A<->T, C<->G), the same int8 values and per-channel scales, bias and output scale. On the forward input it gives
+    at position ``i`` what ``q`` gives on the reverse-complement input at the mirrored position, in the same integers
+    (int8 products summed in int32, requantized per channel alike). ``groups``: 1 for a layer on the one-hot input,
+    2 after a folded layer (each strand's channels to its own half).
     """
     import torch.ao.nn.intrinsic.quantized as nniq
 
@@ -194,8 +194,8 @@ class LocalizerStudentInt8(nn.Module):
         computed on the forward strand only (:func:`_strand_folded`), and the sigmoid, monotone, once on the larger
         logit (equal to the larger probability up to one float32 step: torch's sigmoid rounds a value differently in
         its vectorized and scalar paths, so where a value falls in a tensor matters; the fast zoo's BED of 1 Mbp of
-        chr8 and its bigWigs came out byte-identical). One thread, 16 kbp: 0.83 ms against 1.03-1.26 ms through the reverse-complement batch
-        (the input's flip and copy, two strands' dequantization and heads, two sigmoids).
+        chr8 and its bigWigs came out byte-identical). One thread, 16 kbp: 0.83 ms against 1.03-1.26 ms through the
+        reverse-complement batch (the input's flip and copy, two strands' dequantization and heads, two sigmoids).
         """
         h = self.folded(_quantize_one_hot(x)).dequantize().permute(0, 2, 3, 1)  # (N, 1, L, 2 * hidden)
         k = self.hidden

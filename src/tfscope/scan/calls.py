@@ -216,7 +216,7 @@ class CallTable:
 
 
 def call_table(pos: np.ndarray, p: np.ndarray, spec: CallSpec, length: int) -> CallTable:
-    """Call one model's above-threshold nucleotides ``pos`` (sorted; probabilities ``p``) on a sequence of ``length`` bp.
+    """Call one model's above-threshold nucleotides ``pos`` (sorted; probabilities ``p``) on ``length`` bp.
 
     Peaks by :func:`peak_calls`, scored by the TF's :class:`CallConfidence`. All columns at once: the workers of a
     streamed scan make about 30 calls per kbp (a record object per call cost 14 us of each).
@@ -237,7 +237,7 @@ _CALL_LINE = "%s\t%d\t%d\t%s\t%d\t%s\t%.4f\t%d\t%.4f\t%.4f\t%s\t-1\t%s\t%s:%.3f"
 
 def call_lines(seq_id: str, name: str, group: str, t: CallTable, strands: list[str], sites: list[str] | None = None,
                *, offset: int = 0) -> list[str]:
-    """Return the BED lines (with newline) of calls ``t``: BED6 then :data:`tfscope.io.tracks.CALL_COLUMNS`.
+    """Return the BED lines (with newline) of calls ``t``: BED6, then :data:`tfscope.io.tracks.CALL_COLUMNS`.
 
     ``strands``: one of ``+ - .`` per call; ``sites``: the matched site per call (:mod:`tfscope.scan.orient`), or None
     to leave the ``site`` column out (added by :func:`tfscope.scan.orient.orient_calls`); q-values -1 (filled in
@@ -250,7 +250,8 @@ def call_lines(seq_id: str, name: str, group: str, t: CallTable, strands: list[s
     group = group or name
     width = 15 if sites is not None else 14
     flat: list = [None] * (width * n)
-    flat[0::width], flat[3::width], flat[11::width], flat[12::width] = [seq_id] * n, [name] * n, [group] * n, [name] * n
+    flat[0::width], flat[3::width] = [seq_id] * n, [name] * n
+    flat[11::width], flat[12::width] = [group] * n, [name] * n
     flat[1::width], flat[2::width] = (t.start + offset).tolist(), (t.end + offset).tolist()
     flat[4::width], flat[5::width], flat[6::width] = t.score.tolist(), strands, t.peak_p.tolist()
     flat[7::width], flat[8::width], flat[9::width] = (t.peak + offset).tolist(), t.precision.tolist(), \
@@ -278,11 +279,13 @@ def make_calls(seq_id: str, name: str, spec: CallSpec, pos: np.ndarray, p: np.nd
     else:
         f, r = np.asarray(fwd)[t.index], np.asarray(rev)[t.index]
         strands = np.where(f == r, ".", np.where(f > r, "+", "-")).tolist()
-    out = []
-    for line in call_lines(seq_id, name, spec.group, t, strands, offset=offset):
-        c = line.rstrip("\n").split("\t")
-        out.append(BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]))
-    return out
+    return [call_record(line) for line in call_lines(seq_id, name, spec.group, t, strands, offset=offset)]
+
+
+def call_record(line: str) -> BedRecord:
+    """Return the record of one call line (:func:`call_lines`, :func:`tfscope.io.bed.bed_line`): int score, text."""
+    c = line.rstrip("\n").split("\t")
+    return BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:])
 
 
 #: index of the ``pValue`` column in a call's ``extra`` (q-values follow it)

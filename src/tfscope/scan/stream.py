@@ -25,8 +25,8 @@ from ..io.bed import BedRecord, bed_line
 from ..io.fasta import iter_fasta
 from ..io.tracks import CALL_COLUMNS, BedGraphWriter, value_runs, write_browser_tracks
 from ..sequence import one_hot
-from .calls import (P_COLUMN, StreamCaller, call_lines, call_table, fill_qvalues, finalize_calls, make_calls, qvalue_map,
-                    qvalue_texts)
+from .calls import (P_COLUMN, StreamCaller, call_lines, call_record, call_table, fill_qvalues, finalize_calls,
+                    make_calls, qvalue_map, qvalue_texts)
 from .orient import StreamedSequences, orient_calls, oriented_sites
 from .engine import (ScanModel, calls_networks, chunk_hits, chunk_input, chunk_track, combine_strands, model_shares,
                      on_gpu)
@@ -433,9 +433,9 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
         with warnings.catch_warnings():  # the first pass has said what there is to say about the FASTA
             warnings.simplefilter("ignore", TfscopeWarning)
             fetch = StreamedSequences(iter_fasta(fasta, block=piece), keep=2 * max_w + piece)
-            counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), names, fetch=fetch,
-                                      matrices={m.name: m.call.matrix for m in models}, collapse=collapse,
-                                      min_precision=min_precision, max_q=max_q, outputs=outputs)
+            counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), names,
+                                      fetch=fetch, matrices={m.name: m.call.matrix for m in models},
+                                      collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
     except OSError as e:  # the first pass's file: one line naming the output, as every other write
         if e.errno in OUTPUT_ERRNOS:
@@ -510,8 +510,7 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, names: collections.Counter, 
                 if not lines:
                     break
                 short = [i for i, c in enumerate(lines) if c.count("\t") < 5 + len(CALL_COLUMNS)]  # main's calls
-                recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:])
-                        for c in (lines[i].rstrip("\n").split("\t") for i in short)]
+                recs = [call_record(lines[i]) for i in short]
                 for i, r in zip(short, orient_calls(recs, fetch, matrices)):
                     lines[i] = bed_line(r)
                 for i, q in enumerate(q_texts[k:k + len(lines)]):
@@ -521,10 +520,10 @@ def _finalize_calls(raw, bed, p_values: np.ndarray, names: collections.Counter, 
                 out.writelines(lines)
             return collections.Counter(names)
         while True:
-            lines = [c.rstrip("\n").split("\t") for c in itertools.islice(fh, ORIENT_BATCH)]
+            lines = list(itertools.islice(fh, ORIENT_BATCH))
             if not lines:
                 break
-            recs = [BedRecord(c[0], int(c[1]), int(c[2]), c[3], int(c[4]), c[5], c[6:]) for c in lines]
+            recs = [call_record(c) for c in lines]
             fill_qvalues(recs, qmap)  # per call: one vectorized pass per batch, not per block
             orient_calls([r for r in recs if len(r.extra) < len(CALL_COLUMNS)], fetch, matrices)  # main's calls
             if collapse is None:  # selection is call by call: the whole batch at once

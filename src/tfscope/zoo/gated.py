@@ -550,8 +550,9 @@ class GatedCalls(nn.Module):
         # instead of expanding every stretch position's TF, row and position (the same hits)
         lo = torch.minimum(self.floor[torch.from_numpy(tfs)] * (1 - 1e-5), torch.tensor(EPS))
         cand = (qc >= lo.repeat_interleave(torch.from_numpy(np.diff(tf_base)), output_size=len(qc))).nonzero()[:, 0]
-        k = np.searchsorted(at, cand.numpy(), side="right") - 1  # the stretch each candidate's position follows
-        off = cand.numpy() - at[np.maximum(k, 0)]
+        c = cand.numpy()
+        k = np.searchsorted(at, c, side="right") - 1  # the stretch each candidate's position follows (-1: none)
+        off = c - at[np.maximum(k, 0)]
         inside = (k >= 0) & (off < (b - a)[np.maximum(k, 0)])  # in the stretch itself, not in its context
         k, off = k[inside], off[inside]
         # the probability a scan takes from forward()'s logits, value for value
