@@ -7,6 +7,7 @@ import random
 import time
 
 import numpy as np
+import pybigtools
 import pytest
 
 from tfscope.cli import main
@@ -99,12 +100,18 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
     sites, tracks = scan(models, read_fasta(fa), keep_tracks=True, workers=2, chunk=CHUNK)
     write_bed(tmp_path / "ref.bed", sites)
     write_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
-    res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", piece=PIECE,
-                     chunk=CHUNK, executor=LocalExecutor(2))
+    res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", bigwig=tmp_path / "bw",
+                     piece=PIECE, chunk=CHUNK, executor=LocalExecutor(2))
     assert filecmp.cmp(tmp_path / "ref.bed", tmp_path / "stream.bed", shallow=False)
-    for m in models:
+    for m in models:  # the bedGraph, and the bigWig written by the track workers from the same runs
         assert filecmp.cmp(tmp_path / "ref" / f"{m.name}.bedGraph", tmp_path / "stream" / f"{m.name}.bedGraph",
                            shallow=False)
+        bw = pybigtools.open(str(tmp_path / "bw" / f"{m.name}.bw"))
+        got = [(k, a, b, f"{v:.3f}") for k in records for a, b, v in bw.records(k)]
+        lines = (tmp_path / "stream" / f"{m.name}.bedGraph").read_text().splitlines()[1:]
+        assert got == [(c, int(a), int(b), v) for c, a, b, v in (ln.split("\t") for ln in lines)]
+    assert res["paths"]["bigwig"] == [tmp_path / "bw" / f"{m.name}.bw" for m in models]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file or folder left
     assert res["sites"] == len(sites) and res["chrom_sizes"] == {k: len(v) for k, v in records.items()}
     crossing = [s for s in sites if s.start // PIECE != (s.end - 1) // PIECE]
     assert any(s.name == "KLF4_low" for s in crossing)

@@ -154,27 +154,43 @@ def test_fuzz_snr_table(tmp_path_factory, rows, drop_col):
         pass
 
 
-def test_bedgraph_writer_and_bigwig_conversion(tmp_path):
+def test_track_runs_bedgraph_and_bigwig(tmp_path):
     """Runs merge across calls of add (touching, same value), values print with the given decimals (on and off the
-    table of grid values), and the bigWig conversion reads the lines back; a malformed line is named."""
+    table of grid values); the bigWig written from the runs file and the one converted from the bedGraph hold the same
+    runs; a malformed bedGraph line is named."""
     import pybigtools
 
-    from tfscope.io.tracks import BedGraphWriter, bedgraph_to_bigwig
+    from tfscope.io.tracks import TrackRuns, bedgraph_to_bigwig, runs_to_bigwig, write_bedgraph
 
-    w = BedGraphWriter(tmp_path / "t.bedGraph", "T", digits=3)
+    w = TrackRuns(tmp_path / "t.runs")
     f32 = np.float32
     w.add("c1", [0, 5], [5, 9], np.array([0.25, 0.5], f32))
     w.add("c1", [9, 12], [12, 20], np.array([0.5, 0.125], f32))  # 9-12 continues 5-9 at 0.5
     w.add("c1", [20], [21], [1.5])  # off the [0, 1] grid: formatted value by value
     w.add("c2", [0], [3], [0.5])  # another chromosome: never merged
     w.add("c2", [], [], [])
-    w.close()
+    runs = w.close()
+    assert runs.chroms == ("c1", "c2")
+    write_bedgraph(tmp_path / "t.bedGraph", "T", runs.blocks(size=3), digits=3)  # blocks smaller than the file
     lines = (tmp_path / "t.bedGraph").read_text().splitlines()
+    assert lines[0].startswith('track type=bedGraph name="T"')
     assert lines[1:] == ["c1\t0\t5\t0.250", "c1\t5\t12\t0.500", "c1\t12\t20\t0.125", "c1\t20\t21\t1.500",
                          "c2\t0\t3\t0.500"]
-    bw = bedgraph_to_bigwig(tmp_path / "t.bedGraph", tmp_path / "t.bw", {"c1": 30, "c2": 5})
+    sizes = {"c1": 30, "c2": 5}
+    bw = bedgraph_to_bigwig(tmp_path / "t.bedGraph", tmp_path / "t.bw", sizes)
+    direct = runs_to_bigwig(runs, tmp_path / "direct.bw", sizes)
+    for c in sizes:
+        assert list(pybigtools.open(str(direct)).records(c)) == list(pybigtools.open(str(bw)).records(c))
     got = list(pybigtools.open(str(bw)).records("c1"))
     assert [(a, b) for a, b, _ in got] == [(0, 5), (5, 12), (12, 20), (20, 21)]
+    with pytest.raises(ValueError, match="32-bit"):
+        TrackRuns(tmp_path / "big.runs").add("c1", [1 << 32], [(1 << 32) + 1], [0.5])
+    # a track with no run (an all-N record): readable files of zeros, from the runs and from the bedGraph
+    empty = TrackRuns(tmp_path / "e.runs").close()
+    write_bedgraph(tmp_path / "e.bedGraph", "E", empty.blocks())
+    for bw in (runs_to_bigwig(empty, tmp_path / "e.bw", sizes),
+               bedgraph_to_bigwig(tmp_path / "e.bedGraph", tmp_path / "e2.bw", sizes)):
+        assert pybigtools.open(str(bw)).values("c1", 0, 30, fillna=0).sum() == 0
     (tmp_path / "bad.bedGraph").write_text("track type=bedGraph\nc1\t0\t5\t0.2\nc1\t5\tx\t0.3\n")
     with pytest.raises(InputError, match="bad.bedGraph:3: expected a bedGraph line"):
         bedgraph_to_bigwig(tmp_path / "bad.bedGraph", tmp_path / "bad.bw", {"c1": 30})

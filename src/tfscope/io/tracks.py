@@ -1,4 +1,4 @@
-"""Genome-browser track files: bedGraph (streamed), bigWig and bigBed (pybigtools).
+"""Genome-browser track files: bedGraph, bigWig and bigBed (pybigtools).
 
 bigWig/bigBed are the indexed binary formats of Kent et al. 2010 (BigWig and BigBed: enabling browsing of large
 distributed datasets, Bioinformatics 26:2204); they are written with ``pybigtools`` (the Rust ``bigtools``
@@ -7,7 +7,7 @@ library) from a bedGraph / BED file that is streamed, so memory does not grow wi
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import errno
 import functools
 import itertools
@@ -35,36 +35,81 @@ def _value_strings(digits: int) -> list[str]:
     return [f"{i / 10 ** digits:.{digits}f}" for i in range(10 ** digits + 1)]
 
 
-class BedGraphWriter:
-    """Streamed bedGraph of one track.
+#: one run of a track in a :class:`TrackRuns` file: record (chromosome) index, start, end (0-based, half-open; the
+#: bigWig format's 32-bit coordinates) and value
+RUN_DTYPE = np.dtype([("chrom", "<u4"), ("start", "<u4"), ("end", "<u4"), ("value", "<f4")])
 
-    Runs are appended in coordinate order, a run that continues the previous one with the same value is merged into it,
-    zero runs are omitted; written atomically on :meth:`close`.
+
+@dataclasses.dataclass(frozen=True)
+class RunsFile:
+    """A finished :class:`TrackRuns` file.
+
+    Its ``path`` and the names of its records (``chroms``, indexed by the runs' chrom field); picklable, so another
+    process can write it as bedGraph or bigWig.
+    """
+
+    path: Path
+    chroms: tuple[str, ...]
+
+    def blocks(self, size: int = 1 << 20):
+        """Yield ``(chrom, starts, ends, values)`` of up to ``size`` runs at a time, one record per block.
+
+        Read through a memory map: memory stays bounded by the block.
+        """
+        if self.path.stat().st_size == 0:
+            return
+        runs = np.memmap(self.path, RUN_DTYPE, mode="r")
+        for i in range(0, len(runs), size):
+            block = runs[i:i + size]
+            ids = block["chrom"]
+            cut = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+            for lo, hi in zip(np.concatenate([[0], cut]).tolist(), np.concatenate([cut, [len(block)]]).tolist()):
+                part = block[lo:hi]
+                yield self.chroms[int(ids[lo])], part["start"], part["end"], part["value"]
+
+
+class TrackRuns:
+    """The runs of one track, streamed to a binary file (:data:`RUN_DTYPE`), then written as bedGraph or bigWig.
+
+    Runs are appended in coordinate order (records in file order); a run that continues the previous one with the same
+    value is merged into it, zero runs are omitted. The file is private to the run (a streamed scan's temporary
+    directory, :func:`tfscope.scan.stream.scan_fasta`), 16 bytes a run; :meth:`close` gives the :class:`RunsFile`
+    that :func:`write_bedgraph` and :func:`runs_to_bigwig` read, in whichever process writes them. (A scan's 45 tracks
+    of 1 Mbp are ~5.6 million runs: formatted as bedGraph lines, then parsed back for pybigtools, they took 2.1 s of
+    one thread besides the bigWig writer's own 2.6 s.)
 
     Parameters
     ----------
-    path : output path (``.gz`` compresses)
-    name : track name (``track`` line)
-    digits : decimals of the values (the runs given must already be rounded to them)
-    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the file is renamed into place at its commit (until
-        then ``outputs.staged(path)`` holds it)
+    path : the binary file (created, truncated)
+    label : the output that errors name (the file these runs become), default ``path``
+
+    Raises
+    ------
+    OutputError
+        The file cannot be written (a full disk).
+    ValueError
+        (from :meth:`add`) a coordinate beyond 2**32 - 1, which no bigWig holds.
     """
 
-    def __init__(self, path, name: str, *, digits: int = 3, outputs=None):
+    def __init__(self, path, *, label=None):
         self.path = Path(path)
-        self.digits = digits
-        self._ctx = atomic_write(self.path, outputs=outputs)
-        self._fh = self._ctx.__enter__()
-        self._fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
+        self.label = label or self.path
+        self._chroms: list[str] = []  # record names, indexed by the runs' chrom field
+        try:
+            self._fh = open(self.path, "wb")
+        except OSError as e:
+            raise output_error(self.label, e) from None
         self._last = None  # (chrom, start, end, value) not yet written
 
     def add(self, chrom: str, starts, ends, values, *, offset: int = 0) -> None:
         """Append runs ``[offset + start, offset + end)`` with their values (coordinate order, after earlier runs)."""
         a = np.asarray(starts, np.int64) + offset
         b = np.asarray(ends, np.int64) + offset
-        v = np.asarray(values, np.float64)
+        v = np.asarray(values, np.float32)
         if not len(a):
             return
+        if b[-1] >= 1 << 32:
+            raise ValueError(f"{chrom}: position {int(b[-1])} is beyond the 32-bit coordinates of a bigWig")
         # runs that continue the previous one (same chromosome, touching, same value) merge into it: vectorized, as
         # 45 tracks of 1 Mbp give ~6 million runs (a Python loop per run made the tracks scan 2x slower)
         new = np.ones(len(a), bool)
@@ -75,66 +120,92 @@ class BedGraphWriter:
             last = None
         idx = np.flatnonzero(new)
         a, b, v = a[idx], b[np.append(idx[1:] - 1, len(new) - 1)], v[idx]
-        text = self._line(last) if last is not None else ""
-        text += self._lines(chrom, a[:-1], b[:-1], v[:-1])
-        if text:
-            self._write(text)
-        self._last = (chrom, int(a[-1]), int(b[-1]), float(v[-1]))
+        if last is not None:
+            self._write(last[0], [last[1]], [last[2]], [last[3]])
+        self._write(chrom, a[:-1], b[:-1], v[:-1])
+        self._last = (chrom, int(a[-1]), int(b[-1]), v[-1])
 
-    def _line(self, run) -> str:
-        """Return the bedGraph line of one run ``(chrom, start, end, value)`` (:meth:`_lines`)."""
-        return self._lines(run[0], np.array([run[1]]), np.array([run[2]]), np.array([run[3]]))
-
-    def _value(self, v: float) -> str:
-        return f"{v:.{self.digits}f}"
-
-    def _lines(self, chrom: str, a: np.ndarray, b: np.ndarray, v: np.ndarray) -> str:
-        """Return the bedGraph lines of runs.
-
-        Values in [0, 1] on the ``digits`` grid (to 1e-6: float32 probabilities rounded to it) take their strings from
-        a table (:func:`_value_strings`), the strings that formatting each value gives.
-        """
-        scale = 10 ** self.digits
-        k = np.rint(v * scale)
-        if (self.digits <= 4 and len(v) and k.min() >= 0 and k.max() <= scale
-                and np.abs(k / scale - v).max() < 1e-6):
-            table = _value_strings(self.digits)
-            vals = [table[i] for i in k.astype(np.int64).tolist()]
-        else:
-            vals = [self._value(x) for x in v.tolist()]
-        # one %-format of a repeated template over the interleaved columns (in C): 1.6x faster than an f-string per
-        # line, which took 1.8 s of the 45 tracks of 1 Mbp (5.6 million runs); ``%`` in a record id is escaped
-        flat: list = [None] * (3 * len(vals))
-        flat[0::3], flat[1::3], flat[2::3] = a.tolist(), b.tolist(), vals
-        return ((chrom.replace("%", "%%") + "\t%d\t%d\t%s\n") * len(vals)) % tuple(flat)
-
-    def _write(self, text: str) -> None:
+    def _write(self, chrom: str, a, b, v) -> None:
+        if not self._chroms or self._chroms[-1] != chrom:
+            self._chroms.append(chrom)
+        rec = np.empty(len(a), RUN_DTYPE)
+        rec["chrom"], rec["start"], rec["end"], rec["value"] = len(self._chroms) - 1, a, b, v
         try:
-            self._fh.write(text)
-        except OSError as e:  # a full disk: one line naming this track (the caller discards the run)
-            raise output_error(self.path, e) from None
+            self._fh.write(rec.data)  # (ndarray.tofile reports a full disk without its errno)
+        except OSError as e:
+            raise output_error(self.label, e) from None
 
-    def close(self, ok: bool = True) -> None:
-        """Flush and move the file into place (``ok``), or discard it.
+    def close(self) -> RunsFile:
+        """Write the last run, close the file and return it as a :class:`RunsFile`."""
+        if not self._fh.closed:
+            try:
+                if self._last is not None:
+                    last, self._last = self._last, None
+                    self._write(last[0], [last[1]], [last[2]], [last[3]])
+            finally:
+                try:
+                    self._fh.close()
+                except OSError as e:
+                    raise output_error(self.label, e) from None
+        return RunsFile(self.path, tuple(self._chroms))
 
-        Discarding never raises: on a full disk the discarded file's last flush fails, and the run is failing already.
-        """
-        if self._ctx is None:
-            return
-        ctx, self._ctx = self._ctx, None
+
+def bedgraph_text(chrom: str, a: np.ndarray, b: np.ndarray, v: np.ndarray, digits: int) -> str:
+    """Return the bedGraph lines of runs ``[a, b)`` with values ``v`` printed with ``digits`` decimals.
+
+    Values in [0, 1] on the ``digits`` grid (to 1e-6: float32 probabilities rounded to it) take their strings from a
+    table (:func:`_value_strings`), the strings that formatting each value gives.
+    """
+    scale = 10 ** digits
+    v = np.asarray(v, np.float64)
+    k = np.rint(v * scale)
+    if digits <= 4 and len(v) and k.min() >= 0 and k.max() <= scale and np.abs(k / scale - v).max() < 1e-6:
+        table = _value_strings(digits)
+        vals = [table[i] for i in k.astype(np.int64).tolist()]
+    else:
+        vals = [f"{x:.{digits}f}" for x in v.tolist()]
+    # one %-format of a repeated template over the interleaved columns (in C): 1.6x faster than an f-string per
+    # line, which took 1.8 s of the 45 tracks of 1 Mbp (5.6 million runs); ``%`` in a record id is escaped
+    flat: list = [None] * (3 * len(vals))
+    flat[0::3], flat[1::3], flat[2::3] = np.asarray(a).tolist(), np.asarray(b).tolist(), vals
+    return ((chrom.replace("%", "%%") + "\t%d\t%d\t%s\n") * len(vals)) % tuple(flat)
+
+
+def write_bedgraph(path, name: str, blocks, *, digits: int = 3, outputs=None) -> Path:
+    """Write a bedGraph of runs, atomically.
+
+    ``blocks``: ``(chrom, starts, ends, values)`` in coordinate order (:meth:`RunsFile.blocks`, or one per record
+    from :func:`value_runs`), values printed with ``digits`` decimals; with ``outputs``
+    (:class:`tfscope.io.atomic.Outputs`) renamed at its commit. Returns ``path``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` cannot be written (a full disk: the message names it; nothing is left there).
+    """
+    path = Path(path)
+    with atomic_write(path, outputs=outputs) as fh:
+        fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
         try:
-            if ok and self._last is not None:
-                self._write(self._line(self._last))
-        except BaseException:
-            ok = False
-            raise
-        finally:
-            self._last = None
-            if ok:
-                ctx.__exit__(None, None, None)
-            else:
-                with contextlib.suppress(Exception):
-                    ctx.__exit__(RuntimeError, RuntimeError("discarded"), None)
+            for chrom, a, b, v in blocks:
+                fh.write(bedgraph_text(chrom, a, b, v, digits))
+        except OSError as e:
+            raise output_error(path, e) from None
+    return path
+
+
+def runs_to_bigwig(runs: RunsFile, bigwig, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
+    """Write the runs of a :class:`RunsFile` as a bigWig (atomic; with ``outputs`` renamed at its commit).
+
+    The runs go to pybigtools as tuples straight from the binary file (no bedGraph text in between), a block at a
+    time (a generator per run cost 1.5 s of the 45 tracks of 1 Mbp). ``chrom_sizes``: ``{record: length}`` in the
+    order of the runs' records. Returns the bigWig's path.
+    """
+    def blocks():
+        for chrom, a, b, v in runs.blocks():
+            yield zip(itertools.repeat(chrom, len(a)), a.tolist(), b.tolist(), v.tolist())
+
+    return _write_bigwig(bigwig, chrom_sizes, lambda failed: _caught(blocks(), failed), outputs=outputs)
 
 
 def _parsed(path, parse, what: str):
@@ -165,6 +236,8 @@ def _bedgraph_blocks(path, failed: list):
         if line and not line.startswith(("track", "browser", "#")):
             break
         header += 1
+    else:  # no data line: an empty track
+        return
     try:
         blocks = pd.read_csv(path, sep="\t", header=None, skiprows=header, usecols=range(4), chunksize=1 << 20,
                              dtype={0: str, 1: np.int64, 2: np.int64, 3: np.float64}, na_filter=False,
@@ -200,8 +273,27 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs
     InputError
         A malformed bedGraph line.
     """
+    return _write_bigwig(bigwig, chrom_sizes, lambda failed: _bedgraph_blocks(bedgraph, failed), outputs=outputs)
+
+
+def _write_bigwig(bigwig, chrom_sizes: dict[str, int], blocks, *, outputs=None) -> Path:
+    """Write a bigWig of ``blocks(failed)``, an iterator of blocks of ``(chrom, start, end, value)`` tuples.
+
+    The blocks reach pybigtools through :func:`itertools.chain.from_iterable` (no Python frame per run). A track
+    without a run (no base scored above 0: an all-N record) gets one run of 0 on the first base, as pybigtools
+    writes no readable bigWig of no values.
+    """
+    def with_a_value(failed):
+        empty = True
+        for block in blocks(failed):
+            empty = False
+            yield block
+        first = next((c for c, n in chrom_sizes.items() if n > 0), None)
+        if empty and first is not None and not failed:
+            yield iter([(first, 0, 1, 0.0)])
+
     return _write_bbi(bigwig, ".bw", lambda w, failed: w.write(
-        dict(chrom_sizes), itertools.chain.from_iterable(_bedgraph_blocks(bedgraph, failed))), outputs=outputs)
+        dict(chrom_sizes), itertools.chain.from_iterable(with_a_value(failed))), outputs=outputs)
 
 
 #: the extra columns of a call (BED6+9, in this order after the strand): peak probability, peak position (0-based,
@@ -306,18 +398,9 @@ def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 
     Runs of equal rounded probability merged, zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`,
     renamed at its commit). Returns the paths.
     """
-    paths = []
-    for m_i, name in enumerate(names):
-        w = BedGraphWriter(file_inside(directory, f"{name}.bedGraph"), name, digits=digits, outputs=outputs)
-        try:
-            for sid, t in tracks.items():
-                w.add(sid, *value_runs(np.round(t[m_i], digits)))
-        except BaseException:
-            w.close(False)
-            raise
-        w.close()
-        paths.append(w.path)
-    return paths
+    return [write_bedgraph(file_inside(directory, f"{name}.bedGraph"), name,
+                           ((sid, *value_runs(np.round(t[m_i], digits))) for sid, t in tracks.items()),
+                           digits=digits, outputs=outputs) for m_i, name in enumerate(names)]
 
 
 def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> None:
