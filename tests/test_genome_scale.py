@@ -328,3 +328,31 @@ def test_worker_calls_equal_call_records_then_orientation():
                 recs, fetch, {model.name: model.call.matrix})]
             got = _final_calls("r", model, pts, 2500 if end else 2600, np.frombuffer(ctx.encode(), np.uint8), fetch)
             assert got == want and len(got) > 20
+
+
+def test_track_writer_failure_names_the_output_and_keeps_nothing(tmp_path, records, models, monkeypatch):
+    """A bigWig that fails in a track worker (a full disk) is one OutputError naming that bigWig; no track, BED or
+    temporary file is left, and an older BED stays."""
+    import errno
+
+    from tfscope.errors import OutputError
+    from tfscope.scan import stream
+
+    fa = tmp_path / "x.fa"
+    write_fasta(fa, {"r1": records["r1"][:15000]})
+    bad = models[1].name
+    real = stream.runs_to_bigwig
+
+    def full_disk(runs, wig, sizes, **kw):
+        if f"{bad}.bw" in os.path.basename(wig):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(runs, wig, sizes, **kw)
+
+    monkeypatch.setattr(stream, "runs_to_bigwig", full_disk)  # (inherited by the forked track workers)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "calls.bed").write_text("old\n")
+    with pytest.raises(OutputError, match=rf"{out}/bw/{bad}\.bw: cannot write \(No space left on device\)"):
+        scan_fasta(models, fa, out / "calls.bed", bedgraph=out / "bg", bigwig=out / "bw", piece=PIECE, chunk=CHUNK,
+                   executor=LocalExecutor(2))
+    assert sorted(os.listdir(out)) == ["calls.bed"] and (out / "calls.bed").read_text() == "old\n"

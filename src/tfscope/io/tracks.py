@@ -7,6 +7,7 @@ library) from a bedGraph / BED file that is streamed, so memory does not grow wi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -171,12 +172,13 @@ def bedgraph_text(chrom: str, a: np.ndarray, b: np.ndarray, v: np.ndarray, digit
     return ((chrom.replace("%", "%%") + "\t%d\t%d\t%s\n") * len(vals)) % tuple(flat)
 
 
-def write_bedgraph(path, name: str, blocks, *, digits: int = 3, outputs=None) -> Path:
+def write_bedgraph(path, name: str, blocks, *, digits: int = 3, outputs=None, in_place: bool = False) -> Path:
     """Write a bedGraph of runs, atomically.
 
     ``blocks``: ``(chrom, starts, ends, values)`` in coordinate order (:meth:`RunsFile.blocks`, or one per record
     from :func:`value_runs`), values printed with ``digits`` decimals; with ``outputs``
-    (:class:`tfscope.io.atomic.Outputs`) renamed at its commit. Returns ``path``.
+    (:class:`tfscope.io.atomic.Outputs`) renamed at its commit; ``in_place``: into ``path`` itself, a temporary name
+    that the caller staged (and removes on failure). Returns ``path``.
 
     Raises
     ------
@@ -184,7 +186,7 @@ def write_bedgraph(path, name: str, blocks, *, digits: int = 3, outputs=None) ->
         ``path`` cannot be written (a full disk: the message names it; nothing is left there).
     """
     path = Path(path)
-    with atomic_write(path, outputs=outputs) as fh:
+    with _output(path, outputs=outputs, in_place=in_place) as fh:
         fh.write(f'track type=bedGraph name="{name}" description="tfscope P(binding)"\n')
         try:
             for chrom, a, b, v in blocks:
@@ -194,8 +196,9 @@ def write_bedgraph(path, name: str, blocks, *, digits: int = 3, outputs=None) ->
     return path
 
 
-def runs_to_bigwig(runs: RunsFile, bigwig, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
-    """Write the runs of a :class:`RunsFile` as a bigWig (atomic; with ``outputs`` renamed at its commit).
+def runs_to_bigwig(runs: RunsFile, bigwig, chrom_sizes: dict[str, int], *, outputs=None,
+                   in_place: bool = False) -> Path:
+    """Write the runs of a :class:`RunsFile` as a bigWig (atomic; ``outputs``, ``in_place``: :func:`write_bedgraph`).
 
     The runs go to pybigtools as tuples straight from the binary file (no bedGraph text in between), a block at a
     time (a generator per run cost 1.5 s of the 45 tracks of 1 Mbp). ``chrom_sizes``: ``{record: length}`` in the
@@ -205,7 +208,8 @@ def runs_to_bigwig(runs: RunsFile, bigwig, chrom_sizes: dict[str, int], *, outpu
         for chrom, a, b, v in runs.blocks():
             yield zip(itertools.repeat(chrom, len(a)), a.tolist(), b.tolist(), v.tolist())
 
-    return _write_bigwig(bigwig, chrom_sizes, lambda failed: _caught(blocks(), failed), outputs=outputs)
+    return _write_bigwig(bigwig, chrom_sizes, lambda failed: _caught(blocks(), failed), outputs=outputs,
+                         in_place=in_place)
 
 
 def _parsed(path, parse, what: str):
@@ -276,7 +280,7 @@ def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs
     return _write_bigwig(bigwig, chrom_sizes, lambda failed: _bedgraph_blocks(bedgraph, failed), outputs=outputs)
 
 
-def _write_bigwig(bigwig, chrom_sizes: dict[str, int], blocks, *, outputs=None) -> Path:
+def _write_bigwig(bigwig, chrom_sizes: dict[str, int], blocks, *, outputs=None, in_place: bool = False) -> Path:
     """Write a bigWig of ``blocks(failed)``, an iterator of blocks of ``(chrom, start, end, value)`` tuples.
 
     The blocks reach pybigtools through :func:`itertools.chain.from_iterable` (no Python frame per run). A track
@@ -293,7 +297,7 @@ def _write_bigwig(bigwig, chrom_sizes: dict[str, int], blocks, *, outputs=None) 
             yield iter([(first, 0, 1, 0.0)])
 
     return _write_bbi(bigwig, ".bw", lambda w, failed: w.write(
-        dict(chrom_sizes), itertools.chain.from_iterable(with_a_value(failed))), outputs=outputs)
+        dict(chrom_sizes), itertools.chain.from_iterable(with_a_value(failed))), outputs=outputs, in_place=in_place)
 
 
 #: the extra columns of a call (BED6+9, in this order after the strand): peak probability, peak position (0-based,
@@ -374,13 +378,32 @@ def _caught(records, failed: list):
         failed.append(e)
 
 
-def _write_bbi(path, kind: str, write, *, outputs=None) -> Path:
+@contextlib.contextmanager
+def _output(path: Path, mode: str = "w", *, suffix: str = ".tmp", outputs=None, in_place: bool = False):
+    """Open an output: :func:`tfscope.io.atomic.atomic_write`, or with ``in_place`` the file ``path`` itself.
+
+    In place: a temporary name that the caller staged and removes on failure (a process killed while writing it
+    leaves nothing of its own).
+    """
+    if not in_place:
+        with atomic_write(path, mode, suffix=suffix, outputs=outputs) as fh:
+            yield fh
+        return
+    try:
+        fh = open(path, mode, encoding=None if "b" in mode else "utf-8")
+    except OSError as e:
+        raise output_error(path, e) from None
+    with fh:
+        yield fh
+
+
+def _write_bbi(path, kind: str, write, *, outputs=None, in_place: bool = False) -> Path:
     import pybigtools
 
     path = Path(path)
     failed = []  # what the record iterators raised (pybigtools only prints it): raised once the writer returns
     # pybigtools writes the temporary file by name (its extension tells the format); renamed on success
-    with atomic_write(path, "wb", suffix=".tmp" + kind, outputs=outputs) as fh:
+    with _output(path, "wb", suffix=".tmp" + kind, outputs=outputs, in_place=in_place) as fh:
         try:
             write(pybigtools.open(fh.name, "w"), failed)
             if failed:

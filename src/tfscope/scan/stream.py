@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import TfscopeWarning
+from ..errors import InputError, TfscopeWarning
 from ..executor import LocalExecutor
 from ..io.atomic import OUTPUT_ERRNOS, Outputs, atomic_write, file_inside, output_error
 from ..io.bed import BedRecord, bed_line
@@ -497,8 +497,8 @@ def write_tracks(files: list, names: list[str], sizes: dict[str, int], *, bedgra
     names : the tracks' names (bedGraph ``track`` lines)
     sizes : ``{record: length}`` in the order of the runs' records
     bedgraph, bigwig : the final paths of each track's bedGraph / bigWig (None: not written)
-    outputs : the scan's :class:`tfscope.io.atomic.Outputs`: each file is written to a temporary name staged here (the
-        worker writes it beside, then renames it onto that name) and renamed into place at its commit
+    outputs : the scan's :class:`tfscope.io.atomic.Outputs`: each file is written by a worker into a temporary name
+        staged here (removed here if anything fails, also after a worker was stopped) and renamed at its commit
     workers : processes (a :class:`tfscope.executor.LocalExecutor`: these files are written on this machine, also when
         the scan ran on Ray); ``in_process``: in this process (CUDA models, which a fork would copy)
 
@@ -522,17 +522,26 @@ def write_tracks(files: list, names: list[str], sizes: dict[str, int], *, bedgra
                     if bigwig:
                         wig = stack.enter_context(outputs.open(bigwig[i], "wb", suffix=".tmp.bw")).name
                     tasks.append((files[i], names[i], digits, graph, wig, sizes))
-                for _ in executor.imap(_write_track, tasks, in_process=in_process):
-                    bar.update(1)
+                done = 0
+                try:
+                    for _ in executor.imap(_write_track, tasks, in_process=in_process):
+                        done += 1
+                        bar.update(1)
+                except (InputError, OSError) as e:  # (in order: the first unfinished task failed) named by its output
+                    i, graph = lo + done, tasks[done][3]
+                    path = bedgraph[i] if bedgraph and (not bigwig or getattr(e, "path", None) == graph) else bigwig[i]
+                    if isinstance(e, InputError):
+                        raise type(e)(e.message, str(path), e.line) from None
+                    raise output_error(path, e) from None
 
 
 def _write_track(_state, task) -> None:
     """Write one track's bedGraph and bigWig onto their staged temporary names (:func:`write_tracks`' task)."""
     runs, name, digits, graph, wig, sizes = task
     if graph:
-        write_bedgraph(graph, name, runs.blocks(), digits=digits)
+        write_bedgraph(graph, name, runs.blocks(), digits=digits, in_place=True)
     if wig:
-        runs_to_bigwig(runs, wig, sizes)
+        runs_to_bigwig(runs, wig, sizes, in_place=True)
 
 
 #: raw calls oriented together in the second pass (:func:`tfscope.scan.orient.orient_calls`)
