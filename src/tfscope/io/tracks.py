@@ -2,7 +2,8 @@
 
 bigWig/bigBed are the indexed binary formats of Kent et al. 2010 (BigWig and BigBed: enabling browsing of large
 distributed datasets, Bioinformatics 26:2204); they are written with ``pybigtools`` (the Rust ``bigtools``
-library) from a bedGraph / BED file that is streamed, so memory does not grow with the genome.
+library) from a streamed scan's binary runs (:class:`TrackRuns`), a bedGraph or a BED file, read in blocks, so memory
+does not grow with the genome.
 """
 
 from __future__ import annotations
