@@ -25,8 +25,7 @@ from ..executor import LocalExecutor
 from ..io.atomic import OUTPUT_ERRNOS, Outputs, atomic_write, file_inside, output_error
 from ..io.bed import BedRecord, bed_line
 from ..io.fasta import iter_fasta
-from ..io.tracks import (CALL_COLUMNS, TrackRuns, runs_to_bigwig, value_runs, write_bedgraph,
-                         write_browser_tracks)
+from ..io.tracks import CALL_COLUMNS, TrackRuns, bed_to_bigbed, runs_to_bigwig, value_runs, write_bedgraph
 from ..sequence import one_hot
 from .calls import (P_COLUMN, StreamCaller, call_lines, call_record, call_table, fill_qvalues, finalize_calls,
                     make_calls, qvalue_map, qvalue_texts)
@@ -468,7 +467,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             paths["bedgraph"] = graph_paths
         if bigwig:
             paths["bigwig"] = wig_paths
-        paths.update(write_browser_tracks(sizes, bed=outputs.staged(bed), bigbed=bigbed, outputs=outputs))
+        if bigbed:
+            paths["bigbed"] = bed_to_bigbed(outputs.staged(bed), bigbed, sizes, outputs=outputs)
         if own:
             outputs.commit()
     except BaseException:
