@@ -215,3 +215,14 @@ def test_window_any_is_the_max_pool_of_a_mask():
             assert torch.equal(window_any(hit, radius), want)
             brute = torch.stack([hit[..., max(0, i - radius):i + radius + 1].any(-1) for i in range(length)], -1)
             assert torch.equal(window_any(hit, radius), brute)
+
+
+def test_sliding_max_is_the_max_pool_of_probabilities():
+    from tfscope.zoo.gated import sliding_max
+
+    torch.manual_seed(0)
+    for radius in (0, 1, 2, 5, 25, 50):
+        for length in (1, 7, 120, 1000):
+            x = torch.rand(2, 3, length) * (torch.rand(2, 3, length) > 0.3)  # exact zeros as at N
+            want = F.max_pool1d(x, 2 * radius + 1, stride=1, padding=radius)
+            assert torch.equal(sliding_max(x, radius), want), (radius, length)

@@ -187,8 +187,15 @@ class LocalizerStudentInt8(nn.Module):
         """Logits ``(N, L)``."""
         return self.head(self.c2(self.c1(_quantize_one_hot(x))).dequantize())[:, 0, 0]
 
+    @staticmethod
+    def quantize_input(x: torch.Tensor) -> torch.Tensor:
+        """``(N, 4, L)`` one-hot -> the quantized input :meth:`strand_max` takes (one copy for many localizers)."""
+        return _quantize_one_hot(x)
+
     def strand_max(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 4, L)`` -> ``(N, L)``: the larger of the two strands' probabilities, the reverse strand's flipped back.
+
+        ``x`` a float one-hot, or its :meth:`quantize_input` copy.
 
         The same logits as :meth:`forward` on ``x`` and on its reverse complement (flipped back), bit for bit (a test),
         computed on the forward strand only (:func:`_strand_folded`), and the sigmoid, monotone, once on the larger
@@ -197,7 +204,8 @@ class LocalizerStudentInt8(nn.Module):
         chr8 and its bigWigs came out byte-identical). One thread, 16 kbp: 0.83 ms against 1.03-1.26 ms through the
         reverse-complement batch (the input's flip and copy, two strands' dequantization and heads, two sigmoids).
         """
-        h = self.folded(_quantize_one_hot(x)).dequantize().permute(0, 2, 3, 1)  # (N, 1, L, 2 * hidden)
+        h = self.folded(x if x.is_quantized else _quantize_one_hot(x))
+        h = h.dequantize().permute(0, 2, 3, 1)  # (N, 1, L, 2 * hidden)
         k = self.hidden
         logit = torch.maximum(self.head.linear(h[..., :k]), self.head.linear(h[..., k:]))
         return torch.sigmoid(logit)[:, 0, :, 0]
