@@ -521,10 +521,11 @@ def write_tracks(files: list, names: list[str], sizes: dict[str, int], *, bedgra
                         graph = stack.enter_context(outputs.open(bedgraph[i])).name
                     if bigwig:
                         wig = stack.enter_context(outputs.open(bigwig[i], "wb", suffix=".tmp.bw")).name
-                    tasks.append((files[i], names[i], digits, graph, wig, sizes))
+                    tasks.append((files[i], names[i], digits, graph, wig))
                 done = 0
                 try:
-                    for _ in executor.imap(_write_track, tasks, in_process=in_process):
+                    # the record sizes as the workers' state (inherited by the fork, not pickled once per track)
+                    for _ in executor.imap(_write_track, tasks, state=sizes, in_process=in_process):
                         done += 1
                         bar.update(1)
                 except (InputError, OSError) as e:  # (in order: the first unfinished task failed) named by its output
@@ -535,9 +536,9 @@ def write_tracks(files: list, names: list[str], sizes: dict[str, int], *, bedgra
                     raise output_error(path, e) from None
 
 
-def _write_track(_state, task) -> None:
+def _write_track(sizes: dict[str, int], task) -> None:
     """Write one track's bedGraph and bigWig onto their staged temporary names (:func:`write_tracks`' task)."""
-    runs, name, digits, graph, wig, sizes = task
+    runs, name, digits, graph, wig = task
     if graph:
         write_bedgraph(graph, name, runs.blocks(), digits=digits, in_place=True)
     if wig:
