@@ -135,3 +135,14 @@ def test_shipped_zoo_has_groups_widths_and_confidence():
         assert c is not None and c.precision is not None and c.n_background > 1000
         prec, _, pv = c.score(np.array([m.threshold, 0.99]))
         assert 0 <= prec[0] <= prec[1] <= 1 and 0 < pv[1] <= pv[0] <= 1
+
+
+def test_qvalue_texts_format_each_call():
+    from tfscope.scan.calls import qvalue_texts
+
+    rng = np.random.default_rng(0)
+    p = np.round(rng.random(500), 3)
+    p[::7] = -1  # uncalibrated calls
+    qmap = qvalue_map(p)
+    assert qvalue_texts(p, qmap) == [f"{q:.3g}" if q >= 0 else "-1" for q in qmap(p)]
+    assert qvalue_texts(np.zeros(0), qmap) == []
