@@ -27,6 +27,7 @@ build time with memelite's Tomtom and the JASPAR TFClass family; stored in the z
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,28 +163,33 @@ def peak_calls(pos: np.ndarray, p: np.ndarray, width: int, length: int, *,
 
 
 def _greedy_nms(pos, p, width: int, length: int, sup: int, index: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """Run the greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays)."""
+    """Run the greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays).
+
+    On Python lists and :mod:`bisect` rather than numpy scalars: most points are visited only to find them suppressed,
+    and a numpy scalar read costs several times a list's: 24 -> 12 ms per Mbp of the fast zoo's calls (the same calls).
+    """
     n = len(pos)
-    order = np.argsort(-p, kind="stable")
-    alive = np.ones(n, bool)
+    order = np.argsort(-p, kind="stable").tolist()
+    pos_l, p_l, index_l = pos.tolist(), p.tolist(), index.tolist()
+    alive = [True] * n
     out = []
     for i in order:
         if not alive[i]:
             continue
-        v = p[i]
+        v = p_l[i]
         lo = hi = i  # the plateau of equal values around i (consecutive positions)
-        while lo > 0 and alive[lo - 1] and pos[lo - 1] == pos[lo] - 1 and p[lo - 1] == v:
+        while lo > 0 and alive[lo - 1] and pos_l[lo - 1] == pos_l[lo] - 1 and p_l[lo - 1] == v:
             lo -= 1
-        while hi < n - 1 and alive[hi + 1] and pos[hi + 1] == pos[hi] + 1 and p[hi + 1] == v:
+        while hi < n - 1 and alive[hi + 1] and pos_l[hi + 1] == pos_l[hi] + 1 and p_l[hi + 1] == v:
             hi += 1
         c = (lo + hi) // 2
-        peak = int(pos[c])
-        a = np.searchsorted(pos, peak - sup + 1)
-        b = np.searchsorted(pos, peak + sup)
-        alive[a:b] = False
+        peak = pos_l[c]
+        a = bisect.bisect_left(pos_l, peak - sup + 1)
+        b = bisect.bisect_left(pos_l, peak + sup)
+        alive[a:b] = [False] * (b - a)
         start = peak - width // 2
         start = max(0, min(start, length - width)) if length >= width else 0
-        out.append((start, min(length, start + width), peak, int(index[c])))
+        out.append((start, min(length, start + width), peak, index_l[c]))
     return out
 
 
