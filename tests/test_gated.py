@@ -189,8 +189,9 @@ def test_calls_copy_lays_stretches_end_to_end_and_equals_the_full_model(runtime)
     margin = zoo.receptive_field // 2 + 1
     with torch.no_grad():
         full = torch.sigmoid(zoo(x))
-        for quantile in (0.0, 0.5, 0.9):  # everything needed (whole rows), about half, a few stretches
-            floor = [float(torch.quantile(full[:, t], quantile)) for t in range(2)]
+        # a floor of 0 (below EPS: every position is a hit), then everything needed (whole rows), about half, a few
+        # stretches
+        for floor in [[0.0, 0.0]] + [[float(torch.quantile(full[:, t], qu)) for t in range(2)] for qu in (0.0, 0.5, 0.9)]:
             rows, tfs, pos, q = zoo.calls_network(floor).hits(x)
             inner = (pos >= margin) & (pos < x.shape[-1] - margin)
             rows, tfs, pos, q = rows[inner], tfs[inner], pos[inner], q[inner]
