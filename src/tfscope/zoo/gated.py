@@ -319,8 +319,12 @@ def effective_runtime(zoo: nn.Module) -> str | None:
 
 
 #: nucleotides (both strands) per detector pass of :class:`GatedCalls`: 1.18 s per 100 kb at 24k against 1.42 s at
-#: 72k (one thread, 2-core benchmark machine; the genomic zoo); 24k to 96k all give the fast zoo's ~1.0 s per Mbp
+#: 72k (one thread, 2-core benchmark machine; the genomic zoo, session 19); a strided detector: below
 DETECTOR_BATCH_POSITIONS = 24_000
+
+#: the same for a strided int8 detector (the fast zoo's): 8 chunks of 6.5 kbp per pass. One thread, 40 chunks of chr8
+#: (five runs each): 84 ms at one chunk per pass, 76 ms at 4, 73 ms at 8 and 16, 121 ms at all 40
+STRIDED_DETECTOR_BATCH_POSITIONS = 110_000
 
 #: nucleotides (both strands) per pass of the int8 dense copy (:meth:`GatedZoo.inference_copy`; chunk mode,
 #: :func:`tfscope.scan.engine.chunk_track`): 4 chunks of 6 kbp with their margins. One thread, 240 kbp of chr8: the
@@ -490,7 +494,8 @@ class GatedCalls(nn.Module):
         TFs with stretches and where each one's part of the buffer starts (and the last ends).
         """
         L = x.shape[-1]
-        rows = max(1, DETECTOR_BATCH_POSITIONS // (2 * L))  # the detector in cache-sized passes
+        positions = STRIDED_DETECTOR_BATCH_POSITIONS if self.pooled else DETECTOR_BATCH_POSITIONS
+        rows = max(1, positions // (2 * L))  # the detector in cache-sized passes
         if self.runtime == "bf16":
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 g = torch.cat([self._pass(x[i:i + rows]).float() for i in range(0, len(x), rows)])
