@@ -154,3 +154,28 @@ def test_orientation_equals_a_window_by_window_reference():
         assert (r.strand, r.extra[-1]) == _reference_orientation(fetch("r", lo, hi), m)
     assert {r.strand for r in got} >= {"+", "-"}
     assert reverse_complement("AYRN") == "NYRT" and reverse_complement("ayr") == "yrt"
+
+
+def test_calls_across_pieces_are_oriented_from_the_pieces_held():
+    """The first pass of a streamed scan orients the calls of clusters across pieces from the contexts of the pieces
+    it still holds (``stream._orient_known``): a call whose searched stretch lies inside one of them gets the strand and
+    site the FASTA gives it (N before the record and past its known end); one outside stays for the second pass."""
+    from tfscope.scan.stream import _orient_known, context_fetcher
+
+    rng = np.random.default_rng(2)
+    seq = "".join(rng.choice(list("ACGT"), 2000))
+    mem = sequence_fetcher({"r": seq})
+    matrices = {"A": SiteMatrix.from_pfm(rng.random((4, 11)) ** 3), "D": None}
+    # two pieces: [0, 1000) with 200 bp of context after it, [1000, 2000) (the record's end) with 200 before
+    first = context_fetcher(seq[:1200], 0, None)
+    second = context_fetcher(seq[800:], -800, 2000)
+    inside = [(0, 8, "A"), (500, 520, "A"), (1150, 1170, "A"), (810, 830, "A"), (1990, 2000, "A"), (1000, 1010, "D")]
+    recs = [BedRecord("r", a, b, n, 0, ".") for a, b, n in inside]
+    _orient_known(recs, [(first, False), (second, True)], matrices)
+    want = orient_calls([BedRecord("r", a, b, n, 0, ".") for a, b, n in inside], mem, matrices)
+    assert [(r.strand, r.extra) for r in recs] == [(r.strand, r.extra) for r in want]
+    # known to neither piece held: left for the second pass (before the second piece's context; past the first
+    # piece's context, whose end is not the record's)
+    for a, b, held in ((500, 520, [(second, True)]), (1190, 1200, [(first, False)])):
+        rec = _orient_known([BedRecord("r", a, b, "A", 0, ".")], held, matrices)[0]
+        assert rec.extra == [] and rec.strand == "."

@@ -29,7 +29,7 @@ from ..io.tracks import CALL_COLUMNS, TrackRuns, bed_to_bigbed, runs_to_bigwig, 
 from ..sequence import one_hot
 from .calls import (P_COLUMN, StreamCaller, call_lines, call_record, call_table, fill_qvalues, finalize_calls,
                     make_calls, qvalue_map, qvalue_texts)
-from .orient import StreamedSequences, orient_calls, oriented_sites
+from .orient import StreamedSequences, orient_calls, oriented_sites, site_window
 from .engine import (ScanModel, calls_networks, chunk_hits, chunk_input, chunk_track, combine_strands, model_shares,
                      on_gpu)
 
@@ -267,6 +267,33 @@ def context_fetcher(ctx: str, base: int, end: int | None):
     return fetch
 
 
+def _orient_known(recs: list[BedRecord], known, matrices: dict) -> list[BedRecord]:
+    """Orient the calls of ``recs`` whose searched stretch lies in one of the ``known`` contexts (in place).
+
+    ``known``: ``(fetch, last)`` of :func:`context_fetcher` s of the pieces this process still holds (``last``: the
+    record's end is known there). A stretch counts as inside when every position of it reads the context, or N before
+    the record's start or past its known end, so the calls get what the second pass's FASTA read gives them. Those
+    outside stay unoriented for the second pass (:func:`_finalize_calls`), which then reads the FASTA only as far as
+    they lie (a whole genome read again for a few calls at its end, before). Returns ``recs``.
+    """
+    def reads(fetch, last, rec):
+        matrix = matrices[rec.name]
+        a, b = site_window(rec.start, rec.end, matrix.width) if matrix is not None else (rec.start, rec.end)
+        first, stop = fetch.bounds
+        return (a >= first or first == 0) and (b <= stop or last)
+
+    todo, fetches = [], []
+    for rec in recs:
+        fetch = next((f for f, last in known if reads(f, last, rec)), None)
+        if fetch is not None:
+            todo.append(rec)
+            fetches.append(fetch)
+    if todo:
+        order = iter(fetches)  # orient_calls fetches once per call, in order
+        orient_calls(todo, lambda chrom, a, b: next(order)(chrom, a, b), matrices)
+    return recs
+
+
 def frozen_heap(fn):
     """Run ``fn`` with the objects that exist when it starts kept out of the garbage collector's passes.
 
@@ -378,13 +405,14 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             outputs.discard()
             raise
     sizes: dict[str, int] = {}
-    metas = collections.deque()  # (id, start, length, last, share number) of the tasks submitted, in order
+    metas = collections.deque()  # (segments, share number, context, left) of the tasks submitted, in order
+    matrices = {m.name: m.call.matrix for m in models}
 
     def tasks():
         pieces = stream_pieces(iter_fasta(fasta, block=piece), piece, margin, sizes)
         for ctx, left, span, segments in packed_tasks(pieces, piece, margin):
             for j, sh in enumerate(shares):
-                metas.append((segments, j))
+                metas.append((segments, j, ctx, left))
                 yield ctx, left, span, segments, sh, chunk, digits if graphs else None
 
     if isinstance(executor, LocalExecutor):  # built here, so that forked workers inherit them
@@ -400,15 +428,21 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             # calls not yet written, as (start, name, BED line, p-value): a call of a later point may precede them
             pending: list[tuple] = []
             outs = [None] * len(shares)
+            # the contexts of this record's last two pieces: the calls of clusters across pieces are oriented from
+            # them here when their searched stretch lies inside (the second pass reads the FASTA again for the others)
+            known: collections.deque = collections.deque(maxlen=2)
             for res in executor.imap(_scan_piece, tasks(), state=models, in_process=on_gpu(models)):
-                segments, j = metas.popleft()
+                segments, j, ctx, left = metas.popleft()
                 outs[j] = res
                 if j < len(shares) - 1:
                     continue
                 for k, (sid, start, _, length, last) in enumerate(segments):
                     if sid != cur:
                         callers, cur = {}, sid
+                        known.clear()
                     end = start + length
+                    if len(segments) == 1:  # a piece of a record (packed records are called whole in the workers)
+                        known.append((context_fetcher(ctx, left - start, end if last else None), last))
                     for sh, (out, calls, cbounds) in zip(shares, outs):
                         pending += calls[cbounds[k]:cbounds[k + 1]]  # called (and oriented) by the worker
                         for i, (bounds, pos, p, f, r, runs) in zip(sh, out):
@@ -421,7 +455,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                                     callers[i] = StreamCaller(sid, m.name, m.call, m.strand_symmetric)
                                 callers[i].add(pos[a:b], p[a:b], f[a:b], r[a:b])
                     for c in callers.values():
-                        pending += _entries(c.finish(end) if last else c.ready(end, end + max_w))
+                        pending += _entries(_orient_known(c.finish(end) if last else c.ready(end, end + max_w),
+                                                          known, matrices))
                     if last:
                         ready, pending = pending, []
                     else:
@@ -439,7 +474,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             warnings.simplefilter("ignore", TfscopeWarning)
             fetch = StreamedSequences(iter_fasta(fasta, block=piece), keep=2 * max_w + piece)
             counts = _finalize_calls(raw, bed, np.concatenate(p_values) if p_values else np.zeros(0), names,
-                                      fetch=fetch, matrices={m.name: m.call.matrix for m in models},
+                                      fetch=fetch, matrices=matrices,
                                       collapse=collapse, min_precision=min_precision, max_q=max_q, outputs=outputs)
         ok = True
     except OSError as e:  # the first pass's file: one line naming the output, as every other write
