@@ -197,3 +197,23 @@ def test_stem_pool_equals_the_motif_layer_relu_and_pool_bit_for_bit():
         torch.testing.assert_close(fused(x), m(x), atol=1e-5, rtol=1e-5)
     with pytest.raises(ValueError, match="same"):
         StemPool(torch.nn.Conv1d(4, 16, 9, padding=8, dilation=2), 8)
+
+
+@pytest.mark.parametrize("runtime", ["channels-last", "int8"])
+def test_dense_copy_raises_the_bins_to_the_detector_weight(runtime):
+    """The dense inference copy computes ``G ** a`` on the strided detector's bins and repeats it per nucleotide: the
+    same logits as the gate on the repeated ``G``, bit for bit, for inputs on the bin grid (the scans' chunks); other
+    lengths take the plain gate."""
+    torch.manual_seed(0)
+    zoo = GatedZoo(STUDENT, LOC_STUDENT, pool=10, shape_power=2.0, detector_weight=0.7, runtime=runtime).eval()
+    copy = zoo.inference_copy()
+    assert copy.bin_power and not zoo.bin_power
+    x = torch.from_numpy(one_hot([_seq(320), _seq(320, 1)]))
+    x[1, :, 100:130] = 0  # an N run
+    with torch.no_grad():
+        for width in (320, 317):
+            got = copy(x[..., :width])
+            copy.bin_power = False
+            want = copy(x[..., :width])
+            copy.bin_power = True
+            assert torch.equal(got, want)

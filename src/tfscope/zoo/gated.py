@@ -80,9 +80,15 @@ def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detec
 
     ``pooled``: ``g`` is already ``G`` (a :class:`~tfscope.zoo.student.StridedDetector`'s output).
     """
-    big_g = g if pooled else sliding_max(g, pool)
+    return _gated(g if pooled else sliding_max(g, pool), detector_weight, s, pool, shape_power)
+
+
+def _gated(big_g: torch.Tensor, detector_weight: float, s: torch.Tensor, pool: int, shape_power: float,
+           g_power: torch.Tensor | None = None) -> torch.Tensor:
+    """Return the gate's ``q`` from ``G`` and ``s`` (``G ** detector_weight`` may come as ``g_power``: on bins)."""
     big_s = sliding_max(s, pool).clamp_min(EPS)
-    return big_g ** detector_weight * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
+    g_power = big_g ** detector_weight if g_power is None else g_power
+    return g_power * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
 
 
 def sliding_max(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -215,9 +221,19 @@ class GatedZoo(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return gated logits ``(N, T, L)`` for one-hot ``x`` ``(N, 4, L)`` (strands combined before the gate)."""
-        g, s = self.parts(x)
-        q = _gate(g, s, self.pool, self.shape_power, self.detector_weight, self.pooled)
+        if self.bin_power and x.shape[-1] % self.detector.stride == 0:
+            s = localizers_strand_max(self.localizers, x) * base_mask(x)
+            g_power = (self.detector.binned(x) ** self.detector_weight).repeat_interleave(self.detector.stride, -1)
+            q = _gated(None, self.detector_weight, s, self.pool, self.shape_power, g_power)
+        else:
+            g, s = self.parts(x)
+            q = _gate(g, s, self.pool, self.shape_power, self.detector_weight, self.pooled)
         return torch.logit(q.clamp(EPS, 1 - EPS))
+
+    #: ``G ** detector_weight`` computed on a strided detector's bins, then repeated per nucleotide (the same values,
+    #: an eighth of the pow): set on the dense inference copies (:meth:`inference_copy`), not on the torch.fx-traced
+    #: ones (whose trace cannot branch on the input's length)
+    bin_power = False
 
     def inference_copy(self) -> nn.Module:
         """Return the copy the dense path runs under :attr:`runtime`.
@@ -238,6 +254,7 @@ class GatedZoo(nn.Module):
         out.localizers = nn.ModuleList(localizers)
         if layout == "int8":
             out.batch_positions = DENSE_INT8_BATCH_POSITIONS
+        out.bin_power = self.pooled
         return out.eval()
 
     def calls_network(self, floor) -> "GatedCalls":
