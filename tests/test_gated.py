@@ -191,7 +191,8 @@ def test_calls_copy_lays_stretches_end_to_end_and_equals_the_full_model(runtime)
         full = torch.sigmoid(zoo(x))
         # a floor of 0 (below EPS: every position is a hit), then everything needed (whole rows), about half, a few
         # stretches
-        for floor in [[0.0, 0.0]] + [[float(torch.quantile(full[:, t], qu)) for t in range(2)] for qu in (0.0, 0.5, 0.9)]:
+        quantiles = [[float(torch.quantile(full[:, t], qu)) for t in range(2)] for qu in (0.0, 0.5, 0.9)]
+        for floor in [[0.0, 0.0]] + quantiles:
             rows, tfs, pos, q = zoo.calls_network(floor).hits(x)
             inner = (pos >= margin) & (pos < x.shape[-1] - margin)
             rows, tfs, pos, q = rows[inner], tfs[inner], pos[inner], q[inner]

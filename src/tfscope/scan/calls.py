@@ -166,7 +166,8 @@ def _greedy_nms(pos, p, width: int, length: int, sup: int, index: np.ndarray) ->
     """Run the greedy suppression of :func:`peak_calls` on its points (``index``: their indices in the caller's arrays).
 
     On Python lists and :mod:`bisect` rather than numpy scalars: most points are visited only to find them suppressed,
-    and a numpy scalar read costs several times a list's: 24 -> 12 ms per 960 kbp of the fast zoo's calls (the same calls).
+    and a numpy scalar read costs several times a list's: 24 -> 12 ms per 960 kbp of the fast zoo's calls (the same
+    calls).
     """
     n = len(pos)
     order = np.argsort(-p, kind="stable").tolist()
