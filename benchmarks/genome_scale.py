@@ -21,7 +21,7 @@ whole zoo (the full-zoo hg38 projection).
 ``--zoo`` picks the zoo: ``shuffled`` (default; 45 per-TF 16-channel CNNs, the architecture of the first rows, which
 ran on the then per-TF genomic zoo) or ``genomic`` (the gated genomic zoo since 2026-11-24: multi-TF detector +
 per-TF localizers, rows ``zoo-gated-...``; the recorded ``zoo-multitf64-...`` rows were measured on the multi-TF
-network alone, before it was gated).
+network alone, before it was gated) or ``fast`` (the distilled zoo, ``--zoo fast``, rows ``zoo-fast-...``).
 
 Usage: ``python benchmarks/genome_scale.py [--sizes 1 10 50] [--tfs CTCFL E2F1 FOXK1 KLF4 YY1] [--zoo genomic]
 [--resume] [--render-only]``
@@ -52,7 +52,7 @@ from tfscope.zoo.registry import zoo_tfs  # noqa: E402
 HG38_BP = 3.1e9
 #: model-name prefix of each zoo's rows (architecture, not zoo name: the first rows ran on the per-TF genomic zoo,
 #: the same 16-channel per-TF CNNs as today's shuffled zoo)
-ZOO_ROWS = {"shuffled": "zoo-dilated16", "genomic": "zoo-gated"}
+ZOO_ROWS = {"shuffled": "zoo-dilated16", "genomic": "zoo-gated", "fast": "zoo-fast"}
 DEFAULT_TFS = ["CTCFL", "E2F1", "FOXK1", "KLF4", "YY1"]
 
 
@@ -124,8 +124,10 @@ def run_scan(fasta: Path, out: Path, tfs: list[str] | None, executor: str, worke
     load = os.getloadavg()[0]  # this machine is shared: other jobs' load slows the scan
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{stderr[-3000:]}")
-    m = re.search(r"in ([0-9.]+) s .*: (\d+) site", stdout)
-    return {"seconds": float(m.group(1)), "wall_seconds": wall, "sites": int(m.group(2)),
+    m = re.search(r"in ([0-9.]+) s .*: ([0-9,]+) call", stdout)  # the scan's summary line
+    if m is None:
+        raise SystemExit(f"no scan summary in the output of {' '.join(cmd)}:\n{stdout[-3000:]}")
+    return {"seconds": float(m.group(1)), "wall_seconds": wall, "sites": int(m.group(2).replace(",", "")),
             "peak_rss_mib": peak[0] / 2**20, "load_avg_1min": load,
             "max_process_rss_mib": int(re.search(r"MAXRSS_KIB (\d+)", stdout).group(1)) / 1024}
 
