@@ -436,13 +436,13 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
                 outs[j] = res
                 if j < len(shares) - 1:
                     continue
-                for k, (sid, start, _, length, last) in enumerate(segments):
+                for k, (sid, start, off, length, last) in enumerate(segments):
                     if sid != cur:
                         callers, cur = {}, sid
                         known.clear()
                     end = start + length
                     if len(segments) == 1:  # a piece of a record (packed records are called whole in the workers)
-                        known.append((context_fetcher(ctx, left - start, end if last else None), last))
+                        known.append((context_fetcher(ctx, left + off - start, end if last else None), last))
                     for sh, (out, calls, cbounds) in zip(shares, outs):
                         pending += calls[cbounds[k]:cbounds[k + 1]]  # called (and oriented) by the worker
                         for i, (bounds, pos, p, f, r, runs) in zip(sh, out):
