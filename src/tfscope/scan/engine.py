@@ -225,7 +225,8 @@ def chunk_track(m: ScanModel, inp, chunk: int, margin: int, length: int, cache: 
     out = []
     if not len(keep):
         return np.zeros(length, np.float32), np.zeros(length, np.float32)
-    positions = getattr(m.inference_model if net is None else net, "batch_positions", CHUNK_BATCH_POSITIONS)
+    net = m.inference_model if net is None else net
+    positions = getattr(net, "batch_positions", CHUNK_BATCH_POSITIONS)
     pf, pr = _run(m, xt, xr, max(1, positions // (2 * xt.shape[-1])), cache, ("chunk", margin), net)
     for p in (pf, pr):
         full = np.zeros((n, chunk), np.float32)

@@ -219,8 +219,8 @@ def _final_calls(sid: str, m: ScanModel, pts: list, length: int, ctx_bytes: np.n
         recs = make_calls(sid, m.name, m.call, *pts, length, symmetric=m.strand_symmetric)
         return _entries(orient_calls(recs, fetch, {m.name: None}))
     t = call_table(pts[0], pts[1], m.call, length)
-    w = matrix.width
-    lo, n = t.start - w // 2, t.end - t.start - 1 + w  # each call's searched stretch (orient.site_window)
+    lo, hi = site_window(t.start, t.end, matrix.width)  # each call's searched stretch
+    n = hi - lo
     at = lo[:, None] + np.arange(int(n.max()))
     # what fetch gives there: the context's letters, N before the record, past its end (when known) or the context
     first, stop = fetch.bounds

@@ -80,14 +80,17 @@ def _gate(g: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detec
 
     ``pooled``: ``g`` is already ``G`` (a :class:`~tfscope.zoo.student.StridedDetector`'s output).
     """
-    return _gated(g if pooled else sliding_max(g, pool), detector_weight, s, pool, shape_power)
+    big_g = g if pooled else sliding_max(g, pool)
+    return _gated(big_g ** detector_weight, s, pool, shape_power, detector_weight)
 
 
-def _gated(big_g: torch.Tensor, detector_weight: float, s: torch.Tensor, pool: int, shape_power: float,
-           g_power: torch.Tensor | None = None) -> torch.Tensor:
-    """Return the gate's ``q`` from ``G`` and ``s`` (``G ** detector_weight`` may come as ``g_power``: on bins)."""
+def _gated(g_power: torch.Tensor, s: torch.Tensor, pool: int, shape_power: float, detector_weight: float
+           ) -> torch.Tensor:
+    """Return the gate's ``q`` from ``G ** detector_weight`` and ``s``.
+
+    :meth:`GatedZoo.forward` raises a strided detector's bins to the weight before repeating them per nucleotide.
+    """
     big_s = sliding_max(s, pool).clamp_min(EPS)
-    g_power = big_g ** detector_weight if g_power is None else g_power
     return g_power * big_s ** (1.0 - detector_weight) * (s / big_s) ** shape_power
 
 
@@ -224,7 +227,7 @@ class GatedZoo(nn.Module):
         if self.bin_power and x.shape[-1] % self.detector.stride == 0:
             s = localizers_strand_max(self.localizers, x) * base_mask(x)
             g_power = (self.detector.binned(x) ** self.detector_weight).repeat_interleave(self.detector.stride, -1)
-            q = _gated(None, self.detector_weight, s, self.pool, self.shape_power, g_power)
+            q = _gated(g_power, s, self.pool, self.shape_power, self.detector_weight)
         else:
             g, s = self.parts(x)
             q = _gate(g, s, self.pool, self.shape_power, self.detector_weight, self.pooled)
