@@ -70,7 +70,7 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     known_genome.write_text("chr1\t27816683\t27816694\tKLF4\t0\t.\nchr1\t27816840\t27816854\tFOXK1\t0\t.\n")
     plain = tmp_path / "plain.bed"
     assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(plain), "--workers", "1", "--quiet",
-                 "--no-parse-genomic-coord"]) == 0
+                 "--no-parse-genomic-coord", "--tracks", "bedgraph"]) == 0
     rel = read_bed(plain)
     # one call on the site: the FOXK1 site width (14 bp) around a peak inside the site
     assert len(rel) == 1 and all(r.start < 255 and 241 < r.end and 241 <= int(r.extra[1]) < 255 for r in rel)
@@ -85,8 +85,12 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     gen = read_bed(streamed)
     assert [(r.chrom, r.start, r.end) for r in gen] == [("chr1", r.start + 27816599, r.end + 27816599) for r in rel]
     assert all(r.start < 27816854 and 27816840 < r.end and 27816840 <= int(r.extra[1]) < 27816854 for r in gen)
-    graph = (tmp_path / "g.bedgraph" / "FOXK1.bedGraph").read_text().splitlines()[1].split("\t")
-    assert graph[0] == "chr1" and 27816599 <= int(graph[1]) < 27816935
+    # the bedGraph: the record's runs, moved by the record's offset
+    graph = (tmp_path / "g.bedgraph" / "FOXK1.bedGraph").read_text().splitlines()
+    own = (tmp_path / "plain.bedgraph" / "FOXK1.bedGraph").read_text().splitlines()
+    assert len(graph) == len(own) > 10 and graph[0] == own[0]
+    assert [ln.split("\t") for ln in graph[1:]] == [
+        ["chr1", str(int(a) + 27816599), str(int(b) + 27816599), v] for _, a, b, v in (ln.split("\t") for ln in own[1:])]
     bw = pybigtools.open(str(tmp_path / "g.bigwig" / "FOXK1.bw"))
     assert bw.chroms()["chr1"] == 249250621
     bb = list(pybigtools.open(str(tmp_path / "g.bb")).records("chr1"))
@@ -94,8 +98,9 @@ def test_scan_genome_coordinates_both_paths(tmp_path, capsys):
     mem = tmp_path / "m.bed"  # the in-memory path (--report) from the bedtools-style header
     assert main(["scan", str(bed_fa), "--tfs", "FOXK1", "--out", str(mem), "--parse-genomic-coord", "bedtools",
                  "--report", str(tmp_path / "r.html"), "--known", str(resource("example_sites")),
-                 "--attributions", "1", "--workers", "1", "--quiet"]) == 0
+                 "--attributions", "1", "--workers", "1", "--quiet", "--tracks", "bedgraph"]) == 0
     assert mem.read_text() == streamed.read_text()
+    assert (tmp_path / "m.bedgraph" / "FOXK1.bedGraph").read_text().splitlines() == graph
     out = capsys.readouterr().out
     assert "genome coordinates" in out and "report" in out and "known sites found: 1/1" in out
     html = (tmp_path / "r.html").read_text()

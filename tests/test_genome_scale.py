@@ -19,7 +19,7 @@ from tfscope.io.tables import read_snr_table
 from tfscope.resources import resource
 from tfscope.scan.engine import scan
 from tfscope.scan.stream import scan_fasta
-from tfscope.io.tracks import write_bedgraphs
+from tfscope.io.tracks import track_runs, write_bedgraph
 from tfscope.zoo.registry import load_zoo
 
 CHUNK = 6000
@@ -91,6 +91,13 @@ def test_iter_fasta_plain_gzip_indexed(tmp_path, records):
             list(blocks)
 
 
+def ref_bedgraphs(directory, tracks: dict, names: list[str]) -> None:
+    """The in-memory scan's bedGraphs (``<directory>/<name>.bedGraph``), written as :func:`scan_in_memory` does."""
+    directory.mkdir()
+    for name, runs in zip(names, track_runs(directory, tracks, names)):
+        write_bedgraph(directory / f"{name}.bedGraph", name, runs.blocks())
+
+
 def test_streaming_equals_whole_record_scan(tmp_path, records, models):
     """Pieces of 2 chunks streamed from a gzip FASTA give the same BED and bedGraph bytes as the in-memory scan,
     including calls that cross piece boundaries and whole records above threshold (q-values over the whole run
@@ -99,7 +106,7 @@ def test_streaming_equals_whole_record_scan(tmp_path, records, models):
     write_fasta(fa, records)
     sites, tracks = scan(models, read_fasta(fa), keep_tracks=True, workers=2, chunk=CHUNK)
     write_bed(tmp_path / "ref.bed", sites)
-    write_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
+    ref_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
     res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", bigwig=tmp_path / "bw",
                      piece=PIECE, chunk=CHUNK, executor=LocalExecutor(2))
     assert filecmp.cmp(tmp_path / "ref.bed", tmp_path / "stream.bed", shallow=False)
@@ -142,7 +149,7 @@ def test_short_records_are_packed_and_scan_as_alone(tmp_path, records, models):
     write_fasta(fa, short)
     sites, tracks = scan(models, read_fasta(fa), keep_tracks=True, workers=1, chunk=CHUNK)
     write_bed(tmp_path / "ref.bed", sites)
-    write_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
+    ref_bedgraphs(tmp_path / "ref", tracks, [m.name for m in models])
     res = scan_fasta(models, fa, tmp_path / "stream.bed", bedgraph=tmp_path / "stream", piece=PIECE, chunk=CHUNK,
                      executor=LocalExecutor(2))
     assert filecmp.cmp(tmp_path / "ref.bed", tmp_path / "stream.bed", shallow=False) and res["sites"] == len(sites)

@@ -38,14 +38,15 @@ def test_checkpoint_files_and_directory_follow_umask(tmp_path, umask):
 
 
 def test_atomic_write_and_browser_tracks_follow_umask(tmp_path, umask):
-    from tfscope.io.tracks import bed_to_bigbed, bedgraph_to_bigwig
+    from tfscope.io.tracks import TrackRuns, bed_to_bigbed, runs_to_bigwig
 
     with atomic_write(tmp_path / "a.txt") as fh:
         fh.write("x\n")
-    (tmp_path / "t.bedGraph").write_text("chr1\t0\t10\t0.5\nchr1\t10\t20\t0.25\n")
+    runs = TrackRuns(tmp_path / "t.runs")
+    runs.add("chr1", [0, 10], [10, 20], [0.5, 0.25])
     (tmp_path / "c.bed").write_text("chr1\t2\t13\tFOXK2\t282\t+\t0.4265\t7\t0.2820\t0.3013\t0.00537\t0.00575\t"
                                     "FOXK1/FOXK2\tFOXK2:0.282\tATGTAAATAAA\n")  # a BED6+9 call line
-    bw = bedgraph_to_bigwig(tmp_path / "t.bedGraph", tmp_path / "t.bw", {"chr1": 100})
+    bw = runs_to_bigwig(runs.close(), tmp_path / "t.bw", {"chr1": 100})
     bb = bed_to_bigbed(tmp_path / "c.bed", tmp_path / "c.bb", {"chr1": 100})
     for p in (tmp_path / "a.txt", bw, bb):
         assert _mode(p) == 0o666 & ~umask, p

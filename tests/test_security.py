@@ -152,7 +152,7 @@ def test_n1_multi_tf_names_are_checked(tmp_path, fa):
 def test_n1_names_that_bypass_the_schema_still_stay_in_their_folder(tmp_path):
     """Names from the Python API (a ScanModel named by hand) are checked where they become file names."""
     from tfscope.io.atomic import file_inside
-    from tfscope.io.tracks import write_bedgraphs
+    from tfscope.scan.files import track_files
 
     d = tmp_path / "out" / "tracks"
     for bad in ("../../evil", str(tmp_path / "evil"), "a/b", ".hidden", "..", ""):
@@ -160,7 +160,7 @@ def test_n1_names_that_bypass_the_schema_still_stay_in_their_folder(tmp_path):
             file_inside(d, bad)
     assert file_inside(d, "KLF4.bedGraph") == d / "KLF4.bedGraph"
     with pytest.raises(OutputError):
-        write_bedgraphs(d, {"r": np.full((1, 50), 0.5, np.float32)}, ["../../evil"])
+        track_files({"bedgraph": d, "bigwig": d}, ["KLF4", "../../evil"])
     assert sorted(p.name for p in tmp_path.rglob("*")) == []  # nothing written, no folder left
 
 

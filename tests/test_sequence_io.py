@@ -156,11 +156,12 @@ def test_fuzz_snr_table(tmp_path_factory, rows, drop_col):
 
 def test_track_runs_bedgraph_and_bigwig(tmp_path):
     """Runs merge across calls of add (touching, same value), values print with the given decimals (on and off the
-    table of grid values); the bigWig written from the runs file and the one converted from the bedGraph hold the same
-    runs; a malformed bedGraph line is named."""
+    table of grid values); the bigWig written from the runs file holds the bedGraph's runs; an empty track still gives
+    a readable bigWig; runs move to genome coordinates in genome order."""
     import pybigtools
 
-    from tfscope.io.tracks import TrackRuns, bedgraph_to_bigwig, runs_to_bigwig, write_bedgraph
+    from tfscope.io.coords import GenomeCoords, relocate_runs
+    from tfscope.io.tracks import TrackRuns, runs_to_bigwig, track_runs, write_bedgraph
 
     w = TrackRuns(tmp_path / "t.runs")
     f32 = np.float32
@@ -177,27 +178,29 @@ def test_track_runs_bedgraph_and_bigwig(tmp_path):
     assert lines[1:] == ["c1\t0\t5\t0.250", "c1\t5\t12\t0.500", "c1\t12\t20\t0.125", "c1\t20\t21\t1.500",
                          "c2\t0\t3\t0.500"]
     sizes = {"c1": 30, "c2": 5}
-    bw = bedgraph_to_bigwig(tmp_path / "t.bedGraph", tmp_path / "t.bw", sizes)
-    direct = runs_to_bigwig(runs, tmp_path / "direct.bw", sizes)
-    for c in sizes:
-        assert list(pybigtools.open(str(direct)).records(c)) == list(pybigtools.open(str(bw)).records(c))
-    got = list(pybigtools.open(str(bw)).records("c1"))
-    assert [(a, b) for a, b, _ in got] == [(0, 5), (5, 12), (12, 20), (20, 21)]
+    bw = pybigtools.open(str(runs_to_bigwig(runs, tmp_path / "t.bw", sizes)))
+    assert [(c, a, b, f"{v:.3f}") for c in sizes for a, b, v in bw.records(c)] == [
+        tuple(int(x) if x.isdigit() else x for x in ln.split("\t")) for ln in lines[1:]]
     with pytest.raises(ValueError, match="32-bit"):
         TrackRuns(tmp_path / "big.runs").add("c1", [1 << 32], [(1 << 32) + 1], [0.5])
-    # a track with no run (an all-N record): readable files of zeros, from the runs and from the bedGraph
+    # a track with no run (an all-N record): a readable bigWig of zeros
     empty = TrackRuns(tmp_path / "e.runs").close()
-    write_bedgraph(tmp_path / "e.bedGraph", "E", empty.blocks())
-    for bw in (runs_to_bigwig(empty, tmp_path / "e.bw", sizes),
-               bedgraph_to_bigwig(tmp_path / "e.bedGraph", tmp_path / "e2.bw", sizes)):
-        assert pybigtools.open(str(bw)).values("c1", 0, 30, fillna=0).sum() == 0
-    (tmp_path / "bad.bedGraph").write_text("track type=bedGraph\nc1\t0\t5\t0.2\nc1\t5\tx\t0.3\n")
-    with pytest.raises(InputError, match="bad.bedGraph:3: expected a bedGraph line"):
-        bedgraph_to_bigwig(tmp_path / "bad.bedGraph", tmp_path / "bad.bw", {"c1": 30})
-    (tmp_path / "two.bedGraph").write_text("track a\nc1\t0\t5\t0.2\ntrack b\nc1\t5\t6\t0.3\n")
-    with pytest.raises(InputError, match="track, browser or comment lines among the data"):
-        bedgraph_to_bigwig(tmp_path / "two.bedGraph", tmp_path / "two.bw", {"c1": 30})
-    assert not (tmp_path / "bad.bw").exists() and not (tmp_path / "two.bw").exists()
+    assert pybigtools.open(str(runs_to_bigwig(empty, tmp_path / "e.bw", sizes))).values("c1", 0, 30, fillna=0).sum() == 0
+    # in-memory tracks as runs, then in genome coordinates: the records in genome order, whatever the file order,
+    # each shifted by its offset; the two abutting records' touching runs of one value merge
+    t = {"chr2:100-110": np.array([[0.5] * 4 + [0.0] * 5 + [0.25]]),
+         "chr1:10-15": np.array([[0.0, 0.1234, 0.1234, 0.0, 0.0]]),
+         "chr2:90-100": np.array([[0.0] * 8 + [0.25, 0.5]])}
+    (tmp_path / "m").mkdir()
+    [mem] = track_runs(tmp_path / "m", t, ["T"])
+    assert [(c, a.tolist(), b.tolist(), v.tolist()) for c, a, b, v in mem.blocks()] == [
+        ("chr2:100-110", [0, 9], [4, 10], [0.5, 0.25]), ("chr1:10-15", [1], [3], [f32(0.123)]),
+        ("chr2:90-100", [8, 9], [9, 10], [0.25, 0.5])]
+    coords = GenomeCoords({k: 10 if k.startswith("chr2") else 5 for k in t}, "bedtools", {"chr1": 50, "chr2": 200},
+                          None)
+    moved = relocate_runs(mem, coords, tmp_path / "m" / "g.runs")
+    assert [(c, a.tolist(), b.tolist(), v.tolist()) for c, a, b, v in moved.blocks()] == [
+        ("chr1", [11], [13], [f32(0.123)]), ("chr2", [98, 99, 109], [99, 104, 110], [0.25, 0.5, 0.25])]
     from tfscope.io.tracks import bed_to_bigbed
 
     (tmp_path / "c.bed").write_text("c1\t2\t8\tKLF4\t500\t+\t0.9\n")  # not a BED6+9 call line

@@ -9,7 +9,7 @@ A FASTA cut from a genome names each record after the stretch it holds. Two tool
 
 :class:`GenomeCoords` maps each record id to ``(chrom, offset)`` once; :meth:`GenomeCoords.locate` is the one
 place where a record coordinate becomes a genome coordinate, and the ``relocate_*`` functions apply it to the
-scan's BED, bedGraph and TSV outputs (which are written in record coordinates first). Records whose header holds
+scan's BED and TSV outputs and its tracks' runs (all made in record coordinates first). Records whose header holds
 no coordinates keep their id as the chromosome and start at 0 (as FIMO does).
 
 The convention ``auto`` (the default of ``tfscope scan --parse-genomic-coord``) takes, for each record, the one
@@ -23,10 +23,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import InputError
 from .atomic import atomic_write
 from .fasta import header_line
 from .inputs import read_lines
+from .tracks import RUN_DTYPE, TrackRuns
 
 #: conventions of :func:`parse_genomic_coord`: ``auto`` (by record length), ``faidx`` (1-based inclusive, samtools
 #: faidx / UCSC position strings), ``bedtools`` (0-based half-open, bedtools getfasta)
@@ -242,6 +245,44 @@ def relocate_bed(src, dst, coords: GenomeCoords, *, position_columns=(1, 2), out
         fh.writelines(h + "\n" for h in head)
         fh.writelines("\t".join(cols) + "\n" for cols in rows)
     return Path(dst)
+
+
+#: runs moved at a time by :func:`relocate_runs`
+RELOCATE_BLOCK = 1 << 20
+
+
+def relocate_runs(runs, coords: GenomeCoords, path):
+    """Write a track's runs (:class:`tfscope.io.tracks.RunsFile`) in genome coordinates into a new runs file ``path``.
+
+    Records are placed in genome order (:meth:`GenomeCoords.chrom_order`, then offset), each record's runs shifted by
+    its offset, a block at a time through a memory map (memory stays bounded by the block). The records must not
+    overlap in the genome (:meth:`GenomeCoords.overlapping`), or the runs would leave coordinate order; runs of two
+    abutting records that touch with the same value merge into one. Returns the new
+    :class:`tfscope.io.tracks.RunsFile`.
+
+    Raises
+    ------
+    OutputError
+        ``path`` cannot be written.
+    """
+    out = TrackRuns(path)
+    try:
+        if Path(runs.path).stat().st_size:
+            table = np.memmap(runs.path, RUN_DTYPE, mode="r")
+            ids = np.asarray(table["chrom"])
+            cut = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+            rank = {c: i for i, c in enumerate(coords.chrom_order())}
+            placed = []
+            for lo, hi in zip([0, *cut.tolist()], [*cut.tolist(), len(ids)]):
+                chrom, off = coords.locate(runs.chroms[int(ids[lo])])
+                placed.append((rank[chrom], off, chrom, lo, hi))
+            for _, off, chrom, lo, hi in sorted(placed):
+                for i in range(lo, hi, RELOCATE_BLOCK):
+                    part = table[i:min(hi, i + RELOCATE_BLOCK)]
+                    out.add(chrom, part["start"], part["end"], part["value"], offset=off)
+    finally:
+        done = out.close()
+    return done
 
 
 def relocate_tracks_tsv(src, dst, coords: GenomeCoords, *, outputs=None) -> Path:

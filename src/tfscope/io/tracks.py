@@ -2,8 +2,8 @@
 
 bigWig/bigBed are the indexed binary formats of Kent et al. 2010 (BigWig and BigBed: enabling browsing of large
 distributed datasets, Bioinformatics 26:2204); they are written with ``pybigtools`` (the Rust ``bigtools``
-library) from a streamed scan's binary runs (:class:`TrackRuns`), a bedGraph or a BED file, read in blocks, so memory
-does not grow with the genome.
+library) from a scan's binary runs (:class:`TrackRuns`, one way for every scan path) or a BED file, read in blocks,
+so memory does not grow with the genome.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .atomic import atomic_write, file_inside, output_error
+from .atomic import atomic_write, output_error
 from .inputs import read_lines
 
 
@@ -123,9 +123,13 @@ class TrackRuns:
         idx = np.flatnonzero(new)
         a, b, v = a[idx], b[np.append(idx[1:] - 1, len(new) - 1)], v[idx]
         if last is not None:
-            self._write(last[0], [last[1]], [last[2]], [last[3]])
+            self._write_last()
         self._write(chrom, a[:-1], b[:-1], v[:-1])
         self._last = (chrom, int(a[-1]), int(b[-1]), v[-1])
+
+    def _write_last(self) -> None:
+        last, self._last = self._last, None
+        self._write(last[0], [last[1]], [last[2]], [last[3]])
 
     def _write(self, chrom: str, a, b, v) -> None:
         if not self._chroms or self._chroms[-1] != chrom:
@@ -142,8 +146,7 @@ class TrackRuns:
         if not self._fh.closed:
             try:
                 if self._last is not None:
-                    last, self._last = self._last, None
-                    self._write(last[0], [last[1]], [last[2]], [last[3]])
+                    self._write_last()
             finally:
                 try:
                     self._fh.close()
@@ -222,63 +225,6 @@ def _parsed(path, parse, what: str):
             yield parse(line.split("\t"))
         except (IndexError, ValueError):
             raise InputError(f"expected {what}", str(path), lineno) from None
-
-
-def _bedgraph_blocks(path, failed: list):
-    """Blocks of ``(chrom, start, end, value)`` of the bedGraph lines, each an iterator of tuples.
-
-    Parsed by pandas' C reader, a million lines a block (a line-by-line Python parser took 2.8 s per million lines, most
-    of a tracks scan's bigWig step); :func:`itertools.chain.from_iterable` of the blocks hands the tuples to pybigtools
-    with no Python frame per line. Track, browser and comment lines are skipped at the top. On any line pandas cannot
-    read as four columns, the line-by-line parser runs from the start, and the :class:`~tfscope.errors.InputError`
-    that names the line (or says that header lines follow data lines) is put in ``failed`` and the blocks end: pybigtools
-    would print an exception raised while it iterates and return normally (:func:`_write_bbi` raises it).
-    """
-    import pandas as pd
-
-    header = 0
-    for _, line in read_lines(path):  # track/browser/comment lines at the top
-        if line and not line.startswith(("track", "browser", "#")):
-            break
-        header += 1
-    else:  # no data line: an empty track
-        return
-    try:
-        blocks = pd.read_csv(path, sep="\t", header=None, skiprows=header, usecols=range(4), chunksize=1 << 20,
-                             dtype={0: str, 1: np.int64, 2: np.int64, 3: np.float64}, na_filter=False,
-                             engine="c", comment=None, quoting=3)
-        for df in blocks:
-            yield zip(df[0].tolist(), df[1].tolist(), df[2].tolist(), df[3].tolist())
-    except (ValueError, pd.errors.ParserError):  # (what was yielded goes to a file that the error discards)
-        try:
-            for _ in _parsed(path, lambda c: (c[0], int(c[1]), int(c[2]), float(c[3])),
-                             "a bedGraph line (chrom start end value)"):
-                pass
-            raise InputError("track, browser or comment lines among the data lines (one track per bigWig)", str(path))
-        except InputError as e:
-            failed.append(e)
-
-
-def bedgraph_to_bigwig(bedgraph, bigwig, chrom_sizes: dict[str, int], *, outputs=None) -> Path:
-    """Convert a bedGraph (sorted by chromosome in ``chrom_sizes`` order, then start) into a bigWig.
-
-    Parameters
-    ----------
-    bedgraph : path of the input bedGraph (streamed)
-    bigwig : output path (written beside, then renamed: atomic)
-    chrom_sizes : ``{chromosome: length in bp}`` (e.g. from the FASTA or its ``.fai`` index)
-    outputs : :class:`tfscope.io.atomic.Outputs`, optional: rename at its commit
-
-    Returns
-    -------
-    Path of the bigWig.
-
-    Raises
-    ------
-    InputError
-        A malformed bedGraph line.
-    """
-    return _write_bigwig(bigwig, chrom_sizes, lambda failed: _bedgraph_blocks(bedgraph, failed), outputs=outputs)
 
 
 def _write_bigwig(bigwig, chrom_sizes: dict[str, int], blocks, *, outputs=None, in_place: bool = False) -> Path:
@@ -416,15 +362,28 @@ def _write_bbi(path, kind: str, write, *, outputs=None, in_place: bool = False) 
     return path
 
 
-def write_bedgraphs(directory, tracks: dict, names: list[str], *, digits: int = 3, outputs=None) -> list:
-    """Write one bedGraph per model (``<directory>/<name>.bedGraph``).
+def track_runs(directory, tracks: dict, names: list[str], *, digits: int = 3, labels=None) -> list[RunsFile]:
+    """Each model's track of in-memory scan output as a :class:`RunsFile` (``<directory>/<i>.runs``).
 
-    Runs of equal rounded probability merged, zero runs omitted (with ``outputs``, a :class:`tfscope.io.atomic.Outputs`,
-    renamed at its commit). Returns the paths.
+    ``tracks``: ``{record id: (n_models, length) array}`` (:func:`tfscope.scan.engine.scan`), ``names`` the models';
+    values rounded to ``digits`` decimals, runs of equal value merged, zero runs omitted (as a streamed scan's
+    workers give them), for :func:`tfscope.scan.stream.write_tracks`. ``labels``: the output each track becomes, which
+    errors name (default: its runs file).
+
+    Raises
+    ------
+    OutputError
+        ``directory`` cannot be written.
     """
-    return [write_bedgraph(file_inside(directory, f"{name}.bedGraph"), name,
-                           ((sid, *value_runs(np.round(t[m_i], digits))) for sid, t in tracks.items()),
-                           digits=digits, outputs=outputs) for m_i, name in enumerate(names)]
+    out = []
+    for i, name in enumerate(names):
+        runs = TrackRuns(Path(directory) / f"{i}.runs", label=labels[i] if labels else None)
+        try:
+            for sid, t in tracks.items():
+                runs.add(sid, *value_runs(np.round(t[i], digits)))
+        finally:
+            out.append(runs.close())
+    return out
 
 
 def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> None:
@@ -438,28 +397,3 @@ def write_tracks_tsv(path, tracks: dict, names: list[str], *, outputs=None) -> N
         for sid, t in tracks.items():
             for i in range(t.shape[1]):
                 fh.write(sid + "\t" + str(i) + "\t" + "\t".join(f"{v:.4f}" for v in t[:, i]) + "\n")
-
-
-def write_browser_tracks(chrom_sizes: dict[str, int], *, bedgraphs=(), names=(), bigwig=None, bed=None,
-                         bigbed=None, outputs=None) -> dict:
-    """Genome-browser files from scan output.
-
-    ``<bigwig>/<name>.bw`` from each bedGraph, and a bigBed of the calls in ``bed``
-    (:func:`tfscope.io.tracks.bed_to_bigbed`); either is skipped when its path is None.
-
-    Parameters
-    ----------
-    chrom_sizes : ``{record id: length}`` in the order of the BED/bedGraph records
-    outputs : :class:`tfscope.io.atomic.Outputs`, optional: the files are renamed into place at its commit
-
-    Returns
-    -------
-    dict with the ``bigwig`` paths (list) and ``bigbed`` path (final paths).
-    """
-    out = {}
-    if bigwig:
-        out["bigwig"] = [bedgraph_to_bigwig(g, file_inside(bigwig, f"{n}.bw"), chrom_sizes, outputs=outputs)
-                         for g, n in zip(bedgraphs, names)]
-    if bigbed:
-        out["bigbed"] = bed_to_bigbed(bed, bigbed, chrom_sizes, outputs=outputs)
-    return out

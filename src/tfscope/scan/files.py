@@ -22,15 +22,15 @@ from ..executor import executor_for
 from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
 from ..io.bed import BedRecord, read_bed, write_bed
 from ..io.coords import (REGION_HEADER, GenomeCoords, parse_genomic_coord, read_chrom_sizes, relocate_bed,
-                         relocate_tracks_tsv)
+                         relocate_runs, relocate_tracks_tsv)
 from ..io.fasta import iter_fasta, read_fasta
 from ..io.jsonfile import write_json
-from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL, write_bedgraphs, write_browser_tracks, write_tracks_tsv
+from ..io.tracks import CALL_COLUMNS, CALLS_AUTOSQL, bed_to_bigbed, track_runs, write_tracks_tsv
 from ..report.html import write_report
 from .calls import finalize_calls
-from .engine import ScanModel, scan
+from .engine import ScanModel, on_gpu, scan
 from .known import read_known, recall_line
-from .stream import scan_fasta
+from .stream import scan_fasta, write_tracks
 
 #: per-nucleotide track formats of ``--tracks``
 TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
@@ -170,78 +170,101 @@ def check_paths(fasta, out, tracks: dict, models: list[ScanModel], *, inputs=(),
     refuse_clobbering(outs, ins)
 
 
-def publish_genome_outputs(coords, bed: Path, paths: dict, *, final_bed, final_tracks: dict,
-                           bigbed=None, names=(), outputs=None) -> None:
+def track_files(tracks: dict, names) -> dict:
+    """Return each TF's ``bedgraph`` and ``bigwig`` file in :func:`track_paths`' folders.
+
+    ``<dir>/<TF>.bedGraph`` and ``<dir>/<TF>.bw`` (None where that format is not asked), for
+    :func:`tfscope.scan.stream.write_tracks`. Raises :class:`~tfscope.errors.InputError` for a TF name that would leave its folder.
+    """
+    return {f: [file_inside(tracks[f], f"{n}{suffix}") for n in names] if f in tracks else None
+            for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw"))}
+
+
+def publish_genome_outputs(coords, bed: Path, *, final_bed, final_tracks: dict, tsv=None, runs=None, bigbed=None,
+                           names=(), workers: int = 1, in_process: bool = False, outputs: Outputs) -> None:
     """Move the staged record-coordinate outputs of a scan into genome coordinates (:mod:`tfscope.io.coords`).
 
-    The BED (start, end and the ``peak`` column shifted, sorted), the bedGraphs, the TSV tracks; then the bigWigs and
-    the bigBed from them with the genome's chromosome sizes.
+    The BED (start, end and the ``peak`` column shifted, sorted), the TSV tracks and the tracks' runs; then the
+    bedGraphs and bigWigs from those runs (:func:`tfscope.scan.stream.write_tracks`) and the bigBed, with the genome's
+    chromosome sizes.
 
     Parameters
     ----------
     coords : :class:`tfscope.io.coords.GenomeCoords` of the scanned records
     bed : the staged BED of the calls (record coordinates)
-    paths : staged track outputs: ``tsv`` (file) and ``bedgraph`` (directory of ``<TF>.bedGraph``), as present
     final_bed, final_tracks : where the user asked for the BED and the tracks (:func:`track_paths`)
+    tsv : the staged TSV tracks (record coordinates), when asked
+    runs : one :class:`tfscope.io.tracks.RunsFile` per name (record coordinates), when bedGraph or bigWig is asked
     bigbed : bigBed path, optional
     names : the models' TF names (the bedGraph/bigWig file names, each checked to stay in its folder)
-    outputs : :class:`tfscope.io.atomic.Outputs`, optional: every file is renamed into place at its commit
+    workers, in_process : how the tracks are written (:func:`tfscope.scan.stream.write_tracks`)
+    outputs : :class:`tfscope.io.atomic.Outputs`: every file is renamed into place at its commit
 
     Raises
     ------
     InputError
-        Tracks were asked for but two records overlap in the genome (their bedGraph runs would overlap); checked
-        before anything is written.
+        Tracks were asked for but two records overlap in the genome (their runs would overlap); checked before
+        anything is written.
     """
-    staged = outputs.staged if outputs is not None else Path  # where a written file's content is until the commit
-
-    if "bedgraph" in paths:
+    if runs:
         pair = coords.overlapping()
         if pair:
             raise InputError(f"records {pair[0]} and {pair[1]} overlap in the genome, so their tracks would "
                              "overlap in one bedGraph/bigWig; merge the regions first (bedtools merge) or drop "
                              "--tracks bedgraph/bigwig")
     relocate_bed(bed, final_bed, coords, position_columns=PEAK_COLUMNS, outputs=outputs)
-    if "tsv" in final_tracks:
-        relocate_tracks_tsv(paths["tsv"], final_tracks["tsv"], coords, outputs=outputs)
-    graphs = []
-    if "bedgraph" in paths:
-        graph_dir = final_tracks.get("bedgraph") or paths["bedgraph"]
-        graphs = [relocate_bed(file_inside(paths["bedgraph"], f"{n}.bedGraph"),
-                               file_inside(graph_dir, f"{n}.bedGraph"), coords, outputs=outputs) for n in names]
-    write_browser_tracks(coords.chrom_sizes(), bedgraphs=[staged(g) for g in graphs], names=names,
-                         bigwig=final_tracks.get("bigwig"), bed=staged(final_bed), bigbed=bigbed, outputs=outputs)
+    if tsv is not None:
+        relocate_tracks_tsv(tsv, final_tracks["tsv"], coords, outputs=outputs)
+    sizes = coords.chrom_sizes()
+    if runs:
+        placed = [relocate_runs(r, coords, r.path.with_suffix(".genome.runs")) for r in runs]
+        write_tracks(placed, list(names), sizes, **track_files(final_tracks, names), outputs=outputs,
+                     workers=workers, in_process=in_process)
+    if bigbed:
+        bed_to_bigbed(outputs.staged(final_bed), bigbed, sizes, outputs=outputs)
 
 
 def scan_in_memory(models: list[ScanModel], fasta, out, paths: dict, *, executor, bigbed=None, outputs=None,
-                   keep_tracks: bool = False, collapse=None, min_precision=None, max_q=None, mode: str = "auto",
-                   stride: int = 50, batch_size: int = 1024, verbose: bool = False):
+                   keep_tracks: bool = False, runs_dir=None, collapse=None, min_precision=None, max_q=None,
+                   mode: str = "auto", stride: int = 50, batch_size: int = 1024, verbose: bool = False):
     """Scan a FASTA held in memory and write the BED and the asked tracks.
 
-    Scan a FASTA held in memory (:func:`tfscope.scan.engine.scan`) and write the BED and the asked tracks (staged in
-    ``outputs``, renamed at its commit by the caller; by default renamed together here).
+    Scan a FASTA held in memory (:func:`tfscope.scan.engine.scan`) and write the BED and the asked tracks (``paths``:
+    :func:`track_paths`; staged in ``outputs``, renamed at its commit by the caller; by default renamed together
+    here). bedGraph and bigWig tracks are written from their runs, as a streamed scan's
+    (:func:`tfscope.io.tracks.track_runs`, :func:`tfscope.scan.stream.write_tracks`); ``runs_dir``: keep the runs
+    there and return them instead (for outputs in other coordinates; ``paths`` then name the outputs that errors
+    name).
 
     Returns
     -------
-    (sequences, sites, tracks)
-        ``{id: DNA}``, the calls kept, ``{id: (T, S) array}`` (empty unless tracks or ``keep_tracks``).
+    (sequences, sites, tracks, runs)
+        ``{id: DNA}``, the calls kept, ``{id: (T, S) array}`` (empty unless tracks or ``keep_tracks``), and one
+        :class:`tfscope.io.tracks.RunsFile` per model with ``runs_dir`` (else None).
     """
     seqs = read_fasta(fasta)
     names = [m.name for m in models]
+    files = track_files(paths, names)  # (a TF name that is no file name fails here, before the scan)
+    labels = files["bedgraph"] or files["bigwig"]
     sites, tracks = scan(models, seqs, stride=stride, keep_tracks=bool(paths or keep_tracks),
                          batch_size=batch_size, verbose=verbose, mode=mode, executor=executor)
     sites = finalize_calls(sites, collapse=collapse, min_precision=min_precision, max_q=max_q)
+    sizes = {k: len(v) for k, v in seqs.items()}
+    runs = None
     # this run's files, renamed into place together (concurrent runs stay apart)
     with Outputs() if outputs is None else contextlib.nullcontext(outputs) as outputs:
         write_bed(out, sites, outputs=outputs)
         if "tsv" in paths:
             write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
-        bigwig = paths.get("bigwig")
-        track_dir = paths.get("bedgraph") or (outputs.tempdir(Path(bigwig)) if bigwig else None)
-        graphs = write_bedgraphs(track_dir, tracks, names, outputs=outputs) if track_dir else []
-        write_browser_tracks({k: len(v) for k, v in seqs.items()}, bedgraphs=[outputs.staged(g) for g in graphs],
-                             names=names, bigwig=bigwig, bed=outputs.staged(out), bigbed=bigbed, outputs=outputs)
-    return seqs, sites, tracks
+        if labels:
+            where = runs_dir if runs_dir is not None else outputs.tempdir(Path(paths.get("bigwig") or paths["bedgraph"]))
+            runs = track_runs(where, tracks, names, labels=labels)
+            if runs_dir is None:
+                write_tracks(runs, names, sizes, **files, outputs=outputs, workers=executor.workers,
+                             in_process=on_gpu(models), verbose=verbose)
+        if bigbed:
+            bed_to_bigbed(outputs.staged(out), bigbed, sizes, outputs=outputs)
+    return seqs, sites, tracks, runs if runs_dir is not None else None
 
 
 def read_known_sites(path, sizes: dict[str, int], coords) -> list[BedRecord]:
@@ -417,32 +440,34 @@ def scan_to_files(models: list[ScanModel], fasta: str | os.PathLike, out: str | 
         stage = outputs.tempdir(Path(out)) if genome else None
         # where the scan writes: the final paths, or record-coordinate files in the staging directory
         scan_out = stage / "calls.bed" if stage else Path(out)
-        paths = dict(tracks)
-        if stage:
-            paths = {f: stage / p.name for f, p in tracks.items() if f == "tsv"}
+        paths, runs_dir = dict(tracks), None
+        if stage:  # the TSV in record coordinates; the bedGraph and bigWig tracks kept as runs, written after
+            paths = {f: stage / p.name if f == "tsv" else p for f, p in tracks.items()}
             if "bedgraph" in tracks or "bigwig" in tracks:
-                paths["bedgraph"] = stage / "bedgraph"
+                runs_dir = stage
         scan_outputs = None if stage else outputs
         with executor_for(executor, workers) as ex:
             t0 = time.time()
             if streaming:
                 res = scan_fasta(models, fasta, scan_out, bedgraph=paths.get("bedgraph"), bigwig=paths.get("bigwig"),
-                                 bigbed=None if stage else bigbed, executor=ex, collapse=collapse,
+                                 bigbed=None if stage else bigbed, runs_dir=runs_dir, executor=ex, collapse=collapse,
                                  min_precision=min_precision, max_q=max_q, verbose=verbose, outputs=scan_outputs)
                 sizes, n_sites, seqs, sites, scanned = res["chrom_sizes"], res["sites"], None, None, None
-                per_name = res["calls_per_name"]
+                per_name, runs = res["calls_per_name"], res.get("runs")
             else:
-                seqs, sites, scanned = scan_in_memory(
+                seqs, sites, scanned, runs = scan_in_memory(
                     models, fasta, scan_out, paths, executor=ex, bigbed=None if stage else bigbed,
-                    outputs=scan_outputs, keep_tracks=bool(report), collapse=collapse, min_precision=min_precision,
-                    max_q=max_q, mode=mode, stride=stride, batch_size=batch_size, verbose=verbose)
+                    outputs=scan_outputs, keep_tracks=bool(report), runs_dir=runs_dir, collapse=collapse,
+                    min_precision=min_precision, max_q=max_q, mode=mode, stride=stride, batch_size=batch_size,
+                    verbose=verbose)
                 sizes, n_sites = {k: len(v) for k, v in seqs.items()}, len(sites)
                 per_name = dict(Counter(r.name for r in sites))
             coords = None
             if genome:
                 coords = GenomeCoords(sizes, genome, sizes_of_genome, chrom_sizes, fasta=fasta)
-                publish_genome_outputs(coords, scan_out, paths, final_bed=out, final_tracks=tracks, bigbed=bigbed,
-                                       names=[m.name for m in models], outputs=outputs)
+                publish_genome_outputs(coords, scan_out, final_bed=out, final_tracks=tracks, tsv=paths.get("tsv"),
+                                       runs=runs, bigbed=bigbed, names=[m.name for m in models],
+                                       workers=ex.workers, in_process=on_gpu(models), outputs=outputs)
         dt = time.time() - t0
         known_sites = read_known_sites(known, sizes, coords) if known is not None else None
         report_dt = None

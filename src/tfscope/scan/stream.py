@@ -327,7 +327,7 @@ def build_inference_copies(models: list[ScanModel], *, dense: bool) -> None:
 
 
 @frozen_heap
-def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None,
+def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None, runs_dir=None,
                chunk: int = 6000, piece: int | None = None, executor=None, digits: int = 3,
                collapse: str | None = None, min_precision: float | None = None, max_q: float | None = None,
                verbose: bool = False, outputs=None) -> dict:
@@ -353,6 +353,10 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     bedgraph : directory for one bedGraph per TF (``<TF>.bedGraph``), optional
     bigwig : directory for one bigWig per TF (``<TF>.bw``), optional
     bigbed : path of a bigBed 6+9 of the calls (:data:`tfscope.io.tracks.CALLS_AUTOSQL`), optional
+    runs_dir : directory (private to the caller's run) that keeps each TF's track as runs (``<i>.runs``), returned
+        as ``runs``; the bedGraphs and bigWigs are then not written (``bedgraph`` and ``bigwig`` name the outputs
+        that errors name): for outputs in other coordinates (:func:`tfscope.io.coords.relocate_runs`, then
+        :func:`write_tracks`); optional
     chunk : chunk length (bp) of chunk mode
     piece : bp per piece (a multiple of ``chunk``; default :data:`PIECE_CHUNKS` chunks)
     executor : :class:`tfscope.executor.LocalExecutor` (default, one process) or ``RayExecutor``
@@ -367,7 +371,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     Returns
     -------
     dict with ``records``, ``bp``, ``sites``, ``calls_per_name`` (calls written per TF or group), ``chrom_sizes``
-    (``{id: length}``) and the written ``paths``.
+    (``{id: length}``), the written ``paths`` and, with ``runs_dir``, the ``runs`` (one
+    :class:`tfscope.io.tracks.RunsFile` per model).
 
     Raises
     ------
@@ -393,12 +398,12 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     # to a private binary file until they are written as bedGraph and bigWig (write_tracks)
     graph_paths = [file_inside(bedgraph, f"{m.name}.bedGraph") for m in models] if bedgraph else None
     wig_paths = [file_inside(bigwig, f"{m.name}.bw") for m in models] if bigwig else None
-    graphs = []
-    if bedgraph or bigwig:
+    graphs, keep_runs = [], runs_dir is not None
+    if bedgraph or bigwig or keep_runs:
         try:
-            runs_dir = outputs.tempdir(Path(bigwig or bedgraph))
-            for i, m in enumerate(models):
-                graphs.append(TrackRuns(runs_dir / f"{i}.runs", label=(graph_paths or wig_paths)[i]))
+            runs_dir = Path(runs_dir) if keep_runs else outputs.tempdir(Path(bigwig or bedgraph))
+            for i, label in enumerate(graph_paths or wig_paths or [None] * len(models)):
+                graphs.append(TrackRuns(runs_dir / f"{i}.runs", label=label))
         except BaseException:
             for g in graphs:
                 g.close()
@@ -494,13 +499,13 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             raise failed
     paths = {"bed": Path(bed)}
     try:
-        if graphs:
+        if (graph_paths or wig_paths) and not keep_runs:
             write_tracks(files, [m.name for m in models], sizes, bedgraph=graph_paths, bigwig=wig_paths,
                          digits=digits, outputs=outputs, workers=executor.workers, in_process=on_gpu(models),
                          verbose=verbose)
-        if bedgraph:
+        if bedgraph and not keep_runs:
             paths["bedgraph"] = graph_paths
-        if bigwig:
+        if bigwig and not keep_runs:
             paths["bigwig"] = wig_paths
         if bigbed:
             paths["bigbed"] = bed_to_bigbed(outputs.staged(bed), bigbed, sizes, outputs=outputs)
@@ -514,7 +519,7 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
             outputs.discard()
     return {"records": len(sizes), "bp": sum(sizes.values()), "sites": sum(counts.values()),
             "calls_per_name": dict(counts), "chrom_sizes": sizes,
-            "paths": paths}
+            "paths": paths, **({"runs": files} if keep_runs else {})}
 
 
 #: tracks written at a time by :func:`write_tracks` (each holds its files' temporary names open until it is written)
