@@ -52,6 +52,10 @@ def test_batched_orientation_equals_one_call_at_a_time():
     many = orient_calls([BedRecord("r", a, b, n, 0, ".") for a, b, n in recs], fetch, matrices)
     assert [(r.strand, r.extra) for r in many] == [(r.strand, r.extra) for r in one]
     assert {r.strand for r in one} >= {"+", "-", "."}
+    # soft-masked (lower-case) DNA: the same strands, the sites in upper case
+    masked = orient_calls([BedRecord("r", a, b, n, 0, ".") for a, b, n in recs],
+                          sequence_fetcher({"r": seq[:1000].lower() + seq[1000:]}), matrices)
+    assert [(r.strand, r.extra) for r in masked] == [(r.strand, r.extra) for r in one]
 
 
 def test_streamed_sequences_equal_the_records():

@@ -210,7 +210,7 @@ def orient_calls(recs: list[BedRecord], fetch: Callable[[str, int, int], str], m
             rec.extra.append(fetch(rec.chrom, rec.start, rec.end).upper())
             continue
         lo, hi = site_window(rec.start, rec.end, matrix.width)
-        groups.setdefault(rec.name, []).append((k, fetch(rec.chrom, lo, hi).upper()))
+        groups.setdefault(rec.name, []).append((k, fetch(rec.chrom, lo, hi)))  # (upper-cased by oriented_sites)
     for name, items in groups.items():
         strands, sites = oriented_sites(*_packed([q for _, q in items]), matrices[name])
         for (k, _), strand, site in zip(items, strands, sites):
