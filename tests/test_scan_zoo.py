@@ -1,5 +1,7 @@
 """Many-TF scanning, the bundled zoo, bedGraph tracks and the HTML report."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -208,3 +210,36 @@ def test_cached_window_points_rescans_when_the_gate_changes(tmp_path, monkeypatc
     zoo.set_gate(pool=5, shape_power=2.0, detector_weight=0.5)
     zs.cached_window_points(models, windows, cache, weights=weights)
     assert len(scans) == 2  # another gate: scanned anew
+
+
+def test_genome_sized_input_with_the_default_zoo_points_to_the_fast_zoo(tmp_path):
+    """Only when the zoo was not chosen and the FASTA (by its .fai, or its size) is genome-sized."""
+    import argparse
+    import gzip
+    import warnings
+
+    from tfscope.errors import TfscopeWarning
+    from tfscope.scan.cli import FAST_HINT_BP, _fast_hint, fasta_bp_estimate
+
+    fa = tmp_path / "g.fa"
+    fa.write_text(">chr1\nACGT\n")
+    assert fasta_bp_estimate(fa) == fa.stat().st_size and fasta_bp_estimate(tmp_path / "none.fa") is None
+    Path(f"{fa}.fai").write_text(f"chr1\t{FAST_HINT_BP - 10}\t6\t60\t61\nchr2\t20\t9\t60\t61\n")
+    assert fasta_bp_estimate(fa) == FAST_HINT_BP + 10
+    gz = tmp_path / "g.fa.gz"
+    with gzip.open(gz, "wt") as fh:
+        fh.write(">chr1\n" + "ACGT" * 1000 + "\n")
+    assert fasta_bp_estimate(gz) == 3 * gz.stat().st_size
+
+    def said(**kw) -> list[str]:
+        args = argparse.Namespace(**{"zoo": None, "checkpoint": None, "protein": None, "example": False, **kw})
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            _fast_hint(args, fa)
+        return [str(x.message) for x in w if issubclass(x.category, TfscopeWarning)]
+
+    [msg] = said()
+    assert "about 100 Mbp with the default (genomic) zoo; --zoo fast scans it about 4x faster" in msg
+    assert said(zoo="genomic") == said(zoo="fast") == said(checkpoint=["x"]) == []
+    Path(f"{fa}.fai").write_text("chr1\t1000\t6\t60\t61\n")
+    assert said() == []
