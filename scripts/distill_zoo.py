@@ -11,6 +11,13 @@ bp around them) -> ``OUT/localizers.pt``.
 
 ``scripts/build_zoo.py CKPTS --fast OUT/student.pt --localizer-students OUT/localizers.pt`` packs them into a zoo.
 
+``--init`` (detector) and ``--loc-init`` (localizers) continue from an earlier fast zoo's networks; the detector's
+motif layer may grow on the way (``--stem-kernel``, zero taps added: the same function at the start). The shipped
+fast zoo (session 26): the session-19 student with its 9-bp motif layer grown to 17 bp, then 25 bp (``--init
+FAST_ZOO --stem-kernel 17 --lr 1e-3``, then ``--init OUT/student.pt --stem-kernel 25``), and its localizer students
+trained on (``--part localizers --loc-init FAST_ZOO --lr 5e-4 --loc-seconds 75 --loc-epochs 40``, two processes
+with ``--tfs`` halves and ``--name``).
+
 Usage: ``python scripts/distill_zoo.py OUT [--part detector|localizers] [--minutes 40] ...``
 """
 
@@ -29,7 +36,7 @@ from tfscope.io.jaspar import jaspar_matrix, motif_pfm, pfm_to_log_odds
 from tfscope.resources import resource
 from tfscope.train import fit, seed_everything
 from tfscope.zoo.student import (LocalizerStudent, StrandMax, StridedDetector, both_strand_max, distill_loss,
-                                 distill_segments, localizer_loss, save_targets, teacher_targets,
+                                 distill_segments, localizer_loss, save_targets, teacher_targets, widened_stem,
                                  with_reverse_complements)
 
 WINDOWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "tfbs-multilabel" / "windows.tsv.gz"
@@ -48,6 +55,22 @@ def targets(out: Path, name: str, teacher, stride: int, **seg) -> tuple[np.ndarr
     return x, y
 
 
+def initial_detector(path, stem_kernel: int) -> tuple[dict, dict]:
+    """The detector weights and record to continue from: a ``student.pt`` of this script, or a fast zoo checkpoint
+    directory (its detector, ``meta.student``), its motif layer widened to ``stem_kernel`` bp
+    (:func:`tfscope.zoo.student.widened_stem`)."""
+    if Path(path).is_dir():
+        zoo, cfg = load_checkpoint(path)
+        state, record = zoo.detector.state_dict(), cfg["meta"]["student"]
+    else:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state, record = blob["state_dict"], blob["record"]
+    try:
+        return widened_stem(state, stem_kernel), record
+    except ValueError as e:
+        raise SystemExit(f"{path}: {e}") from None
+
+
 def detector(args, teacher, out: Path) -> None:
     """The detector part (see the module docstring)."""
     tr = targets(out, "train", teacher, args.stride, windows=args.windows, max_bp=int(args.max_mbp * 1e6),
@@ -57,13 +80,14 @@ def detector(args, teacher, out: Path) -> None:
     if args.targets_only:
         return
     seed_everything(args.seed)
-    hp = {"n_outputs": teacher.n_outputs, "channels": args.channels, "stride": args.stride, "n_blocks": args.blocks}
+    hp = {"n_outputs": teacher.n_outputs, "channels": args.channels, "stride": args.stride, "n_blocks": args.blocks,
+          "stem_kernel": args.stem_kernel}
     student = StridedDetector(**hp)
     before = {}
-    if args.init:  # continue a run (same hyper-parameters); its record is kept under "continued_from"
-        blob = torch.load(args.init, map_location="cpu", weights_only=True)
-        student.load_state_dict(blob["state_dict"])
-        before = {"continued_from": blob["record"]}
+    if args.init:  # continue a run; its record is kept under "continued_from"
+        state, record = initial_detector(args.init, args.stem_kernel)
+        student.load_state_dict(state)
+        before = {"continued_from": record}
     t0 = time.time()
     res = fit(student, with_reverse_complements(*tr), va, loss_fn=distill_loss, epochs=args.epochs,
               batch_size=args.batch_size, lr=args.lr, patience=3, seed=args.seed, device=args.device,
@@ -100,27 +124,41 @@ def localizers(args, teacher, cfg, out: Path) -> None:
     tr = targets(out, "train", teacher, args.stride)
     va = targets(out, "chr7", teacher, args.stride)
     meta = cfg["meta"]
-    rng = np.random.default_rng(args.seed)
     path = out / f"{args.name}.pt"
     done = torch.load(path, weights_only=True) if path.exists() else {"state_dicts": {}, "records": {}}
     hp = {"channels": args.loc_channels}
+    init = load_checkpoint(args.loc_init) if args.loc_init else None
+    if init is not None:
+        hp = init[0].localizer_hparams["student"]
     for t, tf in enumerate(meta["tfs"]):
         if tf in done["state_dicts"] or (args.tfs and tf not in args.tfs):
             continue
         t0 = time.time()
+        rng = np.random.default_rng(args.seed + t)  # a TF's rows do not depend on which TFs a process takes
         floor = float(meta["per_tf"][tf]["threshold"])
         xt, yt = localizer_rows(teacher, t, *tr, floor, args.stride, args.loc_rows, rng)
         xv, yv = localizer_rows(teacher, t, *va, floor, args.stride, args.loc_rows // 8, rng)
         seed_everything(args.seed)
-        pfm = motif_pfm(jaspar_matrix(meta["per_tf"][tf]["jaspar_id"]))
-        student = LocalizerStudent(**hp).seed_matrix(pfm_to_log_odds(pfm))
+        student = LocalizerStudent(**hp)
+        if init is not None:  # continue from that zoo's student (its record kept, this run's under "continued")
+            student.load_state_dict(init[0].localizers[t].state_dict())
+            with torch.no_grad():
+                before = sum(float(localizer_loss(StrandMax(student)(torch.from_numpy(xv[i:i + 64])),
+                                                  torch.from_numpy(yv[i:i + 64]))) * len(xv[i:i + 64])
+                             for i in range(0, len(xv), 64)) / len(xv)
+        else:
+            student.seed_matrix(pfm_to_log_odds(motif_pfm(jaspar_matrix(meta["per_tf"][tf]["jaspar_id"]))))
         res = fit(StrandMax(student), (xt, yt), (xv, yv), loss_fn=localizer_loss, epochs=args.loc_epochs,
-                  batch_size=args.batch_size, lr=args.lr, patience=2, seed=args.seed, device=args.device,
-                  max_seconds=args.loc_seconds, verbose=False)
+                  batch_size=args.batch_size, lr=args.lr, patience=2 if init is None else 3, seed=args.seed,
+                  device=args.device, max_seconds=args.loc_seconds, verbose=False)
         done["state_dicts"][tf] = student.state_dict()
-        done["records"][tf] = {"train_rows": int(len(xt)), "valid_rows": int(len(xv)),
-                               "valid_loss": round(min(res.valid_loss), 5), "epochs": len(res.valid_loss),
-                               "seconds": round(time.time() - t0, 1)}
+        rec = {"valid_loss": round(min(res.valid_loss), 5), "epochs": len(res.valid_loss),
+               "seconds": round(time.time() - t0, 1)}
+        if init is None:
+            done["records"][tf] = {"train_rows": int(len(xt)), "valid_rows": int(len(xv)), **rec}
+        else:
+            done["records"][tf] = {**init[1]["meta"]["localizers"]["students"][tf], "continued": {
+                "valid_loss_before": round(before, 5), **rec, "lr": args.lr}}
         done["hparams"] = hp
         torch.save(done, path)
         print(f"[distill] localizer {tf}: {done['records'][tf]}", flush=True)
@@ -145,7 +183,10 @@ def main(argv=None):
     ap.add_argument("--tfs", nargs="+", help="localizers: only these TFs (e.g. to split the work over processes)")
     ap.add_argument("--name", default="localizers", help="localizers: output OUT/NAME.pt (one per process)")
     ap.add_argument("--targets-only", action="store_true")
-    ap.add_argument("--init", help="detector: continue from this student.pt (same hyper-parameters)")
+    ap.add_argument("--init", help="detector: continue from this student.pt or fast zoo checkpoint (same "
+                    "hyper-parameters, but the motif layer may be narrower: see initial_detector)")
+    ap.add_argument("--stem-kernel", type=int, default=17, help="detector: motif layer width (bp; 9 before session 26)")
+    ap.add_argument("--loc-init", help="localizers: continue from the localizer students of this fast zoo checkpoint")
     ap.add_argument("--loc-channels", type=int, default=16)
     ap.add_argument("--loc-rows", type=int, default=2400, help="training segments per TF (localizers)")
     ap.add_argument("--loc-epochs", type=int, default=20)

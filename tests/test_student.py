@@ -39,6 +39,28 @@ def test_student_shapes_symmetry_and_fused_copy():
         torch.testing.assert_close(m.fused().pooled(x), g, atol=1e-5, rtol=1e-5)
 
 
+def test_a_widened_motif_layer_computes_the_same_function():
+    """widened_stem pads each filter with zero taps: a detector built with the wider layer gives the same logits,
+    and its receptive field grows by the added taps; shrinking or an odd widening is refused."""
+    from tfscope.zoo.student import widened_stem
+
+    torch.manual_seed(0)
+    narrow = StridedDetector(**STUDENT).eval()
+    for m in narrow.modules():  # batch-norm statistics that are not the identity
+        if isinstance(m, torch.nn.BatchNorm1d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2)
+    wide = StridedDetector(**STUDENT, stem_kernel=17).eval()
+    wide.load_state_dict(widened_stem(narrow.state_dict(), 17))
+    x = torch.from_numpy(one_hot([_seq(160), _seq(155, 1) + "N" * 5]))
+    with torch.no_grad():
+        assert torch.equal(wide(x), narrow(x))
+    assert wide.receptive_field == narrow.receptive_field + 8
+    for bad in (7, 16):
+        with pytest.raises(ValueError, match="cannot grow"):
+            widened_stem(narrow.state_dict(), bad)
+
+
 def test_teacher_targets_are_bin_maxima_of_the_pooled_track():
     from tfscope.models.dilated import DilatedResNet
 
