@@ -13,10 +13,10 @@ bp around them) -> ``OUT/localizers.pt``.
 
 ``--init`` (detector) and ``--loc-init`` (localizers) continue from an earlier fast zoo's networks; the detector's
 motif layer may grow on the way (``--stem-kernel``, zero taps added: the same function at the start). The shipped
-fast zoo (session 26): the session-19 student with its 9-bp motif layer grown to 17 bp, then 25 bp (``--init
-FAST_ZOO --stem-kernel 17 --lr 1e-3``, then ``--init OUT/student.pt --stem-kernel 25``), and its localizer students
-trained on (``--part localizers --loc-init FAST_ZOO --lr 5e-4 --loc-seconds 75 --loc-epochs 40``, two processes
-with ``--tfs`` halves and ``--name``).
+fast zoo (session 26): the session-19 student with its 9-bp motif layer grown to 17 bp and trained on (``--init
+FAST_ZOO --stem-kernel 17 --lr 1e-3 --epochs 40 --minutes 45``), and its localizer students trained on (``--part
+localizers --loc-init FAST_ZOO --lr 5e-4 --loc-seconds 75 --loc-epochs 40``, two processes, each with half of the
+TFs in ``--tfs`` and its own ``--name``).
 
 Usage: ``python scripts/distill_zoo.py OUT [--part detector|localizers] [--minutes 40] ...``
 """

@@ -167,9 +167,9 @@ def widened_stem(state: dict, stem_kernel: int) -> dict:
     """Return a :class:`StridedDetector` state dict with its motif layer widened to ``stem_kernel`` bp.
 
     Zero taps are added on both sides of each filter, so a detector built with the wider ``stem_kernel`` computes the
-    same function from it (a test); training then uses the new taps (the fast zoo's 9-bp motif layer grew to 17 and
-    25 bp this way in session 26: ``scripts/distill_zoo.py --init``). Raises ValueError when the layer would shrink or
-    grow by an odd number of taps.
+    same function from it (a test); training then uses the new taps (the fast zoo's 9-bp motif layer grew to 17 bp
+    this way in session 26: ``scripts/distill_zoo.py --init``). Raises ValueError when the layer would shrink or grow
+    by an odd number of taps.
     """
     w = state["stem.0.weight"]
     grow = int(stem_kernel) - w.shape[-1]
