@@ -185,7 +185,8 @@ def test_track_runs_bedgraph_and_bigwig(tmp_path):
         TrackRuns(tmp_path / "big.runs").add("c1", [1 << 32], [(1 << 32) + 1], [0.5])
     # a track with no run (an all-N record): a readable bigWig of zeros
     empty = TrackRuns(tmp_path / "e.runs").close()
-    assert pybigtools.open(str(runs_to_bigwig(empty, tmp_path / "e.bw", sizes))).values("c1", 0, 30, fillna=0).sum() == 0
+    zeros = pybigtools.open(str(runs_to_bigwig(empty, tmp_path / "e.bw", sizes)))
+    assert zeros.values("c1", 0, 30, fillna=0).sum() == 0
     # in-memory tracks as runs, then in genome coordinates: the records in genome order, whatever the file order,
     # each shifted by its offset; the two abutting records' touching runs of one value merge
     t = {"chr2:100-110": np.array([[0.5] * 4 + [0.0] * 5 + [0.25]]),

@@ -174,7 +174,8 @@ def track_files(tracks: dict, names) -> dict:
     """Return each TF's ``bedgraph`` and ``bigwig`` file in :func:`track_paths`' folders.
 
     ``<dir>/<TF>.bedGraph`` and ``<dir>/<TF>.bw`` (None where that format is not asked), for
-    :func:`tfscope.scan.stream.write_tracks`. Raises :class:`~tfscope.errors.InputError` for a TF name that would leave its folder.
+    :func:`tfscope.scan.stream.write_tracks`. Raises :class:`~tfscope.errors.OutputError` for a TF name that would
+    leave its folder (:func:`tfscope.io.atomic.file_inside`).
     """
     return {f: [file_inside(tracks[f], f"{n}{suffix}") for n in names] if f in tracks else None
             for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw"))}
@@ -257,7 +258,7 @@ def scan_in_memory(models: list[ScanModel], fasta, out, paths: dict, *, executor
         if "tsv" in paths:
             write_tracks_tsv(paths["tsv"], tracks, names, outputs=outputs)
         if labels:
-            where = runs_dir if runs_dir is not None else outputs.tempdir(Path(paths.get("bigwig") or paths["bedgraph"]))
+            where = runs_dir if runs_dir is not None else outputs.tempdir(Path(labels[0]).parent)
             runs = track_runs(where, tracks, names, labels=labels)
             if runs_dir is None:
                 write_tracks(runs, names, sizes, **files, outputs=outputs, workers=executor.workers,
