@@ -34,7 +34,7 @@ import torch
 from tfscope.checkpoint import load_checkpoint
 from tfscope.io.jaspar import jaspar_matrix, motif_pfm, pfm_to_log_odds
 from tfscope.resources import resource
-from tfscope.train import fit, seed_everything
+from tfscope.train import evaluate_loss, fit, seed_everything
 from tfscope.zoo.student import (LocalizerStudent, StrandMax, StridedDetector, both_strand_max, distill_loss,
                                  distill_segments, localizer_loss, save_targets, teacher_targets, widened_stem,
                                  with_reverse_complements)
@@ -142,10 +142,7 @@ def localizers(args, teacher, cfg, out: Path) -> None:
         student = LocalizerStudent(**hp)
         if init is not None:  # continue from that zoo's student (its record kept, this run's under "continued")
             student.load_state_dict(init[0].localizers[t].state_dict())
-            with torch.no_grad():
-                before = sum(float(localizer_loss(StrandMax(student)(torch.from_numpy(xv[i:i + 64])),
-                                                  torch.from_numpy(yv[i:i + 64]))) * len(xv[i:i + 64])
-                             for i in range(0, len(xv), 64)) / len(xv)
+            before = evaluate_loss(StrandMax(student), (xv, yv), loss_fn=localizer_loss, device=args.device)
         else:
             student.seed_matrix(pfm_to_log_odds(motif_pfm(jaspar_matrix(meta["per_tf"][tf]["jaspar_id"]))))
         res = fit(StrandMax(student), (xt, yt), (xv, yv), loss_fn=localizer_loss, epochs=args.loc_epochs,
