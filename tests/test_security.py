@@ -152,7 +152,7 @@ def test_n1_multi_tf_names_are_checked(tmp_path, fa):
 def test_n1_names_that_bypass_the_schema_still_stay_in_their_folder(tmp_path):
     """Names from the Python API (a ScanModel named by hand) are checked where they become file names."""
     from tfscope.io.atomic import file_inside
-    from tfscope.scan.files import track_files
+    from tfscope.scan.stream import track_files
 
     d = tmp_path / "out" / "tracks"
     for bad in ("../../evil", str(tmp_path / "evil"), "a/b", ".hidden", "..", ""):

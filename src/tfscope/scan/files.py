@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..errors import InputError, TfscopeWarning
 from ..executor import executor_for
-from ..io.atomic import Outputs, atomic_write, file_inside, refuse_clobbering
+from ..io.atomic import Outputs, atomic_write, refuse_clobbering
 from ..io.bed import BedRecord, read_bed, write_bed
 from ..io.coords import (REGION_HEADER, GenomeCoords, parse_genomic_coord, read_chrom_sizes, relocate_bed,
                          relocate_runs, relocate_tracks_tsv)
@@ -30,7 +30,7 @@ from ..report.html import write_report
 from .calls import finalize_calls
 from .engine import ScanModel, on_gpu, scan
 from .known import read_known, recall_line
-from .stream import scan_fasta, write_tracks
+from .stream import scan_fasta, track_files, write_tracks
 
 #: per-nucleotide track formats of ``--tracks``
 TRACK_FORMATS = ("tsv", "bedgraph", "bigwig")
@@ -168,17 +168,6 @@ def check_paths(fasta, out, tracks: dict, models: list[ScanModel], *, inputs=(),
         outs += [(f"the {f} track of {m.name}", Path(tracks[f]) / f"{m.name}{suffix}")
                  for m in (models if f in tracks else ())]
     refuse_clobbering(outs, ins)
-
-
-def track_files(tracks: dict, names) -> dict:
-    """Return each TF's ``bedgraph`` and ``bigwig`` file in :func:`track_paths`' folders.
-
-    ``<dir>/<TF>.bedGraph`` and ``<dir>/<TF>.bw`` (None where that format is not asked), for
-    :func:`tfscope.scan.stream.write_tracks`. Raises :class:`~tfscope.errors.OutputError` for a TF name that would
-    leave its folder (:func:`tfscope.io.atomic.file_inside`).
-    """
-    return {f: [file_inside(tracks[f], f"{n}{suffix}") for n in names] if f in tracks else None
-            for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw"))}
 
 
 def publish_genome_outputs(coords, bed: Path, *, final_bed, final_tracks: dict, tsv=None, runs=None, bigbed=None,

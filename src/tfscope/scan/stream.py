@@ -326,6 +326,17 @@ def build_inference_copies(models: list[ScanModel], *, dense: bool) -> None:
         calls_networks(models)
 
 
+def track_files(tracks: dict, names) -> dict:
+    """Return each TF's ``bedgraph`` and ``bigwig`` file in the track folders (:func:`tfscope.scan.files.track_paths`).
+
+    ``<dir>/<TF>.bedGraph`` and ``<dir>/<TF>.bw`` (None where that format is not asked), for
+    :func:`tfscope.scan.stream.write_tracks`. Raises :class:`~tfscope.errors.OutputError` for a TF name that would
+    leave its folder (:func:`tfscope.io.atomic.file_inside`).
+    """
+    return {f: [file_inside(tracks[f], f"{n}{suffix}") for n in names] if f in tracks else None
+            for f, suffix in (("bedgraph", ".bedGraph"), ("bigwig", ".bw"))}
+
+
 @frozen_heap
 def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=None, bigbed=None, runs_dir=None,
                chunk: int = 6000, piece: int | None = None, executor=None, digits: int = 3,
@@ -396,8 +407,8 @@ def scan_fasta(models: list[ScanModel], fasta, bed, *, bedgraph=None, bigwig=Non
     outputs = Outputs() if own else outputs
     # the final paths (a TF name that is no file name fails here, before the scan), and each track's runs streamed
     # to a private binary file until they are written as bedGraph and bigWig (write_tracks)
-    graph_paths = [file_inside(bedgraph, f"{m.name}.bedGraph") for m in models] if bedgraph else None
-    wig_paths = [file_inside(bigwig, f"{m.name}.bw") for m in models] if bigwig else None
+    named = track_files({f: d for f, d in (("bedgraph", bedgraph), ("bigwig", bigwig)) if d}, [m.name for m in models])
+    graph_paths, wig_paths = named["bedgraph"], named["bigwig"]
     graphs, keep_runs = [], runs_dir is not None
     if bedgraph or bigwig or keep_runs:
         try:
